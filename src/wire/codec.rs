@@ -1,0 +1,1 @@
+//! Decode and encode of whole segments.
