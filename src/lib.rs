@@ -7,10 +7,22 @@
 
 extern crate alloc;
 
+mod buffer;
+pub mod cc;
+pub mod config;
+mod connection;
+pub mod event;
 pub mod seq;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod state;
 pub mod time;
 pub mod wire;
 
+pub use config::{CongestionAlgorithm, Config, ConfigError, Keepalive};
+pub use connection::{Connection, Stats};
+pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;
+pub use state::State;
 pub use time::Instant;
 pub use wire::{ChecksumMode, Flags, IpPair, Options, Segment, WireError};

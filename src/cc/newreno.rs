@@ -1,0 +1,106 @@
+//! NewReno: slow start, congestion avoidance, fast recovery (RFC 5681, RFC 6582).
+
+use super::CongestionControl;
+use crate::time::Instant;
+
+/// NewReno congestion control.
+#[derive(Clone, Copy, Debug)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    /// Octets acknowledged in congestion avoidance since cwnd last grew.
+    bytes_acked: u32,
+}
+
+impl NewReno {
+    /// A controller with an initial window of `initial_window` segments (RFC 5681 §3.1, RFC 6928).
+    pub fn new(initial_window: u32, mss: u32) -> NewReno {
+        NewReno { cwnd: initial_window.saturating_mul(mss), ssthresh: u32::MAX, bytes_acked: 0 }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, mss: u32) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 (2): grow by at most SMSS per ACK (appropriate byte counting, L = 1).
+            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+        } else {
+            // RFC 5681 (3) with byte counting (RFC 3465): one SMSS per cwnd of data acknowledged.
+            self.bytes_acked = self.bytes_acked.saturating_add(acked);
+            if self.bytes_acked >= self.cwnd {
+                self.bytes_acked -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+    }
+
+    fn on_fast_retransmit(&mut self, _now: Instant, flight: u32, mss: u32) {
+        // RFC 5681 (4) and §3.2 step 3.
+        self.ssthresh = (flight / 2).max(2 * mss);
+        self.cwnd = self.ssthresh.saturating_add(3 * mss);
+        self.bytes_acked = 0;
+    }
+
+    fn on_dup_ack_in_recovery(&mut self, mss: u32) {
+        self.cwnd = self.cwnd.saturating_add(mss);
+    }
+
+    fn on_partial_ack(&mut self, acked: u32, mss: u32) {
+        // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, add back SMSS.
+        self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(mss).max(mss);
+    }
+
+    fn on_recovery_end(&mut self, flight: u32, mss: u32) {
+        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, FlightSize + SMSS).
+        self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+    }
+
+    fn on_rto(&mut self, flight: u32, mss: u32) {
+        // RFC 5681 (4) and §3.1: cwnd = loss window = 1 SMSS.
+        self.ssthresh = (flight / 2).max(2 * mss);
+        self.cwnd = mss;
+        self.bytes_acked = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_start_then_avoidance_then_halving() {
+        let mss = 1000;
+        let mut c = NewReno::new(10, mss);
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(Instant::ZERO, 1000, 10_000, mss);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_fast_retransmit(Instant::ZERO, 20_000, mss);
+        assert_eq!(c.ssthresh(), 10_000);
+        assert_eq!(c.cwnd(), 13_000);
+        c.on_dup_ack_in_recovery(mss);
+        assert_eq!(c.cwnd(), 14_000);
+        c.on_partial_ack(3000, mss);
+        assert_eq!(c.cwnd(), 12_000);
+        c.on_recovery_end(5_000, mss);
+        assert_eq!(c.cwnd(), 6_000);
+        // Congestion avoidance: cwnd grows by one MSS per cwnd acknowledged.
+        c.on_rto(12_000, mss);
+        assert_eq!((c.cwnd(), c.ssthresh()), (1000, 6000));
+        for _ in 0..5 {
+            c.on_ack(Instant::ZERO, 1000, 1000, mss);
+        }
+        assert_eq!(c.cwnd(), 6000);
+        for _ in 0..6 {
+            c.on_ack(Instant::ZERO, 1000, 6000, mss);
+        }
+        assert_eq!(c.cwnd(), 7000);
+    }
+}

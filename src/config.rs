@@ -1,0 +1,260 @@
+//! Connection configuration with two presets: Linux's habits and the RFCs'.
+
+use core::time::Duration;
+
+/// Which congestion controller a connection uses (RFC 5681 / MAY-18).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum CongestionAlgorithm {
+    /// NewReno (RFC 5681 + RFC 6582).
+    #[default]
+    NewReno,
+    /// No congestion control: the window is the peer's receive window.
+    /// For benchmarks and closed test networks only.
+    None,
+}
+
+/// Keep-alive settings (RFC 9293 §3.8.4, MUST-24..29).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Keepalive {
+    /// Idle time before the first probe (MUST-28: at least 2 hours by default).
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (MUST-29: more than one).
+    pub probes: u32,
+}
+
+/// Per-connection configuration. Build from [`Config::linux`] (the default)
+/// or [`Config::rfc9293`] and adjust fields; [`Config::validate`] checks it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Config {
+    /// MSS we advertise, and the largest payload we send (MUST-14, MUST-67).
+    pub mss: u16,
+    /// Send MSS assumed when the peer sends no MSS option (MUST-15: 536 for IPv4, 1220 for IPv6).
+    pub default_peer_mss: u16,
+    /// Send buffer, octets: queued plus unacknowledged data.
+    pub send_buffer: usize,
+    /// Receive buffer, octets: the most we advertise, in order plus out of order.
+    pub recv_buffer: usize,
+    /// Offer window scaling (RFC 7323); the shift is derived from `recv_buffer`.
+    pub window_scale: bool,
+    /// Offer timestamps (RFC 7323): RTT per ACK and PAWS.
+    pub timestamps: bool,
+    /// Offset added to the timestamp clock (the caller's secret per 4-tuple, RFC 7323 §7.1).
+    pub ts_offset: u32,
+    /// Initial congestion window, in segments (RFC 6928: 10).
+    pub initial_window: u32,
+    /// Congestion controller.
+    pub congestion: CongestionAlgorithm,
+    /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
+    pub nagle: bool,
+    /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
+    pub delayed_ack: Option<Duration>,
+    /// Segments acknowledged at once at connection start before delaying (Linux "quick-ack").
+    pub quick_acks: u32,
+    /// Retransmission timeout before the first RTT sample (RFC 6298 (2.1)).
+    pub initial_rto: Duration,
+    /// Lower bound on the RTO (RFC 6298 (2.4): 1 s; Linux 200 ms).
+    pub min_rto: Duration,
+    /// Upper bound on the RTO (RFC 6298 (2.5): at least 60 s).
+    pub max_rto: Duration,
+    /// Floor on the variance term of the RTO: RTO = SRTT + max(floor, 4·RTTVAR)
+    /// (RFC 6298 (2.3) uses the clock granularity G; Linux uses 200 ms).
+    pub rttvar_floor: Duration,
+    /// SYN retransmissions before giving up (MUST-22/23).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before giving up.
+    pub synack_retries: u32,
+    /// Data retransmissions before giving up (R2, MUST-20/21).
+    pub max_retries: u32,
+    /// Give up when data stays unacknowledged this long (TCP_USER_TIMEOUT); `None` for R2 only.
+    pub user_timeout: Option<Duration>,
+    /// TIME-WAIT length, 2·MSL (MUST-13).
+    pub time_wait: Duration,
+    /// How long FIN-WAIT-2 waits for the peer's FIN after a full close; `None` waits forever.
+    pub fin_wait_2_timeout: Option<Duration>,
+    /// Keep-alive probes; `None` is off (MUST-25: off by default).
+    pub keepalive: Option<Keepalive>,
+    /// RFC 5961 hardening: exact-match RST, challenge ACKs, ACK-range check.
+    pub rfc5961: bool,
+    /// Challenge ACKs (and replies to unacceptable segments) allowed per second,
+    /// per connection (RFC 5961 §7; kept per connection, tcp-checklist B16).
+    pub challenge_ack_limit: u32,
+    /// RFC 1337: ignore an in-window RST in TIME-WAIT instead of closing.
+    pub rfc1337: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::linux()
+    }
+}
+
+impl Config {
+    /// Linux's habits: MSS 1460, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
+    /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
+    pub const fn linux() -> Config {
+        Config {
+            mss: 1460,
+            default_peer_mss: 536,
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            window_scale: true,
+            timestamps: true,
+            ts_offset: 0,
+            initial_window: 10,
+            congestion: CongestionAlgorithm::NewReno,
+            nagle: true,
+            delayed_ack: Some(Duration::from_millis(40)),
+            quick_acks: 16,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            rttvar_floor: Duration::from_millis(200),
+            syn_retries: 6,
+            synack_retries: 5,
+            max_retries: 15,
+            user_timeout: None,
+            time_wait: Duration::from_secs(60),
+            fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            keepalive: None,
+            rfc5961: true,
+            challenge_ack_limit: 100,
+            rfc1337: false,
+        }
+    }
+
+    /// The RFCs' numbers: MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
+    /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
+    pub const fn rfc9293() -> Config {
+        let mut c = Config::linux();
+        c.initial_window = 3;
+        c.delayed_ack = Some(Duration::from_millis(200));
+        c.quick_acks = 0;
+        c.min_rto = Duration::from_secs(1);
+        c.max_rto = Duration::from_secs(60);
+        c.rttvar_floor = Duration::from_millis(1);
+        c.syn_retries = 8;
+        c.synack_retries = 8;
+        c.time_wait = Duration::from_secs(240);
+        c.fin_wait_2_timeout = None;
+        c
+    }
+
+    /// Checks the settings for values no TCP can run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.mss < 64 {
+            return Err(ConfigError::MssTooSmall(self.mss));
+        }
+        if self.default_peer_mss < 64 {
+            return Err(ConfigError::MssTooSmall(self.default_peer_mss));
+        }
+        if self.recv_buffer < usize::from(self.mss) || self.recv_buffer > (1 << 30) {
+            return Err(ConfigError::BadBuffer { name: "recv_buffer", size: self.recv_buffer });
+        }
+        if self.send_buffer == 0 || self.send_buffer > (1 << 30) {
+            return Err(ConfigError::BadBuffer { name: "send_buffer", size: self.send_buffer });
+        }
+        if self.initial_window == 0 {
+            return Err(ConfigError::ZeroInitialWindow);
+        }
+        if let Some(d) = self.delayed_ack {
+            // MUST-40: an ACK is never delayed by 0.5 s or more.
+            if d >= Duration::from_millis(500) {
+                return Err(ConfigError::DelayedAckTooLong);
+            }
+        }
+        if self.min_rto.is_zero() || self.min_rto > self.max_rto || self.initial_rto.is_zero() {
+            return Err(ConfigError::BadRto);
+        }
+        if self.time_wait.is_zero() {
+            return Err(ConfigError::ZeroTimeWait);
+        }
+        if let Some(k) = self.keepalive {
+            // MUST-29: one lost probe must not kill the connection.
+            if k.probes < 2 || k.interval.is_zero() || k.idle.is_zero() {
+                return Err(ConfigError::BadKeepalive);
+            }
+        }
+        Ok(())
+    }
+
+    /// The window-scale shift we offer: the smallest that lets the whole
+    /// receive buffer be advertised (RFC 7323 §2.3: at most 14).
+    pub(crate) fn rcv_wscale(&self) -> u8 {
+        let mut s = 0u8;
+        while s < 14 && (self.recv_buffer >> s) > 65535 {
+            s += 1;
+        }
+        s
+    }
+}
+
+/// Why a [`Config`] was rejected.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An MSS below 64 octets.
+    #[error("MSS {0} is below 64")]
+    MssTooSmall(u16),
+    /// A buffer size out of range.
+    #[error("{name} of {size} octets is out of range")]
+    BadBuffer {
+        /// Which buffer.
+        name: &'static str,
+        /// Its size.
+        size: usize,
+    },
+    /// An initial window of zero segments.
+    #[error("initial window must be at least one segment")]
+    ZeroInitialWindow,
+    /// A delayed-ACK timeout of 500 ms or more (MUST-40).
+    #[error("delayed ACK must be below 500 ms (MUST-40)")]
+    DelayedAckTooLong,
+    /// Zero or inverted RTO bounds.
+    #[error("RTO bounds must be positive with min_rto <= max_rto")]
+    BadRto,
+    /// A zero TIME-WAIT.
+    #[error("TIME-WAIT must last longer than zero (MUST-13)")]
+    ZeroTimeWait,
+    /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
+    #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
+    BadKeepalive,
+    /// [`Connection::accept`](crate::Connection::accept) was given a segment
+    /// that is not an acceptable SYN.
+    #[error("the segment given to accept is not a SYN without ACK or RST")]
+    NotASyn,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_bad_values_do_not() {
+        assert_eq!(Config::linux().validate(), Ok(()));
+        assert_eq!(Config::rfc9293().validate(), Ok(()));
+        let mut c = Config::linux();
+        c.delayed_ack = Some(Duration::from_millis(500));
+        assert_eq!(c.validate(), Err(ConfigError::DelayedAckTooLong));
+        let mut c = Config::linux();
+        c.mss = 10;
+        assert_eq!(c.validate(), Err(ConfigError::MssTooSmall(10)));
+        let mut c = Config::linux();
+        c.min_rto = Duration::from_secs(200);
+        assert_eq!(c.validate(), Err(ConfigError::BadRto));
+        let mut c = Config::linux();
+        c.keepalive = Some(Keepalive { idle: Duration::from_secs(1), interval: Duration::from_secs(1), probes: 1 });
+        assert_eq!(c.validate(), Err(ConfigError::BadKeepalive));
+    }
+
+    #[test]
+    fn window_scale_is_the_smallest_that_covers_the_buffer() {
+        let mut c = Config::linux();
+        c.recv_buffer = 65535;
+        assert_eq!(c.rcv_wscale(), 0);
+        c.recv_buffer = 1 << 20;
+        assert_eq!(c.rcv_wscale(), 5);
+    }
+}

@@ -1,0 +1,582 @@
+//! Segment arrival: RFC 9293 §3.10.7, in the RFC's order, with RFC 5961,
+//! RFC 7323 (window scale, timestamps, PAWS) and RFC 5681/6582 folded in.
+
+use super::{Connection, Origin, Timer};
+use crate::event::{CloseReason, Event};
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{Flags, Segment};
+use bytes::{Buf, Bytes};
+
+impl Connection {
+    /// Processes one arriving segment. Never panics and never fails: a
+    /// segment that does not belong is a counted drop (and maybe a RST or ACK).
+    pub fn handle_segment(&mut self, now: Instant, seg: Segment) {
+        self.stats.segments_in += 1;
+        let listening = self.state == State::Listen && self.remote_port == 0;
+        if seg.dst_port != self.local_port || (!listening && seg.src_port != self.remote_port) {
+            self.stats.dropped_other += 1;
+            return;
+        }
+        match self.state {
+            State::Closed => self.on_closed(&seg),
+            State::Listen => self.on_listen(now, seg),
+            State::SynSent => self.on_syn_sent(now, seg),
+            _ => self.on_other(now, seg),
+        }
+        if self.state != State::Closed {
+            self.arm_persist_if_needed(now);
+        }
+    }
+
+    /// §3.10.7.1: no TCB. Answer anything but a RST with a RST (C3/C4).
+    fn on_closed(&mut self, seg: &Segment) {
+        if !seg.flags.rst() {
+            let rst = self.rst_for(seg);
+            self.push_reply(rst);
+        }
+    }
+
+    /// The RST answering `seg` when it has no place (§3.10.7.1, B18):
+    /// `<SEQ=SEG.ACK><CTL=RST>` if it carried an ACK, else
+    /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
+    fn rst_for(&self, seg: &Segment) -> Segment {
+        let mut r = Segment { src_port: seg.dst_port, dst_port: seg.src_port, ..Segment::default() };
+        if seg.flags.ack() {
+            r.seq = seg.ack;
+            r.flags = Flags::RST;
+        } else {
+            r.ack = seg.seq.add(seg.seg_len());
+            r.flags = Flags::RST.with(Flags::ACK);
+        }
+        r
+    }
+
+    /// §3.10.7.2: LISTEN.
+    fn on_listen(&mut self, now: Instant, seg: Segment) {
+        if seg.flags.rst() {
+            return; // L1
+        }
+        if seg.flags.ack() {
+            let rst = self.rst_for(&seg); // L2
+            self.push_reply(rst);
+            return;
+        }
+        if !seg.flags.syn() {
+            self.stats.dropped_other += 1; // L4
+            return;
+        }
+        // L3. Data on the SYN is not kept: it is not acknowledged either, so
+        // the peer sends it again once synchronized (B11).
+        self.remote_port = seg.src_port;
+        self.take_syn(now, &seg);
+        self.origin = Origin::Passive;
+        self.syn_pending = true;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.set_state(State::SynReceived);
+    }
+
+    /// Records what a SYN tells: IRS, MSS, window scale, timestamps (RFC 7323).
+    fn take_syn(&mut self, now: Instant, seg: &Segment) {
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq.add(1);
+        // The window our SYN or SYN-ACK offers (never scaled, RFC 7323 §2.2).
+        self.rcv_adv = self.rcv_nxt.add(self.rcvbuf.window().min(65535) as u32);
+        self.last_rcv = now;
+        let o = &seg.options;
+        // MUST-15: without the option the peer takes 536 (or what is configured).
+        let peer_mss = o.mss.unwrap_or(self.cfg.default_peer_mss).clamp(64, u16::MAX);
+        let ts = self.cfg.timestamps && o.timestamps.is_some();
+        self.ts_enabled = ts;
+        if let Some(t) = o.timestamps.filter(|_| ts) {
+            self.ts_recent = t.val;
+        }
+        // MUST-16: the effective MSS leaves room for the options every segment carries.
+        let opt = if ts { 12 } else { 0 };
+        self.snd_mss = u32::from(peer_mss.min(self.cfg.mss)).saturating_sub(opt).max(16);
+        self.cc = crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
+        // §2.3: a shift above 14 is taken as 14.
+        match o.window_scale.filter(|_| self.cfg.window_scale) {
+            Some(ws) => {
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = self.cfg.rcv_wscale();
+            }
+            None => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        self.snd_wnd = u32::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+    }
+
+    /// §3.10.7.3: SYN-SENT.
+    fn on_syn_sent(&mut self, now: Instant, seg: Segment) {
+        let f = seg.flags;
+        // First: the ACK. Acceptable only if ISS < SEG.ACK =< SND.NXT (B23).
+        if f.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_nxt)) {
+            if !f.rst() {
+                let rst = self.rst_for(&seg); // S1
+                self.push_reply(rst);
+            }
+            self.stats.dropped_bad_ack += 1;
+            return;
+        }
+        // Second: the RST, which counts only with an acceptable ACK (S2/S3, B12).
+        if f.rst() {
+            if f.ack() {
+                self.enter_closed(CloseReason::Refused);
+            }
+            return;
+        }
+        if !f.syn() {
+            self.stats.dropped_other += 1; // S7
+            return;
+        }
+        // Fourth: the SYN.
+        self.take_syn(now, &seg);
+        if f.ack() {
+            // S4/S5: our SYN is acknowledged.
+            self.snd_wl2 = seg.ack;
+            self.ack_new_data(now, &seg);
+            self.syn_acked = true;
+            self.syn_pending = false;
+            self.ack_now = true;
+            let mut rest = seg;
+            rest.seq = rest.seq.add(1);
+            rest.flags = rest.flags.without(Flags::SYN);
+            let wnd = self.rcv_adv.dist(self.rcv_nxt);
+            self.trim_to_window(&mut rest, wnd);
+            self.text_and_fin(now, rest);
+            self.finish_handshake(now);
+        } else {
+            // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
+            self.origin = Origin::Active;
+            self.syn_pending = true;
+            self.retries = 0;
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.set_state(State::SynReceived);
+        }
+    }
+
+    /// §3.10.7.4: SYN-RECEIVED and the synchronized states, steps 1–8.
+    fn on_other(&mut self, now: Instant, mut seg: Segment) {
+        let f = seg.flags;
+        let orig_seq = seg.seq;
+        self.last_rcv = now;
+        self.keepalive_sent = 0;
+        if let Some(k) = self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+        }
+
+        // Step 1: sequence number, after PAWS (RFC 7323 §5.3) when timestamps are on.
+        let rcv_wnd = self.rcv_adv.dist(self.rcv_nxt);
+        let paws_fail = self.ts_enabled
+            && !f.rst()
+            && seg.options.timestamps.is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
+        if paws_fail || !self.acceptable(&seg, rcv_wnd) {
+            self.stats.dropped_unacceptable += 1;
+            if f.rst() {
+                return; // Never answer a RST (invariant 4).
+            }
+            if self.state == State::SynReceived && f.syn() && seg.seq == self.irs {
+                // R1: a duplicate SYN: send the SYN-ACK again.
+                self.syn_pending = true;
+                return;
+            }
+            if self.state == State::TimeWait && f.fin() && seg.seq.add(seg.seg_len()) == self.rcv_nxt {
+                // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
+                self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+            }
+            self.send_limited_ack(now);
+            return;
+        }
+        self.trim_to_window(&mut seg, rcv_wnd);
+
+        // Step 2: RST (RFC 5961 §3.2: only an exact match resets; MUST-66).
+        if f.rst() {
+            if self.cfg.rfc5961 && orig_seq != self.rcv_nxt {
+                self.challenge_ack(now);
+                return;
+            }
+            self.on_reset();
+            return;
+        }
+
+        // Step 3 (security/compartment) has no meaning without IP options.
+
+        // Step 4: SYN in the window (the duplicate at IRS was handled in step 1).
+        if seg.flags.syn() {
+            if self.state == State::SynReceived && self.origin == Origin::Passive && self.one_shot_listener {
+                self.back_to_listen(); // R6
+                return;
+            }
+            if self.cfg.rfc5961 {
+                self.challenge_ack(now); // RFC 5961 §4.2: whatever its sequence number.
+            } else {
+                self.reset_and_close(CloseReason::Reset);
+            }
+            return;
+        }
+
+        // Step 5: ACK.
+        if !f.ack() {
+            self.stats.dropped_other += 1;
+            return;
+        }
+        if !self.syn_acked {
+            // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
+            if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
+                let rst = self.rst_for(&seg);
+                self.push_reply(rst);
+                self.stats.dropped_bad_ack += 1;
+                return;
+            }
+            self.syn_acked = true;
+            self.syn_pending = false;
+            // B10: the window comes from this ACK.
+            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+        }
+        if seg.ack.gt(self.snd_nxt) {
+            // E6: it acknowledges something not yet sent: ACK and drop (B3).
+            self.stats.dropped_bad_ack += 1;
+            self.send_limited_ack(now);
+            return;
+        }
+        if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
+            // E7: RFC 5961 §5.2 blind data injection check (MAY-12).
+            self.stats.dropped_bad_ack += 1;
+            self.challenge_ack(now);
+            return;
+        }
+        self.process_ack(now, &seg);
+        match self.state {
+            State::Closing if self.fin_acked() => self.enter_time_wait(now), // G1
+            State::LastAck if self.fin_acked() => {
+                self.enter_closed(CloseReason::Normal); // A1
+                return;
+            }
+            _ => {}
+        }
+        self.update_ts_recent(&seg);
+
+        // Steps 6–8: URG (noted only), text, FIN.
+        self.text_and_fin(now, seg);
+        self.finish_handshake(now);
+        if self.state == State::FinWait1 && self.fin_acked() {
+            self.set_state(State::FinWait2); // F1
+            self.timers.stop(Timer::Retransmit);
+            self.arm_fin_wait_2(now);
+        }
+    }
+
+    /// Table 6 of §3.4 (the acceptability test), modulo 2^32.
+    fn acceptable(&self, seg: &Segment, rcv_wnd: u32) -> bool {
+        let len = seg.seg_len();
+        let start = seg.seq;
+        let wnd_end = self.rcv_nxt.add(rcv_wnd);
+        match (len, rcv_wnd) {
+            (0, 0) => start == self.rcv_nxt,
+            (0, _) => start.in_range(self.rcv_nxt, wnd_end),
+            (_, 0) => false,
+            (_, _) => {
+                let last = start.add(len - 1);
+                start.in_range(self.rcv_nxt, wnd_end) || last.in_range(self.rcv_nxt, wnd_end)
+            }
+        }
+    }
+
+    /// Cuts the parts of an acceptable segment that lie outside the window:
+    /// octets (and a SYN) before RCV.NXT, octets (and the FIN) past the right
+    /// edge (B25).
+    fn trim_to_window(&self, seg: &mut Segment, rcv_wnd: u32) {
+        let before = self.rcv_nxt.diff(seg.seq);
+        if before > 0 {
+            let mut skip = before as u32;
+            if seg.flags.syn() {
+                seg.flags = seg.flags.without(Flags::SYN);
+                skip -= 1;
+                seg.seq = seg.seq.add(1);
+            }
+            let n = (skip as usize).min(seg.payload.len());
+            seg.payload.advance(n);
+            seg.seq = seg.seq.add(n as u32);
+            if (skip as usize) > n {
+                // The FIN itself lies before RCV.NXT: already processed.
+                seg.flags = seg.flags.without(Flags::FIN);
+                seg.seq = seg.seq.add(1);
+            }
+        }
+        let room = self.rcv_nxt.add(rcv_wnd).dist(seg.seq) as usize;
+        if seg.payload.len() > room {
+            seg.payload.truncate(room);
+            seg.flags = seg.flags.without(Flags::FIN);
+        }
+    }
+
+    /// An acceptable RST with an exact sequence number (§3.10.7.4 step 2).
+    fn on_reset(&mut self) {
+        match self.state {
+            State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
+                self.back_to_listen(); // R2
+            }
+            State::SynReceived if self.origin == Origin::Active => self.enter_closed(CloseReason::Refused), // R3
+            // RFC 1337: a RST must not cut TIME-WAIT short (when so configured).
+            State::TimeWait if self.cfg.rfc1337 => {}
+            _ => self.enter_closed(CloseReason::Reset),
+        }
+    }
+
+    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
+    fn back_to_listen(&mut self) {
+        self.timers.stop_all();
+        self.syn_pending = false;
+        self.ack_now = false;
+        self.retries = 0;
+        self.remote_port = 0;
+        self.snd_una = self.iss;
+        self.snd_nxt = self.iss.add(1);
+        self.replies.clear();
+        self.set_state(State::Listen);
+    }
+
+    /// Step 5 for an ACK within `[SND.UNA − MAX.SND.WND, SND.NXT]`: new data
+    /// acknowledged, duplicate ACKs (RFC 5681 §3.2, RFC 6582) and the window
+    /// update rule (SND.WL1/WL2, B9).
+    fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        let wnd = u32::from(seg.window) << self.snd_wscale;
+        if seg.ack.gt(self.snd_una) {
+            self.ack_new_data(now, seg);
+        } else if seg.ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.syn()
+            && !seg.flags.fin()
+            && self.snd_nxt != self.snd_una
+            && wnd == self.snd_wnd
+        {
+            // RFC 5681 §2: a duplicate ACK.
+            self.stats.dup_acks += 1;
+            self.dupacks += 1;
+            let mss = self.snd_mss;
+            if self.in_recovery {
+                self.cc.get_mut().on_dup_ack_in_recovery(mss);
+            } else if self.dupacks == 3 && self.rtx_next.is_none() && seg.ack.sub(1).ge(self.recover) {
+                // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
+                let flight = self.flight_size();
+                self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+                self.in_recovery = true;
+                self.recover = self.snd_nxt;
+                self.fast_rtx = Some(self.snd_una);
+                self.stats.fast_retransmits += 1;
+            }
+        }
+        // §3.10.7.4 step 5: update the window only from newer segments.
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            let opened = wnd > self.snd_wnd;
+            self.snd_wnd = wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            if wnd > 0 {
+                self.timers.stop(Timer::Persist);
+                if opened {
+                    self.persist_backoff = 0;
+                }
+            }
+        }
+        // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
+        if wnd == 0 {
+            self.persist_backoff = self.persist_backoff.min(self.cfg.max_retries);
+        }
+    }
+
+    /// SND.UNA moves forward: free the buffer, take an RTT sample (Karn /
+    /// timestamps), tell congestion control, restart or stop the RTO (RFC 6298 §5).
+    fn ack_new_data(&mut self, now: Instant, seg: &Segment) {
+        let acked = seg.ack.dist(self.snd_una);
+        self.sndbuf.ack(seg.ack);
+        self.snd_una = seg.ack;
+        if self.snd_nxt.lt(self.snd_una) {
+            self.snd_nxt = self.snd_una;
+        }
+        self.retries = 0;
+        self.last_progress = now;
+        self.dupacks = 0;
+        // RTT: from the echoed timestamp (RFC 7323 §4.1) or one timed segment (MUST-18).
+        let ts_sample = if self.ts_enabled {
+            seg.options.timestamps.filter(|t| t.ecr != 0).map(|t| {
+                let ms = self.ts_now(now).wrapping_sub(t.ecr);
+                core::time::Duration::from_millis(u64::from(ms.min(600_000)))
+            })
+        } else {
+            None
+        };
+        if let Some(r) = ts_sample {
+            self.rtt.sample(r);
+            self.rtt_probe = None;
+        } else if let Some((end, sent)) = self.rtt_probe {
+            if seg.ack.ge(end) {
+                self.rtt.sample(now - sent);
+                self.rtt_probe = None;
+            }
+        }
+        let mss = self.snd_mss;
+        let flight = self.snd_nxt.dist(self.snd_una);
+        if self.in_recovery {
+            if seg.ack.ge(self.recover) {
+                self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
+                self.cc.get_mut().on_recovery_end(flight, mss);
+            } else {
+                self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
+                self.fast_rtx = Some(self.snd_una);
+            }
+        } else {
+            self.cc.get_mut().on_ack(now, acked, flight, mss);
+        }
+        if let Some(c) = self.rtx_next {
+            if c.le(self.snd_una) {
+                self.rtx_next = if self.snd_una == self.snd_nxt { None } else { Some(self.snd_una) };
+            }
+        }
+        if self.fast_rtx.is_some_and(|s| s.lt(self.snd_una)) {
+            self.fast_rtx = None;
+        }
+        if self.snd_una == self.snd_nxt {
+            self.timers.stop(Timer::Retransmit);
+            self.rtx_next = None;
+        } else {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        if self.want_writable && self.sndbuf.free() > 0 && self.fin_seq.is_none() {
+            self.want_writable = false;
+            self.events.push_back(Event::Writable);
+        }
+    }
+
+    /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
+    fn update_ts_recent(&mut self, seg: &Segment) {
+        if let Some(t) = seg.options.timestamps {
+            if self.ts_enabled && seg.seq.le(self.last_ack_sent) && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = t.val;
+            }
+        }
+    }
+
+    /// Steps 7 and 8: take in-window data (out of order kept, SHLD-31) and act
+    /// on a FIN only once everything before it has arrived (B5).
+    fn text_and_fin(&mut self, now: Instant, seg: Segment) {
+        let receiving = match self.state {
+            State::Established | State::FinWait1 | State::FinWait2 => true,
+            State::SynSent | State::SynReceived => self.syn_acked,
+            _ => false,
+        };
+        if receiving && seg.flags.fin() {
+            self.rcv_fin = Some(seg.seq.add(seg.payload.len() as u32));
+        }
+        if !seg.payload.is_empty() && receiving {
+            if self.app_closed {
+                // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
+                self.rcvbuf.clear();
+                self.reset_and_close(CloseReason::Aborted);
+                return;
+            }
+            self.take_text(now, seg.seq, seg.payload);
+        } else if !seg.payload.is_empty() {
+            // Data after the peer's FIN (or before we are synchronized): ignored.
+            self.stats.dropped_other += 1;
+        }
+        if !self.peer_finished && self.rcv_fin == Some(self.rcv_nxt) {
+            self.take_fin(now);
+        }
+    }
+
+    fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
+        let len = payload.len() as u32;
+        self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
+        if ins.advanced > 0 {
+            self.rcv_nxt = self.rcv_nxt.add(ins.advanced);
+            self.stats.bytes_received += u64::from(ins.advanced);
+            self.unacked_rcv = self.unacked_rcv.saturating_add(ins.advanced);
+            self.signal_readable();
+        }
+        if ins.out_of_order {
+            self.stats.out_of_order += 1;
+        }
+        // RFC 5681 §4.2: ACK at once for out-of-order data and for data that
+        // fills a hole; otherwise every second full segment (SHLD-19), within
+        // the delayed-ACK time (MUST-40), quick ACKs first.
+        if ins.out_of_order || ins.holes_left || self.cfg.delayed_ack.is_none() {
+            self.ack_now = true;
+        } else if self.quick_acks > 0 {
+            self.quick_acks -= 1;
+            self.ack_now = true;
+        } else if self.unacked_rcv > self.rcv_mss {
+            self.ack_now = true;
+        } else if !self.timers.is_set(Timer::DelayedAck) {
+            if let Some(d) = self.cfg.delayed_ack {
+                self.timers.set(Timer::DelayedAck, now + d);
+            }
+        }
+    }
+
+    /// Step 8: the peer's FIN, in order.
+    fn take_fin(&mut self, now: Instant) {
+        self.rcv_nxt = self.rcv_nxt.add(1);
+        self.peer_finished = true;
+        self.ack_now = true;
+        self.events.push_back(Event::PeerFinished);
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established => {
+                if !matches!(self.state, State::Established) {
+                    self.events.push_back(Event::Connected);
+                    self.timers.stop(Timer::Retransmit);
+                }
+                self.set_state(State::CloseWait); // E9, S5, R9
+                if self.fin_seq.is_some() {
+                    self.set_state(State::LastAck);
+                }
+            }
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now); // F3
+                } else {
+                    self.set_state(State::Closing); // F2
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now), // W1
+            State::TimeWait => self.timers.set(Timer::TimeWait, now + self.cfg.time_wait),
+            _ => {}
+        }
+    }
+
+    /// After a segment that acknowledged our SYN: SYN-SENT / SYN-RECEIVED →
+    /// ESTABLISHED, unless the FIN already moved us on.
+    fn finish_handshake(&mut self, now: Instant) {
+        if !(matches!(self.state, State::SynSent | State::SynReceived) && self.syn_acked) {
+            return;
+        }
+        self.retries = 0;
+        self.timers.stop(Timer::Retransmit);
+        self.set_state(State::Established);
+        self.events.push_back(Event::Connected);
+        if let Some(k) = self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+        }
+        if self.fin_seq.is_some() {
+            // The application closed before the handshake finished.
+            self.set_state(State::FinWait1);
+        }
+        if self.sndbuf.free() > 0 && self.want_writable {
+            self.want_writable = false;
+            self.events.push_back(Event::Writable);
+        }
+    }
+}

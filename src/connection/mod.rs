@@ -1,0 +1,757 @@
+//! The connection: RFC 9293's state machine with its modern layer, driven
+//! by segments, timer ticks and application calls, never by IO.
+//!
+//! Input: [`Connection::handle_segment`], [`Connection::handle_timeout`] and
+//! the application calls. Output, pulled by the caller:
+//! [`Connection::poll_transmit`], [`Connection::poll_timeout`],
+//! [`Connection::poll_event`].
+
+mod input;
+mod output;
+mod rtt;
+mod timers;
+
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::cc::Controller;
+use crate::config::{Config, ConfigError};
+use crate::event::{CloseReason, Error, Event};
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::Segment;
+use alloc::collections::VecDeque;
+use bytes::Bytes;
+use core::time::Duration;
+use rtt::RttEstimator;
+use timers::{Timer, TimerTable};
+
+/// How SYN-RECEIVED was reached (MUST-11).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Origin {
+    /// From LISTEN (or built from a received SYN).
+    Passive,
+    /// From SYN-SENT (simultaneous open).
+    Active,
+}
+
+/// Most replies (RSTs to bad segments) held while the caller does not poll.
+const MAX_REPLIES: usize = 8;
+
+/// Read-only counters and estimates of one connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stats {
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    /// RTT variance.
+    pub rttvar: Duration,
+    /// Retransmission timeout in force (with backoff).
+    pub rto: Duration,
+    /// Congestion window, octets.
+    pub cwnd: u32,
+    /// Slow-start threshold, octets.
+    pub ssthresh: u32,
+    /// Octets sent and not acknowledged (SND.NXT − SND.UNA).
+    pub bytes_in_flight: u32,
+    /// The peer's window, scaled (SND.WND).
+    pub snd_wnd: u32,
+    /// The window we advertise now (RCV.WND).
+    pub rcv_wnd: u32,
+    /// Send MSS in force (payload octets per segment).
+    pub snd_mss: u32,
+    /// Segments received (all, including dropped ones).
+    pub segments_in: u64,
+    /// Segments produced by `poll_transmit`.
+    pub segments_out: u64,
+    /// Data octets sent for the first time.
+    pub bytes_sent: u64,
+    /// Data octets received in order.
+    pub bytes_received: u64,
+    /// Segments retransmitted (all causes).
+    pub retransmits: u64,
+    /// Retransmission-timer expiries.
+    pub rto_expirations: u64,
+    /// Fast retransmits (third duplicate ACK).
+    pub fast_retransmits: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs (or unacceptable-segment ACKs) suppressed by the rate limit.
+    pub challenge_acks_suppressed: u64,
+    /// Segments that failed the acceptability test (§3.10.7.4 step 1) or PAWS.
+    pub dropped_unacceptable: u64,
+    /// Segments dropped for an unacceptable ACK field.
+    pub dropped_bad_ack: u64,
+    /// Segments dropped for other reasons (wrong ports, no ACK bit, ...).
+    pub dropped_other: u64,
+    /// Out-of-order segments received.
+    pub out_of_order: u64,
+}
+
+/// One TCP connection (a TCB) as a pure state machine.
+///
+/// It owns no socket, clock or random number generator: `now` is passed
+/// to every call that needs time, and the caller picks the ISS.
+#[derive(Debug)]
+pub struct Connection {
+    cfg: Config,
+    state: State,
+    origin: Origin,
+    /// Made by [`Connection::listen`]: a reset in SYN-RECEIVED returns to LISTEN.
+    one_shot_listener: bool,
+    local_port: u16,
+    remote_port: u16,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    max_snd_wnd: u32,
+    snd_wscale: u8,
+    snd_mss: u32,
+    /// Our SYN is acknowledged (the connection is synchronized in the send direction).
+    syn_acked: bool,
+    /// A SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED) is due.
+    syn_pending: bool,
+    /// End of the last sub-MSS segment sent (Minshall's Nagle, RFC 9293 A.3).
+    snd_sml: SeqNum,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Right edge last advertised: RCV.NXT + RCV.WND; never moves left (SHLD-14).
+    rcv_adv: SeqNum,
+    rcv_wscale: u8,
+    /// Largest payload seen from the peer: the "full-sized segment" of delayed ACK.
+    rcv_mss: u32,
+
+    // Options negotiated.
+    ts_enabled: bool,
+    ts_recent: u32,
+    last_ack_sent: SeqNum,
+
+    // Buffers and the close handshake.
+    sndbuf: SendBuffer,
+    rcvbuf: RecvBuffer,
+    /// Sequence number of our FIN, once the application shut down writing.
+    fin_seq: Option<SeqNum>,
+    /// Sequence number of the peer's FIN, once seen (perhaps out of order).
+    rcv_fin: Option<SeqNum>,
+    /// The peer's FIN has been processed (RCV.NXT moved past it).
+    peer_finished: bool,
+    /// The application closed fully: it reads no more (MAY-1).
+    app_closed: bool,
+
+    // Retransmission and congestion control.
+    rtt: RttEstimator,
+    /// RTT timing of one segment without timestamps (Karn): (seq it ends at, sent at).
+    rtt_probe: Option<(SeqNum, Instant)>,
+    retries: u32,
+    /// Go-back-N cursor after an RTO: next octet to retransmit.
+    rtx_next: Option<SeqNum>,
+    /// One segment to retransmit now (fast retransmit, partial ACK).
+    fast_rtx: Option<SeqNum>,
+    dupacks: u32,
+    in_recovery: bool,
+    recover: SeqNum,
+    cc: Controller,
+    /// Last time the peer acknowledged new data (user timeout).
+    last_progress: Instant,
+
+    // ACK policy.
+    ack_now: bool,
+    unacked_rcv: u32,
+    quick_acks: u32,
+
+    // Probes.
+    persist_backoff: u32,
+    zero_window_probe: bool,
+    keepalive_probe: bool,
+    keepalive_sent: u32,
+    last_rcv: Instant,
+
+    // Output queues and limits.
+    replies: VecDeque<Segment>,
+    challenge_window: Instant,
+    challenge_count: u32,
+
+    timers: TimerTable,
+    events: VecDeque<Event>,
+    readable_signalled: bool,
+    want_writable: bool,
+    close_reason: Option<CloseReason>,
+    stats: Stats,
+}
+
+impl Connection {
+    fn new(cfg: Config, local_port: u16, remote_port: u16, iss: SeqNum, state: State, now: Instant) -> Result<Connection, ConfigError> {
+        cfg.validate()?;
+        let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
+        Ok(Connection {
+            state,
+            origin: Origin::Passive,
+            one_shot_listener: false,
+            local_port,
+            remote_port,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss.add(1),
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            snd_mss,
+            syn_acked: false,
+            syn_pending: false,
+            snd_sml: iss,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_wscale: 0,
+            rcv_mss: u32::from(cfg.mss.min(536)),
+            ts_enabled: false,
+            ts_recent: 0,
+            last_ack_sent: SeqNum(0),
+            sndbuf: SendBuffer::new(cfg.send_buffer),
+            rcvbuf: RecvBuffer::new(cfg.recv_buffer),
+            fin_seq: None,
+            rcv_fin: None,
+            peer_finished: false,
+            app_closed: false,
+            rtt: RttEstimator::new(&cfg),
+            rtt_probe: None,
+            retries: 0,
+            rtx_next: None,
+            fast_rtx: None,
+            dupacks: 0,
+            in_recovery: false,
+            recover: iss,
+            cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
+            last_progress: now,
+            ack_now: false,
+            unacked_rcv: 0,
+            quick_acks: cfg.quick_acks,
+            persist_backoff: 0,
+            zero_window_probe: false,
+            keepalive_probe: false,
+            keepalive_sent: 0,
+            last_rcv: now,
+            replies: VecDeque::with_capacity(MAX_REPLIES),
+            challenge_window: now,
+            challenge_count: 0,
+            timers: TimerTable::default(),
+            events: VecDeque::with_capacity(16),
+            readable_signalled: false,
+            want_writable: false,
+            close_reason: None,
+            stats: Stats::default(),
+            cfg,
+        })
+    }
+
+    /// Active open (RFC 9293 §3.10.1): CLOSED → SYN-SENT; the SYN comes out
+    /// of [`poll_transmit`](Self::poll_transmit). The caller picks `iss`
+    /// (RFC 6528 / MUST-8, MUST-9: from its own clock and secret).
+    pub fn connect(cfg: Config, local_port: u16, remote_port: u16, iss: SeqNum, now: Instant) -> Result<Connection, ConfigError> {
+        let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now)?;
+        c.set_state(State::SynSent);
+        c.syn_pending = true;
+        c.timers.set(Timer::Retransmit, now + c.rtt.rto());
+        Ok(c)
+    }
+
+    /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
+    /// arrives (on `local_port`, from any remote port) moves it to
+    /// SYN-RECEIVED with `iss`; a reset there returns it to LISTEN.
+    pub fn listen(cfg: Config, local_port: u16, iss: SeqNum) -> Result<Connection, ConfigError> {
+        let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO)?;
+        c.one_shot_listener = true;
+        c.set_state(State::Listen);
+        Ok(c)
+    }
+
+    /// Passive open from a received SYN, for callers that demultiplex
+    /// themselves (a listener): the connection starts in SYN-RECEIVED with
+    /// its SYN-ACK due. `syn` must be a SYN without ACK or RST.
+    pub fn accept(cfg: Config, syn: &Segment, iss: SeqNum, now: Instant) -> Result<Connection, ConfigError> {
+        let mut c = Connection::new(cfg, syn.dst_port, syn.src_port, iss, State::Listen, now)?;
+        c.handle_segment(now, syn.clone());
+        if c.state != State::SynReceived {
+            return Err(ConfigError::NotASyn);
+        }
+        c.events.clear();
+        c.events.push_back(Event::StateChanged { from: State::Listen, to: State::SynReceived });
+        Ok(c)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Local port.
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+
+    /// Remote port (0 while listening).
+    pub fn remote_port(&self) -> u16 {
+        self.remote_port
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// Counters and estimates.
+    pub fn stats(&self) -> Stats {
+        let cc = self.cc.get();
+        Stats {
+            srtt: self.rtt.srtt(),
+            rttvar: self.rtt.rttvar(),
+            rto: self.rtt.rto(),
+            cwnd: cc.cwnd(),
+            ssthresh: cc.ssthresh(),
+            bytes_in_flight: self.snd_nxt.dist(self.snd_una),
+            snd_wnd: self.snd_wnd,
+            rcv_wnd: self.rcv_adv.dist(self.rcv_nxt),
+            snd_mss: self.snd_mss,
+            ..self.stats
+        }
+    }
+
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout)
+    /// must be called; `None` when no timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Octets the application can queue now.
+    pub fn send_capacity(&self) -> usize {
+        if self.can_send() { self.sndbuf.free() } else { 0 }
+    }
+
+    /// Octets queued or in flight, not yet acknowledged.
+    pub fn send_queue_len(&self) -> usize {
+        self.sndbuf.len()
+    }
+
+    /// Octets ready to read.
+    pub fn recv_available(&self) -> usize {
+        self.rcvbuf.readable()
+    }
+
+    /// Whether the peer has finished sending and everything before its FIN
+    /// has arrived (reading may still drain buffered data).
+    pub fn peer_finished(&self) -> bool {
+        self.peer_finished
+    }
+
+    fn can_send(&self) -> bool {
+        matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) && self.fin_seq.is_none()
+    }
+
+    /// Queues a copy of `data` (RFC 9293 §3.10.2; queued, not an error, before
+    /// ESTABLISHED). Returns how many octets were taken; `WouldBlock` when none fit.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_send()?;
+        let n = self.sndbuf.push_slice(data);
+        self.after_send(n, data.len())
+    }
+
+    /// Queues `data` without copying it. Returns how many octets were taken.
+    pub fn send_bytes(&mut self, data: Bytes) -> Result<usize, Error> {
+        self.check_send()?;
+        let len = data.len();
+        let n = self.sndbuf.push_bytes(data);
+        self.after_send(n, len)
+    }
+
+    fn check_send(&self) -> Result<(), Error> {
+        if let Some(r) = self.close_reason {
+            return Err(Error::Closed(r));
+        }
+        if !self.can_send() {
+            return Err(Error::InvalidState { call: "send", state: self.state });
+        }
+        Ok(())
+    }
+
+    fn after_send(&mut self, n: usize, asked: usize) -> Result<usize, Error> {
+        if n < asked {
+            self.want_writable = true;
+        }
+        if n == 0 && asked > 0 {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// Copies received data into `buf`. `Ok(0)` means end of stream (the peer
+    /// finished and everything was read); `WouldBlock` means nothing yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.check_recv()?;
+        let n = self.rcvbuf.read(buf);
+        self.after_recv(n, buf.is_empty())
+    }
+
+    /// Takes up to `max` received octets without copying. An empty result
+    /// means end of stream; `WouldBlock` means nothing yet.
+    pub fn recv_bytes(&mut self, max: usize) -> Result<Bytes, Error> {
+        self.check_recv()?;
+        let b = self.rcvbuf.read_bytes(max);
+        let n = b.len();
+        self.after_recv(n, max == 0).map(|_| b)
+    }
+
+    fn check_recv(&self) -> Result<(), Error> {
+        if self.app_closed {
+            return Err(Error::InvalidState { call: "recv", state: self.state });
+        }
+        Ok(())
+    }
+
+    fn after_recv(&mut self, n: usize, empty_request: bool) -> Result<usize, Error> {
+        if self.rcvbuf.readable() == 0 {
+            self.readable_signalled = false;
+        }
+        if n > 0 || empty_request {
+            self.maybe_window_update();
+            return Ok(n);
+        }
+        if self.peer_finished {
+            return Ok(0);
+        }
+        match self.close_reason {
+            Some(CloseReason::Normal) => Ok(0),
+            Some(r) => Err(Error::Closed(r)),
+            None => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Half-close (RFC 9293 §3.10.4 for the sending direction): a FIN goes
+    /// out after the queued data; receiving goes on.
+    pub fn shutdown_write(&mut self) -> Result<(), Error> {
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
+                if self.fin_seq.is_none() {
+                    self.fin_seq = Some(self.snd_nxt.add(self.sndbuf.unsent_len() as u32));
+                }
+                match self.state {
+                    // R12: SYN-RECEIVED → FIN-WAIT-1; the FIN waits for our SYN's ACK.
+                    State::SynReceived | State::Established => self.set_state(State::FinWait1),
+                    State::CloseWait => self.set_state(State::LastAck),
+                    // In SYN-SENT the FIN waits for ESTABLISHED.
+                    _ => {}
+                }
+                Ok(())
+            }
+            // §3.10.4: closing again makes no second FIN.
+            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait => Ok(()),
+            State::Closed | State::Listen => Err(match self.close_reason {
+                Some(r) => Error::Closed(r),
+                None => Error::InvalidState { call: "shutdown_write", state: self.state },
+            }),
+        }
+    }
+
+    /// Full close (RFC 9293 §3.10.4): FIN after the queued data, and no more
+    /// reading. If received data is left unread it is discarded and the peer
+    /// is told with a RST instead (SHLD-3, RFC 2525 §2.17, as Linux does).
+    pub fn close(&mut self, now: Instant) -> Result<(), Error> {
+        match self.state {
+            State::Closed => {
+                return match self.close_reason {
+                    Some(_) => Ok(()),
+                    None => Err(Error::InvalidState { call: "close", state: self.state }),
+                };
+            }
+            State::Listen => {
+                self.enter_closed(CloseReason::Normal);
+                return Ok(());
+            }
+            State::SynSent => {
+                self.enter_closed(CloseReason::Aborted);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.app_closed = true;
+        if self.rcvbuf.readable() > 0 && self.state.is_synchronized() {
+            self.rcvbuf.clear();
+            self.reset_and_close(CloseReason::Aborted);
+            return Ok(());
+        }
+        self.shutdown_write()?;
+        self.arm_fin_wait_2(now);
+        Ok(())
+    }
+
+    /// Abort (RFC 9293 §3.10.5): RST to the peer where the state calls for
+    /// one, everything discarded, CLOSED.
+    pub fn abort(&mut self) {
+        match self.state {
+            State::Closed => {}
+            State::Listen | State::SynSent | State::Closing | State::LastAck | State::TimeWait => {
+                self.enter_closed(CloseReason::Aborted)
+            }
+            _ => self.reset_and_close(CloseReason::Aborted),
+        }
+    }
+
+    /// Handles every timer whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(t) = self.timers.take_expired(now) {
+            match t {
+                Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Persist => {
+                    // SHLD-29/30: probe, then back off. MUST-37: never give up
+                    // while probes are answered (`persist_backoff` resets on ACK).
+                    if self.persist_backoff > self.cfg.max_retries {
+                        self.enter_closed(CloseReason::TimedOut);
+                        return;
+                    }
+                    self.zero_window_probe = true;
+                    self.persist_backoff += 1;
+                    self.arm_persist(now);
+                }
+                Timer::DelayedAck => self.ack_now = true,
+                Timer::Keepalive => self.on_keepalive_timeout(now),
+                Timer::TimeWait => self.enter_closed(CloseReason::Normal),
+                Timer::FinWait2 => self.enter_closed(CloseReason::TimedOut),
+            }
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        self.arm_persist_if_needed(now);
+    }
+
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        self.stats.rto_expirations += 1;
+        self.rtt_probe = None; // Karn: no sample from a retransmitted segment.
+        if !self.syn_acked {
+            // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
+            let limit = if self.state == State::SynSent { self.cfg.syn_retries } else { self.cfg.synack_retries };
+            if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
+                self.enter_closed(CloseReason::TimedOut);
+                return;
+            }
+            self.retries += 1;
+            self.rtt.back_off();
+            self.syn_pending = true;
+            self.stats.retransmits += 1;
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            return;
+        }
+        if self.snd_una == self.snd_nxt {
+            return;
+        }
+        // MUST-20/21: give up after R2 retransmissions or the user timeout.
+        let user_timed_out = self.cfg.user_timeout.is_some_and(|t| now - self.last_progress >= t);
+        if self.retries >= self.cfg.max_retries || user_timed_out {
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.retries += 1;
+        self.rtt.back_off();
+        let flight = self.flight_size();
+        let mss = self.snd_mss;
+        self.cc.get_mut().on_rto(flight, mss);
+        // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
+        // in slow start, and fast recovery is not re-entered for it.
+        self.in_recovery = false;
+        self.dupacks = 0;
+        self.recover = self.snd_nxt;
+        self.fast_rtx = None;
+        self.rtx_next = Some(self.snd_una);
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(k) = self.cfg.keepalive else { return };
+        if !self.state.is_synchronized() || self.snd_una != self.snd_nxt {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+            return;
+        }
+        // MUST-29: only `probes` unanswered probes in a row declare the peer dead.
+        if self.keepalive_sent >= k.probes {
+            self.enter_closed(CloseReason::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.keepalive_probe = true;
+        self.timers.set(Timer::Keepalive, now + k.interval);
+    }
+
+    // ---- shared helpers -------------------------------------------------
+
+    /// Moves to `to`, checked against the legal-edge table, and reports it.
+    fn set_state(&mut self, to: State) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        debug_assert!(from.can_move_to(to), "illegal transition {from} -> {to}");
+        self.state = to;
+        self.events.push_back(Event::StateChanged { from, to });
+    }
+
+    /// CLOSED, with its reason; all timers stop and in-flight data is dropped.
+    fn enter_closed(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.set_state(State::Closed);
+        self.close_reason = Some(reason);
+        self.timers.stop_all();
+        self.syn_pending = false;
+        self.ack_now = false;
+        self.zero_window_probe = false;
+        self.keepalive_probe = false;
+        self.rtx_next = None;
+        self.fast_rtx = None;
+        if reason != CloseReason::Normal {
+            self.rcvbuf.clear();
+        }
+        self.events.push_back(Event::Closed(reason));
+    }
+
+    /// Sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and closes (§3.10.5).
+    fn reset_and_close(&mut self, reason: CloseReason) {
+        let rst = self.make_segment(self.snd_nxt, crate::wire::Flags::RST.with(crate::wire::Flags::ACK));
+        self.push_reply(rst);
+        self.enter_closed(reason);
+    }
+
+    fn push_reply(&mut self, seg: Segment) {
+        if self.replies.len() < MAX_REPLIES {
+            self.replies.push_back(seg);
+        } else {
+            self.stats.dropped_other += 1;
+        }
+    }
+
+    /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited per
+    /// connection (RFC 5961 §7; tcp-checklist B16).
+    fn challenge_ack(&mut self, now: Instant) {
+        if self.send_limited_ack(now) {
+            self.stats.challenge_acks += 1;
+        }
+    }
+
+    /// An ACK in reply to an unacceptable segment, under the same limit.
+    fn send_limited_ack(&mut self, now: Instant) -> bool {
+        if now - self.challenge_window >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= self.cfg.challenge_ack_limit {
+            self.stats.challenge_acks_suppressed += 1;
+            return false;
+        }
+        self.challenge_count += 1;
+        self.ack_now = true;
+        true
+    }
+
+    /// Octets outstanding that count against the congestion window: after an
+    /// RTO only what has been resent since counts (the rest is presumed lost).
+    fn flight_size(&self) -> u32 {
+        match self.rtx_next {
+            Some(c) => c.dist(self.snd_una),
+            None => self.snd_nxt.dist(self.snd_una),
+        }
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.snd_una.gt(f))
+    }
+
+    fn fin_sent(&self) -> bool {
+        self.fin_seq.is_some_and(|f| self.snd_nxt.gt(f))
+    }
+
+    fn arm_fin_wait_2(&mut self, now: Instant) {
+        if self.state == State::FinWait2 && self.app_closed {
+            if let Some(t) = self.cfg.fin_wait_2_timeout {
+                if !self.timers.is_set(Timer::FinWait2) {
+                    self.timers.set(Timer::FinWait2, now + t);
+                }
+            }
+        }
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.timers.stop_all();
+        self.rtx_next = None;
+        self.fast_rtx = None;
+        self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+    }
+
+    fn arm_persist(&mut self, now: Instant) {
+        let shift = self.persist_backoff.min(16);
+        let d = self.rtt.rto().saturating_mul(1 << shift).min(self.cfg.max_rto);
+        self.timers.set(Timer::Persist, now + d);
+    }
+
+    /// Zero-window probing (MUST-35/36, SHLD-29): armed when data waits, the
+    /// peer's window is zero and nothing is in flight to draw an update.
+    fn arm_persist_if_needed(&mut self, now: Instant) {
+        let waiting = self.sndbuf.unsent_len() > 0 || (self.fin_seq.is_some() && !self.fin_sent());
+        if self.syn_acked
+            && self.state != State::Closed
+            && self.snd_wnd == 0
+            && waiting
+            && self.snd_una == self.snd_nxt
+        {
+            if !self.timers.is_set(Timer::Persist) {
+                self.arm_persist(now);
+            }
+        } else if self.snd_wnd > 0 {
+            self.timers.stop(Timer::Persist);
+            self.persist_backoff = 0;
+        }
+    }
+
+    /// After the application reads: announce a window that opened enough
+    /// (receiver SWS avoidance, MUST-39), at once rather than on a timer.
+    fn maybe_window_update(&mut self) {
+        if !self.state.is_synchronized() || self.peer_finished {
+            return;
+        }
+        let advertised = self.rcv_adv.dist(self.rcv_nxt) as usize;
+        let free = self.rcvbuf.window();
+        let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
+        if free >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
+            self.ack_now = true;
+        }
+    }
+
+    fn signal_readable(&mut self) {
+        if !self.readable_signalled && self.rcvbuf.readable() > 0 {
+            self.readable_signalled = true;
+            self.events.push_back(Event::Readable);
+        }
+    }
+}
+

@@ -1,0 +1,303 @@
+//! Building what goes out: SYN, SYN-ACK, data, FIN, ACK, probes, RSTs.
+
+use super::{Connection, Timer};
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{Flags, Options, Segment, Timestamps};
+use bytes::Bytes;
+
+impl Connection {
+    /// The next segment to send, or `None` when there is nothing (now).
+    /// Call it until it returns `None` after every input.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        let seg = self.next_segment(now);
+        match &seg {
+            Some(s) => {
+                self.stats.segments_out += 1;
+                if s.flags.ack() && !s.flags.rst() {
+                    self.on_ack_sent(s);
+                }
+            }
+            None => {
+                if self.state != State::Closed {
+                    self.arm_persist_if_needed(now);
+                }
+            }
+        }
+        seg
+    }
+
+    fn next_segment(&mut self, now: Instant) -> Option<Segment> {
+        if let Some(r) = self.replies.pop_front() {
+            return Some(r);
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            _ => {}
+        }
+        if self.syn_pending && !self.syn_acked {
+            self.syn_pending = false;
+            return Some(self.syn_segment(now));
+        }
+        if !self.syn_acked {
+            return self.take_pure_ack(now);
+        }
+        if let Some(seq) = self.fast_rtx.take() {
+            if let Some(s) = self.retransmission(now, seq) {
+                return Some(s);
+            }
+        }
+        if let Some(s) = self.go_back_n(now) {
+            return Some(s);
+        }
+        if let Some(s) = self.new_data(now) {
+            return Some(s);
+        }
+        if self.zero_window_probe || self.keepalive_probe {
+            // §3.8.6.1 / §3.8.4: an out-of-window ACK (SEQ = SND.UNA − 1, no data)
+            // draws an ACK with the peer's current window without spending
+            // sequence space, as Linux does (SHLD-12).
+            self.zero_window_probe = false;
+            self.keepalive_probe = false;
+            let mut s = self.make_segment(self.snd_una.sub(1), Flags::ACK);
+            self.stamp(now, &mut s);
+            return Some(s);
+        }
+        self.take_pure_ack(now)
+    }
+
+    fn take_pure_ack(&mut self, now: Instant) -> Option<Segment> {
+        if !self.ack_now || !self.state_sends_acks() {
+            return None;
+        }
+        let mut s = self.make_segment(self.snd_nxt, Flags::ACK);
+        self.stamp(now, &mut s);
+        Some(s)
+    }
+
+    fn state_sends_acks(&self) -> bool {
+        // In SYN-SENT there is nothing to acknowledge yet.
+        !matches!(self.state, State::Closed | State::Listen | State::SynSent)
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED, also after a simultaneous
+    /// open, with the same ISS), with our options (MUST-14, SHLD-5).
+    fn syn_segment(&mut self, now: Instant) -> Segment {
+        let with_ack = self.state != State::SynSent;
+        let mut s = Segment {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: self.iss,
+            ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
+            flags: if with_ack { Flags::SYN.with(Flags::ACK) } else { Flags::SYN },
+            // RFC 7323 §2.2: the window of a SYN is never scaled.
+            window: self.rcvbuf.window().min(65535) as u16,
+            ..Segment::default()
+        };
+        let active = self.state == State::SynSent;
+        s.options.mss = Some(self.cfg.mss);
+        // Offer options on a SYN; on a SYN-ACK only echo what the peer offered.
+        if self.cfg.window_scale && (active || self.rcv_wscale > 0 || self.snd_wscale > 0) {
+            s.options.window_scale = Some(self.cfg.rcv_wscale());
+        }
+        if active && self.cfg.timestamps {
+            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: 0 });
+        } else if self.ts_enabled {
+            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: self.ts_recent });
+        }
+        if with_ack {
+            self.rcv_adv = self.rcv_nxt.add(u32::from(s.window));
+        }
+        if self.retries == 0 && self.rtt_probe.is_none() {
+            self.rtt_probe = Some((self.iss.add(1), now));
+        }
+        if !self.timers.is_set(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        s
+    }
+
+    /// One segment starting at `seq` from what was already sent: data, or
+    /// the FIN at its original sequence number (B6).
+    fn retransmission(&mut self, now: Instant, seq: SeqNum) -> Option<Segment> {
+        if !seq.lt(self.snd_nxt) {
+            return None;
+        }
+        let data = self.sndbuf.sent_slice(seq, self.snd_mss as usize);
+        let fin = self.fin_seq.filter(|f| *f == seq.add(data.len() as u32) && self.fin_sent());
+        if data.is_empty() && fin.is_none() {
+            return None;
+        }
+        self.stats.retransmits += 1;
+        let mut flags = Flags::ACK;
+        if fin.is_some() {
+            flags = flags.with(Flags::FIN);
+        }
+        let end = seq.add(data.len() as u32 + u32::from(fin.is_some()));
+        if let Some(c) = self.rtx_next {
+            if c.lt(end) && !c.lt(seq) {
+                self.rtx_next = if end == self.snd_nxt { None } else { Some(end) };
+            }
+        }
+        // Karn (MUST-18): nothing timed across a retransmission.
+        self.rtt_probe = None;
+        if !self.timers.is_set(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        Some(self.data_segment(now, seq, flags, data))
+    }
+
+    /// After an RTO: resend from the cursor as the congestion window allows.
+    fn go_back_n(&mut self, now: Instant) -> Option<Segment> {
+        let cursor = self.rtx_next?;
+        if !cursor.lt(self.snd_nxt) {
+            self.rtx_next = None;
+            return None;
+        }
+        let cwnd = self.cc.get().cwnd();
+        // The first segment after an RTO always goes out (RFC 6298 (5.4)).
+        if cursor != self.snd_una && self.flight_size() >= cwnd {
+            return None;
+        }
+        let s = self.retransmission(now, cursor);
+        if s.is_none() {
+            self.rtx_next = None;
+        }
+        s
+    }
+
+    /// New data within the peer's window and the congestion window, with
+    /// Nagle (Minshall's variant, RFC 9293 A.3) and sender SWS avoidance
+    /// (MUST-38); a FIN rides on the last segment.
+    fn new_data(&mut self, now: Instant) -> Option<Segment> {
+        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait1 | State::LastAck)
+            || self.rtx_next.is_some()
+        {
+            return None;
+        }
+        let unsent = self.sndbuf.unsent_len();
+        let fin_due = self.fin_seq.is_some() && !self.fin_sent();
+        if unsent == 0 {
+            if fin_due {
+                let seq = self.snd_nxt;
+                self.snd_nxt = self.snd_nxt.add(1);
+                if !self.timers.is_set(Timer::Retransmit) {
+                    self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                }
+                return Some(self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new()));
+            }
+            return None;
+        }
+        // MUST-34: a shrunk window makes the usable window zero, not negative.
+        let wnd_end = self.snd_una.add(self.snd_wnd);
+        let usable = if wnd_end.gt(self.snd_nxt) { wnd_end.dist(self.snd_nxt) } else { 0 };
+        let flight = self.flight_size();
+        let cwnd_room = self.cc.get().cwnd().saturating_sub(flight);
+        let mss = self.snd_mss;
+        let len = (unsent.min(mss as usize) as u32).min(usable).min(cwnd_room);
+        if len == 0 {
+            return None;
+        }
+        if len < mss && flight > 0 {
+            let all_queued = len as usize == unsent;
+            // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
+            let small_unacked = self.snd_sml.gt(self.snd_una);
+            if all_queued && self.cfg.nagle && small_unacked && !fin_due {
+                return None;
+            }
+            // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
+            // least half the largest window seen.
+            if !all_queued && len < self.max_snd_wnd / 2 {
+                return None;
+            }
+        }
+        let seq = self.snd_nxt;
+        let data = self.sndbuf.take_unsent(seq, len as usize);
+        let n = data.len() as u32;
+        if n == 0 {
+            return None;
+        }
+        self.snd_nxt = self.snd_nxt.add(n);
+        self.stats.bytes_sent += u64::from(n);
+        if n < mss {
+            self.snd_sml = self.snd_nxt;
+        }
+        let mut flags = Flags::ACK;
+        if self.sndbuf.unsent_len() == 0 {
+            flags = flags.with(Flags::PSH); // MUST-61
+            if fin_due {
+                flags = flags.with(Flags::FIN);
+                self.snd_nxt = self.snd_nxt.add(1);
+            }
+        }
+        if self.rtt_probe.is_none() && !self.ts_enabled {
+            self.rtt_probe = Some((self.snd_nxt, now));
+        }
+        if !self.timers.is_set(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        Some(self.data_segment(now, seq, flags, data))
+    }
+
+    fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
+        let mut s = self.make_segment(seq, flags);
+        s.payload = payload;
+        self.stamp(now, &mut s);
+        s
+    }
+
+    /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with the window we advertise now.
+    pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
+        let window = if flags.ack() { self.window_field() } else { 0 };
+        Segment {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq,
+            ack: if flags.ack() { self.rcv_nxt } else { SeqNum(0) },
+            flags,
+            window,
+            urgent: 0,
+            options: Options::default(),
+            payload: Bytes::new(),
+        }
+    }
+
+    fn stamp(&self, now: Instant, s: &mut Segment) {
+        if self.ts_enabled {
+            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: self.ts_recent });
+        }
+    }
+
+    /// The window field: the free buffer, but the right edge moves right only
+    /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
+    fn window_field(&self) -> u16 {
+        let free = self.rcvbuf.window() as u32;
+        let cur = if self.rcv_adv.gt(self.rcv_nxt) { self.rcv_adv.dist(self.rcv_nxt) } else { 0 };
+        let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
+        let wnd = if free >= cur.saturating_add(step) || free == cur { free } else { cur };
+        // Round up so that scaling never moves the edge left.
+        let s = u32::from(self.rcv_wscale);
+        let field = wnd.div_ceil(1 << s);
+        field.min(65535) as u16
+    }
+
+    /// Bookkeeping for every segment that carries our ACK.
+    fn on_ack_sent(&mut self, s: &Segment) {
+        self.ack_now = false;
+        self.unacked_rcv = 0;
+        self.timers.stop(Timer::DelayedAck);
+        self.last_ack_sent = s.ack;
+        if !s.flags.syn() {
+            let edge = self.rcv_nxt.add(u32::from(s.window) << self.rcv_wscale);
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        }
+    }
+
+    /// The timestamp clock: milliseconds plus the caller's offset (RFC 7323 §5.4).
+    pub(super) fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.cfg.ts_offset)
+    }
+}

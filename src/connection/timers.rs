@@ -1,0 +1,87 @@
+//! One deadline per timer kind; the earliest is the connection's next deadline.
+
+use crate::time::Instant;
+
+/// The timers a connection runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Timer {
+    /// Retransmission of SYN, SYN-ACK, data or FIN (RFC 6298).
+    Retransmit = 0,
+    /// Zero-window probe (RFC 9293 §3.8.6.1).
+    Persist = 1,
+    /// Delayed ACK (RFC 9293 §3.8.6.3).
+    DelayedAck = 2,
+    /// Keep-alive (RFC 9293 §3.8.4).
+    Keepalive = 3,
+    /// TIME-WAIT 2·MSL (RFC 9293 §3.6.1).
+    TimeWait = 4,
+    /// FIN-WAIT-2 give-up after a full close (Linux `tcp_fin_timeout`).
+    FinWait2 = 5,
+}
+
+impl Timer {
+    pub(crate) const ALL: [Timer; 6] =
+        [Timer::Retransmit, Timer::Persist, Timer::DelayedAck, Timer::Keepalive, Timer::TimeWait, Timer::FinWait2];
+}
+
+/// A deadline per [`Timer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerTable {
+    deadlines: [Option<Instant>; 6],
+}
+
+impl TimerTable {
+    pub(crate) fn set(&mut self, t: Timer, at: Instant) {
+        self.deadlines[t as usize] = Some(at);
+    }
+
+    pub(crate) fn stop(&mut self, t: Timer) {
+        self.deadlines[t as usize] = None;
+    }
+
+    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
+        self.deadlines[t as usize]
+    }
+
+    pub(crate) fn is_set(&self, t: Timer) -> bool {
+        self.deadlines[t as usize].is_some()
+    }
+
+    pub(crate) fn stop_all(&mut self) {
+        self.deadlines = [None; 6];
+    }
+
+    /// The earliest deadline armed.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns the timer that has expired at `now`, earliest first.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
+        let t = Timer::ALL
+            .into_iter()
+            .filter(|t| self.deadlines[*t as usize].is_some_and(|d| d <= now))
+            .min_by_key(|t| self.deadlines[*t as usize])?;
+        self.deadlines[t as usize] = None;
+        Some(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_deadline_wins_and_expiry_disarms() {
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::TimeWait, Instant::from_secs(60));
+        t.set(Timer::DelayedAck, Instant::from_millis(40));
+        assert_eq!(t.next(), Some(Instant::from_millis(40)));
+        assert_eq!(t.take_expired(Instant::from_millis(39)), None);
+        assert_eq!(t.take_expired(Instant::from_secs(61)), Some(Timer::DelayedAck));
+        assert_eq!(t.take_expired(Instant::from_secs(61)), Some(Timer::TimeWait));
+        assert_eq!(t.take_expired(Instant::from_secs(61)), None);
+        assert!(!t.is_set(Timer::TimeWait));
+    }
+}

@@ -1,0 +1,62 @@
+//! What a connection tells its application, and the errors of its calls.
+
+use crate::state::State;
+
+/// Why a connection reached CLOSED.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CloseReason {
+    /// Both sides closed with FINs (MUST-12: a graceful close).
+    Normal,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer refused the connection (RST in answer to our SYN).
+    Refused,
+    /// Retransmissions, keep-alives or the user timeout gave up.
+    TimedOut,
+    /// The application aborted (or data arrived after it closed, which
+    /// draws a RST).
+    Aborted,
+}
+
+/// Something the application should know. Pull them with
+/// [`Connection::poll_event`](crate::Connection::poll_event).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Event {
+    /// A state transition, `from → to`.
+    StateChanged {
+        /// The state left.
+        from: State,
+        /// The state entered.
+        to: State,
+    },
+    /// The handshake completed.
+    Connected,
+    /// Received data can be read.
+    Readable,
+    /// Room has opened in the send buffer.
+    Writable,
+    /// The peer sent FIN and every byte before it has arrived (EOF).
+    PeerFinished,
+    /// The connection reached CLOSED.
+    Closed(CloseReason),
+}
+
+/// Errors of application calls. Peer input never produces one: bad
+/// segments are counted drops.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing to read yet, or no room to queue data now.
+    #[error("operation would block")]
+    WouldBlock,
+    /// The call is not valid in this state (e.g. send after shutdown).
+    #[error("{call} is not allowed in state {state}")]
+    InvalidState {
+        /// The call made.
+        call: &'static str,
+        /// The state it was made in.
+        state: State,
+    },
+    /// The connection was closed (for the given reason).
+    #[error("connection closed: {0:?}")]
+    Closed(CloseReason),
+}

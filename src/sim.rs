@@ -1,0 +1,353 @@
+//! A deterministic network simulator for tests (feature `sim`): a virtual
+//! clock and seeded links with delay, loss, duplication and reordering in
+//! each direction, driving any number of connections until quiet.
+//!
+//! ```
+//! use tcp_proto::{Config, Connection, Instant, SeqNum, State};
+//! use tcp_proto::sim::{Link, Sim};
+//!
+//! let mut sim = Sim::new(7);
+//! let server = sim.add(Connection::listen(Config::default(), 80, SeqNum(1000)).unwrap());
+//! let client = sim.add(Connection::connect(Config::default(), 4000, 80, SeqNum(u32::MAX - 10), sim.now()).unwrap());
+//! sim.set_link(client, server, Link { loss: 0.1, ..Link::default() });
+//! sim.run_until_quiet(100_000);
+//! assert_eq!(sim.conn(client).state(), State::Established);
+//! assert_eq!(sim.conn(server).state(), State::Established);
+//! ```
+
+use crate::connection::Connection;
+use crate::event::Event;
+use crate::time::Instant;
+use crate::wire::Segment;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+/// Handle of a connection inside a [`Sim`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct Id(pub usize);
+
+/// One direction of a link.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Link {
+    /// One-way delay.
+    pub delay: Duration,
+    /// Extra random delay in `[0, jitter)`; this reorders segments.
+    pub jitter: Duration,
+    /// Probability that a segment is lost.
+    pub loss: f64,
+    /// Probability that a segment is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a segment is held back by an extra `reorder_delay`.
+    pub reorder: f64,
+    /// How long a reordered segment is held back.
+    pub reorder_delay: Duration,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            delay: Duration::from_millis(1),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(3),
+        }
+    }
+}
+
+/// What happened, for traces and ladder diagrams.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trace {
+    /// A segment left `from` for `to` (`lost` if the link dropped it).
+    Sent {
+        /// When.
+        at: Instant,
+        /// Sender.
+        from: Id,
+        /// Receiver (None if no connection matches its ports).
+        to: Option<Id>,
+        /// The segment.
+        seg: Segment,
+        /// Dropped by the link.
+        lost: bool,
+        /// Delivered twice.
+        duplicated: bool,
+    },
+    /// A segment arrived at `to`.
+    Delivered {
+        /// When.
+        at: Instant,
+        /// Receiver.
+        to: Id,
+        /// The segment.
+        seg: Segment,
+    },
+    /// A connection reported an event.
+    Event {
+        /// When.
+        at: Instant,
+        /// Which connection.
+        id: Id,
+        /// The event.
+        event: Event,
+    },
+}
+
+/// SplitMix64: a small, seeded, deterministic generator.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+}
+
+struct InFlight {
+    at: Instant,
+    order: u64,
+    to: Id,
+    seg: Segment,
+}
+
+/// The simulator: connections, links between them, a virtual clock.
+pub struct Sim {
+    now: Instant,
+    rng: Rng,
+    conns: Vec<Connection>,
+    links: Vec<(Id, Id, Link)>,
+    in_flight: Vec<InFlight>,
+    order: u64,
+    trace: Vec<Trace>,
+    /// Keep a trace of every segment and event (on by default).
+    pub tracing: bool,
+}
+
+impl Sim {
+    /// An empty simulation at time zero with a seeded generator.
+    pub fn new(seed: u64) -> Sim {
+        Sim {
+            now: Instant::ZERO,
+            rng: Rng(seed),
+            conns: Vec::new(),
+            links: Vec::new(),
+            in_flight: Vec::new(),
+            order: 0,
+            trace: Vec::new(),
+            tracing: true,
+        }
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Adds a connection; segments are routed to it by port.
+    pub fn add(&mut self, c: Connection) -> Id {
+        self.conns.push(c);
+        Id(self.conns.len() - 1)
+    }
+
+    /// A connection, to inspect.
+    pub fn conn(&self, id: Id) -> &Connection {
+        &self.conns[id.0]
+    }
+
+    /// A connection, for application calls (send, recv, close...).
+    pub fn conn_mut(&mut self, id: Id) -> &mut Connection {
+        &mut self.conns[id.0]
+    }
+
+    /// Sets the link from `from` to `to` (one direction).
+    pub fn set_link(&mut self, from: Id, to: Id, link: Link) {
+        self.links.retain(|(f, t, _)| !(*f == from && *t == to));
+        self.links.push((from, to, link));
+    }
+
+    /// Sets both directions between `a` and `b`.
+    pub fn set_links(&mut self, a: Id, b: Id, link: Link) {
+        self.set_link(a, b, link);
+        self.set_link(b, a, link);
+    }
+
+    /// Everything traced so far.
+    pub fn trace(&self) -> &[Trace] {
+        &self.trace
+    }
+
+    /// Takes the trace, leaving it empty.
+    pub fn take_trace(&mut self) -> Vec<Trace> {
+        core::mem::take(&mut self.trace)
+    }
+
+    fn link(&self, from: Id, to: Id) -> Link {
+        self.links.iter().find(|(f, t, _)| *f == from && *t == to).map(|l| l.2).unwrap_or_default()
+    }
+
+    fn route(&self, from: Id, seg: &Segment) -> Option<Id> {
+        let exact = self.conns.iter().enumerate().position(|(i, c)| {
+            i != from.0 && c.local_port() == seg.dst_port && c.remote_port() == seg.src_port
+        });
+        exact.or_else(|| {
+            self.conns.iter().enumerate().position(|(i, c)| {
+                i != from.0 && c.local_port() == seg.dst_port && c.remote_port() == 0
+            })
+        })
+        .map(Id)
+    }
+
+    /// Injects a segment as if `from` had sent it (for tests of odd input).
+    pub fn inject(&mut self, from: Id, seg: Segment) {
+        self.send_one(from, seg);
+    }
+
+    fn send_one(&mut self, from: Id, seg: Segment) {
+        let to = self.route(from, &seg);
+        let Some(to) = to else {
+            if self.tracing {
+                self.trace.push(Trace::Sent { at: self.now, from, to: None, seg, lost: true, duplicated: false });
+            }
+            return;
+        };
+        let link = self.link(from, to);
+        let lost = self.rng.chance(link.loss);
+        let duplicated = !lost && self.rng.chance(link.duplicate);
+        if self.tracing {
+            self.trace.push(Trace::Sent { at: self.now, from, to: Some(to), seg: seg.clone(), lost, duplicated });
+        }
+        if lost {
+            return;
+        }
+        let copies = if duplicated { 2 } else { 1 };
+        for _ in 0..copies {
+            let mut at = self.now + link.delay;
+            if !link.jitter.is_zero() {
+                let j = (self.rng.unit() * link.jitter.as_micros() as f64) as u64;
+                at += Duration::from_micros(j);
+            }
+            if self.rng.chance(link.reorder) {
+                at += link.reorder_delay;
+            }
+            self.order += 1;
+            self.in_flight.push(InFlight { at, order: self.order, to, seg: seg.clone() });
+        }
+    }
+
+    /// Drains every connection's output and events at the current time.
+    pub fn flush(&mut self) {
+        for i in 0..self.conns.len() {
+            let now = self.now;
+            while let Some(seg) = self.conns[i].poll_transmit(now) {
+                self.send_one(Id(i), seg);
+            }
+            while let Some(event) = self.conns[i].poll_event() {
+                if self.tracing {
+                    self.trace.push(Trace::Event { at: now, id: Id(i), event });
+                }
+            }
+        }
+    }
+
+    /// The next moment something happens: a delivery or a connection deadline.
+    pub fn next_time(&self) -> Option<Instant> {
+        let d = self.in_flight.iter().map(|f| f.at).min();
+        let t = self.conns.iter().filter_map(|c| c.poll_timeout()).min();
+        match (d, t) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Advances to the next moment, delivers what is due, fires timers, and
+    /// flushes output. Returns `false` when nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let Some(t) = self.next_time() else { return false };
+        if t > self.now {
+            self.now = t;
+        }
+        self.deliver_due();
+        let now = self.now;
+        for c in &mut self.conns {
+            if c.poll_timeout().is_some_and(|d| d <= now) {
+                c.handle_timeout(now);
+            }
+        }
+        self.flush();
+        true
+    }
+
+    fn deliver_due(&mut self) {
+        let now = self.now;
+        let mut due: Vec<InFlight> = Vec::new();
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            if self.in_flight[i].at <= now {
+                due.push(self.in_flight.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        due.sort_by_key(|f| (f.at, f.order));
+        for f in due {
+            if self.tracing {
+                self.trace.push(Trace::Delivered { at: now, to: f.to, seg: f.seg.clone() });
+            }
+            self.conns[f.to.0].handle_segment(now, f.seg);
+        }
+    }
+
+    /// Steps until nothing is left to happen or `max_steps` steps ran.
+    /// Returns the steps taken.
+    pub fn run_until_quiet(&mut self, max_steps: usize) -> usize {
+        let mut n = 0;
+        while n < max_steps && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Steps until `done(self)` holds, nothing is left, or `max_steps` ran.
+    /// Returns whether `done` held.
+    pub fn run_until(&mut self, max_steps: usize, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        for _ in 0..max_steps {
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                return done(self);
+            }
+        }
+        done(self)
+    }
+
+    /// Steps until the virtual clock passes `until` (or nothing is left).
+    pub fn run_for(&mut self, d: Duration, max_steps: usize) {
+        let until = self.now + d;
+        for _ in 0..max_steps {
+            match self.next_time() {
+                Some(t) if t <= until => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        if self.now < until {
+            self.now = until;
+        }
+        self.flush();
+    }
+}
