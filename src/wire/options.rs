@@ -14,7 +14,9 @@ pub struct SackBlock {
 }
 
 /// Up to four SACK blocks, stored inline (no allocation).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// Equality and hashing look only at the blocks held, never at stale slots.
+#[derive(Clone, Copy, Default)]
 pub struct SackBlocks {
     blocks: [SackBlock; 4],
     len: u8,
@@ -64,6 +66,20 @@ impl SackBlocks {
     /// Drops all blocks.
     pub fn clear(&mut self) {
         self.len = 0;
+    }
+}
+
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &SackBlocks) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
+
+impl core::hash::Hash for SackBlocks {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 
