@@ -2,7 +2,7 @@
 
 use super::checksum::{checksum, pseudo_header_sum};
 use super::options::{MAX_OPTIONS_LEN, Writer};
-use super::{ChecksumMode, Flags, HEADER_LEN, IpPair, MAX_HEADER_LEN, Options, Segment, WireError};
+use super::{ChecksumMode, Flags, HEADER_LEN, IpPair, Options, Segment, WireError};
 use crate::seq::SeqNum;
 use bytes::{Bytes, BytesMut};
 
@@ -69,18 +69,19 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<usize, WireError> {
-        let (hdr, hdr_len) = self.header(addrs, mode)?;
+        let hdr_len = self.header_len()?;
         let total = hdr_len + self.payload.len();
         let have = out.len();
-        let too_small = WireError::BufferTooSmall { need: total, have };
-        let (head, body) = out
+        let out = out
             .get_mut(..total)
-            .and_then(|o| o.split_at_mut_checked(hdr_len))
-            .ok_or(too_small)?;
-        // Both pairs have equal lengths by construction (hdr_len <= 60 and
-        // body = total - hdr_len = payload length), so neither copy panics.
-        head.copy_from_slice(hdr.get(..hdr_len).ok_or(too_small)?);
+            .ok_or(WireError::BufferTooSmall { need: total, have })?;
+        let (head, body) = out
+            .split_at_mut_checked(hdr_len)
+            .ok_or(WireError::BufferTooSmall { need: total, have })?;
+        self.write_header(head, hdr_len)?;
+        // body.len() = total - hdr_len = payload length: the copy cannot panic.
         body.copy_from_slice(&self.payload);
+        finish_checksum(out, addrs, mode);
         Ok(total)
     }
 
@@ -92,25 +93,24 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<usize, WireError> {
-        let (hdr, hdr_len) = self.header(addrs, mode)?;
+        let hdr_len = self.header_len()?;
         let total = hdr_len + self.payload.len();
+        let start = out.len();
         out.reserve(total);
-        out.extend_from_slice(hdr.get(..hdr_len).unwrap_or_default());
+        out.resize(start + hdr_len, 0);
+        let head = out.get_mut(start..).unwrap_or_default();
+        if let Err(e) = self.write_header(head, hdr_len) {
+            out.truncate(start);
+            return Err(e);
+        }
         out.extend_from_slice(&self.payload);
+        finish_checksum(out.get_mut(start..).unwrap_or_default(), addrs, mode);
         Ok(total)
     }
 
-    /// The header with options and final checksum, in a stack buffer, and
-    /// its length. The checksum runs over the header here and over the
-    /// payload where it already is, so the payload is read once for the sum
-    /// and once for the copy, never copied twice.
-    fn header(
-        &self,
-        addrs: &IpPair,
-        mode: ChecksumMode,
-    ) -> Result<([u8; MAX_HEADER_LEN], usize), WireError> {
-        let hdr_len = self.header_len()?;
-        let mut hdr = [0u8; MAX_HEADER_LEN];
+    /// Writes the fixed header and options into `head` (exactly `hdr_len`
+    /// octets, checksum field zero).
+    fn write_header(&self, head: &mut [u8], hdr_len: usize) -> Result<(), WireError> {
         let [sp0, sp1] = self.src_port.to_be_bytes();
         let [dp0, dp1] = self.dst_port.to_be_bytes();
         let [s0, s1, s2, s3] = self.seq.0.to_be_bytes();
@@ -142,26 +142,28 @@ impl Segment {
             u0,
             u1,
         ];
-        let mut w = Writer::new(&mut hdr);
+        let mut w = Writer::new(head);
         w.put(&fixed)?;
         self.options.encode(&mut w)?;
-        if mode == ChecksumMode::Verify {
-            let total = hdr_len + self.payload.len();
-            let head = hdr.get(..hdr_len).unwrap_or_default();
-            // The header is a multiple of 4 octets, so the payload's 16-bit
-            // words line up with the running sum (the partial is `!checksum`).
-            let partial = !checksum(pseudo_header_sum(addrs, total), head);
-            let sum = checksum(partial, &self.payload);
-            if let Some(field) = hdr.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
-                field.copy_from_slice(&sum.to_be_bytes());
-            }
+        Ok(())
+    }
+}
+
+/// Fills in the checksum of a freshly written segment whose checksum field
+/// is zero: one pass over the octets just written, still in cache (MUST-2).
+#[inline]
+fn finish_checksum(seg: &mut [u8], addrs: &IpPair, mode: ChecksumMode) {
+    if mode == ChecksumMode::Verify {
+        let sum = checksum(pseudo_header_sum(addrs, seg.len()), seg);
+        if let Some(field) = seg.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
+            field.copy_from_slice(&sum.to_be_bytes());
         }
-        Ok((hdr, hdr_len))
     }
 }
 
 /// Parses and checks everything but the payload; returns the segment with an
 /// empty payload and the header length.
+#[inline]
 fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, usize), WireError> {
     let len = packet.len();
     let Some((fixed, _)) = packet.split_first_chunk::<HEADER_LEN>() else {
