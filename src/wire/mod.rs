@@ -7,6 +7,7 @@ mod codec;
 mod options;
 
 pub use checksum::{checksum, pseudo_header_sum};
+pub use codec::verify_checksum;
 pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 
 use crate::seq::SeqNum;
@@ -205,10 +206,41 @@ impl Segment {
     }
 }
 
-impl fmt::Display for Segment {
-    /// tcpdump style: `Flags [S.], seq 1, ack 2, win 3, length 0`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} > {}: Flags {}, seq {}", self.src_port, self.dst_port, self.flags, self.seq)?;
+impl Segment {
+    /// A tcpdump-style line with addresses, e.g.
+    /// `IP 192.0.2.1.52276 > 192.0.2.2.80: Flags [S], seq 1, win 3, length 0`.
+    pub fn display_with<'a>(&'a self, addrs: &'a IpPair) -> impl fmt::Display + 'a {
+        struct WithAddrs<'a>(&'a Segment, &'a IpPair);
+        impl fmt::Display for WithAddrs<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let (s, a) = (self.0, self.1);
+                match *a {
+                    IpPair::V4 { src, dst } => write!(
+                        f,
+                        "IP {}.{} > {}.{}: ",
+                        core::net::Ipv4Addr::from(src),
+                        s.src_port,
+                        core::net::Ipv4Addr::from(dst),
+                        s.dst_port
+                    )?,
+                    IpPair::V6 { src, dst } => write!(
+                        f,
+                        "IP6 {}.{} > {}.{}: ",
+                        core::net::Ipv6Addr::from(src),
+                        s.src_port,
+                        core::net::Ipv6Addr::from(dst),
+                        s.dst_port
+                    )?,
+                }
+                s.fmt_after_ports(f)
+            }
+        }
+        WithAddrs(self, addrs)
+    }
+
+    /// Everything tcpdump prints after `src > dst: `.
+    fn fmt_after_ports(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Flags {}, seq {}", self.flags, self.seq)?;
         if !self.payload.is_empty() {
             write!(f, ":{}", self.seq.add(self.payload.len() as u32))?;
         }
@@ -220,6 +252,14 @@ impl fmt::Display for Segment {
             write!(f, ", options [{}]", self.options)?;
         }
         write!(f, ", length {}", self.payload.len())
+    }
+}
+
+impl fmt::Display for Segment {
+    /// tcpdump style: `1 > 2: Flags [S.], seq 1, ack 2, win 3, length 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} > {}: ", self.src_port, self.dst_port)?;
+        self.fmt_after_ports(f)
     }
 }
 
