@@ -152,10 +152,16 @@ impl Config {
             return Err(ConfigError::MssTooSmall(self.default_peer_mss));
         }
         if self.recv_buffer < usize::from(self.mss) || self.recv_buffer > (1 << 30) {
-            return Err(ConfigError::BadBuffer { name: "recv_buffer", size: self.recv_buffer });
+            return Err(ConfigError::BadBuffer {
+                name: "recv_buffer",
+                size: self.recv_buffer,
+            });
         }
         if self.send_buffer == 0 || self.send_buffer > (1 << 30) {
-            return Err(ConfigError::BadBuffer { name: "send_buffer", size: self.send_buffer });
+            return Err(ConfigError::BadBuffer {
+                name: "send_buffer",
+                size: self.send_buffer,
+            });
         }
         if self.initial_window == 0 {
             return Err(ConfigError::ZeroInitialWindow);
@@ -245,7 +251,11 @@ mod tests {
         c.min_rto = Duration::from_secs(200);
         assert_eq!(c.validate(), Err(ConfigError::BadRto));
         let mut c = Config::linux();
-        c.keepalive = Some(Keepalive { idle: Duration::from_secs(1), interval: Duration::from_secs(1), probes: 1 });
+        c.keepalive = Some(Keepalive {
+            idle: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            probes: 1,
+        });
         assert_eq!(c.validate(), Err(ConfigError::BadKeepalive));
     }
 

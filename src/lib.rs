@@ -19,7 +19,7 @@ pub mod state;
 pub mod time;
 pub mod wire;
 
-pub use config::{CongestionAlgorithm, Config, ConfigError, Keepalive};
+pub use config::{Config, ConfigError, CongestionAlgorithm, Keepalive};
 pub use connection::{Connection, Stats};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;

@@ -194,19 +194,24 @@ impl Sim {
     }
 
     fn link(&self, from: Id, to: Id) -> Link {
-        self.links.iter().find(|(f, t, _)| *f == from && *t == to).map(|l| l.2).unwrap_or_default()
+        self.links
+            .iter()
+            .find(|(f, t, _)| *f == from && *t == to)
+            .map(|l| l.2)
+            .unwrap_or_default()
     }
 
     fn route(&self, from: Id, seg: &Segment) -> Option<Id> {
         let exact = self.conns.iter().enumerate().position(|(i, c)| {
             i != from.0 && c.local_port() == seg.dst_port && c.remote_port() == seg.src_port
         });
-        exact.or_else(|| {
-            self.conns.iter().enumerate().position(|(i, c)| {
-                i != from.0 && c.local_port() == seg.dst_port && c.remote_port() == 0
+        exact
+            .or_else(|| {
+                self.conns.iter().enumerate().position(|(i, c)| {
+                    i != from.0 && c.local_port() == seg.dst_port && c.remote_port() == 0
+                })
             })
-        })
-        .map(Id)
+            .map(Id)
     }
 
     /// Injects a segment as if `from` had sent it (for tests of odd input).
@@ -218,7 +223,14 @@ impl Sim {
         let to = self.route(from, &seg);
         let Some(to) = to else {
             if self.tracing {
-                self.trace.push(Trace::Sent { at: self.now, from, to: None, seg, lost: true, duplicated: false });
+                self.trace.push(Trace::Sent {
+                    at: self.now,
+                    from,
+                    to: None,
+                    seg,
+                    lost: true,
+                    duplicated: false,
+                });
             }
             return;
         };
@@ -226,7 +238,14 @@ impl Sim {
         let lost = self.rng.chance(link.loss);
         let duplicated = !lost && self.rng.chance(link.duplicate);
         if self.tracing {
-            self.trace.push(Trace::Sent { at: self.now, from, to: Some(to), seg: seg.clone(), lost, duplicated });
+            self.trace.push(Trace::Sent {
+                at: self.now,
+                from,
+                to: Some(to),
+                seg: seg.clone(),
+                lost,
+                duplicated,
+            });
         }
         if lost {
             return;
@@ -242,7 +261,12 @@ impl Sim {
                 at += link.reorder_delay;
             }
             self.order += 1;
-            self.in_flight.push(InFlight { at, order: self.order, to, seg: seg.clone() });
+            self.in_flight.push(InFlight {
+                at,
+                order: self.order,
+                to,
+                seg: seg.clone(),
+            });
         }
     }
 
@@ -255,7 +279,11 @@ impl Sim {
             }
             while let Some(event) = self.conns[i].poll_event() {
                 if self.tracing {
-                    self.trace.push(Trace::Event { at: now, id: Id(i), event });
+                    self.trace.push(Trace::Event {
+                        at: now,
+                        id: Id(i),
+                        event,
+                    });
                 }
             }
         }
@@ -275,7 +303,9 @@ impl Sim {
     /// flushes output. Returns `false` when nothing is left to happen.
     pub fn step(&mut self) -> bool {
         self.flush();
-        let Some(t) = self.next_time() else { return false };
+        let Some(t) = self.next_time() else {
+            return false;
+        };
         if t > self.now {
             self.now = t;
         }
@@ -304,7 +334,11 @@ impl Sim {
         due.sort_by_key(|f| (f.at, f.order));
         for f in due {
             if self.tracing {
-                self.trace.push(Trace::Delivered { at: now, to: f.to, seg: f.seg.clone() });
+                self.trace.push(Trace::Delivered {
+                    at: now,
+                    to: f.to,
+                    seg: f.seg.clone(),
+                });
             }
             self.conns[f.to.0].handle_segment(now, f.seg);
         }

@@ -68,7 +68,10 @@ impl State {
     /// Whether the state is synchronized (RFC 9293 §3.5.2): ESTABLISHED and
     /// every state after it.
     pub const fn is_synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 
     /// The states this one may move to, itself excluded (tcp-checklist §2.4).
@@ -97,7 +100,9 @@ impl State {
 
 /// Every legal edge `(from, to)` with `from != to`, as one flat table.
 pub fn legal_edges() -> impl Iterator<Item = (State, State)> {
-    State::ALL.into_iter().flat_map(|from| from.successors().iter().map(move |&to| (from, to)))
+    State::ALL
+        .into_iter()
+        .flat_map(|from| from.successors().iter().map(move |&to| (from, to)))
 }
 
 impl fmt::Display for State {

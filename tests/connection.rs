@@ -53,7 +53,11 @@ fn transitions(sim: &Sim, id: Id) -> Vec<(State, State)> {
     sim.trace()
         .iter()
         .filter_map(|t| match t {
-            Trace::Event { id: i, event: Event::StateChanged { from, to }, .. } if *i == id => Some((*from, *to)),
+            Trace::Event {
+                id: i,
+                event: Event::StateChanged { from, to },
+                ..
+            } if *i == id => Some((*from, *to)),
             _ => None,
         })
         .collect()
@@ -61,7 +65,11 @@ fn transitions(sim: &Sim, id: Id) -> Vec<(State, State)> {
 
 fn closed_reason(sim: &Sim, id: Id) -> Option<CloseReason> {
     sim.trace().iter().find_map(|t| match t {
-        Trace::Event { id: i, event: Event::Closed(r), .. } if *i == id => Some(*r),
+        Trace::Event {
+            id: i,
+            event: Event::Closed(r),
+            ..
+        } if *i == id => Some(*r),
         _ => None,
     })
 }
@@ -69,35 +77,67 @@ fn closed_reason(sim: &Sim, id: Id) -> Option<CloseReason> {
 #[test]
 fn handshake_data_both_ways_and_four_way_close() {
     let (mut sim, c, s) = pair(1, 1000, 5000);
-    assert!(sim.run_until(1000, |sim| sim.conn(c).state() == State::Established && sim.conn(s).state() == State::Established));
+    assert!(
+        sim.run_until(1000, |sim| sim.conn(c).state() == State::Established
+            && sim.conn(s).state() == State::Established)
+    );
     let a = pattern(300_000, 1);
     let b = pattern(200_000, 2);
     assert_eq!(transfer(&mut sim, c, s, &a, 100_000), a);
     assert_eq!(transfer(&mut sim, s, c, &b, 100_000), b);
-    sim.conn_mut(c).close(sim.now()).unwrap();
+    let now = sim.now();
+    sim.conn_mut(c).close(now).unwrap();
     assert!(sim.run_until(1000, |sim| sim.conn(s).state() == State::CloseWait));
     let mut buf = [0u8; 16];
-    assert_eq!(sim.conn_mut(s).recv(&mut buf), Ok(0), "EOF after the peer's FIN");
-    sim.conn_mut(s).close(sim.now()).unwrap();
+    assert_eq!(
+        sim.conn_mut(s).recv(&mut buf),
+        Ok(0),
+        "EOF after the peer's FIN"
+    );
+    let now = sim.now();
+    sim.conn_mut(s).close(now).unwrap();
     sim.run_until_quiet(10_000);
     use State::*;
     assert_eq!(
         transitions(&sim, c),
-        vec![(Closed, SynSent), (SynSent, Established), (Established, FinWait1), (FinWait1, FinWait2), (FinWait2, TimeWait), (TimeWait, Closed)]
+        vec![
+            (Closed, SynSent),
+            (SynSent, Established),
+            (Established, FinWait1),
+            (FinWait1, FinWait2),
+            (FinWait2, TimeWait),
+            (TimeWait, Closed)
+        ]
     );
     assert_eq!(
         transitions(&sim, s),
-        vec![(Closed, Listen), (Listen, SynReceived), (SynReceived, Established), (Established, CloseWait), (CloseWait, LastAck), (LastAck, Closed)]
+        vec![
+            (Closed, Listen),
+            (Listen, SynReceived),
+            (SynReceived, Established),
+            (Established, CloseWait),
+            (CloseWait, LastAck),
+            (LastAck, Closed)
+        ]
     );
     assert_eq!(closed_reason(&sim, c), Some(CloseReason::Normal));
     assert_eq!(closed_reason(&sim, s), Some(CloseReason::Normal));
-    assert!(sim.now() >= Instant::from_secs(60), "TIME-WAIT lasted 2·MSL");
+    assert!(
+        sim.now() >= Instant::from_secs(60),
+        "TIME-WAIT lasted 2·MSL"
+    );
 }
 
 #[test]
 fn megabytes_cross_the_sequence_wrap_under_loss() {
     let (mut sim, c, s) = pair(9, u32::MAX - 500, u32::MAX - 999);
-    let lossy = Link { loss: 0.05, duplicate: 0.02, reorder: 0.05, jitter: Duration::from_micros(500), ..Link::default() };
+    let lossy = Link {
+        loss: 0.05,
+        duplicate: 0.02,
+        reorder: 0.05,
+        jitter: Duration::from_micros(500),
+        ..Link::default()
+    };
     sim.set_links(c, s, lossy);
     let a = pattern(3 << 20, 3);
     assert_eq!(transfer(&mut sim, c, s, &a, 2_000_000), a);

@@ -72,11 +72,18 @@ impl RecvBuffer {
     /// (`rcv_nxt =< seq`, end within the window). Returns how far RCV.NXT moves.
     pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: Bytes) -> Inserted {
         if data.is_empty() {
-            return Inserted { holes_left: self.has_holes(), ..Inserted::default() };
+            return Inserted {
+                holes_left: self.has_holes(),
+                ..Inserted::default()
+            };
         }
         if seq != rcv_nxt {
             self.insert_ooo(seq, data);
-            return Inserted { advanced: 0, out_of_order: true, holes_left: self.has_holes() };
+            return Inserted {
+                advanced: 0,
+                out_of_order: true,
+                holes_left: self.has_holes(),
+            };
         }
         let mut next = seq.add(data.len() as u32);
         self.push_ready(data);
@@ -86,7 +93,9 @@ impl RecvBuffer {
             if s.gt(next) {
                 break;
             }
-            let Some((s, mut b)) = self.ooo.pop_front() else { break };
+            let Some((s, mut b)) = self.ooo.pop_front() else {
+                break;
+            };
             self.ooo_len -= b.len();
             let overlap = next.dist(s) as usize;
             if overlap < b.len() {
@@ -95,7 +104,11 @@ impl RecvBuffer {
                 self.push_ready(b);
             }
         }
-        Inserted { advanced: next.dist(rcv_nxt), out_of_order: had_holes, holes_left: self.has_holes() }
+        Inserted {
+            advanced: next.dist(rcv_nxt),
+            out_of_order: had_holes,
+            holes_left: self.has_holes(),
+        }
     }
 
     fn push_ready(&mut self, b: Bytes) {
@@ -105,7 +118,9 @@ impl RecvBuffer {
 
     fn insert_ooo(&mut self, mut s: SeqNum, mut data: Bytes) {
         // First piece that ends after `s` (pieces are sorted and disjoint, so ends are sorted too).
-        let mut i = self.ooo.partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(s));
+        let mut i = self
+            .ooo
+            .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(s));
         while !data.is_empty() {
             let Some(&(ps, ref pb)) = self.ooo.get(i) else {
                 if self.ooo.len() < self.max_pieces {
@@ -138,7 +153,9 @@ impl RecvBuffer {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
         let mut n = 0;
         while n < buf.len() {
-            let Some(front) = self.ready.front_mut() else { break };
+            let Some(front) = self.ready.front_mut() else {
+                break;
+            };
             let k = front.len().min(buf.len() - n);
             buf[n..n + k].copy_from_slice(&front[..k]);
             front.advance(k);
@@ -153,7 +170,9 @@ impl RecvBuffer {
 
     /// Takes up to `max` readable octets without copying (one stored piece at most).
     pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
-        let Some(front) = self.ready.front_mut() else { return Bytes::new() };
+        let Some(front) = self.ready.front_mut() else {
+            return Bytes::new();
+        };
         let out = if front.len() <= max {
             self.ready.pop_front().unwrap_or_default()
         } else {
@@ -183,7 +202,10 @@ mod tests {
         let base = SeqNum(u32::MAX - 3);
         let data: alloc::vec::Vec<u8> = (0..30u8).collect();
         let bytes = Bytes::from(data.clone());
-        assert_eq!(r.insert(base, base.add(20), bytes.slice(20..30)).advanced, 0);
+        assert_eq!(
+            r.insert(base, base.add(20), bytes.slice(20..30)).advanced,
+            0
+        );
         assert_eq!(r.insert(base, base.add(5), bytes.slice(5..12)).advanced, 0);
         assert_eq!(r.insert(base, base.add(8), bytes.slice(8..22)).advanced, 0);
         assert_eq!(r.ooo_len(), 25);

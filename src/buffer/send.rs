@@ -55,7 +55,8 @@ impl SendBuffer {
             return 0;
         }
         if self.staging.capacity() - self.staging.len() < n {
-            self.staging.reserve(n.max(STAGING_BLOCK).min(self.capacity.max(n)));
+            self.staging
+                .reserve(n.max(STAGING_BLOCK).min(self.capacity.max(n)));
         }
         self.staging.extend_from_slice(&data[..n]);
         self.unsent_len += n;
@@ -115,7 +116,10 @@ impl SendBuffer {
         if off >= self.sent_len {
             return Bytes::new();
         }
-        let i = self.sent.partition_point(|(s, _)| s.dist(first) as usize <= off).saturating_sub(1);
+        let i = self
+            .sent
+            .partition_point(|(s, _)| s.dist(first) as usize <= off)
+            .saturating_sub(1);
         match self.sent.get(i) {
             Some((s, b)) => {
                 let skip = seq.dist(*s) as usize;

@@ -15,7 +15,11 @@ pub struct NewReno {
 impl NewReno {
     /// A controller with an initial window of `initial_window` segments (RFC 5681 §3.1, RFC 6928).
     pub fn new(initial_window: u32, mss: u32) -> NewReno {
-        NewReno { cwnd: initial_window.saturating_mul(mss), ssthresh: u32::MAX, bytes_acked: 0 }
+        NewReno {
+            cwnd: initial_window.saturating_mul(mss),
+            ssthresh: u32::MAX,
+            bytes_acked: 0,
+        }
     }
 }
 

@@ -42,7 +42,11 @@ impl Connection {
     /// `<SEQ=SEG.ACK><CTL=RST>` if it carried an ACK, else
     /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
     fn rst_for(&self, seg: &Segment) -> Segment {
-        let mut r = Segment { src_port: seg.dst_port, dst_port: seg.src_port, ..Segment::default() };
+        let mut r = Segment {
+            src_port: seg.dst_port,
+            dst_port: seg.src_port,
+            ..Segment::default()
+        };
         if seg.flags.ack() {
             r.seq = seg.ack;
             r.flags = Flags::RST;
@@ -86,7 +90,10 @@ impl Connection {
         self.last_rcv = now;
         let o = &seg.options;
         // MUST-15: without the option the peer takes 536 (or what is configured).
-        let peer_mss = o.mss.unwrap_or(self.cfg.default_peer_mss).clamp(64, u16::MAX);
+        let peer_mss = o
+            .mss
+            .unwrap_or(self.cfg.default_peer_mss)
+            .clamp(64, u16::MAX);
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -94,8 +101,11 @@ impl Connection {
         }
         // MUST-16: the effective MSS leaves room for the options every segment carries.
         let opt = if ts { 12 } else { 0 };
-        self.snd_mss = u32::from(peer_mss.min(self.cfg.mss)).saturating_sub(opt).max(16);
-        self.cc = crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
+            .saturating_sub(opt)
+            .max(16);
+        self.cc =
+            crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -177,7 +187,10 @@ impl Connection {
         let rcv_wnd = self.rcv_adv.dist(self.rcv_nxt);
         let paws_fail = self.ts_enabled
             && !f.rst()
-            && seg.options.timestamps.is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
+            && seg
+                .options
+                .timestamps
+                .is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
         if paws_fail || !self.acceptable(&seg, rcv_wnd) {
             self.stats.dropped_unacceptable += 1;
             if f.rst() {
@@ -188,7 +201,10 @@ impl Connection {
                 self.syn_pending = true;
                 return;
             }
-            if self.state == State::TimeWait && f.fin() && seg.seq.add(seg.seg_len()) == self.rcv_nxt {
+            if self.state == State::TimeWait
+                && f.fin()
+                && seg.seq.add(seg.seg_len()) == self.rcv_nxt
+            {
                 // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
                 self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
             }
@@ -211,7 +227,10 @@ impl Connection {
 
         // Step 4: SYN in the window (the duplicate at IRS was handled in step 1).
         if seg.flags.syn() {
-            if self.state == State::SynReceived && self.origin == Origin::Passive && self.one_shot_listener {
+            if self.state == State::SynReceived
+                && self.origin == Origin::Passive
+                && self.one_shot_listener
+            {
                 self.back_to_listen(); // R6
                 return;
             }
@@ -327,7 +346,9 @@ impl Connection {
             State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
                 self.back_to_listen(); // R2
             }
-            State::SynReceived if self.origin == Origin::Active => self.enter_closed(CloseReason::Refused), // R3
+            State::SynReceived if self.origin == Origin::Active => {
+                self.enter_closed(CloseReason::Refused)
+            } // R3
             // RFC 1337: a RST must not cut TIME-WAIT short (when so configured).
             State::TimeWait if self.cfg.rfc1337 => {}
             _ => self.enter_closed(CloseReason::Reset),
@@ -367,7 +388,10 @@ impl Connection {
             let mss = self.snd_mss;
             if self.in_recovery {
                 self.cc.get_mut().on_dup_ack_in_recovery(mss);
-            } else if self.dupacks == 3 && self.rtx_next.is_none() && seg.ack.sub(1).ge(self.recover) {
+            } else if self.dupacks == 3
+                && self.rtx_next.is_none()
+                && seg.ack.sub(1).ge(self.recover)
+            {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
@@ -442,7 +466,11 @@ impl Connection {
         }
         if let Some(c) = self.rtx_next {
             if c.le(self.snd_una) {
-                self.rtx_next = if self.snd_una == self.snd_nxt { None } else { Some(self.snd_una) };
+                self.rtx_next = if self.snd_una == self.snd_nxt {
+                    None
+                } else {
+                    Some(self.snd_una)
+                };
             }
         }
         if self.fast_rtx.is_some_and(|s| s.lt(self.snd_una)) {
@@ -463,7 +491,10 @@ impl Connection {
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
     fn update_ts_recent(&mut self, seg: &Segment) {
         if let Some(t) = seg.options.timestamps {
-            if self.ts_enabled && seg.seq.le(self.last_ack_sent) && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0 {
+            if self.ts_enabled
+                && seg.seq.le(self.last_ack_sent)
+                && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0
+            {
                 self.ts_recent = t.val;
             }
         }

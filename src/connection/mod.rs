@@ -187,7 +187,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn new(cfg: Config, local_port: u16, remote_port: u16, iss: SeqNum, state: State, now: Instant) -> Result<Connection, ConfigError> {
+    fn new(
+        cfg: Config,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        state: State,
+        now: Instant,
+    ) -> Result<Connection, ConfigError> {
         cfg.validate()?;
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
         Ok(Connection {
@@ -256,7 +263,13 @@ impl Connection {
     /// Active open (RFC 9293 §3.10.1): CLOSED → SYN-SENT; the SYN comes out
     /// of [`poll_transmit`](Self::poll_transmit). The caller picks `iss`
     /// (RFC 6528 / MUST-8, MUST-9: from its own clock and secret).
-    pub fn connect(cfg: Config, local_port: u16, remote_port: u16, iss: SeqNum, now: Instant) -> Result<Connection, ConfigError> {
+    pub fn connect(
+        cfg: Config,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Result<Connection, ConfigError> {
         let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now)?;
         c.set_state(State::SynSent);
         c.syn_pending = true;
@@ -277,14 +290,22 @@ impl Connection {
     /// Passive open from a received SYN, for callers that demultiplex
     /// themselves (a listener): the connection starts in SYN-RECEIVED with
     /// its SYN-ACK due. `syn` must be a SYN without ACK or RST.
-    pub fn accept(cfg: Config, syn: &Segment, iss: SeqNum, now: Instant) -> Result<Connection, ConfigError> {
+    pub fn accept(
+        cfg: Config,
+        syn: &Segment,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Result<Connection, ConfigError> {
         let mut c = Connection::new(cfg, syn.dst_port, syn.src_port, iss, State::Listen, now)?;
         c.handle_segment(now, syn.clone());
         if c.state != State::SynReceived {
             return Err(ConfigError::NotASyn);
         }
         c.events.clear();
-        c.events.push_back(Event::StateChanged { from: State::Listen, to: State::SynReceived });
+        c.events.push_back(Event::StateChanged {
+            from: State::Listen,
+            to: State::SynReceived,
+        });
         Ok(c)
     }
 
@@ -343,7 +364,11 @@ impl Connection {
 
     /// Octets the application can queue now.
     pub fn send_capacity(&self) -> usize {
-        if self.can_send() { self.sndbuf.free() } else { 0 }
+        if self.can_send() {
+            self.sndbuf.free()
+        } else {
+            0
+        }
     }
 
     /// Octets queued or in flight, not yet acknowledged.
@@ -390,7 +415,10 @@ impl Connection {
             return Err(Error::Closed(r));
         }
         if !self.can_send() {
-            return Err(Error::InvalidState { call: "send", state: self.state });
+            return Err(Error::InvalidState {
+                call: "send",
+                state: self.state,
+            });
         }
         Ok(())
     }
@@ -424,7 +452,10 @@ impl Connection {
 
     fn check_recv(&self) -> Result<(), Error> {
         if self.app_closed {
-            return Err(Error::InvalidState { call: "recv", state: self.state });
+            return Err(Error::InvalidState {
+                call: "recv",
+                state: self.state,
+            });
         }
         Ok(())
     }
@@ -465,10 +496,17 @@ impl Connection {
                 Ok(())
             }
             // §3.10.4: closing again makes no second FIN.
-            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait => Ok(()),
+            State::FinWait1
+            | State::FinWait2
+            | State::Closing
+            | State::LastAck
+            | State::TimeWait => Ok(()),
             State::Closed | State::Listen => Err(match self.close_reason {
                 Some(r) => Error::Closed(r),
-                None => Error::InvalidState { call: "shutdown_write", state: self.state },
+                None => Error::InvalidState {
+                    call: "shutdown_write",
+                    state: self.state,
+                },
             }),
         }
     }
@@ -481,7 +519,10 @@ impl Connection {
             State::Closed => {
                 return match self.close_reason {
                     Some(_) => Ok(()),
-                    None => Err(Error::InvalidState { call: "close", state: self.state }),
+                    None => Err(Error::InvalidState {
+                        call: "close",
+                        state: self.state,
+                    }),
                 };
             }
             State::Listen => {
@@ -550,7 +591,11 @@ impl Connection {
         self.rtt_probe = None; // Karn: no sample from a retransmitted segment.
         if !self.syn_acked {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
-            let limit = if self.state == State::SynSent { self.cfg.syn_retries } else { self.cfg.synack_retries };
+            let limit = if self.state == State::SynSent {
+                self.cfg.syn_retries
+            } else {
+                self.cfg.synack_retries
+            };
             if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
                 self.enter_closed(CloseReason::TimedOut);
                 return;
@@ -566,7 +611,10 @@ impl Connection {
             return;
         }
         // MUST-20/21: give up after R2 retransmissions or the user timeout.
-        let user_timed_out = self.cfg.user_timeout.is_some_and(|t| now - self.last_progress >= t);
+        let user_timed_out = self
+            .cfg
+            .user_timeout
+            .is_some_and(|t| now - self.last_progress >= t);
         if self.retries >= self.cfg.max_retries || user_timed_out {
             self.enter_closed(CloseReason::TimedOut);
             return;
@@ -637,7 +685,10 @@ impl Connection {
 
     /// Sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and closes (§3.10.5).
     fn reset_and_close(&mut self, reason: CloseReason) {
-        let rst = self.make_segment(self.snd_nxt, crate::wire::Flags::RST.with(crate::wire::Flags::ACK));
+        let rst = self.make_segment(
+            self.snd_nxt,
+            crate::wire::Flags::RST.with(crate::wire::Flags::ACK),
+        );
         self.push_reply(rst);
         self.enter_closed(reason);
     }
@@ -710,7 +761,11 @@ impl Connection {
 
     fn arm_persist(&mut self, now: Instant) {
         let shift = self.persist_backoff.min(16);
-        let d = self.rtt.rto().saturating_mul(1 << shift).min(self.cfg.max_rto);
+        let d = self
+            .rtt
+            .rto()
+            .saturating_mul(1 << shift)
+            .min(self.cfg.max_rto);
         self.timers.set(Timer::Persist, now + d);
     }
 
@@ -754,4 +809,3 @@ impl Connection {
         }
     }
 }
-

@@ -90,7 +90,11 @@ impl Connection {
             dst_port: self.remote_port,
             seq: self.iss,
             ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
-            flags: if with_ack { Flags::SYN.with(Flags::ACK) } else { Flags::SYN },
+            flags: if with_ack {
+                Flags::SYN.with(Flags::ACK)
+            } else {
+                Flags::SYN
+            },
             // RFC 7323 §2.2: the window of a SYN is never scaled.
             window: self.rcvbuf.window().min(65535) as u16,
             ..Segment::default()
@@ -102,9 +106,15 @@ impl Connection {
             s.options.window_scale = Some(self.cfg.rcv_wscale());
         }
         if active && self.cfg.timestamps {
-            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: 0 });
+            s.options.timestamps = Some(Timestamps {
+                val: self.ts_now(now),
+                ecr: 0,
+            });
         } else if self.ts_enabled {
-            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: self.ts_recent });
+            s.options.timestamps = Some(Timestamps {
+                val: self.ts_now(now),
+                ecr: self.ts_recent,
+            });
         }
         if with_ack {
             self.rcv_adv = self.rcv_nxt.add(u32::from(s.window));
@@ -125,7 +135,9 @@ impl Connection {
             return None;
         }
         let data = self.sndbuf.sent_slice(seq, self.snd_mss as usize);
-        let fin = self.fin_seq.filter(|f| *f == seq.add(data.len() as u32) && self.fin_sent());
+        let fin = self
+            .fin_seq
+            .filter(|f| *f == seq.add(data.len() as u32) && self.fin_sent());
         if data.is_empty() && fin.is_none() {
             return None;
         }
@@ -171,8 +183,10 @@ impl Connection {
     /// Nagle (Minshall's variant, RFC 9293 A.3) and sender SWS avoidance
     /// (MUST-38); a FIN rides on the last segment.
     fn new_data(&mut self, now: Instant) -> Option<Segment> {
-        if !matches!(self.state, State::Established | State::CloseWait | State::FinWait1 | State::LastAck)
-            || self.rtx_next.is_some()
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+        ) || self.rtx_next.is_some()
         {
             return None;
         }
@@ -185,13 +199,22 @@ impl Connection {
                 if !self.timers.is_set(Timer::Retransmit) {
                     self.timers.set(Timer::Retransmit, now + self.rtt.rto());
                 }
-                return Some(self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new()));
+                return Some(self.data_segment(
+                    now,
+                    seq,
+                    Flags::ACK.with(Flags::FIN),
+                    Bytes::new(),
+                ));
             }
             return None;
         }
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
-        let usable = if wnd_end.gt(self.snd_nxt) { wnd_end.dist(self.snd_nxt) } else { 0 };
+        let usable = if wnd_end.gt(self.snd_nxt) {
+            wnd_end.dist(self.snd_nxt)
+        } else {
+            0
+        };
         let flight = self.flight_size();
         let cwnd_room = self.cc.get().cwnd().saturating_sub(flight);
         let mss = self.snd_mss;
@@ -265,7 +288,10 @@ impl Connection {
 
     fn stamp(&self, now: Instant, s: &mut Segment) {
         if self.ts_enabled {
-            s.options.timestamps = Some(Timestamps { val: self.ts_now(now), ecr: self.ts_recent });
+            s.options.timestamps = Some(Timestamps {
+                val: self.ts_now(now),
+                ecr: self.ts_recent,
+            });
         }
     }
 
@@ -273,9 +299,17 @@ impl Connection {
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
     fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
-        let cur = if self.rcv_adv.gt(self.rcv_nxt) { self.rcv_adv.dist(self.rcv_nxt) } else { 0 };
+        let cur = if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.dist(self.rcv_nxt)
+        } else {
+            0
+        };
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
-        let wnd = if free >= cur.saturating_add(step) || free == cur { free } else { cur };
+        let wnd = if free >= cur.saturating_add(step) || free == cur {
+            free
+        } else {
+            cur
+        };
         // Round up so that scaling never moves the edge left.
         let s = u32::from(self.rcv_wscale);
         let field = wnd.div_ceil(1 << s);

@@ -20,8 +20,14 @@ pub(crate) enum Timer {
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 6] =
-        [Timer::Retransmit, Timer::Persist, Timer::DelayedAck, Timer::Keepalive, Timer::TimeWait, Timer::FinWait2];
+    pub(crate) const ALL: [Timer; 6] = [
+        Timer::Retransmit,
+        Timer::Persist,
+        Timer::DelayedAck,
+        Timer::Keepalive,
+        Timer::TimeWait,
+        Timer::FinWait2,
+    ];
 }
 
 /// A deadline per [`Timer`].
@@ -79,8 +85,14 @@ mod tests {
         t.set(Timer::DelayedAck, Instant::from_millis(40));
         assert_eq!(t.next(), Some(Instant::from_millis(40)));
         assert_eq!(t.take_expired(Instant::from_millis(39)), None);
-        assert_eq!(t.take_expired(Instant::from_secs(61)), Some(Timer::DelayedAck));
-        assert_eq!(t.take_expired(Instant::from_secs(61)), Some(Timer::TimeWait));
+        assert_eq!(
+            t.take_expired(Instant::from_secs(61)),
+            Some(Timer::DelayedAck)
+        );
+        assert_eq!(
+            t.take_expired(Instant::from_secs(61)),
+            Some(Timer::TimeWait)
+        );
         assert_eq!(t.take_expired(Instant::from_secs(61)), None);
         assert!(!t.is_set(Timer::TimeWait));
     }
