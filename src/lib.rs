@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+pub mod pcap;
 pub mod seq;
 pub mod time;
 pub mod wire;

@@ -8,3 +8,4 @@
 pub mod impair;
 pub mod ip;
 pub mod netns;
+pub mod tshark;
