@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));
         assert_eq!(Instant::from_secs(1) - t, Duration::ZERO);
         assert_eq!(t - Instant::from_secs(1), Duration::from_millis(500));
-        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
+            Instant::from_micros(u64::MAX)
+        );
         assert_eq!(format!("{t:?}"), "1.500000s");
     }
 }

@@ -1,1 +1,218 @@
-//! Decode and encode of whole segments.
+//! Decode and encode of whole segments (RFC 9293 §3.1).
+
+use super::checksum::{checksum, pseudo_header_sum};
+use super::options::{MAX_OPTIONS_LEN, Writer};
+use super::{ChecksumMode, Flags, HEADER_LEN, IpPair, MAX_HEADER_LEN, Options, Segment, WireError};
+use crate::seq::SeqNum;
+use bytes::{Bytes, BytesMut};
+
+/// Offset of the checksum field in the header.
+const CHECKSUM_AT: usize = 16;
+
+/// Whether `packet` (a whole TCP segment, checksum field included) verifies
+/// against the pseudo-header of `addrs` (RFC 9293 §3.1, MUST-3).
+pub fn verify_checksum(packet: &[u8], addrs: &IpPair) -> bool {
+    checksum(pseudo_header_sum(addrs, packet.len()), packet) == 0
+}
+
+impl Segment {
+    /// Decodes a TCP segment (header, options, payload) from `packet`.
+    ///
+    /// The payload is `packet.slice(header_len..)`: it shares `packet`'s
+    /// storage, nothing is copied. With [`ChecksumMode::Verify`] a segment
+    /// whose checksum does not verify is rejected (MUST-3). The reserved
+    /// bits are ignored.
+    pub fn decode(
+        packet: &Bytes,
+        addrs: &IpPair,
+        mode: ChecksumMode,
+    ) -> Result<Segment, WireError> {
+        let (mut seg, hdr_len) = parse(packet, addrs, mode)?;
+        seg.payload = packet.slice(hdr_len..);
+        Ok(seg)
+    }
+
+    /// Like [`Segment::decode`], from a borrowed slice: the payload is copied
+    /// into a new [`Bytes`].
+    pub fn decode_slice(
+        packet: &[u8],
+        addrs: &IpPair,
+        mode: ChecksumMode,
+    ) -> Result<Segment, WireError> {
+        let (mut seg, hdr_len) = parse(packet, addrs, mode)?;
+        seg.payload = Bytes::copy_from_slice(packet.get(hdr_len..).unwrap_or_default());
+        Ok(seg)
+    }
+
+    /// Length of the encoded header: 20 octets plus the options, or
+    /// [`WireError::OptionsTooLong`] if the options do not fit in 40.
+    pub fn header_len(&self) -> Result<usize, WireError> {
+        let needed = self.options.encoded_len();
+        if needed > MAX_OPTIONS_LEN {
+            return Err(WireError::OptionsTooLong { needed });
+        }
+        Ok(HEADER_LEN + needed)
+    }
+
+    /// Length of the whole encoded segment: header plus payload.
+    pub fn encoded_len(&self) -> Result<usize, WireError> {
+        Ok(self.header_len()? + self.payload.len())
+    }
+
+    /// Encodes the segment into the front of `out` and returns the octets
+    /// written. Computes the checksum over the pseudo-header of `addrs`,
+    /// header and payload (MUST-2), or leaves the field zero with
+    /// [`ChecksumMode::Skip`]. Does not allocate.
+    pub fn encode(
+        &self,
+        out: &mut [u8],
+        addrs: &IpPair,
+        mode: ChecksumMode,
+    ) -> Result<usize, WireError> {
+        let (hdr, hdr_len) = self.header(addrs, mode)?;
+        let total = hdr_len + self.payload.len();
+        let have = out.len();
+        let too_small = WireError::BufferTooSmall { need: total, have };
+        let (head, body) = out
+            .get_mut(..total)
+            .and_then(|o| o.split_at_mut_checked(hdr_len))
+            .ok_or(too_small)?;
+        // Both pairs have equal lengths by construction (hdr_len <= 60 and
+        // body = total - hdr_len = payload length), so neither copy panics.
+        head.copy_from_slice(hdr.get(..hdr_len).ok_or(too_small)?);
+        body.copy_from_slice(&self.payload);
+        Ok(total)
+    }
+
+    /// Appends the encoded segment to `out` (reserving once) and returns
+    /// the octets appended. Same rules as [`Segment::encode`].
+    pub fn encode_into(
+        &self,
+        out: &mut BytesMut,
+        addrs: &IpPair,
+        mode: ChecksumMode,
+    ) -> Result<usize, WireError> {
+        let (hdr, hdr_len) = self.header(addrs, mode)?;
+        let total = hdr_len + self.payload.len();
+        out.reserve(total);
+        out.extend_from_slice(hdr.get(..hdr_len).unwrap_or_default());
+        out.extend_from_slice(&self.payload);
+        Ok(total)
+    }
+
+    /// The header with options and final checksum, in a stack buffer, and
+    /// its length. The checksum runs over the header here and over the
+    /// payload where it already is, so the payload is read once for the sum
+    /// and once for the copy, never copied twice.
+    fn header(
+        &self,
+        addrs: &IpPair,
+        mode: ChecksumMode,
+    ) -> Result<([u8; MAX_HEADER_LEN], usize), WireError> {
+        let hdr_len = self.header_len()?;
+        let mut hdr = [0u8; MAX_HEADER_LEN];
+        let [sp0, sp1] = self.src_port.to_be_bytes();
+        let [dp0, dp1] = self.dst_port.to_be_bytes();
+        let [s0, s1, s2, s3] = self.seq.0.to_be_bytes();
+        let [a0, a1, a2, a3] = self.ack.0.to_be_bytes();
+        // hdr_len <= 60, so the data offset fits in 4 bits; the 4 reserved
+        // bits below it are written as zero (RFC 9293 §3.1).
+        let off = ((hdr_len / 4) as u8) << 4;
+        let [w0, w1] = self.window.to_be_bytes();
+        let [u0, u1] = self.urgent.to_be_bytes();
+        let fixed = [
+            sp0,
+            sp1,
+            dp0,
+            dp1,
+            s0,
+            s1,
+            s2,
+            s3,
+            a0,
+            a1,
+            a2,
+            a3,
+            off,
+            self.flags.0,
+            w0,
+            w1,
+            0,
+            0,
+            u0,
+            u1,
+        ];
+        let mut w = Writer::new(&mut hdr);
+        w.put(&fixed)?;
+        self.options.encode(&mut w)?;
+        if mode == ChecksumMode::Verify {
+            let total = hdr_len + self.payload.len();
+            let head = hdr.get(..hdr_len).unwrap_or_default();
+            // The header is a multiple of 4 octets, so the payload's 16-bit
+            // words line up with the running sum (the partial is `!checksum`).
+            let partial = !checksum(pseudo_header_sum(addrs, total), head);
+            let sum = checksum(partial, &self.payload);
+            if let Some(field) = hdr.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
+                field.copy_from_slice(&sum.to_be_bytes());
+            }
+        }
+        Ok((hdr, hdr_len))
+    }
+}
+
+/// Parses and checks everything but the payload; returns the segment with an
+/// empty payload and the header length.
+fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, usize), WireError> {
+    let len = packet.len();
+    let Some((fixed, _)) = packet.split_first_chunk::<HEADER_LEN>() else {
+        return Err(WireError::Truncated { len });
+    };
+    let [
+        sp0,
+        sp1,
+        dp0,
+        dp1,
+        s0,
+        s1,
+        s2,
+        s3,
+        a0,
+        a1,
+        a2,
+        a3,
+        off,
+        flags,
+        w0,
+        w1,
+        _,
+        _,
+        u0,
+        u1,
+    ] = *fixed;
+    let offset = off >> 4; // the low 4 bits are reserved: ignored
+    if offset < 5 {
+        return Err(WireError::DataOffsetTooSmall { offset });
+    }
+    let hdr_len = usize::from(offset) * 4;
+    let Some(options) = packet.get(HEADER_LEN..hdr_len) else {
+        return Err(WireError::DataOffsetPastEnd { offset, len });
+    };
+    // RFC 9293 §3.1, MUST-3: discard segments whose checksum fails.
+    if mode == ChecksumMode::Verify && !verify_checksum(packet, addrs) {
+        return Err(WireError::BadChecksum);
+    }
+    let options = Options::decode(options)?;
+    let seg = Segment {
+        src_port: u16::from_be_bytes([sp0, sp1]),
+        dst_port: u16::from_be_bytes([dp0, dp1]),
+        seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
+        ack: SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
+        flags: Flags(flags),
+        // MUST-1: the window is an unsigned 16-bit quantity.
+        window: u16::from_be_bytes([w0, w1]),
+        urgent: u16::from_be_bytes([u0, u1]),
+        options,
+        payload: Bytes::new(),
+    };
+    Ok((seg, hdr_len))
+}

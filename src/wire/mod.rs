@@ -7,6 +7,7 @@ mod codec;
 mod options;
 
 pub use checksum::{checksum, pseudo_header_sum};
+pub use codec::verify_checksum;
 pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 
 use crate::seq::SeqNum;
@@ -208,7 +209,11 @@ impl Segment {
 impl fmt::Display for Segment {
     /// tcpdump style: `Flags [S.], seq 1, ack 2, win 3, length 0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} > {}: Flags {}, seq {}", self.src_port, self.dst_port, self.flags, self.seq)?;
+        write!(
+            f,
+            "{} > {}: Flags {}, seq {}",
+            self.src_port, self.dst_port, self.flags, self.seq
+        )?;
         if !self.payload.is_empty() {
             write!(f, ":{}", self.seq.add(self.payload.len() as u32))?;
         }

@@ -1,5 +1,6 @@
 //! Typed TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018).
 
+use super::WireError;
 use crate::seq::SeqNum;
 use core::fmt;
 
@@ -25,7 +26,13 @@ impl SackBlocks {
 
     /// No blocks.
     pub const fn new() -> SackBlocks {
-        SackBlocks { blocks: [SackBlock { left: SeqNum(0), right: SeqNum(0) }; 4], len: 0 }
+        SackBlocks {
+            blocks: [SackBlock {
+                left: SeqNum(0),
+                right: SeqNum(0),
+            }; 4],
+            len: 0,
+        }
     }
 
     /// Appends a block; returns `false` (and keeps the list) when four are held.
@@ -135,5 +142,198 @@ impl fmt::Display for Options {
             }
         }
         Ok(())
+    }
+}
+
+/// Option kinds this crate knows (RFC 9293 §3.2, RFC 7323, RFC 2018).
+mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// Most option octets a header holds (data offset 15 minus the fixed 20).
+pub(crate) const MAX_OPTIONS_LEN: usize = 40;
+
+/// Appends octets to a slice, failing instead of panicking when full.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        let end = self.pos.saturating_add(bytes.len());
+        let have = self.buf.len();
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(WireError::BufferTooSmall { need: end, have })?;
+        dst.copy_from_slice(bytes);
+        self.pos = end;
+        Ok(())
+    }
+
+    pub(crate) fn put_u32(&mut self, v: u32) -> Result<(), WireError> {
+        self.put(&v.to_be_bytes())
+    }
+
+    /// Octets written so far.
+    pub(crate) fn written(&self) -> usize {
+        self.pos
+    }
+}
+
+impl Options {
+    /// Octets the options take on the wire in the layout [`Options`]
+    /// describes: always a multiple of 4, so no padding is ever needed.
+    /// May exceed 40, in which case encoding fails with
+    /// [`WireError::OptionsTooLong`].
+    pub fn encoded_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamps.is_some() {
+            n += 12; // SACK-permitted (or NOP NOP) folded in
+        } else if self.sack_permitted {
+            n += 4;
+        }
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        if !self.sack_blocks.is_empty() {
+            n += 4 + 8 * self.sack_blocks.len();
+        }
+        n
+    }
+
+    /// Writes the options in Linux's layout; returns the octets written
+    /// (= [`Options::encoded_len`]).
+    pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<usize, WireError> {
+        let needed = self.encoded_len();
+        if needed > MAX_OPTIONS_LEN {
+            return Err(WireError::OptionsTooLong { needed });
+        }
+        let start = w.written();
+        // MSS first (MUST-4, MUST-14). Whether it may be sent on this
+        // segment (MUST-65: SYN only) is the caller's policy, not the codec's.
+        if let Some(mss) = self.mss {
+            let [a, b] = mss.to_be_bytes();
+            w.put(&[kind::MSS, 4, a, b])?;
+        }
+        if let Some(ts) = self.timestamps {
+            // RFC 7323 Appendix A layout; Linux folds SACK-permitted into
+            // the two leading pad octets.
+            if self.sack_permitted {
+                w.put(&[kind::SACK_PERMITTED, 2, kind::TIMESTAMPS, 10])?;
+            } else {
+                w.put(&[kind::NOP, kind::NOP, kind::TIMESTAMPS, 10])?;
+            }
+            w.put_u32(ts.val)?;
+            w.put_u32(ts.ecr)?;
+        }
+        if let Some(ws) = self.window_scale {
+            w.put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws])?;
+        }
+        if !self.sack_blocks.is_empty() {
+            // At most 4 blocks, so the length is at most 34.
+            let len = 2 + 8 * self.sack_blocks.len() as u8;
+            w.put(&[kind::NOP, kind::NOP, kind::SACK, len])?;
+            for b in self.sack_blocks.as_slice() {
+                w.put_u32(b.left.0)?;
+                w.put_u32(b.right.0)?;
+            }
+        }
+        if self.sack_permitted && self.timestamps.is_none() {
+            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2])?;
+        }
+        Ok(w.written() - start)
+    }
+
+    /// Parses the option octets of a header (everything between the fixed
+    /// 20 octets and the data offset).
+    ///
+    /// RFC 9293 §3.2: options may start at any octet (MUST-64) and may
+    /// appear on any segment (MUST-5); EOL ends the list and whatever
+    /// follows it is ignored; NOP is skipped; every other kind has a length
+    /// octet (MUST-68) and unknown kinds are skipped by it (MUST-6); an
+    /// illegal length is an error, never a panic (MUST-7). A known option
+    /// that appears twice keeps its last value.
+    pub(crate) fn decode(mut buf: &[u8]) -> Result<Options, WireError> {
+        let mut opts = Options::default();
+        while let Some((&k, rest)) = buf.split_first() {
+            match k {
+                kind::EOL => break,
+                kind::NOP => {
+                    buf = rest;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some((&len, _)) = rest.split_first() else {
+                return Err(WireError::OptionOverrun { kind: k });
+            };
+            if len < 2 {
+                return Err(WireError::OptionLengthTooSmall { kind: k, len });
+            }
+            let Some((opt, next)) = buf.split_at_checked(usize::from(len)) else {
+                return Err(WireError::OptionOverrun { kind: k });
+            };
+            let body = opt.get(2..).unwrap_or_default();
+            let bad = WireError::BadOptionSize { kind: k, len };
+            match k {
+                kind::MSS => match *body {
+                    [a, b] => opts.mss = Some(u16::from_be_bytes([a, b])),
+                    _ => return Err(bad),
+                },
+                kind::WINDOW_SCALE => match *body {
+                    [s] => opts.window_scale = Some(s),
+                    _ => return Err(bad),
+                },
+                kind::SACK_PERMITTED => match *body {
+                    [] => opts.sack_permitted = true,
+                    _ => return Err(bad),
+                },
+                kind::TIMESTAMPS => match *body {
+                    [a, b, c, d, e, f, g, h] => {
+                        opts.timestamps = Some(Timestamps {
+                            val: u32::from_be_bytes([a, b, c, d]),
+                            ecr: u32::from_be_bytes([e, f, g, h]),
+                        });
+                    }
+                    _ => return Err(bad),
+                },
+                kind::SACK => {
+                    // RFC 2018 §3: length 2 + 8n, 1 <= n <= 4 in 40 octets.
+                    let blocks = body.chunks_exact(8);
+                    let n = blocks.len();
+                    if !blocks.remainder().is_empty() || n == 0 || n > SackBlocks::MAX {
+                        return Err(bad);
+                    }
+                    let mut sack = SackBlocks::new();
+                    for b in blocks {
+                        if let [a, b, c, d, e, f, g, h] = *b {
+                            sack.push(SackBlock {
+                                left: SeqNum(u32::from_be_bytes([a, b, c, d])),
+                                right: SeqNum(u32::from_be_bytes([e, f, g, h])),
+                            });
+                        }
+                    }
+                    opts.sack_blocks = sack;
+                }
+                _ => {} // unknown with a valid length: skipped (MUST-6)
+            }
+            buf = next;
+        }
+        Ok(opts)
     }
 }
