@@ -1,14 +1,17 @@
 //! IP framing for test harnesses: tcp-proto `Segment` <-> raw IPv4/IPv6
 //! packets, with checksums.
 //!
-//! The TCP header is built and parsed with etherparse, an implementation
-//! independent of our codec, so these tests also cross-check `wire`.
+//! Segments are encoded and decoded with tcp-proto's own codec, and every
+//! packet is cross-checked against etherparse (an independent
+//! implementation): a disagreement panics, so the interop tests also test
+//! `wire` against real traffic. The etherparse path
+//! ([`encode_etherparse`], [`tcp_to_segment`]) stays available on its own.
 
 use bytes::Bytes;
 use etherparse::{IpNumber, IpSlice, PacketBuilder, TcpHeader, TcpOptionElement, TcpSlice};
 use std::net::IpAddr;
 use tcp_proto::wire::{SackBlock, Timestamps};
-use tcp_proto::{Flags, IpPair, Options, SeqNum, Segment};
+use tcp_proto::{ChecksumMode, Flags, IpPair, Options, SeqNum, Segment};
 
 /// The `IpPair` from `src` to `dst` (both of one family).
 pub fn pair(src: IpAddr, dst: IpAddr) -> IpPair {
@@ -67,8 +70,21 @@ pub fn tcp_header(seg: &Segment) -> TcpHeader {
 }
 
 /// `seg` as a complete IP packet from `pair.src` to `pair.dst`: IPv4 (TTL 64)
-/// or IPv6 (hop limit 64), with IP and TCP checksums.
+/// or IPv6 (hop limit 64), with IP and TCP checksums. Uses the library
+/// (`pcap::segment_ip_packet`, i.e. `Segment::encode`) and checks the result
+/// with etherparse.
 pub fn encode(pair: &IpPair, seg: &Segment) -> Vec<u8> {
+    let mut out = Vec::new();
+    tcp_proto::pcap::segment_ip_packet(&mut out, pair, seg).unwrap_or_else(|e| panic!("encode {seg}: {e}"));
+    let (p, tcp) = parse(&out).unwrap_or_else(|| panic!("etherparse rejects our IP packet for {seg}"));
+    assert_eq!(&p, pair);
+    let other = tcp_to_segment(pair, &tcp).unwrap_or_else(|| panic!("etherparse rejects our TCP (checksum?) for {seg}"));
+    assert_eq!(&other, seg, "etherparse reads our encoding differently");
+    out
+}
+
+/// Like [`encode`], built entirely by etherparse (no tcp-proto codec).
+pub fn encode_etherparse(pair: &IpPair, seg: &Segment) -> Vec<u8> {
     let builder = match *pair {
         IpPair::V4 { src, dst } => PacketBuilder::ipv4(src, dst, 64),
         IpPair::V6 { src, dst } => PacketBuilder::ipv6(src, dst, 64),
@@ -154,10 +170,13 @@ pub fn tcp_to_segment(pair: &IpPair, tcp: &Bytes) -> Option<Segment> {
     })
 }
 
-/// Parses an IP packet into its pair and decoded segment; `None` for
-/// non-TCP packets and for TCP that does not decode (bad checksum included).
+/// Parses an IP packet into its pair and decoded segment (`Segment::decode`,
+/// checksum verified); `None` for non-TCP packets and for TCP that does not
+/// decode. Panics when tcp-proto and etherparse disagree about a segment.
 pub fn decode(packet: &[u8]) -> Option<(IpPair, Segment)> {
     let (pair, tcp) = parse(packet)?;
-    let seg = tcp_to_segment(&pair, &tcp)?;
-    Some((pair, seg))
+    let ours = Segment::decode(&tcp, &pair, ChecksumMode::Verify).ok();
+    let theirs = tcp_to_segment(&pair, &tcp);
+    assert_eq!(ours, theirs, "tcp-proto and etherparse decode {tcp:02x?} differently");
+    Some((pair, ours?))
 }
