@@ -8,4 +8,5 @@
 pub mod impair;
 pub mod ip;
 pub mod netns;
+pub mod smol;
 pub mod tshark;
