@@ -172,6 +172,9 @@ impl KernelNet {
         net.tun = Some(tun);
         net.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])?;
         net.ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", TUN_NAME, "nodad"])?;
+        // A long queue: the kernel may burst a whole window at us while the
+        // test thread is busy; TUN drops would look like loss in clean runs.
+        net.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])?;
         net.ip(&["link", "set", TUN_NAME, "up"])?;
         Ok(net)
     }

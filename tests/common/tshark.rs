@@ -55,10 +55,11 @@ pub fn malformed(file: &Path) -> Vec<Vec<String>> {
 }
 
 /// Frames with TCP analysis flags (retransmission, dup ACK, out-of-order,
-/// zero window, …) other than window updates. Must be empty for a run
+/// zero window, …) other than window updates and "window full" (a sender
+/// filling the advertised window is flow control working, not an error). Must be empty for a run
 /// without impairment.
 pub fn tcp_anomalies(file: &Path) -> Vec<Vec<String>> {
-    fields(file, "tcp.analysis.flags && !tcp.analysis.window_update", &["frame.number", "_ws.col.Info"])
+    fields(file, "tcp.analysis.flags && !tcp.analysis.window_update && !tcp.analysis.window_full", &["frame.number", "_ws.col.Info"])
 }
 
 /// Asserts that a clean (unimpaired) run's trace has no malformed frame and
