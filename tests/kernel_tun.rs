@@ -50,7 +50,7 @@ fn syn_reaches_the_kernel(family: Family, test: &str) {
     let synack = synack.unwrap_or_else(|| panic!("{test}: no reply from the kernel within 2 s"));
     assert_eq!(synack.flags, Flags::SYN | Flags::ACK, "{test}: {synack}");
     assert_eq!(synack.ack, iss.add(1), "{test}: SYN-ACK must acknowledge ISS+1: {synack}");
-    assert_eq!(synack.options.mss.is_some(), true, "{test}: kernel SYN-ACK carries MSS: {synack}");
+    assert!(synack.options.mss.is_some(), "{test}: kernel SYN-ACK carries MSS: {synack}");
 
     // Tear the half-open connection down.
     let rst = Segment { src_port: our_port, dst_port: port, seq: iss.add(1), flags: Flags::RST, ..Segment::default() };

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv6Address};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint};
 
 use super::netns::{Family, KERNEL_V4, KERNEL_V6, PEER_V4, PEER_V6};
 
@@ -94,8 +94,8 @@ pub struct SmolPeer {
 
 fn smol_addr(a: std::net::IpAddr) -> IpAddress {
     match a {
-        std::net::IpAddr::V4(v) => IpAddress::Ipv4(Ipv4Address::from(v)),
-        std::net::IpAddr::V6(v) => IpAddress::Ipv6(Ipv6Address::from(v)),
+        std::net::IpAddr::V4(v) => IpAddress::Ipv4(v),
+        std::net::IpAddr::V6(v) => IpAddress::Ipv6(v),
     }
 }
 
@@ -106,8 +106,8 @@ impl SmolPeer {
         config.random_seed = seed;
         let mut iface = Interface::new(config, &mut device, smol_now(now));
         iface.update_ip_addrs(|addrs| {
-            addrs.push(IpCidr::new(IpAddress::Ipv4(Ipv4Address::from(KERNEL_V4)), 24)).expect("room for v4");
-            addrs.push(IpCidr::new(IpAddress::Ipv6(Ipv6Address::from(KERNEL_V6)), 64)).expect("room for v6");
+            addrs.push(IpCidr::new(IpAddress::Ipv4(KERNEL_V4), 24)).expect("room for v4");
+            addrs.push(IpCidr::new(IpAddress::Ipv6(KERNEL_V6), 64)).expect("room for v6");
         });
         let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; buffer]), tcp::SocketBuffer::new(vec![0; buffer]));
         let mut sockets = SocketSet::new(Vec::new());
@@ -133,8 +133,8 @@ impl SmolPeer {
     ) -> SmolPeer {
         let mut p = SmolPeer::new(family, buffer, seed, now);
         let remote = match family {
-            Family::V4 => IpEndpoint::new(smol_addr(PEER_V4.into()), remote_port),
-            Family::V6 => IpEndpoint::new(smol_addr(PEER_V6.into()), remote_port),
+            Family::V4 => IpEndpoint::new(smol_addr(std::net::IpAddr::V4(PEER_V4)), remote_port),
+            Family::V6 => IpEndpoint::new(smol_addr(std::net::IpAddr::V6(PEER_V6)), remote_port),
         };
         let cx = p.iface.context();
         let socket = p.sockets.get_mut::<tcp::Socket>(p.handle);
