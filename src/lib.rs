@@ -12,6 +12,7 @@ pub mod cc;
 pub mod config;
 mod connection;
 pub mod event;
+pub mod pcap;
 pub mod seq;
 #[cfg(feature = "sim")]
 pub mod sim;

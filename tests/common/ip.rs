@@ -1,0 +1,182 @@
+//! IP framing for test harnesses: tcp-proto `Segment` <-> raw IPv4/IPv6
+//! packets, with checksums.
+//!
+//! Segments are encoded and decoded with tcp-proto's own codec, and every
+//! packet is cross-checked against etherparse (an independent
+//! implementation): a disagreement panics, so the interop tests also test
+//! `wire` against real traffic. The etherparse path
+//! ([`encode_etherparse`], [`tcp_to_segment`]) stays available on its own.
+
+use bytes::Bytes;
+use etherparse::{IpNumber, IpSlice, PacketBuilder, TcpHeader, TcpOptionElement, TcpSlice};
+use std::net::IpAddr;
+use tcp_proto::wire::{SackBlock, Timestamps};
+use tcp_proto::{ChecksumMode, Flags, IpPair, Options, SeqNum, Segment};
+
+/// The `IpPair` from `src` to `dst` (both of one family).
+pub fn pair(src: IpAddr, dst: IpAddr) -> IpPair {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 { src: s.octets(), dst: d.octets() },
+        (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 { src: s.octets(), dst: d.octets() },
+        _ => panic!("mixed address families {src} -> {dst}"),
+    }
+}
+
+fn options_to_elements(o: &Options) -> Vec<TcpOptionElement> {
+    use TcpOptionElement as E;
+    let mut v = Vec::new();
+    if let Some(m) = o.mss {
+        v.push(E::MaximumSegmentSize(m));
+    }
+    if o.sack_permitted {
+        v.push(E::SelectiveAcknowledgementPermitted);
+    }
+    if let Some(ts) = o.timestamps {
+        v.push(E::Timestamp(ts.val, ts.ecr));
+    }
+    if let Some(ws) = o.window_scale {
+        v.push(E::Noop);
+        v.push(E::WindowScale(ws));
+    }
+    let blocks = o.sack_blocks.as_slice();
+    if let Some((first, rest)) = blocks.split_first() {
+        let mut more = [None; 3];
+        for (slot, b) in more.iter_mut().zip(rest) {
+            *slot = Some((b.left.0, b.right.0));
+        }
+        v.push(E::Noop);
+        v.push(E::Noop);
+        v.push(E::SelectiveAcknowledgement((first.left.0, first.right.0), more));
+    }
+    v
+}
+
+/// The etherparse TCP header for `seg` (checksum left zero; the builder fills it).
+pub fn tcp_header(seg: &Segment) -> TcpHeader {
+    let f = seg.flags;
+    let mut h = TcpHeader::new(seg.src_port, seg.dst_port, seg.seq.0, seg.window);
+    h.acknowledgment_number = seg.ack.0;
+    h.fin = f.fin();
+    h.syn = f.syn();
+    h.rst = f.rst();
+    h.psh = f.psh();
+    h.ack = f.ack();
+    h.urg = f.urg();
+    h.ece = f.contains(Flags::ECE);
+    h.cwr = f.contains(Flags::CWR);
+    h.urgent_pointer = seg.urgent;
+    h.set_options(&options_to_elements(&seg.options)).expect("options fit in 40 octets");
+    h
+}
+
+/// `seg` as a complete IP packet from `pair.src` to `pair.dst`: IPv4 (TTL 64)
+/// or IPv6 (hop limit 64), with IP and TCP checksums. Uses the library
+/// (`pcap::segment_ip_packet`, i.e. `Segment::encode`) and checks the result
+/// with etherparse.
+pub fn encode(pair: &IpPair, seg: &Segment) -> Vec<u8> {
+    let mut out = Vec::new();
+    tcp_proto::pcap::segment_ip_packet(&mut out, pair, seg).unwrap_or_else(|e| panic!("encode {seg}: {e}"));
+    let (p, tcp) = parse(&out).unwrap_or_else(|| panic!("etherparse rejects our IP packet for {seg}"));
+    assert_eq!(&p, pair);
+    let other = tcp_to_segment(pair, &tcp).unwrap_or_else(|| panic!("etherparse rejects our TCP (checksum?) for {seg}"));
+    assert_eq!(&other, seg, "etherparse reads our encoding differently");
+    out
+}
+
+/// Like [`encode`], built entirely by etherparse (no tcp-proto codec).
+pub fn encode_etherparse(pair: &IpPair, seg: &Segment) -> Vec<u8> {
+    let builder = match *pair {
+        IpPair::V4 { src, dst } => PacketBuilder::ipv4(src, dst, 64),
+        IpPair::V6 { src, dst } => PacketBuilder::ipv6(src, dst, 64),
+    };
+    let b = builder.tcp_header(tcp_header(seg));
+    let mut out = Vec::with_capacity(b.size(seg.payload.len()));
+    b.write_to_vec(&mut out, &seg.payload).expect("segment fits in one IP packet");
+    out
+}
+
+/// Splits an IP packet into its address pair and TCP octets. `None` for
+/// anything that is not an unfragmented, well-formed TCP packet (ICMP, MLD,
+/// and so on: callers ignore those).
+pub fn parse(packet: &[u8]) -> Option<(IpPair, Bytes)> {
+    let ip = IpSlice::from_slice(packet).ok()?;
+    let payload = ip.payload();
+    if payload.ip_number != IpNumber::TCP || payload.fragmented {
+        return None;
+    }
+    let pair = pair(ip.source_addr(), ip.destination_addr());
+    Some((pair, Bytes::copy_from_slice(payload.payload)))
+}
+
+/// Whether the TCP checksum of `tcp` (for `pair`) verifies.
+pub fn checksum_ok(pair: &IpPair, tcp: &[u8]) -> bool {
+    let Ok(s) = TcpSlice::from_slice(tcp) else { return false };
+    let h = s.to_header();
+    let want = match *pair {
+        IpPair::V4 { src, dst } => h.calc_checksum_ipv4_raw(src, dst, s.payload()),
+        IpPair::V6 { src, dst } => h.calc_checksum_ipv6_raw(src, dst, s.payload()),
+    };
+    want.ok() == Some(h.checksum)
+}
+
+/// Decodes TCP octets into a `Segment` with etherparse (checksum verified).
+pub fn tcp_to_segment(pair: &IpPair, tcp: &Bytes) -> Option<Segment> {
+    if !checksum_ok(pair, tcp) {
+        return None;
+    }
+    let s = TcpSlice::from_slice(tcp).ok()?;
+    let h = s.to_header();
+    let mut flags = Flags::empty();
+    for (on, f) in [
+        (h.fin, Flags::FIN),
+        (h.syn, Flags::SYN),
+        (h.rst, Flags::RST),
+        (h.psh, Flags::PSH),
+        (h.ack, Flags::ACK),
+        (h.urg, Flags::URG),
+        (h.ece, Flags::ECE),
+        (h.cwr, Flags::CWR),
+    ] {
+        if on {
+            flags = flags.with(f);
+        }
+    }
+    let mut options = Options::default();
+    for o in h.options_iterator() {
+        match o.ok()? {
+            TcpOptionElement::Noop => {}
+            TcpOptionElement::MaximumSegmentSize(m) => options.mss = Some(m),
+            TcpOptionElement::WindowScale(w) => options.window_scale = Some(w),
+            TcpOptionElement::SelectiveAcknowledgementPermitted => options.sack_permitted = true,
+            TcpOptionElement::Timestamp(val, ecr) => options.timestamps = Some(Timestamps { val, ecr }),
+            TcpOptionElement::SelectiveAcknowledgement(first, more) => {
+                for (l, r) in std::iter::once(first).chain(more.into_iter().flatten()) {
+                    options.sack_blocks.push(SackBlock { left: SeqNum(l), right: SeqNum(r) });
+                }
+            }
+        }
+    }
+    let hl = h.header_len();
+    Some(Segment {
+        src_port: h.source_port,
+        dst_port: h.destination_port,
+        seq: SeqNum(h.sequence_number),
+        ack: SeqNum(h.acknowledgment_number),
+        flags,
+        window: h.window_size,
+        urgent: h.urgent_pointer,
+        options,
+        payload: tcp.slice(hl..),
+    })
+}
+
+/// Parses an IP packet into its pair and decoded segment (`Segment::decode`,
+/// checksum verified); `None` for non-TCP packets and for TCP that does not
+/// decode. Panics when tcp-proto and etherparse disagree about a segment.
+pub fn decode(packet: &[u8]) -> Option<(IpPair, Segment)> {
+    let (pair, tcp) = parse(packet)?;
+    let ours = Segment::decode(&tcp, &pair, ChecksumMode::Verify).ok();
+    let theirs = tcp_to_segment(&pair, &tcp);
+    assert_eq!(ours, theirs, "tcp-proto and etherparse decode {tcp:02x?} differently");
+    Some((pair, ours?))
+}

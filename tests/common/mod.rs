@@ -1,0 +1,12 @@
+//! Interop test harness shared by the test binaries (`mod common;`).
+//!
+//! - [`netns`]: a private network namespace + TUN device talking to Linux TCP.
+//! - [`ip`]: `Segment` <-> IPv4/IPv6 packets.
+//! - [`impair`]: seeded loss / reordering / duplication.
+#![allow(dead_code)]
+
+pub mod impair;
+pub mod ip;
+pub mod netns;
+pub mod smol;
+pub mod tshark;
