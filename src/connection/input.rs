@@ -196,8 +196,10 @@ impl Connection {
             if f.rst() {
                 return; // Never answer a RST (invariant 4).
             }
-            if self.state == State::SynReceived && f.syn() && seg.seq == self.irs {
-                // R1: a duplicate SYN: send the SYN-ACK again.
+            if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+                // R1: a duplicate SYN: send the SYN-ACK again. A SYN-ACK at
+                // IRS (simultaneous open) gets the plain ACK below instead:
+                // answering it with our SYN-ACK would ping-pong forever.
                 self.syn_pending = true;
                 return;
             }
