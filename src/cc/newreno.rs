@@ -63,8 +63,8 @@ impl CongestionControl for NewReno {
     }
 
     fn on_recovery_end(&mut self, flight: u32, mss: u32) {
-        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, FlightSize + SMSS).
-        self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        self.cwnd = self.ssthresh.min(flight.max(mss).saturating_add(mss));
     }
 
     fn on_rto(&mut self, flight: u32, mss: u32) {
