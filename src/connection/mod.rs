@@ -631,7 +631,12 @@ impl Connection {
         self.recover = self.snd_nxt;
         self.fast_rtx = None;
         self.rtx_next = Some(self.snd_una);
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        // The user timeout fires at its deadline, not at the next backed-off RTO.
+        let mut next = now + self.rtt.rto();
+        if let Some(t) = self.cfg.user_timeout {
+            next = next.min(self.last_progress + t);
+        }
+        self.timers.set(Timer::Retransmit, next);
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {

@@ -195,6 +195,7 @@ impl Connection {
         if unsent == 0 {
             if fin_due {
                 let seq = self.snd_nxt;
+                self.start_progress_clock(now);
                 self.snd_nxt = self.snd_nxt.add(1);
                 if !self.timers.is_set(Timer::Retransmit) {
                     self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -241,6 +242,7 @@ impl Connection {
         if n == 0 {
             return None;
         }
+        self.start_progress_clock(now);
         self.snd_nxt = self.snd_nxt.add(n);
         self.stats.bytes_sent += u64::from(n);
         if n < mss {
@@ -261,6 +263,14 @@ impl Connection {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
         Some(self.data_segment(now, seq, flags, data))
+    }
+
+    /// The user timeout counts from when data went out into an empty
+    /// flight, not from the last ACK before an idle period.
+    fn start_progress_clock(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt {
+            self.last_progress = now;
+        }
     }
 
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
