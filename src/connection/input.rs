@@ -159,7 +159,7 @@ impl Connection {
             let mut rest = seg;
             rest.seq = rest.seq.add(1);
             rest.flags = rest.flags.without(Flags::SYN);
-            let wnd = self.rcv_adv.dist(self.rcv_nxt);
+            let wnd = self.rcv_wnd();
             self.trim_to_window(&mut rest, wnd);
             self.text_and_fin(now, rest);
             self.finish_handshake(now);
@@ -184,7 +184,7 @@ impl Connection {
         }
 
         // Step 1: sequence number, after PAWS (RFC 7323 §5.3) when timestamps are on.
-        let rcv_wnd = self.rcv_adv.dist(self.rcv_nxt);
+        let rcv_wnd = self.rcv_wnd();
         let paws_fail = self.ts_enabled
             && !f.rst()
             && seg
@@ -418,9 +418,7 @@ impl Connection {
             }
         }
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
-        if wnd == 0 {
-            self.persist_backoff = self.persist_backoff.min(self.cfg.max_retries);
-        }
+        self.persist_unanswered = 0;
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample (Karn /

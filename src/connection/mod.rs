@@ -167,7 +167,10 @@ pub struct Connection {
     quick_acks: u32,
 
     // Probes.
+    /// Doublings of the persist interval (SHLD-30); cleared when the window opens.
     persist_backoff: u32,
+    /// Zero-window probes sent since the peer last answered anything.
+    persist_unanswered: u32,
     zero_window_probe: bool,
     keepalive_probe: bool,
     keepalive_sent: u32,
@@ -243,6 +246,7 @@ impl Connection {
             unacked_rcv: 0,
             quick_acks: cfg.quick_acks,
             persist_backoff: 0,
+            persist_unanswered: 0,
             zero_window_probe: false,
             keepalive_probe: false,
             keepalive_sent: 0,
@@ -345,7 +349,7 @@ impl Connection {
             ssthresh: cc.ssthresh(),
             bytes_in_flight: self.snd_nxt.dist(self.snd_una),
             snd_wnd: self.snd_wnd,
-            rcv_wnd: self.rcv_adv.dist(self.rcv_nxt),
+            rcv_wnd: self.rcv_wnd(),
             snd_mss: self.snd_mss,
             ..self.stats
         }
@@ -565,12 +569,13 @@ impl Connection {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
                 Timer::Persist => {
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
-                    // while probes are answered (`persist_backoff` resets on ACK).
-                    if self.persist_backoff > self.cfg.max_retries {
+                    // while probes are answered (`persist_unanswered` resets on any ACK).
+                    if self.persist_unanswered > self.cfg.max_retries {
                         self.enter_closed(CloseReason::TimedOut);
                         return;
                     }
                     self.zero_window_probe = true;
+                    self.persist_unanswered += 1;
                     self.persist_backoff += 1;
                     self.arm_persist(now);
                 }
@@ -738,6 +743,16 @@ impl Connection {
         }
     }
 
+    /// RCV.WND: what is left of the window last advertised (zero, not
+    /// negative, once a FIN took the last number).
+    fn rcv_wnd(&self) -> u32 {
+        if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.dist(self.rcv_nxt)
+        } else {
+            0
+        }
+    }
+
     fn fin_acked(&self) -> bool {
         self.fin_seq.is_some_and(|f| self.snd_una.gt(f))
     }
@@ -799,7 +814,7 @@ impl Connection {
         if !self.state.is_synchronized() || self.peer_finished {
             return;
         }
-        let advertised = self.rcv_adv.dist(self.rcv_nxt) as usize;
+        let advertised = self.rcv_wnd() as usize;
         let free = self.rcvbuf.window();
         let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
         if free >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {

@@ -309,11 +309,7 @@ impl Connection {
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
     fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
-        let cur = if self.rcv_adv.gt(self.rcv_nxt) {
-            self.rcv_adv.dist(self.rcv_nxt)
-        } else {
-            0
-        };
+        let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
         let wnd = if free >= cur.saturating_add(step) || free == cur {
             free
