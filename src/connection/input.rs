@@ -363,6 +363,9 @@ impl Connection {
         self.syn_pending = false;
         self.ack_now = false;
         self.retries = 0;
+        // The next peer gets a fresh RTO, not the backoff spent on this one.
+        self.rtt = super::rtt::RttEstimator::new(&self.cfg);
+        self.rtt_probe = None;
         self.remote_port = 0;
         self.snd_una = self.iss;
         self.snd_nxt = self.iss.add(1);
