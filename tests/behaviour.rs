@@ -882,3 +882,65 @@ fn close_with_unread_data_sends_rst() {
     assert_eq!(h.c.state(), State::Closed);
     assert_eq!(h.closed_event(), Some(CloseReason::Aborted));
 }
+
+#[test]
+fn fin_retransmission_in_closing_and_last_ack_keeps_its_seq() {
+    // CLOSING: our FIN crossed theirs and is not acknowledged.
+    let (mut h, snd, rcv) = established_active(plain(), ISS, PEER_ISS);
+    let now = h.now;
+    h.c.close(now).unwrap();
+    h.drain();
+    h.feed(h.seg(rcv, Some(snd), FIN, b""));
+    assert_eq!(h.c.state(), State::Closing);
+    for _ in 0..2 {
+        let (_, out) = h.fire().unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            (out[0].flags, out[0].seq, out[0].ack),
+            (FIN | ACK, snd, rcv.add(1))
+        );
+    }
+    h.feed(h.seg(rcv.add(1), Some(snd.add(1)), ACK, b""));
+    assert_eq!(h.c.state(), State::TimeWait);
+    // LAST-ACK.
+    let (mut h, snd, rcv) = established_passive(plain(), WRAP_ISS, WRAP_PEER_ISS);
+    h.feed(h.seg(rcv, Some(snd), FIN, b""));
+    let now = h.now;
+    h.c.close(now).unwrap();
+    h.drain();
+    assert_eq!(h.c.state(), State::LastAck);
+    for _ in 0..2 {
+        let (_, out) = h.fire().unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].flags, out[0].seq), (FIN | ACK, snd));
+    }
+    h.feed(h.seg(rcv.add(1), Some(snd.add(1)), ACK, b""));
+    assert_eq!(h.closed_event(), Some(CloseReason::Normal));
+}
+
+#[test]
+fn syn_ack_carrying_data_and_fin_delivers_the_data_then_eof() {
+    let (mut h, _) = H::connect(plain(), ISS);
+    let out = h.feed(h.seg(SeqNum(PEER_ISS), Some(SeqNum(ISS + 1)), SYN | FIN, b"hello"));
+    assert_eq!(h.c.state(), State::CloseWait);
+    assert_eq!(out.last().map(|s| s.ack), Some(SeqNum(PEER_ISS + 7)));
+    assert!(h.read_all());
+    assert_eq!(h.read, b"hello");
+}
+
+#[test]
+fn one_shot_listener_starts_afresh_after_returning_to_listen() {
+    let mut h = H::listen(plain(), ISS);
+    h.feed(syn_from(LOCAL, REMOTE, PEER_ISS, Some(1460)));
+    // Two SYN-ACK retransmissions back the RTO off to 4 s.
+    h.fire().unwrap();
+    h.fire().unwrap();
+    h.feed(h.seg(SeqNum(PEER_ISS + 1), None, RST, b""));
+    assert_eq!(h.c.state(), State::Listen);
+    assert_eq!(h.c.poll_timeout(), None, "no timer in LISTEN");
+    let t0 = h.now;
+    h.feed(syn_from(LOCAL + 1, REMOTE, 9000, Some(1460)));
+    let (t, out) = h.fire().unwrap();
+    assert_eq!(out[0].flags, SYN | ACK);
+    assert_eq!(t - t0, secs(1), "a new SYN-ACK starts from the initial RTO");
+}

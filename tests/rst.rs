@@ -500,3 +500,27 @@ fn abort_sends_rst_with_snd_nxt() {
     );
     assert_eq!(h.closed_event(), Some(CloseReason::Aborted));
 }
+
+#[test]
+fn without_rfc5961_an_in_window_rst_or_syn_resets() {
+    let mut cfg = plain();
+    cfg.rfc5961 = false;
+    let (mut h, _, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let out = h.feed(rst(&h, rcv.add(100)));
+    assert!(out.is_empty());
+    assert_eq!(
+        h.closed_event(),
+        Some(CloseReason::Reset),
+        "RFC 793: any in-window RST"
+    );
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let out = h.feed(h.seg(rcv.add(10), None, SYN, b""));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.rst());
+    assert_eq!(out[0].seq, snd);
+    assert_eq!(h.c.state(), State::Closed);
+    // Out of the window, a RST is still ignored.
+    let (mut h, _, rcv) = established_active(cfg, ISS, PEER_ISS);
+    h.feed(rst(&h, rcv.sub(1)));
+    assert_eq!(h.c.state(), State::Established);
+}
