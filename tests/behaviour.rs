@@ -944,3 +944,59 @@ fn one_shot_listener_starts_afresh_after_returning_to_listen() {
     assert_eq!(out[0].flags, SYN | ACK);
     assert_eq!(t - t0, secs(1), "a new SYN-ACK starts from the initial RTO");
 }
+
+#[test]
+fn data_beyond_the_window_is_trimmed_not_delivered() {
+    let mut cfg = plain();
+    cfg.recv_buffer = 4000;
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let d = pattern(3 * 1460, 8);
+    let mut out = Vec::new();
+    for i in 0..3 {
+        out = h.feed(h.seg(
+            rcv.add(i * 1460),
+            Some(snd),
+            ACK,
+            &d[i as usize * 1460..(i as usize + 1) * 1460],
+        ));
+    }
+    out.extend(h.advance(ms(50)));
+    let a = out.last().expect("an ACK");
+    assert_eq!((a.ack, a.window), (rcv.add(4000), 0));
+    h.read_all();
+    assert_eq!(h.read, &d[..4000]);
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp() {
+    let cfg = Config::linux(); // timestamps on
+    let (mut h, syn) = H::connect(cfg, ISS);
+    let ts0 = syn.options.timestamps.expect("we offer timestamps").val;
+    let mut sa = h.seg(SeqNum(PEER_ISS), Some(SeqNum(ISS + 1)), SYN, b"");
+    sa.options.mss = Some(1460);
+    h.feed(with_ts(sa, 1000, ts0));
+    let rcv = SeqNum(PEER_ISS + 1);
+    let snd = SeqNum(ISS + 1);
+    h.feed(with_ts(h.seg(rcv, Some(snd), PSH, b"new"), 2000, ts0));
+    let out = h.feed(with_ts(
+        h.seg(rcv.add(3), Some(snd), PSH, b"old"),
+        1500,
+        ts0,
+    ));
+    assert_eq!(
+        out.len(),
+        1,
+        "an ACK for the PAWS-rejected segment: {out:?}"
+    );
+    assert_eq!(out[0].ack, rcv.add(3));
+    assert_eq!(
+        out[0].options.timestamps.map(|t| t.ecr),
+        Some(2000),
+        "TS.Recent kept"
+    );
+    h.read_all();
+    assert_eq!(h.read, b"new");
+    // A RST is not subject to PAWS (RFC 7323 §5.3 R1: exempt).
+    h.feed(with_ts(h.seg(rcv.add(3), None, RST, b""), 1, ts0));
+    assert_eq!(h.closed_event(), Some(CloseReason::Reset));
+}
