@@ -96,7 +96,13 @@ mod tests {
         }
         assert_eq!(r.rto(), Duration::from_millis(210));
         r.sample(Duration::from_millis(500));
-        assert!(r.rto() > Duration::from_millis(600));
+        // RFC 6298 (2.3): RTTVAR = 3/4·~0 + 1/4·490 = 122.5 ms, SRTT = (7·10 + 500)/8
+        // = 71.25 ms, RTO = 71.25 + 4·122.5 = 561.25 ms.
+        let rto = r.rto();
+        assert!(
+            rto > Duration::from_millis(560) && rto < Duration::from_millis(562),
+            "{rto:?}"
+        );
     }
 
     #[test]
