@@ -1000,3 +1000,45 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
     h.feed(with_ts(h.seg(rcv.add(3), None, RST, b""), 1, ts0));
     assert_eq!(h.closed_event(), Some(CloseReason::Reset));
 }
+
+#[test]
+fn one_shot_listener_survives_synack_give_up_and_accepts_the_next_syn() {
+    // R15: the SYN-ACK retries run out, the one-shot listener returns to
+    // LISTEN (not CLOSED) and the next SYN is answered.
+    let mut cfg = plain();
+    cfg.synack_retries = 2;
+    let mut h = H::listen(cfg, 1000);
+    h.feed(syn_from(LOCAL, REMOTE, 5000, Some(1460)));
+    assert_eq!(h.c.state(), State::SynReceived);
+    while h.c.state() == State::SynReceived {
+        assert!(
+            h.fire().is_some(),
+            "a timer is armed while the SYN-ACK is unanswered"
+        );
+    }
+    assert_eq!(h.c.state(), State::Listen);
+    assert_eq!(h.closed_event(), None);
+    let out = h.feed(syn_from(LOCAL + 1, REMOTE, 9000, Some(1460)));
+    assert_eq!(h.c.state(), State::SynReceived);
+    assert_eq!((out[0].flags, out[0].ack), (SYN | ACK, SeqNum(9001)));
+}
+
+#[test]
+fn close_in_syn_received_still_reports_connected_when_the_syn_is_acked() {
+    let mut h = H::listen(plain(), 1000);
+    h.feed(syn_from(LOCAL, REMOTE, 5000, Some(1460)));
+    let now = h.now;
+    h.c.close(now).unwrap();
+    assert_eq!(h.c.state(), State::FinWait1);
+    assert!(
+        h.drain().iter().all(|s| !s.flags.fin()),
+        "no FIN before our SYN is acknowledged"
+    );
+    let out = h.feed(h.seg(SeqNum(5001), Some(SeqNum(1001)), ACK, b""));
+    assert_eq!(h.count_events(Event::Connected), 1);
+    let fin = out
+        .iter()
+        .find(|s| s.flags.fin())
+        .expect("the FIN follows the ACK of our SYN");
+    assert_eq!(fin.seq, SeqNum(1001));
+}

@@ -121,6 +121,30 @@ fn listen_send_is_refused() -> Vec<H> {
     vec![h]
 }
 
+/// L5: `open_active` turns a one-shot LISTEN into an active open: SYN-SENT
+/// with the listener's ISS, and the handshake completes from there.
+fn listen_open_active_to_syn_sent() -> Vec<H> {
+    let mut h = H::listen(plain(), ISS);
+    let now = h.now;
+    h.c.open_active(REMOTE, now).unwrap();
+    let out = h.drain();
+    assert_eq!(h.c.state(), SynSent);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].flags, out[0].seq, out[0].dst_port),
+        (SYN, SeqNum(ISS), REMOTE)
+    );
+    let mut synack = h.seg(SeqNum(PEER_ISS), Some(SeqNum(ISS + 1)), SYN, b"");
+    synack.options.mss = Some(1460);
+    h.feed(synack);
+    assert_eq!(h.c.state(), Established);
+    assert_eq!(
+        h.edges(),
+        vec![(Closed, Listen), (Listen, SynSent), (SynSent, Established)]
+    );
+    vec![h]
+}
+
 // ---- SYN-RECEIVED --------------------------------------------------------
 
 /// R8: the ACK of our SYN-ACK → ESTABLISHED.
@@ -339,6 +363,30 @@ fn fin_wait_2_timeout_to_closed() -> Vec<H> {
     vec![h]
 }
 
+/// T4 (RFC 6191): a new SYN whose sequence number lies above RCV.NXT reopens
+/// the 4-tuple from TIME-WAIT, with an ISS beyond the old SND.NXT.
+fn time_wait_new_syn_to_syn_received() -> Vec<H> {
+    let (mut h, snd, rcv) = established_active(plain(), ISS, PEER_ISS);
+    let now = h.now;
+    h.c.close(now).unwrap();
+    h.drain();
+    h.feed(h.seg(rcv, Some(snd.add(1)), FIN, b""));
+    assert_eq!(h.c.state(), TimeWait);
+    let out = h.feed(h.seg(rcv.add(100_000), None, SYN, b""));
+    assert_eq!(h.c.state(), SynReceived);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, SYN | ACK);
+    assert_eq!(out[0].ack, rcv.add(100_001));
+    assert!(
+        out[0].seq.gt(snd.add(1)),
+        "new ISS {} beyond old SND.NXT {}",
+        out[0].seq,
+        snd.add(1)
+    );
+    assert!(h.has_edge(TimeWait, SynReceived));
+    vec![h]
+}
+
 /// CW4: an exact RST in CLOSE-WAIT.
 fn close_wait_rst_to_closed() -> Vec<H> {
     let (mut h, snd, rcv) = established_active(plain(), ISS, PEER_ISS);
@@ -393,6 +441,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("listen_syn_to_syn_received", listen_syn_to_syn_received),
     ("listen_send_is_refused", listen_send_is_refused),
     (
+        "listen_open_active_to_syn_sent",
+        listen_open_active_to_syn_sent,
+    ),
+    (
+        "time_wait_new_syn_to_syn_received",
+        time_wait_new_syn_to_syn_received,
+    ),
+    (
         "syn_sent_syn_ack_to_established",
         syn_sent_syn_ack_to_established,
     ),
@@ -445,14 +501,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 
 /// Edges the connection does not implement yet, left out of the coverage
 /// check on purpose (each has a scenario pinning today's behaviour or none):
-const NOT_IMPLEMENTED: &[(State, State)] = &[
-    // L5: SEND in LISTEN turning a passive open active (optional API, RFC 9293
-    // §3.10.2). `listen_send_is_refused` pins that send() in LISTEN is refused.
-    (Listen, SynSent),
-    // T4: TIME-WAIT reuse by an acceptable new SYN (RFC 6191, MAY-2/SHLD-4).
-    // A SYN in TIME-WAIT is challenged today (tests/rst.rs).
-    (TimeWait, SynReceived),
-];
+const NOT_IMPLEMENTED: &[(State, State)] = &[];
 
 macro_rules! scenario_tests {
     ($($name:ident),* $(,)?) => {
@@ -471,6 +520,7 @@ mod each {
         connect_sends_syn,
         listen_syn_to_syn_received,
         listen_send_is_refused,
+        listen_open_active_to_syn_sent,
         syn_sent_syn_ack_to_established,
         syn_sent_syn_ack_fin_to_close_wait,
         syn_sent_syn_to_syn_received,
@@ -487,6 +537,7 @@ mod each {
         fin_wait_1_fin_ack_to_time_wait,
         fin_wait_1_rst_to_closed,
         fin_wait_2_timeout_to_closed,
+        time_wait_new_syn_to_syn_received,
         close_wait_rst_to_closed,
         closing_rst_to_closed,
         handshake_timeouts_to_closed,

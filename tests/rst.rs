@@ -172,11 +172,11 @@ fn syn_in_established_gets_a_challenge_ack_whatever_its_seq() {
 }
 
 #[test]
-fn syn_in_time_wait_is_challenged_not_accepted() {
-    // RFC 6191 reuse (TIME-WAIT → SYN-RECEIVED) is not implemented: the SYN
-    // is challenged and TIME-WAIT goes on.
+fn old_duplicate_syn_in_time_wait_is_challenged_not_accepted() {
+    // RFC 6191: a SYN at or below RCV.NXT (no timestamps) may be an old
+    // duplicate: it is challenged and TIME-WAIT goes on.
     let (mut h, snd, rcv) = reach(State::TimeWait, ISS, PEER_ISS);
-    let out = h.feed(h.seg(rcv.add(100_000), None, SYN, b""));
+    let out = h.feed(h.seg(rcv.sub(10), None, SYN, b""));
     assert_challenge_ack(&out, snd, rcv, "SYN in TIME-WAIT");
     assert_eq!(h.c.state(), State::TimeWait);
 }

@@ -183,6 +183,18 @@ impl Connection {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
 
+        // T4 (MAY-2, SHLD-4): a new SYN may reopen the 4-tuple from TIME-WAIT
+        // when RFC 6191 shows it is not an old duplicate.
+        if self.state == State::TimeWait
+            && f.syn()
+            && !f.ack()
+            && !f.rst()
+            && self.syn_may_reuse(&seg)
+        {
+            self.reincarnate(now, seg);
+            return;
+        }
+
         // Step 1: sequence number, after PAWS (RFC 7323 §5.3) when timestamps are on.
         let rcv_wnd = self.rcv_wnd();
         let paws_fail = self.ts_enabled
@@ -259,6 +271,11 @@ impl Connection {
             }
             self.syn_acked = true;
             self.syn_pending = false;
+            if self.state != State::SynReceived {
+                // The application closed in SYN-RECEIVED (R12): the handshake
+                // still completed, and it is told so.
+                self.events.push_back(Event::Connected);
+            }
             // B10: the window comes from this ACK.
             self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -296,6 +313,45 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.arm_fin_wait_2(now);
         }
+    }
+
+    /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
+    /// TS.Recent (or, without a TSval, if its sequence number is above
+    /// RCV.NXT); without timestamps, if it carries them or its sequence
+    /// number is above RCV.NXT.
+    fn syn_may_reuse(&self, seg: &Segment) -> bool {
+        let seq_above = seg.seq.gt(self.rcv_nxt);
+        match (self.ts_enabled, seg.options.timestamps) {
+            (true, Some(t)) => (t.val.wrapping_sub(self.ts_recent) as i32) > 0,
+            (true, None) => seq_above,
+            (false, Some(_)) => true,
+            (false, None) => seq_above,
+        }
+    }
+
+    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation. Its
+    /// ISS lies beyond anything the old one sent (as Linux: SND.NXT + 2^16 + 1),
+    /// so old duplicates cannot be mistaken for new data.
+    fn reincarnate(&mut self, now: Instant, seg: Segment) {
+        let iss = self.snd_nxt.add(65537);
+        let Ok(mut fresh) = Connection::new(
+            self.cfg,
+            self.local_port,
+            seg.src_port,
+            iss,
+            State::TimeWait,
+            now,
+        ) else {
+            return;
+        };
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.one_shot_listener = self.one_shot_listener;
+        *self = fresh;
+        self.take_syn(now, &seg);
+        self.origin = Origin::Passive;
+        self.syn_pending = true;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.set_state(State::SynReceived);
     }
 
     /// Table 6 of §3.4 (the acceptability test), modulo 2^32.
@@ -358,7 +414,7 @@ impl Connection {
     }
 
     /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
-    fn back_to_listen(&mut self) {
+    pub(super) fn back_to_listen(&mut self) {
         self.timers.stop_all();
         self.syn_pending = false;
         self.ack_now = false;

@@ -398,6 +398,25 @@ impl Connection {
         ) && self.fin_seq.is_none()
     }
 
+    /// Turns a one-shot LISTEN into an active open towards `remote_port`
+    /// (RFC 9293 §3.10.2, SEND in LISTEN with the foreign socket given):
+    /// LISTEN → SYN-SENT with this connection's ISS.
+    pub fn open_active(&mut self, remote_port: u16, now: Instant) -> Result<(), Error> {
+        if self.state != State::Listen {
+            return Err(Error::InvalidState {
+                call: "open_active",
+                state: self.state,
+            });
+        }
+        self.remote_port = remote_port;
+        self.origin = Origin::Active;
+        self.syn_pending = true;
+        self.last_progress = now;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.set_state(State::SynSent);
+        Ok(())
+    }
+
     /// Queues a copy of `data` (RFC 9293 §3.10.2; queued, not an error, before
     /// ESTABLISHED). Returns how many octets were taken; `WouldBlock` when none fit.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
@@ -602,7 +621,15 @@ impl Connection {
                 self.cfg.synack_retries
             };
             if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
-                self.enter_closed(CloseReason::TimedOut);
+                if self.state == State::SynReceived
+                    && self.origin == Origin::Passive
+                    && self.one_shot_listener
+                {
+                    // R15: the handshake failed, the listener survives.
+                    self.back_to_listen();
+                } else {
+                    self.enter_closed(CloseReason::TimedOut);
+                }
                 return;
             }
             self.retries += 1;
