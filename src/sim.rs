@@ -2,6 +2,12 @@
 //! clock and seeded links with delay, loss, duplication and reordering in
 //! each direction, driving any number of connections until quiet.
 //!
+//! Options for tests and benches: [`Sim::wire`] sends every segment through
+//! the codec (encode, checksum, decode); [`Sim::set_observer`] shows each
+//! segment sent or delivered with its connection (with `tracing` off too);
+//! [`Sim::manual_delivery`] with [`Sim::deliver_now`], [`Sim::drop_in_flight`],
+//! [`Sim::duplicate_in_flight`] and [`Sim::delay_in_flight`] script the link.
+//!
 //! ```
 //! use tcp_proto::{Config, Connection, Instant, SeqNum, State};
 //! use tcp_proto::sim::{Link, Sim};

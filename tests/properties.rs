@@ -539,7 +539,7 @@ impl Run {
         self.sim.flush();
         let mut closed = [false; 2];
         for _ in 0..20_000 {
-            for side in 0..2 {
+            for (side, closed) in closed.iter_mut().enumerate() {
                 self.read(side, 1 << 16, true)?;
                 // A listener is closed only once its client is gone.
                 let other_gone = self.sim.conn(self.ids[1 - side]).state() == State::Closed;
@@ -547,11 +547,11 @@ impl Run {
                 let done = c.peer_finished()
                     || c.state() == State::Closed
                     || (c.state() == State::Listen && other_gone);
-                if !closed[side] && done {
+                if !*closed && done {
                     let now = self.sim.now();
                     self.check.borrow_mut().sides[side].rst_excuses += 1;
                     let _ = self.sim.conn_mut(self.ids[side]).close(now);
-                    closed[side] = true;
+                    *closed = true;
                 }
             }
             self.sim.flush();
