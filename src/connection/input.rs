@@ -222,6 +222,9 @@ impl Connection {
                 // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
                 self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
             }
+            if !paws_fail && self.take_ack_of_old_segment(now, &seg) {
+                return;
+            }
             self.send_limited_ack(now);
             return;
         }
@@ -352,6 +355,47 @@ impl Connection {
         self.syn_pending = true;
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         self.set_state(State::SynReceived);
+    }
+
+    /// A retransmission that ends exactly at RCV.NXT (typically the peer's
+    /// FIN resent in a simultaneous close; RFC 9293 Appendix A.2 describes
+    /// the stall) fails Table 6, yet its ACK may be
+    /// the first news that our FIN arrived. Take that ACK, as Linux does (its
+    /// sequence test accepts SEG.SEQ+SEG.LEN = RCV.NXT); otherwise CLOSING
+    /// waits for our own FIN's retransmission, whose backed-off RTO can
+    /// outlast the peer's TIME-WAIT and end the close with a RST.
+    /// Returns whether the connection closed.
+    fn take_ack_of_old_segment(&mut self, now: Instant, seg: &Segment) -> bool {
+        let f = seg.flags;
+        let len = seg.seg_len();
+        if !(self.syn_acked
+            && f.ack()
+            && !f.syn()
+            && len > 0
+            && seg.seq.add(len) == self.rcv_nxt
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_nxt))
+        {
+            return false;
+        }
+        self.ack_new_data(now, seg);
+        if !self.fin_acked() {
+            return false;
+        }
+        match self.state {
+            State::Closing => self.enter_time_wait(now), // G1
+            State::LastAck => {
+                self.enter_closed(CloseReason::Normal); // A1
+                return true;
+            }
+            State::FinWait1 => {
+                self.set_state(State::FinWait2); // F1
+                self.timers.stop(Timer::Retransmit);
+                self.arm_fin_wait_2(now);
+            }
+            _ => {}
+        }
+        false
     }
 
     /// Table 6 of §3.4 (the acceptability test), modulo 2^32.

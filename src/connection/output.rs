@@ -185,7 +185,11 @@ impl Connection {
     fn new_data(&mut self, now: Instant) -> Option<Segment> {
         if !matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         ) || self.rtx_next.is_some()
         {
             return None;
