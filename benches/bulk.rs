@@ -114,7 +114,7 @@ struct Wire {
 impl Wire {
     fn carry(&mut self, seg: &Segment, addrs: &IpPair) -> (Segment, usize) {
         // Reclaims the previous packet's storage once nothing refers to it.
-        self.buf.reserve(65536 + 64);
+        self.buf.reserve(seg.encoded_len().expect("fits"));
         let n = seg
             .encode_into(&mut self.buf, addrs, ChecksumMode::Verify)
             .expect("encodes");
