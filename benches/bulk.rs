@@ -535,6 +535,25 @@ fn print_row(name: &str, o: &Outcome, d: Duration) {
 
 fn bulk(c: &mut Criterion) {
     let pat = pattern();
+    // For profilers (perf, callgrind): `BULK_ONLY=tcp-proto|smoltcp|smoltcp-reno`
+    // runs one 64 MiB transfer of that subject (MSS 1460) and nothing else.
+    if let Ok(which) = std::env::var("BULK_ONLY") {
+        let s = match which.as_str() {
+            "smoltcp" => Subject::Smoltcp(tcp::CongestionControl::None),
+            "smoltcp-reno" => Subject::Smoltcp(tcp::CongestionControl::Reno),
+            _ => Subject::TcpProto(Cell {
+                mss: 1460,
+                delayed_ack: true,
+            }),
+        };
+        let mut off = Checker {
+            enabled: false,
+            at: 0,
+            pat: Vec::new(),
+        };
+        std::hint::black_box(s.run(&pat, &mut off));
+        std::process::exit(0);
+    }
     if std::env::var_os("BULK_NO_SUMMARY").is_none() {
         summary(&pat);
     }

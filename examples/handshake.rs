@@ -507,11 +507,10 @@ fn main() -> ExitCode {
         RESPONSE_LEN
     );
     println!(
-        "{:>tw$}  {:<cw$} {:<mw$} {}",
+        "{:>tw$}  {:<cw$} {:mw$} server",
         "time",
         "client",
         "",
-        "server",
         tw = TIME_W,
         cw = SIDE_W,
         mw = ARROW_W
