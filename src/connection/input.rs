@@ -175,6 +175,21 @@ impl Connection {
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states, steps 1–8.
     fn on_other(&mut self, now: Instant, mut seg: Segment) {
+        if self.state == State::SynReceived
+            && self.origin == Origin::Active
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_nxt)
+        {
+            // Simultaneous open (RFC 9293 Figure 8, lines 6-7): the peer's
+            // SYN-ACK repeats the SYN already counted in RCV.NXT; its ACK is
+            // what completes the handshake. Drop the old SYN, keep the rest.
+            seg.seq = seg.seq.add(1);
+            seg.flags = seg.flags.without(Flags::SYN);
+        }
         let f = seg.flags;
         let orig_seq = seg.seq;
         self.last_rcv = now;

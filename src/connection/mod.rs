@@ -251,7 +251,7 @@ impl Connection {
             keepalive_probe: false,
             keepalive_sent: 0,
             last_rcv: now,
-            replies: VecDeque::with_capacity(MAX_REPLIES),
+            replies: VecDeque::new(),
             challenge_window: now,
             challenge_count: 0,
             timers: TimerTable::default(),
