@@ -598,7 +598,16 @@ impl Run {
                 i
             );
         }
-        if clean {
+        // The one-shot listener gave up on a handshake (SYN-ACK retries spent,
+        // R15) and went back to LISTEN while the client, whose SYN-ACK came
+        // through late, is ESTABLISHED: a half-open connection, which ends in
+        // a RST (RFC 9293 §3.5.2), not a clean close.
+        let handshake_forgotten = ch.sides.iter().any(|s| {
+            s.visited
+                .windows(2)
+                .any(|w| w == [State::SynReceived, State::Listen])
+        });
+        if clean && !handshake_forgotten {
             for (i, id) in self.ids.iter().enumerate() {
                 let s = &ch.sides[i];
                 let c = self.sim.conn(*id);

@@ -335,15 +335,16 @@ impl Connection {
 
     /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
     /// TS.Recent (or, without a TSval, if its sequence number is above
-    /// RCV.NXT); without timestamps, if it carries them or its sequence
-    /// number is above RCV.NXT.
+    /// RCV.NXT); without timestamps, if its sequence number is above RCV.NXT.
+    /// RFC 6191 would also take any SYN carrying timestamps when the old
+    /// incarnation had none, but the old incarnation's own SYN may have
+    /// offered them (the option was refused), so a retransmission of it
+    /// would pass; the sequence test alone is kept.
     fn syn_may_reuse(&self, seg: &Segment) -> bool {
         let seq_above = seg.seq.gt(self.rcv_nxt);
         match (self.ts_enabled, seg.options.timestamps) {
             (true, Some(t)) => (t.val.wrapping_sub(self.ts_recent) as i32) > 0,
-            (true, None) => seq_above,
-            (false, Some(_)) => true,
-            (false, None) => seq_above,
+            _ => seq_above,
         }
     }
 

@@ -287,7 +287,21 @@ impl Options {
     pub(crate) fn decode(mut buf: &[u8]) -> Result<Options, WireError> {
         // Fast path: the layout of nearly every segment after the handshake
         // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
-        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, a, b, c, d, e, f, g, h] = *buf {
+        if let [
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMPS,
+            10,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+        ] = *buf
+        {
             return Ok(Options {
                 timestamps: Some(Timestamps {
                     val: u32::from_be_bytes([a, b, c, d]),
