@@ -11,6 +11,12 @@ impl Connection {
     /// The next segment to send, or `None` when there is nothing (now).
     /// Call it until it returns `None` after every input.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        if self.nothing_to_send() {
+            if self.snd_wnd == 0 && self.state != State::Closed {
+                self.arm_persist_if_needed(now);
+            }
+            return None;
+        }
         let seg = self.next_segment(now);
         match &seg {
             Some(s) => {
@@ -20,12 +26,28 @@ impl Connection {
                 }
             }
             None => {
-                if self.state != State::Closed {
+                // Only a zero window can need the persist timer armed here.
+                if self.snd_wnd == 0 && self.state != State::Closed {
                     self.arm_persist_if_needed(now);
                 }
             }
         }
         seg
+    }
+
+    /// A cheap test that every source of output below is empty, so that
+    /// the common "anything more?" call costs a few comparisons.
+    #[inline]
+    fn nothing_to_send(&self) -> bool {
+        self.replies.is_empty()
+            && !self.syn_pending
+            && !self.ack_now
+            && self.fast_rtx.is_none()
+            && self.rtx_next.is_none()
+            && !self.zero_window_probe
+            && !self.keepalive_probe
+            && self.sndbuf.unsent_len() == 0
+            && self.fin_seq.is_none_or(|f| self.snd_nxt.gt(f))
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {

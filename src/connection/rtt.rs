@@ -3,48 +3,55 @@
 use crate::config::Config;
 use core::time::Duration;
 
-/// SRTT, RTTVAR and the RTO with its backoff (RFC 6298 §2, §5).
+/// SRTT, RTTVAR and the RTO with its backoff (RFC 6298 §2, §5), kept in
+/// whole microseconds so that the per-ACK update is integer arithmetic.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttEstimator {
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    /// SRTT, once measured.
+    srtt: Option<u64>,
+    rttvar: u64,
     /// The RTO before backoff.
-    base_rto: Duration,
+    base_rto: u64,
     /// Number of doublings in force (RFC 6298 (5.5)); reset by a new sample.
     backoff: u32,
-    min_rto: Duration,
-    max_rto: Duration,
-    rttvar_floor: Duration,
+    min_rto: u64,
+    max_rto: u64,
+    rttvar_floor: u64,
+}
+
+fn micros(d: Duration) -> u64 {
+    crate::time::duration_micros(d)
 }
 
 impl RttEstimator {
     pub(crate) fn new(cfg: &Config) -> RttEstimator {
         RttEstimator {
             srtt: None,
-            rttvar: Duration::ZERO,
-            base_rto: cfg.initial_rto.min(cfg.max_rto),
+            rttvar: 0,
+            base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
-            min_rto: cfg.min_rto,
-            max_rto: cfg.max_rto,
-            rttvar_floor: cfg.rttvar_floor,
+            min_rto: micros(cfg.min_rto),
+            max_rto: micros(cfg.max_rto),
+            rttvar_floor: micros(cfg.rttvar_floor),
         }
     }
 
     /// Feeds one RTT measurement (RFC 6298 (2.2)/(2.3)); clears the backoff.
     pub(crate) fn sample(&mut self, r: Duration) {
-        match self.srtt {
+        // Samples are capped at ten minutes, so nothing below can overflow.
+        let r = micros(r).min(600_000_000);
+        let srtt = match self.srtt {
             None => {
-                self.srtt = Some(r);
                 self.rttvar = r / 2;
+                r
             }
             Some(srtt) => {
                 // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R'.
-                let delta = srtt.abs_diff(r);
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((srtt * 7 + r) / 8);
+                self.rttvar = (self.rttvar * 3 + srtt.abs_diff(r)) / 4;
+                (srtt * 7 + r) / 8
             }
-        }
-        let srtt = self.srtt.unwrap_or(r);
+        };
+        self.srtt = Some(srtt);
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
         let rto = srtt + (self.rttvar * 4).max(self.rttvar_floor);
         self.base_rto = rto.clamp(self.min_rto, self.max_rto);
@@ -54,7 +61,7 @@ impl RttEstimator {
     /// The RTO in force, backoff included (RFC 6298 (5.5), capped (2.5)).
     pub(crate) fn rto(&self) -> Duration {
         let shift = self.backoff.min(16);
-        self.base_rto.saturating_mul(1 << shift).min(self.max_rto)
+        Duration::from_micros(self.base_rto.saturating_mul(1 << shift).min(self.max_rto))
     }
 
     /// Doubles the RTO after an expiry (RFC 6298 (5.5)).
@@ -63,11 +70,11 @@ impl RttEstimator {
     }
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
-        self.srtt
+        self.srtt.map(Duration::from_micros)
     }
 
     pub(crate) fn rttvar(&self) -> Duration {
-        self.rttvar
+        Duration::from_micros(self.rttvar)
     }
 }
 

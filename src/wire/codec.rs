@@ -96,13 +96,11 @@ impl Segment {
         let hdr_len = self.header_len()?;
         let total = hdr_len + self.payload.len();
         let start = out.len();
+        let mut head = [0u8; super::MAX_HEADER_LEN];
+        let head = head.get_mut(..hdr_len).unwrap_or_default();
+        self.write_header(head, hdr_len)?;
         out.reserve(total);
-        out.resize(start + hdr_len, 0);
-        let head = out.get_mut(start..).unwrap_or_default();
-        if let Err(e) = self.write_header(head, hdr_len) {
-            out.truncate(start);
-            return Err(e);
-        }
+        out.extend_from_slice(head);
         out.extend_from_slice(&self.payload);
         finish_checksum(out.get_mut(start..).unwrap_or_default(), addrs, mode);
         Ok(total)

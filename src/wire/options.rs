@@ -235,6 +235,34 @@ impl Options {
     /// Writes the options in Linux's layout; returns the octets written
     /// (= [`Options::encoded_len`]).
     pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<usize, WireError> {
+        // Fast paths: no options, or timestamps alone (every segment after
+        // the handshake of a connection that uses them).
+        if self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_blocks.is_empty()
+        {
+            let Some(ts) = self.timestamps else {
+                return Ok(0);
+            };
+            let [a, b, c, d] = ts.val.to_be_bytes();
+            let [e, f, g, h] = ts.ecr.to_be_bytes();
+            w.put(&[
+                kind::NOP,
+                kind::NOP,
+                kind::TIMESTAMPS,
+                10,
+                a,
+                b,
+                c,
+                d,
+                e,
+                f,
+                g,
+                h,
+            ])?;
+            return Ok(12);
+        }
         let needed = self.encoded_len();
         if needed > MAX_OPTIONS_LEN {
             return Err(WireError::OptionsTooLong { needed });
