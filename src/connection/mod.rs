@@ -6,6 +6,7 @@
 //! [`Connection::poll_transmit`], [`Connection::poll_timeout`],
 //! [`Connection::poll_event`].
 
+mod events;
 mod input;
 mod output;
 mod rtt;
@@ -86,6 +87,9 @@ pub struct Stats {
     pub dropped_other: u64,
     /// Out-of-order segments received.
     pub out_of_order: u64,
+    /// Events dropped because the application did not poll them (the
+    /// queue holds 32).
+    pub events_dropped: u64,
 }
 
 /// One TCP connection (a TCB) as a pure state machine.
@@ -182,7 +186,7 @@ pub struct Connection {
     challenge_count: u32,
 
     timers: TimerTable,
-    events: VecDeque<Event>,
+    events: events::EventQueue,
     readable_signalled: bool,
     want_writable: bool,
     close_reason: Option<CloseReason>,
@@ -255,7 +259,7 @@ impl Connection {
             challenge_window: now,
             challenge_count: 0,
             timers: TimerTable::default(),
-            events: VecDeque::with_capacity(16),
+            events: events::EventQueue::default(),
             readable_signalled: false,
             want_writable: false,
             close_reason: None,
@@ -351,6 +355,7 @@ impl Connection {
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_wnd(),
             snd_mss: self.snd_mss,
+            events_dropped: self.events.dropped,
             ..self.stats
         }
     }
