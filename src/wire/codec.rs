@@ -1,7 +1,7 @@
 //! Decode and encode of whole segments (RFC 9293 §3.1).
 
-use super::checksum::{checksum, pseudo_header_sum};
-use super::options::{MAX_OPTIONS_LEN, Writer};
+use super::checksum::tcp_checksum;
+use super::options::MAX_OPTIONS_LEN;
 use super::{ChecksumMode, Flags, HEADER_LEN, IpPair, Options, Segment, WireError};
 use crate::seq::SeqNum;
 use bytes::{Bytes, BytesMut};
@@ -11,8 +11,9 @@ const CHECKSUM_AT: usize = 16;
 
 /// Whether `packet` (a whole TCP segment, checksum field included) verifies
 /// against the pseudo-header of `addrs` (RFC 9293 §3.1, MUST-3).
+#[inline]
 pub fn verify_checksum(packet: &[u8], addrs: &IpPair) -> bool {
-    checksum(pseudo_header_sum(addrs, packet.len()), packet) == 0
+    tcp_checksum(addrs, packet) == 0
 }
 
 impl Segment {
@@ -40,7 +41,11 @@ impl Segment {
         mode: ChecksumMode,
     ) -> Result<Segment, WireError> {
         let (mut seg, hdr_len) = parse(packet, addrs, mode)?;
-        seg.payload = Bytes::copy_from_slice(packet.get(hdr_len..).unwrap_or_default());
+        match packet.get(hdr_len..) {
+            // Most segments of a handshake or close carry nothing: no copy.
+            Some(data) if !data.is_empty() => seg.payload = Bytes::copy_from_slice(data),
+            _ => {}
+        }
         Ok(seg)
     }
 
@@ -78,9 +83,11 @@ impl Segment {
         let (head, body) = out
             .split_at_mut_checked(hdr_len)
             .ok_or(WireError::BufferTooSmall { need: total, have })?;
-        self.write_header(head, hdr_len)?;
+        self.write_header(head)?;
         // body.len() = total - hdr_len = payload length: the copy cannot panic.
-        body.copy_from_slice(&self.payload);
+        if !body.is_empty() {
+            body.copy_from_slice(&self.payload);
+        }
         finish_checksum(out, addrs, mode);
         Ok(total)
     }
@@ -98,7 +105,7 @@ impl Segment {
         let start = out.len();
         let mut head = [0u8; super::MAX_HEADER_LEN];
         let head = head.get_mut(..hdr_len).unwrap_or_default();
-        self.write_header(head, hdr_len)?;
+        self.write_header(head)?;
         out.reserve(total);
         out.extend_from_slice(head);
         out.extend_from_slice(&self.payload);
@@ -106,9 +113,17 @@ impl Segment {
         Ok(total)
     }
 
-    /// Writes the fixed header and options into `head` (exactly `hdr_len`
-    /// octets, checksum field zero).
-    fn write_header(&self, head: &mut [u8], hdr_len: usize) -> Result<(), WireError> {
+    /// Writes the fixed header and options into `head` (exactly the header
+    /// length: 20 octets plus the options; checksum field zero).
+    #[inline]
+    fn write_header(&self, head: &mut [u8]) -> Result<(), WireError> {
+        let hdr_len = head.len();
+        let Some((fixed, options)) = head.split_first_chunk_mut::<HEADER_LEN>() else {
+            return Err(WireError::BufferTooSmall {
+                need: HEADER_LEN,
+                have: hdr_len,
+            });
+        };
         let [sp0, sp1] = self.src_port.to_be_bytes();
         let [dp0, dp1] = self.dst_port.to_be_bytes();
         let [s0, s1, s2, s3] = self.seq.0.to_be_bytes();
@@ -118,7 +133,7 @@ impl Segment {
         let off = ((hdr_len / 4) as u8) << 4;
         let [w0, w1] = self.window.to_be_bytes();
         let [u0, u1] = self.urgent.to_be_bytes();
-        let fixed = [
+        *fixed = [
             sp0,
             sp1,
             dp0,
@@ -140,10 +155,7 @@ impl Segment {
             u0,
             u1,
         ];
-        let mut w = Writer::new(head);
-        w.put(&fixed)?;
-        self.options.encode(&mut w)?;
-        Ok(())
+        self.options.write(options)
     }
 }
 
@@ -152,7 +164,7 @@ impl Segment {
 #[inline]
 fn finish_checksum(seg: &mut [u8], addrs: &IpPair, mode: ChecksumMode) {
     if mode == ChecksumMode::Verify {
-        let sum = checksum(pseudo_header_sum(addrs, seg.len()), seg);
+        let sum = tcp_checksum(addrs, seg);
         if let Some(field) = seg.get_mut(CHECKSUM_AT..CHECKSUM_AT + 2) {
             field.copy_from_slice(&sum.to_be_bytes());
         }

@@ -208,6 +208,15 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// The 12 octets of the timestamps option with its two leading octets
+/// (`NOP NOP`, or SACK-permitted folded in; RFC 7323 Appendix A).
+#[inline(always)]
+fn timestamps_layout(pad: [u8; 2], ts: Timestamps) -> [u8; 12] {
+    let [a, b, c, d] = ts.val.to_be_bytes();
+    let [e, f, g, h] = ts.ecr.to_be_bytes();
+    [pad[0], pad[1], kind::TIMESTAMPS, 10, a, b, c, d, e, f, g, h]
+}
+
 impl Options {
     /// Octets the options take on the wire in the layout [`Options`]
     /// describes: always a multiple of 4, so no padding is ever needed.
@@ -232,37 +241,72 @@ impl Options {
         n
     }
 
+    /// Writes the options in Linux's layout into `buf`, which holds exactly
+    /// [`Options::encoded_len`] octets.
+    #[inline]
+    pub(crate) fn write(&self, buf: &mut [u8]) -> Result<(), WireError> {
+        // Fast paths: no options; timestamps alone (every segment after the
+        // handshake of a connection that uses them); and the SYN layouts
+        // (MSS, SACK-permitted or NOP NOP, timestamps, NOP window scale).
+        if self.sack_blocks.is_empty() && self.mss.is_none() && self.window_scale.is_none() {
+            match (self.timestamps, self.sack_permitted) {
+                (None, false) if buf.is_empty() => return Ok(()),
+                (Some(ts), false) => {
+                    if let Ok(dst) = <&mut [u8; 12]>::try_from(&mut *buf) {
+                        *dst = timestamps_layout([kind::NOP, kind::NOP], ts);
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Some(mss), Some(ts), Some(ws), true) = (
+            self.mss,
+            self.timestamps,
+            self.window_scale,
+            self.sack_blocks.is_empty(),
+        ) {
+            if let Ok(dst) = <&mut [u8; 20]>::try_from(&mut *buf) {
+                let pad = if self.sack_permitted {
+                    [kind::SACK_PERMITTED, 2]
+                } else {
+                    [kind::NOP, kind::NOP]
+                };
+                let [m0, m1] = mss.to_be_bytes();
+                let [p0, p1, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9] = timestamps_layout(pad, ts);
+                *dst = [
+                    kind::MSS,
+                    4,
+                    m0,
+                    m1,
+                    p0,
+                    p1,
+                    t0,
+                    t1,
+                    t2,
+                    t3,
+                    t4,
+                    t5,
+                    t6,
+                    t7,
+                    t8,
+                    t9,
+                    kind::NOP,
+                    kind::WINDOW_SCALE,
+                    3,
+                    ws,
+                ];
+                return Ok(());
+            }
+        }
+        let mut w = Writer::new(buf);
+        self.encode(&mut w)?;
+        Ok(())
+    }
+
     /// Writes the options in Linux's layout; returns the octets written
     /// (= [`Options::encoded_len`]).
     pub(crate) fn encode(&self, w: &mut Writer<'_>) -> Result<usize, WireError> {
-        // Fast paths: no options, or timestamps alone (every segment after
-        // the handshake of a connection that uses them).
-        if self.mss.is_none()
-            && self.window_scale.is_none()
-            && !self.sack_permitted
-            && self.sack_blocks.is_empty()
-        {
-            let Some(ts) = self.timestamps else {
-                return Ok(0);
-            };
-            let [a, b, c, d] = ts.val.to_be_bytes();
-            let [e, f, g, h] = ts.ecr.to_be_bytes();
-            w.put(&[
-                kind::NOP,
-                kind::NOP,
-                kind::TIMESTAMPS,
-                10,
-                a,
-                b,
-                c,
-                d,
-                e,
-                f,
-                g,
-                h,
-            ])?;
-            return Ok(12);
-        }
         let needed = self.encoded_len();
         if needed > MAX_OPTIONS_LEN {
             return Err(WireError::OptionsTooLong { needed });
@@ -312,7 +356,8 @@ impl Options {
     /// octet (MUST-68) and unknown kinds are skipped by it (MUST-6); an
     /// illegal length is an error, never a panic (MUST-7). A known option
     /// that appears twice keeps its last value.
-    pub(crate) fn decode(mut buf: &[u8]) -> Result<Options, WireError> {
+    #[inline]
+    pub(crate) fn decode(buf: &[u8]) -> Result<Options, WireError> {
         // Fast path: the layout of nearly every segment after the handshake
         // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
         if let [
@@ -338,6 +383,55 @@ impl Options {
                 ..Options::default()
             });
         }
+        // Fast path: the SYN and SYN-ACK layout of Linux and of this crate
+        // (MSS; SACK-permitted or NOP NOP; timestamps; NOP, window scale).
+        if let [
+            kind::MSS,
+            4,
+            m0,
+            m1,
+            p0,
+            p1,
+            kind::TIMESTAMPS,
+            10,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+            kind::NOP,
+            kind::WINDOW_SCALE,
+            3,
+            ws,
+        ] = *buf
+        {
+            let sack_permitted = match [p0, p1] {
+                [kind::SACK_PERMITTED, 2] => true,
+                [kind::NOP, kind::NOP] => false,
+                _ => return Options::decode_general(buf),
+            };
+            return Ok(Options {
+                mss: Some(u16::from_be_bytes([m0, m1])),
+                window_scale: Some(ws),
+                sack_permitted,
+                sack_blocks: SackBlocks::new(),
+                timestamps: Some(Timestamps {
+                    val: u32::from_be_bytes([a, b, c, d]),
+                    ecr: u32::from_be_bytes([e, f, g, h]),
+                }),
+            });
+        }
+        if buf.is_empty() {
+            return Ok(Options::default());
+        }
+        Options::decode_general(buf)
+    }
+
+    /// The general option parser behind [`Options::decode`]'s fast paths.
+    fn decode_general(mut buf: &[u8]) -> Result<Options, WireError> {
         let mut opts = Options::default();
         while let Some((&k, rest)) = buf.split_first() {
             match k {
