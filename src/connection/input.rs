@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes};
 impl Connection {
     /// Processes one arriving segment. Never panics and never fails: a
     /// segment that does not belong is a counted drop (and maybe a RST or ACK).
-    pub fn handle_segment(&mut self, now: Instant, seg: Segment) {
+    pub fn handle_segment(&mut self, now: Instant, mut seg: Segment) {
         self.stats.segments_in += 1;
         let listening = self.state == State::Listen && self.remote_port == 0;
         if seg.dst_port != self.local_port || (!listening && seg.src_port != self.remote_port) {
@@ -21,9 +21,9 @@ impl Connection {
         }
         match self.state {
             State::Closed => self.on_closed(&seg),
-            State::Listen => self.on_listen(now, seg),
-            State::SynSent => self.on_syn_sent(now, seg),
-            _ => self.on_other(now, seg),
+            State::Listen => self.on_listen(now, &seg),
+            State::SynSent => self.on_syn_sent(now, &mut seg),
+            _ => self.on_other(now, &mut seg),
         }
         if self.state != State::Closed {
             self.arm_persist_if_needed(now);
@@ -58,12 +58,12 @@ impl Connection {
     }
 
     /// §3.10.7.2: LISTEN.
-    fn on_listen(&mut self, now: Instant, seg: Segment) {
+    fn on_listen(&mut self, now: Instant, seg: &Segment) {
         if seg.flags.rst() {
             return; // L1
         }
         if seg.flags.ack() {
-            let rst = self.rst_for(&seg); // L2
+            let rst = self.rst_for(seg); // L2
             self.push_reply(rst);
             return;
         }
@@ -74,10 +74,11 @@ impl Connection {
         // L3. Data on the SYN is not kept: it is not acknowledged either, so
         // the peer sends it again once synchronized (B11).
         self.remote_port = seg.src_port;
-        self.take_syn(now, &seg);
+        self.take_syn(now, seg);
         self.origin = Origin::Passive;
         self.syn_pending = true;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.timers
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         self.set_state(State::SynReceived);
     }
 
@@ -125,12 +126,12 @@ impl Connection {
     }
 
     /// §3.10.7.3: SYN-SENT.
-    fn on_syn_sent(&mut self, now: Instant, seg: Segment) {
+    fn on_syn_sent(&mut self, now: Instant, seg: &mut Segment) {
         let f = seg.flags;
         // First: the ACK. Acceptable only if ISS < SEG.ACK =< SND.NXT (B23).
         if f.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_nxt)) {
             if !f.rst() {
-                let rst = self.rst_for(&seg); // S1
+                let rst = self.rst_for(seg); // S1
                 self.push_reply(rst);
             }
             self.stats.dropped_bad_ack += 1;
@@ -148,33 +149,34 @@ impl Connection {
             return;
         }
         // Fourth: the SYN.
-        self.take_syn(now, &seg);
+        self.take_syn(now, seg);
         if f.ack() {
             // S4/S5: our SYN is acknowledged.
             self.snd_wl2 = seg.ack;
-            self.ack_new_data(now, &seg);
+            self.ack_new_data(now, seg);
             self.syn_acked = true;
             self.syn_pending = false;
             self.ack_now = true;
-            let mut rest = seg;
-            rest.seq = rest.seq.add(1);
-            rest.flags = rest.flags.without(Flags::SYN);
+            // What follows the SYN.
+            seg.seq = seg.seq.add(1);
+            seg.flags = seg.flags.without(Flags::SYN);
             let wnd = self.rcv_wnd();
-            self.trim_to_window(&mut rest, wnd);
-            self.text_and_fin(now, rest);
+            self.trim_to_window(seg, wnd);
+            self.text_and_fin(now, seg);
             self.finish_handshake(now);
         } else {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
             self.origin = Origin::Active;
             self.syn_pending = true;
             self.retries = 0;
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
             self.set_state(State::SynReceived);
         }
     }
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states, steps 1–8.
-    fn on_other(&mut self, now: Instant, mut seg: Segment) {
+    fn on_other(&mut self, now: Instant, seg: &mut Segment) {
         if self.state == State::SynReceived
             && self.origin == Origin::Active
             && seg.flags.syn()
@@ -204,7 +206,7 @@ impl Connection {
             && f.syn()
             && !f.ack()
             && !f.rst()
-            && self.syn_may_reuse(&seg)
+            && self.syn_may_reuse(seg)
         {
             self.reincarnate(now, seg);
             return;
@@ -218,7 +220,7 @@ impl Connection {
                 .options
                 .timestamps
                 .is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
-        if paws_fail || !self.acceptable(&seg, rcv_wnd) {
+        if paws_fail || !self.acceptable(seg, rcv_wnd) {
             self.stats.dropped_unacceptable += 1;
             if f.rst() {
                 return; // Never answer a RST (invariant 4).
@@ -237,13 +239,13 @@ impl Connection {
                 // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
                 self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
             }
-            if !paws_fail && self.take_ack_of_old_segment(now, &seg) {
+            if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
             self.send_limited_ack(now);
             return;
         }
-        self.trim_to_window(&mut seg, rcv_wnd);
+        self.trim_to_window(seg, rcv_wnd);
 
         // Step 2: RST (RFC 5961 §3.2: only an exact match resets; MUST-66).
         if f.rst() {
@@ -282,7 +284,7 @@ impl Connection {
         if !self.syn_acked {
             // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
             if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
-                let rst = self.rst_for(&seg);
+                let rst = self.rst_for(seg);
                 self.push_reply(rst);
                 self.stats.dropped_bad_ack += 1;
                 return;
@@ -312,7 +314,7 @@ impl Connection {
             self.challenge_ack(now);
             return;
         }
-        self.process_ack(now, &seg);
+        self.process_ack(now, seg);
         match self.state {
             State::Closing if self.fin_acked() => self.enter_time_wait(now), // G1
             State::LastAck if self.fin_acked() => {
@@ -321,7 +323,7 @@ impl Connection {
             }
             _ => {}
         }
-        self.update_ts_recent(&seg);
+        self.update_ts_recent(seg);
 
         // Steps 6–8: URG (noted only), text, FIN.
         self.text_and_fin(now, seg);
@@ -351,25 +353,25 @@ impl Connection {
     /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation. Its
     /// ISS lies beyond anything the old one sent (as Linux: SND.NXT + 2^16 + 1),
     /// so old duplicates cannot be mistaken for new data.
-    fn reincarnate(&mut self, now: Instant, seg: Segment) {
+    fn reincarnate(&mut self, now: Instant, seg: &Segment) {
         let iss = self.snd_nxt.add(65537);
-        let Ok(mut fresh) = Connection::new(
+        // The configuration was validated when this connection was made.
+        let mut fresh = Connection::new(
             self.cfg,
             self.local_port,
             seg.src_port,
             iss,
             State::TimeWait,
             now,
-        ) else {
-            return;
-        };
+        );
         fresh.events = core::mem::take(&mut self.events);
         fresh.one_shot_listener = self.one_shot_listener;
         *self = fresh;
-        self.take_syn(now, &seg);
+        self.take_syn(now, seg);
         self.origin = Origin::Passive;
         self.syn_pending = true;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.timers
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         self.set_state(State::SynReceived);
     }
 
@@ -599,7 +601,8 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.rtx_next = None;
         } else {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
         if self.want_writable && self.sndbuf.free() > 0 && self.fin_seq.is_none() {
             self.want_writable = false;
@@ -621,7 +624,7 @@ impl Connection {
 
     /// Steps 7 and 8: take in-window data (out of order kept, SHLD-31) and act
     /// on a FIN only once everything before it has arrived (B5).
-    fn text_and_fin(&mut self, now: Instant, seg: Segment) {
+    fn text_and_fin(&mut self, now: Instant, seg: &mut Segment) {
         let receiving = match self.state {
             State::Established | State::FinWait1 | State::FinWait2 => true,
             State::SynSent | State::SynReceived => self.syn_acked,
@@ -637,7 +640,8 @@ impl Connection {
                 self.reset_and_close(CloseReason::Aborted);
                 return;
             }
-            self.take_text(now, seg.seq, seg.payload);
+            let payload = core::mem::take(&mut seg.payload);
+            self.take_text(now, seg.seq, payload);
         } else if !seg.payload.is_empty() {
             // Data after the peer's FIN (or before we are synchronized): ignored.
             self.stats.dropped_other += 1;

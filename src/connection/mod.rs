@@ -194,6 +194,10 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A TCB in `state` with nothing negotiated yet. The caller validates
+    /// `cfg` first. Inlined into the three constructors so that the large
+    /// struct is built where it ends up, not built and then moved.
+    #[inline(always)]
     fn new(
         cfg: Config,
         local_port: u16,
@@ -201,10 +205,9 @@ impl Connection {
         iss: SeqNum,
         state: State,
         now: Instant,
-    ) -> Result<Connection, ConfigError> {
-        cfg.validate()?;
+    ) -> Connection {
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
-        Ok(Connection {
+        Connection {
             state,
             origin: Origin::Passive,
             one_shot_listener: false,
@@ -265,12 +268,13 @@ impl Connection {
             close_reason: None,
             stats: Stats::default(),
             cfg,
-        })
+        }
     }
 
     /// Active open (RFC 9293 §3.10.1): CLOSED → SYN-SENT; the SYN comes out
     /// of [`poll_transmit`](Self::poll_transmit). The caller picks `iss`
     /// (RFC 6528 / MUST-8, MUST-9: from its own clock and secret).
+    #[inline]
     pub fn connect(
         cfg: Config,
         local_port: u16,
@@ -278,18 +282,22 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
-        let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now)?;
+        cfg.validate()?;
+        let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now);
         c.set_state(State::SynSent);
         c.syn_pending = true;
-        c.timers.set(Timer::Retransmit, now + c.rtt.rto());
+        c.timers
+            .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
         Ok(c)
     }
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
     /// arrives (on `local_port`, from any remote port) moves it to
     /// SYN-RECEIVED with `iss`; a reset there returns it to LISTEN.
+    #[inline]
     pub fn listen(cfg: Config, local_port: u16, iss: SeqNum) -> Result<Connection, ConfigError> {
-        let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO)?;
+        cfg.validate()?;
+        let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO);
         c.one_shot_listener = true;
         c.set_state(State::Listen);
         Ok(c)
@@ -304,7 +312,8 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
-        let mut c = Connection::new(cfg, syn.dst_port, syn.src_port, iss, State::Listen, now)?;
+        cfg.validate()?;
+        let mut c = Connection::new(cfg, syn.dst_port, syn.src_port, iss, State::Listen, now);
         c.handle_segment(now, syn.clone());
         if c.state != State::SynReceived {
             return Err(ConfigError::NotASyn);
@@ -417,7 +426,8 @@ impl Connection {
         self.origin = Origin::Active;
         self.syn_pending = true;
         self.last_progress = now;
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.timers
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         self.set_state(State::SynSent);
         Ok(())
     }
@@ -641,7 +651,8 @@ impl Connection {
             self.rtt.back_off();
             self.syn_pending = true;
             self.stats.retransmits += 1;
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
             return;
         }
         if self.snd_una == self.snd_nxt {

@@ -10,13 +10,22 @@ use bytes::Bytes;
 impl Connection {
     /// The next segment to send, or `None` when there is nothing (now).
     /// Call it until it returns `None` after every input.
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
+        // The common "anything more?" call is a few comparisons, inlined
+        // into the caller; building a segment is out of line.
         if self.nothing_to_send() {
             if self.snd_wnd == 0 && self.state != State::Closed {
                 self.arm_persist_if_needed(now);
             }
             return None;
         }
+        self.transmit(now)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) once something may be due.
+    #[inline(never)]
+    fn transmit(&mut self, now: Instant) -> Option<Segment> {
         let seg = self.next_segment(now);
         match &seg {
             Some(s) => {
@@ -145,7 +154,8 @@ impl Connection {
             self.rtt_probe = Some((self.iss.add(1), now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
         s
     }
@@ -177,7 +187,8 @@ impl Connection {
         // Karn (MUST-18): nothing timed across a retransmission.
         self.rtt_probe = None;
         if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
         Some(self.data_segment(now, seq, flags, data))
     }
@@ -224,7 +235,8 @@ impl Connection {
                 self.start_progress_clock(now);
                 self.snd_nxt = self.snd_nxt.add(1);
                 if !self.timers.is_set(Timer::Retransmit) {
-                    self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+                    self.timers
+                        .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
                 }
                 return Some(self.data_segment(
                     now,
@@ -286,7 +298,8 @@ impl Connection {
             self.rtt_probe = Some((self.snd_nxt, now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
         Some(self.data_segment(now, seq, flags, data))
     }

@@ -60,8 +60,14 @@ impl RttEstimator {
 
     /// The RTO in force, backoff included (RFC 6298 (5.5), capped (2.5)).
     pub(crate) fn rto(&self) -> Duration {
+        Duration::from_micros(self.rto_micros())
+    }
+
+    /// [`rto`](Self::rto) in microseconds.
+    #[inline]
+    pub(crate) fn rto_micros(&self) -> u64 {
         let shift = self.backoff.min(16);
-        Duration::from_micros(self.base_rto.saturating_mul(1 << shift).min(self.max_rto))
+        self.base_rto.saturating_mul(1 << shift).min(self.max_rto)
     }
 
     /// Doubles the RTO after an expiry (RFC 6298 (5.5)).

@@ -37,14 +37,27 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
+    #[inline]
     pub(crate) fn set(&mut self, t: Timer, at: Instant) {
         self.deadlines[t as usize] = Some(at);
     }
 
+    /// Arms `t` for `micros` microseconds after `now` (saturating): integer
+    /// arithmetic, no `Duration` on the per-segment path.
+    #[inline]
+    pub(crate) fn set_after(&mut self, t: Timer, now: Instant, micros: u64) {
+        self.set(
+            t,
+            Instant::from_micros(now.total_micros().saturating_add(micros)),
+        );
+    }
+
+    #[inline]
     pub(crate) fn stop(&mut self, t: Timer) {
         self.deadlines[t as usize] = None;
     }
 
+    #[inline]
     pub(crate) fn is_set(&self, t: Timer) -> bool {
         self.deadlines[t as usize].is_some()
     }
