@@ -35,6 +35,7 @@ impl Segment {
 
     /// Like [`Segment::decode`], from a borrowed slice: the payload is copied
     /// into a new [`Bytes`].
+    #[inline]
     pub fn decode_slice(
         packet: &[u8],
         addrs: &IpPair,
@@ -173,7 +174,7 @@ fn finish_checksum(seg: &mut [u8], addrs: &IpPair, mode: ChecksumMode) {
 
 /// Parses and checks everything but the payload; returns the segment with an
 /// empty payload and the header length.
-#[inline]
+#[inline(always)]
 fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, usize), WireError> {
     let len = packet.len();
     let Some((fixed, _)) = packet.split_first_chunk::<HEADER_LEN>() else {
