@@ -69,6 +69,7 @@ impl Segment {
     /// written. Computes the checksum over the pseudo-header of `addrs`,
     /// header and payload (MUST-2), or leaves the field zero with
     /// [`ChecksumMode::Skip`]. Does not allocate.
+    #[inline]
     pub fn encode(
         &self,
         out: &mut [u8],
