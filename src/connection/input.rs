@@ -25,7 +25,11 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, &mut seg),
             _ => self.on_other(now, &mut seg),
         }
-        if self.state != State::Closed {
+        // With the window open and no probe pending there is nothing to
+        // arm or disarm; skip the call.
+        let persist_idle =
+            self.snd_wnd > 0 && self.persist_backoff == 0 && !self.timers.is_set(Timer::Persist);
+        if self.state != State::Closed && !persist_idle {
             self.arm_persist_if_needed(now);
         }
     }
