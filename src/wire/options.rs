@@ -265,39 +265,38 @@ impl Options {
             self.timestamps,
             self.window_scale,
             self.sack_blocks.is_empty(),
-        ) {
-            if let Ok(dst) = <&mut [u8; 20]>::try_from(&mut *buf) {
-                let pad = if self.sack_permitted {
-                    [kind::SACK_PERMITTED, 2]
-                } else {
-                    [kind::NOP, kind::NOP]
-                };
-                let [m0, m1] = mss.to_be_bytes();
-                let [p0, p1, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9] = timestamps_layout(pad, ts);
-                *dst = [
-                    kind::MSS,
-                    4,
-                    m0,
-                    m1,
-                    p0,
-                    p1,
-                    t0,
-                    t1,
-                    t2,
-                    t3,
-                    t4,
-                    t5,
-                    t6,
-                    t7,
-                    t8,
-                    t9,
-                    kind::NOP,
-                    kind::WINDOW_SCALE,
-                    3,
-                    ws,
-                ];
-                return Ok(());
-            }
+        ) && let Ok(dst) = <&mut [u8; 20]>::try_from(&mut *buf)
+        {
+            let pad = if self.sack_permitted {
+                [kind::SACK_PERMITTED, 2]
+            } else {
+                [kind::NOP, kind::NOP]
+            };
+            let [m0, m1] = mss.to_be_bytes();
+            let [p0, p1, t0, t1, t2, t3, t4, t5, t6, t7, t8, t9] = timestamps_layout(pad, ts);
+            *dst = [
+                kind::MSS,
+                4,
+                m0,
+                m1,
+                p0,
+                p1,
+                t0,
+                t1,
+                t2,
+                t3,
+                t4,
+                t5,
+                t6,
+                t7,
+                t8,
+                t9,
+                kind::NOP,
+                kind::WINDOW_SCALE,
+                3,
+                ws,
+            ];
+            return Ok(());
         }
         let mut w = Writer::new(buf);
         self.encode(&mut w)?;
