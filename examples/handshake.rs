@@ -316,11 +316,10 @@ impl Demo {
             if may_send
                 && s.queued < s.out.len()
                 && matches!(s.conn.state(), State::Established | State::CloseWait)
+                && let Ok(n) = s.conn.send(&s.out[s.queued..])
             {
-                if let Ok(n) = s.conn.send(&s.out[s.queued..]) {
-                    s.queued += n;
-                    self.note(who, &format!("send({n})"));
-                }
+                s.queued += n;
+                self.note(who, &format!("send({n})"));
             }
         }
         // Closing, by the script.

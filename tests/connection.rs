@@ -27,10 +27,10 @@ fn transfer(sim: &mut Sim, from: Id, to: Id, data: &[u8], max_steps: usize) -> V
     let mut got = Vec::new();
     let mut buf = vec![0u8; 65536];
     for _ in 0..max_steps {
-        if off < data.len() {
-            if let Ok(n) = sim.conn_mut(from).send(&data[off..]) {
-                off += n;
-            }
+        if off < data.len()
+            && let Ok(n) = sim.conn_mut(from).send(&data[off..])
+        {
+            off += n;
         }
         loop {
             match sim.conn_mut(to).recv(&mut buf) {

@@ -205,10 +205,10 @@ impl Checker {
                     _ => s.fin_seq = Some(data_end),
                 }
             }
-            if let Some(fs) = s.fin_seq.filter(|_| !seg.payload.is_empty()) {
-                if data_end.gt(fs) {
-                    errs.push(format!("{seg}: data past our FIN at {fs}"));
-                }
+            if let Some(fs) = s.fin_seq.filter(|_| !seg.payload.is_empty())
+                && data_end.gt(fs)
+            {
+                errs.push(format!("{seg}: data past our FIN at {fs}"));
             }
         }
         if f.ack() && !f.rst() && state != State::Closed {

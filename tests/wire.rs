@@ -21,7 +21,7 @@ const V6: IpPair = IpPair::V6 {
 };
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
@@ -44,7 +44,7 @@ fn fix_checksum(seg: &mut [u8], addrs: &IpPair) {
 /// A raw ACK segment with the given option octets (a multiple of 4) and
 /// payload, correct checksum for `V4`.
 fn raw(opts: &[u8], payload: &[u8]) -> Vec<u8> {
-    assert!(opts.len() % 4 == 0 && opts.len() <= 40);
+    assert!(opts.len().is_multiple_of(4) && opts.len() <= 40);
     let mut s = vec![0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 2];
     s.push((((20 + opts.len()) / 4) as u8) << 4);
     s.extend_from_slice(&[0x10, 0xff, 0xff, 0, 0, 0, 0]);

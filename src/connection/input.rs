@@ -570,11 +570,11 @@ impl Connection {
         if let Some(r) = ts_sample {
             self.rtt.sample(r);
             self.rtt_probe = None;
-        } else if let Some((end, sent)) = self.rtt_probe {
-            if seg.ack.ge(end) {
-                self.rtt.sample(now - sent);
-                self.rtt_probe = None;
-            }
+        } else if let Some((end, sent)) = self.rtt_probe
+            && seg.ack.ge(end)
+        {
+            self.rtt.sample(now - sent);
+            self.rtt_probe = None;
         }
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
@@ -589,14 +589,14 @@ impl Connection {
         } else {
             self.cc.get_mut().on_ack(now, acked, flight, mss);
         }
-        if let Some(c) = self.rtx_next {
-            if c.le(self.snd_una) {
-                self.rtx_next = if self.snd_una == self.snd_nxt {
-                    None
-                } else {
-                    Some(self.snd_una)
-                };
-            }
+        if let Some(c) = self.rtx_next
+            && c.le(self.snd_una)
+        {
+            self.rtx_next = if self.snd_una == self.snd_nxt {
+                None
+            } else {
+                Some(self.snd_una)
+            };
         }
         if self.fast_rtx.is_some_and(|s| s.lt(self.snd_una)) {
             self.fast_rtx = None;
@@ -616,13 +616,12 @@ impl Connection {
 
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
     fn update_ts_recent(&mut self, seg: &Segment) {
-        if let Some(t) = seg.options.timestamps {
-            if self.ts_enabled
-                && seg.seq.le(self.last_ack_sent)
-                && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0
-            {
-                self.ts_recent = t.val;
-            }
+        if let Some(t) = seg.options.timestamps
+            && self.ts_enabled
+            && seg.seq.le(self.last_ack_sent)
+            && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0
+        {
+            self.ts_recent = t.val;
         }
     }
 
@@ -678,10 +677,10 @@ impl Connection {
             self.ack_now = true;
         } else if self.unacked_rcv > self.rcv_mss {
             self.ack_now = true;
-        } else if !self.timers.is_set(Timer::DelayedAck) {
-            if let Some(d) = self.cfg.delayed_ack {
-                self.timers.set(Timer::DelayedAck, now + d);
-            }
+        } else if !self.timers.is_set(Timer::DelayedAck)
+            && let Some(d) = self.cfg.delayed_ack
+        {
+            self.timers.set(Timer::DelayedAck, now + d);
         }
     }
 

@@ -805,12 +805,12 @@ impl Connection {
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant) {
-        if self.state == State::FinWait2 && self.app_closed {
-            if let Some(t) = self.cfg.fin_wait_2_timeout {
-                if !self.timers.is_set(Timer::FinWait2) {
-                    self.timers.set(Timer::FinWait2, now + t);
-                }
-            }
+        if self.state == State::FinWait2
+            && self.app_closed
+            && let Some(t) = self.cfg.fin_wait_2_timeout
+            && !self.timers.is_set(Timer::FinWait2)
+        {
+            self.timers.set(Timer::FinWait2, now + t);
         }
     }
 

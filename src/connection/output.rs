@@ -74,10 +74,10 @@ impl Connection {
         if !self.syn_acked {
             return self.take_pure_ack(now);
         }
-        if let Some(seq) = self.fast_rtx.take() {
-            if let Some(s) = self.retransmission(now, seq) {
-                return Some(s);
-            }
+        if let Some(seq) = self.fast_rtx.take()
+            && let Some(s) = self.retransmission(now, seq)
+        {
+            return Some(s);
         }
         if let Some(s) = self.go_back_n(now) {
             return Some(s);
@@ -179,10 +179,11 @@ impl Connection {
             flags = flags.with(Flags::FIN);
         }
         let end = seq.add(data.len() as u32 + u32::from(fin.is_some()));
-        if let Some(c) = self.rtx_next {
-            if c.lt(end) && !c.lt(seq) {
-                self.rtx_next = if end == self.snd_nxt { None } else { Some(end) };
-            }
+        if let Some(c) = self.rtx_next
+            && c.lt(end)
+            && !c.lt(seq)
+        {
+            self.rtx_next = if end == self.snd_nxt { None } else { Some(end) };
         }
         // Karn (MUST-18): nothing timed across a retransmission.
         self.rtt_probe = None;
