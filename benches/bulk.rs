@@ -129,6 +129,9 @@ impl Wire {
 struct Cell {
     mss: u16,
     delayed_ack: bool,
+    /// Use the zero-copy calls (`send_bytes` of slices of one `Bytes`,
+    /// `recv_bytes`) instead of `send(&[u8])` / `recv(&mut [u8])`.
+    zero_copy: bool,
 }
 
 fn tcp_proto_config(cell: Cell) -> Config {
@@ -177,11 +180,17 @@ fn tcp_proto_bulk(cell: Cell, pat: &[u8], checker: &mut Checker) -> Outcome {
     let mut out = Outcome::default();
     let (mut sent, mut received) = (0usize, 0usize);
     let mut rbuf = vec![0u8; 1 << 18];
+    let pat_bytes = bytes::Bytes::copy_from_slice(pat);
     while received < TOTAL {
         while sent < TOTAL {
             let off = sent % PATTERN_LEN;
             let end = (PATTERN_LEN - off).min(TOTAL - sent) + off;
-            match a.send(&pat[off..end]) {
+            let r = if cell.zero_copy {
+                a.send_bytes(pat_bytes.slice(off..end))
+            } else {
+                a.send(&pat[off..end])
+            };
+            match r {
                 Ok(n) => sent += n,
                 Err(_) => break,
             }
@@ -196,12 +205,22 @@ fn tcp_proto_bulk(cell: Cell, pat: &[u8], checker: &mut Checker) -> Outcome {
             let now = at(now_ns);
             b.handle_segment(now, seg);
             loop {
-                match b.recv(&mut rbuf) {
-                    Ok(n) if n > 0 => {
-                        checker.check(&rbuf[..n]);
-                        received += n;
+                if cell.zero_copy {
+                    match b.recv_bytes(usize::MAX) {
+                        Ok(d) if !d.is_empty() => {
+                            checker.check(&d);
+                            received += d.len();
+                        }
+                        _ => break,
                     }
-                    _ => break,
+                } else {
+                    match b.recv(&mut rbuf) {
+                        Ok(n) if n > 0 => {
+                            checker.check(&rbuf[..n]);
+                            received += n;
+                        }
+                        _ => break,
+                    }
                 }
             }
         }
@@ -441,9 +460,10 @@ impl Subject {
     fn name(&self) -> String {
         match self {
             Subject::TcpProto(c) => format!(
-                "tcp-proto NewReno mss={} delack={}",
+                "tcp-proto NewReno mss={} delack={}{}",
                 c.mss,
-                if c.delayed_ack { "on" } else { "off" }
+                if c.delayed_ack { "on" } else { "off" },
+                if c.zero_copy { " zero-copy" } else { "" }
             ),
             Subject::Smoltcp(tcp::CongestionControl::None) => "smoltcp no-cc mss=1460".into(),
             Subject::Smoltcp(_) => "smoltcp Reno mss=1460".into(),
@@ -489,9 +509,15 @@ fn summary(pat: &[u8]) {
         Subject::TcpProto(Cell {
             mss: 1460,
             delayed_ack: true,
+            zero_copy: false,
         }),
         Subject::Smoltcp(tcp::CongestionControl::None),
         Subject::Smoltcp(tcp::CongestionControl::Reno),
+        Subject::TcpProto(Cell {
+            mss: 1460,
+            delayed_ack: true,
+            zero_copy: true,
+        }),
     ];
     let mut cpu = Vec::new();
     for s in headline {
@@ -500,14 +526,20 @@ fn summary(pat: &[u8]) {
         cpu.push(gbps(d));
     }
     println!(
-        "ratios: tcp-proto / smoltcp no-cc = {:.2}x, tcp-proto / smoltcp Reno = {:.2}x",
+        "ratios: tcp-proto / smoltcp no-cc = {:.2}x, tcp-proto / smoltcp Reno = {:.2}x; \
+         zero-copy tcp-proto / smoltcp no-cc = {:.2}x",
         cpu[0] / cpu[1],
-        cpu[0] / cpu[2]
+        cpu[0] / cpu[2],
+        cpu[3] / cpu[1]
     );
     let mut virt = Vec::new();
     for mss in MSS_GRID {
         for delayed_ack in [true, false] {
-            let s = Subject::TcpProto(Cell { mss, delayed_ack });
+            let s = Subject::TcpProto(Cell {
+                mss,
+                delayed_ack,
+                zero_copy: false,
+            });
             let (o, d) = measure(s, pat, 3);
             print_row(&s.name(), &o, d);
             virt.push(o.virtual_gbps());
@@ -535,15 +567,21 @@ fn print_row(name: &str, o: &Outcome, d: Duration) {
 
 fn bulk(c: &mut Criterion) {
     let pat = pattern();
-    // For profilers (perf, callgrind): `BULK_ONLY=tcp-proto|smoltcp|smoltcp-reno`
+    // For profilers (perf, callgrind): `BULK_ONLY=tcp-proto|tcp-proto-zero-copy|smoltcp|smoltcp-reno`
     // runs one 64 MiB transfer of that subject (MSS 1460) and nothing else.
     if let Ok(which) = std::env::var("BULK_ONLY") {
         let s = match which.as_str() {
             "smoltcp" => Subject::Smoltcp(tcp::CongestionControl::None),
             "smoltcp-reno" => Subject::Smoltcp(tcp::CongestionControl::Reno),
+            "tcp-proto-zero-copy" => Subject::TcpProto(Cell {
+                mss: 1460,
+                delayed_ack: true,
+                zero_copy: true,
+            }),
             _ => Subject::TcpProto(Cell {
                 mss: 1460,
                 delayed_ack: true,
+                zero_copy: false,
             }),
         };
         let mut off = Checker {
@@ -569,6 +607,12 @@ fn bulk(c: &mut Criterion) {
         Subject::TcpProto(Cell {
             mss: 1460,
             delayed_ack: true,
+            zero_copy: false,
+        }),
+        Subject::TcpProto(Cell {
+            mss: 1460,
+            delayed_ack: true,
+            zero_copy: true,
         }),
         Subject::Smoltcp(tcp::CongestionControl::None),
         Subject::Smoltcp(tcp::CongestionControl::Reno),
@@ -581,7 +625,11 @@ fn bulk(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(TOTAL as u64));
     for mss in MSS_GRID {
         for delayed_ack in [true, false] {
-            let s = Subject::TcpProto(Cell { mss, delayed_ack });
+            let s = Subject::TcpProto(Cell {
+                mss,
+                delayed_ack,
+                zero_copy: false,
+            });
             g.bench_function(s.name(), |b| b.iter(|| s.run(&pat, &mut off)));
         }
     }
