@@ -114,7 +114,11 @@ pub fn ip_packet(out: &mut Vec<u8>, addrs: &IpPair, tcp: &[u8]) {
 /// Appends `seg` as a complete IP packet: [`ip_header`] followed by the
 /// segment encoded with its TCP checksum over `addrs`. Returns the packet's
 /// length.
-pub fn segment_ip_packet(out: &mut Vec<u8>, addrs: &IpPair, seg: &Segment) -> Result<usize, WireError> {
+pub fn segment_ip_packet(
+    out: &mut Vec<u8>,
+    addrs: &IpPair,
+    seg: &Segment,
+) -> Result<usize, WireError> {
     let tcp_len = seg.encoded_len()?;
     let start = out.len();
     ip_header(out, addrs, tcp_len);
@@ -143,7 +147,12 @@ pub fn segment_ip_packet(out: &mut Vec<u8>, addrs: &IpPair, seg: &Segment) -> Re
 /// pcap::segment_packet(&mut file, Instant::ZERO, &addrs, &syn).unwrap();
 /// assert_eq!(file.len(), 24 + 16 + 20 + 20);
 /// ```
-pub fn segment_packet(out: &mut Vec<u8>, ts: Instant, addrs: &IpPair, seg: &Segment) -> Result<(), WireError> {
+pub fn segment_packet(
+    out: &mut Vec<u8>,
+    ts: Instant,
+    addrs: &IpPair,
+    seg: &Segment,
+) -> Result<(), WireError> {
     let mut pkt = Vec::new();
     segment_ip_packet(&mut pkt, addrs, seg)?;
     record(out, ts, &pkt);
@@ -166,10 +175,20 @@ mod tests {
         let mut at = GLOBAL_HEADER_LEN;
         while at < file.len() {
             let h = &file[at..at + RECORD_HEADER_LEN];
-            let (s, us, incl, orig) = (u32le(&h[0..4]), u32le(&h[4..8]), u32le(&h[8..12]), u32le(&h[12..16]));
+            let (s, us, incl, orig) = (
+                u32le(&h[0..4]),
+                u32le(&h[4..8]),
+                u32le(&h[8..12]),
+                u32le(&h[12..16]),
+            );
             assert!(us < 1_000_000);
             let start = at + RECORD_HEADER_LEN;
-            recs.push((u64::from(s) * 1_000_000 + u64::from(us), incl, orig, file[start..start + incl as usize].to_vec()));
+            recs.push((
+                u64::from(s) * 1_000_000 + u64::from(us),
+                incl,
+                orig,
+                file[start..start + incl as usize].to_vec(),
+            ));
             at = start + incl as usize;
         }
         assert_eq!(at, file.len());
@@ -187,12 +206,18 @@ mod tests {
         let recs = parse(&f);
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0], (3_000_042, 3, 3, vec![1, 2, 3]));
-        assert_eq!((recs[1].0, recs[1].1, recs[1].2), (5_000_000, SNAPLEN, 70_000));
+        assert_eq!(
+            (recs[1].0, recs[1].1, recs[1].2),
+            (5_000_000, SNAPLEN, 70_000)
+        );
     }
 
     #[test]
     fn ipv4_header_checksum_verifies() {
-        let addrs = IpPair::V4 { src: [192, 0, 2, 2], dst: [192, 0, 2, 1] };
+        let addrs = IpPair::V4 {
+            src: [192, 0, 2, 2],
+            dst: [192, 0, 2, 1],
+        };
         let mut p = Vec::new();
         ip_packet(&mut p, &addrs, &[0u8; 20]);
         assert_eq!(p.len(), 40);
@@ -206,7 +231,10 @@ mod tests {
     #[test]
     fn segment_packet_encodes_a_verifiable_segment() {
         use crate::wire::{Flags, verify_checksum};
-        let addrs = IpPair::V4 { src: [192, 0, 2, 2], dst: [192, 0, 2, 1] };
+        let addrs = IpPair::V4 {
+            src: [192, 0, 2, 2],
+            dst: [192, 0, 2, 1],
+        };
         let seg = Segment {
             src_port: 1,
             dst_port: 2,

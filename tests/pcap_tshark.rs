@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{ip, tshark};
-use tcp_proto::{Flags, Instant, IpPair, Options, SeqNum, Segment, pcap};
+use tcp_proto::{Flags, Instant, IpPair, Options, Segment, SeqNum, pcap};
 
 fn tcp_bytes(pair: &IpPair, seg: &Segment) -> Vec<u8> {
     // The TCP part of an IP packet built by the (independent) test framer.
@@ -18,19 +18,89 @@ fn handshake_and_data(pair: IpPair) -> Vec<(Instant, IpPair, Segment)> {
     let (a, b) = (40_000, 80);
     let (ia, ib) = (SeqNum(1000), SeqNum(u32::MAX - 2));
     let back = pair.reversed();
-    let opts = Options { mss: Some(1460), window_scale: Some(7), sack_permitted: true, ..Options::default() };
+    let opts = Options {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        ..Options::default()
+    };
     vec![
-        (Instant::from_millis(1), pair, Segment { src_port: a, dst_port: b, seq: ia, flags: Flags::SYN, window: 64_240, options: opts, ..Segment::default() }),
-        (Instant::from_millis(2), back, Segment { src_port: b, dst_port: a, seq: ib, ack: ia.add(1), flags: Flags::SYN | Flags::ACK, window: 65_160, options: opts, ..Segment::default() }),
-        (Instant::from_millis(3), pair, Segment { src_port: a, dst_port: b, seq: ia.add(1), ack: ib.add(1), flags: Flags::ACK, window: 502, ..Segment::default() }),
-        (Instant::from_millis(4), pair, Segment { src_port: a, dst_port: b, seq: ia.add(1), ack: ib.add(1), flags: Flags::ACK | Flags::PSH, window: 502, payload: Bytes::from_static(b"hello, wire"), ..Segment::default() }),
-        (Instant::from_millis(5), back, Segment { src_port: b, dst_port: a, seq: ib.add(1), ack: ia.add(12), flags: Flags::ACK, window: 509, ..Segment::default() }),
+        (
+            Instant::from_millis(1),
+            pair,
+            Segment {
+                src_port: a,
+                dst_port: b,
+                seq: ia,
+                flags: Flags::SYN,
+                window: 64_240,
+                options: opts,
+                ..Segment::default()
+            },
+        ),
+        (
+            Instant::from_millis(2),
+            back,
+            Segment {
+                src_port: b,
+                dst_port: a,
+                seq: ib,
+                ack: ia.add(1),
+                flags: Flags::SYN | Flags::ACK,
+                window: 65_160,
+                options: opts,
+                ..Segment::default()
+            },
+        ),
+        (
+            Instant::from_millis(3),
+            pair,
+            Segment {
+                src_port: a,
+                dst_port: b,
+                seq: ia.add(1),
+                ack: ib.add(1),
+                flags: Flags::ACK,
+                window: 502,
+                ..Segment::default()
+            },
+        ),
+        (
+            Instant::from_millis(4),
+            pair,
+            Segment {
+                src_port: a,
+                dst_port: b,
+                seq: ia.add(1),
+                ack: ib.add(1),
+                flags: Flags::ACK | Flags::PSH,
+                window: 502,
+                payload: Bytes::from_static(b"hello, wire"),
+                ..Segment::default()
+            },
+        ),
+        (
+            Instant::from_millis(5),
+            back,
+            Segment {
+                src_port: b,
+                dst_port: a,
+                seq: ib.add(1),
+                ack: ia.add(12),
+                flags: Flags::ACK,
+                window: 509,
+                ..Segment::default()
+            },
+        ),
     ]
 }
 
 #[test]
 fn tshark_reads_our_pcap_v4_and_v6() {
-    let v4 = IpPair::V4 { src: [192, 0, 2, 2], dst: [192, 0, 2, 1] };
+    let v4 = IpPair::V4 {
+        src: [192, 0, 2, 2],
+        dst: [192, 0, 2, 1],
+    };
     let mut s6 = [0u8; 16];
     s6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
     let mut d6 = s6;
@@ -61,7 +131,11 @@ fn tshark_reads_our_pcap_v4_and_v6() {
     }
     assert_eq!(tshark::count(&path), n);
     tshark::assert_trace_ok(&path, true);
-    let syns = tshark::fields(&path, "tcp.flags.syn == 1 && tcp.flags.ack == 0", &["tcp.seq", "tcp.options.mss_val", "frame.time_epoch"]);
+    let syns = tshark::fields(
+        &path,
+        "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+        &["tcp.seq", "tcp.options.mss_val", "frame.time_epoch"],
+    );
     assert_eq!(syns.len(), 2, "{syns:?}");
     assert_eq!(syns[0][0], "1000");
     assert_eq!(syns[0][1], "1460");

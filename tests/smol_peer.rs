@@ -3,11 +3,11 @@
 
 mod common;
 
+use common::ip;
 use common::netns::Family;
 use common::smol::SmolPeer;
-use common::ip;
 use smoltcp::socket::tcp::State as SmolState;
-use tcp_proto::{Flags, Instant, Options, SeqNum, Segment};
+use tcp_proto::{Flags, Instant, Options, Segment, SeqNum};
 
 #[test]
 fn smoltcp_server_answers_a_syn() {
@@ -22,12 +22,18 @@ fn smoltcp_server_answers_a_syn() {
             seq: iss,
             flags: Flags::SYN,
             window: 65_535,
-            options: Options { mss: Some(1460), ..Options::default() },
+            options: Options {
+                mss: Some(1460),
+                ..Options::default()
+            },
             ..Segment::default()
         };
         smol.deliver(ip::encode(&out, &syn));
         let sent = smol.step(t0);
-        let (pair, synack) = sent.iter().find_map(|p| ip::decode(p)).expect("smoltcp replies");
+        let (pair, synack) = sent
+            .iter()
+            .find_map(|p| ip::decode(p))
+            .expect("smoltcp replies");
         assert_eq!(pair, out.reversed());
         assert_eq!(synack.flags, Flags::SYN | Flags::ACK, "{synack}");
         assert_eq!(synack.ack, iss.add(1));
@@ -40,8 +46,14 @@ fn smoltcp_client_sends_a_decodable_syn() {
     let t0 = Instant::ZERO;
     let mut smol = SmolPeer::client(Family::V4, 50_000, 80, 64 * 1024, 9, t0);
     let sent = smol.step(t0);
-    let (pair, syn) = sent.iter().find_map(|p| ip::decode(p)).expect("smoltcp sends a SYN");
-    assert_eq!(pair, ip::pair(Family::V4.kernel_addr(), Family::V4.peer_addr()));
+    let (pair, syn) = sent
+        .iter()
+        .find_map(|p| ip::decode(p))
+        .expect("smoltcp sends a SYN");
+    assert_eq!(
+        pair,
+        ip::pair(Family::V4.kernel_addr(), Family::V4.peer_addr())
+    );
     assert_eq!(syn.flags, Flags::SYN);
     assert_eq!((syn.src_port, syn.dst_port), (50_000, 80));
     assert_eq!(smol.state(), SmolState::SynSent);

@@ -48,11 +48,21 @@ pub struct Profile {
 
 impl Profile {
     /// No impairment.
-    pub const CLEAN: Profile = Profile { loss: 0.0, reorder: 0.0, duplicate: 0.0, hold: Duration::from_millis(5) };
+    pub const CLEAN: Profile = Profile {
+        loss: 0.0,
+        reorder: 0.0,
+        duplicate: 0.0,
+        hold: Duration::from_millis(5),
+    };
 
     /// `p` loss, `p` reordering and `p` duplication.
     pub fn lossy(p: f64) -> Profile {
-        Profile { loss: p, reorder: p, duplicate: p, hold: Duration::from_millis(5) }
+        Profile {
+            loss: p,
+            reorder: p,
+            duplicate: p,
+            hold: Duration::from_millis(5),
+        }
     }
 
     /// Whether this profile changes anything.
@@ -88,7 +98,13 @@ pub struct Impair<T> {
 impl<T: Clone> Impair<T> {
     /// A stage with `profile`, seeded with `seed`.
     pub fn new(profile: Profile, seed: u64) -> Self {
-        Impair { profile, rng: SplitMix64::new(seed), held: None, out: VecDeque::new(), stats: ImpairStats::default() }
+        Impair {
+            profile,
+            rng: SplitMix64::new(seed),
+            held: None,
+            out: VecDeque::new(),
+            stats: ImpairStats::default(),
+        }
     }
 
     /// Offers one packet at `now`.
@@ -135,7 +151,9 @@ impl<T: Clone> Impair<T> {
 
     /// When a held packet must be released, if one is held.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.held.as_ref().map(|(_, since)| *since + self.profile.hold)
+        self.held
+            .as_ref()
+            .map(|(_, since)| *since + self.profile.hold)
     }
 
     /// Whether nothing is queued or held.
@@ -143,4 +161,3 @@ impl<T: Clone> Impair<T> {
         self.held.is_none() && self.out.is_empty()
     }
 }
-

@@ -11,13 +11,19 @@ use bytes::Bytes;
 use etherparse::{IpNumber, IpSlice, PacketBuilder, TcpHeader, TcpOptionElement, TcpSlice};
 use std::net::IpAddr;
 use tcp_proto::wire::{SackBlock, Timestamps};
-use tcp_proto::{ChecksumMode, Flags, IpPair, Options, SeqNum, Segment};
+use tcp_proto::{ChecksumMode, Flags, IpPair, Options, Segment, SeqNum};
 
 /// The `IpPair` from `src` to `dst` (both of one family).
 pub fn pair(src: IpAddr, dst: IpAddr) -> IpPair {
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 { src: s.octets(), dst: d.octets() },
-        (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 { src: s.octets(), dst: d.octets() },
+        (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
+            src: s.octets(),
+            dst: d.octets(),
+        },
+        (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 {
+            src: s.octets(),
+            dst: d.octets(),
+        },
         _ => panic!("mixed address families {src} -> {dst}"),
     }
 }
@@ -46,7 +52,10 @@ fn options_to_elements(o: &Options) -> Vec<TcpOptionElement> {
         }
         v.push(E::Noop);
         v.push(E::Noop);
-        v.push(E::SelectiveAcknowledgement((first.left.0, first.right.0), more));
+        v.push(E::SelectiveAcknowledgement(
+            (first.left.0, first.right.0),
+            more,
+        ));
     }
     v
 }
@@ -65,7 +74,8 @@ pub fn tcp_header(seg: &Segment) -> TcpHeader {
     h.ece = f.contains(Flags::ECE);
     h.cwr = f.contains(Flags::CWR);
     h.urgent_pointer = seg.urgent;
-    h.set_options(&options_to_elements(&seg.options)).expect("options fit in 40 octets");
+    h.set_options(&options_to_elements(&seg.options))
+        .expect("options fit in 40 octets");
     h
 }
 
@@ -75,10 +85,13 @@ pub fn tcp_header(seg: &Segment) -> TcpHeader {
 /// with etherparse.
 pub fn encode(pair: &IpPair, seg: &Segment) -> Vec<u8> {
     let mut out = Vec::new();
-    tcp_proto::pcap::segment_ip_packet(&mut out, pair, seg).unwrap_or_else(|e| panic!("encode {seg}: {e}"));
-    let (p, tcp) = parse(&out).unwrap_or_else(|| panic!("etherparse rejects our IP packet for {seg}"));
+    tcp_proto::pcap::segment_ip_packet(&mut out, pair, seg)
+        .unwrap_or_else(|e| panic!("encode {seg}: {e}"));
+    let (p, tcp) =
+        parse(&out).unwrap_or_else(|| panic!("etherparse rejects our IP packet for {seg}"));
     assert_eq!(&p, pair);
-    let other = tcp_to_segment(pair, &tcp).unwrap_or_else(|| panic!("etherparse rejects our TCP (checksum?) for {seg}"));
+    let other = tcp_to_segment(pair, &tcp)
+        .unwrap_or_else(|| panic!("etherparse rejects our TCP (checksum?) for {seg}"));
     assert_eq!(&other, seg, "etherparse reads our encoding differently");
     out
 }
@@ -91,7 +104,8 @@ pub fn encode_etherparse(pair: &IpPair, seg: &Segment) -> Vec<u8> {
     };
     let b = builder.tcp_header(tcp_header(seg));
     let mut out = Vec::with_capacity(b.size(seg.payload.len()));
-    b.write_to_vec(&mut out, &seg.payload).expect("segment fits in one IP packet");
+    b.write_to_vec(&mut out, &seg.payload)
+        .expect("segment fits in one IP packet");
     out
 }
 
@@ -110,7 +124,9 @@ pub fn parse(packet: &[u8]) -> Option<(IpPair, Bytes)> {
 
 /// Whether the TCP checksum of `tcp` (for `pair`) verifies.
 pub fn checksum_ok(pair: &IpPair, tcp: &[u8]) -> bool {
-    let Ok(s) = TcpSlice::from_slice(tcp) else { return false };
+    let Ok(s) = TcpSlice::from_slice(tcp) else {
+        return false;
+    };
     let h = s.to_header();
     let want = match *pair {
         IpPair::V4 { src, dst } => h.calc_checksum_ipv4_raw(src, dst, s.payload()),
@@ -148,10 +164,15 @@ pub fn tcp_to_segment(pair: &IpPair, tcp: &Bytes) -> Option<Segment> {
             TcpOptionElement::MaximumSegmentSize(m) => options.mss = Some(m),
             TcpOptionElement::WindowScale(w) => options.window_scale = Some(w),
             TcpOptionElement::SelectiveAcknowledgementPermitted => options.sack_permitted = true,
-            TcpOptionElement::Timestamp(val, ecr) => options.timestamps = Some(Timestamps { val, ecr }),
+            TcpOptionElement::Timestamp(val, ecr) => {
+                options.timestamps = Some(Timestamps { val, ecr })
+            }
             TcpOptionElement::SelectiveAcknowledgement(first, more) => {
                 for (l, r) in std::iter::once(first).chain(more.into_iter().flatten()) {
-                    options.sack_blocks.push(SackBlock { left: SeqNum(l), right: SeqNum(r) });
+                    options.sack_blocks.push(SackBlock {
+                        left: SeqNum(l),
+                        right: SeqNum(r),
+                    });
                 }
             }
         }
@@ -177,6 +198,9 @@ pub fn decode(packet: &[u8]) -> Option<(IpPair, Segment)> {
     let (pair, tcp) = parse(packet)?;
     let ours = Segment::decode(&tcp, &pair, ChecksumMode::Verify).ok();
     let theirs = tcp_to_segment(&pair, &tcp);
-    assert_eq!(ours, theirs, "tcp-proto and etherparse decode {tcp:02x?} differently");
+    assert_eq!(
+        ours, theirs,
+        "tcp-proto and etherparse decode {tcp:02x?} differently"
+    );
     Some((pair, ours?))
 }

@@ -75,7 +75,12 @@ pub fn kernel_net_available(test: &str) -> bool {
         Some("not running as root")
     } else if !std::path::Path::new("/dev/net/tun").exists() {
         Some("/dev/net/tun does not exist")
-    } else if Command::new("ip").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+    } else if Command::new("ip")
+        .arg("-V")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
         Some("the `ip` command (iproute2) is missing")
     } else {
         None
@@ -114,12 +119,20 @@ fn ip(args: &[&str]) -> io::Result<()> {
 /// test binary that was killed before its guards ran). Only ever touches our
 /// own prefix.
 fn sweep_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else { return };
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else { continue };
-        let Some((pid, _)) = rest.split_once('-') else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
         if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = ip(&["netns", "del", &name]);
         }
@@ -140,13 +153,20 @@ impl KernelNet {
         if !kernel_net_available(test) {
             return None;
         }
-        Some(KernelNet::new().unwrap_or_else(|e| panic!("{test}: cannot set up namespace + TUN: {e}")))
+        Some(
+            KernelNet::new()
+                .unwrap_or_else(|e| panic!("{test}: cannot set up namespace + TUN: {e}")),
+        )
     }
 
     /// Creates the namespace and the TUN device and configures both.
     pub fn new() -> io::Result<KernelNet> {
         sweep_stale_namespaces();
-        let name = format!("{NS_PREFIX}{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "{NS_PREFIX}{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         ip(&["netns", "add", &name])?;
         // From here on, Drop cleans up whatever exists.
         let ns = match File::open(format!("/run/netns/{name}")) {
@@ -156,7 +176,11 @@ impl KernelNet {
                 return Err(e);
             }
         };
-        let mut net = KernelNet { name, ns, tun: None };
+        let mut net = KernelNet {
+            name,
+            ns,
+            tun: None,
+        };
         // Quiet IPv6: no router advertisements/solicitations, no link-local
         // address (so no MLD or RS chatter on the TUN). `default` applies to
         // tcpp0, which is created after this.
@@ -171,7 +195,15 @@ impl KernelNet {
         let tun = net.run_in(|| tun_rs::DeviceBuilder::new().name(TUN_NAME).build_sync())?;
         net.tun = Some(tun);
         net.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])?;
-        net.ip(&["-6", "addr", "add", "2001:db8::1/64", "dev", TUN_NAME, "nodad"])?;
+        net.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::1/64",
+            "dev",
+            TUN_NAME,
+            "nodad",
+        ])?;
         // A long queue: the kernel may burst a whole window at us while the
         // test thread is busy; TUN drops would look like loss in clean runs.
         net.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])?;
@@ -193,11 +225,17 @@ impl KernelNet {
 
     /// Runs a command inside the namespace (`ip netns exec`) and returns its stdout.
     pub fn exec(&self, cmd: &[&str]) -> io::Result<String> {
-        let out = Command::new("ip").args(["netns", "exec", &self.name]).args(cmd).output()?;
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(cmd)
+            .output()?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(io::Error::other(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr).trim())))
+            Err(io::Error::other(format!(
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
         }
     }
 
@@ -217,7 +255,10 @@ impl KernelNet {
 
     /// Spawns a thread that enters the namespace and then runs `f` (e.g. a
     /// kernel-side application: accept, read, write, close).
-    pub fn spawn_in<R: Send + 'static, F: FnOnce() -> R + Send + 'static>(&self, f: F) -> thread::JoinHandle<R> {
+    pub fn spawn_in<R: Send + 'static, F: FnOnce() -> R + Send + 'static>(
+        &self,
+        f: F,
+    ) -> thread::JoinHandle<R> {
         let ns = self.ns.try_clone().expect("dup namespace fd");
         thread::Builder::new()
             .name(format!("{}-kernel-app", self.name))
@@ -230,7 +271,9 @@ impl KernelNet {
     }
 
     fn tun(&self) -> &tun_rs::SyncDevice {
-        self.tun.as_ref().expect("TUN is open for the guard's whole life")
+        self.tun
+            .as_ref()
+            .expect("TUN is open for the guard's whole life")
     }
 
     /// Writes one raw IP packet (no packet-info header) to the kernel.
@@ -239,7 +282,10 @@ impl KernelNet {
         if n == packet.len() {
             Ok(())
         } else {
-            Err(io::Error::other(format!("short TUN write: {n} of {}", packet.len())))
+            Err(io::Error::other(format!(
+                "short TUN write: {n} of {}",
+                packet.len()
+            )))
         }
     }
 

@@ -101,22 +101,44 @@ fn smol_addr(a: std::net::IpAddr) -> IpAddress {
 
 impl SmolPeer {
     fn new(family: Family, buffer: usize, seed: u64, now: tcp_proto::Instant) -> SmolPeer {
-        let mut device = QueueDevice { mtu: 1500, ..QueueDevice::default() };
+        let mut device = QueueDevice {
+            mtu: 1500,
+            ..QueueDevice::default()
+        };
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = seed;
         let mut iface = Interface::new(config, &mut device, smol_now(now));
         iface.update_ip_addrs(|addrs| {
-            addrs.push(IpCidr::new(IpAddress::Ipv4(KERNEL_V4), 24)).expect("room for v4");
-            addrs.push(IpCidr::new(IpAddress::Ipv6(KERNEL_V6), 64)).expect("room for v6");
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv4(KERNEL_V4), 24))
+                .expect("room for v4");
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv6(KERNEL_V6), 64))
+                .expect("room for v6");
         });
-        let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; buffer]), tcp::SocketBuffer::new(vec![0; buffer]));
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        );
         let mut sockets = SocketSet::new(Vec::new());
         let handle = sockets.add(socket);
-        SmolPeer { iface, device, sockets, handle, family }
+        SmolPeer {
+            iface,
+            device,
+            sockets,
+            handle,
+            family,
+        }
     }
 
     /// A smoltcp server listening on `port` (on its own address).
-    pub fn server(family: Family, port: u16, buffer: usize, seed: u64, now: tcp_proto::Instant) -> SmolPeer {
+    pub fn server(
+        family: Family,
+        port: u16,
+        buffer: usize,
+        seed: u64,
+        now: tcp_proto::Instant,
+    ) -> SmolPeer {
         let mut p = SmolPeer::new(family, buffer, seed, now);
         p.socket().listen(port).expect("smoltcp listen");
         p
@@ -138,7 +160,9 @@ impl SmolPeer {
         };
         let cx = p.iface.context();
         let socket = p.sockets.get_mut::<tcp::Socket>(p.handle);
-        socket.connect(cx, remote, local_port).expect("smoltcp connect");
+        socket
+            .connect(cx, remote, local_port)
+            .expect("smoltcp connect");
         p
     }
 
@@ -160,12 +184,15 @@ impl SmolPeer {
     /// Polls smoltcp at `now` (ingress of every delivered packet, timers,
     /// egress) and returns the IP packets it transmitted.
     pub fn step(&mut self, now: tcp_proto::Instant) -> Vec<Vec<u8>> {
-        self.iface.poll(smol_now(now), &mut self.device, &mut self.sockets);
+        self.iface
+            .poll(smol_now(now), &mut self.device, &mut self.sockets);
         self.device.tx.drain(..).collect()
     }
 
     /// When smoltcp next wants to be polled (`None`: only on input).
     pub fn poll_at(&mut self, now: tcp_proto::Instant) -> Option<tcp_proto::Instant> {
-        self.iface.poll_at(smol_now(now), &self.sockets).map(from_smol)
+        self.iface
+            .poll_at(smol_now(now), &self.sockets)
+            .map(from_smol)
     }
 }

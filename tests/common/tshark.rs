@@ -5,9 +5,15 @@ use std::process::Command;
 
 /// Whether tshark can be run. Loud message when missing; panics under `CI=true`.
 pub fn available(test: &str) -> bool {
-    let ok = Command::new("tshark").arg("-v").output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("tshark")
+        .arg("-v")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
-        let msg = format!("!!! `{test}`: tshark not on PATH: pcap checks SKIPPED (apt-get install tshark)");
+        let msg = format!(
+            "!!! `{test}`: tshark not on PATH: pcap checks SKIPPED (apt-get install tshark)"
+        );
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg} (CI=true: tshark is required)");
         }
@@ -26,13 +32,32 @@ pub fn pcap_path(name: &str) -> PathBuf {
 /// `tshark -r file -Y filter -T fields -e f1 -e f2 …`, one `Vec` per packet.
 pub fn fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o", "tcp.relative_sequence_numbers:FALSE"]);
-    cmd.arg("-r").arg(file).args(["-Y", filter, "-T", "fields", "-E", "separator=\t"]);
+    cmd.args([
+        "-n",
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "tcp.relative_sequence_numbers:FALSE",
+    ]);
+    // Payloads are test patterns: dissect them as plain data, or tshark's
+    // HTTP (port 80) and heuristic dissectors (thrift, ...) call random
+    // octets "malformed" and hide real TCP/IP errors among false ones.
+    cmd.args(["-d", "tcp.port==1-65535,data"]);
+    cmd.arg("-r")
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields", "-E", "separator=\t"]);
     for f in fields {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark failed on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.split('\t').map(str::to_owned).collect())
@@ -59,16 +84,28 @@ pub fn malformed(file: &Path) -> Vec<Vec<String>> {
 /// filling the advertised window is flow control working, not an error). Must be empty for a run
 /// without impairment.
 pub fn tcp_anomalies(file: &Path) -> Vec<Vec<String>> {
-    fields(file, "tcp.analysis.flags && !tcp.analysis.window_update && !tcp.analysis.window_full", &["frame.number", "_ws.col.Info"])
+    fields(
+        file,
+        "tcp.analysis.flags && !tcp.analysis.window_update && !tcp.analysis.window_full",
+        &["frame.number", "_ws.col.Info"],
+    )
 }
 
 /// Asserts that a clean (unimpaired) run's trace has no malformed frame and
 /// no TCP analysis flag; for lossy runs only the former is checked.
 pub fn assert_trace_ok(file: &Path, clean: bool) {
     let bad = malformed(file);
-    assert!(bad.is_empty(), "{}: tshark finds malformed frames: {bad:?}", file.display());
+    assert!(
+        bad.is_empty(),
+        "{}: tshark finds malformed frames: {bad:?}",
+        file.display()
+    );
     if clean {
         let odd = tcp_anomalies(file);
-        assert!(odd.is_empty(), "{}: tshark flags TCP anomalies in a clean run: {odd:?}", file.display());
+        assert!(
+            odd.is_empty(),
+            "{}: tshark flags TCP anomalies in a clean run: {odd:?}",
+            file.display()
+        );
     }
 }

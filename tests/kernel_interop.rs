@@ -63,7 +63,10 @@ fn config() -> Config {
 }
 
 fn mib() -> u64 {
-    std::env::var("TCPP_INTEROP_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+    std::env::var("TCPP_INTEROP_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
 }
 
 /// The kernel application, run on a thread inside the namespace.
@@ -76,8 +79,12 @@ fn kernel_app(
     order: CloseOrder,
     go: Option<(mpsc::Receiver<()>, mpsc::Sender<()>)>,
 ) -> KernelResult {
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let mut writer = stream.try_clone().expect("clone kernel stream");
     let shutdown_after_send = order == CloseOrder::HalfClose;
     let w = thread::spawn(move || {
@@ -96,11 +103,17 @@ fn kernel_app(
         }
     });
     let mut reader = stream;
-    let mut res = KernelResult { received: 0, hash: Fnv::default(), read_error: None };
+    let mut res = KernelResult {
+        received: 0,
+        hash: Fnv::default(),
+        read_error: None,
+    };
     let mut buf = vec![0u8; 64 * 1024];
     // Read until EOF, an error, or (for the kernel-initiated closes) enough.
     let stop_at = match order {
-        CloseOrder::KernelFirst | CloseOrder::AbortKernel | CloseOrder::Simultaneous => Some(recv_before_close),
+        CloseOrder::KernelFirst | CloseOrder::AbortKernel | CloseOrder::Simultaneous => {
+            Some(recv_before_close)
+        }
         _ => None,
     };
     loop {
@@ -123,7 +136,15 @@ fn kernel_app(
     match order {
         CloseOrder::AbortKernel => {
             use nix::sys::socket::{setsockopt, sockopt::Linger};
-            setsockopt(&reader, Linger, &nix::libc::linger { l_onoff: 1, l_linger: 0 }).expect("SO_LINGER 0");
+            setsockopt(
+                &reader,
+                Linger,
+                &nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            )
+            .expect("SO_LINGER 0");
         }
         CloseOrder::Simultaneous => {
             let (go, done) = go.expect("simultaneous close needs a signal");
@@ -157,18 +178,48 @@ struct Plan {
 fn plan(order: CloseOrder, n: u64) -> Plan {
     let extra = 1 << 20;
     match order {
-        CloseOrder::UsFirst => Plan { us_send: n, kernel_send: n, finish: Finish::Close { wait_eof: false } },
-        CloseOrder::KernelFirst => Plan { us_send: n, kernel_send: n, finish: Finish::Close { wait_eof: true } },
-        CloseOrder::Simultaneous => Plan { us_send: n, kernel_send: n, finish: Finish::Stay },
-        CloseOrder::HalfClose => Plan { us_send: n + extra, kernel_send: n, finish: Finish::Close { wait_eof: true } },
-        CloseOrder::AbortUs => Plan { us_send: n, kernel_send: n, finish: Finish::Abort },
-        CloseOrder::AbortKernel => Plan { us_send: n, kernel_send: n, finish: Finish::Stay },
+        CloseOrder::UsFirst => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: false },
+        },
+        CloseOrder::KernelFirst => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: true },
+        },
+        CloseOrder::Simultaneous => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Stay,
+        },
+        CloseOrder::HalfClose => Plan {
+            us_send: n + extra,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: true },
+        },
+        CloseOrder::AbortUs => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Abort,
+        },
+        CloseOrder::AbortKernel => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Stay,
+        },
     }
 }
 
 fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
-    let name = format!("kernel_{family:?}_{role:?}_{order:?}_{}", if lossy { "lossy" } else { "clean" }).to_lowercase();
-    let Some(net) = KernelNet::new_or_skip(&name) else { return };
+    let name = format!(
+        "kernel_{family:?}_{role:?}_{order:?}_{}",
+        if lossy { "lossy" } else { "clean" }
+    )
+    .to_lowercase();
+    let Some(net) = KernelNet::new_or_skip(&name) else {
+        return;
+    };
     let n = if lossy {
         256 * 1024
     } else if matches!(order, CloseOrder::UsFirst | CloseOrder::KernelFirst) {
@@ -177,7 +228,11 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
         1 << 20
     };
     let p = plan(order, n);
-    let profile = if lossy { Profile::lossy(0.10) } else { Profile::CLEAN };
+    let profile = if lossy {
+        Profile::lossy(0.10)
+    } else {
+        Profile::CLEAN
+    };
     let out_pair = ip::pair(family.peer_addr(), family.kernel_addr());
     let seed = 0xC0FFEE ^ (order as u64) << 8 ^ (role as u64) << 4 ^ (family as u64);
     let iss = SeqNum(0xFFFF_0000); // the sequence space wraps during 10 MiB
@@ -190,14 +245,19 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     let (kernel, mut pump) = match role {
         Role::Client => {
             let at = SocketAddr::new(family.kernel_addr(), KERNEL_PORT);
-            let listener = net.run_in(move || TcpListener::bind(at)).expect("kernel listen");
+            let listener = net
+                .run_in(move || TcpListener::bind(at))
+                .expect("kernel listen");
             let kernel = net.spawn_in(move || {
                 listener.set_nonblocking(true).unwrap();
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 let stream = loop {
                     match listener.accept() {
                         Ok((s, _)) => break s,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                        Err(e)
+                            if e.kind() == ErrorKind::WouldBlock
+                                && std::time::Instant::now() < deadline =>
+                        {
                             thread::sleep(Duration::from_millis(1))
                         }
                         Err(e) => panic!("kernel accept: {e}"),
@@ -206,69 +266,129 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 stream.set_nonblocking(false).unwrap();
                 kernel_app(stream, kernel_send, kernel_recv, order, go)
             });
-            let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (profile, profile), seed);
+            let mut pump = Pump::new(
+                &net,
+                out_pair,
+                OUR_PORT,
+                None,
+                app,
+                (profile, profile),
+                seed,
+            );
             let now = pump.clock.now();
-            pump.conn = Some(Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"));
+            pump.conn = Some(
+                Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"),
+            );
             (kernel, pump)
         }
         Role::Server => {
             let to = SocketAddr::new(family.peer_addr(), OUR_PORT);
             let kernel = net.spawn_in(move || {
-                let stream = TcpStream::connect_timeout(&to, Duration::from_secs(20)).expect("kernel connect");
+                let stream = TcpStream::connect_timeout(&to, Duration::from_secs(20))
+                    .expect("kernel connect");
                 kernel_app(stream, kernel_send, kernel_recv, order, go)
             });
-            let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (profile, profile), seed);
+            let mut pump = Pump::new(
+                &net,
+                out_pair,
+                OUR_PORT,
+                None,
+                app,
+                (profile, profile),
+                seed,
+            );
             pump.accept_with = Some((config(), iss));
             (kernel, pump)
         }
     };
 
     let limit = Duration::from_secs(if lossy { 60 } else { 30 });
-    pump.run_until(limit, "transfer", |p| p.app.sent == p.app.send_total && p.app.received >= p.app.recv_target);
+    pump.run_until(limit, "transfer", |p| {
+        p.app.sent == p.app.send_total && p.app.received >= p.app.recv_target
+    });
     if order == CloseOrder::Simultaneous {
         go_tx.send(()).unwrap();
-        done_rx.recv_timeout(Duration::from_secs(10)).expect("kernel shut down");
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("kernel shut down");
         thread::sleep(Duration::from_millis(2)); // let its FIN reach the TUN queue
-        pump.conn.as_mut().unwrap().close().expect("close");
+        let now = pump.clock.now();
+        pump.conn.as_mut().unwrap().close(now).expect("close");
     }
-    pump.run_until(limit, "CLOSED", |p| p.state() == Some(State::Closed) && p.app.closed.is_some());
+    pump.run_until(limit, "CLOSED", |p| {
+        p.state() == Some(State::Closed) && p.app.closed.is_some()
+    });
     let k = kernel.join().expect("kernel thread");
     // Stay a moment so late segments (final ACKs) are in the trace.
     let t = pump.clock.now();
-    pump.run_until(Duration::from_secs(1), "quiet", |p| p.clock.now().saturating_duration_since(t) > Duration::from_millis(50));
+    pump.run_until(Duration::from_secs(1), "quiet", |p| {
+        p.clock.now().saturating_duration_since(t) > Duration::from_millis(50)
+    });
 
     let path = tshark::pcap_path(&name);
     pump.write_pcap(&path);
-    let start = if role == Role::Client { State::SynSent } else { State::SynReceived };
+    let start = if role == Role::Client {
+        State::Closed
+    } else {
+        State::Listen
+    };
     let states = pump.app.assert_legal_path(start);
-    eprintln!("{name}: {states:?}, impairment out {:?} in {:?}", pump.outbound.stats, pump.inbound.stats);
+    eprintln!(
+        "{name}: {states:?}, impairment out {:?} in {:?}",
+        pump.outbound.stats, pump.inbound.stats
+    );
     assert_eq!(*states.last().unwrap(), State::Closed);
     assert!(states.contains(&State::Established), "{states:?}");
 
     match order {
         CloseOrder::AbortUs => {
             assert_eq!(pump.app.closed, Some(CloseReason::Aborted));
-            assert_eq!(k.read_error, Some(ErrorKind::ConnectionReset), "kernel sees ECONNRESET: {k:?}");
+            assert_eq!(
+                k.read_error,
+                Some(ErrorKind::ConnectionReset),
+                "kernel sees ECONNRESET: {k:?}"
+            );
         }
         CloseOrder::AbortKernel => {
             assert_eq!(pump.app.closed, Some(CloseReason::Reset));
-            assert_eq!(pump.app.rx_hash, Fnv::of_pattern(KERNEL_SEED, p.kernel_send));
+            assert_eq!(
+                pump.app.rx_hash,
+                Fnv::of_pattern(KERNEL_SEED, p.kernel_send)
+            );
         }
         _ => {
             assert_eq!(pump.app.closed, Some(CloseReason::Normal));
             assert_eq!(k.read_error, None, "{k:?}");
             assert_eq!(k.received, p.us_send, "kernel got all our bytes");
-            assert_eq!(k.hash, Fnv::of_pattern(OUR_SEED, p.us_send), "kernel's hash of our stream");
+            assert_eq!(
+                k.hash,
+                Fnv::of_pattern(OUR_SEED, p.us_send),
+                "kernel's hash of our stream"
+            );
             assert_eq!(pump.app.received, p.kernel_send);
-            assert_eq!(pump.app.rx_hash, Fnv::of_pattern(KERNEL_SEED, p.kernel_send), "our hash of the kernel's stream");
+            assert_eq!(
+                pump.app.rx_hash,
+                Fnv::of_pattern(KERNEL_SEED, p.kernel_send),
+                "our hash of the kernel's stream"
+            );
             assert!(pump.app.eof, "we saw the kernel's FIN");
             let active = matches!(order, CloseOrder::UsFirst | CloseOrder::Simultaneous);
-            assert_eq!(states.contains(&State::TimeWait), active, "active closer passes TIME-WAIT: {states:?}");
+            assert_eq!(
+                states.contains(&State::TimeWait),
+                active,
+                "active closer passes TIME-WAIT: {states:?}"
+            );
             if order == CloseOrder::Simultaneous {
-                assert!(states.contains(&State::Closing), "simultaneous close goes through CLOSING: {states:?}");
+                assert!(
+                    states.contains(&State::Closing),
+                    "simultaneous close goes through CLOSING: {states:?}"
+                );
             }
             if !active {
-                assert!(states.contains(&State::LastAck), "passive closer ends via LAST-ACK: {states:?}");
+                assert!(
+                    states.contains(&State::LastAck),
+                    "passive closer ends via LAST-ACK: {states:?}"
+                );
             }
         }
     }
@@ -280,22 +400,43 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
 /// Connecting to a port nobody listens on, both directions.
 fn refused(family: Family, role: Role) {
     let name = format!("kernel_{family:?}_{role:?}_refused").to_lowercase();
-    let Some(net) = KernelNet::new_or_skip(&name) else { return };
+    let Some(net) = KernelNet::new_or_skip(&name) else {
+        return;
+    };
     let out_pair = ip::pair(family.peer_addr(), family.kernel_addr());
     let app = App::new(OUR_SEED, 0, 0, Finish::Stay);
-    let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (Profile::CLEAN, Profile::CLEAN), 1);
+    let mut pump = Pump::new(
+        &net,
+        out_pair,
+        OUR_PORT,
+        None,
+        app,
+        (Profile::CLEAN, Profile::CLEAN),
+        1,
+    );
     match role {
         Role::Client => {
             let now = pump.clock.now();
-            pump.conn = Some(Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"));
-            pump.run_until(Duration::from_secs(5), "refusal", |p| p.app.closed.is_some());
+            pump.conn = Some(
+                Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"),
+            );
+            pump.run_until(Duration::from_secs(5), "refusal", |p| {
+                p.app.closed.is_some()
+            });
             assert_eq!(pump.app.closed, Some(CloseReason::Refused));
-            assert_eq!(pump.app.assert_legal_path(State::SynSent), vec![State::SynSent, State::Closed]);
+            assert_eq!(
+                pump.app.assert_legal_path(State::Closed),
+                vec![State::Closed, State::SynSent, State::Closed]
+            );
         }
         Role::Server => {
             let to = SocketAddr::new(family.peer_addr(), 9);
-            let kernel = net.spawn_in(move || TcpStream::connect_timeout(&to, Duration::from_secs(5)).map(|_| ()));
-            pump.run_until(Duration::from_secs(5), "the kernel's SYN", |p| !p.unmatched.is_empty());
+            let kernel = net.spawn_in(move || {
+                TcpStream::connect_timeout(&to, Duration::from_secs(5)).map(|_| ())
+            });
+            pump.run_until(Duration::from_secs(5), "the kernel's SYN", |p| {
+                !p.unmatched.is_empty()
+            });
             let r = kernel.join().unwrap();
             assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::ConnectionRefused));
         }
@@ -304,7 +445,10 @@ fn refused(family: Family, role: Role) {
     pump.write_pcap(&path);
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, false);
-        assert_eq!(tshark::fields(&path, "tcp.flags.reset == 1", &["frame.number"]).len(), 1);
+        assert_eq!(
+            tshark::fields(&path, "tcp.flags.reset == 1", &["frame.number"]).len(),
+            1
+        );
     }
 }
 
