@@ -135,6 +135,10 @@ fn kernel_app(
     let _ = w.join();
     match order {
         CloseOrder::AbortKernel => {
+            // Abort only once we have read everything: a RST discards
+            // whatever the kernel still has queued.
+            let (go, _) = go.expect("abort needs a signal");
+            go.recv_timeout(Duration::from_secs(60)).expect("go signal");
             use nix::sys::socket::{setsockopt, sockopt::Linger};
             setsockopt(
                 &reader,
@@ -238,7 +242,8 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     let iss = SeqNum(0xFFFF_0000); // the sequence space wraps during 10 MiB
     let (go_tx, go_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
-    let go = (order == CloseOrder::Simultaneous).then_some((go_rx, done_tx));
+    let go = matches!(order, CloseOrder::Simultaneous | CloseOrder::AbortKernel)
+        .then_some((go_rx, done_tx));
     let (kernel_send, kernel_recv) = (p.kernel_send, p.us_send);
 
     let app = App::new(OUR_SEED, p.us_send, p.kernel_send, p.finish);
@@ -303,9 +308,18 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     };
 
     let limit = Duration::from_secs(if lossy { 60 } else { 30 });
+    // Transfer done: all our data acknowledged (so the kernel application
+    // can read it without us pumping) and all of the kernel's data read.
     pump.run_until(limit, "transfer", |p| {
-        p.app.sent == p.app.send_total && p.app.received >= p.app.recv_target
+        p.app.sent == p.app.send_total
+            && p.app.received >= p.app.recv_target
+            && p.conn
+                .as_ref()
+                .is_some_and(|c| c.send_queue_len() == 0 || c.state() == State::Closed)
     });
+    if order == CloseOrder::AbortKernel {
+        go_tx.send(()).unwrap();
+    }
     if order == CloseOrder::Simultaneous {
         go_tx.send(()).unwrap();
         done_rx
@@ -334,8 +348,15 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     };
     let states = pump.app.assert_legal_path(start);
     eprintln!(
-        "{name}: {states:?}, impairment out {:?} in {:?}",
-        pump.outbound.stats, pump.inbound.stats
+        "{name}: {states:?}, impairment out {:?} in {:?}, TUN drops {}",
+        pump.outbound.stats,
+        pump.inbound.stats,
+        net.tun_drops()
+    );
+    assert_eq!(
+        net.tun_drops(),
+        0,
+        "{name}: the kernel dropped packets on the TUN"
     );
     assert_eq!(*states.last().unwrap(), State::Closed);
     assert!(states.contains(&State::Established), "{states:?}");
@@ -371,14 +392,15 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 Fnv::of_pattern(KERNEL_SEED, p.kernel_send),
                 "our hash of the kernel's stream"
             );
-            assert!(pump.app.eof, "we saw the kernel's FIN");
+            assert!(pump.app.saw_peer_fin(), "we saw the kernel's FIN");
             let active = matches!(order, CloseOrder::UsFirst | CloseOrder::Simultaneous);
             assert_eq!(
                 states.contains(&State::TimeWait),
                 active,
                 "active closer passes TIME-WAIT: {states:?}"
             );
-            if order == CloseOrder::Simultaneous {
+            // With loss a FIN may arrive after the other side's ACK.
+            if order == CloseOrder::Simultaneous && !lossy {
                 assert!(
                     states.contains(&State::Closing),
                     "simultaneous close goes through CLOSING: {states:?}"
@@ -394,6 +416,9 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     }
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, !lossy);
+        if lossy {
+            tshark::assert_retransmissions_seen(&path);
+        }
     }
 }
 

@@ -336,6 +336,9 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     }
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, !lossy);
+        if lossy {
+            tshark::assert_retransmissions_seen(&path);
+        }
     }
 }
 

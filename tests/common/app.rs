@@ -190,6 +190,12 @@ impl App {
         }
     }
 
+    /// Whether the connection reported the peer's FIN (`Event::PeerFinished`),
+    /// which it does also after a full close, when reading is over.
+    pub fn saw_peer_fin(&self) -> bool {
+        self.events.iter().any(|(_, e)| *e == Event::PeerFinished)
+    }
+
     /// The `StateChanged` events, in order.
     pub fn transitions(&self) -> Vec<(State, State)> {
         self.events

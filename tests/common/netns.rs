@@ -270,6 +270,21 @@ impl KernelNet {
             .expect("spawn namespace thread")
     }
 
+    /// Packets the kernel dropped on `tcpp0` (`tx_dropped` + `rx_dropped`):
+    /// a clean run must not lose any on the way to or from the TUN.
+    pub fn tun_drops(&self) -> u64 {
+        let out = self
+            .exec(&[
+                "cat",
+                "/sys/class/net/tcpp0/statistics/tx_dropped",
+                "/sys/class/net/tcpp0/statistics/rx_dropped",
+            ])
+            .unwrap_or_default();
+        out.lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .sum()
+    }
+
     fn tun(&self) -> &tun_rs::SyncDevice {
         self.tun
             .as_ref()

@@ -160,15 +160,18 @@ impl<'n> Pump<'n> {
             .net
             .recv_timeout(&mut self.buf, wait)
             .expect("read TUN");
-        // Then take everything that is already queued (bounded).
-        for _ in 0..256 {
-            let Some(n) = got else { break };
+        // Then take what is already queued, at most 256 packets: no packet
+        // is read past the budget (it would be lost).
+        let mut budget = 256u32;
+        while let Some(n) = got {
             let now = self.clock.now();
             let pkt = self.buf[..n].to_vec();
+            // Everything the kernel sends goes into the trace, whether we
+            // can decode it or not.
+            pcap::record(&mut self.pcap, now, &pkt);
             if let Some((pair, seg)) = ip::decode(&pkt)
                 && pair == self.out_pair.reversed()
             {
-                pcap::record(&mut self.pcap, now, &pkt);
                 let ours = seg.dst_port == self.local_port
                     && self.conn.as_ref().is_none_or(|c| {
                         c.state() == State::Closed || c.remote_port() == seg.src_port
@@ -183,6 +186,10 @@ impl<'n> Pump<'n> {
                     self.unmatched.push(seg);
                     self.outbound.push(now, ip::encode(&self.out_pair, &rst));
                 }
+            }
+            budget -= 1;
+            if budget == 0 {
+                break;
             }
             got = self
                 .net

@@ -97,15 +97,35 @@ pub fn assert_trace_ok(file: &Path, clean: bool) {
     let bad = malformed(file);
     assert!(
         bad.is_empty(),
-        "{}: tshark finds malformed frames: {bad:?}",
-        file.display()
+        "{}: tshark finds {} malformed frames, first: {:?}",
+        file.display(),
+        bad.len(),
+        &bad[..bad.len().min(10)]
     );
     if clean {
         let odd = tcp_anomalies(file);
         assert!(
             odd.is_empty(),
-            "{}: tshark flags TCP anomalies in a clean run: {odd:?}",
-            file.display()
+            "{}: tshark flags {} TCP anomalies in a clean run, first: {:?}",
+            file.display(),
+            odd.len(),
+            &odd[..odd.len().min(10)]
         );
     }
+}
+
+/// Asserts that tshark sees retransmissions in a lossy run's trace (the
+/// impairment dropped packets, so recovery must show on the wire).
+pub fn assert_retransmissions_seen(file: &Path) {
+    let n = fields(
+        file,
+        "tcp.analysis.retransmission || tcp.analysis.fast_retransmission",
+        &["frame.number"],
+    )
+    .len();
+    assert!(
+        n > 0,
+        "{}: a lossy run without a single retransmission",
+        file.display()
+    );
 }
