@@ -2,6 +2,12 @@
 //! clock and seeded links with delay, loss, duplication and reordering in
 //! each direction, driving any number of connections until quiet.
 //!
+//! Options for tests and benches: [`Sim::wire`] sends every segment through
+//! the codec (encode, checksum, decode); [`Sim::set_observer`] shows each
+//! segment sent or delivered with its connection (with `tracing` off too);
+//! [`Sim::manual_delivery`] with [`Sim::deliver_now`], [`Sim::drop_in_flight`],
+//! [`Sim::duplicate_in_flight`] and [`Sim::delay_in_flight`] script the link.
+//!
 //! ```
 //! use tcp_proto::{Config, Connection, Instant, SeqNum, State};
 //! use tcp_proto::sim::{Link, Sim};
@@ -18,7 +24,8 @@
 use crate::connection::Connection;
 use crate::event::Event;
 use crate::time::Instant;
-use crate::wire::Segment;
+use crate::wire::{ChecksumMode, IpPair, Segment};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -115,6 +122,69 @@ impl Rng {
     }
 }
 
+/// What an observer (see [`Sim::set_observer`]) is shown, as it happens,
+/// with the connection concerned. Nothing is cloned for it.
+#[derive(Debug)]
+pub enum Observed<'a> {
+    /// `from` just produced `seg` from `poll_transmit`; `conn` is `from`
+    /// right after the call (before the link decides its fate).
+    Sent {
+        /// When.
+        at: Instant,
+        /// Sender.
+        from: Id,
+        /// The sender, after `poll_transmit`.
+        conn: &'a Connection,
+        /// The segment.
+        seg: &'a Segment,
+    },
+    /// `to` has nothing more to send at this moment (its output is drained).
+    Drained {
+        /// When.
+        at: Instant,
+        /// Which connection.
+        id: Id,
+        /// The connection.
+        conn: &'a Connection,
+    },
+    /// `seg` was handed to `to`; `conn` is `to` after `handle_segment`.
+    Delivered {
+        /// When.
+        at: Instant,
+        /// Receiver.
+        to: Id,
+        /// The receiver, after handling the segment.
+        conn: &'a Connection,
+        /// The segment (as it arrived: after the wire round trip in wire mode).
+        seg: &'a Segment,
+    },
+    /// `id` reported `event` (drained from `poll_event`).
+    Event {
+        /// When.
+        at: Instant,
+        /// Which connection.
+        id: Id,
+        /// The connection.
+        conn: &'a Connection,
+        /// The event.
+        event: Event,
+    },
+}
+
+/// A callback shown every [`Observed`] happening.
+pub type Observer = Box<dyn FnMut(Observed<'_>)>;
+
+/// One segment on a link, as [`Sim::in_flight`] lists it.
+#[derive(Clone, Debug)]
+pub struct Pending<'a> {
+    /// When it is due.
+    pub at: Instant,
+    /// Its receiver.
+    pub to: Id,
+    /// The segment.
+    pub seg: &'a Segment,
+}
+
 struct InFlight {
     at: Instant,
     order: u64,
@@ -133,6 +203,22 @@ pub struct Sim {
     trace: Vec<Trace>,
     /// Keep a trace of every segment and event (on by default).
     pub tracing: bool,
+    /// Wire mode: every segment sent is encoded with [`Segment::encode`]
+    /// (checksum over the pseudo-header of [`Sim::addrs`]) and decoded back
+    /// with [`Segment::decode`] (checksum verified) before it enters the
+    /// link. A segment that fails to encode, decode or round-trip equal
+    /// panics: the codec and the connection disagree. Off by default.
+    pub wire: bool,
+    /// With wire mode, use IPv6 pseudo-headers instead of IPv4.
+    pub wire_v6: bool,
+    /// Manual delivery: segments stay on the link until the caller hands
+    /// them over with [`Sim::deliver_now`] (or drops, duplicates them); the
+    /// clock and timers still run. Off by default; turning it off lets
+    /// everything overdue arrive at the next step.
+    pub manual_delivery: bool,
+    wire_buf: Vec<u8>,
+    due: Vec<InFlight>,
+    observer: Option<Observer>,
 }
 
 impl Sim {
@@ -147,6 +233,123 @@ impl Sim {
             order: 0,
             trace: Vec::new(),
             tracing: true,
+            wire: false,
+            wire_v6: false,
+            manual_delivery: false,
+            wire_buf: Vec::new(),
+            due: Vec::new(),
+            observer: None,
+        }
+    }
+
+    /// Shows `observer` every segment sent and delivered, every drained
+    /// output and every event, with the connection concerned (works with
+    /// `tracing` off). Replaces any earlier observer.
+    pub fn set_observer(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    /// Removes the observer.
+    pub fn clear_observer(&mut self) {
+        self.observer = None;
+    }
+
+    /// The IP addresses wire mode uses for a segment from `from` to `to`:
+    /// `10.0.0.(id+1)` (IPv4) or `fd00::(id+1)` (IPv6).
+    pub fn addrs(&self, from: Id, to: Id) -> IpPair {
+        let a = |id: Id| (id.0 as u8).wrapping_add(1);
+        if self.wire_v6 {
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src[0] = 0xfd;
+            dst[0] = 0xfd;
+            src[15] = a(from);
+            dst[15] = a(to);
+            IpPair::V6 { src, dst }
+        } else {
+            IpPair::V4 {
+                src: [10, 0, 0, a(from)],
+                dst: [10, 0, 0, a(to)],
+            }
+        }
+    }
+
+    /// Number of connections.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether the simulation has no connection.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The segments on the links, in the order they were sent.
+    pub fn in_flight(&self) -> impl Iterator<Item = Pending<'_>> + '_ {
+        self.in_flight.iter().map(|f| Pending {
+            at: f.at,
+            to: f.to,
+            seg: &f.seg,
+        })
+    }
+
+    /// How many segments are on the links.
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Removes the `i`-th segment on the links (in [`Sim::in_flight`]
+    /// order) and returns it: a loss.
+    pub fn drop_in_flight(&mut self, i: usize) -> Option<Segment> {
+        if i < self.in_flight.len() {
+            Some(self.in_flight.remove(i).seg)
+        } else {
+            None
+        }
+    }
+
+    /// Puts a second copy of the `i`-th segment on the link, due at the same time.
+    pub fn duplicate_in_flight(&mut self, i: usize) {
+        if let Some(f) = self.in_flight.get(i) {
+            self.order += 1;
+            let copy = InFlight {
+                at: f.at,
+                order: self.order,
+                to: f.to,
+                seg: f.seg.clone(),
+            };
+            self.in_flight.push(copy);
+        }
+    }
+
+    /// Holds the `i`-th segment back by `d` (and moves it to the end of
+    /// the list): a reordering.
+    pub fn delay_in_flight(&mut self, i: usize, d: Duration) {
+        if i < self.in_flight.len() {
+            let mut f = self.in_flight.remove(i);
+            f.at += d;
+            self.order += 1;
+            f.order = self.order;
+            self.in_flight.push(f);
+        }
+    }
+
+    /// Hands the `i`-th segment to its receiver now, whatever its due time,
+    /// then flushes every connection's output. Returns whether there was one.
+    pub fn deliver_now(&mut self, i: usize) -> bool {
+        if i >= self.in_flight.len() {
+            return false;
+        }
+        let f = self.in_flight.remove(i);
+        self.deliver(f.to, f.seg);
+        self.flush();
+        true
+    }
+
+    /// Moves the clock to `t` (if later) without delivering or firing anything.
+    pub fn set_now(&mut self, t: Instant) {
+        if t > self.now {
+            self.now = t;
         }
     }
 
@@ -234,6 +437,11 @@ impl Sim {
             }
             return;
         };
+        let seg = if self.wire {
+            self.wire_round_trip(from, to, seg)
+        } else {
+            seg
+        };
         let link = self.link(from, to);
         let lost = self.rng.chance(link.loss);
         let duplicated = !lost && self.rng.chance(link.duplicate);
@@ -270,14 +478,83 @@ impl Sim {
         }
     }
 
+    /// Encodes `seg` as `from` would put it on the wire and decodes it as
+    /// `to` would take it off, checking that nothing changed on the way.
+    fn wire_round_trip(&mut self, from: Id, to: Id, seg: Segment) -> Segment {
+        let addrs = self.addrs(from, to);
+        let len = match seg.encoded_len() {
+            Ok(n) => n,
+            Err(e) => panic!("sim wire mode: cannot encode {seg}: {e}"),
+        };
+        self.wire_buf.clear();
+        self.wire_buf.resize(len, 0);
+        if let Err(e) = seg.encode(&mut self.wire_buf, &addrs, ChecksumMode::Verify) {
+            panic!("sim wire mode: cannot encode {seg}: {e}");
+        }
+        let packet = bytes::Bytes::copy_from_slice(&self.wire_buf);
+        let back = match Segment::decode(&packet, &addrs, ChecksumMode::Verify) {
+            Ok(s) => s,
+            Err(e) => panic!("sim wire mode: {seg} does not decode: {e}"),
+        };
+        assert_eq!(back, seg, "sim wire mode: the segment changed on the wire");
+        back
+    }
+
+    fn deliver(&mut self, to: Id, seg: Segment) {
+        let now = self.now;
+        if self.tracing {
+            self.trace.push(Trace::Delivered {
+                at: now,
+                to,
+                seg: seg.clone(),
+            });
+        }
+        match self.observer.as_mut() {
+            Some(o) => {
+                let kept = seg.clone();
+                self.conns[to.0].handle_segment(now, seg);
+                o(Observed::Delivered {
+                    at: now,
+                    to,
+                    conn: &self.conns[to.0],
+                    seg: &kept,
+                });
+            }
+            None => self.conns[to.0].handle_segment(now, seg),
+        }
+    }
+
     /// Drains every connection's output and events at the current time.
     pub fn flush(&mut self) {
         for i in 0..self.conns.len() {
             let now = self.now;
             while let Some(seg) = self.conns[i].poll_transmit(now) {
+                if let Some(o) = self.observer.as_mut() {
+                    o(Observed::Sent {
+                        at: now,
+                        from: Id(i),
+                        conn: &self.conns[i],
+                        seg: &seg,
+                    });
+                }
                 self.send_one(Id(i), seg);
             }
+            if let Some(o) = self.observer.as_mut() {
+                o(Observed::Drained {
+                    at: now,
+                    id: Id(i),
+                    conn: &self.conns[i],
+                });
+            }
             while let Some(event) = self.conns[i].poll_event() {
+                if let Some(o) = self.observer.as_mut() {
+                    o(Observed::Event {
+                        at: now,
+                        id: Id(i),
+                        conn: &self.conns[i],
+                        event,
+                    });
+                }
                 if self.tracing {
                     self.trace.push(Trace::Event {
                         at: now,
@@ -291,7 +568,11 @@ impl Sim {
 
     /// The next moment something happens: a delivery or a connection deadline.
     pub fn next_time(&self) -> Option<Instant> {
-        let d = self.in_flight.iter().map(|f| f.at).min();
+        let d = if self.manual_delivery {
+            None
+        } else {
+            self.in_flight.iter().map(|f| f.at).min()
+        };
         let t = self.conns.iter().filter_map(|c| c.poll_timeout()).min();
         match (d, t) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -321,27 +602,25 @@ impl Sim {
     }
 
     fn deliver_due(&mut self) {
+        if self.manual_delivery {
+            return;
+        }
         let now = self.now;
-        let mut due: Vec<InFlight> = Vec::new();
+        // Reuse one buffer and keep the rest in sending order.
+        let mut due = core::mem::take(&mut self.due);
         let mut i = 0;
         while i < self.in_flight.len() {
             if self.in_flight[i].at <= now {
-                due.push(self.in_flight.swap_remove(i));
+                due.push(self.in_flight.remove(i));
             } else {
                 i += 1;
             }
         }
         due.sort_by_key(|f| (f.at, f.order));
-        for f in due {
-            if self.tracing {
-                self.trace.push(Trace::Delivered {
-                    at: now,
-                    to: f.to,
-                    seg: f.seg.clone(),
-                });
-            }
-            self.conns[f.to.0].handle_segment(now, f.seg);
+        for f in due.drain(..) {
+            self.deliver(f.to, f.seg);
         }
+        self.due = due;
     }
 
     /// Steps until nothing is left to happen or `max_steps` steps ran.

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn table_has_the_checklist_edges_and_no_self_loops() {
-        assert_eq!(legal_edges().count(), 31);
+        assert_eq!(legal_edges().count(), 30);
         assert!(legal_edges().all(|(a, b)| a != b));
         assert!(State::SynSent.can_move_to(State::SynReceived));
         assert!(!State::Established.can_move_to(State::TimeWait));

@@ -49,6 +49,7 @@ impl RecvBuffer {
     }
 
     /// Octets held out of order.
+    #[cfg(test)]
     pub(crate) fn ooo_len(&self) -> usize {
         self.ooo_len
     }
@@ -61,11 +62,6 @@ impl RecvBuffer {
     /// Whether out-of-order data is held.
     pub(crate) fn has_holes(&self) -> bool {
         !self.ooo.is_empty()
-    }
-
-    /// The out-of-order ranges, lowest first (for SACK blocks).
-    pub(crate) fn ooo_ranges(&self) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
-        self.ooo.iter().map(|(s, b)| (*s, s.add(b.len() as u32)))
     }
 
     /// Stores `data` that starts at `seq`, already trimmed to the window

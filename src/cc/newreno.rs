@@ -58,13 +58,19 @@ impl CongestionControl for NewReno {
     }
 
     fn on_partial_ack(&mut self, acked: u32, mss: u32) {
-        // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, add back SMSS.
-        self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(mss).max(mss);
+        // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, and add
+        // back SMSS if at least SMSS was acknowledged.
+        let back = if acked >= mss { mss } else { 0 };
+        self.cwnd = self
+            .cwnd
+            .saturating_sub(acked)
+            .saturating_add(back)
+            .max(mss);
     }
 
     fn on_recovery_end(&mut self, flight: u32, mss: u32) {
-        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, FlightSize + SMSS).
-        self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        self.cwnd = self.ssthresh.min(flight.max(mss).saturating_add(mss));
     }
 
     fn on_rto(&mut self, flight: u32, mss: u32) {

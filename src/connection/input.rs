@@ -159,7 +159,7 @@ impl Connection {
             let mut rest = seg;
             rest.seq = rest.seq.add(1);
             rest.flags = rest.flags.without(Flags::SYN);
-            let wnd = self.rcv_adv.dist(self.rcv_nxt);
+            let wnd = self.rcv_wnd();
             self.trim_to_window(&mut rest, wnd);
             self.text_and_fin(now, rest);
             self.finish_handshake(now);
@@ -175,6 +175,21 @@ impl Connection {
 
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states, steps 1–8.
     fn on_other(&mut self, now: Instant, mut seg: Segment) {
+        if self.state == State::SynReceived
+            && self.origin == Origin::Active
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_nxt)
+        {
+            // Simultaneous open (RFC 9293 Figure 8, lines 6-7): the peer's
+            // SYN-ACK repeats the SYN already counted in RCV.NXT; its ACK is
+            // what completes the handshake. Drop the old SYN, keep the rest.
+            seg.seq = seg.seq.add(1);
+            seg.flags = seg.flags.without(Flags::SYN);
+        }
         let f = seg.flags;
         let orig_seq = seg.seq;
         self.last_rcv = now;
@@ -183,8 +198,20 @@ impl Connection {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
 
+        // T4 (MAY-2, SHLD-4): a new SYN may reopen the 4-tuple from TIME-WAIT
+        // when RFC 6191 shows it is not an old duplicate.
+        if self.state == State::TimeWait
+            && f.syn()
+            && !f.ack()
+            && !f.rst()
+            && self.syn_may_reuse(&seg)
+        {
+            self.reincarnate(now, seg);
+            return;
+        }
+
         // Step 1: sequence number, after PAWS (RFC 7323 §5.3) when timestamps are on.
-        let rcv_wnd = self.rcv_adv.dist(self.rcv_nxt);
+        let rcv_wnd = self.rcv_wnd();
         let paws_fail = self.ts_enabled
             && !f.rst()
             && seg
@@ -196,8 +223,10 @@ impl Connection {
             if f.rst() {
                 return; // Never answer a RST (invariant 4).
             }
-            if self.state == State::SynReceived && f.syn() && seg.seq == self.irs {
-                // R1: a duplicate SYN: send the SYN-ACK again.
+            if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+                // R1: a duplicate SYN: send the SYN-ACK again. A SYN-ACK at
+                // IRS (simultaneous open) gets the plain ACK below instead:
+                // answering it with our SYN-ACK would ping-pong forever.
                 self.syn_pending = true;
                 return;
             }
@@ -207,6 +236,9 @@ impl Connection {
             {
                 // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
                 self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+            }
+            if !paws_fail && self.take_ack_of_old_segment(now, &seg) {
+                return;
             }
             self.send_limited_ack(now);
             return;
@@ -257,6 +289,11 @@ impl Connection {
             }
             self.syn_acked = true;
             self.syn_pending = false;
+            if self.state != State::SynReceived {
+                // The application closed in SYN-RECEIVED (R12): the handshake
+                // still completed, and it is told so.
+                self.events.push_back(Event::Connected);
+            }
             // B10: the window comes from this ACK.
             self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -294,6 +331,86 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.arm_fin_wait_2(now);
         }
+    }
+
+    /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
+    /// TS.Recent (or, without a TSval, if its sequence number is above
+    /// RCV.NXT); without timestamps, if it carries them or its sequence
+    /// number is above RCV.NXT.
+    fn syn_may_reuse(&self, seg: &Segment) -> bool {
+        let seq_above = seg.seq.gt(self.rcv_nxt);
+        match (self.ts_enabled, seg.options.timestamps) {
+            (true, Some(t)) => (t.val.wrapping_sub(self.ts_recent) as i32) > 0,
+            (true, None) => seq_above,
+            (false, Some(_)) => true,
+            (false, None) => seq_above,
+        }
+    }
+
+    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation. Its
+    /// ISS lies beyond anything the old one sent (as Linux: SND.NXT + 2^16 + 1),
+    /// so old duplicates cannot be mistaken for new data.
+    fn reincarnate(&mut self, now: Instant, seg: Segment) {
+        let iss = self.snd_nxt.add(65537);
+        let Ok(mut fresh) = Connection::new(
+            self.cfg,
+            self.local_port,
+            seg.src_port,
+            iss,
+            State::TimeWait,
+            now,
+        ) else {
+            return;
+        };
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.one_shot_listener = self.one_shot_listener;
+        *self = fresh;
+        self.take_syn(now, &seg);
+        self.origin = Origin::Passive;
+        self.syn_pending = true;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.set_state(State::SynReceived);
+    }
+
+    /// A retransmission that ends exactly at RCV.NXT (typically the peer's
+    /// FIN resent in a simultaneous close; RFC 9293 Appendix A.2 describes
+    /// the stall) fails Table 6, yet its ACK may be
+    /// the first news that our FIN arrived. Take that ACK, as Linux does (its
+    /// sequence test accepts SEG.SEQ+SEG.LEN = RCV.NXT); otherwise CLOSING
+    /// waits for our own FIN's retransmission, whose backed-off RTO can
+    /// outlast the peer's TIME-WAIT and end the close with a RST.
+    /// Returns whether the connection closed.
+    fn take_ack_of_old_segment(&mut self, now: Instant, seg: &Segment) -> bool {
+        let f = seg.flags;
+        let len = seg.seg_len();
+        if !(self.syn_acked
+            && f.ack()
+            && !f.syn()
+            && len > 0
+            && seg.seq.add(len) == self.rcv_nxt
+            && seg.ack.gt(self.snd_una)
+            && seg.ack.le(self.snd_nxt))
+        {
+            return false;
+        }
+        self.ack_new_data(now, seg);
+        if !self.fin_acked() {
+            return false;
+        }
+        match self.state {
+            State::Closing => self.enter_time_wait(now), // G1
+            State::LastAck => {
+                self.enter_closed(CloseReason::Normal); // A1
+                return true;
+            }
+            State::FinWait1 => {
+                self.set_state(State::FinWait2); // F1
+                self.timers.stop(Timer::Retransmit);
+                self.arm_fin_wait_2(now);
+            }
+            _ => {}
+        }
+        false
     }
 
     /// Table 6 of §3.4 (the acceptability test), modulo 2^32.
@@ -356,11 +473,14 @@ impl Connection {
     }
 
     /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
-    fn back_to_listen(&mut self) {
+    pub(super) fn back_to_listen(&mut self) {
         self.timers.stop_all();
         self.syn_pending = false;
         self.ack_now = false;
         self.retries = 0;
+        // The next peer gets a fresh RTO, not the backoff spent on this one.
+        self.rtt = super::rtt::RttEstimator::new(&self.cfg);
+        self.rtt_probe = None;
         self.remote_port = 0;
         self.snd_una = self.iss;
         self.snd_nxt = self.iss.add(1);
@@ -416,9 +536,7 @@ impl Connection {
             }
         }
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
-        if wnd == 0 {
-            self.persist_backoff = self.persist_backoff.min(self.cfg.max_retries);
-        }
+        self.persist_unanswered = 0;
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample (Karn /

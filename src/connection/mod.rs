@@ -167,7 +167,10 @@ pub struct Connection {
     quick_acks: u32,
 
     // Probes.
+    /// Doublings of the persist interval (SHLD-30); cleared when the window opens.
     persist_backoff: u32,
+    /// Zero-window probes sent since the peer last answered anything.
+    persist_unanswered: u32,
     zero_window_probe: bool,
     keepalive_probe: bool,
     keepalive_sent: u32,
@@ -243,11 +246,12 @@ impl Connection {
             unacked_rcv: 0,
             quick_acks: cfg.quick_acks,
             persist_backoff: 0,
+            persist_unanswered: 0,
             zero_window_probe: false,
             keepalive_probe: false,
             keepalive_sent: 0,
             last_rcv: now,
-            replies: VecDeque::with_capacity(MAX_REPLIES),
+            replies: VecDeque::new(),
             challenge_window: now,
             challenge_count: 0,
             timers: TimerTable::default(),
@@ -345,7 +349,7 @@ impl Connection {
             ssthresh: cc.ssthresh(),
             bytes_in_flight: self.snd_nxt.dist(self.snd_una),
             snd_wnd: self.snd_wnd,
-            rcv_wnd: self.rcv_adv.dist(self.rcv_nxt),
+            rcv_wnd: self.rcv_wnd(),
             snd_mss: self.snd_mss,
             ..self.stats
         }
@@ -392,6 +396,25 @@ impl Connection {
             self.state,
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
         ) && self.fin_seq.is_none()
+    }
+
+    /// Turns a one-shot LISTEN into an active open towards `remote_port`
+    /// (RFC 9293 §3.10.2, SEND in LISTEN with the foreign socket given):
+    /// LISTEN → SYN-SENT with this connection's ISS.
+    pub fn open_active(&mut self, remote_port: u16, now: Instant) -> Result<(), Error> {
+        if self.state != State::Listen {
+            return Err(Error::InvalidState {
+                call: "open_active",
+                state: self.state,
+            });
+        }
+        self.remote_port = remote_port;
+        self.origin = Origin::Active;
+        self.syn_pending = true;
+        self.last_progress = now;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.set_state(State::SynSent);
+        Ok(())
     }
 
     /// Queues a copy of `data` (RFC 9293 §3.10.2; queued, not an error, before
@@ -565,12 +588,13 @@ impl Connection {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
                 Timer::Persist => {
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
-                    // while probes are answered (`persist_backoff` resets on ACK).
-                    if self.persist_backoff > self.cfg.max_retries {
+                    // while probes are answered (`persist_unanswered` resets on any ACK).
+                    if self.persist_unanswered > self.cfg.max_retries {
                         self.enter_closed(CloseReason::TimedOut);
                         return;
                     }
                     self.zero_window_probe = true;
+                    self.persist_unanswered += 1;
                     self.persist_backoff += 1;
                     self.arm_persist(now);
                 }
@@ -597,7 +621,15 @@ impl Connection {
                 self.cfg.synack_retries
             };
             if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
-                self.enter_closed(CloseReason::TimedOut);
+                if self.state == State::SynReceived
+                    && self.origin == Origin::Passive
+                    && self.one_shot_listener
+                {
+                    // R15: the handshake failed, the listener survives.
+                    self.back_to_listen();
+                } else {
+                    self.enter_closed(CloseReason::TimedOut);
+                }
                 return;
             }
             self.retries += 1;
@@ -631,7 +663,12 @@ impl Connection {
         self.recover = self.snd_nxt;
         self.fast_rtx = None;
         self.rtx_next = Some(self.snd_una);
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        // The user timeout fires at its deadline, not at the next backed-off RTO.
+        let mut next = now + self.rtt.rto();
+        if let Some(t) = self.cfg.user_timeout {
+            next = next.min(self.last_progress + t);
+        }
+        self.timers.set(Timer::Retransmit, next);
     }
 
     fn on_keepalive_timeout(&mut self, now: Instant) {
@@ -733,6 +770,16 @@ impl Connection {
         }
     }
 
+    /// RCV.WND: what is left of the window last advertised (zero, not
+    /// negative, once a FIN took the last number).
+    fn rcv_wnd(&self) -> u32 {
+        if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv.dist(self.rcv_nxt)
+        } else {
+            0
+        }
+    }
+
     fn fin_acked(&self) -> bool {
         self.fin_seq.is_some_and(|f| self.snd_una.gt(f))
     }
@@ -794,7 +841,7 @@ impl Connection {
         if !self.state.is_synchronized() || self.peer_finished {
             return;
         }
-        let advertised = self.rcv_adv.dist(self.rcv_nxt) as usize;
+        let advertised = self.rcv_wnd() as usize;
         let free = self.rcvbuf.window();
         let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
         if free >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {

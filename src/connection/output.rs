@@ -185,7 +185,11 @@ impl Connection {
     fn new_data(&mut self, now: Instant) -> Option<Segment> {
         if !matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         ) || self.rtx_next.is_some()
         {
             return None;
@@ -195,6 +199,7 @@ impl Connection {
         if unsent == 0 {
             if fin_due {
                 let seq = self.snd_nxt;
+                self.start_progress_clock(now);
                 self.snd_nxt = self.snd_nxt.add(1);
                 if !self.timers.is_set(Timer::Retransmit) {
                     self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -241,6 +246,7 @@ impl Connection {
         if n == 0 {
             return None;
         }
+        self.start_progress_clock(now);
         self.snd_nxt = self.snd_nxt.add(n);
         self.stats.bytes_sent += u64::from(n);
         if n < mss {
@@ -261,6 +267,14 @@ impl Connection {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
         Some(self.data_segment(now, seq, flags, data))
+    }
+
+    /// The user timeout counts from when data went out into an empty
+    /// flight, not from the last ACK before an idle period.
+    fn start_progress_clock(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt {
+            self.last_progress = now;
+        }
     }
 
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
@@ -299,11 +313,7 @@ impl Connection {
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
     fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
-        let cur = if self.rcv_adv.gt(self.rcv_nxt) {
-            self.rcv_adv.dist(self.rcv_nxt)
-        } else {
-            0
-        };
+        let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
         let wnd = if free >= cur.saturating_add(step) || free == cur {
             free

@@ -39,7 +39,7 @@ impl RttEstimator {
             }
             Some(srtt) => {
                 // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R'.
-                let delta = if srtt > r { srtt - r } else { r - srtt };
+                let delta = srtt.abs_diff(r);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((srtt * 7 + r) / 8);
             }
@@ -96,7 +96,13 @@ mod tests {
         }
         assert_eq!(r.rto(), Duration::from_millis(210));
         r.sample(Duration::from_millis(500));
-        assert!(r.rto() > Duration::from_millis(600));
+        // RFC 6298 (2.3): RTTVAR = 3/4·~0 + 1/4·490 = 122.5 ms, SRTT = (7·10 + 500)/8
+        // = 71.25 ms, RTO = 71.25 + 4·122.5 = 561.25 ms.
+        let rto = r.rto();
+        assert!(
+            rto > Duration::from_millis(560) && rto < Duration::from_millis(562),
+            "{rto:?}"
+        );
     }
 
     #[test]

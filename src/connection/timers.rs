@@ -45,10 +45,6 @@ impl TimerTable {
         self.deadlines[t as usize] = None;
     }
 
-    pub(crate) fn get(&self, t: Timer) -> Option<Instant> {
-        self.deadlines[t as usize]
-    }
-
     pub(crate) fn is_set(&self, t: Timer) -> bool {
         self.deadlines[t as usize].is_some()
     }

@@ -285,6 +285,31 @@ impl Options {
     /// illegal length is an error, never a panic (MUST-7). A known option
     /// that appears twice keeps its last value.
     pub(crate) fn decode(mut buf: &[u8]) -> Result<Options, WireError> {
+        // Fast path: the layout of nearly every segment after the handshake
+        // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
+        if let [
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMPS,
+            10,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+        ] = *buf
+        {
+            return Ok(Options {
+                timestamps: Some(Timestamps {
+                    val: u32::from_be_bytes([a, b, c, d]),
+                    ecr: u32::from_be_bytes([e, f, g, h]),
+                }),
+                ..Options::default()
+            });
+        }
         let mut opts = Options::default();
         while let Some((&k, rest)) = buf.split_first() {
             match k {
