@@ -78,3 +78,33 @@ fn rst_in_time_wait_ends_it_normally_and_keeps_unread_data() {
     assert_eq!(&buf[..10], b"last words");
     assert_eq!(a.recv(&mut buf), Ok(0), "then end of stream");
 }
+
+/// A pure ACK exactly as Linux sent it in kernel_v4_server_half_close: its
+/// checksum field is 0xFFFF, where a sum that folds to zero may also be
+/// written 0x0000 (the same number in ones' complement, RFC 1071). The
+/// verifying decoder must accept it (etherparse's strict comparison did not).
+#[test]
+fn linux_checksum_written_as_ffff_verifies() {
+    use tcp_proto::{ChecksumMode, IpPair};
+    let tcp: &[u8] = b"\xa6\xb8\x13\x8azZ\xa9\xfe\0\x1e\xcbY\x80\x10\x06\xc5\xff\xff\0\0\x01\x01\x08\n}^\xc3\xf5\0\0\0\x8d";
+    let pair = IpPair::V4 {
+        src: [192, 0, 2, 1],
+        dst: [192, 0, 2, 2],
+    };
+    let seg = Segment::decode(&bytes::Bytes::from_static(tcp), &pair, ChecksumMode::Verify)
+        .expect("a 0xFFFF checksum that sums to zero verifies");
+    assert_eq!((seg.src_port, seg.dst_port), (42_680, 5002));
+    assert_eq!(seg.flags, Flags::ACK);
+    let wrong = IpPair::V4 {
+        src: [192, 0, 2, 1],
+        dst: [192, 0, 2, 3],
+    };
+    assert!(
+        Segment::decode(
+            &bytes::Bytes::from_static(tcp),
+            &wrong,
+            ChecksumMode::Verify
+        )
+        .is_err()
+    );
+}
