@@ -159,6 +159,46 @@ impl KernelNet {
         )
     }
 
+    /// `KernelNet::bare()`, or `None` after the same loud skip as [`KernelNet::new_or_skip`].
+    pub fn bare_or_skip(test: &str) -> Option<KernelNet> {
+        if !kernel_net_available(test) {
+            return None;
+        }
+        Some(KernelNet::bare().unwrap_or_else(|e| panic!("{test}: cannot set up namespace: {e}")))
+    }
+
+    /// A namespace with `lo` up and quiet IPv6 but no TUN: for a program
+    /// (examples/tun.rs) that creates the device itself inside it.
+    pub fn bare() -> io::Result<KernelNet> {
+        sweep_stale_namespaces();
+        let name = format!(
+            "{NS_PREFIX}{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name])?;
+        let ns = match File::open(format!("/run/netns/{name}")) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = ip(&["netns", "del", &name]);
+                return Err(e);
+            }
+        };
+        let net = KernelNet {
+            name,
+            ns,
+            tun: None,
+        };
+        net.exec(&[
+            "sh",
+            "-c",
+            "for k in accept_ra router_solicitations; do \
+               echo 0 > /proc/sys/net/ipv6/conf/all/$k; echo 0 > /proc/sys/net/ipv6/conf/default/$k; done",
+        ])?;
+        net.ip(&["link", "set", "lo", "up"])?;
+        Ok(net)
+    }
+
     /// Creates the namespace and the TUN device and configures both.
     pub fn new() -> io::Result<KernelNet> {
         sweep_stale_namespaces();
