@@ -475,6 +475,10 @@ impl Connection {
             } // R3
             // RFC 1337: a RST must not cut TIME-WAIT short (when so configured).
             State::TimeWait if self.cfg.rfc1337 => {}
+            // Both FINs are acknowledged and every octet has arrived: the RST
+            // only ends 2·MSL early. The close stays graceful and unread data
+            // stays readable (Linux answers a duplicated last ACK this way).
+            State::TimeWait => self.enter_closed(CloseReason::Normal),
             _ => self.enter_closed(CloseReason::Reset),
         }
     }

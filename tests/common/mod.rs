@@ -5,8 +5,10 @@
 //! - [`impair`]: seeded loss / reordering / duplication.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod impair;
 pub mod ip;
 pub mod netns;
+pub mod pump;
 pub mod smol;
 pub mod tshark;

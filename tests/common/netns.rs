@@ -159,6 +159,46 @@ impl KernelNet {
         )
     }
 
+    /// `KernelNet::bare()`, or `None` after the same loud skip as [`KernelNet::new_or_skip`].
+    pub fn bare_or_skip(test: &str) -> Option<KernelNet> {
+        if !kernel_net_available(test) {
+            return None;
+        }
+        Some(KernelNet::bare().unwrap_or_else(|e| panic!("{test}: cannot set up namespace: {e}")))
+    }
+
+    /// A namespace with `lo` up and quiet IPv6 but no TUN: for a program
+    /// (examples/tun.rs) that creates the device itself inside it.
+    pub fn bare() -> io::Result<KernelNet> {
+        sweep_stale_namespaces();
+        let name = format!(
+            "{NS_PREFIX}{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name])?;
+        let ns = match File::open(format!("/run/netns/{name}")) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = ip(&["netns", "del", &name]);
+                return Err(e);
+            }
+        };
+        let net = KernelNet {
+            name,
+            ns,
+            tun: None,
+        };
+        net.exec(&[
+            "sh",
+            "-c",
+            "for k in accept_ra router_solicitations; do \
+               echo 0 > /proc/sys/net/ipv6/conf/all/$k; echo 0 > /proc/sys/net/ipv6/conf/default/$k; done",
+        ])?;
+        net.ip(&["link", "set", "lo", "up"])?;
+        Ok(net)
+    }
+
     /// Creates the namespace and the TUN device and configures both.
     pub fn new() -> io::Result<KernelNet> {
         sweep_stale_namespaces();
@@ -268,6 +308,21 @@ impl KernelNet {
                 f()
             })
             .expect("spawn namespace thread")
+    }
+
+    /// Packets the kernel dropped on `tcpp0` (`tx_dropped` + `rx_dropped`):
+    /// a clean run must not lose any on the way to or from the TUN.
+    pub fn tun_drops(&self) -> u64 {
+        let out = self
+            .exec(&[
+                "cat",
+                "/sys/class/net/tcpp0/statistics/tx_dropped",
+                "/sys/class/net/tcpp0/statistics/rx_dropped",
+            ])
+            .unwrap_or_default();
+        out.lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .sum()
     }
 
     fn tun(&self) -> &tun_rs::SyncDevice {

@@ -63,7 +63,7 @@ pub enum Finish {
         /// Wait for the peer's FIN before closing.
         wait_eof: bool,
     },
-    /// `abort` once everything is sent (and, with `after_recv`, `recv_target` bytes read).
+    /// `abort` once everything sent is acknowledged and `recv_target` octets were read.
     Abort,
 }
 
@@ -117,11 +117,16 @@ impl App {
 
     /// Queues data, reads data, and performs the finish action when due.
     /// Returns whether it changed anything (so the caller drains output).
-    pub fn drive(&mut self, conn: &mut Connection) -> bool {
+    pub fn drive(&mut self, conn: &mut Connection, now: Instant) -> bool {
         let mut progress = false;
         // Send as much as fits.
         while self.sent < self.send_total && conn.state() != State::Closed {
-            let n = (self.send_total - self.sent).min(self.buf.len() as u64) as usize;
+            // Fill only what fits: the pattern costs time in debug builds.
+            let room = conn.send_capacity().min(self.buf.len());
+            let n = (self.send_total - self.sent).min(room as u64) as usize;
+            if n == 0 {
+                break;
+            }
             fill(self.seed, self.sent, &mut self.buf[..n]);
             match conn.send(&self.buf[..n]) {
                 Ok(k) if k > 0 => {
@@ -158,14 +163,17 @@ impl App {
                 }
                 Finish::Close { wait_eof } => {
                     if !wait_eof || self.eof {
-                        conn.close().expect("close");
+                        conn.close(now).expect("close");
                         self.finished = true;
                     }
                 }
-                Finish::Abort => {
+                // Abort once the peer has acknowledged everything, so that
+                // its copy of the stream can be checked too.
+                Finish::Abort if conn.send_queue_len() == 0 => {
                     conn.abort();
                     self.finished = true;
                 }
+                Finish::Abort => {}
             }
             progress |= self.finished;
         }
@@ -180,6 +188,12 @@ impl App {
             }
             self.events.push((now, ev));
         }
+    }
+
+    /// Whether the connection reported the peer's FIN (`Event::PeerFinished`),
+    /// which it does also after a full close, when reading is over.
+    pub fn saw_peer_fin(&self) -> bool {
+        self.events.iter().any(|(_, e)| *e == Event::PeerFinished)
     }
 
     /// The `StateChanged` events, in order.
@@ -198,7 +212,12 @@ impl App {
     pub fn assert_legal_path(&self, start: State) -> Vec<State> {
         let mut path = vec![start];
         for (from, to) in self.transitions() {
-            assert_eq!(Some(&from), path.last(), "transitions do not chain: {:?}", self.transitions());
+            assert_eq!(
+                Some(&from),
+                path.last(),
+                "transitions do not chain: {:?}",
+                self.transitions()
+            );
             assert!(from.can_move_to(to), "illegal transition {from} -> {to}");
             path.push(to);
         }

@@ -49,9 +49,17 @@ struct SmolApp {
 }
 
 fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
-    let name = format!("smol_{family:?}_{role:?}_{order:?}_{}", if lossy { "lossy" } else { "clean" }).to_lowercase();
+    let name = format!(
+        "smol_{family:?}_{role:?}_{order:?}_{}",
+        if lossy { "lossy" } else { "clean" }
+    )
+    .to_lowercase();
     let n: u64 = 4 << 20;
-    let profile = if lossy { Profile::lossy(0.10) } else { Profile::CLEAN };
+    let profile = if lossy {
+        Profile::lossy(0.10)
+    } else {
+        Profile::CLEAN
+    };
     let seed = 0x5EED ^ (order as u64) << 8 ^ (role as u64) << 4 ^ family as u64;
     let out_pair = ip::pair(family.peer_addr(), family.kernel_addr());
     let mut t = Instant::from_secs(1);
@@ -61,7 +69,9 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     pcap::global_header(&mut file);
 
     let finish = match order {
-        CloseOrder::UsFirst | CloseOrder::Simultaneous => Finish::Close { wait_eof: false },
+        CloseOrder::UsFirst => Finish::Close { wait_eof: false },
+        // Both close in the same instant, below, so that the FINs cross.
+        CloseOrder::Simultaneous => Finish::Stay,
         CloseOrder::PeerFirst => Finish::Close { wait_eof: true },
         CloseOrder::AbortUs => Finish::Abort,
         CloseOrder::AbortPeer => Finish::Stay,
@@ -73,26 +83,60 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
             SmolPeer::server(family, SMOL_PORT, 256 * 1024, seed, t),
             Some(Connection::connect(config(), OUR_PORT, SMOL_PORT, iss, t).expect("connect")),
         ),
-        Role::Server => (SmolPeer::client(family, SMOL_PORT, OUR_PORT, 256 * 1024, seed, t), None),
+        Role::Server => (
+            SmolPeer::client(family, SMOL_PORT, OUR_PORT, 256 * 1024, seed, t),
+            None,
+        ),
     };
-    let (local, remote) = if role == Role::Client { (OUR_PORT, SMOL_PORT) } else { (OUR_PORT, SMOL_PORT) };
-    let _ = (local, remote);
-    let mut peer = SmolApp { sent: 0, total: n, received: 0, hash: Fnv::default(), closed: false };
+    let mut peer = SmolApp {
+        sent: 0,
+        total: n,
+        received: 0,
+        hash: Fnv::default(),
+        closed: false,
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let limit = t + Duration::from_secs(if lossy { 600 } else { 120 });
     let mut us_done_at: Option<Instant> = None;
+    let mut us_closed_at: Option<Instant> = None;
+    let mut pokes = 0u32;
 
     for _ in 0..5_000_000 {
-        assert!(t < limit, "{name}: virtual time limit; state {:?} smol {:?} sent {} recv {} smol recv {}", conn.as_ref().map(|c| c.state()), smol.state(), app.sent, app.received, peer.received);
+        if t >= limit {
+            std::fs::write(tshark::pcap_path(&name), &file).unwrap();
+        }
+        assert!(
+            t < limit,
+            "{name}: virtual time limit; state {:?} smol {:?} sent {} recv {} smol recv {}",
+            conn.as_ref().map(|c| c.state()),
+            smol.state(),
+            app.sent,
+            app.received,
+            peer.received
+        );
         let mut active = false;
         // tcp-proto side.
         if let Some(c) = conn.as_mut() {
             if c.poll_timeout().is_some_and(|d| d <= t) {
                 c.handle_timeout(t);
             }
-            let simultaneous_wait = order == CloseOrder::Simultaneous && !(peer.sent == n && peer.received == n);
-            if !simultaneous_wait {
-                active |= app.drive(c);
+            active |= app.drive(c, t);
+            if order == CloseOrder::Simultaneous
+                && !peer.closed
+                && app.received == n
+                && c.send_queue_len() == 0
+                && peer.received == n
+                && smol.socket().send_queue() == 0
+            {
+                // Both applications close now; smoltcp's FIN leaves before
+                // ours reaches it, so the FINs cross (CLOSING on both sides).
+                c.close(t).expect("close");
+                smol.socket().close();
+                peer.closed = true;
+                for p in smol.step(t) {
+                    to_us.push(t, p);
+                }
+                active = true;
             }
             while let Some(seg) = c.poll_transmit(t) {
                 to_smol.push(t, ip::encode(&out_pair, &seg));
@@ -118,7 +162,8 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 active = true;
             }
             while peer.sent < peer.total && s.can_send() {
-                let k = (peer.total - peer.sent).min(buf.len() as u64) as usize;
+                let room = (s.send_capacity() - s.send_queue()).min(buf.len());
+                let k = (peer.total - peer.sent).min(room as u64) as usize;
                 fill(SMOL_SEED, peer.sent, &mut buf[..k]);
                 let w = s.send_slice(&buf[..k]).unwrap_or(0);
                 if w == 0 {
@@ -127,10 +172,25 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 peer.sent += w as u64;
                 active = true;
             }
+            // Our RST after an abort is sent once; if the impairment drops
+            // it, smoltcp only learns when it next sends. So, as a real
+            // application would, it writes again a while later; our closed
+            // connection answers with a RST (RFC 9293 §3.10.7.1).
+            if order == CloseOrder::AbortUs && s.state() == SmolState::Established && peer.sent == n
+            {
+                let closed_for = us_closed_at.map(|at| t.saturating_duration_since(at));
+                if closed_for.is_some_and(|d| d > Duration::from_secs(1)) && s.send_queue() == 0 {
+                    s.send_slice(b"?").expect("smoltcp send after our abort");
+                    pokes += 1;
+                    us_closed_at = Some(t);
+                    active = true;
+                }
+            }
             let transfer_done = peer.sent == n && peer.received == n && s.send_queue() == 0;
             if !peer.closed && transfer_done {
                 let go = match order {
-                    CloseOrder::PeerFirst | CloseOrder::Simultaneous => true,
+                    CloseOrder::PeerFirst => true,
+                    CloseOrder::Simultaneous => false,
                     CloseOrder::UsFirst => !s.may_recv(), // after our FIN
                     CloseOrder::AbortPeer => {
                         s.abort();
@@ -147,22 +207,39 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
             }
         }
         for p in smol.step(t) {
-            pcap::record(&mut file, t, &p);
             to_us.push(t, p);
             active = true;
         }
         while let Some(p) = to_us.pop_ready(t) {
-            let Some((pair, seg)) = ip::decode(&p) else { continue };
+            pcap::record(&mut file, t, &p);
+            let Some((pair, seg)) = ip::decode(&p) else {
+                continue;
+            };
             assert_eq!(pair, out_pair.reversed());
-            match conn.as_mut() {
-                Some(c) => c.handle_segment(t, seg),
-                None => conn = Some(Connection::accept(config(), &seg, iss, t).expect("accept")),
+            let c = match conn.as_mut() {
+                Some(c) => {
+                    c.handle_segment(t, seg);
+                    c
+                }
+                None => conn.insert(Connection::accept(config(), &seg, iss, t).expect("accept")),
+            };
+            // The API contract: poll after every input (one ACK per segment
+            // where one is due, e.g. duplicate ACKs for out-of-order data).
+            while let Some(seg) = c.poll_transmit(t) {
+                to_smol.push(t, ip::encode(&out_pair, &seg));
             }
             active = true;
         }
         // Finished?
-        let ours_closed = conn.as_ref().is_some_and(|c| c.state() == State::Closed) && app.closed.is_some();
-        let smol_quiet = matches!(smol.state(), SmolState::Closed | SmolState::TimeWait | SmolState::Listen);
+        let ours_closed =
+            conn.as_ref().is_some_and(|c| c.state() == State::Closed) && app.closed.is_some();
+        if ours_closed && us_closed_at.is_none() {
+            us_closed_at = Some(t);
+        }
+        let smol_quiet = matches!(
+            smol.state(),
+            SmolState::Closed | SmolState::TimeWait | SmolState::Listen
+        );
         if ours_closed && smol_quiet {
             let at = *us_done_at.get_or_insert(t);
             if t.saturating_duration_since(at) > Duration::from_millis(100) {
@@ -174,9 +251,14 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
             t + Duration::from_micros(50)
         } else {
             let mut next = t + Duration::from_millis(10);
-            for d in [conn.as_ref().and_then(|c| c.poll_timeout()), smol.poll_at(t), to_smol.next_deadline(), to_us.next_deadline()]
-                .into_iter()
-                .flatten()
+            for d in [
+                conn.as_ref().and_then(|c| c.poll_timeout()),
+                smol.poll_at(t),
+                to_smol.next_deadline(),
+                to_us.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 next = next.min(d.max(t + Duration::from_micros(1)));
             }
@@ -186,24 +268,77 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
 
     let path = tshark::pcap_path(&name);
     std::fs::write(&path, &file).unwrap();
-    let start = if role == Role::Client { State::SynSent } else { State::SynReceived };
+    let start = if role == Role::Client {
+        State::Closed
+    } else {
+        State::Listen
+    };
     let states = app.assert_legal_path(start);
-    eprintln!("{name}: {states:?}; smoltcp {:?}; impairment {:?} / {:?}", smol.state(), to_smol.stats, to_us.stats);
+    eprintln!(
+        "{name}: {states:?}; smoltcp {:?}; impairment {:?} / {:?}",
+        smol.state(),
+        to_smol.stats,
+        to_us.stats
+    );
     assert_eq!(*states.last().unwrap(), State::Closed, "{name}");
     match order {
-        CloseOrder::AbortUs => assert_eq!(app.closed, Some(CloseReason::Aborted)),
-        CloseOrder::AbortPeer => assert_eq!(app.closed, Some(CloseReason::Reset)),
+        CloseOrder::AbortUs => {
+            assert_eq!(app.closed, Some(CloseReason::Aborted), "{name}");
+            assert_eq!(
+                smol.state(),
+                SmolState::Closed,
+                "{name}: smoltcp took our RST"
+            );
+            assert!(
+                lossy || pokes == 0,
+                "{name}: clean run needed {pokes} extra writes to deliver the RST"
+            );
+            assert_eq!(
+                peer.hash,
+                Fnv::of_pattern(OUR_SEED, n),
+                "{name}: smoltcp's hash"
+            );
+        }
+        CloseOrder::AbortPeer => {
+            assert_eq!(app.closed, Some(CloseReason::Reset), "{name}");
+            assert_eq!(
+                app.rx_hash,
+                Fnv::of_pattern(SMOL_SEED, n),
+                "{name}: our hash"
+            );
+        }
         _ => {
             assert_eq!(app.closed, Some(CloseReason::Normal), "{name}");
             assert_eq!((app.received, peer.received), (n, n), "{name}");
-            assert_eq!(app.rx_hash, Fnv::of_pattern(SMOL_SEED, n), "{name}: our hash");
-            assert_eq!(peer.hash, Fnv::of_pattern(OUR_SEED, n), "{name}: smoltcp's hash");
+            assert_eq!(
+                app.rx_hash,
+                Fnv::of_pattern(SMOL_SEED, n),
+                "{name}: our hash"
+            );
+            assert_eq!(
+                peer.hash,
+                Fnv::of_pattern(OUR_SEED, n),
+                "{name}: smoltcp's hash"
+            );
             let active_close = order != CloseOrder::PeerFirst;
-            assert_eq!(states.contains(&State::TimeWait), active_close, "{name}: {states:?}");
+            assert_eq!(
+                states.contains(&State::TimeWait),
+                active_close,
+                "{name}: {states:?}"
+            );
+            if order == CloseOrder::Simultaneous && !lossy {
+                assert!(
+                    states.contains(&State::Closing),
+                    "{name}: crossing FINs go through CLOSING: {states:?}"
+                );
+            }
         }
     }
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, !lossy);
+        if lossy {
+            tshark::assert_retransmissions_seen(&path);
+        }
     }
 }
 

@@ -54,6 +54,8 @@ struct KernelResult {
     received: u64,
     hash: Fnv,
     read_error: Option<ErrorKind>,
+    /// Octets written after our abort to draw a RST (lossy runs only).
+    pokes: u32,
 }
 
 fn config() -> Config {
@@ -63,7 +65,10 @@ fn config() -> Config {
 }
 
 fn mib() -> u64 {
-    std::env::var("TCPP_INTEROP_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+    std::env::var("TCPP_INTEROP_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
 }
 
 /// The kernel application, run on a thread inside the namespace.
@@ -75,9 +80,18 @@ fn kernel_app(
     recv_before_close: u64,
     order: CloseOrder,
     go: Option<(mpsc::Receiver<()>, mpsc::Sender<()>)>,
+    lossy: bool,
 ) -> KernelResult {
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    // When we abort in a lossy run our one RST may be dropped; the kernel
+    // then learns of it only when it sends, as a real application would.
+    let poke = lossy && order == CloseOrder::AbortUs;
+    let read_timeout = if poke { 1 } else { 60 };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(read_timeout)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let mut writer = stream.try_clone().expect("clone kernel stream");
     let shutdown_after_send = order == CloseOrder::HalfClose;
     let w = thread::spawn(move || {
@@ -96,11 +110,18 @@ fn kernel_app(
         }
     });
     let mut reader = stream;
-    let mut res = KernelResult { received: 0, hash: Fnv::default(), read_error: None };
+    let mut res = KernelResult {
+        received: 0,
+        hash: Fnv::default(),
+        read_error: None,
+        pokes: 0,
+    };
     let mut buf = vec![0u8; 64 * 1024];
     // Read until EOF, an error, or (for the kernel-initiated closes) enough.
     let stop_at = match order {
-        CloseOrder::KernelFirst | CloseOrder::AbortKernel | CloseOrder::Simultaneous => Some(recv_before_close),
+        CloseOrder::KernelFirst | CloseOrder::AbortKernel | CloseOrder::Simultaneous => {
+            Some(recv_before_close)
+        }
         _ => None,
     };
     loop {
@@ -113,6 +134,17 @@ fn kernel_app(
                 res.hash.update(&buf[..n]);
                 res.received += n as u64;
             }
+            Err(e)
+                if poke
+                    && res.pokes < 60
+                    && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                res.pokes += 1;
+                if let Err(e) = reader.write_all(b"?") {
+                    res.read_error = Some(e.kind());
+                    break;
+                }
+            }
             Err(e) => {
                 res.read_error = Some(e.kind());
                 break;
@@ -122,8 +154,20 @@ fn kernel_app(
     let _ = w.join();
     match order {
         CloseOrder::AbortKernel => {
+            // Abort only once we have read everything: a RST discards
+            // whatever the kernel still has queued.
+            let (go, _) = go.expect("abort needs a signal");
+            go.recv_timeout(Duration::from_secs(60)).expect("go signal");
             use nix::sys::socket::{setsockopt, sockopt::Linger};
-            setsockopt(&reader, Linger, &nix::libc::linger { l_onoff: 1, l_linger: 0 }).expect("SO_LINGER 0");
+            setsockopt(
+                &reader,
+                Linger,
+                &nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            )
+            .expect("SO_LINGER 0");
         }
         CloseOrder::Simultaneous => {
             let (go, done) = go.expect("simultaneous close needs a signal");
@@ -157,18 +201,48 @@ struct Plan {
 fn plan(order: CloseOrder, n: u64) -> Plan {
     let extra = 1 << 20;
     match order {
-        CloseOrder::UsFirst => Plan { us_send: n, kernel_send: n, finish: Finish::Close { wait_eof: false } },
-        CloseOrder::KernelFirst => Plan { us_send: n, kernel_send: n, finish: Finish::Close { wait_eof: true } },
-        CloseOrder::Simultaneous => Plan { us_send: n, kernel_send: n, finish: Finish::Stay },
-        CloseOrder::HalfClose => Plan { us_send: n + extra, kernel_send: n, finish: Finish::Close { wait_eof: true } },
-        CloseOrder::AbortUs => Plan { us_send: n, kernel_send: n, finish: Finish::Abort },
-        CloseOrder::AbortKernel => Plan { us_send: n, kernel_send: n, finish: Finish::Stay },
+        CloseOrder::UsFirst => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: false },
+        },
+        CloseOrder::KernelFirst => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: true },
+        },
+        CloseOrder::Simultaneous => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Stay,
+        },
+        CloseOrder::HalfClose => Plan {
+            us_send: n + extra,
+            kernel_send: n,
+            finish: Finish::Close { wait_eof: true },
+        },
+        CloseOrder::AbortUs => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Abort,
+        },
+        CloseOrder::AbortKernel => Plan {
+            us_send: n,
+            kernel_send: n,
+            finish: Finish::Stay,
+        },
     }
 }
 
 fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
-    let name = format!("kernel_{family:?}_{role:?}_{order:?}_{}", if lossy { "lossy" } else { "clean" }).to_lowercase();
-    let Some(net) = KernelNet::new_or_skip(&name) else { return };
+    let name = format!(
+        "kernel_{family:?}_{role:?}_{order:?}_{}",
+        if lossy { "lossy" } else { "clean" }
+    )
+    .to_lowercase();
+    let Some(net) = KernelNet::new_or_skip(&name) else {
+        return;
+    };
     let n = if lossy {
         256 * 1024
     } else if matches!(order, CloseOrder::UsFirst | CloseOrder::KernelFirst) {
@@ -177,125 +251,250 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
         1 << 20
     };
     let p = plan(order, n);
-    let profile = if lossy { Profile::lossy(0.10) } else { Profile::CLEAN };
+    let profile = if lossy {
+        Profile::lossy(0.10)
+    } else {
+        Profile::CLEAN
+    };
     let out_pair = ip::pair(family.peer_addr(), family.kernel_addr());
     let seed = 0xC0FFEE ^ (order as u64) << 8 ^ (role as u64) << 4 ^ (family as u64);
     let iss = SeqNum(0xFFFF_0000); // the sequence space wraps during 10 MiB
     let (go_tx, go_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel();
-    let go = (order == CloseOrder::Simultaneous).then_some((go_rx, done_tx));
+    let go = matches!(order, CloseOrder::Simultaneous | CloseOrder::AbortKernel)
+        .then_some((go_rx, done_tx));
     let (kernel_send, kernel_recv) = (p.kernel_send, p.us_send);
 
     let app = App::new(OUR_SEED, p.us_send, p.kernel_send, p.finish);
     let (kernel, mut pump) = match role {
         Role::Client => {
             let at = SocketAddr::new(family.kernel_addr(), KERNEL_PORT);
-            let listener = net.run_in(move || TcpListener::bind(at)).expect("kernel listen");
+            let listener = net
+                .run_in(move || TcpListener::bind(at))
+                .expect("kernel listen");
             let kernel = net.spawn_in(move || {
                 listener.set_nonblocking(true).unwrap();
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 let stream = loop {
                     match listener.accept() {
                         Ok((s, _)) => break s,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                        Err(e)
+                            if e.kind() == ErrorKind::WouldBlock
+                                && std::time::Instant::now() < deadline =>
+                        {
                             thread::sleep(Duration::from_millis(1))
                         }
                         Err(e) => panic!("kernel accept: {e}"),
                     }
                 };
                 stream.set_nonblocking(false).unwrap();
-                kernel_app(stream, kernel_send, kernel_recv, order, go)
+                kernel_app(stream, kernel_send, kernel_recv, order, go, lossy)
             });
-            let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (profile, profile), seed);
+            let mut pump = Pump::new(
+                &net,
+                out_pair,
+                OUR_PORT,
+                None,
+                app,
+                (profile, profile),
+                seed,
+            );
             let now = pump.clock.now();
-            pump.conn = Some(Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"));
+            pump.conn = Some(
+                Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"),
+            );
             (kernel, pump)
         }
         Role::Server => {
             let to = SocketAddr::new(family.peer_addr(), OUR_PORT);
             let kernel = net.spawn_in(move || {
-                let stream = TcpStream::connect_timeout(&to, Duration::from_secs(20)).expect("kernel connect");
-                kernel_app(stream, kernel_send, kernel_recv, order, go)
+                let stream = TcpStream::connect_timeout(&to, Duration::from_secs(20))
+                    .expect("kernel connect");
+                kernel_app(stream, kernel_send, kernel_recv, order, go, lossy)
             });
-            let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (profile, profile), seed);
+            let mut pump = Pump::new(
+                &net,
+                out_pair,
+                OUR_PORT,
+                None,
+                app,
+                (profile, profile),
+                seed,
+            );
             pump.accept_with = Some((config(), iss));
             (kernel, pump)
         }
     };
 
     let limit = Duration::from_secs(if lossy { 60 } else { 30 });
-    pump.run_until(limit, "transfer", |p| p.app.sent == p.app.send_total && p.app.received >= p.app.recv_target);
+    // Transfer done: all our data acknowledged (so the kernel application
+    // can read it without us pumping) and all of the kernel's data read.
+    pump.run_until(limit, "transfer", |p| {
+        p.app.sent == p.app.send_total
+            && p.app.received >= p.app.recv_target
+            && p.conn
+                .as_ref()
+                .is_some_and(|c| c.send_queue_len() == 0 || c.state() == State::Closed)
+    });
+    if order == CloseOrder::AbortKernel {
+        go_tx.send(()).unwrap();
+    }
     if order == CloseOrder::Simultaneous {
         go_tx.send(()).unwrap();
-        done_rx.recv_timeout(Duration::from_secs(10)).expect("kernel shut down");
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("kernel shut down");
         thread::sleep(Duration::from_millis(2)); // let its FIN reach the TUN queue
-        pump.conn.as_mut().unwrap().close().expect("close");
+        let now = pump.clock.now();
+        pump.conn.as_mut().unwrap().close(now).expect("close");
     }
-    pump.run_until(limit, "CLOSED", |p| p.state() == Some(State::Closed) && p.app.closed.is_some());
+    if order == CloseOrder::AbortKernel && lossy {
+        // The kernel's one RST may be dropped: we learn of the abort when
+        // we next send (the kernel answers with another RST), so the
+        // application writes again every second, as a real one would.
+        let start = std::time::Instant::now();
+        let mut last = start;
+        while pump.state() != Some(State::Closed) && start.elapsed() < limit {
+            pump.step(Duration::from_millis(10));
+            if last.elapsed() > Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                let _ = pump.conn.as_mut().unwrap().send(b"?");
+            }
+        }
+    }
+    pump.run_until(limit, "CLOSED", |p| {
+        p.state() == Some(State::Closed) && p.app.closed.is_some()
+    });
     let k = kernel.join().expect("kernel thread");
     // Stay a moment so late segments (final ACKs) are in the trace.
     let t = pump.clock.now();
-    pump.run_until(Duration::from_secs(1), "quiet", |p| p.clock.now().saturating_duration_since(t) > Duration::from_millis(50));
+    pump.run_until(Duration::from_secs(1), "quiet", |p| {
+        p.clock.now().saturating_duration_since(t) > Duration::from_millis(50)
+    });
 
     let path = tshark::pcap_path(&name);
     pump.write_pcap(&path);
-    let start = if role == Role::Client { State::SynSent } else { State::SynReceived };
+    let start = if role == Role::Client {
+        State::Closed
+    } else {
+        State::Listen
+    };
     let states = pump.app.assert_legal_path(start);
-    eprintln!("{name}: {states:?}, impairment out {:?} in {:?}", pump.outbound.stats, pump.inbound.stats);
+    eprintln!(
+        "{name}: {states:?}, impairment out {:?} in {:?}, TUN drops {}",
+        pump.outbound.stats,
+        pump.inbound.stats,
+        net.tun_drops()
+    );
+    assert_eq!(
+        net.tun_drops(),
+        0,
+        "{name}: the kernel dropped packets on the TUN"
+    );
     assert_eq!(*states.last().unwrap(), State::Closed);
     assert!(states.contains(&State::Established), "{states:?}");
 
     match order {
         CloseOrder::AbortUs => {
             assert_eq!(pump.app.closed, Some(CloseReason::Aborted));
-            assert_eq!(k.read_error, Some(ErrorKind::ConnectionReset), "kernel sees ECONNRESET: {k:?}");
+            assert_eq!(
+                k.read_error,
+                Some(ErrorKind::ConnectionReset),
+                "kernel sees ECONNRESET: {k:?}"
+            );
         }
         CloseOrder::AbortKernel => {
             assert_eq!(pump.app.closed, Some(CloseReason::Reset));
-            assert_eq!(pump.app.rx_hash, Fnv::of_pattern(KERNEL_SEED, p.kernel_send));
+            assert_eq!(
+                pump.app.rx_hash,
+                Fnv::of_pattern(KERNEL_SEED, p.kernel_send)
+            );
         }
         _ => {
             assert_eq!(pump.app.closed, Some(CloseReason::Normal));
             assert_eq!(k.read_error, None, "{k:?}");
             assert_eq!(k.received, p.us_send, "kernel got all our bytes");
-            assert_eq!(k.hash, Fnv::of_pattern(OUR_SEED, p.us_send), "kernel's hash of our stream");
+            assert_eq!(
+                k.hash,
+                Fnv::of_pattern(OUR_SEED, p.us_send),
+                "kernel's hash of our stream"
+            );
             assert_eq!(pump.app.received, p.kernel_send);
-            assert_eq!(pump.app.rx_hash, Fnv::of_pattern(KERNEL_SEED, p.kernel_send), "our hash of the kernel's stream");
-            assert!(pump.app.eof, "we saw the kernel's FIN");
+            assert_eq!(
+                pump.app.rx_hash,
+                Fnv::of_pattern(KERNEL_SEED, p.kernel_send),
+                "our hash of the kernel's stream"
+            );
+            assert!(pump.app.saw_peer_fin(), "we saw the kernel's FIN");
             let active = matches!(order, CloseOrder::UsFirst | CloseOrder::Simultaneous);
-            assert_eq!(states.contains(&State::TimeWait), active, "active closer passes TIME-WAIT: {states:?}");
-            if order == CloseOrder::Simultaneous {
-                assert!(states.contains(&State::Closing), "simultaneous close goes through CLOSING: {states:?}");
+            assert_eq!(
+                states.contains(&State::TimeWait),
+                active,
+                "active closer passes TIME-WAIT: {states:?}"
+            );
+            // With loss a FIN may arrive after the other side's ACK.
+            if order == CloseOrder::Simultaneous && !lossy {
+                assert!(
+                    states.contains(&State::Closing),
+                    "simultaneous close goes through CLOSING: {states:?}"
+                );
             }
             if !active {
-                assert!(states.contains(&State::LastAck), "passive closer ends via LAST-ACK: {states:?}");
+                assert!(
+                    states.contains(&State::LastAck),
+                    "passive closer ends via LAST-ACK: {states:?}"
+                );
             }
         }
     }
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, !lossy);
+        if lossy {
+            tshark::assert_retransmissions_seen(&path);
+        }
     }
 }
 
 /// Connecting to a port nobody listens on, both directions.
 fn refused(family: Family, role: Role) {
     let name = format!("kernel_{family:?}_{role:?}_refused").to_lowercase();
-    let Some(net) = KernelNet::new_or_skip(&name) else { return };
+    let Some(net) = KernelNet::new_or_skip(&name) else {
+        return;
+    };
     let out_pair = ip::pair(family.peer_addr(), family.kernel_addr());
     let app = App::new(OUR_SEED, 0, 0, Finish::Stay);
-    let mut pump = Pump::new(&net, out_pair, OUR_PORT, None, app, (Profile::CLEAN, Profile::CLEAN), 1);
+    let mut pump = Pump::new(
+        &net,
+        out_pair,
+        OUR_PORT,
+        None,
+        app,
+        (Profile::CLEAN, Profile::CLEAN),
+        1,
+    );
     match role {
         Role::Client => {
             let now = pump.clock.now();
-            pump.conn = Some(Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"));
-            pump.run_until(Duration::from_secs(5), "refusal", |p| p.app.closed.is_some());
+            pump.conn = Some(
+                Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"),
+            );
+            pump.run_until(Duration::from_secs(5), "refusal", |p| {
+                p.app.closed.is_some()
+            });
             assert_eq!(pump.app.closed, Some(CloseReason::Refused));
-            assert_eq!(pump.app.assert_legal_path(State::SynSent), vec![State::SynSent, State::Closed]);
+            assert_eq!(
+                pump.app.assert_legal_path(State::Closed),
+                vec![State::Closed, State::SynSent, State::Closed]
+            );
         }
         Role::Server => {
             let to = SocketAddr::new(family.peer_addr(), 9);
-            let kernel = net.spawn_in(move || TcpStream::connect_timeout(&to, Duration::from_secs(5)).map(|_| ()));
-            pump.run_until(Duration::from_secs(5), "the kernel's SYN", |p| !p.unmatched.is_empty());
+            let kernel = net.spawn_in(move || {
+                TcpStream::connect_timeout(&to, Duration::from_secs(5)).map(|_| ())
+            });
+            pump.run_until(Duration::from_secs(5), "the kernel's SYN", |p| {
+                !p.unmatched.is_empty()
+            });
             let r = kernel.join().unwrap();
             assert_eq!(r.map_err(|e| e.kind()), Err(ErrorKind::ConnectionRefused));
         }
@@ -304,7 +503,10 @@ fn refused(family: Family, role: Role) {
     pump.write_pcap(&path);
     if tshark::available(&name) {
         tshark::assert_trace_ok(&path, false);
-        assert_eq!(tshark::fields(&path, "tcp.flags.reset == 1", &["frame.number"]).len(), 1);
+        assert_eq!(
+            tshark::fields(&path, "tcp.flags.reset == 1", &["frame.number"]).len(),
+            1
+        );
     }
 }
 

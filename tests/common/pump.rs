@@ -63,7 +63,15 @@ pub struct Pump<'n> {
 
 impl<'n> Pump<'n> {
     /// A pump for `conn` (or, with `conn = None`, waiting to accept a SYN).
-    pub fn new(net: &'n KernelNet, out_pair: IpPair, local_port: u16, conn: Option<Connection>, app: App, impair: (Profile, Profile), seed: u64) -> Pump<'n> {
+    pub fn new(
+        net: &'n KernelNet,
+        out_pair: IpPair,
+        local_port: u16,
+        conn: Option<Connection>,
+        app: App,
+        impair: (Profile, Profile),
+        seed: u64,
+    ) -> Pump<'n> {
         let mut pcap_file = Vec::new();
         pcap::global_header(&mut pcap_file);
         Pump {
@@ -84,9 +92,13 @@ impl<'n> Pump<'n> {
     }
 
     fn drain(&mut self, now: Instant) {
-        let Some(conn) = self.conn.as_mut() else { return };
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
         for _ in 0..100_000 {
-            let Some(seg) = conn.poll_transmit(now) else { break };
+            let Some(seg) = conn.poll_transmit(now) else {
+                break;
+            };
             self.outbound.push(now, ip::encode(&self.out_pair, &seg));
         }
         self.app.take_events(now, conn);
@@ -102,7 +114,11 @@ impl<'n> Pump<'n> {
     fn rst_for(&self, seg: &Segment) -> Segment {
         // RFC 9293 §3.10.7.1: a segment for a closed port draws a RST.
         use tcp_proto::{Flags, SeqNum};
-        let mut rst = Segment { src_port: seg.dst_port, dst_port: seg.src_port, ..Segment::default() };
+        let mut rst = Segment {
+            src_port: seg.dst_port,
+            dst_port: seg.src_port,
+            ..Segment::default()
+        };
         if seg.flags.ack() {
             rst.seq = seg.ack;
             rst.flags = Flags::RST;
@@ -123,32 +139,47 @@ impl<'n> Pump<'n> {
             conn.handle_timeout(now);
         }
         if let Some(conn) = self.conn.as_mut() {
-            self.app.drive(conn);
+            self.app.drive(conn, now);
         }
         self.drain(now);
         self.write_out(now);
 
         // Wait for the kernel, at most until the next deadline, 10 ms, max_wait.
         let mut wait = max_wait.min(Duration::from_millis(10));
-        for t in [self.conn.as_ref().and_then(|c| c.poll_timeout()), self.outbound.next_deadline(), self.inbound.next_deadline()]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.conn.as_ref().and_then(|c| c.poll_timeout()),
+            self.outbound.next_deadline(),
+            self.inbound.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             wait = wait.min(t.saturating_duration_since(now));
         }
-        let mut got = self.net.recv_timeout(&mut self.buf, wait).expect("read TUN");
-        // Then take everything that is already queued (bounded).
-        for _ in 0..256 {
-            let Some(n) = got else { break };
+        let mut got = self
+            .net
+            .recv_timeout(&mut self.buf, wait)
+            .expect("read TUN");
+        // Then take what is already queued, at most 256 packets: no packet
+        // is read past the budget (it would be lost).
+        let mut budget = 256u32;
+        while let Some(n) = got {
             let now = self.clock.now();
             let pkt = self.buf[..n].to_vec();
+            // Everything the kernel sends goes into the trace, whether we
+            // can decode it or not.
+            pcap::record(&mut self.pcap, now, &pkt);
             if let Some((pair, seg)) = ip::decode(&pkt)
                 && pair == self.out_pair.reversed()
             {
-                pcap::record(&mut self.pcap, now, &pkt);
                 let ours = seg.dst_port == self.local_port
-                    && self.conn.as_ref().is_none_or(|c| c.state() == State::Closed || c.remote_port() == seg.src_port);
-                if ours && (self.conn.is_some() || (self.accept_with.is_some() && seg.flags.syn() && !seg.flags.ack())) {
+                    && self.conn.as_ref().is_none_or(|c| {
+                        c.state() == State::Closed || c.remote_port() == seg.src_port
+                    });
+                if ours
+                    && (self.conn.is_some()
+                        || (self.accept_with.is_some() && seg.flags.syn() && !seg.flags.ack()))
+                {
                     self.inbound.push(now, seg);
                 } else if self.refuse_unmatched && !seg.flags.rst() {
                     let rst = self.rst_for(&seg);
@@ -156,7 +187,14 @@ impl<'n> Pump<'n> {
                     self.outbound.push(now, ip::encode(&self.out_pair, &rst));
                 }
             }
-            got = self.net.recv_timeout(&mut self.buf, Duration::ZERO).expect("read TUN");
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            got = self
+                .net
+                .recv_timeout(&mut self.buf, Duration::ZERO)
+                .expect("read TUN");
         }
         let now = self.clock.now();
         while let Some(seg) = self.inbound.pop_ready(now) {
@@ -164,13 +202,14 @@ impl<'n> Pump<'n> {
                 Some(conn) => conn.handle_segment(now, seg),
                 None => {
                     let (config, iss) = self.accept_with.expect("passive pump has accept config");
-                    self.conn = Some(Connection::accept(config, &seg, iss, now).expect("accept SYN"));
+                    self.conn =
+                        Some(Connection::accept(config, &seg, iss, now).expect("accept SYN"));
                 }
             }
             self.drain(now);
         }
         if let Some(conn) = self.conn.as_mut() {
-            self.app.drive(conn);
+            self.app.drive(conn, now);
         }
         self.drain(now);
         self.write_out(now);
@@ -178,7 +217,12 @@ impl<'n> Pump<'n> {
 
     /// Steps until `done(self)` or `limit` passes (panics then, with the
     /// transitions so far). At most one million iterations.
-    pub fn run_until(&mut self, limit: Duration, what: &str, mut done: impl FnMut(&Pump<'_>) -> bool) {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&Pump<'_>) -> bool,
+    ) {
         let start = self.clock.now();
         for _ in 0..1_000_000 {
             if done(self) {

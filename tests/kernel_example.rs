@@ -1,0 +1,309 @@
+//! examples/tun.rs, run as a program in a fresh namespace against Linux:
+//! an HTTP GET from a kernel socket to `server --mode http`, `client`
+//! against a kernel echo server (clean over IPv4, lossy over IPv6), and a
+//! refused connection that must make it exit non-zero. The device must be
+//! gone when the program exits.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::app::fill;
+use common::netns::KernelNet;
+use common::tshark;
+
+/// The example's pattern seed (`SEED` in examples/tun.rs).
+const EXAMPLE_SEED: u64 = 0x7c9_0001;
+
+/// The example binary next to this test's (`target/<profile>/examples/tun`),
+/// built on demand when this test was run alone.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let bin = dir.join("examples").join("tun");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--example", "tun"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build --example tun");
+        assert!(st.success(), "cargo build --example tun failed");
+    }
+    bin
+}
+
+/// Starts the example inside the namespace with `args`, stdout piped.
+fn start(net: &KernelNet, args: &[&str]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", net.name()])
+        .arg(example_binary())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the tun example")
+}
+
+/// Waits for the child, killing it after `limit`.
+fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait for the example") {
+            return st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the tun example did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads the example's stdout until a line containing `what` (then keeps
+/// echoing the rest on a thread); returns all lines on a channel at the end.
+fn wait_for_line(child: &mut Child, what: &str) -> std::thread::JoinHandle<Vec<String>> {
+    let out = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(out).lines();
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let l = l.expect("read example output");
+        eprintln!("example: {l}");
+        let hit = l.contains(what);
+        seen.push(l);
+        if hit {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains(what)),
+        "the example never printed {what:?}: {seen:?}"
+    );
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            eprintln!("example: {l}");
+            seen.push(l);
+        }
+        seen
+    })
+}
+
+fn assert_device_gone(net: &KernelNet) {
+    assert!(
+        net.ip(&["link", "show", "tcpp0"]).is_err(),
+        "tcpp0 left behind after the example exited"
+    );
+}
+
+#[test]
+fn example_http_server_answers_a_kernel_get() {
+    let Some(net) = KernelNet::bare_or_skip("example_http_server_answers_a_kernel_get") else {
+        return;
+    };
+    let pcap = tshark::pcap_path("example_http_server");
+    let body = 300_000usize;
+    let mut child = start(
+        &net,
+        &[
+            "server",
+            "--dev",
+            "tcpp0",
+            "--port",
+            "8080",
+            "--mode",
+            "http",
+            "--body-bytes",
+            &body.to_string(),
+            "--time-wait-ms",
+            "200",
+            "--timeout-s",
+            "30",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ],
+    );
+    let rest = wait_for_line(&mut child, "listening on");
+    let to: SocketAddr = "192.0.2.2:8080".parse().unwrap();
+    let response = net.run_in(move || {
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(10))
+            .expect("kernel connects to the example");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 192.0.2.2\r\n\r\n")
+            .unwrap();
+        let mut r = Vec::new();
+        s.read_to_end(&mut r).expect("read the response to EOF");
+        r
+    });
+    let st = wait(&mut child, Duration::from_secs(30));
+    let lines = rest.join().unwrap();
+    assert!(st.success(), "example exit status {st}: {lines:?}");
+    assert_device_gone(&net);
+
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header")
+        + 4;
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {body}\r\n")),
+        "{head}"
+    );
+    let mut want = vec![0u8; body];
+    fill(EXAMPLE_SEED, 0, &mut want);
+    assert!(
+        response[head_end..] == want[..],
+        "body differs ({} octets)",
+        response.len() - head_end
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("TIME-WAIT -> CLOSED")),
+        "the server closed first: {lines:?}"
+    );
+    if tshark::available("example_http_server_answers_a_kernel_get") {
+        tshark::assert_trace_ok(&pcap, true);
+    }
+}
+
+/// A kernel echo server on `[::]:port` (both families) in the namespace.
+fn kernel_echo(net: &KernelNet, port: u16) -> std::thread::JoinHandle<u64> {
+    let l = net
+        .run_in(move || TcpListener::bind(("::", port)))
+        .expect("kernel echo server binds");
+    net.spawn_in(move || {
+        let (mut s, _) = l.accept().expect("accept the example's connection");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let mut n = 0u64;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    s.write_all(&buf[..k]).expect("echo");
+                    n += k as u64;
+                }
+                Err(e) => panic!("kernel echo read: {e}"),
+            }
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        n
+    })
+}
+
+fn client_against_kernel_echo(test: &str, ipv6: bool, lossy: bool) {
+    let Some(net) = KernelNet::bare_or_skip(test) else {
+        return;
+    };
+    let echo = kernel_echo(&net, 5001);
+    let pcap = tshark::pcap_path(test);
+    let n: u64 = 1 << 20;
+    let target = if ipv6 {
+        "[2001:db8::1]:5001"
+    } else {
+        "192.0.2.1:5001"
+    };
+    let n_s = n.to_string();
+    let mut args = vec![
+        "client",
+        "--dev",
+        "tcpp0",
+        "--connect",
+        target,
+        "--send-bytes",
+        &n_s,
+        "--expect-echo",
+        "--time-wait-ms",
+        "200",
+        "--timeout-s",
+        "60",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ];
+    if ipv6 {
+        args.push("--ipv6");
+    }
+    if lossy {
+        args.extend([
+            "--loss",
+            "0.1",
+            "--reorder",
+            "0.1",
+            "--dup",
+            "0.1",
+            "--seed",
+            "7",
+        ]);
+    }
+    let mut child = start(&net, &args);
+    let rest = wait_for_line(&mut child, "connecting to");
+    let st = wait(&mut child, Duration::from_secs(60));
+    let lines = rest.join().unwrap();
+    assert!(st.success(), "example exit status {st}: {lines:?}");
+    assert_eq!(
+        echo.join().expect("kernel echo thread"),
+        n,
+        "the kernel echoed everything"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("OK: sent {n} octets, received {n} octets"))),
+        "{lines:?}"
+    );
+    assert_device_gone(&net);
+    if tshark::available(test) {
+        tshark::assert_trace_ok(&pcap, !lossy);
+        if lossy {
+            tshark::assert_retransmissions_seen(&pcap);
+        }
+    }
+}
+
+#[test]
+fn example_client_against_kernel_echo_v4() {
+    client_against_kernel_echo("example_client_against_kernel_echo_v4", false, false);
+}
+
+#[test]
+fn example_client_against_kernel_echo_v6_lossy() {
+    client_against_kernel_echo("example_client_against_kernel_echo_v6_lossy", true, true);
+}
+
+#[test]
+fn example_exits_nonzero_when_the_kernel_refuses() {
+    let Some(net) = KernelNet::bare_or_skip("example_exits_nonzero_when_the_kernel_refuses") else {
+        return;
+    };
+    let mut child = start(
+        &net,
+        &[
+            "client",
+            "--dev",
+            "tcpp0",
+            "--connect",
+            "192.0.2.1:9",
+            "--send-bytes",
+            "10",
+            "--timeout-s",
+            "20",
+        ],
+    );
+    let rest = wait_for_line(&mut child, "connecting to");
+    let st = wait(&mut child, Duration::from_secs(30));
+    let lines = rest.join().unwrap();
+    assert_eq!(st.code(), Some(1), "refused must fail: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("closed: Refused")),
+        "{lines:?}"
+    );
+    assert_device_gone(&net);
+}
