@@ -365,6 +365,12 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     pump.run_until(limit, "CLOSED", |p| {
         p.state() == Some(State::Closed) && p.app.closed.is_some()
     });
+    // Keep pumping until the kernel application is done: it may still send
+    // (a write after our abort must draw our host's RST).
+    let start = std::time::Instant::now();
+    while !kernel.is_finished() && start.elapsed() < limit + Duration::from_secs(60) {
+        pump.step(Duration::from_millis(10));
+    }
     let k = kernel.join().expect("kernel thread");
     // Stay a moment so late segments (final ACKs) are in the trace.
     let t = pump.clock.now();
