@@ -175,10 +175,10 @@ fn parse() -> Result<Opts, String> {
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option --{k}"));
     }
-    if let Role::Client { connect, .. } = &opts.role {
-        if connect.is_ipv6() != opts.ipv6 {
-            return Err("--connect's address family must match --ipv6".into());
-        }
+    if let Role::Client { connect, .. } = &opts.role
+        && connect.is_ipv6() != opts.ipv6
+    {
+        return Err("--connect's address family must match --ipv6".into());
     }
     Ok(opts)
 }
@@ -373,11 +373,12 @@ impl Host {
                 Role::Server {
                     mode, body_bytes, ..
                 } => {
-                    if *mode == Mode::Echo && !c.pending.is_empty() {
-                        if let Ok(k) = c.conn.send(&c.pending) {
-                            c.pending.drain(..k);
-                            c.sent += k as u64;
-                        }
+                    if *mode == Mode::Echo
+                        && !c.pending.is_empty()
+                        && let Ok(k) = c.conn.send(&c.pending)
+                    {
+                        c.pending.drain(..k);
+                        c.sent += k as u64;
                     }
                     if *mode == Mode::Http
                         && c.response.is_none()
@@ -394,10 +395,10 @@ impl Host {
                     }
                     if let Some(r) = &c.response {
                         let at = c.sent as usize;
-                        if at < r.len() {
-                            if let Ok(k) = c.conn.send(&r[at..]) {
-                                c.sent += k as u64;
-                            }
+                        if at < r.len()
+                            && let Ok(k) = c.conn.send(&r[at..])
+                        {
+                            c.sent += k as u64;
                         }
                         if c.sent as usize == r.len() {
                             // The server closes first (HTTP/1.1, Connection: close).
@@ -586,10 +587,10 @@ impl Host {
                 if self.opts.pcap.is_some() {
                     pcap::record(&mut self.pcap, now, &rx[..n]);
                 }
-                if let Some((pair, seg)) = ip::decode(&rx[..n]) {
-                    if pair == self.pair.reversed() {
-                        self.inbound.push(now, seg);
-                    }
+                if let Some((pair, seg)) = ip::decode(&rx[..n])
+                    && pair == self.pair.reversed()
+                {
+                    self.inbound.push(now, seg);
                 }
             }
             let now = self.now();
@@ -709,11 +710,11 @@ fn main() -> ExitCode {
         }
     }
     let result = host.run();
-    if let Some(path) = &host.opts.pcap {
-        if let Err(e) = std::fs::write(path, &host.pcap) {
-            eprintln!("tun: write {path}: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &host.opts.pcap
+        && let Err(e) = std::fs::write(path, &host.pcap)
+    {
+        eprintln!("tun: write {path}: {e}");
+        return ExitCode::FAILURE;
     }
     let in_stats = host.inbound.stats;
     let out_stats = host.outbound.stats;
