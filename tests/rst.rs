@@ -111,10 +111,11 @@ fn rst_rules_in_every_state(iss: u32, peer_iss: u32) {
         let out = h.feed(rst(&h, rcv));
         assert!(out.is_empty(), "{state}: no reply to a RST: {out:?}");
         assert_eq!(h.c.state(), State::Closed, "{state}: exact RST");
-        let want = if state == State::SynReceived {
-            CloseReason::Refused // R3: origin active
-        } else {
-            CloseReason::Reset
+        let want = match state {
+            State::SynReceived => CloseReason::Refused, // R3: origin active
+            // Both FINs were acknowledged: the RST only ends 2·MSL early.
+            State::TimeWait => CloseReason::Normal,
+            _ => CloseReason::Reset,
         };
         assert_eq!(h.closed_event(), Some(want), "{state}");
     }
