@@ -50,7 +50,6 @@
 //! Wireshark, and `sim` (feature `sim`) a deterministic lossy network for
 //! tests.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate alloc;

@@ -5,6 +5,10 @@
 //! the thread that switched counting on, so the test harness's own threads
 //! add no noise. Figures are printed (`--nocapture`).
 
+// The counting allocator wraps `System`; the crate denies `unsafe_code`
+// everywhere else (Cargo.toml [lints]).
+#![allow(unsafe_code)]
+
 use bytes::Bytes;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
