@@ -48,7 +48,7 @@ use app::{Fnv, fill};
 use impair::{Impair, Profile};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tcp_proto::{
-    CloseReason, Config, Connection, Event, Flags, Instant, IpPair, Segment, SeqNum, State, pcap,
+    CloseReason, Config, Connection, Event, Instant, IpPair, Segment, SeqNum, State, pcap,
 };
 
 const KERNEL_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -414,22 +414,6 @@ impl Host {
         }
     }
 
-    fn rst_for(seg: &Segment) -> Segment {
-        let mut r = Segment {
-            src_port: seg.dst_port,
-            dst_port: seg.src_port,
-            ..Segment::default()
-        };
-        if seg.flags.ack() {
-            r.seq = seg.ack;
-            r.flags = Flags::RST;
-        } else {
-            r.ack = seg.seq.add(seg.seg_len());
-            r.flags = Flags::RST.with(Flags::ACK);
-        }
-        r
-    }
-
     fn deliver(&mut self, now: Instant, seg: Segment) {
         let key = (seg.dst_port, seg.src_port);
         if self.conns.contains_key(&key) {
@@ -460,9 +444,8 @@ impl Host {
                 }
                 Err(e) => self.say(&format!("SYN not accepted: {e}")),
             }
-        } else if !seg.flags.rst() {
+        } else if let Some(rst) = tcp_proto::reset_reply(&seg) {
             // RFC 9293 §3.10.7.1: no connection, so a RST.
-            let rst = Host::rst_for(&seg);
             self.send_raw(now, &rst);
         }
     }

@@ -525,3 +525,22 @@ fn without_rfc5961_an_in_window_rst_or_syn_resets() {
     h.feed(rst(&h, rcv.sub(1)));
     assert_eq!(h.c.state(), State::Established);
 }
+
+#[test]
+fn reset_reply_takes_the_rst_forms_of_closed_and_never_answers_a_rst() {
+    use tcp_proto::reset_reply;
+    let mut seg = syn_from(40000, 80, u32::MAX, None);
+    seg.payload = bytes::Bytes::from_static(b"abc");
+    seg.flags = SYN | FIN;
+    // No ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, SEG.LEN = 3 + SYN + FIN.
+    let r = reset_reply(&seg).expect("a reply");
+    assert_eq!((r.src_port, r.dst_port), (80, 40000));
+    assert_eq!((r.flags, r.seq, r.ack), (RST | ACK, SeqNum(0), SeqNum(4)));
+    // With ACK: <SEQ=SEG.ACK><CTL=RST>.
+    seg.flags = ACK;
+    seg.ack = SeqNum(77);
+    let r = reset_reply(&seg).expect("a reply");
+    assert_eq!((r.flags, r.seq), (RST, SeqNum(77)));
+    seg.flags = RST | ACK;
+    assert_eq!(reset_reply(&seg), None);
+}

@@ -36,29 +36,14 @@ impl Connection {
 
     /// §3.10.7.1: no TCB. Answer anything but a RST with a RST (C3/C4).
     fn on_closed(&mut self, seg: &Segment) {
-        if !seg.flags.rst() {
-            let rst = self.rst_for(seg);
-            self.push_reply(rst);
-        }
+        self.reply_reset(seg);
     }
 
-    /// The RST answering `seg` when it has no place (§3.10.7.1, B18):
-    /// `<SEQ=SEG.ACK><CTL=RST>` if it carried an ACK, else
-    /// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
-    fn rst_for(&self, seg: &Segment) -> Segment {
-        let mut r = Segment {
-            src_port: seg.dst_port,
-            dst_port: seg.src_port,
-            ..Segment::default()
-        };
-        if seg.flags.ack() {
-            r.seq = seg.ack;
-            r.flags = Flags::RST;
-        } else {
-            r.ack = seg.seq.add(seg.seg_len());
-            r.flags = Flags::RST.with(Flags::ACK);
+    /// Queues the RST answering `seg` when it has no place (§3.10.7.1, B18).
+    fn reply_reset(&mut self, seg: &Segment) {
+        if let Some(rst) = reset_reply(seg) {
+            self.push_reply(rst);
         }
-        r
     }
 
     /// §3.10.7.2: LISTEN.
@@ -67,8 +52,7 @@ impl Connection {
             return; // L1
         }
         if seg.flags.ack() {
-            let rst = self.rst_for(seg); // L2
-            self.push_reply(rst);
+            self.reply_reset(seg); // L2
             return;
         }
         if !seg.flags.syn() {
@@ -135,8 +119,7 @@ impl Connection {
         // First: the ACK. Acceptable only if ISS < SEG.ACK =< SND.NXT (B23).
         if f.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_nxt)) {
             if !f.rst() {
-                let rst = self.rst_for(seg); // S1
-                self.push_reply(rst);
+                self.reply_reset(seg); // S1
             }
             self.stats.dropped_bad_ack += 1;
             return;
@@ -288,8 +271,7 @@ impl Connection {
         if !self.syn_acked {
             // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
             if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
-                let rst = self.rst_for(seg);
-                self.push_reply(rst);
+                self.reply_reset(seg);
                 self.stats.dropped_bad_ack += 1;
                 return;
             }
@@ -740,4 +722,28 @@ impl Connection {
             self.events.push_back(Event::Writable);
         }
     }
+}
+
+/// The reply of a TCP with no connection for `seg` (RFC 9293 §3.10.7.1,
+/// state CLOSED): `<SEQ=SEG.ACK><CTL=RST>` if it carried an ACK, else
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>` (SEG.LEN counts SYN and FIN).
+/// `None` for a RST: a RST is never answered. For hosts and listeners that
+/// demultiplex themselves and find no connection (a port nobody listens on).
+pub fn reset_reply(seg: &Segment) -> Option<Segment> {
+    if seg.flags.rst() {
+        return None;
+    }
+    let mut r = Segment {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        ..Segment::default()
+    };
+    if seg.flags.ack() {
+        r.seq = seg.ack;
+        r.flags = Flags::RST;
+    } else {
+        r.ack = seg.seq.add(seg.seg_len());
+        r.flags = Flags::RST.with(Flags::ACK);
+    }
+    Some(r)
 }

@@ -12,6 +12,8 @@ mod output;
 mod rtt;
 mod timers;
 
+pub use input::reset_reply;
+
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::Controller;
 use crate::config::{Config, ConfigError};

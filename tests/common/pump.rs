@@ -111,25 +111,6 @@ impl<'n> Pump<'n> {
         }
     }
 
-    fn rst_for(&self, seg: &Segment) -> Segment {
-        // RFC 9293 §3.10.7.1: a segment for a closed port draws a RST.
-        use tcp_proto::{Flags, SeqNum};
-        let mut rst = Segment {
-            src_port: seg.dst_port,
-            dst_port: seg.src_port,
-            ..Segment::default()
-        };
-        if seg.flags.ack() {
-            rst.seq = seg.ack;
-            rst.flags = Flags::RST;
-        } else {
-            rst.seq = SeqNum(0);
-            rst.ack = seg.seq.add(seg.seg_len());
-            rst.flags = Flags::RST | Flags::ACK;
-        }
-        rst
-    }
-
     /// One iteration; `max_wait` bounds the TUN read.
     pub fn step(&mut self, max_wait: Duration) {
         let now = self.clock.now();
@@ -181,8 +162,10 @@ impl<'n> Pump<'n> {
                         || (self.accept_with.is_some() && seg.flags.syn() && !seg.flags.ack()))
                 {
                     self.inbound.push(now, seg);
-                } else if self.refuse_unmatched && !seg.flags.rst() {
-                    let rst = self.rst_for(&seg);
+                } else if self.refuse_unmatched
+                    && let Some(rst) = tcp_proto::reset_reply(&seg)
+                {
+                    // RFC 9293 §3.10.7.1: a segment for a closed port draws a RST.
                     self.unmatched.push(seg);
                     self.outbound.push(now, ip::encode(&self.out_pair, &rst));
                 }
