@@ -1042,3 +1042,35 @@ fn close_in_syn_received_still_reports_connected_when_the_syn_is_acked() {
         .expect("the FIN follows the ACK of our SYN");
     assert_eq!(fin.seq, SeqNum(1001));
 }
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_only_after_the_configured_probes() {
+    let mut cfg = plain();
+    cfg.keepalive = Some(tcp_proto::Keepalive {
+        idle: secs(7200),
+        interval: secs(75),
+        probes: 3,
+    });
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    // Idle for less than the idle time: nothing goes out.
+    assert!(h.advance(secs(7100)).is_empty());
+    // Past it: one probe, SEQ = SND.NXT − 1 (here SND.UNA − 1), no data (SHLD-12).
+    let out = h.advance(secs(150));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].seq, out[0].ack, out[0].payload.len()),
+        (snd.sub(1), rcv, 0)
+    );
+    // The peer answers: the connection lives on and probing starts over (MUST-29).
+    h.feed(h.seg(rcv, Some(snd), ACK, b""));
+    assert!(h.advance(secs(7100)).is_empty());
+    // Now the peer is gone: three unanswered probes 75 s apart, then TimedOut.
+    let out = h.advance(secs(7200 + 3 * 75 + 1));
+    assert_eq!(
+        out.iter().filter(|s| s.seq == snd.sub(1)).count(),
+        3,
+        "{out:?}"
+    );
+    assert_eq!(h.c.state(), State::Closed);
+    assert_eq!(h.closed_event(), Some(CloseReason::TimedOut));
+}
