@@ -13,6 +13,8 @@
 //! is one reused array, smoltcp's packets come from a pool. smoltcp's sockets and interfaces are
 //! built once and reused (connect/listen again after CLOSED); tcp-proto
 //! builds two fresh `Connection`s per lifecycle.
+mod common;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -20,7 +22,6 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use smoltcp::iface::{Config as SmolConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 use tcp_proto::{ChecksumMode, Config, Connection, Instant, IpPair, Segment, SeqNum, State};
@@ -113,60 +114,7 @@ fn tcp_proto_lifecycle(wire: &mut Wire, iss: u32) -> u64 {
 
 // ---- smoltcp -------------------------------------------------------------
 
-type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
-
-/// A device whose wire is two queues of IP packets, with a shared buffer pool.
-struct QueueDevice {
-    rx: VecDeque<Vec<u8>>,
-    tx: VecDeque<Vec<u8>>,
-    pool: Pool,
-    mtu: usize,
-}
-
-struct Rx(Vec<u8>, Pool);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>, Pool);
-
-impl RxToken for Rx {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let r = f(&self.0);
-        self.1.borrow_mut().push(self.0);
-        r
-    }
-}
-
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = self.1.borrow_mut().pop().unwrap_or_default();
-        buf.resize(len, 0);
-        let r = f(&mut buf);
-        self.0.push_back(buf);
-        r
-    }
-}
-
-impl Device for QueueDevice {
-    type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _t: smoltcp::time::Instant) -> Option<(Rx, Tx<'_>)> {
-        let pkt = self.rx.pop_front()?;
-        Some((
-            Rx(pkt, self.pool.clone()),
-            Tx(&mut self.tx, self.pool.clone()),
-        ))
-    }
-
-    fn transmit(&mut self, _t: smoltcp::time::Instant) -> Option<Tx<'_>> {
-        Some(Tx(&mut self.tx, self.pool.clone()))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
-        caps
-    }
-}
+use common::{Pool, QueueDevice};
 
 struct Host {
     iface: Interface,
