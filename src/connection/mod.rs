@@ -18,7 +18,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::Controller;
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
-use crate::recovery::SackReport;
+use crate::recovery::{Prr, SackReport, Scoreboard};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -168,6 +168,12 @@ pub struct Connection {
     dupacks: u32,
     in_recovery: bool,
     recover: SeqNum,
+    /// What the peer SACKed (RFC 6675 §3).
+    scoreboard: Scoreboard,
+    /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
+    high_rxt: SeqNum,
+    /// The sending rate during SACK recovery (RFC 6937).
+    prr: Prr,
     cc: Controller,
     /// Last time the peer acknowledged new data (user timeout).
     last_progress: Instant,
@@ -256,6 +262,9 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
+            scoreboard: Scoreboard::default(),
+            high_rxt: iss,
+            prr: Prr::default(),
             cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
             last_progress: now,
             ack_now: false,
@@ -688,6 +697,9 @@ impl Connection {
         self.recover = self.snd_nxt;
         self.fast_rtx = None;
         self.rtx_next = Some(self.snd_una);
+        // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
+        // from SND.UNA ignoring what was SACKed before.
+        self.scoreboard.clear();
         // The user timeout fires at its deadline, not at the next backed-off RTO.
         let mut next = now + self.rtt.rto();
         if let Some(t) = self.cfg.user_timeout {
@@ -787,12 +799,35 @@ impl Connection {
     }
 
     /// Octets outstanding that count against the congestion window: after an
-    /// RTO only what has been resent since counts (the rest is presumed lost).
+    /// RTO only what has been resent since counts (the rest is presumed lost);
+    /// with SACK, RFC 6675's pipe.
     fn flight_size(&self) -> u32 {
         match self.rtx_next {
             Some(c) => c.dist(self.snd_una),
+            None if self.sack_enabled => self.pipe(),
             None => self.snd_nxt.dist(self.snd_una),
         }
+    }
+
+    /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
+    /// retransmitted in this recovery (an octet both lost-and-resent counts once).
+    fn pipe(&self) -> u32 {
+        let (una, nxt) = (self.snd_una, self.snd_nxt);
+        let sb = &self.scoreboard;
+        if sb.is_empty() && !self.in_recovery {
+            return nxt.dist(una);
+        }
+        let lost = self.lost_end();
+        let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
+        if self.in_recovery && self.high_rxt.gt(una) {
+            p += sb.unsacked_between(una, self.high_rxt.min(nxt));
+        }
+        p
+    }
+
+    /// Everything un-SACKed below this point is deemed lost (RFC 6675 IsLost).
+    fn lost_end(&self) -> SeqNum {
+        self.scoreboard.lost_end(self.snd_una, self.snd_mss)
     }
 
     /// RCV.WND: what is left of the window last advertised (zero, not
