@@ -163,13 +163,13 @@ impl SendBuffer {
         }
     }
 
+    #[cfg(test)]
     /// When the entry holding `seq` was last sent, and whether it was ever
     /// retransmitted.
     pub(crate) fn xmit_of(&self, seq: SeqNum) -> Option<(Instant, bool)> {
         let e = self.sent.get(self.entry_at(seq)?)?;
         Some((e.xmit, e.rtx))
     }
-
 
     /// Up to `max` in-flight octets starting at `seq`, for a retransmission.
     /// Empty when `seq` is not inside the in-flight data.
@@ -178,7 +178,8 @@ impl SendBuffer {
         match self.entry_at(seq).and_then(|i| self.sent.get(i)) {
             Some(e) => {
                 let skip = seq.dist(e.seq) as usize;
-                e.data.slice(skip..e.data.len().min(skip.saturating_add(max)))
+                e.data
+                    .slice(skip..e.data.len().min(skip.saturating_add(max)))
             }
             None => Bytes::new(),
         }

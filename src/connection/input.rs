@@ -679,7 +679,9 @@ impl Connection {
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);
             if (ms as i32) >= 0 {
-                sample = Some(core::time::Duration::from_millis(u64::from(ms.min(600_000))));
+                sample = Some(core::time::Duration::from_millis(u64::from(
+                    ms.min(600_000),
+                )));
             }
         }
         if let Some((end, sent)) = self.rtt_probe

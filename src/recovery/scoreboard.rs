@@ -50,6 +50,7 @@ impl Scoreboard {
         self.sacked
     }
 
+    #[cfg(test)]
     /// Number of disjoint ranges held.
     pub(crate) fn ranges(&self) -> usize {
         self.ranges.len()
@@ -165,6 +166,7 @@ impl Scoreboard {
         false
     }
 
+    #[cfg(test)]
     /// Whether `seq` is SACKed.
     pub(crate) fn is_sacked(&self, seq: SeqNum) -> bool {
         let i = self.ranges.partition_point(|r| r.1.le(seq));
@@ -236,11 +238,20 @@ mod tests {
         let at = |o: u32| una.add(o).0;
         let up = s.on_blocks(&[b(at(2000), at(3000))], una, una, nxt);
         assert_eq!(up.newly_sacked, 1000);
-        s.on_blocks(&[b(at(4000), at(5000)), b(at(3000), at(4000))], una, una, nxt);
+        s.on_blocks(
+            &[b(at(4000), at(5000)), b(at(3000), at(4000))],
+            una,
+            una,
+            nxt,
+        );
         assert_eq!((s.ranges(), s.sacked_bytes()), (1, 3000));
         // Past SND.NXT, empty, inverted: ignored.
         let up = s.on_blocks(
-            &[b(at(9000), at(10_001)), b(at(6000), at(6000)), b(at(7000), at(6500))],
+            &[
+                b(at(9000), at(10_001)),
+                b(at(6000), at(6000)),
+                b(at(7000), at(6500)),
+            ],
             una,
             una,
             nxt,
@@ -274,9 +285,17 @@ mod tests {
         let nxt = SeqNum(10_000);
         let mut s = Scoreboard::default();
         s.on_blocks(&[b(1000, 2000)], una, una, nxt);
-        assert_eq!(s.lost_end(una, 1000), una, "one segment SACKed: nothing lost");
+        assert_eq!(
+            s.lost_end(una, 1000),
+            una,
+            "one segment SACKed: nothing lost"
+        );
         s.on_blocks(&[b(3000, 5000)], una, una, nxt);
-        assert_eq!(s.lost_end(una, 1000), SeqNum(1000), "3 segments above the first hole");
+        assert_eq!(
+            s.lost_end(una, 1000),
+            SeqNum(1000),
+            "3 segments above the first hole"
+        );
         s.on_blocks(&[b(6000, 9000)], una, una, nxt);
         assert_eq!(s.lost_end(una, 1000), SeqNum(6000));
     }
