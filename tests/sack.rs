@@ -528,3 +528,136 @@ fn hostile_sack_flood_with_tiny_segments_keeps_the_connection_sane() {
         "nothing below the ACK is resent"
     );
 }
+
+// ---- RACK-TLP (RFC 8985) ----
+
+/// Linux preset with SACK and timestamps off for hand-made segments, the
+/// RTT measured as 50 ms.
+fn established_rack(iw: u32) -> (H, SeqNum, SeqNum) {
+    let mut cfg = plain();
+    cfg.initial_window = iw;
+    let (mut h, syn) = H::connect(cfg, 100);
+    let mut sa = h.seg(SeqNum(9000), Some(syn.seq.add(1)), SYN, b"");
+    sa.options.mss = Some(1460);
+    sa.options.sack_permitted = true;
+    h.advance(ms(50));
+    h.feed(sa);
+    assert_eq!(h.c.stats().srtt, Some(ms(50)));
+    (h, SeqNum(101), SeqNum(9001))
+}
+
+#[test]
+fn tail_loss_probe_fires_on_tail_loss_and_recovers_without_rto() {
+    let (mut h, snd, rcv) = established_rack(10);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(10 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 10);
+    // The last three segments are lost; the first seven are acknowledged.
+    h.advance(ms(50));
+    for k in 1..=7 {
+        let out = h.feed(h.seg(rcv, Some(at(k)), ACK, b""));
+        assert!(data(&out).is_empty());
+    }
+    // About two RTTs later the probe resends the last segment.
+    let (when, out) = h.fire().unwrap();
+    let probe = data(&out);
+    assert_eq!(probe, vec![at(9)], "the probe is the last segment: {out:?}");
+    assert!(
+        when - tcp_proto::Instant::ZERO < ms(50 + 50 + 150),
+        "probe at {when:?}"
+    );
+    assert_eq!(h.c.stats().tail_loss_probes, 1);
+    assert_eq!(h.c.stats().rto_expirations, 0);
+    // The probe arrives: its SACK tells RACK that 7 and 8, sent before it, are lost.
+    h.advance(ms(50));
+    let mut a = h.seg(rcv, Some(at(7)), ACK, b"");
+    a.options.sack_blocks.push(SackBlock {
+        left: at(9),
+        right: at(10),
+    });
+    let out = h.feed(a);
+    assert_eq!(
+        data(&out),
+        vec![at(7), at(8)],
+        "RACK repairs the tail: {out:?}"
+    );
+    h.advance(ms(50));
+    h.feed(h.seg(rcv, Some(at(10)), ACK, b""));
+    let st = h.c.stats();
+    assert_eq!(st.bytes_in_flight, 0);
+    assert_eq!(st.rto_expirations, 0, "no RTO: {st:?}");
+}
+
+#[test]
+fn rack_detects_a_lost_retransmission_and_resends_it_without_rto() {
+    let (mut h, snd, rcv) = established_rack(20);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(60 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 20);
+    h.advance(ms(50));
+    // Segment 0 lost; 1..=19 arrive and are SACKed: recovery resends 0.
+    let mut rtx_at = None;
+    let mut sent_after = Vec::new();
+    for k in 1..20u32 {
+        let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+        a.options.sack_blocks.push(SackBlock {
+            left: at(1),
+            right: at(k + 1),
+        });
+        for s in data(&h.feed(a)) {
+            if s == at(0) {
+                rtx_at = Some(h.now);
+            } else {
+                sent_after.push(s);
+            }
+        }
+    }
+    assert!(rtx_at.is_some(), "segment 0 was resent");
+    assert!(
+        !sent_after.is_empty(),
+        "new data went out after the retransmission"
+    );
+    // The retransmission is lost too; the new data sent after it arrives.
+    h.advance(ms(50));
+    let mut out = Vec::new();
+    for (i, s) in sent_after.iter().enumerate() {
+        let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+        a.options.sack_blocks.push(SackBlock {
+            left: at(1),
+            right: s.add(mss),
+        });
+        let _ = i;
+        out.extend(h.feed(a));
+    }
+    // RACK's clock (RTT + reordering window) runs out: segment 0 goes again.
+    out.extend(h.advance(ms(30)));
+    assert!(
+        data(&out).contains(&at(0)),
+        "the lost retransmission was resent: {:?}",
+        data(&out)
+    );
+    let st = h.c.stats();
+    assert_eq!(st.rto_expirations, 0, "{st:?}");
+    assert_eq!(st.rack_lost_retransmits, 1);
+}
+
+#[test]
+fn rfc9293_preset_keeps_dupthresh_and_sends_no_probe() {
+    let mut cfg = Config::rfc9293();
+    cfg.timestamps = false;
+    cfg.window_scale = false;
+    cfg.sack = true; // SACK with RFC 6675, but no RACK-TLP.
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(3 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 3);
+    h.feed(h.seg(rcv, Some(at(1)), ACK, b""));
+    // The tail is lost: only the RTO resends it.
+    let (_, out) = h.fire().unwrap();
+    assert_eq!(data(&out), vec![at(1)]);
+    let st = h.c.stats();
+    assert_eq!((st.tail_loss_probes, st.rto_expirations), (0, 1));
+}

@@ -33,6 +33,9 @@ pub(crate) struct Acked {
     pub rtx_acked: bool,
     /// Last transmission time of the highest newly acknowledged segment.
     pub head_xmit: Option<Instant>,
+    /// The latest last-transmission time among the newly acknowledged
+    /// segments, and whether that one had been retransmitted (RACK).
+    pub max_xmit: Option<(Instant, bool)>,
 }
 
 /// Queued and in-flight data. `sent` holds what has been transmitted and not
@@ -163,12 +166,23 @@ impl SendBuffer {
         }
     }
 
-    #[cfg(test)]
     /// When the entry holding `seq` was last sent, and whether it was ever
     /// retransmitted.
+    #[cfg(test)]
     pub(crate) fn xmit_of(&self, seq: SeqNum) -> Option<(Instant, bool)> {
+        self.entry_info(seq).map(|(t, r, _)| (t, r))
+    }
+
+    /// For the entry holding `seq`: when it was last sent, whether it was
+    /// ever retransmitted, and where it ends.
+    pub(crate) fn entry_info(&self, seq: SeqNum) -> Option<(Instant, bool, SeqNum)> {
         let e = self.sent.get(self.entry_at(seq)?)?;
-        Some((e.xmit, e.rtx))
+        Some((e.xmit, e.rtx, e.seq.add(e.data.len() as u32)))
+    }
+
+    /// Where the last in-flight entry starts (a tail loss probe resends it).
+    pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
+        self.sent.back().map(|e| e.seq)
     }
 
     /// Up to `max` in-flight octets starting at `seq`, for a retransmission.
@@ -200,6 +214,9 @@ impl SendBuffer {
                 a.last_xmit = Some(e.xmit);
             }
             a.head_xmit = Some(e.xmit);
+            if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
+                a.max_xmit = Some((e.xmit, e.rtx));
+            }
             if end.le(una) {
                 a.octets += e.data.len();
                 self.sent.pop_front();

@@ -504,19 +504,28 @@ impl Connection {
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let sacked_before = self.scoreboard.sacked_bytes();
-        let mut acked = 0;
+        let una_before = self.snd_una;
+        let mut freed = crate::buffer::Acked::default();
         if seg.ack.gt(self.snd_una) {
-            acked = self.ack_new_data(now, seg);
+            freed = self.ack_new_data(now, seg);
         }
+        let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
-        if self.sack_enabled && !seg.options.sack_blocks.is_empty() && seg.ack.ge(self.snd_una) {
-            let up = self.scoreboard.on_blocks(
-                seg.options.sack_blocks.as_slice(),
-                seg.ack,
-                self.snd_una,
-                self.snd_nxt,
-            );
+        let blocks = seg.options.sack_blocks.as_slice();
+        if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
+            let up = self
+                .scoreboard
+                .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
+            if up.dsack.is_some() && self.rack_on() {
+                self.rack.on_dsack();
+                self.tlp_dsack = true;
+            }
+        }
+        if self.rack_on() && (acked > 0 || newly_sacked > 0) {
+            let blocks = if newly_sacked > 0 { blocks } else { &[] };
+            self.rack_on_ack(now, &freed, seg.ack, blocks);
+            self.rack_detect(now);
         }
         let is_dup = acked == 0
             && seg.ack == self.snd_una
@@ -534,6 +543,12 @@ impl Connection {
             // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
             let delivered = (acked + self.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             self.sack_loss_recovery(now, delivered);
+            if self.rack_on() {
+                self.tlp_on_ack(now, seg.ack);
+                if acked > 0 || self.in_recovery {
+                    self.arm_loss_probe(now);
+                }
+            }
         } else if is_dup {
             let mss = self.snd_mss;
             if self.in_recovery {
@@ -572,7 +587,7 @@ impl Connection {
     /// RFC 6675 §5 with RFC 6937: enter recovery when SND.UNA + 1 is deemed
     /// lost (or on the DupThresh-th duplicate ACK), and set how much may be
     /// sent for this ACK while in recovery.
-    fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
+    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
         let mss = self.snd_mss;
         if !self.in_recovery
             && self.rtx_next.is_none()
@@ -597,9 +612,9 @@ impl Connection {
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
-    /// congestion control, restart or stop the RTO (RFC 6298 §5). Returns
-    /// the octets newly acknowledged.
-    fn ack_new_data(&mut self, now: Instant, seg: &Segment) -> u32 {
+    /// congestion control, restart or stop the RTO (RFC 6298 §5). Says what
+    /// was freed.
+    fn ack_new_data(&mut self, now: Instant, seg: &Segment) -> crate::buffer::Acked {
         let acked = seg.ack.dist(self.snd_una);
         let freed = self.sndbuf.ack(seg.ack);
         self.snd_una = seg.ack;
@@ -625,6 +640,7 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
+                self.rack.on_recovery_end();
             } else if !self.sack_enabled {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.fast_rtx = Some(self.snd_una);
@@ -655,7 +671,7 @@ impl Connection {
             self.want_writable = false;
             self.events.push_back(Event::Writable);
         }
-        acked
+        freed
     }
 
     /// RTT sampling as Linux does it (RFC 6298 §3, RFC 7323 §4): from the
@@ -693,6 +709,7 @@ impl Connection {
         if let Some(r) = sample {
             // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.
             self.rtt.sample(r);
+            self.rack.on_rtt_sample(now, r);
         }
     }
 

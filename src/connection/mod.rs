@@ -8,6 +8,7 @@
 
 mod events;
 mod input;
+mod loss;
 mod output;
 mod rtt;
 mod timers;
@@ -18,7 +19,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::Controller;
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
-use crate::recovery::{Prr, SackReport, Scoreboard};
+use crate::recovery::{Prr, Rack, SackReport, Scoreboard};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -74,8 +75,12 @@ pub struct Stats {
     pub retransmits: u64,
     /// Retransmission-timer expiries.
     pub rto_expirations: u64,
-    /// Fast retransmits (third duplicate ACK).
+    /// Loss recoveries entered (third duplicate ACK, RFC 6675 or RACK).
     pub fast_retransmits: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
+    /// Retransmissions that RACK found lost and resent (RFC 8985 §2.2).
+    pub rack_lost_retransmits: u64,
     /// Duplicate ACKs received.
     pub dup_acks: u64,
     /// Challenge ACKs sent (RFC 5961).
@@ -174,6 +179,18 @@ pub struct Connection {
     high_rxt: SeqNum,
     /// The sending rate during SACK recovery (RFC 6937).
     prr: Prr,
+    /// RACK's variables (RFC 8985).
+    rack: Rack,
+    /// Original transmissions below this point are lost by RACK's clock.
+    rack_lost_end: SeqNum,
+    /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
+    tlp_high_seq: Option<SeqNum>,
+    /// The probe resent old data (not new data).
+    tlp_was_rtx: bool,
+    /// A D-SACK arrived during the probe's episode: the probe was needless.
+    tlp_dsack: bool,
+    /// A tail loss probe is due.
+    tlp_pending: bool,
     cc: Controller,
     /// Last time the peer acknowledged new data (user timeout).
     last_progress: Instant,
@@ -265,6 +282,12 @@ impl Connection {
             scoreboard: Scoreboard::default(),
             high_rxt: iss,
             prr: Prr::default(),
+            rack: Rack::default(),
+            rack_lost_end: iss,
+            tlp_high_seq: None,
+            tlp_was_rtx: false,
+            tlp_dsack: false,
+            tlp_pending: false,
             cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
             last_progress: now,
             ack_now: false,
@@ -635,6 +658,11 @@ impl Connection {
                 Timer::Keepalive => self.on_keepalive_timeout(now),
                 Timer::TimeWait => self.enter_closed(CloseReason::Normal),
                 Timer::FinWait2 => self.enter_closed(CloseReason::TimedOut),
+                Timer::Rack => {
+                    self.rack_detect(now);
+                    self.sack_loss_recovery(now, 0);
+                }
+                Timer::LossProbe => self.on_loss_probe_timeout(),
             }
             if self.state == State::Closed {
                 return;
@@ -700,6 +728,12 @@ impl Connection {
         // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
         // from SND.UNA ignoring what was SACKed before.
         self.scoreboard.clear();
+        self.rack.on_rto();
+        self.rack_lost_end = self.snd_una;
+        self.tlp_high_seq = None;
+        self.tlp_pending = false;
+        self.timers.stop(Timer::Rack);
+        self.timers.stop(Timer::LossProbe);
         // The user timeout fires at its deadline, not at the next backed-off RTO.
         let mut next = now + self.rtt.rto();
         if let Some(t) = self.cfg.user_timeout {
@@ -825,9 +859,26 @@ impl Connection {
         p
     }
 
-    /// Everything un-SACKed below this point is deemed lost (RFC 6675 IsLost).
+    /// Everything un-SACKed below this point is deemed lost: RFC 6675
+    /// IsLost, and with RACK its clock (alone once reordering was seen,
+    /// RFC 8985 §6.2 step 4).
     fn lost_end(&self) -> SeqNum {
-        self.scoreboard.lost_end(self.snd_una, self.snd_mss)
+        let dup = self.scoreboard.lost_end(self.snd_una, self.snd_mss);
+        if !self.rack_on() {
+            return dup;
+        }
+        let rack = self.rack_lost_end.max(self.snd_una).min(self.snd_nxt);
+        if self.rack.reordering_seen() {
+            rack
+        } else {
+            rack.max(dup)
+        }
+    }
+
+    /// Whether RACK-TLP runs on this connection (configured, SACK negotiated).
+    #[inline]
+    fn rack_on(&self) -> bool {
+        self.cfg.rack && self.sack_enabled
     }
 
     /// RCV.WND: what is left of the window last advertised (zero, not

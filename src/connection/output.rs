@@ -58,6 +58,7 @@ impl Connection {
             && self.fast_rtx.is_none()
             && self.rtx_next.is_none()
             && !(self.in_recovery && self.sack_enabled)
+            && !self.tlp_pending
             && !self.zero_window_probe
             && !self.keepalive_probe
             && self.sndbuf.unsent_len() == 0
@@ -84,6 +85,12 @@ impl Connection {
         {
             return Some(s);
         }
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if let Some(s) = self.tail_loss_probe(now) {
+                return Some(s);
+            }
+        }
         if self.in_recovery && self.sack_enabled {
             if let Some(s) = self.sack_recovery_segment(now) {
                 return Some(s);
@@ -93,10 +100,29 @@ impl Connection {
         if let Some(s) = self.go_back_n(now) {
             return Some(s);
         }
-        if let Some(s) = self.new_data(now) {
+        if let Some(s) = self.new_data(now, false) {
             return Some(s);
         }
         self.probe_or_ack(now)
+    }
+
+    /// RFC 8985 §7.3: new data if the peer's window allows (whatever the
+    /// congestion window), else the last segment sent again.
+    fn tail_loss_probe(&mut self, now: Instant) -> Option<Segment> {
+        let high = self.snd_nxt;
+        let (s, rtx) = match self.new_data(now, true) {
+            Some(s) => (s, false),
+            None => {
+                let fin = self.fin_seq.filter(|_| self.fin_sent());
+                let seq = self.sndbuf.last_entry_start().or(fin)?;
+                (self.retransmission(now, seq, self.snd_mss)?, true)
+            }
+        };
+        self.tlp_high_seq = Some(if rtx { high } else { self.snd_nxt });
+        self.tlp_was_rtx = rtx;
+        self.tlp_dsack = false;
+        self.stats.tail_loss_probes += 1;
+        Some(s)
     }
 
     /// RFC 6675 §4 NextSeg under the PRR budget (RFC 6937): (1) the first
@@ -118,7 +144,7 @@ impl Connection {
             }
             return self.recovery_retransmission(now, hole, len);
         }
-        if let Some(s) = self.new_data(now) {
+        if let Some(s) = self.new_data(now, false) {
             return Some(s);
         }
         if let Some(high) = self.scoreboard.high_sacked()
@@ -288,7 +314,7 @@ impl Connection {
     /// New data within the peer's window and the congestion window, with
     /// Nagle (Minshall's variant, RFC 9293 A.3) and sender SWS avoidance
     /// (MUST-38); a FIN rides on the last segment.
-    fn new_data(&mut self, now: Instant) -> Option<Segment> {
+    fn new_data(&mut self, now: Instant, probe: bool) -> Option<Segment> {
         if !matches!(
             self.state,
             State::Established
@@ -329,7 +355,9 @@ impl Connection {
         };
         let flight = self.flight_size();
         let mss = self.snd_mss;
-        let cwnd_room = if self.in_recovery && self.sack_enabled {
+        let cwnd_room = if probe {
+            mss
+        } else if self.in_recovery && self.sack_enabled {
             self.prr.room(mss)
         } else {
             let mut cwnd = self.cc.get().cwnd();
@@ -382,7 +410,11 @@ impl Connection {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
-        Some(self.data_segment(now, seq, flags, data))
+        let seg = self.data_segment(now, seq, flags, data);
+        if self.rack_on() {
+            self.arm_loss_probe(now);
+        }
+        Some(seg)
     }
 
     /// The user timeout counts from when data went out into an empty

@@ -4,9 +4,11 @@
 //! connection calls them from `input.rs` and `output.rs`.
 
 mod prr;
+mod rack;
 mod report;
 mod scoreboard;
 
 pub(crate) use prr::Prr;
+pub(crate) use rack::{Rack, probe_timeout};
 pub(crate) use report::SackReport;
 pub(crate) use scoreboard::{DUP_THRESH, Scoreboard};

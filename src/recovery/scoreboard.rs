@@ -50,8 +50,8 @@ impl Scoreboard {
         self.sacked
     }
 
-    #[cfg(test)]
     /// Number of disjoint ranges held.
+    #[cfg(test)]
     pub(crate) fn ranges(&self) -> usize {
         self.ranges.len()
     }
@@ -166,8 +166,8 @@ impl Scoreboard {
         false
     }
 
-    #[cfg(test)]
     /// Whether `seq` is SACKed.
+    #[cfg(test)]
     pub(crate) fn is_sacked(&self, seq: SeqNum) -> bool {
         let i = self.ranges.partition_point(|r| r.1.le(seq));
         self.ranges.get(i).is_some_and(|r| r.0.le(seq))
