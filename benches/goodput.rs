@@ -155,9 +155,17 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
     };
     let newreno = Config {
         congestion: CongestionAlgorithm::NewReno,
+        sack: false,
         ..base
     };
-    vec![("tcpp NewReno", newreno)]
+    let newreno_sack = Config {
+        sack: true,
+        ..newreno
+    };
+    vec![
+        ("tcpp NewReno", newreno),
+        ("tcpp NewReno+SACK", newreno_sack),
+    ]
 }
 
 fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outcome {
