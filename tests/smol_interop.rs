@@ -99,8 +99,9 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     // The lossy runs are bound by smoltcp's sender (1 s minimum RTO, Reno,
     // fast retransmit only on pure duplicate ACKs with an unchanged window,
     // no SACK recovery): at 10 % loss, reordering and duplication its 4 MiB
-    // take 375-740 s of virtual time depending on the trajectory, while
-    // tcp-proto's 4 MiB the other way take about 90 s.
+    // take 375-740 s of virtual time; which of its segments the seeded link
+    // drops depends on how many we send, so the figure moves with our
+    // controller and recovery. tcp-proto's 4 MiB the other way take ~90 s.
     let limit = t + Duration::from_secs(if lossy { 1200 } else { 120 });
     let mut us_done_at: Option<Instant> = None;
     let mut us_closed_at: Option<Instant> = None;
@@ -280,10 +281,11 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     };
     let states = app.assert_legal_path(start);
     eprintln!(
-        "{name}: {states:?}; smoltcp {:?}; impairment {:?} / {:?}",
+        "{name}: {states:?}; smoltcp {:?}; impairment {:?} / {:?}; done at {:?}",
         smol.state(),
         to_smol.stats,
-        to_us.stats
+        to_us.stats,
+        t,
     );
     assert_eq!(*states.last().unwrap(), State::Closed, "{name}");
     match order {

@@ -96,8 +96,8 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
-        self.cc =
-            crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.cc
+            .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -633,9 +633,10 @@ impl Connection {
         self.retries = 0;
         self.last_progress = now;
         self.dupacks = 0;
-        self.take_rtt_sample(now, seg, &freed);
+        let rtt_sample = self.take_rtt_sample(now, seg, &freed);
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
+        let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
         if self.in_recovery {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
@@ -646,7 +647,14 @@ impl Connection {
                 self.fast_rtx = Some(self.snd_una);
             }
         } else {
-            self.cc.get_mut().on_ack(now, acked, flight, mss);
+            let cc = self.cc.get_mut();
+            let mut sample = crate::cc::AckSample::new(acked, flight, mss);
+            sample.rtt = rtt_sample;
+            sample.srtt = self.rtt.srtt();
+            sample.min_rtt = self.rtt.min_rtt();
+            sample.new_round = new_round;
+            sample.app_limited = self.usage.app_limited(cc.cwnd(), cc.ssthresh());
+            cc.on_ack(now, &sample);
         }
         if let Some(c) = self.rtx_next
             && c.le(self.snd_una)
@@ -681,7 +689,12 @@ impl Connection {
     /// least as new as the last transmission of the data that moved
     /// SND.UNA (an older echo is stale: it would time a different
     /// transmission and inflate the RTO). The SYN is timed by its probe.
-    fn take_rtt_sample(&mut self, now: Instant, seg: &Segment, freed: &crate::buffer::Acked) {
+    fn take_rtt_sample(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        freed: &crate::buffer::Acked,
+    ) -> Option<core::time::Duration> {
         let mut sample = None;
         if !freed.rtx_acked
             && let Some(t) = freed.first_xmit
@@ -711,6 +724,7 @@ impl Connection {
             self.rtt.sample(r);
             self.rack.on_rtt_sample(now, r);
         }
+        sample
     }
 
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.

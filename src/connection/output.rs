@@ -355,12 +355,13 @@ impl Connection {
         };
         let flight = self.flight_size();
         let mss = self.snd_mss;
+        let cwnd = self.cc.get().cwnd();
         let cwnd_room = if probe {
             mss
         } else if self.in_recovery && self.sack_enabled {
             self.prr.room(mss)
         } else {
-            let mut cwnd = self.cc.get().cwnd();
+            let mut cwnd = cwnd;
             if !self.sack_enabled && !self.in_recovery && self.dupacks < 3 {
                 // RFC 3042 limited transmit: each of the first two duplicate
                 // ACKs lets one new segment go beyond the window. (With SACK,
@@ -369,7 +370,12 @@ impl Connection {
             }
             cwnd.saturating_sub(flight)
         };
-        let len = (unsent.min(mss as usize) as u32).min(usable).min(cwnd_room);
+        let want = (unsent.min(mss as usize) as u32).min(usable);
+        let len = want.min(cwnd_room);
+        if len < want {
+            // The congestion window, not the application, holds data back.
+            self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
+        }
         if len == 0 {
             return None;
         }
@@ -406,6 +412,9 @@ impl Connection {
                 self.snd_nxt = self.snd_nxt.add(1);
             }
         }
+        let flight = flight + n;
+        self.usage
+            .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -419,9 +428,12 @@ impl Connection {
 
     /// The user timeout counts from when data went out into an empty
     /// flight, not from the last ACK before an idle period.
+    /// Sending into an empty flight also ends an idle period for the
+    /// congestion controller.
     fn start_progress_clock(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             self.last_progress = now;
+            self.cc.get_mut().on_restart_after_idle(now);
         }
     }
 
