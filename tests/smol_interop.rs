@@ -106,6 +106,7 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
     let mut us_done_at: Option<Instant> = None;
     let mut us_closed_at: Option<Instant> = None;
     let mut pokes = 0u32;
+    let mut peer_closed_at: Option<Instant> = None;
 
     for _ in 0..5_000_000 {
         if t >= limit {
@@ -143,6 +144,23 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                     to_us.push(t, p);
                 }
                 active = true;
+            }
+            // The mirror of the poke below: smoltcp's RST after its abort
+            // is sent once; if the impairment drops it and our side is idle
+            // with everything acknowledged, we only learn when we next send.
+            if order == CloseOrder::AbortPeer
+                && lossy
+                && peer.closed
+                && c.state() == State::Established
+                && c.send_queue_len() == 0
+            {
+                let since = *peer_closed_at.get_or_insert(t);
+                if t.saturating_duration_since(since) > Duration::from_secs(1) {
+                    let _ = c.send(b"?");
+                    pokes += 1;
+                    peer_closed_at = Some(t);
+                    active = true;
+                }
             }
             while let Some(seg) = c.poll_transmit(t) {
                 to_smol.push(t, ip::encode(&out_pair, &seg));
