@@ -162,9 +162,19 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
         sack: true,
         ..newreno
     };
+    let cubic = Config {
+        congestion: CongestionAlgorithm::Cubic,
+        ..newreno
+    };
+    let cubic_sack = Config {
+        sack: true,
+        ..cubic
+    };
     vec![
         ("tcpp NewReno", newreno),
         ("tcpp NewReno+SACK", newreno_sack),
+        ("tcpp CUBIC", cubic),
+        ("tcpp CUBIC+SACK", cubic_sack),
     ]
 }
 
