@@ -58,13 +58,16 @@ mod buffer;
 pub mod cc;
 pub mod config;
 mod connection;
+pub mod endpoint;
 pub mod event;
+mod listen;
 pub mod pcap;
 pub mod seq;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 pub mod time;
+mod timewait;
 pub mod wire;
 
 pub use config::{Config, ConfigError, CongestionAlgorithm, Keepalive};
