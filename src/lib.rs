@@ -62,6 +62,7 @@ pub mod endpoint;
 pub mod event;
 mod listen;
 pub mod pcap;
+mod recovery;
 pub mod seq;
 #[cfg(feature = "sim")]
 pub mod sim;
