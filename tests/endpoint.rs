@@ -191,6 +191,17 @@ fn most_specific_listener_wins_over_the_wildcard() {
     let mut rest: Vec<_> = hs.iter().map(|&h| b.addresses(h).unwrap().0).collect();
     rest.sort();
     assert_eq!(rest, vec![sa("192.0.2.3:80"), sa("[2001:db8::2]:80")]);
+    // A family wildcard (::) wins over the all-families one.
+    let v6any = b.listen(Some(ip("::")), 80, 8).unwrap();
+    a.connect(now, sa("[2001:db8::1]:1003"), sa("[2001:db8::2]:80"))
+        .unwrap();
+    a.connect(now, sa("192.0.2.1:1004"), sa("192.0.2.3:80"))
+        .unwrap();
+    pump(now, &mut a, &mut b);
+    let h6 = b.accept(v6any).unwrap();
+    assert_eq!(b.addresses(h6).unwrap().1, sa("[2001:db8::1]:1003"));
+    let h4 = b.accept(any).unwrap();
+    assert_eq!(b.addresses(h4).unwrap().1, sa("192.0.2.1:1004"));
 }
 
 #[test]

@@ -434,7 +434,9 @@ impl Endpoint {
 
     // ---- listeners ------------------------------------------------------
 
-    /// Listens on `port` at `addr` (`None`: every address, both families).
+    /// Listens on `port` at `addr` (`None`: every address, both families;
+    /// `0.0.0.0` or `::`: every address of that family). A listener on a
+    /// specific address wins over a family wildcard, which wins over `None`.
     /// At most `backlog` established connections wait for [`accept`](Self::accept)
     /// (and SYNs are dropped while they do, as Linux).
     pub fn listen(
@@ -528,7 +530,11 @@ impl Endpoint {
             }
             match l.addr {
                 Some(a) if a == local => return Some(i),
-                None => wildcard = Some(i),
+                // 0.0.0.0 and :: are wildcards for their own family.
+                Some(a) if a.is_unspecified() && a.is_ipv4() == local.is_ipv4() => {
+                    wildcard = Some(i)
+                }
+                None if wildcard.is_none() => wildcard = Some(i),
                 _ => {}
             }
         }
