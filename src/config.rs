@@ -5,9 +5,12 @@ use core::time::Duration;
 /// Which congestion controller a connection uses (RFC 5681 / MAY-18).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum CongestionAlgorithm {
-    /// NewReno (RFC 5681 + RFC 6582).
-    #[default]
+    /// NewReno (RFC 5681 + RFC 6582): the RFC preset's.
     NewReno,
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406): Linux's default, and
+    /// the Linux preset's.
+    #[default]
+    Cubic,
     /// No congestion control: the window is the peer's receive window.
     /// For benchmarks and closed test networks only.
     None,
@@ -95,7 +98,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -109,7 +112,7 @@ impl Config {
             ts_offset: 0,
             sack: true,
             initial_window: 10,
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -130,11 +133,12 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers (RFC 9293 alone: no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
+        c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
         c.sack = false;
         c.delayed_ack = Some(Duration::from_millis(200));

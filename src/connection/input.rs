@@ -96,8 +96,8 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
-        self.cc =
-            crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.cc
+            .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -570,17 +570,22 @@ impl Connection {
         } else {
             None
         };
+        let mut rtt_sample = None;
         if let Some(r) = ts_sample {
             self.rtt.sample(r);
             self.rtt_probe = None;
+            rtt_sample = Some(r);
         } else if let Some((end, sent)) = self.rtt_probe
             && seg.ack.ge(end)
         {
-            self.rtt.sample(now - sent);
+            let r = now - sent;
+            self.rtt.sample(r);
             self.rtt_probe = None;
+            rtt_sample = Some(r);
         }
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
+        let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
         if self.in_recovery {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
@@ -590,7 +595,14 @@ impl Connection {
                 self.fast_rtx = Some(self.snd_una);
             }
         } else {
-            self.cc.get_mut().on_ack(now, acked, flight, mss);
+            let cc = self.cc.get_mut();
+            let mut sample = crate::cc::AckSample::new(acked, flight, mss);
+            sample.rtt = rtt_sample;
+            sample.srtt = self.rtt.srtt();
+            sample.min_rtt = self.rtt.min_rtt();
+            sample.new_round = new_round;
+            sample.app_limited = self.usage.app_limited(cc.cwnd(), cc.ssthresh());
+            cc.on_ack(now, &sample);
         }
         if let Some(c) = self.rtx_next
             && c.le(self.snd_una)
