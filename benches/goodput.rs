@@ -589,7 +589,7 @@ fn grid(pat: &[u8]) {
         }
     }
     println!(
-        "\n(grid took {:.1} s of CPU time)\n",
+        "\n(grid took {:.1} s of wall-clock time)\n",
         wall.elapsed().as_secs_f64()
     );
 }

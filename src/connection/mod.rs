@@ -7,6 +7,7 @@
 //! [`Connection::poll_event`].
 
 mod events;
+mod host;
 mod input;
 mod loss;
 mod output;
@@ -14,6 +15,7 @@ mod rtt;
 mod timers;
 
 pub use input::reset_reply;
+pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};
