@@ -104,7 +104,11 @@ fn build(n: usize, keepalive: bool) -> (Endpoint, Vec<Peer>, Instant) {
     let mut peers = Vec::with_capacity(n);
     for i in 0..n {
         // With keep-alive, handshakes 1 µs apart: the deadlines are distinct.
-        let now = if keepalive { now + Duration::from_micros(i as u64) } else { now };
+        let now = if keepalive {
+            now + Duration::from_micros(i as u64)
+        } else {
+            now
+        };
         let (ip, port) = peer_addr(i);
         let isn = SeqNum((i as u32).wrapping_mul(2_654_435_761));
         e.handle_segment(now, ip, SERVER, syn(port, isn, 1));

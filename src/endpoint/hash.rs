@@ -104,9 +104,8 @@ impl Key {
             x.copy_from_slice(&b[i..i + 8]);
             u64::from_le_bytes(x)
         };
-        let ports = u64::from(t.local_port)
-            | u64::from(t.remote_port) << 16
-            | u64::from(t.v6) << 32;
+        let ports =
+            u64::from(t.local_port) | u64::from(t.remote_port) << 16 | u64::from(t.v6) << 32;
         [
             w(&t.local, 0),
             w(&t.local, 8),
