@@ -643,6 +643,7 @@ impl Connection {
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        self.last_data_recv = now;
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if ins.advanced > 0 {
             self.rcv_nxt = self.rcv_nxt.add(ins.advanced);
@@ -674,7 +675,22 @@ impl Connection {
     fn take_fin(&mut self, now: Instant) {
         self.rcv_nxt = self.rcv_nxt.add(1);
         self.peer_finished = true;
-        self.ack_now = true;
+        // MUST-58 leaves the FIN's ACK timing to the delayed-ACK rules.
+        // Linux ("pingpong" after a FIN in ESTABLISHED) delays it by the
+        // delayed-ACK time once data has been received; with no data ever
+        // received, or in any other state, it ACKs at once.
+        let delay = self.cfg.delay_fin_ack
+            && self.state == State::Established
+            && !self.ack_now
+            && self.stats.bytes_received > 0;
+        match self.cfg.delayed_ack.filter(|_| delay) {
+            Some(d) => {
+                if !self.timers.is_set(Timer::DelayedAck) {
+                    self.timers.set(Timer::DelayedAck, now + d);
+                }
+            }
+            None => self.ack_now = true,
+        }
         self.events.push_back(Event::PeerFinished);
         match self.state {
             State::SynSent | State::SynReceived | State::Established => {
