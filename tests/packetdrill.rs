@@ -36,7 +36,11 @@ fn own_scripts_pass_under_the_linux_profile() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
     let (passed, failed, skipped) = run_dir(&dir, Profile::Linux);
     assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
-    assert!(skipped.is_empty(), "our own scripts never skip:\n{}", skipped.join("\n"));
+    assert!(
+        skipped.is_empty(),
+        "our own scripts never skip:\n{}",
+        skipped.join("\n")
+    );
     assert!(passed >= 1);
 }
 
@@ -78,7 +82,11 @@ fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
     }
     let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
     for p in collect(&dir) {
-        let rel = p.strip_prefix(&dir).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+        let rel = p
+            .strip_prefix(&dir)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace('\\', "/");
         let (o, _) = run_file(&p, Profile::Linux, false);
         println!("{o:?} {rel}");
         match o {
@@ -96,7 +104,10 @@ fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
             Outcome::Fail(m) => failed.push(format!("{rel}: {m}")),
         }
     }
-    println!("{passed} passed, {} failed, {skipped} skipped", failed.len());
+    println!(
+        "{passed} passed, {} failed, {skipped} skipped",
+        failed.len()
+    );
     assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
     assert!(passed >= 9, "only {passed} upstream scripts passed");
 }
@@ -196,14 +207,23 @@ fn runner_fails_a_wrong_option() {
 
 #[test]
 fn runner_fails_wrong_flags_length_window_and_return_values() {
-    assert_fails(&GOOD.replace("> P. 1:1001(1000)", "> . 1:1001(1000)"), "flags");
-    assert_fails(&GOOD.replace("> P. 1:1001(1000)", "> P. 1:1101(1100)"), "1100");
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000)", "> . 1:1001(1000)"),
+        "flags",
+    );
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000)", "> P. 1:1101(1100)"),
+        "1100",
+    );
     assert_fails(
         &GOOD.replace("> S. 0:0(0) ack 1 <", "> S. 0:0(0) ack 1 win 1000 <"),
         "win 65535, expected 1000",
     );
     assert_fails(
-        &GOOD.replace("accept(3, ..., ...) = 4", "accept(3, ..., ...) = 4\n+0 read(4, ..., 10) = 10"),
+        &GOOD.replace(
+            "accept(3, ..., ...) = 4",
+            "accept(3, ..., ...) = 4\n+0 read(4, ..., 10) = 10",
+        ),
         "returned -1 EAGAIN, expected 10",
     );
 }
@@ -224,6 +244,9 @@ fn runner_skips_out_of_scope_features_with_a_reason() {
         Outcome::Skip(m) => assert!(m.contains("epoll_create"), "{m}"),
         o => panic!("expected a skip, got {o:?}"),
     }
-    let src = GOOD.replace("`../common/defaults.sh`", "`tc qdisc add dev tun0 root netem`");
+    let src = GOOD.replace(
+        "`../common/defaults.sh`",
+        "`tc qdisc add dev tun0 root netem`",
+    );
     assert!(matches!(outcome(&src), Outcome::Skip(_)));
 }

@@ -193,10 +193,7 @@ impl Connection {
             state: linux_state(self.state),
             ca_state,
             retransmits: self.retries.min(255) as u8,
-            probes: self
-                .persist_unanswered
-                .max(self.keepalive_sent)
-                .min(255) as u8,
+            probes: self.persist_unanswered.max(self.keepalive_sent).min(255) as u8,
             backoff: self.rtt.backoff().min(255) as u8,
             options,
             snd_wscale: self.snd_wscale,
@@ -218,10 +215,7 @@ impl Connection {
             last_ack_recv: ms_since(self.last_rcv),
             pmtu: self.snd_mss + 40 + opt_len,
             rcv_ssthresh: self.rcv_wnd(),
-            rtt: self
-                .rtt
-                .srtt()
-                .map_or(0, |d| clamp32(d.as_micros() as u64)),
+            rtt: self.rtt.srtt().map_or(0, |d| clamp32(d.as_micros() as u64)),
             rttvar: clamp32(self.rtt.rttvar().as_micros() as u64),
             snd_ssthresh: if ssthresh >= u32::MAX / 2 {
                 0x7fff_ffff

@@ -88,28 +88,54 @@ impl World {
             "tcp_keepalive_intvl" => self.keepalive.interval = Duration::from_secs(n()?),
             "tcp_keepalive_probes" => self.keepalive.probes = n()? as u32,
             "tcp_rmem" => {
-                let f: Vec<usize> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let f: Vec<usize> = v
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 if let [_, def, max] = f[..] {
                     c.recv_buffer = def.max(usize::from(c.mss));
                     c.recv_buffer_max = max;
                 }
             }
             "tcp_wmem" => {
-                let f: Vec<usize> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let f: Vec<usize> = v
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 if let [_, def, _] = f[..] {
                     c.send_buffer = def.max(1);
                 }
             }
             // Settings whose Linux value is what we do anyway, or that only
             // tune machinery we do not have (TSO, pacing, metrics cache).
-            "tcp_sack" | "tcp_dsack" | "tcp_fack" | "tcp_reordering" | "tcp_frto"
-            | "tcp_congestion_control" | "tcp_slow_start_after_idle" | "tcp_early_retrans"
-            | "tcp_recovery" | "tcp_tso_win_divisor" | "tcp_ecn" | "tcp_ecn_option"
-            | "tcp_pacing_ss_ratio" | "tcp_pacing_ca_ratio" | "tcp_notsent_lowat"
-            | "tcp_fastopen" | "tcp_fastopen_key" | "tcp_syncookies" | "tcp_min_tso_segs"
-            | "tcp_autocorking" | "tcp_invalid_ratelimit" | "tcp_challenge_ack_limit"
-            | "tcp_tw_reuse" | "tcp_max_syn_backlog" | "somaxconn" | "tcp_no_metrics_save"
-            | "tcp_moderate_rcvbuf" | "tcp_adv_win_scale" => {}
+            "tcp_sack"
+            | "tcp_dsack"
+            | "tcp_fack"
+            | "tcp_reordering"
+            | "tcp_frto"
+            | "tcp_congestion_control"
+            | "tcp_slow_start_after_idle"
+            | "tcp_early_retrans"
+            | "tcp_recovery"
+            | "tcp_tso_win_divisor"
+            | "tcp_ecn"
+            | "tcp_ecn_option"
+            | "tcp_pacing_ss_ratio"
+            | "tcp_pacing_ca_ratio"
+            | "tcp_notsent_lowat"
+            | "tcp_fastopen"
+            | "tcp_fastopen_key"
+            | "tcp_syncookies"
+            | "tcp_min_tso_segs"
+            | "tcp_autocorking"
+            | "tcp_invalid_ratelimit"
+            | "tcp_challenge_ack_limit"
+            | "tcp_tw_reuse"
+            | "tcp_max_syn_backlog"
+            | "somaxconn"
+            | "tcp_no_metrics_save"
+            | "tcp_moderate_rcvbuf"
+            | "tcp_adv_win_scale" => {}
             _ => return Err(format!("sysctl {key} is not modeled")),
         }
         Ok(())

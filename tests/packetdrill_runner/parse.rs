@@ -256,14 +256,15 @@ pub fn parse(src: &str) -> Result<Script, ParseError> {
     let mut script = Script::default();
     for (line, stmt) in statements(src) {
         let s = stmt.trim();
-        if s.starts_with("--") {
-            let body = &s[2..];
+        if let Some(body) = s.strip_prefix("--") {
             let (k, v) = body.split_once('=').unwrap_or((body, ""));
-            script.options.push((k.trim().to_string(), v.trim().to_string()));
+            script
+                .options
+                .push((k.trim().to_string(), v.trim().to_string()));
             continue;
         }
-        if s.starts_with("-D") {
-            script.options.push(("define".into(), s[2..].trim().to_string()));
+        if let Some(d) = s.strip_prefix("-D") {
+            script.options.push(("define".into(), d.trim().to_string()));
             continue;
         }
         if s.starts_with('`') && script.events.is_empty() {
@@ -277,7 +278,10 @@ pub fn parse(src: &str) -> Result<Script, ParseError> {
 }
 
 fn strip_backticks(s: &str) -> String {
-    s.trim().trim_start_matches('`').trim_end_matches('`').to_string()
+    s.trim()
+        .trim_start_matches('`')
+        .trim_end_matches('`')
+        .to_string()
 }
 
 /// Splits the source into logical statements with their first line,
@@ -509,7 +513,9 @@ fn parse_packet(s: &str) -> Result<Packet, String> {
         options: Some(Vec::new()),
     };
     while let Some(t) = toks.next() {
-        let v = toks.next().ok_or_else(|| format!("`{t}` without a value"))?;
+        let v = toks
+            .next()
+            .ok_or_else(|| format!("`{t}` without a value"))?;
         match t {
             "ack" => p.ack = Some(num::<i64>(v)? as u32),
             "win" => p.win = Some(num(v)?),
@@ -594,8 +600,7 @@ fn parse_arg(s: &str) -> Arg {
         return Arg::Int(i);
     }
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '|' || c == ' ')
     {
         return Arg::Sym(s.replace(' ', ""));

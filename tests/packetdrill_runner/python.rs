@@ -204,7 +204,11 @@ impl P<'_> {
         Ok(v)
     }
     fn atom(&mut self) -> Result<i64, String> {
-        let t = self.t.get(self.i).cloned().ok_or("python: unexpected end")?;
+        let t = self
+            .t
+            .get(self.i)
+            .cloned()
+            .ok_or("python: unexpected end")?;
         self.i += 1;
         match t {
             Tok::Num(n) => Ok(n),

@@ -164,7 +164,10 @@ impl Runner {
 
     fn go(&mut self, script: &Script) -> R<()> {
         for (k, v) in &script.options {
-            let n = || v.parse::<f64>().map_err(|_| Stop::Fail(format!("--{k}={v}")));
+            let n = || {
+                v.parse::<f64>()
+                    .map_err(|_| Stop::Fail(format!("--{k}={v}")))
+            };
             match k.as_str() {
                 "tolerance_usecs" => self.tol_us = n()? as Usecs,
                 "tolerance_percent" => self.tol_pct = n()?,
@@ -447,10 +450,7 @@ impl Runner {
             )
         };
         let bad = |what: String| -> R<()> {
-            fail(format!(
-                "expected {p} at {}, got {shown}: {what}",
-                secs(lo)
-            ))
+            fail(format!("expected {p} at {}, got {shown}: {what}", secs(lo)))
         };
         // Flags: exact on a single segment; PSH and FIN only on the last
         // of an aggregate.
@@ -550,11 +550,13 @@ impl Runner {
         }
         // Learn the TS clock mapping from the first outbound TS (README §1.5).
         if let Some(Opt::Ts(gv, _)) = got.iter().find(|o| matches!(o, Opt::Ts(..))) {
-            let want = p
-                .options
-                .iter()
-                .flatten()
-                .find_map(|o| if let Opt::Ts(v, _) = o { Some(*v) } else { None });
+            let want = p.options.iter().flatten().find_map(|o| {
+                if let Opt::Ts(v, _) = o {
+                    Some(*v)
+                } else {
+                    None
+                }
+            });
             if let Some(wv) = want {
                 if self.ts0.is_none() {
                     self.ts0 = Some((wv, *gv));
@@ -1136,7 +1138,10 @@ impl Runner {
 }
 
 fn join(o: &[Opt]) -> String {
-    o.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    o.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn errno_num(s: &str) -> Option<i64> {
