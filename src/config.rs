@@ -58,6 +58,11 @@ pub struct Config {
     pub initial_window: u32,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// Slow-start growth per ACK, in segments (RFC 3465's L): RFC 5681
+    /// grows cwnd by at most one SMSS per ACK (1); Linux by every segment
+    /// the ACK covers (0 = no limit), so one ACK of a 10-segment flight
+    /// doubles cwnd.
+    pub slow_start_limit: u32,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,
     /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
@@ -130,6 +135,7 @@ impl Config {
             ts_offset: 0,
             initial_window: 10,
             congestion: CongestionAlgorithm::NewReno,
+            slow_start_limit: 0,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -158,6 +164,7 @@ impl Config {
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
         c.initial_window = 3;
+        c.slow_start_limit = 1;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
         c.delay_fin_ack = false;

@@ -60,9 +60,11 @@ pub(crate) enum Controller {
 }
 
 impl Controller {
-    pub(crate) fn new(alg: CongestionAlgorithm, initial_window: u32, mss: u32) -> Controller {
-        match alg {
-            CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(initial_window, mss)),
+    pub(crate) fn new(cfg: &crate::config::Config, mss: u32) -> Controller {
+        match cfg.congestion {
+            CongestionAlgorithm::NewReno => Controller::NewReno(
+                NewReno::new(cfg.initial_window, mss).with_slow_start_limit(cfg.slow_start_limit),
+            ),
             CongestionAlgorithm::None => Controller::Unlimited(Unlimited),
         }
     }

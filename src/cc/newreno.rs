@@ -10,6 +10,9 @@ pub struct NewReno {
     ssthresh: u32,
     /// Octets acknowledged in congestion avoidance since cwnd last grew.
     bytes_acked: u32,
+    /// Most segments cwnd grows by per ACK in slow start (RFC 3465's L);
+    /// 0: by every segment acknowledged (Linux).
+    ss_limit: u32,
 }
 
 impl NewReno {
@@ -19,7 +22,16 @@ impl NewReno {
             cwnd: initial_window.saturating_mul(mss),
             ssthresh: u32::MAX,
             bytes_acked: 0,
+            ss_limit: 1,
         }
+    }
+
+    /// Sets the slow-start growth limit per ACK, in segments (RFC 3465's
+    /// L; RFC 5681 uses 1); 0 grows by every octet acknowledged, as Linux
+    /// (`tcp_slow_start`: cwnd += segments acknowledged).
+    pub fn with_slow_start_limit(mut self, segments: u32) -> NewReno {
+        self.ss_limit = segments;
+        self
     }
 }
 
@@ -34,8 +46,13 @@ impl CongestionControl for NewReno {
 
     fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, mss: u32) {
         if self.cwnd < self.ssthresh {
-            // RFC 5681 (2): grow by at most SMSS per ACK (appropriate byte counting, L = 1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            // RFC 5681 (2): grow by at most SMSS per ACK (byte counting with
+            // L = 1, RFC 3465); L is configurable, and 0 lifts it (Linux).
+            let grow = match self.ss_limit {
+                0 => acked,
+                l => acked.min(mss.saturating_mul(l)),
+            };
+            self.cwnd = self.cwnd.saturating_add(grow);
         } else {
             // RFC 5681 (3) with byte counting (RFC 3465): one SMSS per cwnd of data acknowledged.
             self.bytes_acked = self.bytes_acked.saturating_add(acked);
@@ -112,5 +129,22 @@ mod tests {
             c.on_ack(Instant::ZERO, 1000, 6000, mss);
         }
         assert_eq!(c.cwnd(), 7000);
+    }
+
+    #[test]
+    fn slow_start_growth_per_ack_follows_the_limit() {
+        let mss = 1000;
+        // RFC 5681: one SMSS per ACK, however much it covers.
+        let mut c = NewReno::new(10, mss);
+        c.on_ack(Instant::ZERO, 10_000, 10_000, mss);
+        assert_eq!(c.cwnd(), 11_000);
+        // RFC 3465 with L = 2.
+        let mut c = NewReno::new(10, mss).with_slow_start_limit(2);
+        c.on_ack(Instant::ZERO, 10_000, 10_000, mss);
+        assert_eq!(c.cwnd(), 12_000);
+        // Linux: every segment acknowledged; one ACK of the IW doubles it.
+        let mut c = NewReno::new(10, mss).with_slow_start_limit(0);
+        c.on_ack(Instant::ZERO, 10_000, 10_000, mss);
+        assert_eq!(c.cwnd(), 20_000);
     }
 }

@@ -93,8 +93,7 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
-        self.cc =
-            crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.cc = crate::cc::Controller::new(&self.cfg, self.snd_mss);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -439,7 +438,11 @@ impl Connection {
                 seg.seq = seg.seq.add(1);
             }
         }
-        let room = self.rcv_nxt.add(rcv_wnd).dist(seg.seq) as usize;
+        // The window, but never past what the buffer holds: a window
+        // rounded up by scaling may promise a few octets more (B25 trims
+        // to the window; the buffer bound is the crate's invariant).
+        let wnd = rcv_wnd.min(self.rcvbuf.window() as u32);
+        let room = self.rcv_nxt.add(wnd).diff(seg.seq).max(0) as usize;
         if seg.payload.len() > room {
             seg.payload.truncate(room);
             seg.flags = seg.flags.without(Flags::FIN);

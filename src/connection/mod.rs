@@ -261,7 +261,7 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
+            cc: Controller::new(&cfg, snd_mss),
             last_progress: now,
             ack_now: false,
             unacked_rcv: 0,
