@@ -128,8 +128,12 @@ impl Config {
             send_buffer: 1 << 20,
             recv_buffer: 1 << 20,
             window_scale: true,
-            // Linux's default tcp_rmem[2] (6 MiB): shift 7.
-            recv_buffer_max: 6 << 20,
+            // This crate does not grow the receive buffer (Linux's
+            // autotuning does, up to tcp_rmem[2], and picks the shift for
+            // that): the shift covers `recv_buffer`. Set 6 MiB (Linux's
+            // default tcp_rmem[2], shift 7) or 15 MiB (packetdrill's
+            // defaults.sh, shift 8) to offer Linux's shift.
+            recv_buffer_max: 0,
             window_scale_shift: None,
             timestamps: true,
             ts_offset: 0,
@@ -176,7 +180,6 @@ impl Config {
         c.syn_linear_timeouts = 0;
         c.time_wait = Duration::from_secs(240);
         c.fin_wait_2_timeout = None;
-        c.recv_buffer_max = 0;
         c
     }
 
@@ -313,6 +316,8 @@ mod tests {
     #[test]
     fn window_scale_follows_the_maximum_buffer_like_linux_or_the_override() {
         let mut c = Config::linux();
+        assert_eq!(c.rcv_wscale(), 5, "the 1 MiB buffer itself");
+        c.recv_buffer_max = 6 << 20;
         assert_eq!(c.rcv_wscale(), 7, "Linux default tcp_rmem[2] = 6 MiB");
         c.recv_buffer_max = 15 << 20;
         assert_eq!(c.rcv_wscale(), 8, "packetdrill's defaults.sh: 15 MiB");

@@ -361,19 +361,11 @@ impl Connection {
         } else {
             cur
         };
-        // Scaling rounds down, never promising more than the buffer holds.
-        // If that would move the edge left (SHLD-14), the edge stays,
-        // rounded up, when the buffer has room for it; otherwise it
-        // retracts by less than 2^shift octets, which RFC 7323 §2.4 allows
-        // for scaled windows. Input also trims to the buffer.
+        // Round up so that scaling never moves the edge left (SHLD-14). The
+        // few octets (< 2^shift) this may promise beyond the buffer are
+        // trimmed on input, so the buffer bound holds.
         let s = u32::from(self.rcv_wscale);
-        let down = wnd >> s;
-        let field = if down << s >= cur {
-            down
-        } else {
-            let up = cur.div_ceil(1 << s);
-            if up << s <= free { up } else { down }
-        };
+        let field = wnd.div_ceil(1 << s);
         field.min(65535) as u16
     }
 

@@ -18,7 +18,7 @@ pub enum PyResult {
 /// Runs `src` against the variables in `vars`.
 pub fn run(src: &str, vars: &HashMap<String, i64>) -> PyResult {
     for line in src.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if line.starts_with('#') {
+        if line.starts_with('#') || line.starts_with("print") || line.starts_with("import ") {
             continue;
         }
         let Some(body) = line.strip_prefix("assert ") else {
