@@ -613,7 +613,7 @@ impl Runner {
                     return self.check_ret(sc, -1, Some("EAGAIN"), None, tol);
                 }
                 // A blocking call without `...` must return at once.
-                let end = Some(end.unwrap_or(us(self.now)));
+                let end = end.unwrap_or(us(self.now));
                 if self.pending.is_some() {
                     return skip("two blocked calls at once (threads) are not modeled");
                 }
@@ -621,7 +621,7 @@ impl Runner {
                     sc: sc.clone(),
                     line,
                     text: text.to_string(),
-                    end: end.unwrap_or(0),
+                    end,
                     tol,
                 });
                 Ok(())
