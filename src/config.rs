@@ -54,6 +54,10 @@ pub struct Config {
     pub timestamps: bool,
     /// Offset added to the timestamp clock (the caller's secret per 4-tuple, RFC 7323 §7.1).
     pub ts_offset: u32,
+    /// Offer and accept selective acknowledgments (RFC 2018, with D-SACK,
+    /// RFC 2883): the receiver reports out-of-order data, the sender
+    /// recovers several losses per round trip (RFC 6675).
+    pub sack: bool,
     /// Initial congestion window, in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Congestion controller.
@@ -118,7 +122,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: MSS 1460, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -137,6 +141,7 @@ impl Config {
             window_scale_shift: None,
             timestamps: true,
             ts_offset: 0,
+            sack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::NewReno,
             slow_start_limit: 0,
@@ -162,13 +167,14 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers: MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
         c.initial_window = 3;
         c.slow_start_limit = 1;
+        c.sack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
         c.delay_fin_ack = false;

@@ -60,6 +60,7 @@ pub mod config;
 mod connection;
 pub mod event;
 pub mod pcap;
+mod recovery;
 pub mod seq;
 #[cfg(feature = "sim")]
 pub mod sim;

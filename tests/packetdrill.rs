@@ -44,20 +44,6 @@ fn own_scripts_pass_under_the_linux_profile() {
     assert!(passed >= 1);
 }
 
-/// Upstream scripts that fail only because tcp-proto does not offer
-/// `sackOK` yet (SACK is the loss-recovery issue's). Each must fail at a
-/// SACK option and nothing else; once SACK lands they pass and this list
-/// is to be emptied.
-const AWAITING_SACK: &[&str] = &[
-    "google/tcp/blocking/blocking-connect.pkt",
-    "google/tcp/close/close-remote-fin-then-close.pkt",
-    "google/tcp/shutdown/shutdown-rd-close.pkt",
-    "google/tcp/shutdown/shutdown-rdwr-close.pkt",
-    "google/tcp/shutdown/shutdown-wr-close.pkt",
-    "google/tcp/ts_recent/fin_tsval.pkt",
-    "google/tcp/validate/validate-established-no-flags.pkt",
-];
-
 /// The upstream scripts: ../shared/packetdrill/scripts beside the clone
 /// (CI), or where PACKETDRILL_SCRIPTS points.
 fn upstream_dir() -> std::path::PathBuf {
@@ -95,12 +81,6 @@ fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
                 assert!(!m.is_empty(), "{rel}: a skip must say why");
                 skipped += 1
             }
-            Outcome::Fail(m) if AWAITING_SACK.contains(&rel.as_str()) => {
-                assert!(
-                    m.contains("sackOK") && m.contains("options"),
-                    "{rel} was expected to fail only for want of sackOK: {m}"
-                );
-            }
             Outcome::Fail(m) => failed.push(format!("{rel}: {m}")),
         }
     }
@@ -109,7 +89,7 @@ fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
         failed.len()
     );
     assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
-    assert!(passed >= 9, "only {passed} upstream scripts passed");
+    assert!(passed >= 16, "only {passed} upstream scripts passed");
 }
 
 // ---- the runner's own checks: scripts that must fail -------------------

@@ -43,7 +43,7 @@ pub struct TcpInfo {
     pub rcv_mss: u32,
     /// Segments in flight (Linux `packets_out`), counted in send-MSS units.
     pub unacked: u32,
-    /// Segments SACKed (0: this build has no SACK scoreboard).
+    /// Segments the peer SACKed (0: the sender keeps no SACK scoreboard yet).
     pub sacked: u32,
     /// Segments presumed lost: those outstanding at an RTO not yet resent.
     pub lost: u32,
@@ -180,6 +180,9 @@ impl Connection {
         let mut options = 0;
         if self.ts_enabled {
             options |= 1;
+        }
+        if self.sack_enabled {
+            options |= 2;
         }
         if self.snd_wscale > 0 || self.rcv_wscale > 0 {
             options |= 4;

@@ -83,6 +83,9 @@ impl Connection {
             .mss
             .unwrap_or(self.cfg.default_peer_mss)
             .clamp(64, u16::MAX);
+        // RFC 2018 §2: SACK only when both SYNs permit it.
+        self.sack_enabled = self.cfg.sack && o.sack_permitted;
+        self.sack_report.clear();
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -225,12 +228,14 @@ impl Connection {
                 // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
                 self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
             }
+            self.note_duplicate(seg);
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
             self.send_limited_ack(now);
             return;
         }
+        self.note_duplicate(seg);
         self.trim_to_window(seg, rcv_wnd);
 
         // Step 2: RST (RFC 5961 §3.2: only an exact match resets; MUST-66).
@@ -414,6 +419,18 @@ impl Connection {
                 let last = start.add(len - 1);
                 start.in_range(self.rcv_nxt, wnd_end) || last.in_range(self.rcv_nxt, wnd_end)
             }
+        }
+    }
+
+    /// RFC 2883 §4: octets that arrive again below RCV.NXT are reported
+    /// once in a D-SACK block.
+    fn note_duplicate(&mut self, seg: &Segment) {
+        if !self.sack_enabled || seg.payload.is_empty() || seg.flags.syn() {
+            return;
+        }
+        let end = seg.seq.add(seg.payload.len() as u32);
+        if seg.seq.lt(self.rcv_nxt) {
+            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
 
@@ -647,7 +664,21 @@ impl Connection {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
         self.last_data_recv = now;
+        if self.sack_enabled
+            && self.rcvbuf.has_holes()
+            && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
+        {
+            // RFC 2883 §4: a duplicate of out-of-order data held.
+            self.sack_report.set_dsack(l, r);
+        }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
+        if self.sack_enabled
+            && ins.advanced == 0
+            && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
+        {
+            self.sack_report
+                .on_arrival(crate::wire::SackBlock { left, right });
+        }
         if ins.advanced > 0 {
             self.rcv_nxt = self.rcv_nxt.add(ins.advanced);
             self.stats.bytes_received += u64::from(ins.advanced);

@@ -21,6 +21,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::Controller;
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
+use crate::recovery::SackReport;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -140,6 +141,10 @@ pub struct Connection {
     // Options negotiated.
     ts_enabled: bool,
     ts_recent: u32,
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2).
+    sack_enabled: bool,
+    /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    sack_report: SackReport,
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
@@ -244,6 +249,8 @@ impl Connection {
             rcv_mss: u32::from(cfg.mss.min(536)),
             ts_enabled: false,
             ts_recent: 0,
+            sack_enabled: false,
+            sack_report: SackReport::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),

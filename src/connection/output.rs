@@ -136,6 +136,12 @@ impl Connection {
         if self.cfg.window_scale && (active || self.rcv_wscale > 0 || self.snd_wscale > 0) {
             s.options.window_scale = Some(self.cfg.rcv_wscale());
         }
+        // RFC 2018 §2: offered on a SYN, echoed on a SYN-ACK.
+        s.options.sack_permitted = if active {
+            self.cfg.sack
+        } else {
+            self.sack_enabled
+        };
         if active && self.cfg.timestamps {
             s.options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
@@ -320,6 +326,17 @@ impl Connection {
 
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
         let mut s = self.make_segment(seq, flags);
+        if !s.options.sack_blocks.is_empty() && !payload.is_empty() {
+            // The blocks must not push the segment past the MSS (RFC 9293
+            // §3.7.1): keep those that fit beside the payload.
+            let room = self.snd_mss.saturating_sub(payload.len() as u32);
+            let fit = (room.saturating_sub(4) / 8) as usize;
+            let all = s.options.sack_blocks;
+            s.options.sack_blocks.clear();
+            for b in all.as_slice().iter().take(fit) {
+                s.options.sack_blocks.push(*b);
+            }
+        }
         s.payload = payload;
         self.stamp(now, &mut s);
         s
@@ -328,6 +345,16 @@ impl Connection {
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with the window we advertise now.
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
+        let mut options = Options::default();
+        if self.sack_enabled && flags.ack() && !flags.rst() && !self.sack_report.is_empty() {
+            // RFC 2018 §3: four blocks fit, three beside timestamps.
+            let max = if self.ts_enabled { 3 } else { 4 };
+            let rcvbuf = &self.rcvbuf;
+            self.sack_report
+                .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
+                    rcvbuf.ooo_run(s)
+                });
+        }
         Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
@@ -336,7 +363,7 @@ impl Connection {
             flags,
             window,
             urgent: 0,
-            options: Options::default(),
+            options,
             payload: Bytes::new(),
         }
     }
