@@ -144,7 +144,12 @@ impl Config {
             sack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::NewReno,
-            slow_start_limit: 0,
+            // Linux grows by every segment acknowledged (0), but pairs that
+            // with HyStart and SACK/RACK recovery; with NewReno's one hole
+            // per RTT the overshoot into a 1-BDP queue costs 5x the goodput
+            // (tests/sim_bottleneck.rs), so the preset keeps RFC 5681's 1
+            // until those land. The packetdrill Linux profile sets 0.
+            slow_start_limit: 1,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -173,7 +178,6 @@ impl Config {
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
         c.initial_window = 3;
-        c.slow_start_limit = 1;
         c.sack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
