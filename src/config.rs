@@ -5,9 +5,12 @@ use core::time::Duration;
 /// Which congestion controller a connection uses (RFC 5681 / MAY-18).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum CongestionAlgorithm {
-    /// NewReno (RFC 5681 + RFC 6582).
-    #[default]
+    /// NewReno (RFC 5681 + RFC 6582): the RFC preset's.
     NewReno,
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406): Linux's default, and
+    /// the Linux preset's.
+    #[default]
+    Cubic,
     /// No congestion control: the window is the peer's receive window.
     /// For benchmarks and closed test networks only.
     None,
@@ -62,11 +65,12 @@ pub struct Config {
     pub initial_window: u32,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
-    /// Slow-start growth per ACK, in segments (RFC 3465's L): RFC 5681
-    /// grows cwnd by at most one SMSS per ACK (1); Linux by every segment
-    /// the ACK covers (0 = no limit), so one ACK of a 10-segment flight
-    /// doubles cwnd.
-    pub slow_start_limit: u32,
+    /// Slow-start growth per ACK, in segments (the L of RFC 3465 and
+    /// RFC 9406): `None` keeps each controller's RFC value (NewReno 1,
+    /// CUBIC/HyStart++ 8); `Some(0)` lets an ACK add every segment it
+    /// covers, as Linux's `tcp_slow_start` (one ACK for a 10-segment
+    /// initial window doubles cwnd).
+    pub slow_start_limit: Option<u32>,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,
     /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
@@ -122,7 +126,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -143,13 +147,11 @@ impl Config {
             ts_offset: 0,
             sack: true,
             initial_window: 10,
-            congestion: CongestionAlgorithm::NewReno,
-            // Linux grows by every segment acknowledged (0), but pairs that
-            // with HyStart and SACK/RACK recovery; with NewReno's one hole
-            // per RTT the overshoot into a 1-BDP queue costs 5x the goodput
-            // (tests/sim_bottleneck.rs), so the preset keeps RFC 5681's 1
-            // until those land. The packetdrill Linux profile sets 0.
-            slow_start_limit: 1,
+            congestion: CongestionAlgorithm::Cubic,
+            // RFC 9406 / RFC 5681 limit the growth per ACK (8 and 1 SMSS);
+            // Linux's tcp_slow_start lets an ACK add every segment it
+            // covers (HyStart++ still ends slow start early).
+            slow_start_limit: Some(0),
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -172,12 +174,14 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers (RFC 9293 alone: no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
+        c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
+        c.slow_start_limit = None;
         c.sack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
@@ -282,6 +286,10 @@ pub enum ConfigError {
     /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
     #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
     BadKeepalive,
+    /// An endpoint limit of zero or beyond what the endpoint can index, an
+    /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
+    #[error("an endpoint limit is out of range")]
+    BadLimit,
     /// [`Connection::accept`](crate::Connection::accept) was given a segment
     /// that is not an acceptable SYN.
     #[error("the segment given to accept is not a SYN without ACK or RST")]

@@ -7,6 +7,7 @@
 //! [`Connection::poll_event`].
 
 mod events;
+mod host;
 mod info;
 mod input;
 mod output;
@@ -16,9 +17,10 @@ mod timers;
 
 pub use info::TcpInfo;
 pub use input::reset_reply;
+pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::cc::Controller;
+use crate::cc::{CongestionControl, Controller, CwndUsage};
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
 use crate::recovery::SackReport;
@@ -176,6 +178,8 @@ pub struct Connection {
     in_recovery: bool,
     recover: SeqNum,
     cc: Controller,
+    /// Rounds and congestion-window use, reported to `cc` with each ACK.
+    usage: CwndUsage,
     /// Last time the peer acknowledged new data (user timeout).
     last_progress: Instant,
 
@@ -268,7 +272,12 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            cc: Controller::new(&cfg, snd_mss),
+            cc: {
+                let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
+                cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc
+            },
+            usage: CwndUsage::new(iss),
             last_progress: now,
             ack_now: false,
             unacked_rcv: 0,
@@ -390,6 +399,20 @@ impl Connection {
             events_dropped: self.events.dropped,
             ..self.stats
         }
+    }
+
+    /// Installs a congestion controller of the caller's in place of the
+    /// one [`Config::congestion`] chose; it is boxed once here, and called
+    /// through the [`CongestionControl`] trait on every ACK, loss and
+    /// timeout without further allocation. It is [`reset`](CongestionControl::reset)
+    /// to the initial window now and again when the SYN exchange fixes
+    /// the MSS: install it before data flows.
+    pub fn set_congestion_control(
+        &mut self,
+        mut controller: alloc::boxed::Box<dyn CongestionControl + Send + Sync>,
+    ) {
+        controller.reset(self.cfg.initial_window, self.snd_mss);
+        self.cc = Controller::Custom(controller);
     }
 
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout)
@@ -702,7 +725,7 @@ impl Connection {
         self.rtt.back_off();
         let flight = self.flight_size();
         let mss = self.snd_mss;
-        self.cc.get_mut().on_rto(flight, mss);
+        self.cc.get_mut().on_rto(now, flight, mss);
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
         self.in_recovery = false;

@@ -47,7 +47,7 @@ impl Connection {
     /// A cheap test that every source of output below is empty, so that
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
-    fn nothing_to_send(&self) -> bool {
+    pub(super) fn nothing_to_send(&self) -> bool {
         self.replies.is_empty()
             && !self.syn_pending
             && !self.ack_now
@@ -262,9 +262,15 @@ impl Connection {
             0
         };
         let flight = self.flight_size();
-        let cwnd_room = self.cc.get().cwnd().saturating_sub(flight);
+        let cwnd = self.cc.get().cwnd();
+        let cwnd_room = cwnd.saturating_sub(flight);
         let mss = self.snd_mss;
-        let len = (unsent.min(mss as usize) as u32).min(usable).min(cwnd_room);
+        let want = (unsent.min(mss as usize) as u32).min(usable);
+        let len = want.min(cwnd_room);
+        if len < want {
+            // The congestion window, not the application, holds data back.
+            self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
+        }
         if len == 0 {
             return None;
         }
@@ -306,6 +312,9 @@ impl Connection {
                 self.snd_nxt = self.snd_nxt.add(1);
             }
         }
+        let flight = flight + n;
+        self.usage
+            .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
         if self.rtt_probe.is_none() && !self.ts_enabled {
             self.rtt_probe = Some((self.snd_nxt, now));
         }
@@ -318,9 +327,12 @@ impl Connection {
 
     /// The user timeout counts from when data went out into an empty
     /// flight, not from the last ACK before an idle period.
+    /// Sending into an empty flight also ends an idle period for the
+    /// congestion controller.
     fn start_progress_clock(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             self.last_progress = now;
+            self.cc.get_mut().on_restart_after_idle(now);
         }
     }
 

@@ -50,7 +50,7 @@ impl World {
             return Ok(());
         }
         // Linux's tcp_slow_start: cwnd grows by every segment acknowledged.
-        self.cfg.slow_start_limit = 0;
+        self.cfg.slow_start_limit = Some(0);
         for (k, v) in [
             ("tcp_rmem", "4096 540000 15728640"),
             ("tcp_wmem", "4096 262144 4194304"),
