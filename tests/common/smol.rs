@@ -116,10 +116,14 @@ impl SmolPeer {
                 .push(IpCidr::new(IpAddress::Ipv6(KERNEL_V6), 64))
                 .expect("room for v6");
         });
-        let socket = tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; buffer]),
             tcp::SocketBuffer::new(vec![0; buffer]),
         );
+        // smoltcp's default controller depends on which of its features Cargo
+        // unifies in (CUBIC once benches/compare is built alongside): pin the
+        // one these scenarios were written against.
+        socket.set_congestion_control(tcp::CongestionControl::Reno);
         let mut sockets = SocketSet::new(Vec::new());
         let handle = sockets.add(socket);
         SmolPeer {
