@@ -120,9 +120,8 @@ impl SmolPeer {
             tcp::SocketBuffer::new(vec![0; buffer]),
             tcp::SocketBuffer::new(vec![0; buffer]),
         );
-        // smoltcp's default controller depends on which of its features Cargo
-        // unifies in (CUBIC once benches/compare is built alongside): pin the
-        // one these scenarios were written against.
+        // Reno, as before the dev-dependency enabled smoltcp's CUBIC (which
+        // would otherwise become its default).
         socket.set_congestion_control(tcp::CongestionControl::Reno);
         let mut sockets = SocketSet::new(Vec::new());
         let handle = sockets.add(socket);
