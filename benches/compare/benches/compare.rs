@@ -18,6 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
+use tcp_proto::{Config, CongestionAlgorithm};
 use tcp_proto_compare::bulk::{Bulk, MSS_GRID, SmolCc, Subject, TOTAL};
 use tcp_proto_compare::{Row, Workload, assert_smoltcp_is_ipv4_only, measured_call, rows};
 
@@ -112,25 +113,34 @@ fn check() {
     );
     println!("|---|---|---|---|---|---|");
     for mss in MSS_GRID {
-        let mut cells = vec![
-            (Subject::TcpProtoCopy, true),
-            (Subject::TcpProtoCopy, false),
-            (Subject::TcpProtoZeroCopy, true),
-            (Subject::TcpProtoZeroCopy, false),
-        ];
-        for cc in [SmolCc::Cubic, SmolCc::Reno, SmolCc::None] {
-            cells.push((Subject::Smoltcp(cc), true));
-            cells.push((Subject::Smoltcp(cc), false));
+        let mut cells = Vec::new();
+        for cc in [None, Some(CongestionAlgorithm::NewReno)] {
+            for s in [Subject::TcpProtoCopy, Subject::TcpProtoZeroCopy] {
+                cells.push((s, true, cc));
+                cells.push((s, false, cc));
+            }
         }
-        for (s, delack) in cells {
+        for cc in [SmolCc::Cubic, SmolCc::Reno, SmolCc::None] {
+            cells.push((Subject::Smoltcp(cc), true, None));
+            cells.push((Subject::Smoltcp(cc), false, None));
+        }
+        for (s, delack, cc) in cells {
             let mut w = Bulk::new(s, mss, delack, true);
+            let mut name = s.name();
+            if let Some(cc) = cc {
+                w = w.with_congestion(cc);
+                name = name.replace(
+                    &format!("{:?}", Config::linux().congestion),
+                    &format!("{cc:?}"),
+                );
+            }
             w.setup();
             w.once();
             assert_eq!(w.checked(), TOTAL, "all data delivered and checked");
             let o = w.last;
             println!(
                 "| mss {mss} {} | {} | {:.2} | {} ({:.1}) | {} | {} |",
-                s.name(),
+                name,
                 if delack { "on" } else { "off" },
                 o.virtual_gbps(),
                 o.stalls,

@@ -20,7 +20,9 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use smoltcp::socket::tcp;
-use tcp_proto::{ChecksumMode, Config, Connection, Instant, IpPair, Segment, SeqNum, State};
+use tcp_proto::{
+    ChecksumMode, Config, CongestionAlgorithm, Connection, Instant, IpPair, Segment, SeqNum, State,
+};
 
 use crate::device::{Host, Pool};
 use crate::{C2S, CLIENT_IP, Row, S2C, SERVER_IP, Workload};
@@ -162,9 +164,12 @@ fn at(ns: u64) -> Instant {
     Instant::from_micros(ns / 1000)
 }
 
-fn tcp_proto_config(mss: u16, delayed_ack: bool) -> Config {
+fn tcp_proto_config(mss: u16, delayed_ack: bool, cc: Option<CongestionAlgorithm>) -> Config {
     let mut c = Config::linux();
     c.mss = mss;
+    if let Some(cc) = cc {
+        c.congestion = cc;
+    }
     if !delayed_ack {
         c.delayed_ack = None;
     }
@@ -414,6 +419,8 @@ pub struct Bulk {
     rbuf: Vec<u8>,
     pair: Pair,
     checker: Option<Checker>,
+    /// tcp-proto's congestion controller, if not `Config::linux()`'s.
+    cc: Option<CongestionAlgorithm>,
     /// The last transfer's outcome.
     pub last: Outcome,
 }
@@ -434,8 +441,15 @@ impl Bulk {
             pat,
             rbuf: vec![0; 1 << 18],
             pair: Pair::None,
+            cc: None,
             last: Outcome::default(),
         }
+    }
+
+    /// The same cell with tcp-proto running `cc`.
+    pub fn with_congestion(mut self, cc: CongestionAlgorithm) -> Bulk {
+        self.cc = Some(cc);
+        self
     }
 
     /// Octets the checker has verified.
@@ -454,7 +468,7 @@ impl Workload for Bulk {
         self.pair = Pair::None;
         self.pair = match self.subject {
             Subject::TcpProtoCopy | Subject::TcpProtoZeroCopy => Pair::TcpProto(Box::new(
-                tcp_proto_setup(tcp_proto_config(self.mss, self.delayed_ack)),
+                tcp_proto_setup(tcp_proto_config(self.mss, self.delayed_ack, self.cc)),
             )),
             Subject::Smoltcp(cc) => {
                 Pair::Smoltcp(Box::new(smoltcp_setup(cc, self.mss, self.delayed_ack)))
