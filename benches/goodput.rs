@@ -160,11 +160,27 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
     };
     let newreno_sack = Config {
         sack: true,
+        rack: false,
         ..newreno
     };
+    let newreno_rack = Config {
+        sack: true,
+        rack: true,
+        ..newreno
+    };
+    let cubic = Config {
+        sack: false,
+        rack: false,
+        ..base
+    };
+    // `Config::linux()` as it ships: CUBIC, SACK, RACK-TLP.
+    let cubic_rack = base;
     vec![
         ("tcpp NewReno", newreno),
         ("tcpp NewReno+SACK", newreno_sack),
+        ("tcpp NewReno+SACK+RACK", newreno_rack),
+        ("tcpp CUBIC", cubic),
+        ("tcpp CUBIC+SACK+RACK", cubic_rack),
     ]
 }
 
@@ -573,7 +589,7 @@ fn grid(pat: &[u8]) {
         }
     }
     println!(
-        "\n(grid took {:.1} s of CPU time)\n",
+        "\n(grid took {:.1} s of wall-clock time)\n",
         wall.elapsed().as_secs_f64()
     );
 }
