@@ -825,7 +825,9 @@ impl Endpoint {
     }
 
     /// The handshake completed: a connection from `syn` (through the
-    /// connection's own LISTEN code) takes the completing `ack`.
+    /// connection's own LISTEN code) takes the completing `ack`, timed from
+    /// `syn_ack_sent` when the SYN-ACK was never retransmitted.
+    #[allow(clippy::too_many_arguments)] // the handshake's parts, all needed once
     fn complete(
         &mut self,
         now: Instant,
