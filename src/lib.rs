@@ -68,10 +68,10 @@ pub mod state;
 pub mod time;
 pub mod wire;
 
-pub use config::{Config, ConfigError, CongestionAlgorithm, Keepalive};
+pub use config::{Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive};
 pub use connection::{Connection, Stats, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;
 pub use state::State;
 pub use time::Instant;
-pub use wire::{ChecksumMode, Flags, IpPair, Options, Segment, WireError};
+pub use wire::{ChecksumMode, Ecn, Flags, IpPair, Options, Segment, WireError};
