@@ -119,7 +119,7 @@ impl<'n> Pump<'n> {
                 && !seg.payload.is_empty()
             {
                 self.ect_seen.0 += 1;
-                if self.ect_seen.0 % n == 0 {
+                if self.ect_seen.0.is_multiple_of(n) {
                     ip::set_ecn(&mut pkt, Ecn::Ce);
                 }
             }
@@ -198,7 +198,7 @@ impl<'n> Pump<'n> {
                         && !seg.payload.is_empty()
                     {
                         self.ect_seen.1 += 1;
-                        if self.ect_seen.1 % n == 0 {
+                        if self.ect_seen.1.is_multiple_of(n) {
                             ecn = Ecn::Ce;
                         }
                     }
