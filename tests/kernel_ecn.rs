@@ -24,6 +24,9 @@ const OUR_SEED: u64 = 0xEC_0001;
 const KERNEL_SEED: u64 = 0xEC_0002;
 const N: u64 = 2 << 20;
 
+/// One logged packet: (from us, TCP flags, ECN codepoint as sent, payload length).
+type Logged = (bool, Flags, Ecn, usize);
+
 fn ecn_against_linux(family: Family) {
     let name = format!("kernel_ecn_{family:?}").to_lowercase();
     let Some(net) = KernelNet::new_or_skip(&name) else {
@@ -104,11 +107,8 @@ fn ecn_against_linux(family: Family) {
     let conn = pump.conn.as_ref().unwrap();
     let st = conn.stats();
     let log = &pump.ecn_log;
-    let ours =
-        |f: &dyn Fn(&(bool, Flags, Ecn, usize)) -> bool| log.iter().filter(|e| e.0 && f(e)).count();
-    let theirs = |f: &dyn Fn(&(bool, Flags, Ecn, usize)) -> bool| {
-        log.iter().filter(|e| !e.0 && f(e)).count()
-    };
+    let ours = |f: &dyn Fn(&Logged) -> bool| log.iter().filter(|e| e.0 && f(e)).count();
+    let theirs = |f: &dyn Fn(&Logged) -> bool| log.iter().filter(|e| !e.0 && f(e)).count();
     let ece = |f: Flags| f.contains(Flags::ECE);
     let cwr = |f: Flags| f.contains(Flags::CWR);
     eprintln!(
