@@ -255,6 +255,10 @@ pub enum ConfigError {
     /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
     #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
     BadKeepalive,
+    /// An endpoint limit of zero or beyond what the endpoint can index, an
+    /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
+    #[error("an endpoint limit is out of range")]
+    BadLimit,
     /// [`Connection::accept`](crate::Connection::accept) was given a segment
     /// that is not an acceptable SYN.
     #[error("the segment given to accept is not a SYN without ACK or RST")]

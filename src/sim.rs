@@ -28,6 +28,9 @@
 //! assert_eq!(sim.conn(server).state(), State::Established);
 //! ```
 
+mod net;
+pub use net::{HostId, Net};
+
 use crate::connection::Connection;
 use crate::event::Event;
 use crate::time::Instant;

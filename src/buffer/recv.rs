@@ -54,6 +54,11 @@ impl RecvBuffer {
         self.ooo_len
     }
 
+    /// Octets held: readable plus out of order.
+    pub(crate) fn held(&self) -> usize {
+        self.ready_len + self.ooo_len
+    }
+
     /// Room for new data past RCV.NXT: the receive window before rounding.
     pub(crate) fn window(&self) -> usize {
         self.capacity.saturating_sub(self.ready_len)

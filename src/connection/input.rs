@@ -3,9 +3,11 @@
 
 use super::{Connection, Origin, Timer};
 use crate::event::{CloseReason, Event};
+use crate::listen::ListenAction;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
+use crate::timewait::{self, TimeWaitAction, TimeWaitView};
 use crate::wire::{Flags, Segment};
 use bytes::{Buf, Bytes};
 
@@ -46,21 +48,20 @@ impl Connection {
         }
     }
 
-    /// §3.10.7.2: LISTEN.
+    /// §3.10.7.2: LISTEN (the rules live in [`crate::listen`]).
     fn on_listen(&mut self, now: Instant, seg: &Segment) {
-        if seg.flags.rst() {
-            return; // L1
+        match crate::listen::on_segment(seg) {
+            ListenAction::Ignore => return,
+            ListenAction::Reset => {
+                self.reply_reset(seg);
+                return;
+            }
+            ListenAction::Drop => {
+                self.stats.dropped_other += 1;
+                return;
+            }
+            ListenAction::Syn => {}
         }
-        if seg.flags.ack() {
-            self.reply_reset(seg); // L2
-            return;
-        }
-        if !seg.flags.syn() {
-            self.stats.dropped_other += 1; // L4
-            return;
-        }
-        // L3. Data on the SYN is not kept: it is not acknowledged either, so
-        // the peer sends it again once synchronized (B11).
         self.remote_port = seg.src_port;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
@@ -191,15 +192,9 @@ impl Connection {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
 
-        // T4 (MAY-2, SHLD-4): a new SYN may reopen the 4-tuple from TIME-WAIT
-        // when RFC 6191 shows it is not an old duplicate.
-        if self.state == State::TimeWait
-            && f.syn()
-            && !f.ack()
-            && !f.rst()
-            && self.syn_may_reuse(seg)
-        {
-            self.reincarnate(now, seg);
+        // TIME-WAIT has its own rules, shared with the Endpoint's compact entries.
+        if self.state == State::TimeWait {
+            self.on_time_wait(now, seg);
             return;
         }
 
@@ -222,13 +217,6 @@ impl Connection {
                 // answering it with our SYN-ACK would ping-pong forever.
                 self.syn_pending = true;
                 return;
-            }
-            if self.state == State::TimeWait
-                && f.fin()
-                && seg.seq.add(seg.seg_len()) == self.rcv_nxt
-            {
-                // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
-                self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
             }
             self.note_duplicate(seg);
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
@@ -327,26 +315,46 @@ impl Connection {
         }
     }
 
-    /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
-    /// TS.Recent (or, without a TSval, if its sequence number is above
-    /// RCV.NXT); without timestamps, if its sequence number is above RCV.NXT.
-    /// RFC 6191 would also take any SYN carrying timestamps when the old
-    /// incarnation had none, but the old incarnation's own SYN may have
-    /// offered them (the option was refused), so a retransmission of it
-    /// would pass; the sequence test alone is kept.
-    fn syn_may_reuse(&self, seg: &Segment) -> bool {
-        let seq_above = seg.seq.gt(self.rcv_nxt);
-        match (self.ts_enabled, seg.options.timestamps) {
-            (true, Some(t)) => (t.val.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => seq_above,
+    /// A segment in TIME-WAIT: [`crate::timewait::on_segment`] decides.
+    fn on_time_wait(&mut self, now: Instant, seg: &Segment) {
+        let view = self.time_wait_view();
+        match timewait::on_segment(&view, seg, self.cfg.rfc1337, self.cfg.rfc5961) {
+            TimeWaitAction::Reopen => {
+                self.reincarnate(now, seg, timewait::reincarnation_iss(&view))
+            }
+            TimeWaitAction::Ack { restart } => {
+                self.stats.dropped_unacceptable += 1;
+                if restart {
+                    self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+                }
+                self.note_duplicate(seg);
+                self.send_limited_ack(now);
+            }
+            TimeWaitAction::ChallengeAck => self.challenge_ack(now),
+            TimeWaitAction::Close => self.enter_closed(CloseReason::Normal),
+            TimeWaitAction::ResetAndClose => self.reset_and_close(CloseReason::Reset),
+            TimeWaitAction::Drop { unacceptable } => {
+                if unacceptable {
+                    self.stats.dropped_unacceptable += 1;
+                }
+            }
         }
     }
 
-    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation. Its
-    /// ISS lies beyond anything the old one sent (as Linux: SND.NXT + 2^16 + 1),
-    /// so old duplicates cannot be mistaken for new data.
-    fn reincarnate(&mut self, now: Instant, seg: &Segment) {
-        let iss = self.snd_nxt.add(65537);
+    /// What TIME-WAIT keeps of this connection.
+    pub(crate) fn time_wait_view(&self) -> TimeWaitView {
+        TimeWaitView {
+            rcv_nxt: self.rcv_nxt,
+            snd_nxt: self.snd_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            ts_enabled: self.ts_enabled,
+            ts_recent: self.ts_recent,
+        }
+    }
+
+    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation, with
+    /// `iss` from [`timewait::reincarnation_iss`].
+    fn reincarnate(&mut self, now: Instant, seg: &Segment, iss: SeqNum) {
         // The configuration was validated when this connection was made.
         let mut fresh = Connection::new(
             self.cfg,
@@ -410,18 +418,7 @@ impl Connection {
 
     /// Table 6 of §3.4 (the acceptability test), modulo 2^32.
     fn acceptable(&self, seg: &Segment, rcv_wnd: u32) -> bool {
-        let len = seg.seg_len();
-        let start = seg.seq;
-        let wnd_end = self.rcv_nxt.add(rcv_wnd);
-        match (len, rcv_wnd) {
-            (0, 0) => start == self.rcv_nxt,
-            (0, _) => start.in_range(self.rcv_nxt, wnd_end),
-            (_, 0) => false,
-            (_, _) => {
-                let last = start.add(len - 1);
-                start.in_range(self.rcv_nxt, wnd_end) || last.in_range(self.rcv_nxt, wnd_end)
-            }
-        }
+        segment_acceptable(self.rcv_nxt, rcv_wnd, seg)
     }
 
     /// RFC 2883 §4: octets that arrive again below RCV.NXT are reported
@@ -473,12 +470,8 @@ impl Connection {
             State::SynReceived if self.origin == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
             } // R3
-            // RFC 1337: a RST must not cut TIME-WAIT short (when so configured).
-            State::TimeWait if self.cfg.rfc1337 => {}
-            // Both FINs are acknowledged and every octet has arrived: the RST
-            // only ends 2·MSL early. The close stays graceful and unread data
-            // stays readable (Linux answers a duplicated last ACK this way).
-            State::TimeWait => self.enter_closed(CloseReason::Normal),
+            // TIME-WAIT never gets here: crate::timewait decides there
+            // (an exact RST closes Normal unless RFC 1337 is on).
             _ => self.enter_closed(CloseReason::Reset),
         }
     }
@@ -743,7 +736,6 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now), // W1
-            State::TimeWait => self.timers.set(Timer::TimeWait, now + self.cfg.time_wait),
             _ => {}
         }
     }
@@ -768,6 +760,23 @@ impl Connection {
         if self.sndbuf.free() > 0 && self.want_writable {
             self.want_writable = false;
             self.events.push_back(Event::Writable);
+        }
+    }
+}
+
+/// Table 6 of RFC 9293 §3.4: whether `seg` is acceptable to a receiver at
+/// `rcv_nxt` with window `rcv_wnd`, modulo 2^32.
+pub(crate) fn segment_acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seg: &Segment) -> bool {
+    let len = seg.seg_len();
+    let start = seg.seq;
+    let wnd_end = rcv_nxt.add(rcv_wnd);
+    match (len, rcv_wnd) {
+        (0, 0) => start == rcv_nxt,
+        (0, _) => start.in_range(rcv_nxt, wnd_end),
+        (_, 0) => false,
+        (_, _) => {
+            let last = start.add(len - 1);
+            start.in_range(rcv_nxt, wnd_end) || last.in_range(rcv_nxt, wnd_end)
         }
     }
 }

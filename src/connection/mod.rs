@@ -8,12 +8,14 @@
 
 mod ecn;
 mod events;
+mod host;
 mod input;
 mod output;
 mod rtt;
 mod timers;
 
 pub use input::reset_reply;
+pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};

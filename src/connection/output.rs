@@ -51,7 +51,7 @@ impl Connection {
     /// A cheap test that every source of output below is empty, so that
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
-    fn nothing_to_send(&self) -> bool {
+    pub(super) fn nothing_to_send(&self) -> bool {
         self.replies.is_empty()
             && !self.syn_pending
             && !self.ack_now
