@@ -65,6 +65,10 @@ pub struct Config {
     /// caller carries the IP bits: [`Connection::handle_segment_ecn`](crate::Connection::handle_segment_ecn)
     /// in, [`Connection::transmit_ecn`](crate::Connection::transmit_ecn) out.
     pub ecn: EcnMode,
+    /// RACK-TLP loss detection (RFC 8985): losses by time rather than by
+    /// three duplicates, lost retransmissions found, tail loss probes.
+    /// Needs `sack` (and a peer that permits it).
+    pub rack: bool,
     /// Initial congestion window, in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Congestion controller.
@@ -114,7 +118,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK, ECN accepted, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, ECN accepted, IW10,
+    /// RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -128,6 +133,7 @@ impl Config {
             ts_offset: 0,
             sack: true,
             ecn: EcnMode::Accept,
+            rack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::Cubic,
             nagle: true,
@@ -159,6 +165,7 @@ impl Config {
         c.initial_window = 3;
         c.sack = false;
         c.ecn = EcnMode::Off;
+        c.rack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
         c.min_rto = Duration::from_secs(1);

@@ -1,6 +1,7 @@
 //! Send buffer: data queued by the application, then kept until acknowledged.
 
 use crate::seq::SeqNum;
+use crate::time::Instant;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -8,12 +9,42 @@ use bytes::{Buf, Bytes, BytesMut};
 /// `send(&[u8])` cost one allocation per block, not one per segment.
 const STAGING_BLOCK: usize = 64 * 1024;
 
+/// One segment in flight, as first sent.
+#[derive(Debug)]
+struct Sent {
+    seq: SeqNum,
+    data: Bytes,
+    /// When it was last (re)transmitted.
+    xmit: Instant,
+    /// Whether it was ever retransmitted (Karn, RFC 6298 §3).
+    rtx: bool,
+}
+
+/// What a cumulative ACK freed, for RTT sampling (RFC 6298 §3, RFC 8985 §6.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acked {
+    /// Octets freed.
+    pub octets: usize,
+    /// Send time of the oldest newly acknowledged segment never retransmitted.
+    pub first_xmit: Option<Instant>,
+    /// Send time of the newest newly acknowledged segment never retransmitted.
+    pub last_xmit: Option<Instant>,
+    /// Whether any newly acknowledged segment had been retransmitted.
+    pub rtx_acked: bool,
+    /// Last transmission time of the highest newly acknowledged segment.
+    pub head_xmit: Option<Instant>,
+    /// The latest last-transmission time among the newly acknowledged
+    /// segments, and whether that one had been retransmitted (RACK).
+    pub max_xmit: Option<(Instant, bool)>,
+}
+
 /// Queued and in-flight data. `sent` holds what has been transmitted and not
 /// acknowledged, one entry per original segment (so a retransmission resends
-/// the same octets); `unsent` and then `staging` hold what waits.
+/// the same octets, and the queue is never split further); `unsent` and then
+/// `staging` hold what waits.
 #[derive(Debug)]
 pub(crate) struct SendBuffer {
-    sent: VecDeque<(SeqNum, Bytes)>,
+    sent: VecDeque<Sent>,
     sent_len: usize,
     unsent: VecDeque<Bytes>,
     staging: BytesMut,
@@ -85,7 +116,7 @@ impl SendBuffer {
     /// Moves up to `max` unsent octets (starting at sequence `seq`) into the
     /// in-flight queue and returns them. Stops at a boundary between two
     /// `Bytes` the application queued, so that nothing is copied.
-    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize) -> Bytes {
+    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
         let data = if let Some(front) = self.unsent.front_mut() {
             if front.len() <= max {
                 self.unsent.pop_front().unwrap_or_default()
@@ -101,57 +132,104 @@ impl SendBuffer {
         }
         self.unsent_len -= data.len();
         self.sent_len += data.len();
-        self.sent.push_back((seq, data.clone()));
+        self.sent.push_back(Sent {
+            seq,
+            data: data.clone(),
+            xmit: now,
+            rtx: false,
+        });
         data
+    }
+
+    /// Index of the in-flight entry holding `seq`.
+    fn entry_at(&self, seq: SeqNum) -> Option<usize> {
+        let first = self.sent.front()?.seq;
+        let off = seq.dist(first) as usize;
+        if off >= self.sent_len {
+            return None;
+        }
+        let i = self
+            .sent
+            .partition_point(|e| e.seq.dist(first) as usize <= off)
+            .checked_sub(1)?;
+        let e = self.sent.get(i)?;
+        (seq.dist(e.seq) < e.data.len() as u32).then_some(i)
+    }
+
+    /// Records a retransmission of the entry holding `seq` at `now`.
+    pub(crate) fn mark_retransmitted(&mut self, seq: SeqNum, now: Instant) {
+        if let Some(i) = self.entry_at(seq)
+            && let Some(e) = self.sent.get_mut(i)
+        {
+            e.rtx = true;
+            e.xmit = now;
+        }
+    }
+
+    /// When the entry holding `seq` was last sent, and whether it was ever
+    /// retransmitted.
+    #[cfg(test)]
+    pub(crate) fn xmit_of(&self, seq: SeqNum) -> Option<(Instant, bool)> {
+        self.entry_info(seq).map(|(t, r, _)| (t, r))
+    }
+
+    /// For the entry holding `seq`: when it was last sent, whether it was
+    /// ever retransmitted, and where it ends.
+    pub(crate) fn entry_info(&self, seq: SeqNum) -> Option<(Instant, bool, SeqNum)> {
+        let e = self.sent.get(self.entry_at(seq)?)?;
+        Some((e.xmit, e.rtx, e.seq.add(e.data.len() as u32)))
+    }
+
+    /// Where the last in-flight entry starts (a tail loss probe resends it).
+    pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
+        self.sent.back().map(|e| e.seq)
     }
 
     /// Up to `max` in-flight octets starting at `seq`, for a retransmission.
     /// Empty when `seq` is not inside the in-flight data.
     pub(crate) fn sent_slice(&self, seq: SeqNum, max: usize) -> Bytes {
         // Entries are contiguous and in order: find the last one starting at or before `seq`.
-        let Some(&(first, _)) = self.sent.front() else {
-            return Bytes::new();
-        };
-        let off = seq.dist(first) as usize;
-        if off >= self.sent_len {
-            return Bytes::new();
-        }
-        let i = self
-            .sent
-            .partition_point(|(s, _)| s.dist(first) as usize <= off)
-            .saturating_sub(1);
-        match self.sent.get(i) {
-            Some((s, b)) => {
-                let skip = seq.dist(*s) as usize;
-                if skip >= b.len() {
-                    return Bytes::new();
-                }
-                b.slice(skip..b.len().min(skip.saturating_add(max)))
+        match self.entry_at(seq).and_then(|i| self.sent.get(i)) {
+            Some(e) => {
+                let skip = seq.dist(e.seq) as usize;
+                e.data
+                    .slice(skip..e.data.len().min(skip.saturating_add(max)))
             }
             None => Bytes::new(),
         }
     }
 
-    /// Drops every in-flight octet before `una`. Returns the count dropped.
-    pub(crate) fn ack(&mut self, una: SeqNum) -> usize {
-        let mut dropped = 0;
-        while let Some((s, b)) = self.sent.front_mut() {
-            let end = s.add(b.len() as u32);
+    /// Drops every in-flight octet before `una`; says what was freed.
+    pub(crate) fn ack(&mut self, una: SeqNum) -> Acked {
+        let mut a = Acked::default();
+        while let Some(e) = self.sent.front_mut() {
+            if !e.seq.lt(una) {
+                break;
+            }
+            let end = e.seq.add(e.data.len() as u32);
+            if e.rtx {
+                a.rtx_acked = true;
+            } else {
+                a.first_xmit = a.first_xmit.or(Some(e.xmit));
+                a.last_xmit = Some(e.xmit);
+            }
+            a.head_xmit = Some(e.xmit);
+            if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
+                a.max_xmit = Some((e.xmit, e.rtx));
+            }
             if end.le(una) {
-                dropped += b.len();
+                a.octets += e.data.len();
                 self.sent.pop_front();
             } else {
-                if s.lt(una) {
-                    let n = una.dist(*s) as usize;
-                    b.advance(n);
-                    *s = una;
-                    dropped += n;
-                }
+                let n = una.dist(e.seq) as usize;
+                e.data.advance(n);
+                e.seq = una;
+                a.octets += n;
                 break;
             }
         }
-        self.sent_len -= dropped;
-        dropped
+        self.sent_len -= a.octets;
+        a
     }
 
     /// Octets in flight (sent, unacknowledged).
@@ -171,21 +249,29 @@ mod tests {
         assert_eq!(b.push_slice(&[1u8; 3000]), 3000);
         assert_eq!(b.push_bytes(Bytes::from_static(&[2u8; 500])), 500);
         let s0 = SeqNum(u32::MAX - 1000);
-        let p1 = b.take_unsent(s0, 1460);
+        let t = |ms| Instant::from_millis(ms);
+        let p1 = b.take_unsent(s0, 1460, t(1));
         assert_eq!(p1.len(), 1460);
-        let p2 = b.take_unsent(s0.add(1460), 1460);
+        let p2 = b.take_unsent(s0.add(1460), 1460, t(2));
         assert_eq!(p2.len(), 1460);
-        let p3 = b.take_unsent(s0.add(2920), 1460);
+        let p3 = b.take_unsent(s0.add(2920), 1460, t(3));
         assert_eq!(p3.len(), 80, "stops at the boundary of the staged copy");
-        let p4 = b.take_unsent(s0.add(3000), 1460);
+        let p4 = b.take_unsent(s0.add(3000), 1460, t(4));
         assert_eq!(&p4[..], &[2u8; 500][..]);
         assert_eq!(b.unsent_len(), 0);
         assert_eq!(b.sent_slice(s0.add(1000), 1460).len(), 460);
         assert_eq!(b.sent_slice(s0.add(3000), 10).len(), 10);
         assert!(b.sent_slice(s0.add(3500), 10).is_empty());
-        assert_eq!(b.ack(s0.add(2000)), 2000);
+        b.mark_retransmitted(s0.add(1500), t(9));
+        assert_eq!(b.xmit_of(s0.add(2919)), Some((t(9), true)));
+        assert_eq!(b.xmit_of(s0.add(2920)), Some((t(3), false)));
+        let a = b.ack(s0.add(2000));
+        assert_eq!(a.octets, 2000);
+        assert_eq!((a.first_xmit, a.last_xmit), (Some(t(1)), Some(t(1))));
+        assert!(a.rtx_acked, "the second segment was retransmitted");
+        assert_eq!(a.head_xmit, Some(t(9)));
         assert_eq!(b.sent_slice(s0.add(2000), 2000).len(), 920);
-        assert_eq!(b.ack(s0.add(3500)), 1500);
+        assert_eq!(b.ack(s0.add(3500)).octets, 1500);
         assert_eq!(b.len(), 0);
         assert_eq!(b.sent_len(), 0);
     }
