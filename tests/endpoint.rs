@@ -813,3 +813,28 @@ fn ipv6_connections_advertise_an_mss_20_octets_smaller() {
     cfg.ipv6_mss = Some(10);
     assert!(Endpoint::new(cfg, [1; 16]).is_err());
 }
+
+#[test]
+fn timer_heap_stays_bounded_when_handle_timeout_is_never_called() {
+    // Every SYN leaves a heap entry; completed or reset handshakes leave
+    // them stale. Without a single handle_timeout the heap is still purged.
+    let mut b = Endpoint::new(EndpointConfig::default(), [3; 16]).unwrap();
+    b.listen(None, 80, 8).unwrap();
+    let now = Instant::from_secs(1);
+    for k in 0..20_000u32 {
+        let src: IpAddr = std::net::Ipv4Addr::from(0x0a00_0000 | k).into();
+        b.handle_segment(now, src, ip("192.0.2.2"), syn_from(4000, k, None));
+        while b.poll_transmit(now).is_some() {}
+        // The client resets: the half-open entry goes, its heap entry stays stale.
+        let rst = Segment {
+            src_port: 4000,
+            dst_port: 80,
+            seq: SeqNum(k.wrapping_add(1)),
+            flags: Flags::RST,
+            ..Segment::default()
+        };
+        b.handle_segment(now, src, ip("192.0.2.2"), rst);
+    }
+    assert_eq!(b.counts().half_open, 0);
+    assert!(b.counts().timers <= 1024 + 2, "{:?}", b.counts());
+}

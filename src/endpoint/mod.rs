@@ -747,6 +747,7 @@ impl Endpoint {
             Some(Slot::TimeWait(j)) => self.segment_to_time_wait(now, j, hash, tuple, seg),
             None => self.segment_to_listener(now, tuple, hash, seg, None),
         }
+        self.maybe_purge_timers();
     }
 
     fn segment_to_connection(&mut self, now: Instant, i: usize, mut seg: Segment) {
@@ -1235,6 +1236,13 @@ impl Endpoint {
                 }
             }
         }
+        self.maybe_purge_timers();
+    }
+
+    /// Drops stale heap entries once they outnumber the live owners: the
+    /// heap stays within twice the entries (plus a constant), whatever the
+    /// caller's pattern of calls.
+    fn maybe_purge_timers(&mut self) {
         let live = self.conn_count + self.half_count + self.tw_count;
         if self.timers.len() > 2 * live + 1024 {
             let (conns, half, tw) = (&self.conns, &self.half, &self.tw);
