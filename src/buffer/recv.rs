@@ -43,6 +43,13 @@ impl RecvBuffer {
         }
     }
 
+    /// Changes the capacity (a live SO_RCVBUF). The caller keeps it at
+    /// least as large as what is held plus the window already advertised.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(self.ready_len + self.ooo_len);
+        self.max_pieces = (self.capacity / 256).max(64);
+    }
+
     /// Octets the application can read.
     pub(crate) fn readable(&self) -> usize {
         self.ready_len

@@ -379,6 +379,10 @@ impl Connection {
         if len == 0 {
             return None;
         }
+        // A corked sender holds a short tail until uncorked or the FIN.
+        if self.corked && len < mss && len as usize == unsent && !fin_due {
+            return None;
+        }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
@@ -401,6 +405,7 @@ impl Connection {
         self.start_progress_clock(now);
         self.snd_nxt = self.snd_nxt.add(n);
         self.stats.bytes_sent += u64::from(n);
+        self.last_data_sent = now;
         if n < mss {
             self.snd_sml = self.snd_nxt;
         }
@@ -501,7 +506,9 @@ impl Connection {
         } else {
             cur
         };
-        // Round up so that scaling never moves the edge left.
+        // Round up so that scaling never moves the edge left (SHLD-14). The
+        // few octets (< 2^shift) this may promise beyond the buffer are
+        // trimmed on input, so the buffer bound holds.
         let s = u32::from(self.rcv_wscale);
         let field = wnd.div_ceil(1 << s);
         field.min(65535) as u16
