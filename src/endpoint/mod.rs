@@ -800,7 +800,13 @@ impl Endpoint {
         }
         let syn = e.syn();
         self.remove_half_open(j);
-        self.complete(now, li, e.tuple, &syn, e.iss, seg);
+        // Karn (RFC 6298 §3): a SYN-ACK never retransmitted times the
+        // handshake, as Linux's tcp_synack_rtt_meas; it went out one
+        // initial RTO before the entry's first deadline.
+        let c = &self.cfg.connection;
+        let rto = crate::time::duration_micros(c.initial_rto.min(c.max_rto));
+        let sent = (e.retries == 0).then(|| Instant::from_micros(e.deadline.saturating_sub(rto)));
+        self.complete(now, li, e.tuple, &syn, e.iss, seg, sent);
     }
 
     /// Whether listener `li` can take one more established connection; counts the drop if not.
@@ -822,7 +828,9 @@ impl Endpoint {
     }
 
     /// The handshake completed: a connection from `syn` (through the
-    /// connection's own LISTEN code) takes the completing `ack`.
+    /// connection's own LISTEN code) takes the completing `ack`, timed from
+    /// `syn_ack_sent` when the SYN-ACK was never retransmitted.
+    #[allow(clippy::too_many_arguments)] // the handshake's parts, all needed once
     fn complete(
         &mut self,
         now: Instant,
@@ -831,11 +839,15 @@ impl Endpoint {
         syn: &Segment,
         iss: SeqNum,
         ack: Segment,
+        syn_ack_sent: Option<Instant>,
     ) {
         let cfg = self.conn_config(&tuple);
         let Ok(mut conn) = Connection::accept(cfg, syn, iss, now) else {
             return;
         };
+        if let Some(at) = syn_ack_sent {
+            conn.syn_ack_sent_at(at);
+        }
         conn.handle_segment(now, ack);
         self.stats.handshakes_completed += 1;
         let h = self.insert_conn(tuple, conn);
@@ -1001,7 +1013,7 @@ impl Endpoint {
             return true; // dropped, and counted; no RST
         }
         self.stats.cookies_accepted += 1;
-        self.complete(now, li, tuple, &syn, iss, seg.clone());
+        self.complete(now, li, tuple, &syn, iss, seg.clone(), None);
         true
     }
 
