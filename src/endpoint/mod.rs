@@ -301,6 +301,8 @@ pub struct Counts {
 const DIRTY: u8 = 1;
 const IN_TX: u8 = 2;
 const IN_EV: u8 = 4;
+/// The receive buffer is shrunk for memory pressure.
+const SHRUNK: u8 = 8;
 
 /// Most final events (of connections already freed) held for the application.
 const MAX_FINAL_EVENTS: usize = 65536;
@@ -779,6 +781,7 @@ impl Endpoint {
             Some(Slot::TimeWait(j)) => self.segment_to_time_wait(now, j, hash, tuple, seg),
             None => self.segment_to_listener(now, tuple, hash, seg, None),
         }
+        self.maybe_purge_timers();
     }
 
     fn segment_to_connection(&mut self, now: Instant, i: usize, mut seg: Segment) {
@@ -1287,6 +1290,13 @@ impl Endpoint {
                 }
             }
         }
+        self.maybe_purge_timers();
+    }
+
+    /// Drops stale heap entries once they outnumber the live owners: the
+    /// heap stays within twice the entries (plus a constant), whatever the
+    /// caller's pattern of calls.
+    fn maybe_purge_timers(&mut self) {
         let live = self.conn_count + self.half_count + self.tw_count;
         if self.timers.len() > 2 * live + 1024 {
             let (conns, half, tw) = (&self.conns, &self.half, &self.tw);
@@ -1377,6 +1387,7 @@ impl Endpoint {
                 s.tuple = tuple;
                 s.timer = None;
                 s.accounted = 0;
+                s.flags &= !SHRUNK;
                 s.conn = Some(conn);
                 i as usize
             }
@@ -1422,6 +1433,8 @@ impl Endpoint {
     /// TIME-WAIT entry, once it is done. `drained`: `poll_transmit` just
     /// returned `None` for it.
     fn settle(&mut self, i: usize, drained: bool) {
+        let pressure = self.under_pressure();
+        let full = self.cfg.connection.recv_buffer;
         let Some(s) = self.conns.get_mut(i) else {
             return;
         };
@@ -1432,9 +1445,25 @@ impl Endpoint {
             flags,
             ..
         } = s;
-        let Some(c) = conn.as_deref() else {
+        let Some(c) = conn.as_deref_mut() else {
             return;
         };
+        // tcp_mem pressure: receive buffers shrink to a few segments (the
+        // window already advertised is kept, SHLD-14), and grow back after.
+        // (The connection keeps its buffer at least as large as what it
+        // holds plus the window advertised: it reaches the target as the
+        // peer uses that window up, so the target is applied on every touch.)
+        if pressure {
+            let target = (4 * usize::from(c.config().mss)).min(full);
+            if c.config().recv_buffer > target {
+                c.set_recv_buffer(target);
+            }
+            *flags |= SHRUNK;
+        } else if *flags & SHRUNK != 0 {
+            c.set_recv_buffer(full);
+            *flags &= !SHRUNK;
+        }
+        let c = &*c;
         let b = c.buffered();
         self.buffered = self.buffered - *accounted + b;
         *accounted = b;
