@@ -356,9 +356,13 @@ impl Connection {
         } else {
             cur
         };
-        // Round up so that scaling never moves the edge left.
+        // Scaling: round down, so that the peer is never offered room we do
+        // not have; round up only to keep an edge already advertised (SHLD-14).
         let s = u32::from(self.rcv_wscale);
-        let field = wnd.div_ceil(1 << s);
+        let mut field = wnd >> s;
+        if (field << s) < cur {
+            field = cur.div_ceil(1 << s);
+        }
         field.min(65535) as u16
     }
 
