@@ -77,8 +77,12 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// RFC 5961 hardening: exact-match RST, challenge ACKs, ACK-range check.
     pub rfc5961: bool,
-    /// Challenge ACKs (and replies to unacceptable segments) allowed per second,
-    /// per connection (RFC 5961 §7; kept per connection, tcp-checklist B16).
+    /// Challenge ACKs allowed per second, per connection (RFC 5961 §7; kept
+    /// per connection, tcp-checklist B16). The same number, counted
+    /// separately, bounds ACKs to out-of-window segments that carry no data
+    /// (data and FIN segments are always answered, as Linux does). Must be
+    /// at least 1: a connection that can never send a challenge ACK cannot
+    /// recover from a half-open peer.
     pub challenge_ack_limit: u32,
     /// RFC 1337: ignore an in-window RST in TIME-WAIT instead of closing.
     pub rfc1337: bool,
@@ -178,6 +182,9 @@ impl Config {
         if self.time_wait.is_zero() {
             return Err(ConfigError::ZeroTimeWait);
         }
+        if self.challenge_ack_limit == 0 {
+            return Err(ConfigError::ZeroChallengeAckLimit);
+        }
         if let Some(k) = self.keepalive {
             // MUST-29: one lost probe must not kill the connection.
             if k.probes < 2 || k.interval.is_zero() || k.idle.is_zero() {
@@ -227,6 +234,9 @@ pub enum ConfigError {
     /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
     #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
     BadKeepalive,
+    /// A `challenge_ack_limit` of zero (RFC 5961 §7 needs at least one per second).
+    #[error("challenge_ack_limit must be at least 1")]
+    ZeroChallengeAckLimit,
     /// [`Connection::accept`](crate::Connection::accept) was given a segment
     /// that is not an acceptable SYN.
     #[error("the segment given to accept is not a SYN without ACK or RST")]

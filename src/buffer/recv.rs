@@ -10,9 +10,11 @@
 //! Memory: a `Bytes` sliced from a packet pins the whole packet buffer, and
 //! its size cannot be seen from the slice. The policy (Linux counts the same
 //! thing as an skb's truesize and collapses small skbs):
-//! - a piece shorter than [`COPY_BELOW`] is never kept as a slice: in-order
+//! - a piece shorter than [`COPY_BELOW`] is not kept as a slice: in-order
 //!   ones are copied into a compact block (`tail`, coalescing small
-//!   segments), out-of-order ones into an allocation of their own size;
+//!   segments), out-of-order ones into an allocation of their own size.
+//!   The exception: up to [`SMALL_SLICES`] small in-order slices are held as
+//!   they are (a constant), so an application that keeps up pays no copy;
 //! - a piece of `COPY_BELOW` octets or more is kept without copying; it
 //!   pins its packet buffer, which is assumed to be at most about
 //!   1.5·`COPY_BELOW` larger than the payload (an MTU-sized packet buffer).
@@ -37,6 +39,9 @@ pub(crate) const COPY_BELOW: usize = 1024;
 /// header, the allocator's rounding.
 pub(crate) const PIECE_OVERHEAD: usize = 96;
 
+/// Small in-order slices kept without copying at once (see `push_ready`).
+const SMALL_SLICES: usize = 4;
+
 /// Size of the compact block small in-order segments are copied into.
 const BLOCK: usize = 4096;
 
@@ -44,7 +49,10 @@ const BLOCK: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
     /// In-order data before `tail`.
-    ready: VecDeque<Bytes>,
+    /// Each with whether it is a small slice kept as it is (see `small_slices`).
+    ready: VecDeque<(Bytes, bool)>,
+    /// Small slices of packets held in `ready` (at most [`SMALL_SLICES`]).
+    small_slices: usize,
     /// In-order data after `ready`: small segments coalesced into one block.
     tail: BytesMut,
     /// Octets readable: `ready` plus `tail`.
@@ -73,6 +81,7 @@ impl RecvBuffer {
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
             ready: VecDeque::new(),
+            small_slices: 0,
             tail: BytesMut::new(),
             ready_len: 0,
             ooo: VecDeque::new(),
@@ -186,6 +195,14 @@ impl RecvBuffer {
     fn push_ready(&mut self, b: Bytes) {
         let n = b.len();
         self.ready_len += n;
+        if n < COPY_BELOW && self.tail.is_empty() && self.small_slices < SMALL_SLICES {
+            // A few small slices are kept as they are, so that an
+            // application that keeps up pays no copy for the odd short
+            // segment; more than that are copied.
+            self.small_slices += 1;
+            self.ready.push_back((b, true));
+            return;
+        }
         let room = self.tail.capacity() - self.tail.len();
         if n < COPY_BELOW || (!self.tail.is_empty() && n <= room) {
             if room < n {
@@ -197,7 +214,7 @@ impl RecvBuffer {
             self.tail.extend_from_slice(&b);
         } else {
             self.freeze_tail();
-            self.ready.push_back(b);
+            self.ready.push_back((b, false));
         }
     }
 
@@ -216,7 +233,7 @@ impl RecvBuffer {
             self.tail.clear();
             p
         };
-        self.ready.push_back(piece);
+        self.ready.push_back((piece, false));
     }
 
     /// A piece to keep out of order: small ones copied to their own size.
@@ -292,13 +309,13 @@ impl RecvBuffer {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
         let mut n = 0;
         while n < buf.len() {
-            if let Some(front) = self.ready.front_mut() {
+            if let Some((front, _)) = self.ready.front_mut() {
                 let k = front.len().min(buf.len() - n);
                 buf[n..n + k].copy_from_slice(&front[..k]);
                 front.advance(k);
                 n += k;
                 if front.is_empty() {
-                    self.ready.pop_front();
+                    self.pop_ready();
                 }
                 continue;
             }
@@ -317,9 +334,9 @@ impl RecvBuffer {
 
     /// Takes up to `max` readable octets without copying (one stored piece at most).
     pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
-        let out = if let Some(front) = self.ready.front_mut() {
+        let out = if let Some((front, _)) = self.ready.front_mut() {
             if front.len() <= max {
-                self.ready.pop_front().unwrap_or_default()
+                self.pop_ready()
             } else {
                 front.split_to(max)
             }
@@ -332,6 +349,16 @@ impl RecvBuffer {
         out
     }
 
+    fn pop_ready(&mut self) -> Bytes {
+        match self.ready.pop_front() {
+            Some((b, small)) => {
+                self.small_slices -= usize::from(small);
+                b
+            }
+            None => Bytes::new(),
+        }
+    }
+
     /// An idle connection keeps no block.
     fn release_tail_if_drained(&mut self) {
         if self.ready_len == 0 && self.tail.capacity() > 0 {
@@ -342,6 +369,7 @@ impl RecvBuffer {
     /// Discards everything (on abort or reset).
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
+        self.small_slices = 0;
         self.ooo.clear();
         self.tail = BytesMut::new();
         self.ready_len = 0;
@@ -402,8 +430,8 @@ mod tests {
             nxt = nxt.add(ins.advanced);
         }
         assert_eq!(r.readable(), 3000);
-        assert!(r.ready.is_empty(), "one block holds them all");
-        assert!(r.charged() <= 3000 + BLOCK, "{}", r.charged());
+        assert!(r.ready.len() <= SMALL_SLICES + 1, "one block holds the rest");
+        assert!(r.charged() <= 3000 + BLOCK + 8 * PIECE_OVERHEAD, "{}", r.charged());
         let mut out = alloc::vec![0u8; 4000];
         assert_eq!(r.read(&mut out), 3000);
         assert_eq!(r.charged(), 0, "an idle buffer keeps no block");

@@ -229,7 +229,7 @@ impl Connection {
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         self.trim_to_window(seg, rcv_wnd);
@@ -291,7 +291,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3).
             self.stats.dropped_bad_ack += 1;
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {

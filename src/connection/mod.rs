@@ -40,6 +40,35 @@ enum Origin {
 /// Most replies (RSTs to bad segments) held while the caller does not poll.
 const MAX_REPLIES: usize = 8;
 
+/// A per-second allowance of ACKs (RFC 5961 §7).
+#[derive(Clone, Copy, Debug)]
+struct AckBudget {
+    window_start: Instant,
+    used: u32,
+}
+
+impl AckBudget {
+    fn new(now: Instant) -> AckBudget {
+        AckBudget {
+            window_start: now,
+            used: 0,
+        }
+    }
+
+    /// Spends one of `limit` per second; `false` when none is left.
+    fn take(&mut self, now: Instant, limit: u32) -> bool {
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.used = 0;
+        }
+        if self.used >= limit {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
+}
+
 /// Read-only counters and estimates of one connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Stats {
@@ -79,8 +108,10 @@ pub struct Stats {
     pub dup_acks: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
-    /// Challenge ACKs (or unacceptable-segment ACKs) suppressed by the rate limit.
+    /// Challenge ACKs suppressed by their rate limit.
     pub challenge_acks_suppressed: u64,
+    /// ACKs to out-of-window segments without data suppressed by their own rate limit.
+    pub oow_acks_suppressed: u64,
     /// Segments that failed the acceptability test (§3.10.7.4 step 1) or PAWS.
     pub dropped_unacceptable: u64,
     /// Segments dropped for an unacceptable ACK field.
@@ -184,8 +215,12 @@ pub struct Connection {
 
     // Output queues and limits.
     replies: VecDeque<Segment>,
-    challenge_window: Instant,
-    challenge_count: u32,
+    /// RFC 5961 challenge ACKs: their own per-second budget.
+    challenge_budget: AckBudget,
+    /// ACKs to out-of-window segments without data (§3.10.7.4 step 1):
+    /// a separate budget, so junk cannot silence challenge ACKs or the
+    /// answers to the peer's real retransmissions (which are exempt).
+    oow_budget: AckBudget,
 
     timers: TimerTable,
     events: events::EventQueue,
@@ -261,8 +296,8 @@ impl Connection {
             keepalive_sent: 0,
             last_rcv: now,
             replies: VecDeque::new(),
-            challenge_window: now,
-            challenge_count: 0,
+            challenge_budget: AckBudget::new(now),
+            oow_budget: AckBudget::new(now),
             timers: TimerTable::default(),
             events: events::EventQueue::default(),
             readable_signalled: false,
@@ -757,26 +792,32 @@ impl Connection {
     }
 
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited per
-    /// connection (RFC 5961 §7; tcp-checklist B16).
+    /// connection (RFC 5961 §7; tcp-checklist B16) by its own budget.
     fn challenge_ack(&mut self, now: Instant) {
-        if self.send_limited_ack(now) {
+        if self.challenge_budget.take(now, self.cfg.challenge_ack_limit) {
             self.stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            self.stats.challenge_acks_suppressed += 1;
         }
     }
 
-    /// An ACK in reply to an unacceptable segment, under the same limit.
-    fn send_limited_ack(&mut self, now: Instant) -> bool {
-        if now - self.challenge_window >= Duration::from_secs(1) {
-            self.challenge_window = now;
-            self.challenge_count = 0;
+    /// The ACK §3.10.7.4 step 1 sends for an unacceptable segment (and E6
+    /// for an ACK of unsent data). As Linux (`tcp_oow_rate_limited`): a
+    /// segment that occupies sequence space (data or FIN, no SYN) is always
+    /// answered, since it may be the peer's retransmission of what we
+    /// already have and cannot be part of an ACK loop; so is a probe at
+    /// exactly RCV.NXT − 1 (keep-alive, zero-window probe: a blind attacker
+    /// cannot hit it). Other segments draw ACKs from their own budget, not
+    /// from the challenge-ACK budget.
+    fn oow_ack(&mut self, now: Instant, seg: &Segment) {
+        let occupies = seg.seg_len() > 0 && !seg.flags.syn();
+        let probe = seg.seq == self.rcv_nxt.sub(1);
+        if occupies || probe || self.oow_budget.take(now, self.cfg.challenge_ack_limit) {
+            self.ack_now = true;
+        } else {
+            self.stats.oow_acks_suppressed += 1;
         }
-        if self.challenge_count >= self.cfg.challenge_ack_limit {
-            self.stats.challenge_acks_suppressed += 1;
-            return false;
-        }
-        self.challenge_count += 1;
-        self.ack_now = true;
-        true
     }
 
     /// Octets outstanding that count against the congestion window: after an
