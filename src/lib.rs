@@ -67,7 +67,7 @@ pub mod state;
 pub mod time;
 pub mod wire;
 
-pub use config::{Config, ConfigError, CongestionAlgorithm, Keepalive};
+pub use config::{CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, Keepalive};
 pub use connection::{Connection, Stats, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;

@@ -73,3 +73,131 @@ fn zero_challenge_ack_limit_is_rejected() {
     assert_eq!(c.validate(), Err(ConfigError::ZeroChallengeAckLimit));
     assert!(Connection::listen(c, 80, SeqNum(1)).is_err());
 }
+
+/// Every duration at its smallest legal value: one clock tick.
+fn tick_config() -> Config {
+    let us = Duration::from_micros(1);
+    let mut c = Config::linux();
+    c.initial_rto = us;
+    c.min_rto = us;
+    c.max_rto = us;
+    c.rttvar_floor = us;
+    c.delayed_ack = Some(us);
+    c.time_wait = us;
+    c.fin_wait_2_timeout = Some(us);
+    c.user_timeout = Some(Duration::from_micros(3));
+    c.keepalive = Some(tcp_proto::Keepalive {
+        idle: us,
+        interval: us,
+        probes: 2,
+    });
+    c
+}
+
+#[test]
+fn durations_below_the_clock_resolution_are_rejected() {
+    let ns = Duration::from_nanos(1);
+    let base = tick_config();
+    assert_eq!(base.validate(), Ok(()));
+    let mut bad = Vec::new();
+    let mut c = base;
+    c.keepalive = Some(tcp_proto::Keepalive {
+        idle: ns,
+        interval: Duration::from_secs(1),
+        probes: 2,
+    });
+    bad.push(c);
+    let mut c = base;
+    c.keepalive = Some(tcp_proto::Keepalive {
+        idle: Duration::from_secs(1),
+        interval: ns,
+        probes: 2,
+    });
+    bad.push(c);
+    let mut c = base;
+    c.min_rto = ns;
+    bad.push(c);
+    let mut c = base;
+    c.initial_rto = ns;
+    bad.push(c);
+    let mut c = base;
+    c.time_wait = ns;
+    bad.push(c);
+    let mut c = base;
+    c.delayed_ack = Some(ns);
+    bad.push(c);
+    let mut c = base;
+    c.fin_wait_2_timeout = Some(ns);
+    bad.push(c);
+    let mut c = base;
+    c.user_timeout = Some(Duration::ZERO);
+    bad.push(c);
+    for c in bad {
+        assert!(c.validate().is_err(), "{c:?}");
+    }
+}
+
+#[test]
+fn handle_timeout_terminates_and_leaves_no_past_deadline_with_the_smallest_durations() {
+    let cfg = tick_config();
+    let mut now = Instant::from_secs(1);
+    let mut a = Connection::connect(cfg, 40000, 80, SeqNum(u32::MAX - 5), now).unwrap();
+    let mut b = Connection::listen(cfg, 80, SeqNum(9)).unwrap();
+    let mut buf = [0u8; 4096];
+    for step in 0..20_000u32 {
+        // A lossy wire: on every third step everything is lost.
+        while let Some(s) = a.poll_transmit(now) {
+            if step % 3 != 0 {
+                b.handle_segment(now, s);
+            }
+        }
+        while let Some(s) = b.poll_transmit(now) {
+            if step % 3 != 0 {
+                a.handle_segment(now, s);
+            }
+        }
+        if step % 5 == 0 {
+            let _ = a.send(&[1u8; 3000]);
+        }
+        let _ = b.recv(&mut buf);
+        now += Duration::from_micros(1 + u64::from(step % 4));
+        for c in [&mut a, &mut b] {
+            c.handle_timeout(now);
+            if let Some(t) = c.poll_timeout() {
+                assert!(t > now, "deadline {t} not after {now} in {}", c.state());
+            }
+        }
+    }
+}
+
+#[test]
+fn retransmitted_syn_ack_does_not_pull_back_a_scaled_edge() {
+    let mut cfg = Config::linux();
+    cfg.timestamps = false;
+    assert!(cfg.recv_buffer > 65535);
+    let mut h = H::listen(cfg, ISS);
+    let mut syn = syn_from(LOCAL, REMOTE, PEER_ISS, Some(1460));
+    syn.options.window_scale = Some(7);
+    let out = h.feed(syn);
+    assert_eq!(out.len(), 1);
+    let shift = out[0].options.window_scale.expect("scale echoed");
+    let rcv = SeqNum(PEER_ISS).add(1);
+    // An out-of-window ACK draws our pure ACK in SYN-RECEIVED, with a scaled window.
+    let out = h.feed(h.seg(rcv.add(1 << 30), Some(SeqNum(ISS).add(1)), ACK, b""));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, ACK);
+    let offered = u32::from(out[0].window) << shift;
+    assert!(offered > 200_000, "scaled window {offered}");
+    // The SYN-ACK is retransmitted (its window field is never scaled).
+    let (_, out) = h.fire().unwrap();
+    assert!(out.iter().any(|s| s.flags == SYN | ACK), "{out:?}");
+    // The peer completes the handshake and sends data 100,000 octets into
+    // the window it was offered: it is in the window, not dropped.
+    let before = h.c.stats().dropped_unacceptable;
+    h.feed(h.seg(rcv, Some(SeqNum(ISS).add(1)), ACK, b""));
+    assert_eq!(h.c.state(), State::Established);
+    h.feed(h.seg(rcv.add(100_000), Some(SeqNum(ISS).add(1)), ACK, &pattern(1000, 3)));
+    let st = h.c.stats();
+    assert_eq!(st.dropped_unacceptable, before, "data in the offered window was dropped");
+    assert_eq!(st.out_of_order, 1);
+}

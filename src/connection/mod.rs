@@ -634,8 +634,16 @@ impl Connection {
     }
 
     /// Handles every timer whose deadline is at or before `now`.
+    ///
+    /// Terminates: each pass takes one expired timer, and there are as
+    /// many passes as timer kinds. Every configured duration is at least one
+    /// clock tick (`Config::validate`), so a timer re-armed here lies after
+    /// `now` and no deadline at or before `now` is left behind.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(t) = self.timers.take_expired(now) {
+        for _ in 0..Timer::ALL.len() {
+            let Some(t) = self.timers.take_expired(now) else {
+                break;
+            };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
                 Timer::Persist => {

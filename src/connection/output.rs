@@ -148,7 +148,12 @@ impl Connection {
             });
         }
         if with_ack {
-            self.rcv_adv = self.rcv_nxt.add(u32::from(s.window));
+            // SHLD-14: a retransmitted SYN-ACK (unscaled window) never pulls
+            // back an edge a scaled ACK already offered.
+            let edge = self.rcv_nxt.add(u32::from(s.window));
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
         }
         if self.retries == 0 && self.rtt_probe.is_none() {
             self.rtt_probe = Some((self.iss.add(1), now));
