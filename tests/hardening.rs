@@ -201,3 +201,53 @@ fn retransmitted_syn_ack_does_not_pull_back_a_scaled_edge() {
     assert_eq!(st.dropped_unacceptable, before, "data in the offered window was dropped");
     assert_eq!(st.out_of_order, 1);
 }
+
+/// Two peers, one after the other, at a one-shot listener: what the
+/// application queued while the first was handshaking never reaches the
+/// second, and the second handshake has a new ISS.
+fn listener_forgets_the_first_peer(fail: impl Fn(&mut H, SeqNum)) {
+    let mut h = H::listen(plain(), ISS);
+    let out = h.feed(syn_from(5001, REMOTE, PEER_ISS, Some(1460)));
+    assert_eq!(out.len(), 1);
+    let first_iss = out[0].seq;
+    assert_eq!(h.c.send(b"for the first peer only"), Ok(23));
+    fail(&mut h, SeqNum(PEER_ISS).add(1));
+    assert_eq!(h.c.state(), State::Listen);
+    assert_eq!(h.c.send_queue_len(), 0, "queued data was dropped");
+    // A second peer connects.
+    let out = h.feed(syn_from(6002, REMOTE, 90_000, Some(1460)));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, SYN | ACK);
+    assert_eq!(out[0].dst_port, 6002);
+    let iss2 = out[0].seq;
+    assert_ne!(iss2, first_iss, "the ISS is not reused");
+    assert!(iss2.gt(first_iss.add(65_536)), "the new ISS lies past the old one");
+    let out = h.feed(h.seg(SeqNum(90_001), Some(iss2.add(1)), ACK, b""));
+    assert_eq!(h.c.state(), State::Established);
+    let out2 = h.advance(secs(5));
+    assert!(
+        out.iter().chain(&out2).all(|s| s.payload.is_empty()),
+        "nothing queued for the first peer goes to the second: {out:?} {out2:?}"
+    );
+}
+
+#[test]
+fn reset_in_syn_received_returns_to_listen_without_the_first_peers_data_or_iss() {
+    listener_forgets_the_first_peer(|h, rcv| {
+        let mut rst = h.seg(rcv, None, RST, b"");
+        rst.src_port = 5001;
+        h.feed(rst);
+    });
+}
+
+#[test]
+fn synack_give_up_returns_to_listen_without_the_first_peers_data_or_iss() {
+    listener_forgets_the_first_peer(|h, _| {
+        for _ in 0..20 {
+            if h.c.state() == State::Listen {
+                break;
+            }
+            h.fire();
+        }
+    });
+}

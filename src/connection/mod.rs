@@ -330,7 +330,9 @@ impl Connection {
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
     /// arrives (on `local_port`, from any remote port) moves it to
-    /// SYN-RECEIVED with `iss`; a reset there returns it to LISTEN.
+    /// SYN-RECEIVED with `iss`; a reset or a failed handshake there returns
+    /// it to LISTEN with nothing of that peer kept, and the next handshake
+    /// uses a new ISS derived from this one (see the R2/R6/R15 edges).
     #[inline]
     pub fn listen(cfg: Config, local_port: u16, iss: SeqNum) -> Result<Connection, ConfigError> {
         cfg.validate()?;
@@ -686,7 +688,7 @@ impl Connection {
                     && self.one_shot_listener
                 {
                     // R15: the handshake failed, the listener survives.
-                    self.back_to_listen();
+                    self.back_to_listen(now);
                 } else {
                     self.enter_closed(CloseReason::TimedOut);
                 }
