@@ -34,7 +34,10 @@ fn junk_flood_cannot_silence_answers_to_real_retransmissions_or_challenge_acks()
     let rcv = rcv.add(100);
     junk_flood(&mut h, rcv, 5000);
     assert_eq!(h.c.state(), State::Established);
-    assert!(h.c.stats().oow_acks_suppressed > 0, "the junk drew a limited budget");
+    assert!(
+        h.c.stats().oow_acks_suppressed > 0,
+        "the junk drew a limited budget"
+    );
     // Our ACK was lost: the peer retransmits what we already have. It is answered.
     let out = h.feed(h.seg(rcv.sub(100), Some(snd), PSH, &pattern(100, 1)));
     assert!(
@@ -47,7 +50,8 @@ fn junk_flood_cannot_silence_answers_to_real_retransmissions_or_challenge_acks()
     let rst = h.seg(rcv.add(10), None, RST, b"");
     let out = h.feed(rst);
     assert!(
-        out.iter().any(|s| s.flags == ACK && s.ack == rcv && s.seq == snd),
+        out.iter()
+            .any(|s| s.flags == ACK && s.ack == rcv && s.seq == snd),
         "challenge ACK after the flood: {out:?}"
     );
     assert_eq!(h.c.stats().challenge_acks, 1);
@@ -60,10 +64,16 @@ fn out_of_window_pure_acks_are_rate_limited_but_keepalive_probes_are_answered() 
     junk_flood(&mut h, rcv, 1000);
     let st = h.c.stats();
     assert!(st.oow_acks_suppressed >= 800, "{st:?}");
-    assert_eq!(st.challenge_acks_suppressed, 0, "junk spends no challenge ACK");
+    assert_eq!(
+        st.challenge_acks_suppressed, 0,
+        "junk spends no challenge ACK"
+    );
     // A keep-alive probe (SEQ = RCV.NXT − 1, no data) is still answered.
     let out = h.feed(h.seg(rcv.sub(1), Some(snd), ACK, b""));
-    assert!(out.iter().any(|s| s.flags == ACK && s.ack == rcv), "{out:?}");
+    assert!(
+        out.iter().any(|s| s.flags == ACK && s.ack == rcv),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -196,9 +206,17 @@ fn retransmitted_syn_ack_does_not_pull_back_a_scaled_edge() {
     let before = h.c.stats().dropped_unacceptable;
     h.feed(h.seg(rcv, Some(SeqNum(ISS).add(1)), ACK, b""));
     assert_eq!(h.c.state(), State::Established);
-    h.feed(h.seg(rcv.add(100_000), Some(SeqNum(ISS).add(1)), ACK, &pattern(1000, 3)));
+    h.feed(h.seg(
+        rcv.add(100_000),
+        Some(SeqNum(ISS).add(1)),
+        ACK,
+        &pattern(1000, 3),
+    ));
     let st = h.c.stats();
-    assert_eq!(st.dropped_unacceptable, before, "data in the offered window was dropped");
+    assert_eq!(
+        st.dropped_unacceptable, before,
+        "data in the offered window was dropped"
+    );
     assert_eq!(st.out_of_order, 1);
 }
 
@@ -221,7 +239,10 @@ fn listener_forgets_the_first_peer(fail: impl Fn(&mut H, SeqNum)) {
     assert_eq!(out[0].dst_port, 6002);
     let iss2 = out[0].seq;
     assert_ne!(iss2, first_iss, "the ISS is not reused");
-    assert!(iss2.gt(first_iss.add(65_536)), "the new ISS lies past the old one");
+    assert!(
+        iss2.gt(first_iss.add(65_536)),
+        "the new ISS lies past the old one"
+    );
     let out = h.feed(h.seg(SeqNum(90_001), Some(iss2.add(1)), ACK, b""));
     assert_eq!(h.c.state(), State::Established);
     let out2 = h.advance(secs(5));

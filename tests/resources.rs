@@ -92,7 +92,6 @@ fn measure(f: impl FnOnce()) -> (isize, isize) {
     )
 }
 
-
 /// The constant of "2 × buffers + a constant": the connection itself, its
 /// queues' slots, one reassembly block.
 const CONSTANT: isize = 64 * 1024;
@@ -280,7 +279,10 @@ fn tiny_in_order_segments_without_reading(recv: usize, timestamps: bool) {
             p.c.handle_segment(p.now, s);
             p.drain();
             if p.c.recv_available() > recv {
-                panic!("{} octets readable in a {recv}-octet buffer", p.c.recv_available());
+                panic!(
+                    "{} octets readable in a {recv}-octet buffer",
+                    p.c.recv_available()
+                );
             }
             let accepted = p.c.stats().bytes_received;
             p.snd_nxt = SeqNum(u32::MAX - 999).add(accepted as u32);

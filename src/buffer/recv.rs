@@ -416,7 +416,11 @@ mod tests {
         let mut out = [0u8; 10];
         assert_eq!(r.read(&mut out), 10);
         // Out of order too: nothing past the first unread octet + capacity.
-        r.insert(base.add(1000), base.add(1005), Bytes::from(alloc::vec![2u8; 100]));
+        r.insert(
+            base.add(1000),
+            base.add(1005),
+            Bytes::from(alloc::vec![2u8; 100]),
+        );
         assert_eq!(r.ooo_len(), 5);
     }
 
@@ -430,8 +434,15 @@ mod tests {
             nxt = nxt.add(ins.advanced);
         }
         assert_eq!(r.readable(), 3000);
-        assert!(r.ready.len() <= SMALL_SLICES + 1, "one block holds the rest");
-        assert!(r.charged() <= 3000 + BLOCK + 8 * PIECE_OVERHEAD, "{}", r.charged());
+        assert!(
+            r.ready.len() <= SMALL_SLICES + 1,
+            "one block holds the rest"
+        );
+        assert!(
+            r.charged() <= 3000 + BLOCK + 8 * PIECE_OVERHEAD,
+            "{}",
+            r.charged()
+        );
         let mut out = alloc::vec![0u8; 4000];
         assert_eq!(r.read(&mut out), 3000);
         assert_eq!(r.charged(), 0, "an idle buffer keeps no block");

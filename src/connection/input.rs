@@ -481,8 +481,7 @@ impl Connection {
         let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
         let iss = self.iss.add(65_537).add(jitter);
         // The configuration was validated when this connection was made.
-        let mut fresh =
-            Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         fresh.one_shot_listener = true;

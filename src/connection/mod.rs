@@ -804,7 +804,10 @@ impl Connection {
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited per
     /// connection (RFC 5961 §7; tcp-checklist B16) by its own budget.
     fn challenge_ack(&mut self, now: Instant) {
-        if self.challenge_budget.take(now, self.cfg.challenge_ack_limit) {
+        if self
+            .challenge_budget
+            .take(now, self.cfg.challenge_ack_limit)
+        {
             self.stats.challenge_acks += 1;
             self.ack_now = true;
         } else {

@@ -411,7 +411,7 @@ impl Options {
                 w.put_u32(b.right.0)?;
             }
         }
-        while (w.written() - start) % 4 != 0 {
+        while !(w.written() - start).is_multiple_of(4) {
             w.put(&[kind::EOL])?;
         }
         Ok(w.written() - start)
