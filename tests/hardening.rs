@@ -272,3 +272,46 @@ fn synack_give_up_returns_to_listen_without_the_first_peers_data_or_iss() {
         }
     });
 }
+
+#[test]
+fn reading_sends_no_ack_when_the_unscaled_window_cannot_grow() {
+    // 1 MiB buffer, no window scale: the field is 65,535 before and after.
+    let (mut h, snd, rcv) = established_passive(plain(), ISS, PEER_ISS);
+    let mut at = rcv;
+    for _ in 0..10 {
+        h.feed(h.seg(at, Some(snd), ACK, &pattern(1000, 2)));
+        at = at.add(1000);
+    }
+    h.advance(ms(200));
+    let acked = h.log.last().expect("ACKs went out").1.clone();
+    assert_eq!((acked.ack, acked.window), (at, 65535));
+    assert!(h.read_all() || !h.read.is_empty());
+    assert_eq!(h.read.len(), 10_000);
+    let out = h.drain();
+    assert!(out.is_empty(), "an ACK re-advertising 65,535: {out:?}");
+}
+
+#[test]
+fn rst_from_a_connection_with_timestamps_carries_the_option() {
+    let mut cfg = plain();
+    cfg.timestamps = true;
+    let mut h = H::listen(cfg, ISS);
+    let syn = with_ts(syn_from(LOCAL, REMOTE, PEER_ISS, Some(1460)), 777, 0);
+    let out = h.feed(syn);
+    assert!(out[0].options.timestamps.is_some());
+    let ack = with_ts(
+        h.seg(SeqNum(PEER_ISS).add(1), Some(SeqNum(ISS).add(1)), ACK, b""),
+        778,
+        out[0].options.timestamps.unwrap().val,
+    );
+    h.feed(ack);
+    assert_eq!(h.c.state(), State::Established);
+    h.now += secs(3);
+    h.c.abort();
+    let out = h.drain();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.rst());
+    let ts = out[0].options.timestamps.expect("the RST carries TS");
+    assert_eq!(ts.ecr, 778);
+    assert_eq!(ts.val, h.now.total_millis() as u32);
+}

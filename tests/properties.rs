@@ -27,6 +27,10 @@ const MAX_DATA: usize = 6 * 1024;
 #[derive(Default, Debug)]
 struct Side {
     iss: u32,
+    /// ISSs of handshakes a one-shot listener gave up (never to be reused);
+    /// set when it returns to LISTEN, so the next SYN-ACK fixes the new ISS.
+    old_isses: Vec<u32>,
+    relistened: bool,
     peer_iss: u32,
     /// State as told by the `StateChanged` events so far.
     state: Option<State>,
@@ -120,6 +124,16 @@ impl Checker {
                 if !from.can_move_to(to) {
                     self.fail(format!("side {i}: illegal transition {from} -> {to}"));
                 }
+                if (from, to) == (State::SynReceived, State::Listen) {
+                    // R2/R6/R15: the next handshake takes a new ISS.
+                    // Nothing of the first peer stays: not its queued data.
+                    let s = &mut self.sides[i];
+                    s.old_isses.push(s.iss);
+                    s.relistened = true;
+                    s.sent_app.clear();
+                    s.edge = None;
+                    s.my_ws = None;
+                }
                 self.sides[i].state = Some(to);
                 self.sides[i].visited.push(to);
             }
@@ -141,6 +155,7 @@ impl Checker {
         let st = conn.stats();
         let iss = SeqNum(s.iss);
         let state = conn.state();
+        let mut new_iss = None;
         if f.rst() {
             // Invariant 4: never a RST in reply to a RST.
             if s.rst_excuses == 0 {
@@ -160,7 +175,14 @@ impl Checker {
             if !matches!(state, State::SynSent | State::SynReceived) && !owed {
                 errs.push(format!("SYN {seg} sent in {state}"));
             }
-            if seg.seq != iss {
+            if s.relistened && seg.seq != iss {
+                if s.old_isses.contains(&seg.seq.0) {
+                    errs.push(format!("SYN {seg} reuses a given-up ISS"));
+                }
+                s.iss = seg.seq.0;
+                s.relistened = false;
+                new_iss = Some(seg.seq.0);
+            } else if seg.seq != iss {
                 errs.push(format!("SYN {seg} not at ISS {iss}"));
             }
             if !seg.payload.is_empty() || f.fin() {
@@ -236,6 +258,15 @@ impl Checker {
                 Some(e) if e.ge(edge) => {}
                 _ => s.edge = Some(edge),
             }
+        }
+        // A peer still in SYN-SENT will take the new ISS as its IRS.
+        if let Some(n) = new_iss
+            && !matches!(
+                self.sides[1 - i].state,
+                Some(st) if st.is_synchronized()
+            )
+        {
+            self.sides[1 - i].peer_iss = n;
         }
         for e in errs {
             self.fail(format!("side {i}: {e}"));

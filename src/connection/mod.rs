@@ -784,11 +784,17 @@ impl Connection {
     }
 
     /// Sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and closes (§3.10.5).
+    /// With timestamps in use the RST carries the option too (as Linux's
+    /// does; RFC 7323 §3.2: once negotiated, on every segment), stamped
+    /// when it is sent.
     fn reset_and_close(&mut self, reason: CloseReason) {
-        let rst = self.make_segment(
+        let mut rst = self.make_segment(
             self.snd_nxt,
             crate::wire::Flags::RST.with(crate::wire::Flags::ACK),
         );
+        if self.ts_enabled {
+            rst.options.timestamps = Some(crate::wire::Timestamps::default());
+        }
         self.push_reply(rst);
         self.enter_closed(reason);
     }
@@ -914,9 +920,12 @@ impl Connection {
             return;
         }
         let advertised = self.rcv_wnd() as usize;
-        let free = self.rcvbuf.window();
+        // What an ACK would offer now: the window field as it would be sent
+        // (so a window that cannot grow past 65,535 without scaling draws
+        // no ACK re-advertising the same value).
+        let offered = (usize::from(self.window_field())) << self.rcv_wscale;
         let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
-        if free >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
+        if offered >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
             self.ack_now = true;
         }
     }

@@ -60,7 +60,10 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.pop_front() {
+            if r.options.timestamps.is_some() {
+                self.stamp(now, &mut r); // Our own RST: TSval of now.
+            }
             return Some(r);
         }
         match self.state {
@@ -352,7 +355,7 @@ impl Connection {
 
     /// The window field: the free buffer, but the right edge moves right only
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
-    fn window_field(&self) -> u16 {
+    pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
