@@ -132,7 +132,6 @@ impl Checker {
                     s.relistened = true;
                     s.sent_app.clear();
                     s.edge = None;
-                    s.my_ws = None;
                 }
                 self.sides[i].state = Some(to);
                 self.sides[i].visited.push(to);
@@ -149,13 +148,16 @@ impl Checker {
 
     fn on_sent(&mut self, i: usize, conn: &Connection, seg: &tcp_proto::Segment) {
         let peer_ws = self.sides[1 - i].my_ws;
+        let peer_isses: Vec<u32> = std::iter::once(self.sides[i].peer_iss)
+            .chain(self.sides[1 - i].old_isses.iter().copied())
+            .chain(std::iter::once(self.sides[1 - i].iss))
+            .collect();
         let s = &mut self.sides[i];
         let mut errs: Vec<String> = Vec::new();
         let f = seg.flags;
         let st = conn.stats();
         let iss = SeqNum(s.iss);
         let state = conn.state();
-        let mut new_iss = None;
         if f.rst() {
             // Invariant 4: never a RST in reply to a RST.
             if s.rst_excuses == 0 {
@@ -181,7 +183,6 @@ impl Checker {
                 }
                 s.iss = seg.seq.0;
                 s.relistened = false;
-                new_iss = Some(seg.seq.0);
             } else if seg.seq != iss {
                 errs.push(format!("SYN {seg} not at ISS {iss}"));
             }
@@ -235,11 +236,16 @@ impl Checker {
         }
         if f.ack() && !f.rst() && state != State::Closed {
             // Invariant 8: ACK = RCV.NXT = IRS + 1 + octets received in order (+1 for the FIN).
-            let rcv_nxt = SeqNum(s.peer_iss)
-                .add(1)
-                .add(st.bytes_received as u32)
-                .add(u32::from(conn.peer_finished()));
-            if seg.ack != rcv_nxt {
+            // The IRS is the peer's ISS, or, after the peer (a one-shot
+            // listener) went back to LISTEN, one of the ISSs it used since.
+            let rcv_nxt_from = |irs: u32| {
+                SeqNum(irs)
+                    .add(1)
+                    .add(st.bytes_received as u32)
+                    .add(u32::from(conn.peer_finished()))
+            };
+            let rcv_nxt = rcv_nxt_from(s.peer_iss);
+            if !peer_isses.iter().any(|&p| seg.ack == rcv_nxt_from(p)) {
                 errs.push(format!("{seg} in {state}: ACK is not RCV.NXT {rcv_nxt}"));
             }
             // Invariant 7: the right edge never moves left (SYN windows unscaled).
@@ -258,15 +264,6 @@ impl Checker {
                 Some(e) if e.ge(edge) => {}
                 _ => s.edge = Some(edge),
             }
-        }
-        // A peer still in SYN-SENT will take the new ISS as its IRS.
-        if let Some(n) = new_iss
-            && !matches!(
-                self.sides[1 - i].state,
-                Some(st) if st.is_synchronized()
-            )
-        {
-            self.sides[1 - i].peer_iss = n;
         }
         for e in errs {
             self.fail(format!("side {i}: {e}"));
