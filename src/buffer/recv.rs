@@ -4,8 +4,10 @@
 //! # Memory a peer cannot inflate
 //!
 //! Octets: everything held lies in `[RCV.NXT − readable, RCV.NXT −
-//! readable + capacity)`; an insert is cut at that edge whatever window was
-//! advertised (MUST-39, SHLD-14), so octets held never exceed `capacity`.
+//! readable + capacity + slack)`, where `slack` is one window-scale unit
+//! less one (the advertised window is rounded up to the unit so that its
+//! edge never moves left, SHLD-14); an insert is cut at that edge whatever
+//! the peer sends (MUST-39), so octets held never exceed `capacity + slack`.
 //!
 //! Memory: a `Bytes` sliced from a packet pins the whole packet buffer, and
 //! its size cannot be seen from the slice. The policy (Linux counts the same
@@ -61,6 +63,9 @@ pub(crate) struct RecvBuffer {
     ooo: VecDeque<(SeqNum, Bytes)>,
     ooo_len: usize,
     capacity: usize,
+    /// Octets beyond `capacity` the rounded-up window may offer (one
+    /// window-scale unit less one).
+    slack: usize,
     /// Most out-of-order pieces held at once; bounds bookkeeping per octet
     /// for a peer that sends a window full of one-octet fragments.
     max_pieces: usize,
@@ -87,6 +92,7 @@ impl RecvBuffer {
             ooo: VecDeque::new(),
             ooo_len: 0,
             capacity,
+            slack: 0,
             max_pieces: (capacity / 512).max(32),
         }
     }
@@ -100,6 +106,11 @@ impl RecvBuffer {
     #[cfg(test)]
     pub(crate) fn ooo_len(&self) -> usize {
         self.ooo_len
+    }
+
+    /// Sets the rounding slack for a window-scale shift of `shift`.
+    pub(crate) fn set_scale(&mut self, shift: u8) {
+        self.slack = (1usize << shift.min(14)) - 1;
     }
 
     /// Room for new data past RCV.NXT: the receive window before rounding.
@@ -137,10 +148,10 @@ impl RecvBuffer {
     /// window (`rcv_nxt =< seq`). Whatever that window was, only what fits
     /// in `capacity` is kept. Returns how far RCV.NXT moves.
     pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, mut data: Bytes) -> Inserted {
-        // MUST-39 / SHLD-14: the right edge of what we hold is `capacity`
-        // past the first unread octet, even if the window we advertised was
-        // rounded up to the scale unit.
-        let edge = rcv_nxt.add(self.window() as u32);
+        // MUST-39: the right edge of what we hold is `capacity + slack`
+        // past the first unread octet, whatever the peer sends.
+        let room = (self.capacity + self.slack).saturating_sub(self.ready_len);
+        let edge = rcv_nxt.add(room as u32);
         let room = if edge.gt(seq) {
             edge.dist(seq) as usize
         } else {

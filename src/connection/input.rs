@@ -107,6 +107,7 @@ impl Connection {
                 self.rcv_wscale = 0;
             }
         }
+        self.rcvbuf.set_scale(self.rcv_wscale);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;

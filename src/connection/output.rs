@@ -364,13 +364,13 @@ impl Connection {
         } else {
             cur
         };
-        // Scaling: round down, so that the peer is never offered room we do
-        // not have; round up only to keep an edge already advertised (SHLD-14).
+        // Round up so that scaling never moves the edge left (SHLD-14); it
+        // also keeps the field steady while the buffer is nearly empty (a
+        // sender counts an ACK whose window changed as no duplicate, RFC 5681
+        // §2). The rounding can offer less than one unit beyond the buffer:
+        // the receive buffer holds that much slack, and nothing more.
         let s = u32::from(self.rcv_wscale);
-        let mut field = wnd >> s;
-        if (field << s) < cur {
-            field = cur.div_ceil(1 << s);
-        }
+        let field = wnd.div_ceil(1 << s);
         field.min(65535) as u16
     }
 
