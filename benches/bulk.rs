@@ -15,7 +15,7 @@
 //! Compared in the same run: tcp-proto with NewReno against smoltcp 0.14
 //! with no congestion control and with its Reno (feature `socket-tcp-reno`),
 //! both with 1 MiB buffers each way and MSS 1460. Then the tcp-proto grid
-//! MSS {536, 1460, 9000, 65495} × delayed ACK on/off.
+//! {NewReno, CUBIC} × MSS {536, 1460, 9000, 65495} × delayed ACK on/off.
 //!
 //! `cargo bench --bench bulk` prints a summary table (best of three direct
 //! timings per cell: Gbit/s of CPU time, Gbit/s of virtual time, timer
@@ -133,12 +133,14 @@ struct Cell {
     /// Use the zero-copy calls (`send_bytes` of slices of one `Bytes`,
     /// `recv_bytes`) instead of `send(&[u8])` / `recv(&mut [u8])`.
     zero_copy: bool,
+    /// The congestion controller.
+    cc: CongestionAlgorithm,
 }
 
 fn tcp_proto_config(cell: Cell) -> Config {
     let mut c = Config::linux();
     c.mss = cell.mss;
-    c.congestion = CongestionAlgorithm::NewReno;
+    c.congestion = cell.cc;
     if !cell.delayed_ack {
         c.delayed_ack = None;
     }
@@ -409,7 +411,8 @@ impl Subject {
     fn name(&self) -> String {
         match self {
             Subject::TcpProto(c) => format!(
-                "tcp-proto NewReno mss={} delack={}{}",
+                "tcp-proto {:?} mss={} delack={}{}",
+                c.cc,
                 c.mss,
                 if c.delayed_ack { "on" } else { "off" },
                 if c.zero_copy { " zero-copy" } else { "" }
@@ -459,6 +462,7 @@ fn summary(pat: &[u8]) {
             mss: 1460,
             delayed_ack: true,
             zero_copy: false,
+            cc: CongestionAlgorithm::NewReno,
         }),
         Subject::Smoltcp(tcp::CongestionControl::None),
         Subject::Smoltcp(tcp::CongestionControl::Reno),
@@ -466,6 +470,7 @@ fn summary(pat: &[u8]) {
             mss: 1460,
             delayed_ack: true,
             zero_copy: true,
+            cc: CongestionAlgorithm::NewReno,
         }),
     ];
     let mut cpu = Vec::new();
@@ -482,16 +487,19 @@ fn summary(pat: &[u8]) {
         cpu[3] / cpu[1]
     );
     let mut virt = Vec::new();
-    for mss in MSS_GRID {
-        for delayed_ack in [true, false] {
-            let s = Subject::TcpProto(Cell {
-                mss,
-                delayed_ack,
-                zero_copy: false,
-            });
-            let (o, d) = measure(s, pat, 3);
-            print_row(&s.name(), &o, d);
-            virt.push(o.virtual_gbps());
+    for cc in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        for mss in MSS_GRID {
+            for delayed_ack in [true, false] {
+                let s = Subject::TcpProto(Cell {
+                    mss,
+                    delayed_ack,
+                    zero_copy: false,
+                    cc,
+                });
+                let (o, d) = measure(s, pat, 3);
+                print_row(&s.name(), &o, d);
+                virt.push(o.virtual_gbps());
+            }
         }
     }
     let best = virt.iter().copied().fold(0.0, f64::max);
@@ -526,11 +534,13 @@ fn bulk(c: &mut Criterion) {
                 mss: 1460,
                 delayed_ack: true,
                 zero_copy: true,
+                cc: CongestionAlgorithm::NewReno,
             }),
             _ => Subject::TcpProto(Cell {
                 mss: 1460,
                 delayed_ack: true,
                 zero_copy: false,
+                cc: CongestionAlgorithm::NewReno,
             }),
         };
         let mut off = Checker {
@@ -557,11 +567,13 @@ fn bulk(c: &mut Criterion) {
             mss: 1460,
             delayed_ack: true,
             zero_copy: false,
+            cc: CongestionAlgorithm::NewReno,
         }),
         Subject::TcpProto(Cell {
             mss: 1460,
             delayed_ack: true,
             zero_copy: true,
+            cc: CongestionAlgorithm::NewReno,
         }),
         Subject::Smoltcp(tcp::CongestionControl::None),
         Subject::Smoltcp(tcp::CongestionControl::Reno),
@@ -578,6 +590,7 @@ fn bulk(c: &mut Criterion) {
                 mss,
                 delayed_ack,
                 zero_copy: false,
+                cc: CongestionAlgorithm::NewReno,
             });
             g.bench_function(s.name(), |b| b.iter(|| s.run(&pat, &mut off)));
         }

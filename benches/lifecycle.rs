@@ -138,10 +138,13 @@ impl Host {
             a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Address::from(ip)), 24))
                 .expect("room");
         });
-        let socket = tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; 65536]),
             tcp::SocketBuffer::new(vec![0; 65536]),
         );
+        // Reno, as before the dev-dependency enabled smoltcp's CUBIC (which
+        // would otherwise become its default).
+        socket.set_congestion_control(tcp::CongestionControl::Reno);
         let mut sockets = SocketSet::new(Vec::new());
         let handle = sockets.add(socket);
         Host {

@@ -9,9 +9,12 @@ pub const CLOCK_RESOLUTION: Duration = Duration::from_micros(1);
 /// Which congestion controller a connection uses (RFC 5681 / MAY-18).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum CongestionAlgorithm {
-    /// NewReno (RFC 5681 + RFC 6582).
-    #[default]
+    /// NewReno (RFC 5681 + RFC 6582): the RFC preset's.
     NewReno,
+    /// CUBIC (RFC 9438) with HyStart++ (RFC 9406): Linux's default, and
+    /// the Linux preset's.
+    #[default]
+    Cubic,
     /// No congestion control: the window is the peer's receive window.
     /// For benchmarks and closed test networks only.
     None,
@@ -46,6 +49,10 @@ pub struct Config {
     pub timestamps: bool,
     /// Offset added to the timestamp clock (the caller's secret per 4-tuple, RFC 7323 §7.1).
     pub ts_offset: u32,
+    /// Offer and accept selective acknowledgments (RFC 2018, with D-SACK,
+    /// RFC 2883): the receiver reports out-of-order data, the sender
+    /// recovers several losses per round trip (RFC 6675).
+    pub sack: bool,
     /// Initial congestion window, in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Congestion controller.
@@ -99,7 +106,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: MSS 1460, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -111,8 +118,9 @@ impl Config {
             window_scale: true,
             timestamps: true,
             ts_offset: 0,
+            sack: true,
             initial_window: 10,
-            congestion: CongestionAlgorithm::NewReno,
+            congestion: CongestionAlgorithm::Cubic,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -133,12 +141,14 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers: MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
         let mut c = Config::linux();
+        c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
+        c.sack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
         c.min_rto = Duration::from_secs(1);
@@ -257,6 +267,10 @@ pub enum ConfigError {
     /// A `challenge_ack_limit` of zero (RFC 5961 §7 needs at least one per second).
     #[error("challenge_ack_limit must be at least 1")]
     ZeroChallengeAckLimit,
+    /// An endpoint limit of zero or beyond what the endpoint can index, an
+    /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
+    #[error("an endpoint limit is out of range")]
+    BadLimit,
     /// [`Connection::accept`](crate::Connection::accept) was given a segment
     /// that is not an acceptable SYN.
     #[error("the segment given to accept is not a SYN without ACK or RST")]

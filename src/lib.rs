@@ -3,7 +3,57 @@
 //! A complete TCP (RFC 9293) in sans-IO form: segments, timer ticks and
 //! application calls go in; segments, events and the next deadline come out.
 //! The crate opens no socket, reads no clock and draws no random number:
-//! `now` is an argument, and the caller picks initial sequence numbers.
+//! `now` is an argument, and the caller supplies secrets and addresses.
+//!
+//! ## A host: the [`Endpoint`](endpoint::Endpoint)
+//!
+//! An [`endpoint::Endpoint`] is a whole host's TCP: it takes segments with
+//! their IP addresses (IPv4 and IPv6 side by side), finds the connection by
+//! the full 4-tuple, listens with a backlog (compact SYN queue, SYN cookies),
+//! picks RFC 6528 ISNs from the caller's secret, answers strangers with RST,
+//! keeps TIME-WAIT in 64-octet entries, and runs every timer from one heap.
+//! Two endpoints over an in-memory link:
+//!
+//! ```
+//! use tcp_proto::endpoint::{Endpoint, EndpointConfig};
+//! use tcp_proto::Instant;
+//! use std::net::SocketAddr;
+//!
+//! let now = Instant::ZERO;
+//! // The secret comes from the OS (getrandom); fixed here for the example.
+//! let mut server = Endpoint::new(EndpointConfig::default(), [1; 16]).unwrap();
+//! let mut client = Endpoint::new(EndpointConfig::default(), [2; 16]).unwrap();
+//! let listener = server.listen(None, 80, 128).unwrap();
+//! let local: SocketAddr = "[2001:db8::2]:0".parse().unwrap(); // port 0: ephemeral
+//! let remote: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+//! let c = client.connect(now, local, remote).unwrap();
+//!
+//! fn pump(now: Instant, a: &mut Endpoint, b: &mut Endpoint) {
+//!     loop {
+//!         let mut moved = false;
+//!         while let Some(t) = a.poll_transmit(now) { b.handle_segment(now, t.src, t.dst, t.segment); moved = true; }
+//!         while let Some(t) = b.poll_transmit(now) { a.handle_segment(now, t.src, t.dst, t.segment); moved = true; }
+//!         if !moved { break; }
+//!     }
+//! }
+//! pump(now, &mut client, &mut server);
+//! let s = server.accept(listener).unwrap();
+//! client.send(c, b"GET /").unwrap();
+//! pump(now, &mut client, &mut server);
+//! let mut buf = [0u8; 64];
+//! let n = server.recv(s, &mut buf).unwrap();
+//! assert_eq!(&buf[..n], b"GET /");
+//! while let Some((handle, event)) = server.poll_event() {
+//!     println!("{handle:?}: {event:?}");
+//! }
+//! // Sleep until the earliest deadline of every connection, then:
+//! if let Some(t) = server.poll_timeout() { server.handle_timeout(t); }
+//! ```
+//!
+//! ## One connection: [`Connection`]
+//!
+//! [`Connection`] is one TCB as a pure state machine, for callers that
+//! demultiplex themselves (the `Endpoint` is built on it):
 //!
 //! ```
 //! use tcp_proto::{Config, Connection, Event, Instant, SeqNum, State};
@@ -43,7 +93,8 @@
 //! assert!(std::iter::from_fn(|| client.poll_event()).any(|e| matches!(e, Event::Closed(_))));
 //! ```
 //!
-//! Layout: [`wire`] is the codec (segments, options, checksum), [`seq`] the
+//! Layout: [`endpoint`] is the host (demux, listeners, cookies, TIME-WAIT
+//! table, timers), [`wire`] is the codec (segments, options, checksum), [`seq`] the
 //! modular sequence numbers, [`state`] the states and the legal-edge table,
 //! [`config`] the settings with Linux and RFC presets, [`Connection`] the
 //! state machine, [`cc`] congestion control, [`pcap`] captures for
@@ -58,13 +109,17 @@ mod buffer;
 pub mod cc;
 pub mod config;
 mod connection;
+pub mod endpoint;
 pub mod event;
+mod listen;
 pub mod pcap;
+mod recovery;
 pub mod seq;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 pub mod time;
+mod timewait;
 pub mod wire;
 
 pub use config::{CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, Keepalive};

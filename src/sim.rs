@@ -8,6 +8,13 @@
 //! [`Sim::manual_delivery`] with [`Sim::deliver_now`], [`Sim::drop_in_flight`],
 //! [`Sim::duplicate_in_flight`] and [`Sim::delay_in_flight`] script the link.
 //!
+//! A [`Bottleneck`] ([`Sim::set_bottleneck`]) adds a rate limit with a
+//! drop-tail queue to a direction, after its random loss and before its
+//! propagation delay: the path of a real network whose slowest hop fills.
+//! [`Pipe`] is the same direction of a link as a standalone queue of any
+//! packet type, for harnesses that drive other stacks (benches/goodput.rs
+//! runs smoltcp through it).
+//!
 //! ```
 //! use tcp_proto::{Config, Connection, Instant, SeqNum, State};
 //! use tcp_proto::sim::{Link, Sim};
@@ -20,6 +27,9 @@
 //! assert_eq!(sim.conn(client).state(), State::Established);
 //! assert_eq!(sim.conn(server).state(), State::Established);
 //! ```
+
+mod net;
+pub use net::{HostId, Net};
 
 use crate::connection::Connection;
 use crate::event::Event;
@@ -60,6 +70,295 @@ impl Default for Link {
             reorder: 0.0,
             reorder_delay: Duration::from_millis(3),
         }
+    }
+}
+
+/// A rate limit with a drop-tail queue on one direction of a link.
+///
+/// A packet entering the direction (after the link's random loss) joins the
+/// queue of the bottleneck's transmitter, which sends `rate_bps` bits per
+/// second; when the octets already waiting plus the packet exceed
+/// `queue_bytes`, the packet is dropped (drop-tail). A packet reaches the
+/// far side its serialization time after the transmitter frees up, plus the
+/// link's `delay` (and jitter, reordering). Sizes are IP packet lengths:
+/// the TCP segment plus a 20-octet IPv4 (40-octet IPv6) header.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Bottleneck {
+    /// Bits per second the bottleneck transmits.
+    pub rate_bps: u64,
+    /// The most octets the queue holds (including the packet in service).
+    pub queue_bytes: usize,
+}
+
+impl Bottleneck {
+    /// A bottleneck of `rate_bps` whose queue holds one bandwidth-delay
+    /// product of a path with round-trip time `rtt` (at least one 1500-octet packet).
+    pub fn with_bdp_queue(rate_bps: u64, rtt: Duration) -> Bottleneck {
+        Bottleneck {
+            rate_bps,
+            queue_bytes: Bottleneck::bdp_bytes(rate_bps, rtt).max(1500),
+        }
+    }
+
+    /// The bandwidth-delay product, octets.
+    pub fn bdp_bytes(rate_bps: u64, rtt: Duration) -> usize {
+        (rate_bps as u128 * rtt.as_nanos() / 8 / 1_000_000_000) as usize
+    }
+}
+
+/// The state of one [`Bottleneck`]: when its transmitter is next free, in
+/// nanoseconds, so that rounding to the clock's microseconds does not add
+/// up over many packets.
+#[derive(Clone, Debug)]
+pub struct BottleneckQueue {
+    config: Bottleneck,
+    free_at_ns: u64,
+    drops: u64,
+}
+
+impl BottleneckQueue {
+    /// An empty queue.
+    pub fn new(config: Bottleneck) -> BottleneckQueue {
+        BottleneckQueue {
+            config,
+            free_at_ns: 0,
+            drops: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> Bottleneck {
+        self.config
+    }
+
+    /// Octets waiting (or in service) at `now`.
+    pub fn backlog(&self, now: Instant) -> usize {
+        let now_ns = now.total_micros().saturating_mul(1000);
+        let wait_ns = self.free_at_ns.saturating_sub(now_ns);
+        (wait_ns as u128 * self.config.rate_bps as u128 / 8 / 1_000_000_000) as usize
+    }
+
+    /// Offers a packet of `len` octets at `now`: the instant its last bit
+    /// leaves the bottleneck, or `None` if the full queue drops it.
+    pub fn offer(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        let backlog = self.backlog(now);
+        if backlog > 0 && backlog + len > self.config.queue_bytes {
+            self.drops += 1;
+            return None;
+        }
+        let now_ns = now.total_micros().saturating_mul(1000);
+        let rate = self.config.rate_bps.max(1) as u128;
+        let tx_ns = ((len as u128 * 8 * 1_000_000_000).div_ceil(rate)) as u64;
+        self.free_at_ns = self.free_at_ns.max(now_ns) + tx_ns;
+        Some(Instant::from_micros(self.free_at_ns.div_ceil(1000)))
+    }
+
+    /// Packets dropped because the queue was full.
+    pub fn drops(&self) -> u64 {
+        self.drops
+    }
+}
+
+/// What one direction of a link did with a packet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Fate {
+    /// Lost at random ([`Link::loss`]).
+    pub lost: bool,
+    /// Dropped by a full bottleneck queue.
+    pub queue_drop: bool,
+    /// When the copies that survive arrive (two if duplicated).
+    pub arrivals: [Option<Instant>; 2],
+}
+
+/// Decides what one direction of a link does with a packet of `len`
+/// octets sent at `now`: random loss, duplication, the bottleneck queue,
+/// then delay, jitter and reordering. The one place the link model lives;
+/// [`Sim`] and [`Pipe`] both use it.
+fn fate(
+    link: &Link,
+    queue: Option<&mut BottleneckQueue>,
+    rng: &mut Rng,
+    now: Instant,
+    len: usize,
+) -> Fate {
+    let mut f = Fate {
+        lost: false,
+        queue_drop: false,
+        arrivals: [None, None],
+    };
+    if rng.chance(link.loss) {
+        f.lost = true;
+        return f;
+    }
+    let copies = if rng.chance(link.duplicate) { 2 } else { 1 };
+    let mut queue = queue;
+    for slot in f.arrivals.iter_mut().take(copies) {
+        let leaves = match queue.as_deref_mut() {
+            Some(q) => match q.offer(now, len) {
+                Some(t) => t,
+                None => {
+                    f.queue_drop = true;
+                    continue;
+                }
+            },
+            None => now,
+        };
+        let mut at = leaves + link.delay;
+        if !link.jitter.is_zero() {
+            let j = (rng.unit() * link.jitter.as_micros() as f64) as u64;
+            at += Duration::from_micros(j);
+        }
+        if rng.chance(link.reorder) {
+            at += link.reorder_delay;
+        }
+        *slot = Some(at);
+    }
+    f
+}
+
+/// Counters of a [`Pipe`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PipeStats {
+    /// Packets offered.
+    pub sent: u64,
+    /// Packets lost at random.
+    pub lost: u64,
+    /// Packets (copies) dropped by the bottleneck queue.
+    pub queue_drops: u64,
+    /// Packets handed out by [`Pipe::pop_due`].
+    pub delivered: u64,
+}
+
+struct Queued<T> {
+    at: Instant,
+    order: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Queued<T> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.order) == (o.at, o.order)
+    }
+}
+impl<T> Eq for Queued<T> {}
+impl<T> PartialOrd for Queued<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Queued<T> {
+    // Reversed: the heap's top is the earliest arrival, first sent first.
+    fn cmp(&self, o: &Self) -> core::cmp::Ordering {
+        (o.at, o.order).cmp(&(self.at, self.order))
+    }
+}
+
+/// One direction of a link as a standalone seeded queue of packets of any
+/// type: the same model as [`Sim`]'s links ([`Link`] plus an optional
+/// [`Bottleneck`]), for harnesses that carry other stacks' packets.
+///
+/// ```
+/// use core::time::Duration;
+/// use tcp_proto::Instant;
+/// use tcp_proto::sim::{Bottleneck, Link, Pipe};
+///
+/// let link = Link { delay: Duration::from_millis(10), ..Link::default() };
+/// let mut pipe = Pipe::new(link, Some(Bottleneck { rate_bps: 12_000_000, queue_bytes: 3000 }), 1);
+/// for i in 0..3 {
+///     pipe.send(Instant::ZERO, 1500, i); // the third overflows the queue
+/// }
+/// // 1500 octets at 12 Mbit/s take 1 ms; then 10 ms of propagation.
+/// assert_eq!(pipe.next_arrival(), Some(Instant::from_micros(11_000)));
+/// assert_eq!(pipe.pop_due(Instant::from_micros(12_000)), Some(0));
+/// assert_eq!(pipe.pop_due(Instant::from_micros(12_000)), Some(1));
+/// assert_eq!(pipe.pop_due(Instant::from_secs(1)), None);
+/// assert_eq!(pipe.stats().queue_drops, 1);
+/// ```
+pub struct Pipe<T> {
+    link: Link,
+    queue: Option<BottleneckQueue>,
+    rng: Rng,
+    heap: alloc::collections::BinaryHeap<Queued<T>>,
+    order: u64,
+    stats: PipeStats,
+}
+
+impl<T: Clone> Pipe<T> {
+    /// An empty direction with its own seeded generator.
+    pub fn new(link: Link, bottleneck: Option<Bottleneck>, seed: u64) -> Pipe<T> {
+        Pipe {
+            link,
+            queue: bottleneck.map(BottleneckQueue::new),
+            rng: Rng(seed),
+            heap: alloc::collections::BinaryHeap::new(),
+            order: 0,
+            stats: PipeStats::default(),
+        }
+    }
+
+    /// Sends `item`, an IP packet of `len` octets, at `now`. Returns
+    /// whether at least one copy is on its way.
+    pub fn send(&mut self, now: Instant, len: usize, item: T) -> bool {
+        self.stats.sent += 1;
+        let f = fate(&self.link, self.queue.as_mut(), &mut self.rng, now, len);
+        if f.lost {
+            self.stats.lost += 1;
+        }
+        if f.queue_drop {
+            self.stats.queue_drops += 1;
+        }
+        let mut any = false;
+        match f.arrivals {
+            [Some(a), Some(b)] => {
+                self.push(a, item.clone());
+                self.push(b, item);
+                any = true;
+            }
+            [Some(a), None] | [None, Some(a)] => {
+                self.push(a, item);
+                any = true;
+            }
+            [None, None] => {}
+        }
+        any
+    }
+
+    fn push(&mut self, at: Instant, item: T) {
+        self.order += 1;
+        self.heap.push(Queued {
+            at,
+            order: self.order,
+            item,
+        });
+    }
+
+    /// When the next packet arrives, if any is on its way.
+    pub fn next_arrival(&self) -> Option<Instant> {
+        self.heap.peek().map(|q| q.at)
+    }
+
+    /// The next packet due by `now`, earliest first.
+    pub fn pop_due(&mut self, now: Instant) -> Option<T> {
+        if self.heap.peek()?.at > now {
+            return None;
+        }
+        self.stats.delivered += 1;
+        self.heap.pop().map(|q| q.item)
+    }
+
+    /// Packets on their way.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether nothing is on its way.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PipeStats {
+        self.stats
     }
 }
 
@@ -198,6 +497,7 @@ pub struct Sim {
     rng: Rng,
     conns: Vec<Connection>,
     links: Vec<(Id, Id, Link)>,
+    bottlenecks: Vec<(Id, Id, BottleneckQueue)>,
     in_flight: Vec<InFlight>,
     order: u64,
     trace: Vec<Trace>,
@@ -229,6 +529,7 @@ impl Sim {
             rng: Rng(seed),
             conns: Vec::new(),
             links: Vec::new(),
+            bottlenecks: Vec::new(),
             in_flight: Vec::new(),
             order: 0,
             trace: Vec::new(),
@@ -386,6 +687,31 @@ impl Sim {
         self.set_link(b, a, link);
     }
 
+    /// Puts a [`Bottleneck`] on the direction from `from` to `to` (an
+    /// empty queue), or removes it with `None`.
+    pub fn set_bottleneck(&mut self, from: Id, to: Id, bottleneck: Option<Bottleneck>) {
+        self.bottlenecks
+            .retain(|(f, t, _)| !(*f == from && *t == to));
+        if let Some(b) = bottleneck {
+            self.bottlenecks.push((from, to, BottleneckQueue::new(b)));
+        }
+    }
+
+    /// Puts the same [`Bottleneck`] on both directions between `a` and `b`
+    /// (each direction with its own queue).
+    pub fn set_bottlenecks(&mut self, a: Id, b: Id, bottleneck: Option<Bottleneck>) {
+        self.set_bottleneck(a, b, bottleneck);
+        self.set_bottleneck(b, a, bottleneck);
+    }
+
+    /// The bottleneck queue on the direction from `from` to `to`, if any.
+    pub fn bottleneck(&self, from: Id, to: Id) -> Option<&BottleneckQueue> {
+        self.bottlenecks
+            .iter()
+            .find(|(f, t, _)| *f == from && *t == to)
+            .map(|b| &b.2)
+    }
+
     /// Everything traced so far.
     pub fn trace(&self) -> &[Trace] {
         &self.trace
@@ -443,8 +769,16 @@ impl Sim {
             seg
         };
         let link = self.link(from, to);
-        let lost = self.rng.chance(link.loss);
-        let duplicated = !lost && self.rng.chance(link.duplicate);
+        let ip_header = if self.wire_v6 { 40 } else { 20 };
+        let len = ip_header + seg.encoded_len().unwrap_or(seg.payload.len() + 60);
+        let queue = self
+            .bottlenecks
+            .iter_mut()
+            .find(|(f, t, _)| *f == from && *t == to)
+            .map(|b| &mut b.2);
+        let f = fate(&link, queue, &mut self.rng, self.now, len);
+        let lost = f.arrivals.iter().all(Option::is_none);
+        let duplicated = f.arrivals.iter().all(Option::is_some);
         if self.tracing {
             self.trace.push(Trace::Sent {
                 at: self.now,
@@ -455,27 +789,24 @@ impl Sim {
                 duplicated,
             });
         }
-        if lost {
-            return;
-        }
-        let copies = if duplicated { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut at = self.now + link.delay;
-            if !link.jitter.is_zero() {
-                let j = (self.rng.unit() * link.jitter.as_micros() as f64) as u64;
-                at += Duration::from_micros(j);
+        match f.arrivals {
+            [Some(a), Some(b)] => {
+                self.put_in_flight(a, to, seg.clone());
+                self.put_in_flight(b, to, seg);
             }
-            if self.rng.chance(link.reorder) {
-                at += link.reorder_delay;
-            }
-            self.order += 1;
-            self.in_flight.push(InFlight {
-                at,
-                order: self.order,
-                to,
-                seg: seg.clone(),
-            });
+            [Some(a), None] | [None, Some(a)] => self.put_in_flight(a, to, seg),
+            [None, None] => {}
         }
+    }
+
+    fn put_in_flight(&mut self, at: Instant, to: Id, seg: Segment) {
+        self.order += 1;
+        self.in_flight.push(InFlight {
+            at,
+            order: self.order,
+            to,
+            seg,
+        });
     }
 
     /// Encodes `seg` as `from` would put it on the wire and decodes it as

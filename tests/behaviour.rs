@@ -6,7 +6,9 @@ mod support;
 
 use std::time::Duration;
 use support::*;
-use tcp_proto::{CloseReason, Config, Connection, Event, Instant, Segment, SeqNum, State};
+use tcp_proto::{
+    CloseReason, Config, CongestionAlgorithm, Connection, Event, Instant, Segment, SeqNum, State,
+};
 
 const ISS: u32 = 1000;
 const PEER_ISS: u32 = 5000;
@@ -305,8 +307,10 @@ fn rto_backoff_and_karn_across_the_sequence_wrap() {
     rto_backoff_and_karn(WRAP_ISS, WRAP_PEER_ISS);
 }
 
-fn fast_retransmit_and_partial_ack(iss: u32, peer_iss: u32) {
-    let (mut h, snd, rcv) = established_active(plain(), iss, peer_iss);
+fn fast_retransmit_and_partial_ack(cc: CongestionAlgorithm, iss: u32, peer_iss: u32) {
+    let mut cfg = plain();
+    cfg.congestion = cc;
+    let (mut h, snd, rcv) = established_active(cfg, iss, peer_iss);
     let mss = 1460u32;
     let at = |k: u32| snd.add(k * mss);
     h.c.send(&pattern(10 * mss as usize, 5)).unwrap();
@@ -323,13 +327,18 @@ fn fast_retransmit_and_partial_ack(iss: u32, peer_iss: u32) {
         );
     }
     assert_eq!(h.c.stats().fast_retransmits, 0);
+    let cwnd_before = h.c.stats().cwnd;
     let out = h.feed(ack(&h, at(1)));
     let d = data_of(&out);
     assert_eq!(d.len(), 1, "fast retransmit on the third dup ACK: {out:?}");
     assert_eq!(d[0].seq, at(1));
     let st = h.c.stats();
     assert_eq!((st.fast_retransmits, st.dup_acks), (1, 3));
-    assert_eq!(st.ssthresh, 9 * mss / 2, "half the flight");
+    match cc {
+        CongestionAlgorithm::NewReno => assert_eq!(st.ssthresh, 9 * mss / 2, "half the flight"),
+        // RFC 9438 §4.6: β_cubic = 0.7 of the window.
+        _ => assert_eq!(st.ssthresh, cwnd_before * 7 / 10, "β·cwnd"),
+    }
     assert_eq!(st.cwnd, st.ssthresh + 3 * mss);
     // More dup ACKs inflate the window but resend nothing.
     for _ in 0..3 {
@@ -360,12 +369,17 @@ fn fast_retransmit_and_partial_ack(iss: u32, peer_iss: u32) {
 
 #[test]
 fn third_duplicate_ack_triggers_fast_retransmit_and_partial_ack_resends_next_hole() {
-    fast_retransmit_and_partial_ack(ISS, PEER_ISS);
+    fast_retransmit_and_partial_ack(CongestionAlgorithm::NewReno, ISS, PEER_ISS);
 }
 
 #[test]
 fn fast_retransmit_and_newreno_across_the_sequence_wrap() {
-    fast_retransmit_and_partial_ack(WRAP_ISS, WRAP_PEER_ISS);
+    fast_retransmit_and_partial_ack(CongestionAlgorithm::NewReno, WRAP_ISS, WRAP_PEER_ISS);
+}
+
+#[test]
+fn cubic_fast_retransmit_reduces_by_beta_then_recovers_like_newreno() {
+    fast_retransmit_and_partial_ack(CongestionAlgorithm::Cubic, WRAP_ISS, WRAP_PEER_ISS);
 }
 
 fn zero_window_persist(iss: u32, peer_iss: u32) {

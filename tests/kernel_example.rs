@@ -2,106 +2,19 @@
 //! an HTTP GET from a kernel socket to `server --mode http`, `client`
 //! against a kernel echo server (clean over IPv4, lossy over IPv6), and a
 //! refused connection that must make it exit non-zero. The device must be
-//! gone when the program exits.
+//! gone when the program exits. (tests/kernel_host.rs has the server's
+//! scenarios: many clients, both families, signals, SYN flood, TIME-WAIT.)
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::app::fill;
+use common::example::{EXAMPLE_SEED, assert_device_gone, start, wait, wait_for_line};
 use common::netns::KernelNet;
 use common::tshark;
-
-/// The example's pattern seed (`SEED` in examples/tun.rs).
-const EXAMPLE_SEED: u64 = 0x7c9_0001;
-
-/// The example binary next to this test's (`target/<profile>/examples/tun`),
-/// built on demand when this test was run alone.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let bin = dir.join("examples").join("tun");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--example", "tun"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().expect("run cargo build --example tun");
-        assert!(st.success(), "cargo build --example tun failed");
-    }
-    bin
-}
-
-/// Starts the example inside the namespace with `args`, stdout piped.
-fn start(net: &KernelNet, args: &[&str]) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", net.name()])
-        .arg(example_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the tun example")
-}
-
-/// Waits for the child, killing it after `limit`.
-fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().expect("wait for the example") {
-            return st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("the tun example did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Reads the example's stdout until a line containing `what` (then keeps
-/// echoing the rest on a thread); returns all lines on a channel at the end.
-fn wait_for_line(child: &mut Child, what: &str) -> std::thread::JoinHandle<Vec<String>> {
-    let out = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(out).lines();
-    let mut seen = Vec::new();
-    for l in lines.by_ref() {
-        let l = l.expect("read example output");
-        eprintln!("example: {l}");
-        let hit = l.contains(what);
-        seen.push(l);
-        if hit {
-            break;
-        }
-    }
-    assert!(
-        seen.last().is_some_and(|l| l.contains(what)),
-        "the example never printed {what:?}: {seen:?}"
-    );
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("example: {l}");
-            seen.push(l);
-        }
-        seen
-    })
-}
-
-fn assert_device_gone(net: &KernelNet) {
-    assert!(
-        net.ip(&["link", "show", "tcpp0"]).is_err(),
-        "tcpp0 left behind after the example exited"
-    );
-}
 
 #[test]
 fn example_http_server_answers_a_kernel_get() {
@@ -120,6 +33,8 @@ fn example_http_server_answers_a_kernel_get() {
             "8080",
             "--mode",
             "http",
+            "--connections",
+            "1",
             "--body-bytes",
             &body.to_string(),
             "--time-wait-ms",
@@ -166,7 +81,7 @@ fn example_http_server_answers_a_kernel_get() {
         response.len() - head_end
     );
     assert!(
-        lines.iter().any(|l| l.contains("TIME-WAIT -> CLOSED")),
+        lines.iter().any(|l| l.contains("-> TIME-WAIT")),
         "the server closed first: {lines:?}"
     );
     if tshark::available("example_http_server_answers_a_kernel_get") {

@@ -113,6 +113,11 @@ impl RecvBuffer {
         self.slack = (1usize << shift.min(14)) - 1;
     }
 
+    /// Octets held: readable plus out of order.
+    pub(crate) fn held(&self) -> usize {
+        self.ready_len + self.ooo_len
+    }
+
     /// Room for new data past RCV.NXT: the receive window before rounding.
     pub(crate) fn window(&self) -> usize {
         self.capacity.saturating_sub(self.ready_len)
@@ -375,6 +380,42 @@ impl RecvBuffer {
         if self.ready_len == 0 && self.tail.capacity() > 0 {
             self.tail = BytesMut::new();
         }
+    }
+
+    /// The run of contiguous out-of-order data that holds `seq`, as
+    /// `(left, right)`: what a SACK block reports (RFC 2018 §4).
+    pub(crate) fn ooo_run(&self, seq: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let end_of = |i: usize| self.ooo.get(i).map(|(s, b)| s.add(b.len() as u32));
+        let i = self
+            .ooo
+            .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
+        let &(start, _) = self.ooo.get(i)?;
+        if seq.lt(start) {
+            return None;
+        }
+        let (mut lo, mut hi) = (i, i);
+        while lo > 0 && end_of(lo - 1) == Some(self.ooo[lo].0) {
+            lo -= 1;
+        }
+        while hi + 1 < self.ooo.len() && end_of(hi) == Some(self.ooo[hi + 1].0) {
+            hi += 1;
+        }
+        Some((self.ooo[lo].0, end_of(hi)?))
+    }
+
+    /// The first out-of-order data already held inside `[seq, end)`, as
+    /// `(left, right)`: a duplicate that D-SACK reports (RFC 2883 §4).
+    pub(crate) fn ooo_overlap(&self, seq: SeqNum, end: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let i = self
+            .ooo
+            .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
+        let (ps, pb) = self.ooo.get(i)?;
+        if !ps.lt(end) {
+            return None;
+        }
+        let left = if ps.gt(seq) { *ps } else { seq };
+        let pe = ps.add(pb.len() as u32);
+        Some((left, if pe.lt(end) { pe } else { end }))
     }
 
     /// Discards everything (on abort or reset).

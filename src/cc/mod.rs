@@ -1,25 +1,94 @@
-//! Congestion control behind one trait (RFC 5681 §3, MAY-18), so that
-//! further algorithms (CUBIC) plug in beside NewReno.
+//! Congestion control behind one public trait (RFC 5681 §3, MAY-18):
+//! NewReno (the RFC preset's), CUBIC with HyStart++ (the Linux preset's),
+//! and any controller a user plugs in with
+//! [`Connection::set_congestion_control`](crate::Connection::set_congestion_control).
 //!
-//! Loss detection (duplicate ACKs, recovery points, RTO) lives in the
-//! connection; a controller only decides the window.
+//! Loss detection (duplicate ACKs, recovery points, RTO) and ECN feedback
+//! live in the connection; a controller only decides the window. Every hook
+//! takes plain values: nothing is allocated per ACK.
 
+mod cubic;
+mod hystart;
 mod newreno;
+mod usage;
 
+pub use cubic::Cubic;
+pub use hystart::{HyStart, HyStartPhase};
 pub use newreno::NewReno;
+pub(crate) use usage::CwndUsage;
 
 use crate::config::CongestionAlgorithm;
 use crate::time::Instant;
+use alloc::boxed::Box;
+use core::fmt;
+use core::time::Duration;
 
-/// A congestion controller: the connection reports ACKs and losses, the
-/// controller answers with a congestion window in octets.
+/// What one ACK of new data (outside loss recovery) tells a controller.
+///
+/// Built by the connection; `#[non_exhaustive]` so that fields can be
+/// added. Controllers tested on their own start from [`AckSample::new`]
+/// and set the public fields they need.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub struct AckSample {
+    /// Octets newly acknowledged by this ACK.
+    pub acked: u32,
+    /// Octets still in flight after this ACK.
+    pub flight: u32,
+    /// The sender MSS in force (SMSS), octets.
+    pub mss: u32,
+    /// The RTT sample this ACK produced, if any (RFC 6298 / RFC 7323).
+    pub rtt: Option<Duration>,
+    /// The smoothed RTT after this ACK, once there is one.
+    pub srtt: Option<Duration>,
+    /// The smallest RTT sample seen so far.
+    pub min_rtt: Option<Duration>,
+    /// This ACK ends a round trip: it covers everything that was in
+    /// flight when the previous round ended (HyStart++'s `windowEnd`,
+    /// RFC 9406 §4.2).
+    pub new_round: bool,
+    /// The sender did not fill the congestion window in the last round
+    /// trip: growing the window would not be validated by use (RFC 7661;
+    /// RFC 9438 §5.8). Controllers should not grow `cwnd` on such ACKs.
+    pub app_limited: bool,
+}
+
+impl AckSample {
+    /// `acked` octets acknowledged, `flight` left in flight, SMSS `mss`;
+    /// no RTT information, not a round start, not application-limited.
+    pub const fn new(acked: u32, flight: u32, mss: u32) -> AckSample {
+        AckSample {
+            acked,
+            flight,
+            mss,
+            rtt: None,
+            srtt: None,
+            min_rtt: None,
+            new_round: false,
+            app_limited: false,
+        }
+    }
+}
+
+/// A congestion controller: the connection reports ACKs, losses and ECN
+/// echoes; the controller answers with a congestion window in octets.
+///
+/// Implement it to plug in your own controller (see
+/// [`Connection::set_congestion_control`](crate::Connection::set_congestion_control)).
+/// The hooks are called from the connection's input and timer paths; they
+/// must not allocate if the connection is to stay allocation-free per
+/// segment.
 pub trait CongestionControl {
     /// The congestion window, octets.
     fn cwnd(&self) -> u32;
     /// The slow-start threshold, octets.
     fn ssthresh(&self) -> u32;
-    /// `acked` new octets were acknowledged outside recovery.
-    fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, mss: u32);
+    /// Start over at an initial window of `initial_window` segments of
+    /// `mss` octets (RFC 5681 §3.1, RFC 6928). Called when the SYN
+    /// exchange fixes the MSS, and when the controller is installed.
+    fn reset(&mut self, initial_window: u32, mss: u32);
+    /// New data was acknowledged outside recovery.
+    fn on_ack(&mut self, now: Instant, ack: &AckSample);
     /// Loss detected by duplicate ACKs: recovery starts (RFC 5681 §3.2 steps 2–3).
     fn on_fast_retransmit(&mut self, now: Instant, flight: u32, mss: u32);
     /// A further duplicate ACK during recovery (RFC 6582 §3.2 step 3: inflate).
@@ -29,7 +98,16 @@ pub trait CongestionControl {
     /// Recovery ended with a full ACK (RFC 6582 §3.2 step 4).
     fn on_recovery_end(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4: loss window).
-    fn on_rto(&mut self, flight: u32, mss: u32);
+    fn on_rto(&mut self, now: Instant, flight: u32, mss: u32);
+    /// The peer echoed a congestion mark (ECE, RFC 3168 §6.1.2): reduce as
+    /// for a loss, without retransmitting. The connection calls it at most
+    /// once per window of data.
+    fn on_ecn(&mut self, now: Instant, flight: u32, mss: u32);
+    /// Data is sent again after the flight drained (an idle or
+    /// application-limited pause ended). The default does nothing.
+    fn on_restart_after_idle(&mut self, now: Instant) {
+        let _ = now;
+    }
 }
 
 /// A controller that never limits: the peer's window alone rules. For
@@ -44,40 +122,97 @@ impl CongestionControl for Unlimited {
     fn ssthresh(&self) -> u32 {
         u32::MAX
     }
-    fn on_ack(&mut self, _: Instant, _: u32, _: u32, _: u32) {}
+    fn reset(&mut self, _: u32, _: u32) {}
+    fn on_ack(&mut self, _: Instant, _: &AckSample) {}
     fn on_fast_retransmit(&mut self, _: Instant, _: u32, _: u32) {}
     fn on_dup_ack_in_recovery(&mut self, _: u32) {}
     fn on_partial_ack(&mut self, _: u32, _: u32) {}
     fn on_recovery_end(&mut self, _: u32, _: u32) {}
-    fn on_rto(&mut self, _: u32, _: u32) {}
+    fn on_rto(&mut self, _: Instant, _: u32, _: u32) {}
+    fn on_ecn(&mut self, _: Instant, _: u32, _: u32) {}
 }
 
-/// The controllers the crate ships, dispatched without a heap allocation.
-#[derive(Clone, Debug)]
+/// The window arithmetic of fast recovery shared by the loss-based
+/// controllers (RFC 5681 §3.2, RFC 6582 §3.2): `ssthresh` is the
+/// controller's, the inflation and deflation are the same for all.
+pub(crate) mod recovery {
+    /// Step 3 of RFC 5681 §3.2: cwnd = ssthresh + 3·SMSS.
+    pub(crate) fn enter(ssthresh: u32, mss: u32) -> u32 {
+        ssthresh.saturating_add(3 * mss)
+    }
+
+    /// RFC 6582 §3.2 step 5: deflate by the amount acknowledged, and add
+    /// back SMSS if at least SMSS was acknowledged.
+    pub(crate) fn partial_ack(cwnd: u32, acked: u32, mss: u32) -> u32 {
+        let back = if acked >= mss { mss } else { 0 };
+        cwnd.saturating_sub(acked).saturating_add(back).max(mss)
+    }
+
+    /// RFC 6582 §3.2 step 4, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
+    pub(crate) fn end(ssthresh: u32, flight: u32, mss: u32) -> u32 {
+        ssthresh.min(flight.max(mss).saturating_add(mss))
+    }
+}
+
+/// The controller of one connection: the ones the crate ships, dispatched
+/// without a heap allocation, or a user's, boxed once when installed.
 pub(crate) enum Controller {
     NewReno(NewReno),
+    Cubic(Cubic),
     Unlimited(Unlimited),
+    Custom(Box<dyn CongestionControl + Send + Sync>),
+}
+
+impl fmt::Debug for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Controller::NewReno(c) => c.fmt(f),
+            Controller::Cubic(c) => c.fmt(f),
+            Controller::Unlimited(c) => c.fmt(f),
+            Controller::Custom(c) => f
+                .debug_struct("Custom")
+                .field("cwnd", &c.cwnd())
+                .field("ssthresh", &c.ssthresh())
+                .finish(),
+        }
+    }
 }
 
 impl Controller {
     pub(crate) fn new(alg: CongestionAlgorithm, initial_window: u32, mss: u32) -> Controller {
         match alg {
             CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(initial_window, mss)),
+            CongestionAlgorithm::Cubic => Controller::Cubic(Cubic::new(initial_window, mss)),
             CongestionAlgorithm::None => Controller::Unlimited(Unlimited),
         }
     }
 
-    pub(crate) fn get(&self) -> &dyn CongestionControl {
+    /// Back to the initial window once the SYN exchange fixed the MSS: the
+    /// configured algorithm afresh, or the user's told to reset.
+    pub(crate) fn restart(&mut self, alg: CongestionAlgorithm, initial_window: u32, mss: u32) {
         match self {
-            Controller::NewReno(c) => c,
-            Controller::Unlimited(c) => c,
+            Controller::Custom(c) => c.reset(initial_window, mss),
+            _ => *self = Controller::new(alg, initial_window, mss),
         }
     }
 
+    #[inline]
+    pub(crate) fn get(&self) -> &dyn CongestionControl {
+        match self {
+            Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
+            Controller::Unlimited(c) => c,
+            Controller::Custom(c) => c.as_ref(),
+        }
+    }
+
+    #[inline]
     pub(crate) fn get_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
             Controller::Unlimited(c) => c,
+            Controller::Custom(c) => c.as_mut(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! NewReno: slow start, congestion avoidance, fast recovery (RFC 5681, RFC 6582).
 
-use super::CongestionControl;
+use super::{AckSample, CongestionControl, recovery};
 use crate::time::Instant;
 
 /// NewReno congestion control.
@@ -32,7 +32,12 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, mss: u32) {
+    fn reset(&mut self, initial_window: u32, mss: u32) {
+        *self = NewReno::new(initial_window, mss);
+    }
+
+    fn on_ack(&mut self, _now: Instant, ack: &AckSample) {
+        let (acked, mss) = (ack.acked, ack.mss);
         if self.cwnd < self.ssthresh {
             // RFC 5681 (2): grow by at most SMSS per ACK (appropriate byte counting, L = 1).
             self.cwnd = self.cwnd.saturating_add(acked.min(mss));
@@ -49,7 +54,7 @@ impl CongestionControl for NewReno {
     fn on_fast_retransmit(&mut self, _now: Instant, flight: u32, mss: u32) {
         // RFC 5681 (4) and §3.2 step 3.
         self.ssthresh = (flight / 2).max(2 * mss);
-        self.cwnd = self.ssthresh.saturating_add(3 * mss);
+        self.cwnd = recovery::enter(self.ssthresh, mss);
         self.bytes_acked = 0;
     }
 
@@ -58,25 +63,24 @@ impl CongestionControl for NewReno {
     }
 
     fn on_partial_ack(&mut self, acked: u32, mss: u32) {
-        // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, and add
-        // back SMSS if at least SMSS was acknowledged.
-        let back = if acked >= mss { mss } else { 0 };
-        self.cwnd = self
-            .cwnd
-            .saturating_sub(acked)
-            .saturating_add(back)
-            .max(mss);
+        self.cwnd = recovery::partial_ack(self.cwnd, acked, mss);
     }
 
     fn on_recovery_end(&mut self, flight: u32, mss: u32) {
-        // RFC 6582 §3.2 step 4, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
-        self.cwnd = self.ssthresh.min(flight.max(mss).saturating_add(mss));
+        self.cwnd = recovery::end(self.ssthresh, flight, mss);
     }
 
-    fn on_rto(&mut self, flight: u32, mss: u32) {
+    fn on_rto(&mut self, _now: Instant, flight: u32, mss: u32) {
         // RFC 5681 (4) and §3.1: cwnd = loss window = 1 SMSS.
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = mss;
+        self.bytes_acked = 0;
+    }
+
+    fn on_ecn(&mut self, _now: Instant, flight: u32, mss: u32) {
+        // RFC 3168 §6.1.2: halve as for a loss, no retransmission, no inflation.
+        self.ssthresh = (flight / 2).max(2 * mss);
+        self.cwnd = self.ssthresh;
         self.bytes_acked = 0;
     }
 }
@@ -90,7 +94,7 @@ mod tests {
         let mss = 1000;
         let mut c = NewReno::new(10, mss);
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(Instant::ZERO, 1000, 10_000, mss);
+        c.on_ack(Instant::ZERO, &AckSample::new(1000, 10_000, mss));
         assert_eq!(c.cwnd(), 11_000);
         c.on_fast_retransmit(Instant::ZERO, 20_000, mss);
         assert_eq!(c.ssthresh(), 10_000);
@@ -102,14 +106,14 @@ mod tests {
         c.on_recovery_end(5_000, mss);
         assert_eq!(c.cwnd(), 6_000);
         // Congestion avoidance: cwnd grows by one MSS per cwnd acknowledged.
-        c.on_rto(12_000, mss);
+        c.on_rto(Instant::ZERO, 12_000, mss);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 6000));
         for _ in 0..5 {
-            c.on_ack(Instant::ZERO, 1000, 1000, mss);
+            c.on_ack(Instant::ZERO, &AckSample::new(1000, 1000, mss));
         }
         assert_eq!(c.cwnd(), 6000);
         for _ in 0..6 {
-            c.on_ack(Instant::ZERO, 1000, 6000, mss);
+            c.on_ack(Instant::ZERO, &AckSample::new(1000, 6000, mss));
         }
         assert_eq!(c.cwnd(), 7000);
     }

@@ -52,6 +52,10 @@ impl EventQueue {
         e
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.len = 0;

@@ -3,9 +3,11 @@
 
 use super::{Connection, Origin, Timer};
 use crate::event::{CloseReason, Event};
+use crate::listen::ListenAction;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
+use crate::timewait::{self, TimeWaitAction, TimeWaitView};
 use crate::wire::{Flags, Segment};
 use bytes::{Buf, Bytes};
 
@@ -46,21 +48,20 @@ impl Connection {
         }
     }
 
-    /// §3.10.7.2: LISTEN.
+    /// §3.10.7.2: LISTEN (the rules live in [`crate::listen`]).
     fn on_listen(&mut self, now: Instant, seg: &Segment) {
-        if seg.flags.rst() {
-            return; // L1
+        match crate::listen::on_segment(seg) {
+            ListenAction::Ignore => return,
+            ListenAction::Reset => {
+                self.reply_reset(seg);
+                return;
+            }
+            ListenAction::Drop => {
+                self.stats.dropped_other += 1;
+                return;
+            }
+            ListenAction::Syn => {}
         }
-        if seg.flags.ack() {
-            self.reply_reset(seg); // L2
-            return;
-        }
-        if !seg.flags.syn() {
-            self.stats.dropped_other += 1; // L4
-            return;
-        }
-        // L3. Data on the SYN is not kept: it is not acknowledged either, so
-        // the peer sends it again once synchronized (B11).
         self.remote_port = seg.src_port;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
@@ -83,6 +84,9 @@ impl Connection {
             .mss
             .unwrap_or(self.cfg.default_peer_mss)
             .clamp(64, u16::MAX);
+        // RFC 2018 §2: SACK only when both SYNs permit it.
+        self.sack_enabled = self.cfg.sack && o.sack_permitted;
+        self.sack_report.clear();
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -93,8 +97,8 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
-        self.cc =
-            crate::cc::Controller::new(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.cc
+            .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -188,15 +192,9 @@ impl Connection {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
 
-        // T4 (MAY-2, SHLD-4): a new SYN may reopen the 4-tuple from TIME-WAIT
-        // when RFC 6191 shows it is not an old duplicate.
-        if self.state == State::TimeWait
-            && f.syn()
-            && !f.ack()
-            && !f.rst()
-            && self.syn_may_reuse(seg)
-        {
-            self.reincarnate(now, seg);
+        // TIME-WAIT has its own rules, shared with the Endpoint's compact entries.
+        if self.state == State::TimeWait {
+            self.on_time_wait(now, seg);
             return;
         }
 
@@ -220,19 +218,14 @@ impl Connection {
                 self.syn_pending = true;
                 return;
             }
-            if self.state == State::TimeWait
-                && f.fin()
-                && seg.seq.add(seg.seg_len()) == self.rcv_nxt
-            {
-                // T1: a retransmitted FIN restarts 2·MSL (§3.10.7.4 step 8, B7).
-                self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
-            }
+            self.note_duplicate(seg);
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
             self.oow_ack(now, seg);
             return;
         }
+        self.note_duplicate(seg);
         self.trim_to_window(seg, rcv_wnd);
 
         // Step 2: RST (RFC 5961 §3.2: only an exact match resets; MUST-66).
@@ -322,26 +315,46 @@ impl Connection {
         }
     }
 
-    /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
-    /// TS.Recent (or, without a TSval, if its sequence number is above
-    /// RCV.NXT); without timestamps, if its sequence number is above RCV.NXT.
-    /// RFC 6191 would also take any SYN carrying timestamps when the old
-    /// incarnation had none, but the old incarnation's own SYN may have
-    /// offered them (the option was refused), so a retransmission of it
-    /// would pass; the sequence test alone is kept.
-    fn syn_may_reuse(&self, seg: &Segment) -> bool {
-        let seq_above = seg.seq.gt(self.rcv_nxt);
-        match (self.ts_enabled, seg.options.timestamps) {
-            (true, Some(t)) => (t.val.wrapping_sub(self.ts_recent) as i32) > 0,
-            _ => seq_above,
+    /// A segment in TIME-WAIT: [`crate::timewait::on_segment`] decides.
+    fn on_time_wait(&mut self, now: Instant, seg: &Segment) {
+        let view = self.time_wait_view();
+        match timewait::on_segment(&view, seg, self.cfg.rfc1337, self.cfg.rfc5961) {
+            TimeWaitAction::Reopen => {
+                self.reincarnate(now, seg, timewait::reincarnation_iss(&view))
+            }
+            TimeWaitAction::Ack { restart } => {
+                self.stats.dropped_unacceptable += 1;
+                if restart {
+                    self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+                }
+                self.note_duplicate(seg);
+                self.oow_ack(now, seg);
+            }
+            TimeWaitAction::ChallengeAck => self.challenge_ack(now),
+            TimeWaitAction::Close => self.enter_closed(CloseReason::Normal),
+            TimeWaitAction::ResetAndClose => self.reset_and_close(CloseReason::Reset),
+            TimeWaitAction::Drop { unacceptable } => {
+                if unacceptable {
+                    self.stats.dropped_unacceptable += 1;
+                }
+            }
         }
     }
 
-    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation. Its
-    /// ISS lies beyond anything the old one sent (as Linux: SND.NXT + 2^16 + 1),
-    /// so old duplicates cannot be mistaken for new data.
-    fn reincarnate(&mut self, now: Instant, seg: &Segment) {
-        let iss = self.snd_nxt.add(65537);
+    /// What TIME-WAIT keeps of this connection.
+    pub(crate) fn time_wait_view(&self) -> TimeWaitView {
+        TimeWaitView {
+            rcv_nxt: self.rcv_nxt,
+            snd_nxt: self.snd_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            ts_enabled: self.ts_enabled,
+            ts_recent: self.ts_recent,
+        }
+    }
+
+    /// TIME-WAIT → SYN-RECEIVED: a fresh TCB for the new incarnation, with
+    /// `iss` from [`timewait::reincarnation_iss`].
+    fn reincarnate(&mut self, now: Instant, seg: &Segment, iss: SeqNum) {
         // The configuration was validated when this connection was made.
         let mut fresh = Connection::new(
             self.cfg,
@@ -405,17 +418,18 @@ impl Connection {
 
     /// Table 6 of §3.4 (the acceptability test), modulo 2^32.
     fn acceptable(&self, seg: &Segment, rcv_wnd: u32) -> bool {
-        let len = seg.seg_len();
-        let start = seg.seq;
-        let wnd_end = self.rcv_nxt.add(rcv_wnd);
-        match (len, rcv_wnd) {
-            (0, 0) => start == self.rcv_nxt,
-            (0, _) => start.in_range(self.rcv_nxt, wnd_end),
-            (_, 0) => false,
-            (_, _) => {
-                let last = start.add(len - 1);
-                start.in_range(self.rcv_nxt, wnd_end) || last.in_range(self.rcv_nxt, wnd_end)
-            }
+        segment_acceptable(self.rcv_nxt, rcv_wnd, seg)
+    }
+
+    /// RFC 2883 §4: octets that arrive again below RCV.NXT are reported
+    /// once in a D-SACK block.
+    fn note_duplicate(&mut self, seg: &Segment) {
+        if !self.sack_enabled || seg.payload.is_empty() || seg.flags.syn() {
+            return;
+        }
+        let end = seg.seq.add(seg.payload.len() as u32);
+        if seg.seq.lt(self.rcv_nxt) {
+            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
 
@@ -456,12 +470,8 @@ impl Connection {
             State::SynReceived if self.origin == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
             } // R3
-            // RFC 1337: a RST must not cut TIME-WAIT short (when so configured).
-            State::TimeWait if self.cfg.rfc1337 => {}
-            // Both FINs are acknowledged and every octet has arrived: the RST
-            // only ends 2·MSL early. The close stays graceful and unread data
-            // stays readable (Linux answers a duplicated last ACK this way).
-            State::TimeWait => self.enter_closed(CloseReason::Normal),
+            // TIME-WAIT never gets here: crate::timewait decides there
+            // (an exact RST closes Normal unless RFC 1337 is on).
             _ => self.enter_closed(CloseReason::Reset),
         }
     }
@@ -562,17 +572,22 @@ impl Connection {
         } else {
             None
         };
+        let mut rtt_sample = None;
         if let Some(r) = ts_sample {
             self.rtt.sample(r);
             self.rtt_probe = None;
+            rtt_sample = Some(r);
         } else if let Some((end, sent)) = self.rtt_probe
             && seg.ack.ge(end)
         {
-            self.rtt.sample(now - sent);
+            let r = now - sent;
+            self.rtt.sample(r);
             self.rtt_probe = None;
+            rtt_sample = Some(r);
         }
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
+        let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
         if self.in_recovery {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
@@ -582,7 +597,14 @@ impl Connection {
                 self.fast_rtx = Some(self.snd_una);
             }
         } else {
-            self.cc.get_mut().on_ack(now, acked, flight, mss);
+            let cc = self.cc.get_mut();
+            let mut sample = crate::cc::AckSample::new(acked, flight, mss);
+            sample.rtt = rtt_sample;
+            sample.srtt = self.rtt.srtt();
+            sample.min_rtt = self.rtt.min_rtt();
+            sample.new_round = new_round;
+            sample.app_limited = self.usage.app_limited(cc.cwnd(), cc.ssthresh());
+            cc.on_ack(now, &sample);
         }
         if let Some(c) = self.rtx_next
             && c.le(self.snd_una)
@@ -652,7 +674,21 @@ impl Connection {
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        if self.sack_enabled
+            && self.rcvbuf.has_holes()
+            && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
+        {
+            // RFC 2883 §4: a duplicate of out-of-order data held.
+            self.sack_report.set_dsack(l, r);
+        }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
+        if self.sack_enabled
+            && ins.advanced == 0
+            && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
+        {
+            self.sack_report
+                .on_arrival(crate::wire::SackBlock { left, right });
+        }
         if ins.advanced > 0 {
             self.rcv_nxt = self.rcv_nxt.add(ins.advanced);
             self.stats.bytes_received += u64::from(ins.advanced);
@@ -704,7 +740,6 @@ impl Connection {
                 }
             }
             State::FinWait2 => self.enter_time_wait(now), // W1
-            State::TimeWait => self.timers.set(Timer::TimeWait, now + self.cfg.time_wait),
             _ => {}
         }
     }
@@ -729,6 +764,23 @@ impl Connection {
         if self.sndbuf.free() > 0 && self.want_writable {
             self.want_writable = false;
             self.events.push_back(Event::Writable);
+        }
+    }
+}
+
+/// Table 6 of RFC 9293 §3.4: whether `seg` is acceptable to a receiver at
+/// `rcv_nxt` with window `rcv_wnd`, modulo 2^32.
+pub(crate) fn segment_acceptable(rcv_nxt: SeqNum, rcv_wnd: u32, seg: &Segment) -> bool {
+    let len = seg.seg_len();
+    let start = seg.seq;
+    let wnd_end = rcv_nxt.add(rcv_wnd);
+    match (len, rcv_wnd) {
+        (0, 0) => start == rcv_nxt,
+        (0, _) => start.in_range(rcv_nxt, wnd_end),
+        (_, 0) => false,
+        (_, _) => {
+            let last = start.add(len - 1);
+            start.in_range(rcv_nxt, wnd_end) || last.in_range(rcv_nxt, wnd_end)
         }
     }
 }

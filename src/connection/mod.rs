@@ -7,17 +7,20 @@
 //! [`Connection::poll_event`].
 
 mod events;
+mod host;
 mod input;
 mod output;
 mod rtt;
 mod timers;
 
 pub use input::reset_reply;
+pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::cc::Controller;
+use crate::cc::{CongestionControl, Controller, CwndUsage};
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
+use crate::recovery::SackReport;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -168,6 +171,10 @@ pub struct Connection {
     // Options negotiated.
     ts_enabled: bool,
     ts_recent: u32,
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2).
+    sack_enabled: bool,
+    /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
+    sack_report: SackReport,
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
@@ -195,6 +202,8 @@ pub struct Connection {
     in_recovery: bool,
     recover: SeqNum,
     cc: Controller,
+    /// Rounds and congestion-window use, reported to `cc` with each ACK.
+    usage: CwndUsage,
     /// Last time the peer acknowledged new data (user timeout).
     last_progress: Instant,
 
@@ -269,6 +278,8 @@ impl Connection {
             rcv_mss: u32::from(cfg.mss.min(536)),
             ts_enabled: false,
             ts_recent: 0,
+            sack_enabled: false,
+            sack_report: SackReport::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
@@ -285,6 +296,7 @@ impl Connection {
             in_recovery: false,
             recover: iss,
             cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
+            usage: CwndUsage::new(iss),
             last_progress: now,
             ack_now: false,
             unacked_rcv: 0,
@@ -406,6 +418,20 @@ impl Connection {
             events_dropped: self.events.dropped,
             ..self.stats
         }
+    }
+
+    /// Installs a congestion controller of the caller's in place of the
+    /// one [`Config::congestion`] chose; it is boxed once here, and called
+    /// through the [`CongestionControl`] trait on every ACK, loss and
+    /// timeout without further allocation. It is [`reset`](CongestionControl::reset)
+    /// to the initial window now and again when the SYN exchange fixes
+    /// the MSS: install it before data flows.
+    pub fn set_congestion_control(
+        &mut self,
+        mut controller: alloc::boxed::Box<dyn CongestionControl + Send + Sync>,
+    ) {
+        controller.reset(self.cfg.initial_window, self.snd_mss);
+        self.cc = Controller::Custom(controller);
     }
 
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout)
@@ -718,7 +744,7 @@ impl Connection {
         self.rtt.back_off();
         let flight = self.flight_size();
         let mss = self.snd_mss;
-        self.cc.get_mut().on_rto(flight, mss);
+        self.cc.get_mut().on_rto(now, flight, mss);
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
         self.in_recovery = false;

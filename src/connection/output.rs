@@ -47,7 +47,7 @@ impl Connection {
     /// A cheap test that every source of output below is empty, so that
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
-    fn nothing_to_send(&self) -> bool {
+    pub(super) fn nothing_to_send(&self) -> bool {
         self.replies.is_empty()
             && !self.syn_pending
             && !self.ack_now
@@ -139,6 +139,12 @@ impl Connection {
         if self.cfg.window_scale && (active || self.rcv_wscale > 0 || self.snd_wscale > 0) {
             s.options.window_scale = Some(self.cfg.rcv_wscale());
         }
+        // RFC 2018 §2: offered on a SYN, echoed on a SYN-ACK.
+        s.options.sack_permitted = if active {
+            self.cfg.sack
+        } else {
+            self.sack_enabled
+        };
         if active && self.cfg.timestamps {
             s.options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
@@ -264,9 +270,15 @@ impl Connection {
             0
         };
         let flight = self.flight_size();
-        let cwnd_room = self.cc.get().cwnd().saturating_sub(flight);
+        let cwnd = self.cc.get().cwnd();
+        let cwnd_room = cwnd.saturating_sub(flight);
         let mss = self.snd_mss;
-        let len = (unsent.min(mss as usize) as u32).min(usable).min(cwnd_room);
+        let want = (unsent.min(mss as usize) as u32).min(usable);
+        let len = want.min(cwnd_room);
+        if len < want {
+            // The congestion window, not the application, holds data back.
+            self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
+        }
         if len == 0 {
             return None;
         }
@@ -303,6 +315,9 @@ impl Connection {
                 self.snd_nxt = self.snd_nxt.add(1);
             }
         }
+        let flight = flight + n;
+        self.usage
+            .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
         if self.rtt_probe.is_none() && !self.ts_enabled {
             self.rtt_probe = Some((self.snd_nxt, now));
         }
@@ -315,14 +330,28 @@ impl Connection {
 
     /// The user timeout counts from when data went out into an empty
     /// flight, not from the last ACK before an idle period.
+    /// Sending into an empty flight also ends an idle period for the
+    /// congestion controller.
     fn start_progress_clock(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             self.last_progress = now;
+            self.cc.get_mut().on_restart_after_idle(now);
         }
     }
 
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
         let mut s = self.make_segment(seq, flags);
+        if !s.options.sack_blocks.is_empty() && !payload.is_empty() {
+            // The blocks must not push the segment past the MSS (RFC 9293
+            // §3.7.1): keep those that fit beside the payload.
+            let room = self.snd_mss.saturating_sub(payload.len() as u32);
+            let fit = (room.saturating_sub(4) / 8) as usize;
+            let all = s.options.sack_blocks;
+            s.options.sack_blocks.clear();
+            for b in all.as_slice().iter().take(fit) {
+                s.options.sack_blocks.push(*b);
+            }
+        }
         s.payload = payload;
         self.stamp(now, &mut s);
         s
@@ -331,6 +360,16 @@ impl Connection {
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with the window we advertise now.
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
+        let mut options = Options::default();
+        if self.sack_enabled && flags.ack() && !flags.rst() && !self.sack_report.is_empty() {
+            // RFC 2018 §3: four blocks fit, three beside timestamps.
+            let max = if self.ts_enabled { 3 } else { 4 };
+            let rcvbuf = &self.rcvbuf;
+            self.sack_report
+                .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
+                    rcvbuf.ooo_run(s)
+                });
+        }
         Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
@@ -339,7 +378,7 @@ impl Connection {
             flags,
             window,
             urgent: 0,
-            options: Options::default(),
+            options,
             payload: Bytes::new(),
         }
     }

@@ -10,6 +10,8 @@ pub(crate) struct RttEstimator {
     /// SRTT, once measured.
     srtt: Option<u64>,
     rttvar: u64,
+    /// Smallest sample so far (for congestion control).
+    min_rtt: Option<u64>,
     /// The RTO before backoff.
     base_rto: u64,
     /// Number of doublings in force (RFC 6298 (5.5)); reset by a new sample.
@@ -28,6 +30,7 @@ impl RttEstimator {
         RttEstimator {
             srtt: None,
             rttvar: 0,
+            min_rtt: None,
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
             min_rto: micros(cfg.min_rto),
@@ -52,6 +55,7 @@ impl RttEstimator {
             }
         };
         self.srtt = Some(srtt);
+        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
         let rto = srtt + (self.rttvar * 4).max(self.rttvar_floor);
         self.base_rto = rto.clamp(self.min_rto, self.max_rto);
@@ -77,6 +81,10 @@ impl RttEstimator {
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt.map(Duration::from_micros)
+    }
+
+    pub(crate) fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt.map(Duration::from_micros)
     }
 
     pub(crate) fn rttvar(&self) -> Duration {

@@ -116,10 +116,13 @@ impl SmolPeer {
                 .push(IpCidr::new(IpAddress::Ipv6(KERNEL_V6), 64))
                 .expect("room for v6");
         });
-        let socket = tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; buffer]),
             tcp::SocketBuffer::new(vec![0; buffer]),
         );
+        // Reno, as before the dev-dependency enabled smoltcp's CUBIC (which
+        // would otherwise become its default).
+        socket.set_congestion_control(tcp::CongestionControl::Reno);
         let mut sockets = SocketSet::new(Vec::new());
         let handle = sockets.add(socket);
         SmolPeer {

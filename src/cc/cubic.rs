@@ -1,0 +1,542 @@
+//! CUBIC (RFC 9438) with HyStart++ (RFC 9406) for the initial slow start.
+//!
+//! Integer arithmetic only (no floating point, no `libm`): windows in
+//! octets, times in microseconds, the cube and the cube root in `u128`.
+//! With C = 0.4 segments/s³, the curve in octets is
+//! `W(t) = W_max ± SMSS·|t − K|³ / 2.5·10¹⁸` for `t`, `K` in µs.
+
+use super::hystart::{HyStart, HyStartPhase, L_NON_PACED};
+use super::{AckSample, CongestionControl, recovery};
+use crate::time::Instant;
+use core::time::Duration;
+
+/// β_cubic = 0.7 (RFC 9438 §4.6), as a fraction.
+const BETA_NUM: u64 = 7;
+const BETA_DEN: u64 = 10;
+/// Fast convergence factor (1 + β_cubic)/2 = 0.85 (RFC 9438 §4.7).
+const FC_NUM: u64 = 17;
+const FC_DEN: u64 = 20;
+/// α_cubic = 3(1 − β)/(1 + β) = 0.9/1.7 = 9/17 (RFC 9438 §4.3).
+const ALPHA_NUM: u64 = 9;
+const ALPHA_DEN: u64 = 17;
+/// 1/C in µs³ per segment: (10⁶)³ / 0.4.
+const INV_C_US3: u128 = 2_500_000_000_000_000_000;
+/// |t − K| is clamped here (10⁴ s) so that the cube stays well inside
+/// `u128`; any window this far out is beyond `u32::MAX` octets anyway.
+const MAX_DELTA_US: u64 = 10_000_000_000;
+
+/// CUBIC congestion control (RFC 9438), with HyStart++ (RFC 9406) in the
+/// initial slow start and the fast recovery of RFC 6582.
+#[derive(Clone, Copy, Debug)]
+pub struct Cubic {
+    cwnd: u32,
+    ssthresh: u32,
+    mss: u32,
+    /// W_max: the window before the last reduction, lowered by fast
+    /// convergence (RFC 9438 §4.7).
+    w_max: u32,
+    /// cwnd_prior: the window before the last reduction (RFC 9438 §4.6).
+    cwnd_prior: u32,
+    /// Start of the current congestion-avoidance epoch (t = 0).
+    epoch: Option<Instant>,
+    /// The plateau of the current curve: max(W_max, cwnd_epoch).
+    origin: u32,
+    /// K of the current curve, µs.
+    k_us: u64,
+    /// W_est, the Reno-friendly estimate (RFC 9438 §4.3), octets.
+    w_est: u32,
+    /// Remainders of the integer divisions of W_est and cwnd growth.
+    est_rem: u64,
+    inc_rem: u128,
+    /// Last time the window was allowed to move with time (ACK or send).
+    last_active: Instant,
+    /// Fast recovery in progress (cwnd inflated).
+    in_recovery: bool,
+    hystart: HyStart,
+}
+
+impl Cubic {
+    /// A controller with an initial window of `initial_window` segments of
+    /// `mss` octets, HyStart++ on for the first slow start.
+    pub fn new(initial_window: u32, mss: u32) -> Cubic {
+        Cubic {
+            cwnd: initial_window.saturating_mul(mss),
+            ssthresh: u32::MAX,
+            mss: mss.max(1),
+            w_max: 0,
+            cwnd_prior: 0,
+            epoch: None,
+            origin: 0,
+            k_us: 0,
+            w_est: 0,
+            est_rem: 0,
+            inc_rem: 0,
+            last_active: Instant::ZERO,
+            in_recovery: false,
+            hystart: HyStart::new(),
+        }
+    }
+
+    /// The same without HyStart++: standard slow start to the first loss.
+    pub fn without_hystart(initial_window: u32, mss: u32) -> Cubic {
+        let mut c = Cubic::new(initial_window, mss);
+        c.hystart.finish();
+        c
+    }
+
+    /// W_cubic(t) of RFC 9438 §4.2 in octets, for `t_us` µs after the epoch.
+    fn w_cubic(&self, t_us: u64) -> u64 {
+        let (d, below) = if t_us >= self.k_us {
+            (t_us - self.k_us, false)
+        } else {
+            (self.k_us - t_us, true)
+        };
+        let d = u128::from(d.min(MAX_DELTA_US));
+        let off = u128::from(self.mss) * d * d * d / INV_C_US3;
+        let off = u64::try_from(off).unwrap_or(u64::MAX);
+        let origin = u64::from(self.origin);
+        if below {
+            origin.saturating_sub(off)
+        } else {
+            origin.saturating_add(off)
+        }
+    }
+
+    /// A new congestion-avoidance epoch starts at `now` (RFC 9438 §4.2:
+    /// K = ∛((W_max − cwnd_epoch)/C); §4.3: W_est = cwnd_epoch).
+    fn start_epoch(&mut self, now: Instant) {
+        self.epoch = Some(now);
+        self.last_active = now;
+        if self.w_max > self.cwnd {
+            self.origin = self.w_max;
+            let segs_us3 = u128::from(self.w_max - self.cwnd) * INV_C_US3 / u128::from(self.mss);
+            self.k_us = icbrt(segs_us3);
+        } else {
+            // Above the last maximum (or none yet): the convex region from now.
+            self.origin = self.cwnd;
+            self.k_us = 0;
+        }
+        self.w_est = self.cwnd;
+        self.est_rem = 0;
+        self.inc_rem = 0;
+    }
+
+    /// Time that did not use the window does not count towards t
+    /// (RFC 9438 §5.8): move the epoch forward by the pause.
+    fn pause_until(&mut self, now: Instant) {
+        if let Some(e) = self.epoch {
+            let from = self.last_active.max(e);
+            let gap = now.saturating_duration_since(from);
+            self.epoch = Some((e + gap).min(now));
+        }
+        self.last_active = self.last_active.max(now);
+    }
+
+    /// The multiplicative decrease of a congestion event (RFC 9438 §4.6,
+    /// fast convergence §4.7). Leaves cwnd to the caller.
+    fn reduce(&mut self, mss: u32) {
+        self.hystart.finish();
+        let cwnd = u64::from(self.cwnd);
+        self.w_max = if self.cwnd < self.w_max {
+            (cwnd * FC_NUM / FC_DEN) as u32
+        } else {
+            self.cwnd
+        };
+        self.cwnd_prior = self.cwnd;
+        // β·cwnd rather than β·FlightSize: growth is held while the window
+        // is not used (`AckSample::app_limited`), as §4.6 requires then.
+        self.ssthresh = ((cwnd * BETA_NUM / BETA_DEN) as u32).max(2 * mss);
+        self.epoch = None;
+    }
+
+    fn slow_start(&mut self, ack: &AckSample) {
+        let hystart_was_on = self.hystart.phase() != HyStartPhase::Done;
+        if hystart_was_on && self.hystart.on_ack(ack.new_round, ack.rtt) == HyStartPhase::Done {
+            // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done: ssthresh = cwnd.
+            self.ssthresh = self.cwnd;
+            return;
+        }
+        if ack.app_limited {
+            return;
+        }
+        let inc = if hystart_was_on {
+            self.hystart.increase(ack.acked, ack.mss)
+        } else {
+            ack.acked.min(L_NON_PACED.saturating_mul(ack.mss))
+        };
+        // RFC 5681 §3.1: slow start ends at ssthresh.
+        self.cwnd = self
+            .cwnd
+            .saturating_add(inc)
+            .min(self.ssthresh.max(self.cwnd));
+    }
+
+    fn congestion_avoidance(&mut self, now: Instant, ack: &AckSample) {
+        if ack.app_limited {
+            self.pause_until(now);
+            return;
+        }
+        let Some(epoch) = self.epoch else {
+            self.start_epoch(now);
+            return self.congestion_avoidance(now, ack);
+        };
+        self.last_active = now;
+        let t = now.saturating_duration_since(epoch);
+        let t_us = micros(t);
+        let rtt_us = micros(ack.srtt.or(ack.rtt).unwrap_or(Duration::ZERO));
+        let cwnd = u64::from(self.cwnd.max(1));
+        // §4.2: target = W_cubic(t + RTT), within [cwnd, 1.5·cwnd].
+        let target = self
+            .w_cubic(t_us.saturating_add(rtt_us))
+            .clamp(cwnd, cwnd + cwnd / 2);
+        // §4.3: W_est += α·segments_acked/cwnd (in octets), α = 1 once
+        // W_est has reached cwnd_prior.
+        let (an, ad) = if self.w_est >= self.cwnd_prior {
+            (1, 1)
+        } else {
+            (ALPHA_NUM, ALPHA_DEN)
+        };
+        let num = an * u64::from(ack.mss) * u64::from(ack.acked) + self.est_rem;
+        let den = ad * cwnd;
+        self.w_est = sat_u32(u64::from(self.w_est) + num / den);
+        self.est_rem = num % den;
+        if self.w_cubic(t_us) < u64::from(self.w_est) {
+            // Reno-friendly region.
+            self.cwnd = self.cwnd.max(self.w_est);
+        } else {
+            // Concave or convex region: cwnd += (target − cwnd)/cwnd per SMSS acked.
+            let num = u128::from(target - cwnd) * u128::from(ack.acked) + self.inc_rem;
+            let den = u128::from(cwnd);
+            let inc = u64::try_from(num / den).unwrap_or(u64::MAX);
+            self.inc_rem = num % den;
+            self.cwnd = sat_u32(cwnd.saturating_add(inc));
+        }
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn reset(&mut self, initial_window: u32, mss: u32) {
+        let hystart = self.hystart.phase() != HyStartPhase::Done;
+        *self = Cubic::new(initial_window, mss);
+        if !hystart {
+            self.hystart.finish();
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, ack: &AckSample) {
+        self.mss = ack.mss.max(1);
+        if self.cwnd < self.ssthresh {
+            self.slow_start(ack);
+            self.last_active = now;
+        } else {
+            self.congestion_avoidance(now, ack);
+        }
+    }
+
+    fn on_fast_retransmit(&mut self, _now: Instant, _flight: u32, mss: u32) {
+        self.reduce(mss);
+        self.cwnd = recovery::enter(self.ssthresh, mss);
+        self.in_recovery = true;
+    }
+
+    fn on_dup_ack_in_recovery(&mut self, mss: u32) {
+        self.cwnd = self.cwnd.saturating_add(mss);
+    }
+
+    fn on_partial_ack(&mut self, acked: u32, mss: u32) {
+        self.cwnd = recovery::partial_ack(self.cwnd, acked, mss);
+    }
+
+    fn on_recovery_end(&mut self, flight: u32, mss: u32) {
+        self.cwnd = recovery::end(self.ssthresh, flight, mss);
+        self.in_recovery = false;
+    }
+
+    fn on_rto(&mut self, _now: Instant, _flight: u32, mss: u32) {
+        // RFC 9438 §4.8: ssthresh with β_cubic, cwnd = 1 SMSS. A timeout
+        // during recovery, or a repeated one with no progress since, has
+        // already had its reduction.
+        if !self.in_recovery && self.cwnd > mss {
+            self.reduce(mss);
+        }
+        self.hystart.finish();
+        self.in_recovery = false;
+        self.epoch = None;
+        self.cwnd = mss;
+    }
+
+    fn on_ecn(&mut self, _now: Instant, _flight: u32, mss: u32) {
+        // RFC 9438 §4.6: an ECN-Echo is a congestion event like a loss,
+        // without recovery: cwnd = ssthresh at once (RFC 3168 §6.1.2).
+        self.reduce(mss);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_restart_after_idle(&mut self, now: Instant) {
+        self.pause_until(now);
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn sat_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// ⌊∛x⌋ by the digit-by-digit method: three bits of `x` per bit of the root.
+fn icbrt(mut x: u128) -> u64 {
+    let mut y: u128 = 0;
+    let mut s: i32 = 126;
+    while s >= 0 {
+        y <<= 1;
+        let b = 3 * y * (y + 1) + 1;
+        if (x >> s) >= b {
+            x -= b << s;
+            y += 1;
+        }
+        s -= 3;
+    }
+    y as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: u32 = 1000;
+
+    fn at_ms(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn ack(acked: u32, srtt_ms: u64) -> AckSample {
+        let mut a = AckSample::new(acked, 0, MSS);
+        a.srtt = Some(Duration::from_millis(srtt_ms));
+        a
+    }
+
+    /// A CUBIC sender that reached `segs` segments in slow start and then
+    /// had one loss repaired by fast recovery.
+    fn after_loss_at(segs: u32) -> Cubic {
+        let mut c = Cubic::without_hystart(segs, MSS);
+        c.on_fast_retransmit(Instant::ZERO, segs * MSS, MSS);
+        c.on_recovery_end(segs * MSS, MSS);
+        c
+    }
+
+    /// Delivers one window of ACKs (one per SMSS) at `now`.
+    fn one_round(c: &mut Cubic, now: Instant, srtt_ms: u64) {
+        for _ in 0..c.cwnd() / MSS {
+            c.on_ack(now, &ack(MSS, srtt_ms));
+        }
+    }
+
+    #[test]
+    fn integer_cube_root_is_exact_at_and_around_cubes() {
+        for y in [0u64, 1, 2, 3, 10, 4217, 1 << 20, (1 << 42) - 1, 1 << 42] {
+            let c = u128::from(y).pow(3);
+            assert_eq!(icbrt(c), y);
+            if y > 0 {
+                assert_eq!(icbrt(c - 1), y - 1);
+            }
+            if y > 1 {
+                assert_eq!(icbrt(c + 1), y);
+            }
+        }
+        assert_eq!(icbrt(u128::MAX), 6_981_463_658_331);
+    }
+
+    #[test]
+    fn loss_sets_w_max_beta_and_k_per_rfc9438() {
+        // RFC 9438 §4.6: W_max = 100 segments, ssthresh = cwnd = 70;
+        // §4.2: K = ∛((100 − 70)/0.4) = ∛75 = 4.2172 s.
+        let mut c = after_loss_at(100);
+        assert_eq!((c.w_max, c.cwnd_prior), (100_000, 100_000));
+        assert_eq!((c.ssthresh(), c.cwnd()), (70_000, 70_000));
+        c.on_ack(at_ms(0), &ack(MSS, 100));
+        assert_eq!(c.origin, 100_000);
+        assert!(
+            (4_217_162..=4_217_164).contains(&c.k_us),
+            "K = {} µs",
+            c.k_us
+        );
+        // The curve passes W_max at t = K and starts at cwnd_epoch.
+        assert_eq!(c.w_cubic(c.k_us), 100_000);
+        assert!(c.w_cubic(0).abs_diff(70_000) <= 1);
+    }
+
+    #[test]
+    fn fast_convergence_lowers_w_max_when_the_window_shrank() {
+        // Second loss at 80 segments, below W_max = 100: W_max = 80·0.85 = 68,
+        // cwnd = 56, K = ∛((68 − 56)/0.4) = ∛30 = 3.1072 s.
+        let mut c = after_loss_at(100);
+        c.cwnd = 80_000;
+        c.on_fast_retransmit(Instant::ZERO, 80_000, MSS);
+        c.on_recovery_end(80_000, MSS);
+        assert_eq!((c.w_max, c.cwnd_prior, c.cwnd()), (68_000, 80_000, 56_000));
+        c.on_ack(at_ms(0), &ack(MSS, 100));
+        assert!(
+            (3_107_231..=3_107_233).contains(&c.k_us),
+            "K = {} µs",
+            c.k_us
+        );
+        // A loss above W_max takes the window as it is.
+        c.cwnd = 90_000;
+        c.on_fast_retransmit(Instant::ZERO, 90_000, MSS);
+        assert_eq!(c.w_max, 90_000);
+    }
+
+    #[test]
+    fn window_is_concave_up_to_w_max_then_convex() {
+        // RTT 100 ms: CUBIC's curve, not Reno's, rules (K = 4.2 s = 42 rounds).
+        let mut c = after_loss_at(100);
+        let mut w = vec![c.cwnd()];
+        for r in 0..80u64 {
+            one_round(&mut c, at_ms(r * 100), 100);
+            w.push(c.cwnd());
+        }
+        let inc: Vec<i64> = w
+            .windows(2)
+            .map(|p| i64::from(p[1]) - i64::from(p[0]))
+            .collect();
+        // Concave: increments shrink approaching K (rounds 5..35).
+        assert!(inc[5] > inc[20] && inc[20] > inc[35], "{inc:?}");
+        // Plateau around W_max near t = K.
+        let near_k = w[42];
+        assert!(near_k.abs_diff(100_000) < 2_000, "cwnd at K = {near_k}");
+        // Convex: increments grow after K.
+        assert!(inc[75] > inc[60] && inc[60] > inc[50], "{inc:?}");
+        assert!(w[80] > 110_000);
+    }
+
+    #[test]
+    fn reno_friendly_region_rules_at_small_rtt() {
+        // RTT 1 ms: in 50 rounds the cubic curve has barely moved
+        // (W(0.05 s) ≈ 70.4 segments), Reno's estimate grew by α·50 ≈ 26.5.
+        let mut c = after_loss_at(100);
+        for r in 0..50u64 {
+            one_round(&mut c, at_ms(r), 1);
+        }
+        let segs = c.cwnd() / MSS;
+        assert!((94..=98).contains(&segs), "cwnd {segs} segments");
+        assert!(u64::from(c.cwnd()) > c.w_cubic(50_000) + 20_000);
+        // Once W_est passes cwnd_prior, α = 1: one segment per round.
+        for r in 50..70u64 {
+            one_round(&mut c, at_ms(r), 1);
+        }
+        let before = c.cwnd();
+        one_round(&mut c, at_ms(70), 1);
+        assert!(
+            (c.cwnd() - before).abs_diff(MSS) <= 50,
+            "{before} → {}",
+            c.cwnd()
+        );
+    }
+
+    #[test]
+    fn no_growth_and_no_clock_while_application_limited() {
+        let mut c = after_loss_at(100);
+        one_round(&mut c, at_ms(0), 100);
+        let w0 = c.cwnd();
+        // Ten seconds of ACKs while the application does not fill the window.
+        for i in 1..=100u64 {
+            let mut a = ack(MSS, 100);
+            a.app_limited = true;
+            c.on_ack(at_ms(i * 100), &a);
+        }
+        assert_eq!(c.cwnd(), w0, "no growth while app-limited");
+        // Back to cwnd-limited: t excludes the pause, so the window is still
+        // in the concave region below W_max, not 10 s up the convex curve.
+        one_round(&mut c, at_ms(10_100), 100);
+        assert!(c.cwnd() < 100_000, "cwnd {}", c.cwnd());
+        // The same after an idle pause with nothing in flight.
+        let w1 = c.cwnd();
+        c.on_restart_after_idle(at_ms(100_000));
+        one_round(&mut c, at_ms(100_000), 100);
+        assert!(c.cwnd() - w1 < 5_000, "{w1} → {}", c.cwnd());
+        // Slow start too holds still while app-limited.
+        let mut s = Cubic::new(10, MSS);
+        let mut a = ack(MSS, 10);
+        a.app_limited = true;
+        s.on_ack(at_ms(0), &a);
+        assert_eq!(s.cwnd(), 10 * MSS);
+    }
+
+    #[test]
+    fn hystart_exits_slow_start_into_avoidance_at_cwnd() {
+        let mut c = Cubic::new(10, MSS);
+        let mut rtt = 20;
+        'rounds: for round in 0..12u64 {
+            if round >= 4 {
+                rtt = 40; // the queue builds.
+            }
+            let n = c.cwnd() / MSS;
+            for i in 0..n {
+                let mut a = ack(MSS, rtt);
+                a.rtt = Some(Duration::from_millis(rtt));
+                a.new_round = i == 0;
+                c.on_ack(at_ms(round * 40), &a);
+                if c.ssthresh() != u32::MAX {
+                    break 'rounds;
+                }
+            }
+        }
+        assert_eq!(c.ssthresh(), c.cwnd(), "slow start ended at cwnd");
+        assert_eq!(c.hystart.phase(), HyStartPhase::Done);
+        // Doubling for 4 rounds (10 → 160), then CSS at 1/4 for 5 rounds: no
+        // overshoot to a loss, well below what plain slow start would reach.
+        assert!(c.cwnd() < 1_000_000, "cwnd {}", c.cwnd());
+        assert!(c.cwnd() > 160_000);
+    }
+
+    #[test]
+    fn huge_windows_and_long_idle_times_do_not_overflow() {
+        let mut c = Cubic::without_hystart(1, 65_535);
+        c.cwnd = u32::MAX - 10;
+        c.on_ack(at_ms(0), &AckSample::new(u32::MAX, u32::MAX, 65_535));
+        assert_eq!(c.cwnd(), u32::MAX, "saturates");
+        c.on_fast_retransmit(Instant::ZERO, u32::MAX, 65_535);
+        assert_eq!(c.ssthresh(), (u64::from(u32::MAX) * 7 / 10) as u32);
+        c.on_recovery_end(u32::MAX, 65_535);
+        // A century later, with a huge RTT: saturates, never panics.
+        let mut a = AckSample::new(u32::MAX, u32::MAX, 65_535);
+        a.srtt = Some(Duration::from_secs(1 << 40));
+        c.on_ack(at_ms(0), &a);
+        c.on_ack(Instant::from_secs(3_000_000_000), &a);
+        assert_eq!(c.cwnd(), u32::MAX);
+        c.on_rto(Instant::from_secs(3_000_000_001), u32::MAX, 65_535);
+        assert_eq!(c.cwnd(), 65_535);
+        c.on_ecn(Instant::from_secs(u64::MAX / 1_000_000), 0, 65_535);
+        assert_eq!(c.cwnd(), 2 * 65_535);
+    }
+
+    #[test]
+    fn timeout_reduces_once_and_falls_back_to_standard_slow_start() {
+        let mut c = Cubic::new(100, MSS);
+        c.on_rto(Instant::ZERO, 100_000, MSS);
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max), (MSS, 70_000, 100_000));
+        // A repeated timeout without progress keeps the first reduction.
+        c.on_rto(Instant::ZERO, MSS, MSS);
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max), (MSS, 70_000, 100_000));
+        c.on_ack(at_ms(1), &ack(MSS, 10));
+        assert_eq!(c.cwnd(), 2 * MSS);
+        assert_eq!(c.hystart.phase(), HyStartPhase::Done);
+    }
+
+    #[test]
+    fn ecn_echo_reduces_without_inflation() {
+        let mut c = Cubic::without_hystart(100, MSS);
+        c.on_ecn(Instant::ZERO, 100_000, MSS);
+        assert_eq!((c.cwnd(), c.ssthresh()), (70_000, 70_000));
+    }
+}

@@ -1,0 +1,59 @@
+//! What a host that owns many connections (the `Endpoint`) asks of one:
+//! whether it has output or events, how much it buffers, and the SYN-ACK a
+//! listener would send, built by the connection's own LISTEN code.
+
+use super::Connection;
+use crate::config::Config;
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::Segment;
+
+impl Connection {
+    /// Something may be due from [`poll_transmit`](Self::poll_transmit).
+    #[inline]
+    pub(crate) fn may_transmit(&self) -> bool {
+        if matches!(self.state, State::Closed | State::Listen) {
+            // Only queued replies (a RST) leave a closed connection.
+            return !self.replies.is_empty();
+        }
+        !self.nothing_to_send()
+    }
+
+    /// Events wait in the queue.
+    #[inline]
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Octets received and not yet read.
+    #[inline]
+    pub(crate) fn unread(&self) -> usize {
+        self.rcvbuf.readable()
+    }
+
+    /// Our window-scale shift in force.
+    #[inline]
+    pub(crate) fn rcv_wscale_in_use(&self) -> u8 {
+        self.rcv_wscale
+    }
+
+    /// Octets held in the send and receive buffers (for a memory budget).
+    #[inline]
+    pub(crate) fn buffered(&self) -> usize {
+        self.sndbuf.len() + self.rcvbuf.held()
+    }
+
+    /// The SYN-ACK that a listener with `cfg` answers `syn` with, ISS `iss`:
+    /// built by a transient connection through the LISTEN code, so the
+    /// half-open entries of an `Endpoint` send exactly what a connection would.
+    pub(crate) fn syn_ack_for(
+        cfg: Config,
+        syn: &Segment,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Option<Segment> {
+        let mut c = Connection::accept(cfg, syn, iss, now).ok()?;
+        c.poll_transmit(now)
+    }
+}

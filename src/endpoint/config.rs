@@ -1,0 +1,102 @@
+//! Endpoint-wide settings, with Linux's defaults.
+
+use crate::config::{Config, ConfigError};
+
+/// When SYN cookies answer a SYN (RFC 4987 §3.6; Linux `tcp_syncookies`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum SynCookies {
+    /// Never: a SYN that finds the SYN queue full is dropped.
+    Off,
+    /// When the listener's SYN queue (or the endpoint's half-open limit) is
+    /// full (Linux `tcp_syncookies = 1`, its default).
+    #[default]
+    WhenFull,
+    /// For every SYN: no half-open state at all (Linux `tcp_syncookies = 2`).
+    Always,
+}
+
+/// Settings of an [`Endpoint`](super::Endpoint). [`EndpointConfig::default`]
+/// follows Linux; [`EndpointConfig::validate`] checks it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct EndpointConfig {
+    /// Settings of every connection. `ts_offset` is replaced per connection
+    /// by the keyed hash of its 4-tuple (RFC 7323 §7.1).
+    pub connection: Config,
+    /// Most connections (established or not, excluding half-open and
+    /// TIME-WAIT entries) held at once; connects and handshakes beyond are refused.
+    pub max_connections: usize,
+    /// Most half-open (SYN-RECEIVED) entries, all listeners together.
+    pub max_half_open: usize,
+    /// Most half-open entries per listener (Linux `tcp_max_syn_backlog`).
+    pub max_syn_backlog: usize,
+    /// Most TIME-WAIT entries (Linux `tcp_max_tw_buckets`); beyond, a
+    /// connection that enters TIME-WAIT is closed at once.
+    pub max_time_wait: usize,
+    /// SYN cookies.
+    pub syn_cookies: SynCookies,
+    /// Octets all connections together may hold in their send and receive
+    /// buffers (Linux `tcp_mem`'s hard limit). Above `buffer_pressure` of
+    /// it, new connections are refused; above all of it, arriving payload is
+    /// dropped before it is buffered (the peer retransmits).
+    pub buffer_budget: usize,
+    /// Fraction of `buffer_budget`, in percent, above which the endpoint is
+    /// under memory pressure (Linux `tcp_mem`'s pressure threshold).
+    pub buffer_pressure_percent: u8,
+    /// Replies sent for segments that have no connection (RSTs, TIME-WAIT
+    /// ACKs) per second; `None` is unlimited (Linux
+    /// `icmp_ratelimit`-like, RFC 9293 §3.10.7.1 permits it).
+    pub reply_rate_limit: Option<u32>,
+    /// Endpoint-made segments (RSTs, SYN-ACKs, TIME-WAIT ACKs) held while
+    /// the caller does not poll; beyond, they are dropped and counted.
+    pub max_pending_replies: usize,
+    /// Lowest and highest ephemeral port for [`Endpoint::connect`](super::Endpoint::connect)
+    /// with port 0 (Linux `ip_local_port_range`).
+    pub ephemeral_ports: (u16, u16),
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig::linux()
+    }
+}
+
+impl EndpointConfig {
+    /// Linux's defaults: SYN backlog 4096, TIME-WAIT buckets 262144, cookies
+    /// when the queue is full, ephemeral ports 32768–60999.
+    pub const fn linux() -> EndpointConfig {
+        EndpointConfig {
+            connection: Config::linux(),
+            max_connections: 1 << 20,
+            max_half_open: 1 << 16,
+            max_syn_backlog: 4096,
+            max_time_wait: 262_144,
+            syn_cookies: SynCookies::WhenFull,
+            buffer_budget: 1 << 32,
+            buffer_pressure_percent: 75,
+            reply_rate_limit: Some(1000),
+            max_pending_replies: 4096,
+            ephemeral_ports: (32768, 60999),
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()?;
+        let max = super::demux::MAX_INDEX as usize;
+        if self.max_connections == 0
+            || self.max_connections > max
+            || self.max_half_open > max
+            || self.max_time_wait > max
+        {
+            return Err(ConfigError::BadLimit);
+        }
+        if self.buffer_pressure_percent == 0 || self.buffer_pressure_percent > 100 {
+            return Err(ConfigError::BadLimit);
+        }
+        let (lo, hi) = self.ephemeral_ports;
+        if lo == 0 || lo > hi || self.max_pending_replies == 0 {
+            return Err(ConfigError::BadLimit);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! Loss detection and recovery around SACK: what a receiver reports
+//! (RFC 2018, RFC 2883), the sender's scoreboard and RFC 6675 recovery,
+//! RACK-TLP (RFC 8985) and PRR (RFC 6937). One concern per file; the
+//! connection calls them from `input.rs` and `output.rs`.
+
+mod report;
+
+pub(crate) use report::SackReport;
