@@ -315,3 +315,77 @@ fn rst_from_a_connection_with_timestamps_carries_the_option() {
     assert_eq!(ts.ecr, 778);
     assert_eq!(ts.val, h.now.total_millis() as u32);
 }
+
+/// Data segments a client needs to deliver 1,000 ten-octet writes made by
+/// `write`, over a link without loss and 1 ms of delay each way, Nagle on.
+fn segments_for_small_writes(write: impl Fn(&mut Connection, &[u8])) -> usize {
+    let cfg = Config::linux();
+    let mut a = H::new(
+        Connection::connect(cfg, LOCAL, REMOTE, SeqNum(ISS), Instant::ZERO).unwrap(),
+        Instant::ZERO,
+    );
+    let mut b = H::listen(cfg, PEER_ISS);
+    exchange(&mut a, &mut b);
+    assert_eq!(a.c.state(), State::Established);
+    for i in 0..1000u32 {
+        write(&mut a.c, &[i as u8; 10]);
+    }
+    let mut data_segments = 0;
+    let mut in_flight: Vec<(Instant, bool, tcp_proto::Segment)> = Vec::new();
+    for _ in 0..100_000 {
+        if b.read.len() == 10_000 {
+            break;
+        }
+        for s in a.drain() {
+            if !s.payload.is_empty() {
+                data_segments += 1;
+            }
+            in_flight.push((a.now + ms(1), true, s));
+        }
+        for s in b.drain() {
+            in_flight.push((b.now + ms(1), false, s));
+        }
+        let next = in_flight
+            .iter()
+            .map(|x| x.0)
+            .chain(a.c.poll_timeout())
+            .chain(b.c.poll_timeout())
+            .min()
+            .expect("something pending");
+        a.now = a.now.max(next);
+        b.now = a.now;
+        let (due, later): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|x| x.0 <= a.now);
+        in_flight = later;
+        for (_, to_b, s) in due {
+            if to_b {
+                b.c.handle_segment(b.now, s);
+            } else {
+                a.c.handle_segment(a.now, s);
+            }
+        }
+        a.c.handle_timeout(a.now);
+        b.c.handle_timeout(b.now);
+        b.read_all();
+    }
+    assert_eq!(b.read.len(), 10_000);
+    for (i, chunk) in b.read.chunks(10).enumerate() {
+        assert!(chunk.iter().all(|&o| o == i as u8), "octets out of order");
+    }
+    data_segments
+}
+
+#[test]
+fn nagle_holds_however_the_application_queued_the_octets() {
+    let copied = segments_for_small_writes(|c, d| {
+        c.send(d).unwrap();
+    });
+    let zero_copy = segments_for_small_writes(|c, d| {
+        c.send_bytes(bytes::Bytes::copy_from_slice(d)).unwrap();
+    });
+    println!("1,000 ten-octet writes: send {copied} segments, send_bytes {zero_copy}");
+    assert!(copied <= 12, "send: {copied} segments");
+    assert!(
+        zero_copy <= copied + 2,
+        "send_bytes: {zero_copy} segments, send: {copied}"
+    );
+}
