@@ -162,9 +162,19 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
         sack: true,
         ..newreno
     };
+    let cubic = Config {
+        congestion: CongestionAlgorithm::Cubic,
+        ..newreno
+    };
+    let cubic_sack = Config {
+        sack: true,
+        ..cubic
+    };
     vec![
         ("tcpp NewReno", newreno),
         ("tcpp NewReno+SACK", newreno_sack),
+        ("tcpp CUBIC", cubic),
+        ("tcpp CUBIC+SACK", cubic_sack),
     ]
 }
 
@@ -573,7 +583,7 @@ fn grid(pat: &[u8]) {
         }
     }
     println!(
-        "\n(grid took {:.1} s of CPU time)\n",
+        "\n(grid took {:.1} s of wall-clock time)\n",
         wall.elapsed().as_secs_f64()
     );
 }

@@ -14,15 +14,25 @@
 //! ```
 //!
 //! Flags: `server --port P --mode echo|discard|http [--body-bytes N]
-//! [--connections N]`, `client --connect ADDR:PORT --send-bytes N
+//! [--connections N] [--backlog N] [--syn-backlog N]`, `client --connect ADDR:PORT --send-bytes N
 //! [--expect-echo] [--ipv6]`; common: `--dev NAME` (default tcpp0),
 //! `--loss P --reorder P --dup P --seed S` (impairment applied in both
 //! directions), `--pcap FILE`, `--time-wait-ms MS`, `--timeout-s S`,
 //! `--quiet`.
 //!
+//! Every connection lives in one `tcp_proto::endpoint::Endpoint`: it
+//! demultiplexes by the full 4-tuple, listens with a bounded SYN queue and
+//! answers with SYN cookies when it is full (`--syn-backlog N`), keeps
+//! TIME-WAIT in compact entries (a new SYN may reopen one, RFC 6191), picks
+//! ISNs per RFC 6528 with a key this program draws from the OS, and has one
+//! deadline for all its timers. Segments are encoded straight into a reused
+//! buffer behind their IP header; packets read from the device are cut from
+//! one reused arena. The program owns the device, the clock and the
+//! applications (echo, discard, http, or the client).
+//!
 //! The server answers IPv4 and IPv6 at once, serves any number of clients
-//! concurrently (demultiplexed by the full 4-tuple) and runs until SIGINT or
-//! SIGTERM, or until `--connections N` connections have finished. On a
+//! concurrently and runs until SIGINT or SIGTERM, or until
+//! `--connections N` connections have finished. On a
 //! signal it stops listening (new SYNs get a RST), closes every connection
 //! gracefully and exits 0 once they are closed (a connection whose FIN was
 //! acknowledged counts as closed). With `--connections N`, or as a client,
@@ -34,8 +44,7 @@
 //! address routed to the device). An existing device (e.g. one made with
 //! `ip tuntap add tcpp0 mode tun`) and addresses already on it are reused;
 //! at exit the program removes only what it added (a device it created goes
-//! away with its addresses). ISNs follow RFC 6528 (a 4 µs clock plus a keyed
-//! hash of the 4-tuple) with the key drawn from the OS.
+//! away with its addresses).
 
 #[path = "../tests/common/app.rs"]
 #[allow(dead_code)]
@@ -44,9 +53,7 @@ mod app;
 #[allow(dead_code)]
 mod impair;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
@@ -54,14 +61,13 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use app::{Fnv, fill};
+use bytes::{Bytes, BytesMut};
 use impair::{Impair, Profile};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use tcp_proto::{
-    ChecksumMode, CloseReason, Config, Connection, Event, Instant, IpPair, Segment, SeqNum, State,
-    pcap,
-};
+use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
+use tcp_proto::{CloseReason, Event, Instant, State, pcap};
 
 const KERNEL_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OURS_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -89,6 +95,8 @@ enum Role {
         body_bytes: u64,
         /// Exit after this many connections finished (`None`: until a signal).
         connections: Option<u32>,
+        /// Established connections waiting to be accepted, at most.
+        backlog: usize,
     },
     Client {
         connect: SocketAddr,
@@ -107,10 +115,13 @@ struct Opts {
     quiet: bool,
     time_wait: Duration,
     timeout: Option<Duration>,
+    /// Half-open entries per listener before SYN cookies answer.
+    syn_backlog: Option<usize>,
 }
 
 const USAGE: &str = "usage:
   tun server [--port P] [--mode echo|discard|http] [--body-bytes N] [--connections N]
+             [--backlog N] [--syn-backlog N]
   tun client --connect ADDR:PORT --send-bytes N [--expect-echo] [--ipv6]
 common: [--dev NAME] [--loss P] [--reorder P] [--dup P] [--seed S] [--pcap FILE]
         [--time-wait-ms MS] [--timeout-s S] [--quiet]";
@@ -162,6 +173,7 @@ fn parse() -> Result<Opts, String> {
                 Some(m) => return Err(format!("unknown --mode {m}")),
             },
             body_bytes: num("body-bytes", take("body-bytes"), 1024)?,
+            backlog: num("backlog", take("backlog"), 4096)?,
             connections: match take("connections") {
                 None => None,
                 Some(s) => Some(
@@ -210,6 +222,10 @@ fn parse() -> Result<Opts, String> {
         quiet: has("quiet"),
         time_wait: Duration::from_millis(num("time-wait-ms", take("time-wait-ms"), 2000)?),
         timeout,
+        syn_backlog: match take("syn-backlog") {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| format!("bad --syn-backlog {s}"))?),
+        },
     };
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option --{k}"));
@@ -318,78 +334,91 @@ fn setup(dev: &str) -> Result<(tun_rs::SyncDevice, NetSetup), String> {
 }
 
 // ---------------------------------------------------------------------------
-// IP framing: parse what the kernel writes, without trusting it.
+// IP framing: parse what the kernel writes without trusting it; write our
+// headers in front of the segment the endpoint encoded (no allocation).
 
-/// The address pair and the TCP octets of an IPv4 or IPv6 packet; `None`
-/// for anything else (ICMP, fragments, extension headers, malformed).
-fn parse_ip(pkt: &[u8]) -> Option<(IpPair, &[u8])> {
+/// Room left in front of an encoded segment for its IP header.
+const IP_ROOM: usize = 40;
+
+/// Source, destination and the TCP octets' range of an IPv4 or IPv6
+/// packet; `None` for anything else (ICMP, fragments, extension headers,
+/// malformed).
+fn parse_ip(pkt: &[u8]) -> Option<(IpAddr, IpAddr, std::ops::Range<usize>)> {
     match pkt.first()? >> 4 {
         4 => {
             let ihl = usize::from(pkt.first()? & 0x0f) * 4;
             let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
             let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]);
-            if ihl < 20 || total < ihl || *pkt.get(9)? != 6 || frag & 0x3fff != 0 {
+            if ihl < 20
+                || total < ihl
+                || total > pkt.len()
+                || *pkt.get(9)? != 6
+                || frag & 0x3fff != 0
+            {
                 return None;
             }
             let src: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
             let dst: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
-            Some((IpPair::V4 { src, dst }, pkt.get(ihl..total)?))
+            Some((src.into(), dst.into(), ihl..total))
         }
         6 => {
             let len = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
-            if *pkt.get(6)? != 6 {
+            if *pkt.get(6)? != 6 || 40 + len > pkt.len() {
                 return None;
             }
             let src: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
             let dst: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
-            Some((IpPair::V6 { src, dst }, pkt.get(40..40 + len)?))
+            Some((src.into(), dst.into(), 40..40 + len))
         }
         _ => None,
     }
 }
 
-fn ip_of_pair(pair: &IpPair) -> (IpAddr, IpAddr) {
-    match *pair {
-        IpPair::V4 { src, dst } => (IpAddr::from(src), IpAddr::from(dst)),
-        IpPair::V6 { src, dst } => (IpAddr::from(src), IpAddr::from(dst)),
-    }
-}
-
-fn pair_of(src: IpAddr, dst: IpAddr) -> IpPair {
+/// Writes the IP header for `tcp_len` octets from `src` to `dst` so that it
+/// ends at `buf[IP_ROOM]`; returns where it starts.
+fn write_ip_header(buf: &mut [u8], src: IpAddr, dst: IpAddr, tcp_len: usize) -> usize {
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
-            src: s.octets(),
-            dst: d.octets(),
-        },
-        (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 {
-            src: s.octets(),
-            dst: d.octets(),
-        },
-        _ => unreachable!("a tuple holds one family"),
-    }
-}
-
-/// A connection's name: both ends, address and port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Tuple {
-    local: SocketAddr,
-    remote: SocketAddr,
-}
-
-impl Tuple {
-    /// The pair for segments we send.
-    fn out_pair(&self) -> IpPair {
-        pair_of(self.local.ip(), self.remote.ip())
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let at = IP_ROOM - 20;
+            let h = &mut buf[at..IP_ROOM];
+            let total = (20 + tcp_len) as u16;
+            h.copy_from_slice(&[
+                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]);
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            let mut sum = 0u32;
+            for w in h.chunks_exact(2) {
+                sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+            }
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            at
+        }
+        (src, dst) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a.octets(),
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            };
+            let h = &mut buf[..IP_ROOM];
+            h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
+            h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+            h[8..24].copy_from_slice(&v6(src));
+            h[24..40].copy_from_slice(&v6(dst));
+            0
+        }
     }
 }
 
 // ---------------------------------------------------------------------------
-// The host.
+// The host: one Endpoint for every connection, an application per handle.
 
-/// One connection and its application.
-struct Conn {
-    conn: Connection,
-    tuple: Tuple,
+/// The application side of one connection.
+struct App {
+    remote: SocketAddr,
     /// Octets read, and their hash.
     received: u64,
     rx_hash: Fnv,
@@ -402,23 +431,14 @@ struct Conn {
     response: Option<Vec<u8>>,
     closed_app: bool,
     saw_eof: bool,
-    reason: Option<CloseReason>,
-    /// The handshake completed (a half-open connection that dies is not
-    /// one the application ever had).
-    connected: bool,
-    /// Counted in `done` already.
-    judged: bool,
-    /// The deadline this connection has in the timer heap.
-    armed: Option<Instant>,
-    /// Queued for `process` already.
+    /// Queued for `run_apps` already.
     touched: bool,
 }
 
-impl Conn {
-    fn new(conn: Connection, tuple: Tuple) -> Conn {
-        Conn {
-            conn,
-            tuple,
+impl App {
+    fn new(remote: SocketAddr) -> App {
+        App {
+            remote,
             received: 0,
             rx_hash: Fnv::default(),
             sent: 0,
@@ -427,28 +447,19 @@ impl Conn {
             response: None,
             closed_app: false,
             saw_eof: false,
-            reason: None,
-            connected: false,
-            judged: false,
-            armed: None,
             touched: false,
         }
     }
 
-    /// A new incarnation of the 4-tuple (a SYN reopened it from TIME-WAIT):
-    /// the application starts over.
-    fn reset_app(&mut self) {
-        self.received = 0;
-        self.rx_hash = Fnv::default();
-        self.sent = 0;
-        self.pending.clear();
-        self.request.clear();
-        self.response = None;
-        self.closed_app = false;
-        self.saw_eof = false;
-        self.reason = None;
-        self.connected = false;
-        self.judged = false;
+    /// Whether the application has more to do without news from the peer
+    /// (echo data waiting for send room, a response not yet queued).
+    fn busy(&self) -> bool {
+        !self.closed_app
+            && (!self.pending.is_empty()
+                || self
+                    .response
+                    .as_ref()
+                    .is_some_and(|r| (self.sent as usize) < r.len()))
     }
 }
 
@@ -460,13 +471,19 @@ struct Io {
     quiet: bool,
     clean: bool,
     outbound: Impair<Vec<u8>>,
-    inbound: Impair<(IpPair, Segment)>,
+    inbound: Impair<(IpAddr, IpAddr, Bytes)>,
     pcap: Option<std::io::BufWriter<std::fs::File>>,
-    /// Reused for every packet we encode and every pcap record.
+    /// Where segments are encoded (IP header in front): reused.
     tx: Vec<u8>,
+    /// One pcap record: reused.
     rec: Vec<u8>,
-    /// Inbound packets that were not TCP for us, or failed the checksum.
+    /// Inbound packets land here; each is split off as `Bytes` (the storage
+    /// is reused once the endpoint let go of earlier packets).
+    rx: BytesMut,
+    /// Inbound packets that were not TCP, or not for us.
     ignored: u64,
+    /// The device's MTU: the largest packet a read returns.
+    mtu: usize,
 }
 
 impl Io {
@@ -496,23 +513,6 @@ impl Io {
         Ok(())
     }
 
-    /// Encodes `seg` as an IP packet into the reused buffer and sends it
-    /// (through the impairment stage when there is one).
-    fn emit(&mut self, now: Instant, pair: &IpPair, seg: &Segment) -> Result<(), String> {
-        let mut tx = std::mem::take(&mut self.tx);
-        tx.clear();
-        let r = match pcap::segment_ip_packet(&mut tx, pair, seg) {
-            Err(e) => Err(format!("encode {seg}: {e}")),
-            Ok(_) if self.clean => self.write(now, &tx),
-            Ok(_) => {
-                self.outbound.push(now, tx.clone());
-                Ok(())
-            }
-        };
-        self.tx = tx;
-        r
-    }
-
     fn write(&mut self, now: Instant, pkt: &[u8]) -> Result<(), String> {
         self.record(now, pkt)?;
         match self.tun.send(pkt) {
@@ -528,32 +528,85 @@ impl Io {
         }
     }
 
-    fn flush(&mut self, now: Instant) -> Result<(), String> {
+    /// Everything the endpoint has to send, encoded in place behind its IP
+    /// header and written (through the impairment stage when there is one).
+    fn transmit(&mut self, now: Instant, ep: &mut Endpoint) -> Result<(), String> {
+        let mut tx = std::mem::take(&mut self.tx);
+        let mut result = Ok(());
+        while let Some(r) = ep.poll_transmit_into(now, &mut tx[IP_ROOM..]) {
+            let e = match r {
+                Ok(e) => e,
+                Err(err) => {
+                    result = Err(format!("encode: {err}"));
+                    break;
+                }
+            };
+            let at = write_ip_header(&mut tx, e.src, e.dst, e.len);
+            let pkt = &tx[at..IP_ROOM + e.len];
+            if self.clean {
+                if let Err(err) = self.write(now, pkt) {
+                    result = Err(err);
+                    break;
+                }
+            } else {
+                self.outbound.push(now, pkt.to_vec());
+            }
+        }
+        self.tx = tx;
+        result?;
         while let Some(pkt) = self.outbound.pop_ready(now) {
             self.write(now, &pkt)?;
         }
         Ok(())
     }
+
+    /// Reads what the device has (at most `max` packets) into the inbound stage.
+    fn receive(&mut self, max: usize) -> Result<(), String> {
+        for _ in 0..max {
+            self.rx.resize(self.mtu, 0);
+            let n = match self.tun.recv(&mut self.rx) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("read {}: {e}", self.dev)),
+            };
+            self.rx.truncate(n);
+            let pkt = self.rx.split().freeze();
+            // Keep the arena's storage: `reserve` reuses it once every
+            // packet cut from it is gone, else it takes a fresh block.
+            self.rx.reserve(ARENA);
+            let now = self.now();
+            self.record(now, &pkt)?;
+            match parse_ip(&pkt) {
+                Some((src, dst, tcp)) => self.inbound.push(now, (src, dst, pkt.slice(tcp))),
+                None => self.ignored += 1,
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Largest packet read from the device.
+const MAX_PACKET: usize = 65_535;
+/// Storage the inbound arena keeps at hand.
+const ARENA: usize = 1 << 20;
 
 struct Host {
     opts: Opts,
     io: Io,
     sig: SignalFd,
-    conns: HashMap<Tuple, Conn>,
-    /// (deadline, connection): a lazily cleaned min-heap; an entry is live
-    /// only while it equals the connection's `armed`.
-    timers: BinaryHeap<Reverse<(Instant, Tuple)>>,
-    touched: Vec<Tuple>,
-    /// The RFC 6528 key, from the OS.
-    secret: [u8; 16],
+    ep: Endpoint,
+    listener: Option<ListenerHandle>,
+    apps: HashMap<ConnectionHandle, App>,
+    touched: Vec<ConnectionHandle>,
+    /// Applications with work of their own left (run again next round).
+    busy: Vec<ConnectionHandle>,
     chunk: Vec<u8>,
     /// Connections finished (judged), and the failures among them.
     done: u32,
     failed: u32,
     failures: Vec<String>,
-    /// Half-open connections that died before their handshake completed.
-    half_open_dropped: u64,
+    /// The most half-open entries seen at once.
+    max_half_open: usize,
     /// Set by SIGINT/SIGTERM: the deadline for the graceful close.
     stopping: Option<Instant>,
 }
@@ -567,247 +620,149 @@ enum Outcome {
 }
 
 impl Host {
-    fn config(&self, tuple: &Tuple) -> Config {
-        let mut c = Config::linux();
-        c.time_wait = self.opts.time_wait;
-        if tuple.local.is_ipv6() {
-            c.mss = 1440;
-            c.default_peer_mss = 1220;
-        }
-        // RFC 7323 §5.4 / RFC 6528: a timestamp offset per address pair,
-        // from the same keyed hash (as Linux does).
-        c.ts_offset = self.keyed(&(tuple.local.ip(), tuple.remote.ip())) as u32;
-        c
-    }
-
-    /// A keyed PRF: SipHash-1-3 (std's `DefaultHasher`) over the secret and
-    /// `v`. Good enough for an example; not for a library.
-    fn keyed<T: Hash>(&self, v: &T) -> u64 {
-        let mut h = DefaultHasher::new();
-        h.write(&self.secret);
-        v.hash(&mut h);
-        h.finish()
-    }
-
-    /// RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
-    /// M a 4 µs timer (wall clock, so a restarted host keeps counting up).
-    fn isn(&self, tuple: &Tuple) -> SeqNum {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0);
-        let m = (micros / 4) as u32;
-        SeqNum(m.wrapping_add(self.keyed(tuple) as u32))
-    }
-
-    fn touch(&mut self, tuple: Tuple) {
-        if let Some(c) = self.conns.get_mut(&tuple)
-            && !c.touched
+    fn touch(&mut self, h: ConnectionHandle) {
+        if let Some(a) = self.apps.get_mut(&h)
+            && !a.touched
         {
-            c.touched = true;
-            self.touched.push(tuple);
+            a.touched = true;
+            self.touched.push(h);
         }
     }
 
-    fn deliver(&mut self, now: Instant, pair: IpPair, seg: Segment) -> Result<(), String> {
-        let (remote_ip, local_ip) = ip_of_pair(&pair);
-        let tuple = Tuple {
-            local: SocketAddr::new(local_ip, seg.dst_port),
-            remote: SocketAddr::new(remote_ip, seg.src_port),
+    /// New connections from the listener get an application.
+    fn accept(&mut self) {
+        let Some(l) = self.listener else {
+            return;
         };
-        if let Some(c) = self.conns.get_mut(&tuple) {
-            c.conn.handle_segment(now, seg);
-            self.touch(tuple);
-            return Ok(());
-        }
-        let listening = match self.opts.role {
-            Role::Server { port, .. } => port == seg.dst_port && self.stopping.is_none(),
-            Role::Client { .. } => false,
-        };
-        let f = seg.flags;
-        if listening && f.syn() && !f.ack() && !f.rst() {
-            let iss = self.isn(&tuple);
-            match Connection::accept(self.config(&tuple), &seg, iss, now) {
-                Ok(conn) => {
-                    self.io.say(&format!(
-                        "{} SYN to {}: accepted",
-                        tuple.remote, tuple.local
-                    ));
-                    self.conns.insert(tuple, Conn::new(conn, tuple));
-                    self.touch(tuple);
-                }
-                Err(e) => self
-                    .io
-                    .say(&format!("{} SYN not accepted: {e}", tuple.remote)),
-            }
-        } else if let Some(rst) = tcp_proto::reset_reply(&seg) {
-            // RFC 9293 §3.10.7.1: no connection, so a RST (never for a RST).
-            self.io.emit(now, &pair.reversed(), &rst)?;
-        }
-        Ok(())
-    }
-
-    /// Runs the application, sends what the connection has, prints its
-    /// events, re-arms its timer, and judges it once it is CLOSED.
-    fn process(&mut self, now: Instant) -> Result<(), String> {
-        while let Some(tuple) = self.touched.pop() {
-            let Some(mut c) = self.conns.remove(&tuple) else {
+        while let Some(h) = self.ep.accept(l) {
+            let Ok((local, remote)) = self.ep.addresses(h) else {
                 continue;
             };
-            c.touched = false;
-            self.app(now, &mut c);
-            let pair = tuple.out_pair();
-            while let Some(seg) = c.conn.poll_transmit(now) {
-                self.io.emit(now, &pair, &seg)?;
-            }
-            while let Some(ev) = c.conn.poll_event() {
-                match ev {
-                    Event::StateChanged {
-                        from: State::TimeWait,
-                        to: State::SynReceived,
-                    } => {
-                        // RFC 6191: a new SYN reopened the 4-tuple; the old
-                        // incarnation was judged when it entered TIME-WAIT.
-                        c.reset_app();
-                        self.io.say(&format!(
-                            "{} TIME-WAIT -> SYN-RECEIVED (reused)",
-                            tuple.remote
-                        ));
-                    }
-                    Event::StateChanged { from, to } => {
-                        self.io.say(&format!("{} {from} -> {to}", tuple.remote));
-                        if to == State::TimeWait {
-                            // Both FINs acknowledged: done, as far as the
-                            // application goes (TIME-WAIT is the stack's).
-                            c.reason = Some(CloseReason::Normal);
-                            self.judge(&mut c);
-                        }
-                    }
-                    Event::Closed(r) => {
-                        c.reason = Some(r);
-                        self.io.say(&format!("{} closed: {r:?}", tuple.remote));
-                    }
-                    Event::PeerFinished => self
-                        .io
-                        .say(&format!("{} peer finished (FIN)", tuple.remote)),
-                    Event::Connected => {
-                        c.connected = true;
-                        self.io.say(&format!("{} connected", tuple.remote))
-                    }
-                    Event::Readable | Event::Writable => {}
-                }
-            }
-            if c.conn.state() == State::Closed {
-                self.judge(&mut c);
-                continue; // dropped: its heap entries are stale now
-            }
-            let next = c.conn.poll_timeout();
-            if next != c.armed {
-                c.armed = next;
-                if let Some(t) = next {
-                    self.timers.push(Reverse((t, tuple)));
-                }
-            }
-            if c.touched {
-                self.touched.push(tuple);
-            }
-            self.conns.insert(tuple, c);
+            self.io.say(&format!("{remote} accepted (to {local})"));
+            self.apps.insert(h, App::new(remote));
+            self.touch(h);
         }
-        // Stale heap entries are dropped as they come up; rebuild when they
-        // dominate.
-        if self.timers.len() > 4 * self.conns.len() + 1024 {
-            self.timers = self
-                .conns
-                .iter()
-                .filter_map(|(t, c)| c.armed.map(|a| Reverse((a, *t))))
-                .collect();
-        }
-        self.io.flush(now)
     }
 
-    /// Expired timers: only the connections whose deadline passed.
-    fn expire(&mut self, now: Instant) {
-        while let Some(Reverse((at, tuple))) = self.timers.peek().copied() {
-            if at > now {
-                break;
+    /// Events: printed; those that call for the application queue it.
+    fn events(&mut self) {
+        while let Some((h, ev)) = self.ep.poll_event() {
+            let who = self
+                .apps
+                .get(&h)
+                .map(|a| a.remote.to_string())
+                .unwrap_or_else(|| format!("#{}", h.index()));
+            match ev {
+                Event::StateChanged { from, to } => self.io.say(&format!("{who} {from} -> {to}")),
+                Event::Connected => self.io.say(&format!("{who} connected")),
+                Event::PeerFinished => self.io.say(&format!("{who} peer finished (FIN)")),
+                Event::Readable | Event::Writable => {}
+                Event::Closed(r) => {
+                    // The last event of a handle (TIME-WAIT, if any, is the
+                    // endpoint's now).
+                    self.io.say(&format!("{who} closed: {r:?}"));
+                    if let Some(a) = self.apps.remove(&h) {
+                        self.judge(&a, r);
+                    }
+                    continue;
+                }
             }
-            self.timers.pop();
-            if let Some(c) = self.conns.get_mut(&tuple)
-                && c.armed == Some(at)
-            {
-                c.armed = None;
-                c.conn.handle_timeout(now);
-                self.touch(tuple);
+            self.touch(h);
+        }
+    }
+
+    /// Runs the application of every queued connection (and of those that
+    /// still have work of their own).
+    fn run_apps(&mut self, now: Instant) {
+        for h in std::mem::take(&mut self.busy) {
+            self.touch(h);
+        }
+        while let Some(h) = self.touched.pop() {
+            let Some(mut a) = self.apps.remove(&h) else {
+                continue;
+            };
+            a.touched = false;
+            self.app(now, h, &mut a);
+            if a.busy() {
+                self.busy.push(h);
             }
+            self.apps.insert(h, a);
         }
     }
 
     /// The application of one connection: read, send, close.
-    fn app(&mut self, now: Instant, c: &mut Conn) {
-        if c.conn.state() == State::Closed || c.closed_app {
+    fn app(&mut self, now: Instant, h: ConnectionHandle, a: &mut App) {
+        if a.closed_app {
             return;
         }
+        let ep = &mut self.ep;
         let chunk = &mut self.chunk;
         let stopping = self.stopping.is_some();
         // Read what is available (echo: while little is waiting to go back).
-        while c.pending.len() < ECHO_PENDING_MAX {
-            match c.conn.recv(chunk) {
+        while a.pending.len() < ECHO_PENDING_MAX {
+            match ep.recv(h, chunk) {
                 Ok(0) => {
-                    c.saw_eof = true;
+                    a.saw_eof = true;
                     break;
                 }
                 Ok(n) => {
-                    c.rx_hash.update(&chunk[..n]);
-                    c.received += n as u64;
+                    a.rx_hash.update(&chunk[..n]);
+                    a.received += n as u64;
                     match self.opts.role {
                         Role::Server {
                             mode: Mode::Echo, ..
-                        } => c.pending.extend_from_slice(&chunk[..n]),
+                        } => a.pending.extend_from_slice(&chunk[..n]),
                         Role::Server {
                             mode: Mode::Http, ..
-                        } if c.response.is_none() => c.request.extend_from_slice(&chunk[..n]),
+                        } if a.response.is_none() => a.request.extend_from_slice(&chunk[..n]),
                         _ => {}
                     }
                 }
                 Err(_) => break,
             }
         }
+        let established = ep
+            .connection_ref(h)
+            .is_ok_and(|c| c.state() == State::Established);
         match &self.opts.role {
             Role::Client { send_bytes, .. } => {
-                while c.sent < *send_bytes && !stopping {
-                    let room = c.conn.send_capacity().min(chunk.len());
-                    let n = (*send_bytes - c.sent).min(room as u64) as usize;
+                while a.sent < *send_bytes && !stopping {
+                    let room = ep
+                        .connection_ref(h)
+                        .map_or(0, |c| c.send_capacity())
+                        .min(chunk.len());
+                    let n = (*send_bytes - a.sent).min(room as u64) as usize;
                     if n == 0 {
                         break;
                     }
-                    fill(SEED, c.sent, &mut chunk[..n]);
-                    match c.conn.send(&chunk[..n]) {
-                        Ok(k) => c.sent += k as u64,
+                    fill(SEED, a.sent, &mut chunk[..n]);
+                    match ep.send(h, &chunk[..n]) {
+                        Ok(k) => a.sent += k as u64,
                         Err(_) => break,
                     }
                 }
-                if (c.sent == *send_bytes || stopping) && c.conn.state() == State::Established {
+                if (a.sent == *send_bytes || stopping) && established {
                     // Half-close: the server learns we are done; we read on.
-                    let _ = c.conn.shutdown_write();
+                    let _ = ep.shutdown_write(h);
                 }
-                if (c.saw_eof && c.sent == *send_bytes) || stopping {
-                    let _ = c.conn.close(now);
-                    c.closed_app = true;
+                if (a.saw_eof && a.sent == *send_bytes) || stopping {
+                    let _ = ep.close(now, h);
+                    a.closed_app = true;
                 }
             }
             Role::Server {
                 mode, body_bytes, ..
             } => {
                 if *mode == Mode::Echo
-                    && !c.pending.is_empty()
-                    && let Ok(k) = c.conn.send(&c.pending)
+                    && !a.pending.is_empty()
+                    && let Ok(k) = ep.send(h, &a.pending)
                 {
-                    c.pending.drain(..k);
-                    c.sent += k as u64;
+                    a.pending.drain(..k);
+                    a.sent += k as u64;
                 }
                 if *mode == Mode::Http
-                    && c.response.is_none()
-                    && c.request.windows(4).any(|w| w == b"\r\n\r\n")
+                    && a.response.is_none()
+                    && a.request.windows(4).any(|w| w == b"\r\n\r\n")
                 {
                     let mut r = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {body_bytes}\r\nConnection: close\r\n\r\n"
@@ -816,60 +771,51 @@ impl Host {
                     let start = r.len();
                     r.resize(start + *body_bytes as usize, 0);
                     fill(SEED, 0, &mut r[start..]);
-                    c.response = Some(r);
+                    a.response = Some(r);
                 }
-                if let Some(r) = &c.response {
-                    let at = c.sent as usize;
+                if let Some(r) = &a.response {
+                    let at = a.sent as usize;
                     if at < r.len()
-                        && let Ok(k) = c.conn.send(&r[at..])
+                        && let Ok(k) = ep.send(h, &r[at..])
                     {
-                        c.sent += k as u64;
+                        a.sent += k as u64;
                     }
-                    if c.sent as usize == r.len() {
+                    if a.sent as usize == r.len() {
                         // The server closes first (HTTP/1.1, Connection: close).
-                        let _ = c.conn.close(now);
-                        c.closed_app = true;
+                        let _ = ep.close(now, h);
+                        a.closed_app = true;
                     }
-                } else if (c.saw_eof || stopping) && c.pending.is_empty() {
+                } else if (a.saw_eof || stopping) && a.pending.is_empty() {
                     // Shutting down: what was read is echoed, then FIN.
-                    let _ = c.conn.close(now);
-                    c.closed_app = true;
+                    let _ = ep.close(now, h);
+                    a.closed_app = true;
                 }
             }
         }
     }
 
-    /// Records the end of one connection (or incarnation).
-    fn judge(&mut self, c: &mut Conn) {
-        if std::mem::replace(&mut c.judged, true) {
-            return;
-        }
-        if !c.connected && matches!(self.opts.role, Role::Server { .. }) {
-            // A SYN whose handshake never completed (a scanner, a flood).
-            self.half_open_dropped += 1;
-            return;
-        }
+    /// Records the end of one connection.
+    fn judge(&mut self, a: &App, reason: CloseReason) {
         self.done += 1;
-        match self.verdict(c) {
-            Ok(summary) => self.io.say(&format!("{} OK: {summary}", c.tuple.remote)),
+        match self.verdict(a, reason) {
+            Ok(summary) => self.io.say(&format!("{} OK: {summary}", a.remote)),
             Err(why) => {
-                self.io.say(&format!("{} FAILED: {why}", c.tuple.remote));
+                self.io.say(&format!("{} FAILED: {why}", a.remote));
                 self.failed += 1;
                 if self.failures.len() < 20 {
-                    self.failures.push(format!("{}: {why}", c.tuple.remote));
+                    self.failures.push(format!("{}: {why}", a.remote));
                 }
             }
         }
     }
 
-    fn verdict(&self, c: &Conn) -> Result<String, String> {
-        let reason = c.reason.or(c.conn.close_reason());
-        if reason != Some(CloseReason::Normal) {
+    fn verdict(&self, a: &App, reason: CloseReason) -> Result<String, String> {
+        if reason != CloseReason::Normal {
             return Err(format!("closed with {reason:?}"));
         }
         let summary = format!(
             "sent {} octets, received {} octets (FNV {:016x})",
-            c.sent, c.received, c.rx_hash.0
+            a.sent, a.received, a.rx_hash.0
         );
         match &self.opts.role {
             Role::Client {
@@ -877,24 +823,24 @@ impl Host {
                 expect_echo,
                 ..
             } => {
-                if c.sent != *send_bytes {
-                    return Err(format!("sent {} of {send_bytes} octets", c.sent));
+                if a.sent != *send_bytes {
+                    return Err(format!("sent {} of {send_bytes} octets", a.sent));
                 }
                 if *expect_echo
-                    && (c.received != *send_bytes
-                        || c.rx_hash != Fnv::of_pattern(SEED, *send_bytes))
+                    && (a.received != *send_bytes
+                        || a.rx_hash != Fnv::of_pattern(SEED, *send_bytes))
                 {
                     return Err(format!(
                         "echo mismatch: got {} octets back, hash {:016x}",
-                        c.received, c.rx_hash.0
+                        a.received, a.rx_hash.0
                     ));
                 }
             }
             Role::Server { mode, .. } => match mode {
-                Mode::Echo if c.sent != c.received => {
-                    return Err(format!("echoed {} of {} octets", c.sent, c.received));
+                Mode::Echo if a.sent != a.received => {
+                    return Err(format!("echoed {} of {} octets", a.sent, a.received));
                 }
-                Mode::Http if c.response.is_none() => {
+                Mode::Http if a.response.is_none() => {
                     return Err("no complete HTTP request".into());
                 }
                 _ => {}
@@ -911,70 +857,81 @@ impl Host {
     }
 
     /// After a signal: whether every connection is closed as far as we are
-    /// concerned (our FIN acknowledged: FIN-WAIT-2, TIME-WAIT, CLOSED).
+    /// concerned (our FIN acknowledged: FIN-WAIT-2, or gone).
     fn all_closed(&self) -> bool {
-        self.conns.values().all(|c| {
-            matches!(
-                c.conn.state(),
-                State::Closed | State::TimeWait | State::FinWait2
-            )
+        self.apps.keys().all(|h| {
+            self.ep.connection_ref(*h).map_or(true, |c| {
+                matches!(c.state(), State::Closed | State::TimeWait | State::FinWait2)
+            })
         })
     }
 
     fn begin_shutdown(&mut self, now: Instant, sig: &str) {
         self.io.announce(&format!(
             "{sig}: closing {} connection(s), no longer listening",
-            self.conns.len()
+            self.apps.len()
         ));
         self.stopping = Some(now + GRACE);
-        let all: Vec<Tuple> = self.conns.keys().copied().collect();
-        for t in all {
-            // Half-open connections were never handed to the application:
-            // reset, as Linux does when a listener closes.
-            if let Some(c) = self.conns.get_mut(&t)
-                && matches!(c.conn.state(), State::SynReceived | State::Listen)
-                && matches!(self.opts.role, Role::Server { .. })
-            {
-                c.conn.abort();
-            }
-            self.touch(t);
+        // Half-open entries are forgotten and unaccepted connections reset,
+        // as Linux does when a listener closes.
+        if let Some(l) = self.listener.take() {
+            let _ = self.ep.unlisten(l);
         }
+        let all: Vec<ConnectionHandle> = self.apps.keys().copied().collect();
+        for h in all {
+            self.touch(h);
+        }
+    }
+
+    /// One round of work at `now`: timers, input, the applications, output.
+    fn step(&mut self, now: Instant) -> Result<(), String> {
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        while let Some((src, dst, tcp)) = self.io.inbound.pop_ready(now) {
+            // A bad checksum or header is counted by the endpoint.
+            let _ = self.ep.handle_packet(now, src, dst, &tcp);
+        }
+        self.max_half_open = self.max_half_open.max(self.ep.counts().half_open);
+        // Applications can make events that call for the application again
+        // (a close completing, say): a few rounds, bounded.
+        for _ in 0..4 {
+            self.accept();
+            self.events();
+            if self.touched.is_empty() && self.busy.is_empty() {
+                break;
+            }
+            self.run_apps(now);
+        }
+        self.io.transmit(now, &mut self.ep)?;
+        self.events();
+        Ok(())
     }
 
     fn run(&mut self) -> Result<Outcome, String> {
         let deadline = self.opts.timeout.map(|t| self.io.start + t);
-        let mut rx = vec![0u8; 65_536];
         loop {
             let now = self.io.now();
-            self.expire(now);
-            while let Some((pair, seg)) = self.io.inbound.pop_ready(now) {
-                self.deliver(now, pair, seg)?;
-            }
-            self.process(now)?;
+            self.step(now)?;
             if self.finished() {
                 return Ok(Outcome::Done);
             }
             if let Some(stop) = self.stopping {
                 if self.all_closed() {
                     // What is left has closed our side (FIN acknowledged).
-                    let mut left: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
-                    for c in &mut left {
-                        c.reason.get_or_insert(CloseReason::Normal);
-                        self.judge(c);
+                    let left: Vec<(ConnectionHandle, App)> = self.apps.drain().collect();
+                    for (_, a) in &left {
+                        self.judge(a, CloseReason::Normal);
                     }
                     return Ok(Outcome::Done);
                 }
                 if now >= stop {
-                    let left = self.conns.len();
-                    for c in self.conns.values_mut() {
-                        c.conn.abort();
+                    let left: Vec<ConnectionHandle> = self.apps.keys().copied().collect();
+                    for h in &left {
+                        let _ = self.ep.abort(*h);
                     }
-                    let all: Vec<Tuple> = self.conns.keys().copied().collect();
-                    for t in all {
-                        self.touch(t);
-                    }
-                    self.process(now)?;
-                    return Ok(Outcome::Unclean(left));
+                    self.io.transmit(now, &mut self.ep)?;
+                    return Ok(Outcome::Unclean(left.len()));
                 }
             }
             if deadline.is_some_and(|d| std::time::Instant::now() > d) {
@@ -986,15 +943,17 @@ impl Host {
 
             let mut wait = Duration::from_secs(1);
             let soonest = self
-                .timers
-                .peek()
-                .map(|Reverse((t, _))| *t)
+                .ep
+                .poll_timeout()
                 .into_iter()
                 .chain(self.io.outbound.next_deadline())
                 .chain(self.io.inbound.next_deadline())
                 .chain(self.stopping);
             for t in soonest {
                 wait = wait.min(t.saturating_duration_since(now));
+            }
+            if !self.busy.is_empty() {
+                wait = wait.min(Duration::from_millis(1));
             }
             let ms = wait.as_micros().div_ceil(1000).min(1000) as u16;
             let (tun_ready, sig_ready) = {
@@ -1019,27 +978,9 @@ impl Host {
                     self.begin_shutdown(now, name);
                 }
             }
-            if !tun_ready {
-                continue;
-            }
-            // Everything that is queued, bounded per round so timers and
-            // transmits keep their turn.
-            for _ in 0..256 {
-                let n = match self.io.tun.recv(&mut rx) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(format!("read {}: {e}", self.io.dev)),
-                };
-                let now = self.io.now();
-                self.io.record(now, &rx[..n])?;
-                let Some((pair, tcp)) = parse_ip(&rx[..n]) else {
-                    self.io.ignored += 1;
-                    continue;
-                };
-                match Segment::decode_slice(tcp, &pair, ChecksumMode::Verify) {
-                    Ok(seg) => self.io.inbound.push(now, (pair, seg)),
-                    Err(_) => self.io.ignored += 1,
-                }
+            if tun_ready {
+                // Bounded per round so timers and transmits keep their turn.
+                self.io.receive(256)?;
             }
         }
     }
@@ -1068,11 +1009,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The endpoint's key (ISNs, demux hash, cookies, ephemeral ports): from
+    // the OS, since the crate draws nothing itself.
     let mut secret = [0u8; 16];
     if let Err(e) = getrandom::fill(&mut secret) {
         eprintln!("tun: getrandom: {e}");
         return ExitCode::FAILURE;
     }
+    let mut cfg = EndpointConfig::linux();
+    cfg.connection.time_wait = opts.time_wait;
+    if let Some(n) = opts.syn_backlog {
+        cfg.max_syn_backlog = n;
+    }
+    let ep = match Endpoint::new(cfg, secret) {
+        Ok(ep) => ep,
+        Err(e) => {
+            eprintln!("tun: endpoint: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (tun, net) = match setup(&opts.dev) {
         Ok(t) => t,
         Err(e) => {
@@ -1105,27 +1060,47 @@ fn main() -> ExitCode {
         outbound: Impair::new(opts.profile, opts.seed),
         inbound: Impair::new(opts.profile, opts.seed ^ 0x5555_5555),
         pcap,
-        tx: Vec::with_capacity(2048),
+        tx: vec![0u8; IP_ROOM + MAX_PACKET],
         rec: Vec::with_capacity(2048),
+        rx: BytesMut::with_capacity(ARENA),
         ignored: 0,
+        mtu: std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.dev))
+            .ok()
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or(1500usize)
+            .clamp(1280, MAX_PACKET),
     };
     let mut host = Host {
         opts,
         io,
         sig,
-        conns: HashMap::new(),
-        timers: BinaryHeap::new(),
+        ep,
+        listener: None,
+        apps: HashMap::new(),
         touched: Vec::new(),
-        secret,
+        busy: Vec::new(),
         chunk: vec![0u8; 64 * 1024],
         done: 0,
         failed: 0,
         failures: Vec::new(),
-        half_open_dropped: 0,
+        max_half_open: 0,
         stopping: None,
     };
     match &host.opts.role {
-        Role::Server { port, mode, .. } => {
+        Role::Server {
+            port,
+            mode,
+            backlog,
+            ..
+        } => {
+            // One listener for every address and both families.
+            match host.ep.listen(None, *port, *backlog) {
+                Ok(l) => host.listener = Some(l),
+                Err(e) => {
+                    eprintln!("tun: listen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             host.io.announce(&format!(
                 "listening on {OURS_V4}:{port} and [{OURS_V6}]:{port} ({mode:?}) on {}; kernel side {KERNEL_V4}, {KERNEL_V6}",
                 host.opts.dev
@@ -1138,26 +1113,18 @@ fn main() -> ExitCode {
             } else {
                 IpAddr::V4(OURS_V4)
             };
-            let mut r = [0u8; 2];
-            let _ = getrandom::fill(&mut r);
-            let lport = 40_000 + u16::from_le_bytes(r) % 20_000;
-            let tuple = Tuple {
-                local: SocketAddr::new(ours, lport),
-                remote: connect,
-            };
             let now = host.io.now();
-            match Connection::connect(
-                host.config(&tuple),
-                lport,
-                connect.port(),
-                host.isn(&tuple),
-                now,
-            ) {
-                Ok(conn) => {
-                    host.conns.insert(tuple, Conn::new(conn, tuple));
-                    host.touch(tuple);
+            // Port 0: the endpoint picks an ephemeral port (RFC 6056).
+            match host.ep.connect(now, SocketAddr::new(ours, 0), connect) {
+                Ok(h) => {
+                    let local = host
+                        .ep
+                        .addresses(h)
+                        .map_or(SocketAddr::new(ours, 0), |(l, _)| l);
+                    host.apps.insert(h, App::new(connect));
+                    host.touch(h);
                     host.io
-                        .announce(&format!("{ours}:{lport} connecting to {connect}"));
+                        .announce(&format!("{local} connecting to {connect}"));
                 }
                 Err(e) => {
                     eprintln!("tun: {e}");
@@ -1179,13 +1146,26 @@ fn main() -> ExitCode {
             host.io.outbound.stats, host.io.inbound.stats
         ));
     }
+    let st = host.ep.stats();
     host.io.announce(&format!(
-        "finished {} connection(s), {} failed; {} connection(s) still open; {} half-open dropped; {} packet(s) ignored",
+        "finished {} connection(s), {} failed; {} connection(s) still open; {} packet(s) ignored",
         host.done,
         host.failed,
-        host.conns.len(),
-        host.half_open_dropped,
-        host.io.ignored
+        host.apps.len(),
+        host.io.ignored + st.malformed
+    ));
+    host.io.announce(&format!(
+        "endpoint: {} SYNs, {} half-open at most, {} SYN cookies sent, {} accepted, {} rejected, {} half-open expired, {} handshakes, {} TIME-WAIT entered, {} reopened, {} RSTs sent",
+        st.syns_received,
+        host.max_half_open,
+        st.cookies_sent,
+        st.cookies_accepted,
+        st.cookies_rejected,
+        st.half_open_expired,
+        st.handshakes_completed,
+        st.time_wait_entered,
+        st.time_wait_reopened,
+        st.resets_sent,
     ));
     let signalled = host.stopping.is_some();
     let code = match result {
@@ -1208,7 +1188,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Ok(Outcome::Done) => {
-            host.io.say("all done");
+            host.io.announce("all done");
             ExitCode::SUCCESS
         }
     };

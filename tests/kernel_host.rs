@@ -99,6 +99,20 @@ fn echo_roundtrip(s: &mut TcpStream, data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The number before `label` in the example's `endpoint:` summary line.
+fn endpoint_stat(lines: &[String], label: &str) -> u64 {
+    let line = lines
+        .iter()
+        .find(|l| l.contains("endpoint:"))
+        .unwrap_or_else(|| panic!("no endpoint summary: {lines:?}"));
+    line.split(", ")
+        .find_map(|part| {
+            let part = part.rsplit(": ").next().unwrap_or(part);
+            part.strip_suffix(label).and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no {label:?} in {line}"))
+}
+
 fn assert_clean_exit(st: ExitStatus, lines: &[String]) {
     assert_eq!(
         st.code(),
@@ -200,7 +214,14 @@ fn syn_flood_from_spoofed_sources_leaves_room_for_real_clients() {
     let _turn = heavy();
     const CLIENTS: usize = 100;
     const FLOOD_MAX: u32 = 40_000;
-    let server = Server::start(&net, 7, &["--mode", "echo", "--quiet"], true);
+    const SYN_BACKLOG: u64 = 256;
+    let backlog = SYN_BACKLOG.to_string();
+    let server = Server::start(
+        &net,
+        7,
+        &["--mode", "echo", "--quiet", "--syn-backlog", &backlog],
+        true,
+    );
     // The spoofed sources live "behind" the TUN: their SYN-ACKs go there
     // and are never answered.
     net.ip(&["route", "add", "198.51.100.0/24", "dev", "tcpp0"])
@@ -288,6 +309,21 @@ fn syn_flood_from_spoofed_sources_leaves_room_for_real_clients() {
         &failed[..failed.len().min(5)]
     );
     assert_clean_exit(st, &lines);
+    // The flood overflowed the SYN queue, which stayed within its bound;
+    // real clients got through on SYN cookies.
+    let half_open = endpoint_stat(&lines, "half-open at most");
+    assert!(
+        half_open <= SYN_BACKLOG,
+        "{half_open} half-open entries: the SYN queue is bounded by {SYN_BACKLOG}"
+    );
+    assert!(
+        endpoint_stat(&lines, "SYN cookies sent") > 0,
+        "a full SYN queue answers with cookies: {lines:?}"
+    );
+    assert!(
+        endpoint_stat(&lines, "accepted") > 0,
+        "real clients completed on cookies: {lines:?}"
+    );
     assert_device_gone(&net);
 }
 
@@ -407,6 +443,11 @@ fn kernel_client_reconnects_from_the_same_port_while_the_server_holds_time_wait(
             .iter()
             .any(|l| l.contains("finished 3 connection(s), 0 failed")),
         "three incarnations of one 4-tuple, all served: {lines:?}"
+    );
+    assert_eq!(
+        endpoint_stat(&lines, "reopened"),
+        2,
+        "the second and third SYN reopened the 4-tuple from TIME-WAIT (RFC 6191)"
     );
     assert_device_gone(&net);
 }
