@@ -160,21 +160,27 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
     };
     let newreno_sack = Config {
         sack: true,
+        rack: false,
+        ..newreno
+    };
+    let newreno_rack = Config {
+        sack: true,
+        rack: true,
         ..newreno
     };
     let cubic = Config {
-        congestion: CongestionAlgorithm::Cubic,
-        ..newreno
+        sack: false,
+        rack: false,
+        ..base
     };
-    let cubic_sack = Config {
-        sack: true,
-        ..cubic
-    };
+    // `Config::linux()` as it ships: CUBIC, SACK, RACK-TLP.
+    let cubic_rack = base;
     vec![
         ("tcpp NewReno", newreno),
         ("tcpp NewReno+SACK", newreno_sack),
+        ("tcpp NewReno+SACK+RACK", newreno_rack),
         ("tcpp CUBIC", cubic),
-        ("tcpp CUBIC+SACK", cubic_sack),
+        ("tcpp CUBIC+SACK+RACK", cubic_rack),
     ]
 }
 

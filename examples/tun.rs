@@ -914,7 +914,14 @@ impl Host {
             let now = self.io.now();
             self.step(now)?;
             if self.finished() {
-                return Ok(Outcome::Done);
+                // Done as asked: stop listening, and wait out TIME-WAIT so a
+                // lost last ACK is still answered (a signal cuts it short).
+                if let Some(l) = self.listener.take() {
+                    let _ = self.ep.unlisten(l);
+                }
+                if self.ep.counts().time_wait == 0 || self.stopping.is_some() {
+                    return Ok(Outcome::Done);
+                }
             }
             if let Some(stop) = self.stopping {
                 if self.all_closed() {

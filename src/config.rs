@@ -53,6 +53,10 @@ pub struct Config {
     /// RFC 2883): the receiver reports out-of-order data, the sender
     /// recovers several losses per round trip (RFC 6675).
     pub sack: bool,
+    /// RACK-TLP loss detection (RFC 8985): losses by time rather than by
+    /// three duplicates, lost retransmissions found, tail loss probes.
+    /// Needs `sack` (and a peer that permits it).
+    pub rack: bool,
     /// Initial congestion window, in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Congestion controller.
@@ -106,7 +110,7 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -119,6 +123,7 @@ impl Config {
             timestamps: true,
             ts_offset: 0,
             sack: true,
+            rack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::Cubic,
             nagle: true,
@@ -149,6 +154,7 @@ impl Config {
         c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
         c.sack = false;
+        c.rack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
         c.min_rto = Duration::from_secs(1);

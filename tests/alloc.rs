@@ -106,6 +106,8 @@ struct Bulk {
     buf: Vec<u8>,
     received: usize,
     data_segments: u64,
+    /// Drop every n-th data segment from the client (0: none).
+    drop_every: u64,
 }
 
 impl Bulk {
@@ -123,6 +125,7 @@ impl Bulk {
             buf: vec![0u8; 256 * 1024],
             received: 0,
             data_segments: 0,
+            drop_every: 0,
         };
         while b.client.state() != State::Established || b.server.state() != State::Established {
             b.round();
@@ -136,6 +139,9 @@ impl Bulk {
         while let Some(s) = self.client.poll_transmit(self.now) {
             if !s.payload.is_empty() {
                 self.data_segments += 1;
+                if self.drop_every > 0 && self.data_segments.is_multiple_of(self.drop_every) {
+                    continue;
+                }
             }
             self.to_server.push_back(s);
         }
@@ -287,8 +293,118 @@ fn out_of_order_flood_pins_bounded_heap() {
     );
 }
 
+/// Bulk transfer with SACK on and one data segment in 100 lost: SACK
+/// blocks, the scoreboard, RFC 6675 recovery and PRR allocate nothing per
+/// segment once warm.
+fn lossy_bulk_with_sack_allocates_next_to_nothing_per_segment() {
+    let mut b = Bulk::new();
+    b.drop_every = 100;
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut feed = |c: &mut Connection| c.send(&chunk).is_ok();
+    b.transfer(MIB, &mut feed);
+    let seg0 = b.data_segments;
+    let rtx0 = b.client.stats().fast_retransmits;
+    let ((), allocs, _) = count(|| b.transfer(8 * MIB, &mut feed));
+    let segs = b.data_segments - seg0;
+    let recoveries = b.client.stats().fast_retransmits - rtx0;
+    println!(
+        "lossy bulk (1 %, SACK): {allocs} allocations over {segs} data segments, {recoveries} recoveries: {:.4} per segment",
+        allocs as f64 / segs as f64
+    );
+    assert!(recoveries > 10, "the losses were repaired by SACK recovery");
+    // Copies from `send(&[u8])` take one 64 KiB staging block each.
+    let staging = (8 * MIB / (64 * 1024)) as u64;
+    assert!(
+        allocs <= staging + segs / 100,
+        "{allocs} allocations for {segs} segments"
+    );
+}
+
+/// A peer floods SACK blocks over a window of tiny segments: the
+/// scoreboard reserves its bounded storage once and never grows.
+fn sack_flood_allocates_only_the_scoreboard_once() {
+    let mut cfg = Config::linux();
+    cfg.timestamps = false;
+    let now = Instant::from_secs(1);
+    let mut tx = Connection::connect(cfg, 40000, 80, SeqNum(5), now).unwrap();
+    let syn = tx.poll_transmit(now).unwrap();
+    let mut synack = Segment {
+        src_port: 80,
+        dst_port: 40000,
+        seq: SeqNum(9000),
+        ack: syn.seq.add(1),
+        flags: Flags::SYN.with(Flags::ACK),
+        window: 65535,
+        ..Segment::default()
+    };
+    synack.options.mss = Some(64);
+    synack.options.sack_permitted = true;
+    tx.handle_segment(now, synack);
+    let big = Bytes::from(vec![1u8; 1 << 20]);
+    tx.send_bytes(big).unwrap();
+    let ack = Segment {
+        src_port: 80,
+        dst_port: 40000,
+        seq: SeqNum(9001),
+        ack: SeqNum(6),
+        flags: Flags::ACK,
+        window: 65535,
+        ..Segment::default()
+    };
+    // Slow start up to the peer's 64 KiB window: a thousand tiny segments in flight.
+    let mut una = SeqNum(6);
+    let mut ends = Vec::new();
+    for _ in 0..12 {
+        while let Some(s) = tx.poll_transmit(now) {
+            ends.push(s.seq.add(s.payload.len() as u32));
+        }
+        for e in ends.drain(..) {
+            una = e;
+            tx.handle_segment(
+                now,
+                Segment {
+                    ack: e,
+                    ..ack.clone()
+                },
+            );
+        }
+    }
+    while tx.poll_transmit(now).is_some() {}
+    let flight = tx.stats().bytes_in_flight;
+    assert!(flight > 60_000, "{flight}");
+    let ack = Segment { ack: una, ..ack };
+    let mut x = 7u32;
+    let ((), allocs, live) = count(|| {
+        for _ in 0..10_000 {
+            let mut a = ack.clone();
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let off = x % flight;
+                a.options.sack_blocks.push(tcp_proto::wire::SackBlock {
+                    left: una.add(off),
+                    right: una.add(off + 1 + (x >> 24) % 3),
+                });
+            }
+            tx.handle_segment(now, a);
+            while tx.poll_transmit(now).is_some() {}
+        }
+    });
+    println!(
+        "SACK flood ({flight} octets in flight, MSS 64): {allocs} allocations, {live} octets held"
+    );
+    assert!(allocs <= 2, "{allocs} allocations during the flood");
+    assert!(
+        live < 64 * 1024,
+        "{live} octets of heap pinned by the flood"
+    );
+}
+
 #[test]
 fn allocations_per_segment_and_heap_held() {
+    lossy_bulk_with_sack_allocates_next_to_nothing_per_segment();
+    sack_flood_allocates_only_the_scoreboard_once();
     bulk_send_bytes_allocates_nothing_per_segment();
     bulk_send_copies_allocate_at_most_a_staging_block_per_64_kib();
     out_of_order_flood_pins_bounded_heap();

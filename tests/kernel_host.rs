@@ -453,13 +453,30 @@ fn kernel_client_reconnects_from_the_same_port_while_the_server_holds_time_wait(
 }
 
 #[test]
-fn server_answers_v4_and_v6_runs_twice_and_sigterm_closes_open_connections() {
-    let test = "server_answers_v4_and_v6_runs_twice_and_sigterm_closes_open_connections";
+fn server_survives_probes_answers_v4_and_v6_runs_twice_and_sigterm_closes_open_connections() {
+    let test =
+        "server_survives_probes_answers_v4_and_v6_runs_twice_and_sigterm_closes_open_connections";
     let Some(net) = KernelNet::bare_or_skip(test) else {
         return;
     };
     for run in 0..2 {
         let server = Server::start(&net, 7, &["--mode", "echo"], true);
+        // Health-check probes first: one connects and closes, one resets.
+        // Neither may end the server.
+        net.run_in(move || {
+            let s = TcpStream::connect_timeout(&sock(V4, 7), Duration::from_secs(10))
+                .expect("probe connects");
+            drop(s);
+            let s = TcpStream::connect_timeout(&sock(V6, 7), Duration::from_secs(10))
+                .expect("resetting probe connects");
+            let linger = nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Linger, &linger)
+                .expect("SO_LINGER 0");
+            drop(s); // RST
+        });
         // One exchange per family, in the same run.
         net.run_in(move || {
             for (k, ip) in [V4, V6].into_iter().enumerate() {

@@ -5,7 +5,7 @@ mod support;
 
 use support::*;
 use tcp_proto::wire::{SackBlock, Timestamps};
-use tcp_proto::{Config, Segment, SeqNum, State};
+use tcp_proto::{Config, Instant, Segment, SeqNum, State};
 
 fn blocks(s: &Segment) -> Vec<(u32, u32)> {
     s.options
@@ -198,4 +198,466 @@ fn sack_blocks_never_push_a_data_segment_past_the_mss() {
         );
     }
     let _ = SackBlock::default();
+}
+
+// ---- sender: scoreboard, RFC 6675 recovery, PRR, limited transmit ----
+
+/// The blocks a receiver holding `held` (segment indexes above the
+/// cumulative ACK) would send after `latest` arrived: the run holding it
+/// first, then the other runs, highest first, at most `max`.
+fn blocks_for(at: impl Fn(u32) -> SeqNum, held: &[u32], latest: u32, max: usize) -> Vec<SackBlock> {
+    let mut sorted = held.to_vec();
+    sorted.sort_unstable();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for k in sorted {
+        match runs.last_mut() {
+            Some(r) if r.1 == k => r.1 = k + 1,
+            _ => runs.push((k, k + 1)),
+        }
+    }
+    let first = *runs.iter().find(|r| r.0 <= latest && latest < r.1).unwrap();
+    let mut out = vec![first];
+    out.extend(runs.iter().rev().filter(|r| **r != first));
+    out.truncate(max);
+    out.into_iter()
+        .map(|(l, r)| SackBlock {
+            left: at(l),
+            right: at(r),
+        })
+        .collect()
+}
+
+fn sack_ack(h: &H, rcv: SeqNum, ack: SeqNum, blocks: &[SackBlock]) -> Segment {
+    let mut s = h.seg(rcv, Some(ack), ACK, b"");
+    for b in blocks {
+        s.options.sack_blocks.push(*b);
+    }
+    s
+}
+
+fn data(out: &[Segment]) -> Vec<SeqNum> {
+    out.iter()
+        .filter(|s| !s.payload.is_empty())
+        .map(|s| s.seq)
+        .collect()
+}
+
+/// 20 segments in flight, segments 2, 5 and 8 lost; the peer acknowledges
+/// every other segment as it arrives (one round trip of ACKs). Returns the
+/// retransmissions sent during that round trip.
+fn one_round_with_three_holes(sack: bool, iss: u32) -> (Vec<SeqNum>, Vec<SeqNum>, H) {
+    let mut cfg = plain();
+    cfg.sack = sack;
+    cfg.initial_window = 20;
+    let (mut h, snd, rcv) = established_sack(cfg, iss, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(40 * mss as usize, 1)).unwrap();
+    let first = data(&h.drain());
+    assert_eq!(first.len(), 20);
+    let lost = [2u32, 5, 8];
+    let mut held = Vec::new();
+    let mut rtx = Vec::new();
+    let mut fresh = Vec::new();
+    for k in 0..20u32 {
+        if lost.contains(&k) {
+            continue;
+        }
+        let seg = if k < 2 {
+            h.seg(rcv, Some(at(k + 1)), ACK, b"")
+        } else {
+            held.push(k);
+            sack_ack(&h, rcv, at(2), &blocks_for(at, &held, k, 4))
+        };
+        for s in data(&h.feed(seg)) {
+            if s.lt(at(20)) {
+                rtx.push(s);
+            } else {
+                fresh.push(s);
+            }
+        }
+    }
+    (rtx, fresh, h)
+}
+
+fn several_holes_in_one_round_trip(iss: u32) {
+    let (rtx, _, h) = one_round_with_three_holes(true, iss);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| SeqNum(iss).add(1 + k * mss);
+    assert_eq!(
+        rtx,
+        vec![at(2), at(5), at(8)],
+        "RFC 6675 resends every lost hole within the round trip"
+    );
+    assert_eq!(h.c.stats().fast_retransmits, 1, "one recovery episode");
+    // NewReno without SACK: one hole per round trip.
+    let (rtx, _, _) = one_round_with_three_holes(false, iss);
+    assert_eq!(rtx, vec![at(2)], "NewReno repairs only the first hole");
+}
+
+#[test]
+fn rfc6675_recovery_repairs_several_holes_in_one_round_trip_where_newreno_repairs_one() {
+    several_holes_in_one_round_trip(100);
+}
+
+#[test]
+fn rfc6675_recovery_across_the_sequence_wrap() {
+    several_holes_in_one_round_trip(u32::MAX - 5000);
+}
+
+/// A receiver model at segment granularity: every segment `h` sends goes
+/// into a FIFO link; first transmissions of `lost` are dropped; each arrival
+/// draws an ACK with receiver-style SACK blocks. Runs until the first
+/// recovery ends (the cumulative ACK passes everything held) and returns
+/// (ssthresh, bytes in flight then, segments sent during recovery).
+fn run_until_recovery_ends(h: &mut H, snd: SeqNum, rcv: SeqNum, lost: &[u32]) -> (u32, u32, usize) {
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    let mut link: std::collections::VecDeque<Segment> = h.drain().into_iter().collect();
+    let mut sent_once = std::collections::HashSet::new();
+    let mut held: Vec<u32> = Vec::new();
+    let mut rcv_nxt = 0u32;
+    let mut in_recovery_sends = 0;
+    for _ in 0..10_000 {
+        let Some(seg) = link.pop_front() else { break };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let k = seg.seq.dist(snd) / mss;
+        if sent_once.insert(k) && lost.contains(&k) {
+            continue;
+        }
+        if k == rcv_nxt {
+            rcv_nxt += 1;
+            while let Some(i) = held.iter().position(|&x| x == rcv_nxt) {
+                held.swap_remove(i);
+                rcv_nxt += 1;
+            }
+        } else if k > rcv_nxt && !held.contains(&k) {
+            held.push(k);
+        }
+        let blocks = if held.is_empty() {
+            vec![]
+        } else {
+            let latest = if held.contains(&k) {
+                k
+            } else {
+                *held.iter().max().unwrap()
+            };
+            blocks_for(at, &held, latest, 4)
+        };
+        let was = h.c.stats().fast_retransmits;
+        let out = h.feed(sack_ack(h, rcv, at(rcv_nxt), &blocks));
+        if was == 1 || h.c.stats().fast_retransmits == 1 {
+            in_recovery_sends += data(&out).len();
+        }
+        link.extend(out);
+        if h.c.stats().fast_retransmits == 1 && held.is_empty() {
+            let st = h.c.stats();
+            return (st.ssthresh, st.bytes_in_flight, in_recovery_sends);
+        }
+    }
+    panic!("recovery did not end");
+}
+
+#[test]
+fn prr_sends_about_ssthresh_by_the_end_of_recovery() {
+    let mut cfg = plain();
+    cfg.initial_window = 20;
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    h.c.send(&pattern(200 * mss as usize, 1)).unwrap();
+    let (ssthresh, flight, sends) = run_until_recovery_ends(&mut h, snd, rcv, &[2, 5, 8]);
+    // RFC 6937: by the end of recovery what is in flight has come down to
+    // ssthresh, by sending about half a segment per segment delivered.
+    assert!(
+        flight <= ssthresh + mss && flight + 2 * mss >= ssthresh,
+        "in flight {flight} at the end of recovery, ssthresh {ssthresh}"
+    );
+    let st = h.c.stats();
+    assert!(
+        st.cwnd <= ssthresh,
+        "cwnd {} > ssthresh {ssthresh}",
+        st.cwnd
+    );
+    assert!(
+        sends as u32 * mss >= ssthresh,
+        "{sends} segments sent in recovery"
+    );
+}
+
+#[test]
+fn limited_transmit_sends_new_data_on_the_first_two_dup_acks() {
+    for sack in [false, true] {
+        let mut cfg = plain();
+        cfg.sack = sack;
+        let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+        let mss = h.c.stats().snd_mss;
+        let at = |k: u32| snd.add(k * mss);
+        h.c.send(&pattern(20 * mss as usize, 1)).unwrap();
+        assert_eq!(data(&h.drain()).len(), 10, "IW10");
+        // Segment 0 is lost; 1 and 2 arrive.
+        for (n, k) in [(1usize, 1u32), (2, 2)] {
+            let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+            if sack {
+                a.options.sack_blocks.push(SackBlock {
+                    left: at(1),
+                    right: at(k + 1),
+                });
+            }
+            let out = data(&h.feed(a));
+            assert_eq!(
+                out,
+                vec![at(9 + n as u32)],
+                "dup ACK {n} (sack {sack}) sends one new segment"
+            );
+        }
+        assert_eq!(h.c.stats().fast_retransmits, 0);
+    }
+}
+
+#[test]
+fn reneging_peer_that_drops_sacked_data_still_gets_everything() {
+    let mut cfg = plain();
+    cfg.initial_window = 20;
+    let (mut h, snd, rcv) = established_sack(cfg, u32::MAX - 3000, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    let total = 60u32;
+    let payload = pattern((total * mss) as usize, 3);
+    h.c.send(&payload).unwrap();
+    let lost = [2u32, 9, 10, 30];
+    let mut link: std::collections::VecDeque<Segment> = h.drain().into_iter().collect();
+    let mut sent_once = std::collections::HashSet::new();
+    // What it SACKed and then threw away.
+    let mut claimed: Vec<u32> = Vec::new();
+    let mut got = Vec::new();
+    let mut rcv_nxt = 0u32;
+    let mut steps = 0;
+    while rcv_nxt < total {
+        steps += 1;
+        assert!(steps < 20_000, "no progress: rcv_nxt {rcv_nxt}");
+        let Some(seg) = link.pop_front() else {
+            let (_, out) = h.fire().expect("a timer while data is outstanding");
+            link.extend(out);
+            assert!(h.now < Instant::from_secs(120), "stalled");
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let off = seg.seq.dist(snd);
+        let k = off / mss;
+        if sent_once.insert(k) && lost.contains(&k) {
+            continue;
+        }
+        let have = got.len() as u32;
+        let end = off + seg.payload.len() as u32;
+        if off <= have && end > have {
+            got.extend_from_slice(&seg.payload[(have - off) as usize..]);
+            rcv_nxt = got.len() as u32 / mss;
+        } else if off > have && off % mss == 0 && !claimed.contains(&k) {
+            claimed.push(k); // SACKed, and dropped
+        }
+        claimed.retain(|&c| c >= rcv_nxt && at(c).dist(snd) >= got.len() as u32);
+        let blocks = if claimed.is_empty() {
+            vec![]
+        } else {
+            let latest = if claimed.contains(&k) {
+                k
+            } else {
+                *claimed.iter().max().unwrap()
+            };
+            blocks_for(at, &claimed, latest, 4)
+        };
+        let ack = snd.add(got.len() as u32);
+        link.extend(h.feed(sack_ack(&h, rcv, ack, &blocks)));
+    }
+    assert_eq!(got, payload, "every octet, in order, once");
+}
+
+#[test]
+fn hostile_sack_flood_with_tiny_segments_keeps_the_connection_sane() {
+    let mut cfg = plain();
+    cfg.send_buffer = 1 << 20;
+    let (mut h, syn) = H::connect(cfg, 5);
+    let mut sa = h.seg(SeqNum(9000), Some(syn.seq.add(1)), SYN, b"");
+    sa.options.mss = Some(64);
+    sa.options.sack_permitted = true;
+    h.feed(sa);
+    let snd = SeqNum(6);
+    let rcv = SeqNum(9001);
+    h.c.send(&vec![1u8; 1 << 20]).unwrap();
+    let mut sent = 0u32;
+    for _ in 0..200 {
+        // Open the window wide: ACK a little so that cwnd grows.
+        let out = h.drain();
+        sent += out.len() as u32;
+        let una = snd.add(64);
+        let mut a = h.seg(rcv, Some(una), ACK, b"");
+        a.window = 65535;
+        h.feed(a);
+    }
+    let nxt_guess = snd.add(sent * 64);
+    let mut x = 99u32;
+    for _ in 0..50_000 {
+        let mut a = h.seg(rcv, Some(snd.add(64)), ACK, b"");
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let off = x % (sent * 64 + 4096);
+            let len = 1 + (x >> 20) % 3;
+            a.options.sack_blocks.push(SackBlock {
+                left: snd.add(off),
+                right: snd.add(off + len),
+            });
+        }
+        h.c.handle_segment(h.now, a);
+        while h.c.poll_transmit(h.now).is_some() {}
+    }
+    assert_eq!(h.c.state(), State::Established);
+    // Whatever the flood claimed, nothing was freed: a cumulative ACK of
+    // everything sent empties the flight, and sending goes on.
+    let nxt = snd.add(h.c.stats().bytes_in_flight + 64);
+    assert!(nxt.dist(snd) <= nxt_guess.dist(snd) + 64 * 4096);
+    let out = h.feed(h.seg(rcv, Some(nxt), ACK, b""));
+    assert!(!data(&out).is_empty(), "sending resumes");
+    assert!(
+        data(&out).iter().all(|s| s.ge(nxt)),
+        "nothing below the ACK is resent"
+    );
+}
+
+// ---- RACK-TLP (RFC 8985) ----
+
+/// Linux preset with SACK and timestamps off for hand-made segments, the
+/// RTT measured as 50 ms.
+fn established_rack(iw: u32) -> (H, SeqNum, SeqNum) {
+    let mut cfg = plain();
+    cfg.initial_window = iw;
+    let (mut h, syn) = H::connect(cfg, 100);
+    let mut sa = h.seg(SeqNum(9000), Some(syn.seq.add(1)), SYN, b"");
+    sa.options.mss = Some(1460);
+    sa.options.sack_permitted = true;
+    h.advance(ms(50));
+    h.feed(sa);
+    assert_eq!(h.c.stats().srtt, Some(ms(50)));
+    (h, SeqNum(101), SeqNum(9001))
+}
+
+#[test]
+fn tail_loss_probe_fires_on_tail_loss_and_recovers_without_rto() {
+    let (mut h, snd, rcv) = established_rack(10);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(10 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 10);
+    // The last three segments are lost; the first seven are acknowledged.
+    h.advance(ms(50));
+    for k in 1..=7 {
+        let out = h.feed(h.seg(rcv, Some(at(k)), ACK, b""));
+        assert!(data(&out).is_empty());
+    }
+    // About two RTTs later the probe resends the last segment.
+    let (when, out) = h.fire().unwrap();
+    let probe = data(&out);
+    assert_eq!(probe, vec![at(9)], "the probe is the last segment: {out:?}");
+    assert!(
+        when - tcp_proto::Instant::ZERO < ms(50 + 50 + 150),
+        "probe at {when:?}"
+    );
+    assert_eq!(h.c.stats().tail_loss_probes, 1);
+    assert_eq!(h.c.stats().rto_expirations, 0);
+    // The probe arrives: its SACK tells RACK that 7 and 8, sent before it, are lost.
+    h.advance(ms(50));
+    let mut a = h.seg(rcv, Some(at(7)), ACK, b"");
+    a.options.sack_blocks.push(SackBlock {
+        left: at(9),
+        right: at(10),
+    });
+    let out = h.feed(a);
+    assert_eq!(
+        data(&out),
+        vec![at(7), at(8)],
+        "RACK repairs the tail: {out:?}"
+    );
+    h.advance(ms(50));
+    h.feed(h.seg(rcv, Some(at(10)), ACK, b""));
+    let st = h.c.stats();
+    assert_eq!(st.bytes_in_flight, 0);
+    assert_eq!(st.rto_expirations, 0, "no RTO: {st:?}");
+}
+
+#[test]
+fn rack_detects_a_lost_retransmission_and_resends_it_without_rto() {
+    let (mut h, snd, rcv) = established_rack(20);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(60 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 20);
+    h.advance(ms(50));
+    // Segment 0 lost; 1..=19 arrive and are SACKed: recovery resends 0.
+    let mut rtx_at = None;
+    let mut sent_after = Vec::new();
+    for k in 1..20u32 {
+        let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+        a.options.sack_blocks.push(SackBlock {
+            left: at(1),
+            right: at(k + 1),
+        });
+        for s in data(&h.feed(a)) {
+            if s == at(0) {
+                rtx_at = Some(h.now);
+            } else {
+                sent_after.push(s);
+            }
+        }
+    }
+    assert!(rtx_at.is_some(), "segment 0 was resent");
+    assert!(
+        !sent_after.is_empty(),
+        "new data went out after the retransmission"
+    );
+    // The retransmission is lost too; the new data sent after it arrives.
+    h.advance(ms(50));
+    let mut out = Vec::new();
+    for (i, s) in sent_after.iter().enumerate() {
+        let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+        a.options.sack_blocks.push(SackBlock {
+            left: at(1),
+            right: s.add(mss),
+        });
+        let _ = i;
+        out.extend(h.feed(a));
+    }
+    // RACK's clock (RTT + reordering window) runs out: segment 0 goes again.
+    out.extend(h.advance(ms(30)));
+    assert!(
+        data(&out).contains(&at(0)),
+        "the lost retransmission was resent: {:?}",
+        data(&out)
+    );
+    let st = h.c.stats();
+    assert_eq!(st.rto_expirations, 0, "{st:?}");
+    assert_eq!(st.rack_lost_retransmits, 1);
+}
+
+#[test]
+fn rfc9293_preset_keeps_dupthresh_and_sends_no_probe() {
+    let mut cfg = Config::rfc9293();
+    cfg.timestamps = false;
+    cfg.window_scale = false;
+    cfg.sack = true; // SACK with RFC 6675, but no RACK-TLP.
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(3 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 3);
+    h.feed(h.seg(rcv, Some(at(1)), ACK, b""));
+    // The tail is lost: only the RTO resends it.
+    let (_, out) = h.fire().unwrap();
+    assert_eq!(data(&out), vec![at(1)]);
+    let st = h.c.stats();
+    assert_eq!((st.tail_loss_probes, st.rto_expirations), (0, 1));
 }

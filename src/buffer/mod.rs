@@ -5,4 +5,4 @@ mod recv;
 mod send;
 
 pub(crate) use recv::RecvBuffer;
-pub(crate) use send::SendBuffer;
+pub(crate) use send::{Acked, SendBuffer};

@@ -16,6 +16,7 @@
 //! acknowledged, the buffer lets go of its blocks (an idle connection keeps none).
 
 use crate::seq::SeqNum;
+use crate::time::Instant;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -28,12 +29,42 @@ const GATHER_BLOCK: usize = 64 * 1024;
 /// Smallest staging block (a short message on an idle connection).
 const MIN_BLOCK: usize = 1024;
 
+/// One segment in flight, as first sent.
+#[derive(Debug)]
+struct Sent {
+    seq: SeqNum,
+    data: Bytes,
+    /// When it was last (re)transmitted.
+    xmit: Instant,
+    /// Whether it was ever retransmitted (Karn, RFC 6298 §3).
+    rtx: bool,
+}
+
+/// What a cumulative ACK freed, for RTT sampling (RFC 6298 §3, RFC 8985 §6.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acked {
+    /// Octets freed.
+    pub octets: usize,
+    /// Send time of the oldest newly acknowledged segment never retransmitted.
+    pub first_xmit: Option<Instant>,
+    /// Send time of the newest newly acknowledged segment never retransmitted.
+    pub last_xmit: Option<Instant>,
+    /// Whether any newly acknowledged segment had been retransmitted.
+    pub rtx_acked: bool,
+    /// Last transmission time of the highest newly acknowledged segment.
+    pub head_xmit: Option<Instant>,
+    /// The latest last-transmission time among the newly acknowledged
+    /// segments, and whether that one had been retransmitted (RACK).
+    pub max_xmit: Option<(Instant, bool)>,
+}
+
 /// Queued and in-flight data. `sent` holds what has been transmitted and not
 /// acknowledged, one entry per original segment (so a retransmission resends
-/// the same octets); `unsent` and then `staging` hold what waits.
+/// the same octets, and the queue is never split further); `unsent` and then
+/// `staging` hold what waits.
 #[derive(Debug)]
 pub(crate) struct SendBuffer {
-    sent: VecDeque<(SeqNum, Bytes)>,
+    sent: VecDeque<Sent>,
     sent_len: usize,
     /// Chunks queued and not sent, in order; `staging`'s octets follow them.
     unsent: VecDeque<Bytes>,
@@ -164,7 +195,7 @@ impl SendBuffer {
     /// Moves up to `max` unsent octets (starting at sequence `seq`) into the
     /// in-flight queue and returns them: `min(max, unsent)` octets, sliced
     /// from one chunk when it holds them, gathered from several otherwise.
-    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize) -> Bytes {
+    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
         let n = max.min(self.unsent_len);
         if n == 0 {
             return Bytes::new();
@@ -176,63 +207,110 @@ impl SendBuffer {
         };
         self.unsent_len -= data.len();
         self.sent_len += data.len();
-        self.sent.push_back((seq, data.clone()));
+        self.sent.push_back(Sent {
+            seq,
+            data: data.clone(),
+            xmit: now,
+            rtx: false,
+        });
         data
+    }
+
+    /// Index of the in-flight entry holding `seq`.
+    fn entry_at(&self, seq: SeqNum) -> Option<usize> {
+        let first = self.sent.front()?.seq;
+        let off = seq.dist(first) as usize;
+        if off >= self.sent_len {
+            return None;
+        }
+        let i = self
+            .sent
+            .partition_point(|e| e.seq.dist(first) as usize <= off)
+            .checked_sub(1)?;
+        let e = self.sent.get(i)?;
+        (seq.dist(e.seq) < e.data.len() as u32).then_some(i)
+    }
+
+    /// Records a retransmission of the entry holding `seq` at `now`.
+    pub(crate) fn mark_retransmitted(&mut self, seq: SeqNum, now: Instant) {
+        if let Some(i) = self.entry_at(seq)
+            && let Some(e) = self.sent.get_mut(i)
+        {
+            e.rtx = true;
+            e.xmit = now;
+        }
+    }
+
+    /// When the entry holding `seq` was last sent, and whether it was ever
+    /// retransmitted.
+    #[cfg(test)]
+    pub(crate) fn xmit_of(&self, seq: SeqNum) -> Option<(Instant, bool)> {
+        self.entry_info(seq).map(|(t, r, _)| (t, r))
+    }
+
+    /// For the entry holding `seq`: when it was last sent, whether it was
+    /// ever retransmitted, and where it ends.
+    pub(crate) fn entry_info(&self, seq: SeqNum) -> Option<(Instant, bool, SeqNum)> {
+        let e = self.sent.get(self.entry_at(seq)?)?;
+        Some((e.xmit, e.rtx, e.seq.add(e.data.len() as u32)))
+    }
+
+    /// Where the last in-flight entry starts (a tail loss probe resends it).
+    pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
+        self.sent.back().map(|e| e.seq)
     }
 
     /// Up to `max` in-flight octets starting at `seq`, for a retransmission.
     /// Empty when `seq` is not inside the in-flight data.
     pub(crate) fn sent_slice(&self, seq: SeqNum, max: usize) -> Bytes {
         // Entries are contiguous and in order: find the last one starting at or before `seq`.
-        let Some(&(first, _)) = self.sent.front() else {
-            return Bytes::new();
-        };
-        let off = seq.dist(first) as usize;
-        if off >= self.sent_len {
-            return Bytes::new();
-        }
-        let i = self
-            .sent
-            .partition_point(|(s, _)| s.dist(first) as usize <= off)
-            .saturating_sub(1);
-        match self.sent.get(i) {
-            Some((s, b)) => {
-                let skip = seq.dist(*s) as usize;
-                if skip >= b.len() {
-                    return Bytes::new();
-                }
-                b.slice(skip..b.len().min(skip.saturating_add(max)))
+        match self.entry_at(seq).and_then(|i| self.sent.get(i)) {
+            Some(e) => {
+                let skip = seq.dist(e.seq) as usize;
+                e.data
+                    .slice(skip..e.data.len().min(skip.saturating_add(max)))
             }
             None => Bytes::new(),
         }
     }
 
-    /// Drops every in-flight octet before `una`. Returns the count dropped.
-    pub(crate) fn ack(&mut self, una: SeqNum) -> usize {
-        let mut dropped = 0;
-        while let Some((s, b)) = self.sent.front_mut() {
-            let end = s.add(b.len() as u32);
+    /// Drops every in-flight octet before `una`; says what was freed.
+    pub(crate) fn ack(&mut self, una: SeqNum) -> Acked {
+        let mut a = Acked::default();
+        while let Some(e) = self.sent.front_mut() {
+            if !e.seq.lt(una) {
+                break;
+            }
+            let end = e.seq.add(e.data.len() as u32);
+            if e.rtx {
+                a.rtx_acked = true;
+            } else {
+                a.first_xmit = a.first_xmit.or(Some(e.xmit));
+                a.last_xmit = Some(e.xmit);
+            }
+            a.head_xmit = Some(e.xmit);
+            if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
+                a.max_xmit = Some((e.xmit, e.rtx));
+            }
             if end.le(una) {
-                dropped += b.len();
+                a.octets += e.data.len();
                 self.sent.pop_front();
             } else {
-                if s.lt(una) {
-                    let n = una.dist(*s) as usize;
-                    b.advance(n);
-                    *s = una;
-                    dropped += n;
-                }
+                let n = una.dist(e.seq) as usize;
+                e.data.advance(n);
+                e.seq = una;
+                a.octets += n;
                 break;
             }
         }
-        self.sent_len -= dropped;
+        self.sent_len -= a.octets;
         if self.sent_len == 0 && self.unsent_len == 0 {
             // Everything sent is acknowledged and nothing waits: an idle
             // connection keeps no staging or gather block.
             self.staging = BytesMut::new();
             self.gather = BytesMut::new();
         }
-        dropped
+        a
     }
 
     /// Octets in flight (sent, unacknowledged).
@@ -252,11 +330,12 @@ mod tests {
         assert_eq!(b.push_slice(&[1u8; 3000]), 3000);
         assert_eq!(b.push_bytes(Bytes::from_static(&[2u8; 500])), 500);
         let s0 = SeqNum(u32::MAX - 1000);
-        let p1 = b.take_unsent(s0, 1460);
+        let t = |ms| Instant::from_millis(ms);
+        let p1 = b.take_unsent(s0, 1460, t(1));
         assert_eq!(p1.len(), 1460);
-        let p2 = b.take_unsent(s0.add(1460), 1460);
+        let p2 = b.take_unsent(s0.add(1460), 1460, t(2));
         assert_eq!(p2.len(), 1460);
-        let p3 = b.take_unsent(s0.add(2920), 1460);
+        let p3 = b.take_unsent(s0.add(2920), 1460, t(3));
         assert_eq!(
             p3.len(),
             580,
@@ -268,9 +347,16 @@ mod tests {
         assert_eq!(b.sent_slice(s0.add(1000), 1460).len(), 460);
         assert_eq!(b.sent_slice(s0.add(3000), 10).len(), 10);
         assert!(b.sent_slice(s0.add(3500), 10).is_empty());
-        assert_eq!(b.ack(s0.add(2000)), 2000);
+        b.mark_retransmitted(s0.add(1500), t(9));
+        assert_eq!(b.xmit_of(s0.add(2919)), Some((t(9), true)));
+        assert_eq!(b.xmit_of(s0.add(2920)), Some((t(3), false)));
+        let a = b.ack(s0.add(2000));
+        assert_eq!(a.octets, 2000);
+        assert_eq!((a.first_xmit, a.last_xmit), (Some(t(1)), Some(t(1))));
+        assert!(a.rtx_acked, "the second segment was retransmitted");
+        assert_eq!(a.head_xmit, Some(t(9)));
         assert_eq!(b.sent_slice(s0.add(2000), 2000).len(), 920);
-        assert_eq!(b.ack(s0.add(3500)), 1500);
+        assert_eq!(b.ack(s0.add(3500)).octets, 1500);
         assert_eq!(b.len(), 0);
         assert_eq!(b.sent_len(), 0);
     }
@@ -285,7 +371,7 @@ mod tests {
         let mut seq = s0;
         let mut segs = 0;
         while b.unsent_len() > 0 {
-            let p = b.take_unsent(seq, 1448);
+            let p = b.take_unsent(seq, 1448, Instant::ZERO);
             assert!(p.len() == 1448 || b.unsent_len() == 0, "{}", p.len());
             for (k, o) in p.iter().enumerate() {
                 let i = (seq.dist(s0) as usize + k) / 10;
@@ -307,10 +393,10 @@ mod tests {
         assert!(b.unsent.iter().all(|c| c.len() <= STAGING_BLOCK));
         let mut seq = SeqNum(1);
         while b.unsent_len() > 0 {
-            let p = b.take_unsent(seq, 1448);
+            let p = b.take_unsent(seq, 1448, Instant::ZERO);
             seq = seq.add(p.len() as u32);
         }
-        assert_eq!(b.ack(seq), 200_000);
+        assert_eq!(b.ack(seq).octets, 200_000);
         assert_eq!(b.len(), 0);
         assert_eq!(b.staging.capacity(), 0);
         assert_eq!(b.gather.capacity(), 0);

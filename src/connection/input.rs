@@ -501,22 +501,57 @@ impl Connection {
     }
 
     /// Step 5 for an ACK within `[SND.UNA − MAX.SND.WND, SND.NXT]`: new data
-    /// acknowledged, duplicate ACKs (RFC 5681 §3.2, RFC 6582) and the window
-    /// update rule (SND.WL1/WL2, B9).
+    /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
+    /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
         let wnd = u32::from(seg.window) << self.snd_wscale;
+        let sacked_before = self.scoreboard.sacked_bytes();
+        let una_before = self.snd_una;
+        let mut freed = crate::buffer::Acked::default();
         if seg.ack.gt(self.snd_una) {
-            self.ack_new_data(now, seg);
-        } else if seg.ack == self.snd_una
+            freed = self.ack_new_data(now, seg);
+        }
+        let acked = self.snd_una.dist(una_before);
+        let mut newly_sacked = 0;
+        let blocks = seg.options.sack_blocks.as_slice();
+        if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
+            let up = self
+                .scoreboard
+                .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
+            newly_sacked = up.newly_sacked;
+            if up.dsack.is_some() && self.rack_on() {
+                self.rack.on_dsack();
+                self.tlp_dsack = true;
+            }
+        }
+        if self.rack_on() && (acked > 0 || newly_sacked > 0) {
+            let blocks = if newly_sacked > 0 { blocks } else { &[] };
+            self.rack_on_ack(now, &freed, seg.ack, blocks);
+            self.rack_detect(now);
+        }
+        let is_dup = acked == 0
+            && seg.ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.syn()
             && !seg.flags.fin()
             && self.snd_nxt != self.snd_una
-            && wnd == self.snd_wnd
-        {
-            // RFC 5681 §2: a duplicate ACK.
+            && (wnd == self.snd_wnd || newly_sacked > 0);
+        if is_dup {
+            // RFC 5681 §2 (RFC 6675 §2: or one that SACKs new data).
             self.stats.dup_acks += 1;
             self.dupacks += 1;
+        }
+        if self.sack_enabled {
+            // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
+            let delivered = (acked + self.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
+            self.sack_loss_recovery(now, delivered);
+            if self.rack_on() {
+                self.tlp_on_ack(now, seg.ack);
+                if acked > 0 || self.in_recovery {
+                    self.arm_loss_probe(now);
+                }
+            }
+        } else if is_dup {
             let mss = self.snd_mss;
             if self.in_recovery {
                 self.cc.get_mut().on_dup_ack_in_recovery(mss);
@@ -551,40 +586,56 @@ impl Connection {
         self.persist_unanswered = 0;
     }
 
-    /// SND.UNA moves forward: free the buffer, take an RTT sample (Karn /
-    /// timestamps), tell congestion control, restart or stop the RTO (RFC 6298 §5).
-    fn ack_new_data(&mut self, now: Instant, seg: &Segment) {
+    /// RFC 6675 §5 with RFC 6937: enter recovery when SND.UNA + 1 is deemed
+    /// lost (or on the DupThresh-th duplicate ACK), and set how much may be
+    /// sent for this ACK while in recovery.
+    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
+        let mss = self.snd_mss;
+        if !self.in_recovery
+            && self.rtx_next.is_none()
+            && self.snd_una != self.snd_nxt
+            && self.snd_una.ge(self.recover)
+            && (self.dupacks >= crate::recovery::DUP_THRESH || self.lost_end().gt(self.snd_una))
+        {
+            // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
+            let flight = self.snd_nxt.dist(self.snd_una);
+            self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            self.in_recovery = true;
+            self.recover = self.snd_nxt;
+            self.high_rxt = self.snd_una;
+            self.prr.start(flight);
+            self.stats.fast_retransmits += 1;
+        }
+        if self.in_recovery {
+            let ssthresh = self.cc.get().ssthresh();
+            let pipe = self.pipe();
+            self.prr.on_ack(delivered, pipe, ssthresh, mss);
+        }
+    }
+
+    /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
+    /// congestion control, restart or stop the RTO (RFC 6298 §5). Says what
+    /// was freed.
+    fn ack_new_data(&mut self, now: Instant, seg: &Segment) -> crate::buffer::Acked {
         let acked = seg.ack.dist(self.snd_una);
-        self.sndbuf.ack(seg.ack);
+        let freed = self.sndbuf.ack(seg.ack);
         self.snd_una = seg.ack;
         if self.snd_nxt.lt(self.snd_una) {
             self.snd_nxt = self.snd_una;
         }
+        if self.high_rxt.lt(self.snd_una) {
+            self.high_rxt = self.snd_una;
+        }
+        if self.scoreboard.on_ack(self.snd_una) {
+            // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
+            // Forget the scoreboard; recovery resends from SND.UNA.
+            self.scoreboard.clear();
+            self.high_rxt = self.snd_una;
+        }
         self.retries = 0;
         self.last_progress = now;
         self.dupacks = 0;
-        // RTT: from the echoed timestamp (RFC 7323 §4.1) or one timed segment (MUST-18).
-        let ts_sample = if self.ts_enabled {
-            seg.options.timestamps.filter(|t| t.ecr != 0).map(|t| {
-                let ms = self.ts_now(now).wrapping_sub(t.ecr);
-                core::time::Duration::from_millis(u64::from(ms.min(600_000)))
-            })
-        } else {
-            None
-        };
-        let mut rtt_sample = None;
-        if let Some(r) = ts_sample {
-            self.rtt.sample(r);
-            self.rtt_probe = None;
-            rtt_sample = Some(r);
-        } else if let Some((end, sent)) = self.rtt_probe
-            && seg.ack.ge(end)
-        {
-            let r = now - sent;
-            self.rtt.sample(r);
-            self.rtt_probe = None;
-            rtt_sample = Some(r);
-        }
+        let rtt_sample = self.take_rtt_sample(now, seg, &freed);
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
         let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
@@ -592,7 +643,8 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
-            } else {
+                self.rack.on_recovery_end();
+            } else if !self.sack_enabled {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.fast_rtx = Some(self.snd_una);
             }
@@ -629,6 +681,52 @@ impl Connection {
             self.want_writable = false;
             self.events.push_back(Event::Writable);
         }
+        freed
+    }
+
+    /// RTT sampling as Linux does it (RFC 6298 §3, RFC 7323 §4): from the
+    /// send time of the oldest newly acknowledged segment that was never
+    /// retransmitted (Karn: none when retransmitted data is acknowledged
+    /// too); otherwise from the timestamp echo, but only when the echo is at
+    /// least as new as the last transmission of the data that moved
+    /// SND.UNA (an older echo is stale: it would time a different
+    /// transmission and inflate the RTO). The SYN is timed by its probe.
+    fn take_rtt_sample(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        freed: &crate::buffer::Acked,
+    ) -> Option<core::time::Duration> {
+        let mut sample = None;
+        if !freed.rtx_acked
+            && let Some(t) = freed.first_xmit
+        {
+            sample = Some(now - t);
+        } else if self.ts_enabled
+            && let Some(ts) = seg.options.timestamps
+            && ts.ecr != 0
+            && let Some(h) = freed.head_xmit
+            && (ts.ecr.wrapping_sub(self.ts_now(h)) as i32) >= 0
+        {
+            let ms = self.ts_now(now).wrapping_sub(ts.ecr);
+            if (ms as i32) >= 0 {
+                sample = Some(core::time::Duration::from_millis(u64::from(
+                    ms.min(600_000),
+                )));
+            }
+        }
+        if let Some((end, sent)) = self.rtt_probe
+            && seg.ack.ge(end)
+        {
+            sample = sample.or(Some(now - sent));
+            self.rtt_probe = None;
+        }
+        if let Some(r) = sample {
+            // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.
+            self.rtt.sample(r);
+            self.rack.on_rtt_sample(now, r);
+        }
+        sample
     }
 
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.

@@ -9,6 +9,7 @@
 mod events;
 mod host;
 mod input;
+mod loss;
 mod output;
 mod rtt;
 mod timers;
@@ -20,7 +21,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};
 use crate::config::{Config, ConfigError};
 use crate::event::{CloseReason, Error, Event};
-use crate::recovery::SackReport;
+use crate::recovery::{Prr, Rack, SackReport, Scoreboard};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -105,8 +106,12 @@ pub struct Stats {
     pub retransmits: u64,
     /// Retransmission-timer expiries.
     pub rto_expirations: u64,
-    /// Fast retransmits (third duplicate ACK).
+    /// Loss recoveries entered (third duplicate ACK, RFC 6675 or RACK).
     pub fast_retransmits: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
+    /// Retransmissions that RACK found lost and resent (RFC 8985 §2.2).
+    pub rack_lost_retransmits: u64,
     /// Duplicate ACKs received.
     pub dup_acks: u64,
     /// Challenge ACKs sent (RFC 5961).
@@ -201,6 +206,24 @@ pub struct Connection {
     dupacks: u32,
     in_recovery: bool,
     recover: SeqNum,
+    /// What the peer SACKed (RFC 6675 §3).
+    scoreboard: Scoreboard,
+    /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
+    high_rxt: SeqNum,
+    /// The sending rate during SACK recovery (RFC 6937).
+    prr: Prr,
+    /// RACK's variables (RFC 8985).
+    rack: Rack,
+    /// Original transmissions below this point are lost by RACK's clock.
+    rack_lost_end: SeqNum,
+    /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
+    tlp_high_seq: Option<SeqNum>,
+    /// The probe resent old data (not new data).
+    tlp_was_rtx: bool,
+    /// A D-SACK arrived during the probe's episode: the probe was needless.
+    tlp_dsack: bool,
+    /// A tail loss probe is due.
+    tlp_pending: bool,
     cc: Controller,
     /// Rounds and congestion-window use, reported to `cc` with each ACK.
     usage: CwndUsage,
@@ -295,6 +318,15 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
+            scoreboard: Scoreboard::default(),
+            high_rxt: iss,
+            prr: Prr::default(),
+            rack: Rack::default(),
+            rack_lost_end: iss,
+            tlp_high_seq: None,
+            tlp_was_rtx: false,
+            tlp_dsack: false,
+            tlp_pending: false,
             cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
             usage: CwndUsage::new(iss),
             last_progress: now,
@@ -690,6 +722,11 @@ impl Connection {
                 Timer::Keepalive => self.on_keepalive_timeout(now),
                 Timer::TimeWait => self.enter_closed(CloseReason::Normal),
                 Timer::FinWait2 => self.enter_closed(CloseReason::TimedOut),
+                Timer::Rack => {
+                    self.rack_detect(now);
+                    self.sack_loss_recovery(now, 0);
+                }
+                Timer::LossProbe => self.on_loss_probe_timeout(),
             }
             if self.state == State::Closed {
                 return;
@@ -752,6 +789,15 @@ impl Connection {
         self.recover = self.snd_nxt;
         self.fast_rtx = None;
         self.rtx_next = Some(self.snd_una);
+        // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
+        // from SND.UNA ignoring what was SACKed before.
+        self.scoreboard.clear();
+        self.rack.on_rto();
+        self.rack_lost_end = self.snd_una;
+        self.tlp_high_seq = None;
+        self.tlp_pending = false;
+        self.timers.stop(Timer::Rack);
+        self.timers.stop(Timer::LossProbe);
         // The user timeout fires at its deadline, not at the next backed-off RTO.
         let mut next = now + self.rtt.rto();
         if let Some(t) = self.cfg.user_timeout {
@@ -866,12 +912,52 @@ impl Connection {
     }
 
     /// Octets outstanding that count against the congestion window: after an
-    /// RTO only what has been resent since counts (the rest is presumed lost).
+    /// RTO only what has been resent since counts (the rest is presumed lost);
+    /// with SACK, RFC 6675's pipe.
     fn flight_size(&self) -> u32 {
         match self.rtx_next {
             Some(c) => c.dist(self.snd_una),
+            None if self.sack_enabled => self.pipe(),
             None => self.snd_nxt.dist(self.snd_una),
         }
+    }
+
+    /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
+    /// retransmitted in this recovery (an octet both lost-and-resent counts once).
+    fn pipe(&self) -> u32 {
+        let (una, nxt) = (self.snd_una, self.snd_nxt);
+        let sb = &self.scoreboard;
+        if sb.is_empty() && !self.in_recovery {
+            return nxt.dist(una);
+        }
+        let lost = self.lost_end();
+        let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
+        if self.in_recovery && self.high_rxt.gt(una) {
+            p += sb.unsacked_between(una, self.high_rxt.min(nxt));
+        }
+        p
+    }
+
+    /// Everything un-SACKed below this point is deemed lost: RFC 6675
+    /// IsLost, and with RACK its clock (alone once reordering was seen,
+    /// RFC 8985 §6.2 step 4).
+    fn lost_end(&self) -> SeqNum {
+        let dup = self.scoreboard.lost_end(self.snd_una, self.snd_mss);
+        if !self.rack_on() {
+            return dup;
+        }
+        let rack = self.rack_lost_end.max(self.snd_una).min(self.snd_nxt);
+        if self.rack.reordering_seen() {
+            rack
+        } else {
+            rack.max(dup)
+        }
+    }
+
+    /// Whether RACK-TLP runs on this connection (configured, SACK negotiated).
+    #[inline]
+    fn rack_on(&self) -> bool {
+        self.cfg.rack && self.sack_enabled
     }
 
     /// RCV.WND: what is left of the window last advertised (zero, not

@@ -30,6 +30,10 @@ impl Connection {
         match &seg {
             Some(s) => {
                 self.stats.segments_out += 1;
+                if self.in_recovery && self.sack_enabled {
+                    // RFC 6937: prr_out counts every octet sent in recovery.
+                    self.prr.on_sent(s.payload.len() as u32);
+                }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
                 }
@@ -53,6 +57,8 @@ impl Connection {
             && !self.ack_now
             && self.fast_rtx.is_none()
             && self.rtx_next.is_none()
+            && !(self.in_recovery && self.sack_enabled)
+            && !self.tlp_pending
             && !self.zero_window_probe
             && !self.keepalive_probe
             && self.sndbuf.unsent_len() == 0
@@ -78,16 +84,94 @@ impl Connection {
             return self.take_pure_ack(now);
         }
         if let Some(seq) = self.fast_rtx.take()
-            && let Some(s) = self.retransmission(now, seq)
+            && let Some(s) = self.retransmission(now, seq, self.snd_mss)
         {
             return Some(s);
+        }
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if let Some(s) = self.tail_loss_probe(now) {
+                return Some(s);
+            }
+        }
+        if self.in_recovery && self.sack_enabled {
+            if let Some(s) = self.sack_recovery_segment(now) {
+                return Some(s);
+            }
+            return self.probe_or_ack(now);
         }
         if let Some(s) = self.go_back_n(now) {
             return Some(s);
         }
-        if let Some(s) = self.new_data(now) {
+        if let Some(s) = self.new_data(now, false) {
             return Some(s);
         }
+        self.probe_or_ack(now)
+    }
+
+    /// RFC 8985 §7.3: new data if the peer's window allows (whatever the
+    /// congestion window), else the last segment sent again.
+    fn tail_loss_probe(&mut self, now: Instant) -> Option<Segment> {
+        let high = self.snd_nxt;
+        let (s, rtx) = match self.new_data(now, true) {
+            Some(s) => (s, false),
+            None => {
+                let fin = self.fin_seq.filter(|_| self.fin_sent());
+                let seq = self.sndbuf.last_entry_start().or(fin)?;
+                (self.retransmission(now, seq, self.snd_mss)?, true)
+            }
+        };
+        self.tlp_high_seq = Some(if rtx { high } else { self.snd_nxt });
+        self.tlp_was_rtx = rtx;
+        self.tlp_dsack = false;
+        self.stats.tail_loss_probes += 1;
+        Some(s)
+    }
+
+    /// RFC 6675 §4 NextSeg under the PRR budget (RFC 6937): (1) the first
+    /// lost hole above HighRxt, (2) new data, (3) a hole not yet deemed lost
+    /// below the highest SACKed octet.
+    fn sack_recovery_segment(&mut self, now: Instant) -> Option<Segment> {
+        let mss = self.snd_mss;
+        let una = self.snd_una;
+        let lost = self.lost_end();
+        let (hole, run) = self.scoreboard.next_hole(self.high_rxt.max(una));
+        let hole_len = |upto: SeqNum| {
+            let n = run.unwrap_or(u32::MAX).min(upto.dist(hole));
+            n.min(mss)
+        };
+        if hole.lt(lost) {
+            let len = hole_len(lost);
+            if !self.prr.may_send(len) {
+                return None;
+            }
+            return self.recovery_retransmission(now, hole, len);
+        }
+        if let Some(s) = self.new_data(now, false) {
+            return Some(s);
+        }
+        if let Some(high) = self.scoreboard.high_sacked()
+            && hole.lt(high)
+        {
+            let len = hole_len(high);
+            if self.prr.may_send(len) && self.sndbuf.unsent_len() == 0 {
+                return self.recovery_retransmission(now, hole, len);
+            }
+        }
+        None
+    }
+
+    fn recovery_retransmission(&mut self, now: Instant, seq: SeqNum, len: u32) -> Option<Segment> {
+        let s = self.retransmission(now, seq, len)?;
+        let end = seq.add(s.payload.len() as u32);
+        if end.gt(self.high_rxt) {
+            self.high_rxt = end;
+        }
+        Some(s)
+    }
+
+    /// A zero-window or keep-alive probe when one is due, else a pure ACK.
+    fn probe_or_ack(&mut self, now: Instant) -> Option<Segment> {
         if self.zero_window_probe || self.keepalive_probe {
             // §3.8.6.1 / §3.8.4: an out-of-window ACK (SEQ = SND.UNA − 1, no data)
             // draws an ACK with the peer's current window without spending
@@ -176,11 +260,14 @@ impl Connection {
 
     /// One segment starting at `seq` from what was already sent: data, or
     /// the FIN at its original sequence number (B6).
-    fn retransmission(&mut self, now: Instant, seq: SeqNum) -> Option<Segment> {
+    fn retransmission(&mut self, now: Instant, seq: SeqNum, max: u32) -> Option<Segment> {
         if !seq.lt(self.snd_nxt) {
             return None;
         }
-        let data = self.sndbuf.sent_slice(seq, self.snd_mss as usize);
+        let data = self.sndbuf.sent_slice(seq, max.min(self.snd_mss) as usize);
+        if !data.is_empty() {
+            self.sndbuf.mark_retransmitted(seq, now);
+        }
         let fin = self
             .fin_seq
             .filter(|f| *f == seq.add(data.len() as u32) && self.fin_sent());
@@ -210,7 +297,12 @@ impl Connection {
 
     /// After an RTO: resend from the cursor as the congestion window allows.
     fn go_back_n(&mut self, now: Instant) -> Option<Segment> {
-        let cursor = self.rtx_next?;
+        let mut cursor = self.rtx_next?;
+        if !self.scoreboard.is_empty() {
+            // What the peer SACKed since the timeout needs no resend.
+            cursor = self.scoreboard.next_hole(cursor).0;
+            self.rtx_next = Some(cursor);
+        }
         if !cursor.lt(self.snd_nxt) {
             self.rtx_next = None;
             return None;
@@ -220,7 +312,7 @@ impl Connection {
         if cursor != self.snd_una && self.flight_size() >= cwnd {
             return None;
         }
-        let s = self.retransmission(now, cursor);
+        let s = self.retransmission(now, cursor, self.snd_mss);
         if s.is_none() {
             self.rtx_next = None;
         }
@@ -230,7 +322,7 @@ impl Connection {
     /// New data within the peer's window and the congestion window, with
     /// Nagle (Minshall's variant, RFC 9293 A.3) and sender SWS avoidance
     /// (MUST-38); a FIN rides on the last segment.
-    fn new_data(&mut self, now: Instant) -> Option<Segment> {
+    fn new_data(&mut self, now: Instant, probe: bool) -> Option<Segment> {
         if !matches!(
             self.state,
             State::Established
@@ -270,9 +362,22 @@ impl Connection {
             0
         };
         let flight = self.flight_size();
-        let cwnd = self.cc.get().cwnd();
-        let cwnd_room = cwnd.saturating_sub(flight);
         let mss = self.snd_mss;
+        let cwnd = self.cc.get().cwnd();
+        let cwnd_room = if probe {
+            mss
+        } else if self.in_recovery && self.sack_enabled {
+            self.prr.room(mss)
+        } else {
+            let mut cwnd = cwnd;
+            if !self.sack_enabled && !self.in_recovery && self.dupacks < 3 {
+                // RFC 3042 limited transmit: each of the first two duplicate
+                // ACKs lets one new segment go beyond the window. (With SACK,
+                // pipe already leaves out what the duplicates SACKed.)
+                cwnd = cwnd.saturating_add(self.dupacks * mss);
+            }
+            cwnd.saturating_sub(flight)
+        };
         let want = (unsent.min(mss as usize) as u32).min(usable);
         let len = want.min(cwnd_room);
         if len < want {
@@ -296,7 +401,7 @@ impl Connection {
             }
         }
         let seq = self.snd_nxt;
-        let data = self.sndbuf.take_unsent(seq, len as usize);
+        let data = self.sndbuf.take_unsent(seq, len as usize, now);
         let n = data.len() as u32;
         if n == 0 {
             return None;
@@ -318,14 +423,15 @@ impl Connection {
         let flight = flight + n;
         self.usage
             .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
-        if self.rtt_probe.is_none() && !self.ts_enabled {
-            self.rtt_probe = Some((self.snd_nxt, now));
-        }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
-        Some(self.data_segment(now, seq, flags, data))
+        let seg = self.data_segment(now, seq, flags, data);
+        if self.rack_on() {
+            self.arm_loss_probe(now);
+        }
+        Some(seg)
     }
 
     /// The user timeout counts from when data went out into an empty

@@ -17,23 +17,29 @@ pub(crate) enum Timer {
     TimeWait = 4,
     /// FIN-WAIT-2 give-up after a full close (Linux `tcp_fin_timeout`).
     FinWait2 = 5,
+    /// RACK reordering window: a segment becomes lost (RFC 8985 §6.3).
+    Rack = 6,
+    /// Tail loss probe (RFC 8985 §7).
+    LossProbe = 7,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 6] = [
+    pub(crate) const ALL: [Timer; 8] = [
         Timer::Retransmit,
         Timer::Persist,
         Timer::DelayedAck,
         Timer::Keepalive,
         Timer::TimeWait,
         Timer::FinWait2,
+        Timer::Rack,
+        Timer::LossProbe,
     ];
 }
 
 /// A deadline per [`Timer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerTable {
-    deadlines: [Option<Instant>; 6],
+    deadlines: [Option<Instant>; 8],
 }
 
 impl TimerTable {
@@ -57,13 +63,19 @@ impl TimerTable {
         self.deadlines[t as usize] = None;
     }
 
+    /// When `t` fires, if armed.
+    #[inline]
+    pub(crate) fn deadline(&self, t: Timer) -> Option<Instant> {
+        self.deadlines[t as usize]
+    }
+
     #[inline]
     pub(crate) fn is_set(&self, t: Timer) -> bool {
         self.deadlines[t as usize].is_some()
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.deadlines = [None; 6];
+        self.deadlines = [None; 8];
     }
 
     /// The earliest deadline armed.

@@ -3,6 +3,12 @@
 //! RACK-TLP (RFC 8985) and PRR (RFC 6937). One concern per file; the
 //! connection calls them from `input.rs` and `output.rs`.
 
+mod prr;
+mod rack;
 mod report;
+mod scoreboard;
 
+pub(crate) use prr::Prr;
+pub(crate) use rack::{Rack, probe_timeout};
 pub(crate) use report::SackReport;
+pub(crate) use scoreboard::{DUP_THRESH, Scoreboard};

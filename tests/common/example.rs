@@ -68,39 +68,44 @@ pub fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(pid, sig).expect("signal the example");
 }
 
-/// Reads the example's stdout until a line containing `what` (then keeps
-/// reading the rest on a thread); the thread returns all lines at the end.
-/// Lines are echoed to stderr unless `echo` is false.
+/// Reads the example's stdout until a line containing `what` (at most 60 s;
+/// then keeps reading the rest on a thread); the thread returns all lines at
+/// the end. Lines are echoed to stderr unless `echo` is false.
 pub fn wait_for_line_quiet(
     child: &mut Child,
     what: &str,
     echo: bool,
 ) -> std::thread::JoinHandle<Vec<String>> {
     let out = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(out).lines();
-    let mut seen = Vec::new();
-    for l in lines.by_ref() {
-        let l = l.expect("read example output");
-        if echo {
-            eprintln!("example: {l}");
-        }
-        let hit = l.contains(what);
-        seen.push(l);
-        if hit {
-            break;
-        }
-    }
-    assert!(
-        seen.last().is_some_and(|l| l.contains(what)),
-        "the example never printed {what:?}: {seen:?}"
-    );
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
             if echo {
                 eprintln!("example: {l}");
             }
-            seen.push(l);
+            if tx.send(l).is_err() {
+                break;
+            }
         }
+    });
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(what);
+                seen.push(l);
+                if hit {
+                    break;
+                }
+            }
+            Err(e) => panic!("the example never printed {what:?} ({e}): {seen:?}"),
+        }
+    }
+    std::thread::spawn(move || {
+        seen.extend(rx.iter());
+        let _ = reader.join();
         seen
     })
 }

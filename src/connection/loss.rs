@@ -1,0 +1,152 @@
+//! Where the connection meets RACK-TLP (RFC 8985): feeding deliveries to
+//! RACK, marking lost segments by its clock, the reordering timer and the
+//! tail loss probe. The rules themselves live in `crate::recovery`.
+
+use super::{Connection, Timer};
+use crate::buffer::Acked;
+use crate::recovery::probe_timeout;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::SackBlock;
+use core::time::Duration;
+
+/// Most segments RACK examines per ACK: the lost boundary only needs to
+/// stay ahead of what recovery may resend, so the work per ACK is bounded
+/// whatever the window (a hostile peer cannot make it walk the queue).
+const RACK_SCAN: usize = 32;
+
+impl Connection {
+    /// RFC 8985 §6.2 step 2: the newest transmission among what this ACK
+    /// delivered, cumulatively (`freed`) or by SACK (`blocks`).
+    pub(super) fn rack_on_ack(
+        &mut self,
+        now: Instant,
+        freed: &Acked,
+        ack: SeqNum,
+        blocks: &[SackBlock],
+    ) {
+        if let Some((xmit, rtx)) = freed.max_xmit {
+            self.rack.on_delivered(now, xmit, rtx, ack);
+        }
+        for b in blocks {
+            if !(b.left.ge(self.snd_una) && b.right.le(self.snd_nxt) && b.left.lt(b.right)) {
+                continue;
+            }
+            if let Some((xmit, rtx, end)) = self.sndbuf.entry_info(b.right.sub(1)) {
+                self.rack.on_delivered(now, xmit, rtx, end);
+            }
+        }
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3: moves RACK's lost boundary over the
+    /// original transmissions that have been outstanding longer than the
+    /// latest RTT plus the reordering window, arms the reordering timer for
+    /// the next one, and finds a lost retransmission at SND.UNA.
+    pub(super) fn rack_detect(&mut self, now: Instant) {
+        if !self.rack_on() || self.snd_una == self.snd_nxt {
+            self.timers.stop(Timer::Rack);
+            return;
+        }
+        let reo = self.rack.reo_wnd(self.rtt.srtt());
+        let mut wait: Option<Duration> = None;
+        // A retransmission that is itself lost (RFC 8985 §2.2 ⑤): resend it.
+        if self.in_recovery
+            && self.high_rxt.gt(self.snd_una)
+            && let Some((xmit, true, end)) = self.sndbuf.entry_info(self.snd_una)
+        {
+            match self.rack.time_to_loss(now, xmit, end, reo) {
+                Some(Duration::ZERO) if self.fast_rtx.is_none() => {
+                    self.fast_rtx = Some(self.snd_una);
+                    self.stats.rack_lost_retransmits += 1;
+                }
+                Some(d) if !d.is_zero() => wait = Some(d),
+                _ => {}
+            }
+        }
+        let mut cur = self.rack_lost_end.max(self.high_rxt).max(self.snd_una);
+        for _ in 0..RACK_SCAN {
+            let (hole, _) = self.scoreboard.next_hole(cur);
+            if !hole.lt(self.snd_nxt) {
+                break;
+            }
+            let Some((xmit, _, end)) = self.sndbuf.entry_info(hole) else {
+                break;
+            };
+            match self.rack.time_to_loss(now, xmit, end, reo) {
+                Some(Duration::ZERO) => {
+                    self.rack_lost_end = end;
+                    cur = end;
+                }
+                Some(d) => {
+                    wait = Some(wait.map_or(d, |w| w.min(d)));
+                    break;
+                }
+                None => break,
+            }
+        }
+        match wait {
+            Some(d) => self.timers.set(Timer::Rack, now + d),
+            None => self.timers.stop(Timer::Rack),
+        }
+    }
+
+    /// RFC 8985 §7.2: (re)arms the probe timeout while data is outstanding
+    /// outside recovery and no probe is in flight, when it falls before the RTO.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        let eligible = self.rack_on()
+            && self.syn_acked
+            && !self.in_recovery
+            && self.rtx_next.is_none()
+            && self.tlp_high_seq.is_none()
+            && self.snd_una != self.snd_nxt;
+        if !eligible {
+            self.timers.stop(Timer::LossProbe);
+            return;
+        }
+        let one = self.snd_nxt.dist(self.snd_una) <= self.snd_mss;
+        let pto = probe_timeout(self.rtt.srtt(), one);
+        let at = now + pto;
+        if self
+            .timers
+            .deadline(Timer::Retransmit)
+            .is_some_and(|rto| at >= rto)
+        {
+            self.timers.stop(Timer::LossProbe);
+        } else {
+            self.timers.set(Timer::LossProbe, at);
+        }
+    }
+
+    /// RFC 8985 §7.3: the probe timer fired: one probe goes out next.
+    pub(super) fn on_loss_probe_timeout(&mut self) {
+        if self.rack_on()
+            && !self.in_recovery
+            && self.rtx_next.is_none()
+            && self.tlp_high_seq.is_none()
+            && self.snd_una != self.snd_nxt
+        {
+            self.tlp_pending = true;
+        }
+    }
+
+    /// RFC 8985 §7.4: the ACK covering the probe ends its episode. A
+    /// probe that resent old data and drew no D-SACK repaired a real loss:
+    /// congestion control reacts as to one loss.
+    pub(super) fn tlp_on_ack(&mut self, now: Instant, ack: SeqNum) {
+        let Some(high) = self.tlp_high_seq else {
+            return;
+        };
+        if !ack.ge(high) {
+            return;
+        }
+        self.tlp_high_seq = None;
+        if self.tlp_was_rtx && !self.tlp_dsack && !self.in_recovery {
+            let mss = self.snd_mss;
+            let cc = self.cc.get_mut();
+            let cwnd = cc.cwnd();
+            cc.on_fast_retransmit(now, cwnd, mss);
+            let ssthresh = cc.ssthresh();
+            cc.on_recovery_end(ssthresh, mss);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Proportional Rate Reduction (RFC 6937): how much may be sent during
+//! loss recovery, so that the window comes down to ssthresh smoothly
+//! (no burst, no silence) and ends there.
+
+/// PRR state of one recovery episode, in octets.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Prr {
+    /// RecoverFS: what was in flight when recovery started.
+    recover_fs: u32,
+    /// prr_delivered: octets the receiver got since recovery started.
+    delivered: u32,
+    /// prr_out: octets sent since recovery started.
+    out: u32,
+    /// sndcnt of the last ACK, less what was sent since.
+    quota: u32,
+}
+
+impl Prr {
+    /// Recovery starts with `recover_fs` octets in flight (RFC 6937 §3, initialisation).
+    pub(crate) fn start(&mut self, recover_fs: u32) {
+        *self = Prr {
+            recover_fs: recover_fs.max(1),
+            ..Prr::default()
+        };
+    }
+
+    /// One ACK in recovery: `delivered` octets newly acknowledged or SACKed,
+    /// `pipe` after it (RFC 6675), the target `ssthresh` (RFC 6937 §3,
+    /// with the slow-start reduction bound).
+    pub(crate) fn on_ack(&mut self, delivered: u32, pipe: u32, ssthresh: u32, mss: u32) {
+        self.delivered = self.delivered.saturating_add(delivered);
+        let sndcnt = if pipe > ssthresh {
+            // Proportional part: CEIL(prr_delivered · ssthresh / RecoverFS) − prr_out.
+            let rfs = u64::from(self.recover_fs);
+            let due = (u64::from(self.delivered) * u64::from(ssthresh)).div_ceil(rfs);
+            (due.min(u64::from(u32::MAX)) as u32).saturating_sub(self.out)
+        } else {
+            // Slow-start reduction bound: catch up to ssthresh, no faster than slow start.
+            let limit = self
+                .delivered
+                .saturating_sub(self.out)
+                .max(delivered)
+                .saturating_add(mss);
+            (ssthresh - pipe).min(limit)
+        };
+        self.quota = sndcnt;
+    }
+
+    /// Whether a segment of `len` octets may go now. The first one of an
+    /// episode always may (the fast retransmission, RFC 5681 §3.2 step 2).
+    pub(crate) fn may_send(&self, len: u32) -> bool {
+        self.out == 0 || self.quota >= len
+    }
+
+    /// Octets that may go now.
+    pub(crate) fn room(&self, mss: u32) -> u32 {
+        if self.out == 0 {
+            self.quota.max(mss)
+        } else {
+            self.quota
+        }
+    }
+
+    /// `len` octets were sent (new data or a retransmission).
+    pub(crate) fn on_sent(&mut self, len: u32) {
+        self.out = self.out.saturating_add(len);
+        self.quota = self.quota.saturating_sub(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_the_rate_then_slow_starts_back_up_to_ssthresh() {
+        let mss = 1000;
+        let mut p = Prr::default();
+        // 20 segments in flight, ssthresh 10: one segment sent per two delivered.
+        p.start(20_000);
+        let mut sent = 0;
+        let mut pipe = 19_000; // one lost
+        for _ in 0..10 {
+            p.on_ack(mss, pipe, 10_000, mss);
+            pipe -= mss;
+            while p.may_send(mss) {
+                p.on_sent(mss);
+                sent += 1;
+                pipe += mss;
+            }
+        }
+        assert_eq!(sent, 5, "half of what was delivered");
+        // Far below ssthresh (more losses): the slow-start bound lets it
+        // catch up by what PRR held back (11 delivered − 5 sent) plus one MSS.
+        p.on_ack(mss, 2_000, 10_000, mss);
+        assert_eq!(p.room(mss), 7 * mss);
+        // Just below ssthresh: only the gap.
+        p.on_ack(mss, 9_500, 10_000, mss);
+        assert_eq!(p.room(mss), 500);
+    }
+}

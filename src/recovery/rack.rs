@@ -1,0 +1,208 @@
+//! RACK-TLP (RFC 8985): time-based loss detection and tail loss probes.
+//!
+//! RACK deems a segment lost once a segment sent after it was delivered
+//! and it has been outstanding longer than the latest RTT plus a
+//! reordering window. The connection owns the per-segment send times (in
+//! its retransmission queue); this keeps RACK's own variables, the
+//! windowed minimum RTT and the probe timeout.
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// How long a minimum RTT sample stays valid (Linux `tcp_min_rtt_wlen`: 300 s).
+const MIN_RTT_WINDOW: Duration = Duration::from_secs(300);
+
+/// Most recoveries a reordering window widened by D-SACK persists (RFC 8985 §6.2 step 4).
+const REO_WND_PERSIST: u8 = 16;
+
+/// Worst-case delayed ACK added to the probe timeout when one segment is
+/// in flight (RFC 8985 §7.2, WCDelAckT).
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+
+/// RACK's state for one connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rack {
+    /// RACK.xmit_ts: send time of the most recently sent segment delivered.
+    xmit_ts: Option<Instant>,
+    /// RACK.end_seq: its end.
+    end_seq: SeqNum,
+    /// RACK.rtt: the RTT measured from that segment.
+    rtt: Duration,
+    /// Windowed minimum RTT: (value, when taken).
+    min_rtt: Option<(Duration, Instant)>,
+    /// RACK.reordering_seen (a D-SACK arrived).
+    reordering_seen: bool,
+    /// Multiplier of min_RTT/4 for the reordering window, raised by D-SACKs.
+    reo_wnd_mult: u32,
+    /// Recoveries left before the multiplier falls back to 1.
+    reo_wnd_persist: u8,
+}
+
+impl Rack {
+    /// A segment ending at `end`, last sent at `xmit` (`rtx`: it had been
+    /// retransmitted), was delivered (acknowledged or SACKed) at `now`
+    /// (RFC 8985 §6.2 step 2).
+    pub(crate) fn on_delivered(&mut self, now: Instant, xmit: Instant, rtx: bool, end: SeqNum) {
+        let rtt = now - xmit;
+        if rtx && self.min_rtt.is_some_and(|(m, _)| rtt < m) {
+            // Delivered sooner than any RTT: the original, not this
+            // retransmission, arrived (RFC 8985 §6.2 step 2, ambiguity).
+            return;
+        }
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(t) => xmit > t || (xmit == t && end.gt(self.end_seq)),
+        };
+        if newer {
+            self.xmit_ts = Some(xmit);
+            self.end_seq = end;
+            self.rtt = rtt;
+        }
+    }
+
+    /// A valid RTT sample for the windowed minimum.
+    pub(crate) fn on_rtt_sample(&mut self, now: Instant, rtt: Duration) {
+        let stale = self
+            .min_rtt
+            .is_none_or(|(m, at)| rtt <= m || now - at > MIN_RTT_WINDOW);
+        if stale {
+            self.min_rtt = Some((rtt, now));
+        }
+    }
+
+    /// A D-SACK arrived: the path reorders (or a retransmission was
+    /// spurious); widen the reordering window (RFC 8985 §6.2 step 4).
+    pub(crate) fn on_dsack(&mut self) {
+        self.reordering_seen = true;
+        self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
+        self.reo_wnd_persist = REO_WND_PERSIST;
+    }
+
+    /// A recovery ended: a widened window decays after 16 of them.
+    pub(crate) fn on_recovery_end(&mut self) {
+        if self.reo_wnd_persist > 0 {
+            self.reo_wnd_persist -= 1;
+            if self.reo_wnd_persist == 0 {
+                self.reo_wnd_mult = 1;
+            }
+        }
+    }
+
+    /// Whether no reordering was seen: DupThresh then applies as well.
+    pub(crate) fn reordering_seen(&self) -> bool {
+        self.reordering_seen
+    }
+
+    /// RACK.reo_wnd: min_RTT/4 times the multiplier, at most SRTT
+    /// (RFC 8985 §6.2 step 4).
+    pub(crate) fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
+        let Some((m, _)) = self.min_rtt else {
+            return Duration::ZERO;
+        };
+        let w = m / 4 * self.reo_wnd_mult.max(1);
+        srtt.map_or(w, |s| w.min(s))
+    }
+
+    /// For a segment last sent at `xmit` and not delivered: `None` when it
+    /// was sent after the latest delivered segment (nothing known yet),
+    /// else how long until it counts as lost (zero: lost now; RFC 8985 §6.2
+    /// step 5).
+    pub(crate) fn time_to_loss(
+        &self,
+        now: Instant,
+        xmit: Instant,
+        end: SeqNum,
+        reo_wnd: Duration,
+    ) -> Option<Duration> {
+        let t = self.xmit_ts?;
+        if !(t > xmit || (t == xmit && self.end_seq.gt(end))) {
+            return None;
+        }
+        let deadline = xmit + self.rtt + reo_wnd;
+        Some(if deadline <= now && now > xmit {
+            Duration::ZERO
+        } else if deadline <= now {
+            // No time at all has passed since it was sent: not yet.
+            Duration::from_micros(1)
+        } else {
+            deadline - now
+        })
+    }
+
+    /// Forgets what was delivered (after an RTO everything is resent).
+    pub(crate) fn on_rto(&mut self) {
+        self.xmit_ts = None;
+    }
+}
+
+/// The tail loss probe timeout (RFC 8985 §7.2): 2·SRTT, plus the
+/// worst-case delayed ACK when a single segment is in flight; 1 s before
+/// any RTT sample.
+pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Duration {
+    match srtt {
+        None => Duration::from_secs(1),
+        Some(s) => {
+            let pto = s * 2;
+            if one_segment {
+                pto + WC_DEL_ACK
+            } else {
+                pto.max(Duration::from_millis(10))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn a_segment_is_lost_once_a_later_one_was_delivered_and_rtt_plus_window_passed() {
+        let mut r = Rack::default();
+        r.on_rtt_sample(t(100), Duration::from_millis(100));
+        // Sent at 0 and 10; the one sent at 10 is delivered at 110.
+        r.on_delivered(t(110), t(10), false, SeqNum(2000));
+        let w = r.reo_wnd(Some(Duration::from_millis(100)));
+        assert_eq!(w, Duration::from_millis(25));
+        assert_eq!(
+            r.time_to_loss(t(110), t(0), SeqNum(1000), w),
+            Some(Duration::from_millis(15))
+        );
+        assert_eq!(
+            r.time_to_loss(t(125), t(0), SeqNum(1000), w),
+            Some(Duration::ZERO)
+        );
+        // Sent after the delivered one: nothing known.
+        assert_eq!(r.time_to_loss(t(200), t(20), SeqNum(3000), w), None);
+    }
+
+    #[test]
+    fn a_retransmission_acked_faster_than_min_rtt_is_ignored() {
+        let mut r = Rack::default();
+        r.on_rtt_sample(t(100), Duration::from_millis(100));
+        r.on_delivered(t(105), t(100), true, SeqNum(1000));
+        assert_eq!(
+            r.time_to_loss(t(300), t(50), SeqNum(500), Duration::ZERO),
+            None
+        );
+    }
+
+    #[test]
+    fn dsack_widens_the_window_for_sixteen_recoveries() {
+        let mut r = Rack::default();
+        r.on_rtt_sample(t(0), Duration::from_millis(40));
+        let srtt = Some(Duration::from_millis(80));
+        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(10));
+        r.on_dsack();
+        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(20));
+        for _ in 0..16 {
+            r.on_recovery_end();
+        }
+        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(10));
+    }
+}
