@@ -6,12 +6,12 @@
 //!   4-tuples): time per handshake, heap octets per idle connection (the
 //!   endpoint's own count, and the process RSS growth).
 //! - `segment/1` and `segment/N`: one in-order 64-octet data segment to a
-//!   connection (round-robin over all of them at N), the application reads
-//!   it, and the endpoint's output is drained.
-//! - `timers/1` and `timers/N`: with every connection holding a keep-alive
-//!   timer (so the heap holds N entries), one connection's delayed-ACK timer
-//!   is armed by a segment, found by `poll_timeout` and fired by
-//!   `handle_timeout`.
+//!   connection (a scattered walk over all of them at N), the application
+//!   reads it, and the endpoint's output (one ACK) is drained.
+//! - `timers/1` and `timers/N`: every connection holds a keep-alive timer
+//!   (the heap holds N entries, deadlines 1 µs apart); `poll_timeout` finds
+//!   the earliest, `handle_timeout` fires it (a probe goes out, the timer
+//!   re-arms 75 s later), the output is drained.
 //! - `syn`: SYNs per second at a listener, SYN-queue path and cookie path.
 //!
 //! smoltcp has no counterpart (one socket per connection in a `SocketSet`
@@ -20,7 +20,8 @@
 //!
 //! Instruction counts (callgrind): `ENDPOINT_ONLY=segment ENDPOINT_CONNS=n
 //! ENDPOINT_SEGMENTS=m` runs the setup and then `m` segments in
-//! `measured_segments`, nothing else; `benches/endpoint_callgrind.sh` runs it
+//! `measured_segments`, nothing else (`ENDPOINT_ONLY=timers`: `m` timer
+//! firings in `measured_timers`); `benches/endpoint_callgrind.sh` runs it
 //! under `valgrind --tool=callgrind --toggle-collect=*measured_segments*`
 //! for n = 1 and n = N and prints instructions per segment.
 
@@ -63,11 +64,17 @@ fn cfg(keepalive: bool) -> EndpointConfig {
     c.max_syn_backlog = 1 << 20;
     c.max_half_open = 1 << 20;
     c.syn_cookies = SynCookies::Off;
+    // Every data segment is ACKed at once, at any N: the protocol work per
+    // segment is the same whether a connection sees its first segment or
+    // its millionth (with delayed ACKs, quick-ACK at connection start would
+    // make the first segments of each connection dearer than the rest).
+    c.connection.delayed_ack = None;
     if keepalive {
+        // Probes never give up: each firing sends a probe and re-arms.
         c.connection.keepalive = Some(Keepalive {
             idle: Duration::from_secs(7200),
             interval: Duration::from_secs(75),
-            probes: 9,
+            probes: u32::MAX,
         });
     }
     c
@@ -96,6 +103,12 @@ fn build(n: usize, keepalive: bool) -> (Endpoint, Vec<Peer>, Instant) {
     let now = Instant::from_secs(10);
     let mut peers = Vec::with_capacity(n);
     for i in 0..n {
+        // With keep-alive, handshakes 1 µs apart: the deadlines are distinct.
+        let now = if keepalive {
+            now + Duration::from_micros(i as u64)
+        } else {
+            now
+        };
         let (ip, port) = peer_addr(i);
         let isn = SeqNum((i as u32).wrapping_mul(2_654_435_761));
         e.handle_segment(now, ip, SERVER, syn(port, isn, 1));
@@ -149,6 +162,24 @@ fn one_segment(e: &mut Endpoint, p: &mut Peer, now: Instant, payload: &Bytes, bu
     }
 }
 
+/// `poll_timeout`, then `handle_timeout` at that deadline (one keep-alive
+/// timer fires: a probe goes out and the timer re-arms), output drained.
+#[inline(never)]
+fn fire_next_timer(e: &mut Endpoint) {
+    let at = e.poll_timeout().expect("a keep-alive timer");
+    e.handle_timeout(at);
+    while let Some(t) = e.poll_transmit(at) {
+        black_box(t);
+    }
+}
+
+#[inline(never)]
+fn measured_timers(e: &mut Endpoint, m: usize) {
+    for _ in 0..m {
+        fire_next_timer(e);
+    }
+}
+
 #[inline(never)]
 fn measured_segments(e: &mut Endpoint, peers: &mut [Peer], now: Instant, m: usize) {
     let payload = Bytes::from_static(&[7u8; 64]);
@@ -185,9 +216,24 @@ fn profile_mode() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    if std::env::var("ENDPOINT_ONLY").is_ok_and(|v| v.starts_with("timer")) {
+        let (mut e, _peers, _) = build(n, true);
+        let t = WallInstant::now();
+        measured_timers(&mut e, m);
+        println!(
+            "fired {m} timers among {n} connections: {:.0} ns per timer",
+            t.elapsed().as_secs_f64() * 1e9 / m as f64
+        );
+        std::process::exit(0);
+    }
     let (mut e, mut peers, now) = build(n, false);
+    let t = WallInstant::now();
     measured_segments(&mut e, &mut peers, now, m);
-    println!("ran {m} segments over {n} connections");
+    let el = t.elapsed();
+    println!(
+        "ran {m} segments over {n} connections: {:.0} ns per segment",
+        el.as_secs_f64() * 1e9 / m as f64
+    );
     std::process::exit(0);
 }
 
@@ -237,25 +283,9 @@ fn endpoint(c: &mut Criterion) {
 
     // ---- timers: heap of N keep-alive entries ------------------------------
     for size in [1, n] {
-        let (mut e, mut peers, now) = build(size, true);
-        let mut clock = now;
-        let mut k = 0usize;
+        let (mut e, _peers, _) = build(size, true);
         g.bench_function(format!("timers/{size}"), |b| {
-            b.iter(|| {
-                k = k.wrapping_add(7919) % size;
-                // The first segments are quick-ACKed; after that each arms the
-                // delayed-ACK timer, which poll_timeout finds and handle_timeout fires.
-                one_segment(&mut e, &mut peers[k], clock, &payload, &mut buf);
-                if let Some(t) = e.poll_timeout()
-                    && t <= clock + Duration::from_millis(40)
-                {
-                    clock = t;
-                    e.handle_timeout(clock);
-                    while let Some(t) = e.poll_transmit(clock) {
-                        black_box(t);
-                    }
-                }
-            })
+            b.iter(|| fire_next_timer(&mut e))
         });
     }
 

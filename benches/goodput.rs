@@ -156,6 +156,7 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
     let newreno = Config {
         congestion: CongestionAlgorithm::NewReno,
         sack: false,
+        rack: false,
         ..base
     };
     let newreno_sack = Config {

@@ -432,7 +432,13 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let mut rng = Rng(opts.seed);
-    let cfg = Config::linux();
+    // The ladder shows the textbook four-way close: the ACK of the peer's
+    // FIN goes at once, where Linux (`delay_fin_ack`) would let it ride on
+    // the application's own FIN a moment later.
+    let cfg = Config {
+        delay_fin_ack: false,
+        ..Config::linux()
+    };
     let start = Instant::from_secs(1);
     let (ciss, siss) = (SeqNum(rng.next() as u32), SeqNum(rng.next() as u32));
     let (client_conn, server_conn) = if opts.simultaneous_open {

@@ -43,8 +43,20 @@ pub struct Config {
     pub send_buffer: usize,
     /// Receive buffer, octets: the most we advertise, in order plus out of order.
     pub recv_buffer: usize,
-    /// Offer window scaling (RFC 7323); the shift is derived from `recv_buffer`.
+    /// Offer window scaling (RFC 7323). The shift offered is
+    /// [`window_scale_shift`](Self::window_scale_shift) if set, else the
+    /// smallest that lets the larger of `recv_buffer` and
+    /// [`recv_buffer_max`](Self::recv_buffer_max) be advertised.
     pub window_scale: bool,
+    /// The most the receive buffer may ever be grown to (Linux:
+    /// `tcp_rmem[2]`, or twice `SO_RCVBUF` once the application set it).
+    /// Only the window-scale choice uses it, as Linux does: a connection
+    /// whose buffer may grow needs the shift up front, since the shift is
+    /// fixed by the SYN (RFC 7323 §2.2). 0 means "same as `recv_buffer`".
+    pub recv_buffer_max: usize,
+    /// An explicit window-scale shift to offer (clamped to 14), overriding
+    /// the choice from the buffer sizes.
+    pub window_scale_shift: Option<u8>,
     /// Offer timestamps (RFC 7323): RTT per ACK and PAWS.
     pub timestamps: bool,
     /// Offset added to the timestamp clock (the caller's secret per 4-tuple, RFC 7323 §7.1).
@@ -61,12 +73,23 @@ pub struct Config {
     pub initial_window: u32,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
+    /// Slow-start growth per ACK, in segments (the L of RFC 3465 and
+    /// RFC 9406): `None` keeps each controller's RFC value (NewReno 1,
+    /// CUBIC/HyStart++ 8); `Some(0)` lets an ACK add every segment it
+    /// covers, as Linux's `tcp_slow_start` (one ACK for a 10-segment
+    /// initial window doubles cwnd).
+    pub slow_start_limit: Option<u32>,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,
     /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
     pub delayed_ack: Option<Duration>,
     /// Segments acknowledged at once at connection start before delaying (Linux "quick-ack").
     pub quick_acks: u32,
+    /// Delay the ACK of a FIN that arrives in ESTABLISHED after data, by the
+    /// delayed-ACK time (Linux's "pingpong" mode after a FIN); `false`
+    /// acknowledges every FIN at once. A FIN with no data before it, or in
+    /// any other state, is acknowledged at once either way.
+    pub delay_fin_ack: bool,
     /// Retransmission timeout before the first RTT sample (RFC 6298 (2.1)).
     pub initial_rto: Duration,
     /// Lower bound on the RTO (RFC 6298 (2.4): 1 s; Linux 200 ms).
@@ -80,6 +103,11 @@ pub struct Config {
     pub syn_retries: u32,
     /// SYN-ACK retransmissions before giving up.
     pub synack_retries: u32,
+    /// SYN retransmissions that keep the initial RTO instead of doubling it,
+    /// on top of `syn_retries` (Linux ≥ 6.5 `tcp_syn_linear_timeouts` = 4:
+    /// SYNs at 0, 1, 2, 3, 4, 5, 7, 11, ... s). RFC 6298 (5.5) doubles on
+    /// every expiry: 0.
+    pub syn_linear_timeouts: u32,
     /// Data retransmissions before giving up (R2, MUST-20/21).
     pub max_retries: u32,
     /// Give up when data stays unacknowledged this long (TCP_USER_TIMEOUT); `None` for R2 only.
@@ -120,21 +148,34 @@ impl Config {
             send_buffer: 1 << 20,
             recv_buffer: 1 << 20,
             window_scale: true,
+            // This crate does not grow the receive buffer (Linux's
+            // autotuning does, up to tcp_rmem[2], and picks the shift for
+            // that): the shift covers `recv_buffer`. Set 6 MiB (Linux's
+            // default tcp_rmem[2], shift 7) or 15 MiB (packetdrill's
+            // defaults.sh, shift 8) to offer Linux's shift.
+            recv_buffer_max: 0,
+            window_scale_shift: None,
             timestamps: true,
             ts_offset: 0,
             sack: true,
             rack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::Cubic,
+            // RFC 9406 / RFC 5681 limit the growth per ACK (8 and 1 SMSS);
+            // Linux's tcp_slow_start lets an ACK add every segment it
+            // covers (HyStart++ still ends slow start early).
+            slow_start_limit: Some(0),
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
+            delay_fin_ack: true,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(120),
             rttvar_floor: Duration::from_millis(200),
             syn_retries: 6,
             synack_retries: 5,
+            syn_linear_timeouts: 4,
             max_retries: 15,
             user_timeout: None,
             time_wait: Duration::from_secs(60),
@@ -153,15 +194,18 @@ impl Config {
         let mut c = Config::linux();
         c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
+        c.slow_start_limit = None;
         c.sack = false;
         c.rack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
+        c.delay_fin_ack = false;
         c.min_rto = Duration::from_secs(1);
         c.max_rto = Duration::from_secs(60);
         c.rttvar_floor = Duration::from_millis(1);
         c.syn_retries = 8;
         c.synack_retries = 8;
+        c.syn_linear_timeouts = 0;
         c.time_wait = Duration::from_secs(240);
         c.fin_wait_2_timeout = None;
         c
@@ -226,11 +270,16 @@ impl Config {
         Ok(())
     }
 
-    /// The window-scale shift we offer: the smallest that lets the whole
-    /// receive buffer be advertised (RFC 7323 §2.3: at most 14).
-    pub(crate) fn rcv_wscale(&self) -> u8 {
+    /// The window-scale shift we offer: the explicit shift if set, else the
+    /// smallest that lets the largest receive buffer be advertised, as
+    /// Linux's `tcp_select_initial_window` (RFC 7323 §2.3: at most 14).
+    pub fn rcv_wscale(&self) -> u8 {
+        if let Some(s) = self.window_scale_shift {
+            return s.min(14);
+        }
+        let space = self.recv_buffer.max(self.recv_buffer_max);
         let mut s = 0u8;
-        while s < 14 && (self.recv_buffer >> s) > 65535 {
+        while s < 14 && (space >> s) > 65535 {
             s += 1;
         }
         s
@@ -311,10 +360,26 @@ mod tests {
 
     #[test]
     fn window_scale_is_the_smallest_that_covers_the_buffer() {
-        let mut c = Config::linux();
+        let mut c = Config::rfc9293();
         c.recv_buffer = 65535;
         assert_eq!(c.rcv_wscale(), 0);
         c.recv_buffer = 1 << 20;
         assert_eq!(c.rcv_wscale(), 5);
+    }
+
+    #[test]
+    fn window_scale_follows_the_maximum_buffer_like_linux_or_the_override() {
+        let mut c = Config::linux();
+        assert_eq!(c.rcv_wscale(), 5, "the 1 MiB buffer itself");
+        c.recv_buffer_max = 6 << 20;
+        assert_eq!(c.rcv_wscale(), 7, "Linux default tcp_rmem[2] = 6 MiB");
+        c.recv_buffer_max = 15 << 20;
+        assert_eq!(c.rcv_wscale(), 8, "packetdrill's defaults.sh: 15 MiB");
+        c.recv_buffer_max = 32 << 20;
+        assert_eq!(c.rcv_wscale(), 10);
+        c.window_scale_shift = Some(2);
+        assert_eq!(c.rcv_wscale(), 2);
+        c.window_scale_shift = Some(20);
+        assert_eq!(c.rcv_wscale(), 14, "RFC 7323 §2.3 caps the shift at 14");
     }
 }

@@ -123,7 +123,7 @@ mod timewait;
 pub mod wire;
 
 pub use config::{CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, Keepalive};
-pub use connection::{Connection, Stats, reset_reply};
+pub use connection::{Connection, Stats, TcpInfo, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;
 pub use state::State;

@@ -114,10 +114,7 @@ fn syn_ack_acking_other_than_iss_plus_one_in_syn_sent_gets_rst_and_is_ignored() 
     syn_ack_with_bad_ack_draws_rst(WRAP_ISS, WRAP_ISS.wrapping_add(1000));
 }
 
-#[test]
-fn syn_is_retransmitted_with_exponential_backoff_then_times_out() {
-    let cfg = plain(); // Config::linux: initial RTO 1 s, 6 SYN retries.
-    assert_eq!(cfg.initial_rto, secs(1));
+fn syn_gaps(cfg: Config) -> (Vec<u64>, usize) {
     let (mut h, _) = H::connect(cfg, ISS);
     let mut gaps = Vec::new();
     let mut last = Instant::ZERO;
@@ -131,9 +128,28 @@ fn syn_is_retransmitted_with_exponential_backoff_then_times_out() {
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].flags, out[0].seq), (SYN, SeqNum(ISS)));
     }
-    assert_eq!(gaps, vec![1, 2, 4, 8, 16, 32, 64]);
-    assert_eq!(h.log.len(), 7, "the SYN and 6 retransmissions");
     assert_eq!(h.closed_event(), Some(CloseReason::TimedOut));
+    (gaps, h.log.len())
+}
+
+#[test]
+fn syn_is_retransmitted_with_exponential_backoff_then_times_out() {
+    let mut cfg = plain(); // Config::linux: initial RTO 1 s, 6 SYN retries.
+    assert_eq!(cfg.initial_rto, secs(1));
+    cfg.syn_linear_timeouts = 0;
+    let (gaps, sent) = syn_gaps(cfg);
+    assert_eq!(gaps, vec![1, 2, 4, 8, 16, 32, 64]);
+    assert_eq!(sent, 7, "the SYN and 6 retransmissions");
+}
+
+#[test]
+fn linux_syn_retransmissions_start_linear_then_double() {
+    // Linux >= 6.5 (tcp_syn_linear_timeouts = 4): SYNs at 0, 1, 2, 3, 4, 5,
+    // 7, 11, 19, 35, 67 s and ETIMEDOUT at 131 s with tcp_syn_retries = 6.
+    let (gaps, sent) = syn_gaps(plain());
+    assert_eq!(gaps, vec![1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64]);
+    assert_eq!(gaps.iter().sum::<u64>(), 131);
+    assert_eq!(sent, 11, "the SYN and 6 + 4 retransmissions");
 }
 
 #[test]

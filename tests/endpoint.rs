@@ -787,3 +787,29 @@ fn encode_into_and_raw_packets_round_trip_with_checksums() {
     );
     assert_eq!(b.stats().malformed, 1);
 }
+
+#[test]
+fn ipv6_connections_advertise_an_mss_20_octets_smaller() {
+    let mut a = Endpoint::new(EndpointConfig::default(), [1; 16]).unwrap();
+    let now = Instant::ZERO;
+    a.connect(now, sa("192.0.2.1:1000"), sa("192.0.2.2:80"))
+        .unwrap();
+    a.connect(now, sa("[2001:db8::1]:1000"), sa("[2001:db8::2]:80"))
+        .unwrap();
+    let mss: Vec<_> = std::iter::from_fn(|| a.poll_transmit(now))
+        .map(|t| (t.dst.is_ipv6(), t.segment.options.mss))
+        .collect();
+    assert!(mss.contains(&(false, Some(1460))));
+    assert!(mss.contains(&(true, Some(1440))));
+    let mut cfg = EndpointConfig::linux();
+    cfg.ipv6_mss = Some(1400);
+    let mut b = Endpoint::new(cfg, [1; 16]).unwrap();
+    b.connect(now, sa("[2001:db8::1]:1000"), sa("[2001:db8::2]:80"))
+        .unwrap();
+    assert_eq!(
+        b.poll_transmit(now).unwrap().segment.options.mss,
+        Some(1400)
+    );
+    cfg.ipv6_mss = Some(10);
+    assert!(Endpoint::new(cfg, [1; 16]).is_err());
+}

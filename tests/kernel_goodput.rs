@@ -539,7 +539,9 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
                     port,
                     buf: Vec::new(),
                 }));
-                relay(cell, seed, &mut a, &net.b, limit, &|_| rx.is_finished())
+                let r = relay(cell, seed, &mut a, &net.b, limit, &|_| rx.is_finished());
+                verbose(kind, cell, &a);
+                r
             };
             assert!(
                 r.finished,
@@ -576,6 +578,7 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
             let _ = relay(cell, seed, &mut a, &net.b, Duration::from_secs(2), &|_| {
                 tx.is_finished()
             });
+            verbose(kind, cell, &a);
             let EndA::Proto(p) = a else { unreachable!() };
             (r, p.done.expect("finished"))
         }
@@ -597,6 +600,31 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
         queue_drops: r.up.queue_drops + r.down.queue_drops,
         late_max: r.late_max,
         late_count: r.late_count,
+    }
+}
+
+/// With `TCPP_GOODPUT_VERBOSE=1`, tcp-proto's counters after a transfer.
+fn verbose(kind: Kind, cell: Cell, a: &EndA<'_>) {
+    if std::env::var("TCPP_GOODPUT_VERBOSE").as_deref() != Ok("1") {
+        return;
+    }
+    if let EndA::Proto(p) = a
+        && let Some(c) = p.conn.as_ref()
+    {
+        let s = c.stats();
+        eprintln!(
+            "{} {cell:?}: retransmits {} (fast {}, RTOs {}), dup ACKs {}, SRTT {:?}, cwnd {}, ssthresh {}, peer window {}, out-of-order in {}",
+            kind.name(),
+            s.retransmits,
+            s.fast_retransmits,
+            s.rto_expirations,
+            s.dup_acks,
+            s.srtt,
+            s.cwnd,
+            s.ssthresh,
+            s.snd_wnd,
+            s.out_of_order
+        );
     }
 }
 

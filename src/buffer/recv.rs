@@ -97,6 +97,13 @@ impl RecvBuffer {
         }
     }
 
+    /// Changes the capacity (a live SO_RCVBUF). The caller keeps it at
+    /// least as large as what is held plus the window already advertised.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity.max(self.ready_len + self.ooo_len);
+        self.max_pieces = (self.capacity / 256).max(64);
+    }
+
     /// Octets the application can read.
     pub(crate) fn readable(&self) -> usize {
         self.ready_len
@@ -116,6 +123,13 @@ impl RecvBuffer {
     /// Octets held: readable plus out of order.
     pub(crate) fn held(&self) -> usize {
         self.ready_len + self.ooo_len
+    }
+
+    /// Octets that may still arrive past RCV.NXT: the buffer plus the
+    /// window-scale rounding slack, less what is readable. Nothing past it
+    /// is ever stored (MUST-39).
+    pub(crate) fn room(&self) -> usize {
+        (self.capacity + self.slack).saturating_sub(self.ready_len)
     }
 
     /// Room for new data past RCV.NXT: the receive window before rounding.
@@ -155,8 +169,7 @@ impl RecvBuffer {
     pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, mut data: Bytes) -> Inserted {
         // MUST-39: the right edge of what we hold is `capacity + slack`
         // past the first unread octet, whatever the peer sends.
-        let room = (self.capacity + self.slack).saturating_sub(self.ready_len);
-        let edge = rcv_nxt.add(room as u32);
+        let edge = rcv_nxt.add(self.room() as u32);
         let room = if edge.gt(seq) {
             edge.dist(seq) as usize
         } else {

@@ -99,6 +99,11 @@ impl SendBuffer {
         self.unsent_len
     }
 
+    /// Changes the capacity (a live SO_SNDBUF); data already queued stays.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+    }
+
     /// Room left for the application.
     pub(crate) fn free(&self) -> usize {
         self.capacity.saturating_sub(self.len())
@@ -314,7 +319,6 @@ impl SendBuffer {
     }
 
     /// Octets in flight (sent, unacknowledged).
-    #[cfg(test)]
     pub(crate) fn sent_len(&self) -> usize {
         self.sent_len
     }

@@ -53,6 +53,8 @@ pub struct Cubic {
     /// Fast recovery in progress (cwnd inflated).
     in_recovery: bool,
     hystart: HyStart,
+    /// Most SMSS one ACK adds in slow start (RFC 9406's L); 0: no limit.
+    ss_limit: u32,
 }
 
 impl Cubic {
@@ -74,7 +76,20 @@ impl Cubic {
             last_active: Instant::ZERO,
             in_recovery: false,
             hystart: HyStart::new(),
+            ss_limit: L_NON_PACED,
         }
+    }
+
+    /// Sets the slow-start growth limit per ACK in segments (RFC 9406's L,
+    /// 8 without pacing); 0 lets an ACK add every segment it covers, as
+    /// Linux's `tcp_slow_start`.
+    pub fn with_slow_start_limit(mut self, segments: u32) -> Cubic {
+        self.ss_limit = segments;
+        self
+    }
+
+    pub(crate) fn ss_limit_set(&mut self, segments: u32) {
+        self.ss_limit = segments;
     }
 
     /// The same without HyStart++: standard slow start to the first loss.
@@ -160,9 +175,13 @@ impl Cubic {
             return;
         }
         let inc = if hystart_was_on {
-            self.hystart.increase(ack.acked, ack.mss)
+            self.hystart
+                .increase_limited(ack.acked, ack.mss, self.ss_limit)
         } else {
-            ack.acked.min(L_NON_PACED.saturating_mul(ack.mss))
+            match self.ss_limit {
+                0 => ack.acked,
+                l => ack.acked.min(l.saturating_mul(ack.mss)),
+            }
         };
         // RFC 5681 §3.1: slow start ends at ssthresh.
         self.cwnd = self

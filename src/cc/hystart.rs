@@ -121,7 +121,16 @@ impl HyStart {
     /// The slow-start increase for an ACK of `acked` octets (RFC 9406
     /// §4.2): min(acked, L·SMSS), divided by CSS_GROWTH_DIVISOR in CSS.
     pub fn increase(&self, acked: u32, mss: u32) -> u32 {
-        let n = acked.min(L_NON_PACED.saturating_mul(mss));
+        self.increase_limited(acked, mss, L_NON_PACED)
+    }
+
+    /// [`increase`](Self::increase) with another L (segments per ACK; 0
+    /// lifts the limit, as Linux's `tcp_slow_start`).
+    pub fn increase_limited(&self, acked: u32, mss: u32, limit: u32) -> u32 {
+        let n = match limit {
+            0 => acked,
+            l => acked.min(l.saturating_mul(mss)),
+        };
         if self.phase == HyStartPhase::Css {
             n / CSS_GROWTH_DIVISOR
         } else {

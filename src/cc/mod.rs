@@ -187,6 +187,18 @@ impl Controller {
         }
     }
 
+    /// Applies a slow-start growth limit (segments per ACK; 0: none) to
+    /// the crate's controllers; `None` keeps each one's RFC value. A
+    /// user's controller decides for itself.
+    pub(crate) fn set_slow_start_limit(&mut self, limit: Option<u32>) {
+        let Some(l) = limit else { return };
+        match self {
+            Controller::NewReno(c) => *c = c.with_slow_start_limit(l),
+            Controller::Cubic(c) => c.ss_limit_set(l),
+            Controller::Unlimited(_) | Controller::Custom(_) => {}
+        }
+    }
+
     /// Back to the initial window once the SYN exchange fixed the MSS: the
     /// configured algorithm afresh, or the user's told to reset.
     pub(crate) fn restart(&mut self, alg: CongestionAlgorithm, initial_window: u32, mss: u32) {

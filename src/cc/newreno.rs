@@ -10,6 +10,8 @@ pub struct NewReno {
     ssthresh: u32,
     /// Octets acknowledged in congestion avoidance since cwnd last grew.
     bytes_acked: u32,
+    /// Most SMSS one ACK adds in slow start (RFC 3465's L); 0: no limit.
+    ss_limit: u32,
 }
 
 impl NewReno {
@@ -19,7 +21,16 @@ impl NewReno {
             cwnd: initial_window.saturating_mul(mss),
             ssthresh: u32::MAX,
             bytes_acked: 0,
+            ss_limit: 1,
         }
+    }
+
+    /// Sets the slow-start growth limit per ACK in segments (RFC 3465's
+    /// L; RFC 5681 uses 1); 0 lets an ACK add every segment it covers, as
+    /// Linux's `tcp_slow_start`.
+    pub fn with_slow_start_limit(mut self, segments: u32) -> NewReno {
+        self.ss_limit = segments;
+        self
     }
 }
 
@@ -33,14 +44,19 @@ impl CongestionControl for NewReno {
     }
 
     fn reset(&mut self, initial_window: u32, mss: u32) {
-        *self = NewReno::new(initial_window, mss);
+        *self = NewReno::new(initial_window, mss).with_slow_start_limit(self.ss_limit);
     }
 
     fn on_ack(&mut self, _now: Instant, ack: &AckSample) {
         let (acked, mss) = (ack.acked, ack.mss);
         if self.cwnd < self.ssthresh {
-            // RFC 5681 (2): grow by at most SMSS per ACK (appropriate byte counting, L = 1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            // RFC 5681 (2): grow by at most SMSS per ACK (appropriate byte
+            // counting, L = 1, RFC 3465); L is configurable, 0 lifts it.
+            let grow = match self.ss_limit {
+                0 => acked,
+                l => acked.min(mss.saturating_mul(l)),
+            };
+            self.cwnd = self.cwnd.saturating_add(grow);
         } else {
             // RFC 5681 (3) with byte counting (RFC 3465): one SMSS per cwnd of data acknowledged.
             self.bytes_acked = self.bytes_acked.saturating_add(acked);
@@ -116,5 +132,40 @@ mod tests {
             c.on_ack(Instant::ZERO, &AckSample::new(1000, 6000, mss));
         }
         assert_eq!(c.cwnd(), 7000);
+    }
+}
+
+#[cfg(test)]
+mod slow_start_limit_tests {
+    use super::*;
+    use crate::cc::{AckSample, CongestionControl, Cubic};
+
+    #[test]
+    fn slow_start_growth_per_ack_follows_the_limit() {
+        let mss = 1000;
+        let ack = AckSample::new(10_000, 0, mss);
+        // RFC 5681: one SMSS per ACK, however much it covers.
+        let mut c = NewReno::new(10, mss);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 11_000);
+        // RFC 3465 with L = 2.
+        let mut c = NewReno::new(10, mss).with_slow_start_limit(2);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 12_000);
+        // Linux: every segment acknowledged; one ACK of the IW doubles it.
+        let mut c = NewReno::new(10, mss).with_slow_start_limit(0);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 20_000);
+        // The limit survives the reset after the handshake.
+        c.reset(10, mss);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 20_000);
+        // CUBIC's slow start (HyStart++): RFC 9406's L = 8, or none.
+        let mut c = Cubic::new(10, mss);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 18_000);
+        let mut c = Cubic::new(10, mss).with_slow_start_limit(0);
+        c.on_ack(Instant::ZERO, &ack);
+        assert_eq!(c.cwnd(), 20_000);
     }
 }

@@ -99,6 +99,7 @@ impl Connection {
             .max(16);
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
+        self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -454,7 +455,13 @@ impl Connection {
                 seg.seq = seg.seq.add(1);
             }
         }
-        let room = self.rcv_nxt.add(rcv_wnd).dist(seg.seq) as usize;
+        // The window, but never past what the buffer holds (B25 trims to
+        // the window; the buffer bound is the crate's invariant). A window
+        // rounded up by scaling may promise up to one unit less one octet
+        // more: the buffer keeps that slack, so that the peer can fill what
+        // it was offered and the window then closes to zero (RecvBuffer::room).
+        let wnd = rcv_wnd.min(self.rcvbuf.room() as u32);
+        let room = self.rcv_nxt.add(wnd).diff(seg.seq).max(0) as usize;
         if seg.payload.len() > room {
             seg.payload.truncate(room);
             seg.flags = seg.flags.without(Flags::FIN);
@@ -772,6 +779,7 @@ impl Connection {
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        self.last_data_recv = now;
         if self.sack_enabled
             && self.rcvbuf.has_holes()
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
@@ -817,7 +825,22 @@ impl Connection {
     fn take_fin(&mut self, now: Instant) {
         self.rcv_nxt = self.rcv_nxt.add(1);
         self.peer_finished = true;
-        self.ack_now = true;
+        // MUST-58 leaves the FIN's ACK timing to the delayed-ACK rules.
+        // Linux ("pingpong" after a FIN in ESTABLISHED) delays it by the
+        // delayed-ACK time once data has been received; with no data ever
+        // received, or in any other state, it ACKs at once.
+        let delay = self.cfg.delay_fin_ack
+            && self.state == State::Established
+            && !self.ack_now
+            && self.stats.bytes_received > 0;
+        match self.cfg.delayed_ack.filter(|_| delay) {
+            Some(d) => {
+                if !self.timers.is_set(Timer::DelayedAck) {
+                    self.timers.set(Timer::DelayedAck, now + d);
+                }
+            }
+            None => self.ack_now = true,
+        }
         self.events.push_back(Event::PeerFinished);
         match self.state {
             State::SynSent | State::SynReceived | State::Established => {

@@ -8,12 +8,15 @@
 
 mod events;
 mod host;
+mod info;
 mod input;
 mod loss;
 mod output;
 mod rtt;
+mod sockopt;
 mod timers;
 
+pub use info::TcpInfo;
 pub use input::reset_reply;
 pub(crate) use input::segment_acceptable;
 
@@ -193,6 +196,10 @@ pub struct Connection {
     peer_finished: bool,
     /// The application closed fully: it reads no more (MAY-1).
     app_closed: bool,
+    /// `shutdown_read`: reads return end-of-stream once the buffer is empty.
+    rd_shut: bool,
+    /// `set_cork`: hold sub-MSS segments back.
+    corked: bool,
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
@@ -244,6 +251,9 @@ pub struct Connection {
     keepalive_probe: bool,
     keepalive_sent: u32,
     last_rcv: Instant,
+    /// When data was last sent / received (tcp_info).
+    last_data_sent: Instant,
+    last_data_recv: Instant,
 
     // Output queues and limits.
     replies: VecDeque<Segment>,
@@ -310,6 +320,8 @@ impl Connection {
             rcv_fin: None,
             peer_finished: false,
             app_closed: false,
+            rd_shut: false,
+            corked: false,
             rtt: RttEstimator::new(&cfg),
             rtt_probe: None,
             retries: 0,
@@ -327,7 +339,11 @@ impl Connection {
             tlp_was_rtx: false,
             tlp_dsack: false,
             tlp_pending: false,
-            cc: Controller::new(cfg.congestion, cfg.initial_window, snd_mss),
+            cc: {
+                let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
+                cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc
+            },
             usage: CwndUsage::new(iss),
             last_progress: now,
             ack_now: false,
@@ -339,6 +355,8 @@ impl Connection {
             keepalive_probe: false,
             keepalive_sent: 0,
             last_rcv: now,
+            last_data_sent: now,
+            last_data_recv: now,
             replies: VecDeque::new(),
             challenge_budget: AckBudget::new(now),
             oow_budget: AckBudget::new(now),
@@ -603,7 +621,7 @@ impl Connection {
             self.maybe_window_update();
             return Ok(n);
         }
-        if self.peer_finished {
+        if self.peer_finished || self.rd_shut {
             return Ok(0);
         }
         match self.close_reason {
@@ -740,8 +758,14 @@ impl Connection {
         self.rtt_probe = None; // Karn: no sample from a retransmitted segment.
         if !self.syn_acked {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
-            let limit = if self.state == State::SynSent {
-                self.cfg.syn_retries
+            let syn_sent = self.state == State::SynSent;
+            let linear = if syn_sent {
+                self.cfg.syn_linear_timeouts
+            } else {
+                0
+            };
+            let limit = if syn_sent {
+                self.cfg.syn_retries.saturating_add(linear)
             } else {
                 self.cfg.synack_retries
             };
@@ -758,7 +782,9 @@ impl Connection {
                 return;
             }
             self.retries += 1;
-            self.rtt.back_off();
+            if self.retries > linear {
+                self.rtt.back_off();
+            }
             self.syn_pending = true;
             self.stats.retransmits += 1;
             self.timers

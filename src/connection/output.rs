@@ -387,6 +387,10 @@ impl Connection {
         if len == 0 {
             return None;
         }
+        // A corked sender holds a short tail until uncorked or the FIN.
+        if self.corked && len < mss && len as usize == unsent && !fin_due {
+            return None;
+        }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
@@ -409,6 +413,7 @@ impl Connection {
         self.start_progress_clock(now);
         self.snd_nxt = self.snd_nxt.add(n);
         self.stats.bytes_sent += u64::from(n);
+        self.last_data_sent = now;
         if n < mss {
             self.snd_sml = self.snd_nxt;
         }

@@ -79,6 +79,11 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// Doublings in force (Linux `icsk_backoff`).
+    pub(crate) fn backoff(&self) -> u32 {
+        self.backoff
+    }
+
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt.map(Duration::from_micros)
     }

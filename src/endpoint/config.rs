@@ -22,6 +22,11 @@ pub struct EndpointConfig {
     /// Settings of every connection. `ts_offset` is replaced per connection
     /// by the keyed hash of its 4-tuple (RFC 7323 §7.1).
     pub connection: Config,
+    /// MSS for IPv6 connections; `None`: `connection.mss` − 20 (the IPv6
+    /// header is 20 octets longer: 1440 on a 1500-octet link). IPv6
+    /// connections also assume 1220, not 536, from a peer that sends no MSS
+    /// option (MUST-15), unless `connection.default_peer_mss` says more.
+    pub ipv6_mss: Option<u16>,
     /// Most connections (established or not, excluding half-open and
     /// TIME-WAIT entries) held at once; connects and handshakes beyond are refused.
     pub max_connections: usize,
@@ -66,6 +71,7 @@ impl EndpointConfig {
     pub const fn linux() -> EndpointConfig {
         EndpointConfig {
             connection: Config::linux(),
+            ipv6_mss: None,
             max_connections: 1 << 20,
             max_half_open: 1 << 16,
             max_syn_backlog: 4096,
@@ -82,6 +88,9 @@ impl EndpointConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.connection.validate()?;
+        if let Some(m) = self.ipv6_mss.filter(|&m| m < 64) {
+            return Err(ConfigError::MssTooSmall(m));
+        }
         let max = super::demux::MAX_INDEX as usize;
         if self.max_connections == 0
             || self.max_connections > max

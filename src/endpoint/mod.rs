@@ -501,7 +501,10 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The next established connection of listener `l`, if any.
+    /// The next established connection of listener `l`, if any. A
+    /// connection that closed while it waited (reset by its peer) is skipped;
+    /// its last events still come out of [`poll_event`](Self::poll_event)
+    /// under a handle `accept` never returned: ignore unknown handles there.
     pub fn accept(&mut self, l: ListenerHandle) -> Option<ConnectionHandle> {
         let li = self.listener_index(l).ok()?;
         while let Some(h) = self.listeners[li].accept.pop_front() {
@@ -1162,7 +1165,9 @@ impl Endpoint {
         )
     }
 
-    /// The next event of any connection, with its handle.
+    /// The next event of any connection, with its handle. Events of
+    /// connections not yet accepted come out too (and of ones that closed
+    /// before `accept`: their handles are already stale).
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
         self.settle_dirty();
         if let Some(e) = self.final_events.pop_front() {
@@ -1268,7 +1273,7 @@ impl Endpoint {
     // ---- bookkeeping ------------------------------------------------------
 
     fn hash(&self, t: &FourTuple) -> u32 {
-        self.keys.demux.tuple(t, 0) as u32
+        self.keys.demux.tuple_fast(t) as u32
     }
 
     fn lookup(&self, hash: u32, t: &FourTuple) -> Option<Slot> {
@@ -1294,6 +1299,14 @@ impl Endpoint {
     fn conn_config(&self, t: &FourTuple) -> Config {
         let mut c = self.cfg.connection;
         c.ts_offset = self.keys.ts.tuple(t, 0) as u32;
+        if t.v6 {
+            c.mss = self
+                .cfg
+                .ipv6_mss
+                .unwrap_or(c.mss.saturating_sub(20))
+                .max(64);
+            c.default_peer_mss = c.default_peer_mss.max(1220).min(c.mss);
+        }
         c
     }
 

@@ -363,6 +363,12 @@ impl Options {
             w.put_u32(ts.val)?;
             w.put_u32(ts.ecr)?;
         }
+        // Without timestamps SACK-permitted takes its own word, before the
+        // window scale, as Linux lays a SYN out (mss, nop, nop, sackOK,
+        // nop, wscale).
+        if self.sack_permitted && self.timestamps.is_none() {
+            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2])?;
+        }
         if let Some(ws) = self.window_scale {
             w.put(&[kind::NOP, kind::WINDOW_SCALE, 3, ws])?;
         }
@@ -374,9 +380,6 @@ impl Options {
                 w.put_u32(b.left.0)?;
                 w.put_u32(b.right.0)?;
             }
-        }
-        if self.sack_permitted && self.timestamps.is_none() {
-            w.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2])?;
         }
         Ok(w.written() - start)
     }

@@ -1,0 +1,112 @@
+//! Socket options on a live connection (Linux `setsockopt` analogues),
+//! half-close of the receiving side, and the queue counts of `ioctl`
+//! (SIOCINQ / SIOCOUTQ / SIOCOUTQNSD).
+
+use super::{Connection, Timer};
+use crate::config::Keepalive;
+use crate::event::Event;
+use crate::state::State;
+use crate::time::Instant;
+use core::time::Duration;
+
+impl Connection {
+    /// `TCP_NODELAY`: turns Nagle's algorithm off (`true`) or on (MUST-17).
+    /// Queued data goes out at the next [`poll_transmit`](Self::poll_transmit).
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nagle = !nodelay;
+    }
+
+    /// A `TCP_CORK`-like "more data is coming": while set, a segment
+    /// shorter than the MSS is held back (a FIN still flushes it); clearing
+    /// it sends what is queued. Unlike Linux there is no 200 ms cap: the
+    /// application uncorks.
+    pub fn set_cork(&mut self, cork: bool) {
+        self.corked = cork;
+    }
+
+    /// `TCP_USER_TIMEOUT` (RFC 9293 §3.8.3, MUST-20/21 "USER TIMEOUT"):
+    /// give up when sent data stays unacknowledged this long; `None` leaves
+    /// only the retransmission count.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.user_timeout = timeout;
+    }
+
+    /// `SO_KEEPALIVE` with `TCP_KEEPIDLE` / `TCP_KEEPINTVL` / `TCP_KEEPCNT`
+    /// (RFC 9293 §3.8.4): `None` turns keep-alive off. The idle time counts
+    /// from the last segment received, as Linux does when the idle time of
+    /// a live socket changes. A setting with fewer than two probes or a
+    /// zero time is taken as two probes / one second (MUST-29).
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>, now: Instant) {
+        let k = keepalive.map(|k| Keepalive {
+            idle: k.idle.max(Duration::from_secs(1)),
+            interval: k.interval.max(Duration::from_secs(1)),
+            probes: k.probes.max(2),
+        });
+        self.cfg.keepalive = k;
+        match k {
+            Some(k) if self.state.is_synchronized() => {
+                let at = (self.last_rcv + k.idle).max(now);
+                self.timers.set(Timer::Keepalive, at);
+            }
+            _ => self.timers.stop(Timer::Keepalive),
+        }
+    }
+
+    /// `SO_SNDBUF`: the send buffer's size in octets (queued plus
+    /// unacknowledged). Shrinking never drops queued data; it only stops
+    /// new data until the queue drains below the new size.
+    pub fn set_send_buffer(&mut self, octets: usize) {
+        let octets = octets.clamp(1, 1 << 30);
+        self.cfg.send_buffer = octets;
+        self.sndbuf.set_capacity(octets);
+        if self.want_writable && self.sndbuf.free() > 0 && self.can_send() {
+            self.want_writable = false;
+            self.events.push_back(Event::Writable);
+        }
+    }
+
+    /// `SO_RCVBUF`: the receive buffer's size in octets. The window already
+    /// advertised is never taken back (SHLD-14), so the buffer does not
+    /// shrink below what is held plus that window. The window-scale shift,
+    /// fixed by the SYN, does not change.
+    pub fn set_recv_buffer(&mut self, octets: usize) {
+        let floor = self.rcvbuf.readable() + self.rcv_wnd() as usize;
+        let octets = octets
+            .max(floor)
+            .max(usize::from(self.cfg.mss))
+            .min(1 << 30);
+        self.cfg.recv_buffer = octets;
+        self.rcvbuf.set_capacity(octets);
+        self.maybe_window_update();
+    }
+
+    /// `TCP_LINGER2`: how long FIN-WAIT-2 waits for the peer's FIN after a
+    /// full close; `None` waits forever. Restarts a running timer.
+    pub fn set_fin_wait_2_timeout(&mut self, timeout: Option<Duration>, now: Instant) {
+        self.cfg.fin_wait_2_timeout = timeout;
+        self.timers.stop(Timer::FinWait2);
+        self.arm_fin_wait_2(now);
+    }
+
+    /// `shutdown(SHUT_RD)`: reads return end-of-stream (`Ok(0)`) once the
+    /// buffered data is read. As on Linux, data that still arrives is
+    /// acknowledged and queued, and later reads return it; nothing is sent
+    /// to the peer (RFC 9293 has no receive half-close on the wire).
+    pub fn shutdown_read(&mut self) {
+        if self.state != State::Closed {
+            self.rd_shut = true;
+        }
+    }
+
+    /// Octets queued and never sent (Linux `SIOCOUTQNSD`).
+    pub fn unsent_len(&self) -> usize {
+        self.sndbuf.unsent_len()
+    }
+
+    /// Data octets sent and not yet acknowledged (SYN and FIN not counted).
+    /// `unacked_len() + unsent_len()` is Linux's `SIOCOUTQ`;
+    /// [`recv_available`](Self::recv_available) is `SIOCINQ`.
+    pub fn unacked_len(&self) -> usize {
+        self.sndbuf.sent_len()
+    }
+}

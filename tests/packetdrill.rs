@@ -1,0 +1,232 @@
+//! packetdrill scripts against tcp-proto: our own (tests/scripts) and the
+//! upstream ones in ../shared/packetdrill/scripts (GPL-2.0 test data, read
+//! at test time, never copied into the crate).
+
+mod packetdrill_runner;
+
+use packetdrill_runner::{Outcome, Profile, collect, run_file, run_str};
+use std::path::Path;
+
+fn run_dir(dir: &Path, profile: Profile) -> (usize, Vec<String>, Vec<String>) {
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    let mut skipped = Vec::new();
+    for p in collect(dir) {
+        let (o, _) = run_file(&p, profile, false);
+        match o {
+            Outcome::Pass => {
+                println!("PASS {}", p.display());
+                passed += 1
+            }
+            Outcome::Fail(m) => {
+                println!("FAIL {}: {m}", p.display());
+                failed.push(format!("{}: {m}", p.display()))
+            }
+            Outcome::Skip(m) => {
+                println!("SKIP {}: {m}", p.display());
+                skipped.push(format!("{}: {m}", p.display()))
+            }
+        }
+    }
+    (passed, failed, skipped)
+}
+
+#[test]
+fn own_scripts_pass_under_the_linux_profile() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    let (passed, failed, skipped) = run_dir(&dir, Profile::Linux);
+    assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
+    assert!(
+        skipped.is_empty(),
+        "our own scripts never skip:\n{}",
+        skipped.join("\n")
+    );
+    assert!(passed >= 1);
+}
+
+/// The upstream scripts: ../shared/packetdrill/scripts beside the clone
+/// (CI), or where PACKETDRILL_SCRIPTS points.
+fn upstream_dir() -> std::path::PathBuf {
+    match std::env::var_os("PACKETDRILL_SCRIPTS") {
+        Some(p) => p.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/packetdrill/scripts"),
+    }
+}
+
+#[test]
+fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
+    let dir = upstream_dir();
+    if !dir.is_dir() {
+        let msg = format!(
+            "SKIP upstream packetdrill scripts: {} is missing (set PACKETDRILL_SCRIPTS)",
+            dir.display()
+        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        println!("{msg}");
+        eprintln!("{msg}");
+        return;
+    }
+    let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
+    for p in collect(&dir) {
+        let rel = p
+            .strip_prefix(&dir)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let (o, _) = run_file(&p, Profile::Linux, false);
+        println!("{o:?} {rel}");
+        match o {
+            Outcome::Pass => passed += 1,
+            Outcome::Skip(m) => {
+                assert!(!m.is_empty(), "{rel}: a skip must say why");
+                skipped += 1
+            }
+            Outcome::Fail(m) => failed.push(format!("{rel}: {m}")),
+        }
+    }
+    println!(
+        "{passed} passed, {} failed, {skipped} skipped",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
+    assert!(passed >= 16, "only {passed} upstream scripts passed");
+}
+
+// ---- the runner's own checks: scripts that must fail -------------------
+
+/// A correct passive-open script; each test below breaks one thing in it.
+const GOOD: &str = r#"
+`../common/defaults.sh`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+  +.1 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
+  +.1 < . 1:1(0) ack 1 win 257
+   +0 accept(3, ..., ...) = 4
+   +0 write(4, ..., 1000) = 1000
+   +0 > P. 1:1001(1000) ack 1
+  +.1 < . 1:1(0) ack 1001 win 257
+// The RTO after one 100 ms sample is 300 ms (200 ms floor on 4·RTTVAR).
+   +0 write(4, ..., 1000) = 1000
+   +0 > P. 1001:2001(1000) ack 1
+  +.3 > . 1001:2001(1000) ack 1
+"#;
+
+fn outcome(src: &str) -> Outcome {
+    run_str(src, Profile::Linux, false).0
+}
+
+fn assert_fails(src: &str, what: &str) {
+    match outcome(src) {
+        Outcome::Fail(m) => assert!(m.contains(what), "failed, but not for `{what}`: {m}"),
+        o => panic!("expected a failure mentioning `{what}`, got {o:?}"),
+    }
+}
+
+#[test]
+fn runner_passes_the_correct_script() {
+    assert_eq!(outcome(GOOD), Outcome::Pass);
+}
+
+#[test]
+fn runner_fails_a_wrong_sequence_number() {
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000) ack 1", "> P. 2:1002(1000) ack 1"),
+        "seq 1, expected 2",
+    );
+}
+
+#[test]
+fn runner_fails_a_wrong_ack_number() {
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000) ack 1\n", "> P. 1:1001(1000) ack 5\n"),
+        "ack 1, expected 5",
+    );
+}
+
+#[test]
+fn runner_fails_a_missing_packet() {
+    // Nothing is sent at all after the peer ACKs everything.
+    let src = GOOD.replace(
+        "  +.1 < . 1:1(0) ack 1001 win 257\n",
+        "  +.1 < . 1:1(0) ack 1001 win 257\n   +0 > . 1:1(0) ack 1\n",
+    );
+    assert_fails(&src, "expected > . 1:1(0) ack 1");
+}
+
+#[test]
+fn runner_fails_a_late_packet() {
+    // The retransmission comes 300 ms after the write, not 100 ms.
+    assert_fails(
+        &GOOD.replace("+.3 > . 1001:2001(1000)", "+.1 > . 1001:2001(1000)"),
+        "late",
+    );
+}
+
+#[test]
+fn runner_fails_an_early_packet() {
+    assert_fails(
+        &GOOD.replace("+.3 > . 1001:2001(1000)", "+.6 > . 1001:2001(1000)"),
+        "got . 1001:2001(1000)",
+    );
+}
+
+#[test]
+fn runner_fails_a_wrong_option() {
+    assert_fails(
+        &GOOD.replace("<mss 1460,nop,wscale 8>", "<mss 1460,nop,wscale 7>"),
+        "options",
+    );
+    assert_fails(
+        &GOOD.replace("<mss 1460,nop,wscale 8>", "<mss 1460,wscale 8,nop>"),
+        "options",
+    );
+}
+
+#[test]
+fn runner_fails_wrong_flags_length_window_and_return_values() {
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000)", "> . 1:1001(1000)"),
+        "flags",
+    );
+    assert_fails(
+        &GOOD.replace("> P. 1:1001(1000)", "> P. 1:1101(1100)"),
+        "1100",
+    );
+    assert_fails(
+        &GOOD.replace("> S. 0:0(0) ack 1 <", "> S. 0:0(0) ack 1 win 1000 <"),
+        "win 65535, expected 1000",
+    );
+    assert_fails(
+        &GOOD.replace(
+            "accept(3, ..., ...) = 4",
+            "accept(3, ..., ...) = 4\n+0 read(4, ..., 10) = 10",
+        ),
+        "still blocked",
+    );
+}
+
+#[test]
+fn runner_fails_a_blocking_call_that_returns_at_the_wrong_time() {
+    let src = GOOD.replace(
+        "   +0 accept(3, ..., ...) = 4\n",
+        "   +0 accept(3, ..., ...) = 4\n   +0...0.100 read(4, ..., 10) = 10\n",
+    );
+    assert_fails(&src, "still blocked");
+}
+
+#[test]
+fn runner_skips_out_of_scope_features_with_a_reason() {
+    let src = GOOD.replace("+0 bind(3, ..., ...) = 0", "+0 epoll_create(1) = 5");
+    match outcome(&src) {
+        Outcome::Skip(m) => assert!(m.contains("epoll_create"), "{m}"),
+        o => panic!("expected a skip, got {o:?}"),
+    }
+    let src = GOOD.replace(
+        "`../common/defaults.sh`",
+        "`tc qdisc add dev tun0 root netem`",
+    );
+    assert!(matches!(outcome(&src), Outcome::Skip(_)));
+}
