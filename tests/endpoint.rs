@@ -891,3 +891,15 @@ fn under_memory_pressure_receive_windows_shrink_and_grow_back_after() {
     let after = exchange(&mut a, &mut b, &mut buf);
     assert!(after > 40_000, "window after pressure: {after}");
 }
+
+#[test]
+fn time_wait_without_a_listener_answers_a_new_syn_with_its_ack_and_stays() {
+    let (mut a, _b, fin, now) = into_time_wait(EndpointConfig::default());
+    // a (the client) listens on nothing; a new SYN from the server's side.
+    let newer = fin.options.timestamps.unwrap().val.wrapping_add(1000);
+    let mut syn = syn_from(80, fin.seq.0.wrapping_add(100_000), Some(newer));
+    syn.dst_port = 4000;
+    a.handle_segment(now, ip("192.0.2.2"), ip("192.0.2.1"), syn);
+    assert_eq!(a.poll_transmit(now).unwrap().segment.flags, Flags::ACK);
+    assert_eq!(a.counts().time_wait, 1);
+}

@@ -1044,6 +1044,11 @@ impl Endpoint {
         };
         let c = &self.cfg.connection;
         match timewait::on_segment(&e.view(), &seg, c.rfc1337, c.rfc5961) {
+            // A new SYN with no listener to take it: TIME-WAIT stays and
+            // answers with its ACK (as Linux).
+            TimeWaitAction::Reopen if self.find_listener(&tuple).is_none() => {
+                self.time_wait_ack(now, &e)
+            }
             TimeWaitAction::Reopen => {
                 let iss = timewait::reincarnation_iss(&e.view());
                 self.remove_time_wait(j, hash);
