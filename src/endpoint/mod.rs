@@ -301,6 +301,8 @@ pub struct Counts {
 const DIRTY: u8 = 1;
 const IN_TX: u8 = 2;
 const IN_EV: u8 = 4;
+/// The receive buffer is shrunk for memory pressure.
+const SHRUNK: u8 = 8;
 
 /// Most final events (of connections already freed) held for the application.
 const MAX_FINAL_EVENTS: usize = 65536;
@@ -747,6 +749,7 @@ impl Endpoint {
             Some(Slot::TimeWait(j)) => self.segment_to_time_wait(now, j, hash, tuple, seg),
             None => self.segment_to_listener(now, tuple, hash, seg, None),
         }
+        self.maybe_purge_timers();
     }
 
     fn segment_to_connection(&mut self, now: Instant, i: usize, mut seg: Segment) {
@@ -797,7 +800,13 @@ impl Endpoint {
         }
         let syn = e.syn();
         self.remove_half_open(j);
-        self.complete(now, li, e.tuple, &syn, e.iss, seg);
+        // Karn (RFC 6298 §3): a SYN-ACK never retransmitted times the
+        // handshake, as Linux's tcp_synack_rtt_meas; it went out one
+        // initial RTO before the entry's first deadline.
+        let c = &self.cfg.connection;
+        let rto = crate::time::duration_micros(c.initial_rto.min(c.max_rto));
+        let sent = (e.retries == 0).then(|| Instant::from_micros(e.deadline.saturating_sub(rto)));
+        self.complete(now, li, e.tuple, &syn, e.iss, seg, sent);
     }
 
     /// Whether listener `li` can take one more established connection; counts the drop if not.
@@ -819,7 +828,9 @@ impl Endpoint {
     }
 
     /// The handshake completed: a connection from `syn` (through the
-    /// connection's own LISTEN code) takes the completing `ack`.
+    /// connection's own LISTEN code) takes the completing `ack`, timed from
+    /// `syn_ack_sent` when the SYN-ACK was never retransmitted.
+    #[allow(clippy::too_many_arguments)] // the handshake's parts, all needed once
     fn complete(
         &mut self,
         now: Instant,
@@ -828,11 +839,15 @@ impl Endpoint {
         syn: &Segment,
         iss: SeqNum,
         ack: Segment,
+        syn_ack_sent: Option<Instant>,
     ) {
         let cfg = self.conn_config(&tuple);
         let Ok(mut conn) = Connection::accept(cfg, syn, iss, now) else {
             return;
         };
+        if let Some(at) = syn_ack_sent {
+            conn.syn_ack_sent_at(at);
+        }
         conn.handle_segment(now, ack);
         self.stats.handshakes_completed += 1;
         let h = self.insert_conn(tuple, conn);
@@ -998,7 +1013,7 @@ impl Endpoint {
             return true; // dropped, and counted; no RST
         }
         self.stats.cookies_accepted += 1;
-        self.complete(now, li, tuple, &syn, iss, seg.clone());
+        self.complete(now, li, tuple, &syn, iss, seg.clone(), None);
         true
     }
 
@@ -1029,6 +1044,11 @@ impl Endpoint {
         };
         let c = &self.cfg.connection;
         match timewait::on_segment(&e.view(), &seg, c.rfc1337, c.rfc5961) {
+            // A new SYN with no listener to take it: TIME-WAIT stays and
+            // answers with its ACK (as Linux).
+            TimeWaitAction::Reopen if self.find_listener(&tuple).is_none() => {
+                self.time_wait_ack(now, &e)
+            }
             TimeWaitAction::Reopen => {
                 let iss = timewait::reincarnation_iss(&e.view());
                 self.remove_time_wait(j, hash);
@@ -1235,6 +1255,13 @@ impl Endpoint {
                 }
             }
         }
+        self.maybe_purge_timers();
+    }
+
+    /// Drops stale heap entries once they outnumber the live owners: the
+    /// heap stays within twice the entries (plus a constant), whatever the
+    /// caller's pattern of calls.
+    fn maybe_purge_timers(&mut self) {
         let live = self.conn_count + self.half_count + self.tw_count;
         if self.timers.len() > 2 * live + 1024 {
             let (conns, half, tw) = (&self.conns, &self.half, &self.tw);
@@ -1325,6 +1352,7 @@ impl Endpoint {
                 s.tuple = tuple;
                 s.timer = None;
                 s.accounted = 0;
+                s.flags &= !SHRUNK;
                 s.conn = Some(conn);
                 i as usize
             }
@@ -1370,6 +1398,8 @@ impl Endpoint {
     /// TIME-WAIT entry, once it is done. `drained`: `poll_transmit` just
     /// returned `None` for it.
     fn settle(&mut self, i: usize, drained: bool) {
+        let pressure = self.under_pressure();
+        let full = self.cfg.connection.recv_buffer;
         let Some(s) = self.conns.get_mut(i) else {
             return;
         };
@@ -1380,9 +1410,25 @@ impl Endpoint {
             flags,
             ..
         } = s;
-        let Some(c) = conn.as_deref() else {
+        let Some(c) = conn.as_deref_mut() else {
             return;
         };
+        // tcp_mem pressure: receive buffers shrink to a few segments (the
+        // window already advertised is kept, SHLD-14), and grow back after.
+        // (The connection keeps its buffer at least as large as what it
+        // holds plus the window advertised: it reaches the target as the
+        // peer uses that window up, so the target is applied on every touch.)
+        if pressure {
+            let target = (4 * usize::from(c.config().mss)).min(full);
+            if c.config().recv_buffer > target {
+                c.set_recv_buffer(target);
+            }
+            *flags |= SHRUNK;
+        } else if *flags & SHRUNK != 0 {
+            c.set_recv_buffer(full);
+            *flags &= !SHRUNK;
+        }
+        let c = &*c;
         let b = c.buffered();
         self.buffered = self.buffered - *accounted + b;
         *accounted = b;
