@@ -118,7 +118,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::timewait::{self, TimeWaitAction};
-use crate::wire::{ChecksumMode, IpPair, Segment, Timestamps, WireError};
+use crate::wire::{ChecksumMode, Ecn, Flags, IpPair, Segment, Timestamps, WireError};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -358,6 +358,10 @@ pub struct Endpoint {
     replies_this_second: u32,
     buffered: usize,
     port_counter: u32,
+    /// The IP ECN field of the segment being handled (RFC 3168).
+    incoming_ecn: Ecn,
+    /// The IP ECN field for the segment last given out.
+    outgoing_ecn: Ecn,
     stats: EndpointStats,
 }
 
@@ -391,6 +395,8 @@ impl Endpoint {
             replies_this_second: 0,
             buffered: 0,
             port_counter: 0,
+            incoming_ecn: Ecn::NotEct,
+            outgoing_ecn: Ecn::NotEct,
             stats: EndpointStats::default(),
         })
     }
@@ -730,9 +736,35 @@ impl Endpoint {
         }
     }
 
+    /// [`handle_segment`](Self::handle_segment) for a segment whose IP
+    /// header carried the ECN codepoint `ecn` (RFC 3168 §5; see
+    /// [`Connection::handle_segment_ecn`]).
+    pub fn handle_segment_ecn(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: Segment,
+        ecn: Ecn,
+    ) {
+        self.incoming_ecn = ecn;
+        self.handle_segment(now, src, dst, seg);
+        self.incoming_ecn = Ecn::NotEct;
+    }
+
+    /// The ECN codepoint for the IP header of the segment last returned by
+    /// [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_transmit_into`](Self::poll_transmit_into) (see
+    /// [`Connection::transmit_ecn`]): ECT(0) on new data of connections
+    /// that negotiated ECN, Not-ECT on everything else.
+    pub fn transmit_ecn(&self) -> Ecn {
+        self.outgoing_ecn
+    }
+
     /// Handles one segment that arrived from `src` to `dst` (one of our
     /// addresses). Never fails: what has no place is a counted drop or gets
-    /// the RST of §3.10.7.1.
+    /// the RST of §3.10.7.1. The IP ECN field counts as Not-ECT; see
+    /// [`handle_segment_ecn`](Self::handle_segment_ecn).
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, seg: Segment) {
         self.stats.segments_in += 1;
         self.settle_dirty();
@@ -761,7 +793,7 @@ impl Endpoint {
             seg.flags = seg.flags.without(crate::wire::Flags::FIN);
         }
         if let Some(c) = self.conns.get_mut(i).and_then(|s| s.conn.as_deref_mut()) {
-            c.handle_segment(now, seg);
+            c.handle_segment_ecn(now, seg, self.incoming_ecn);
         }
         self.settle(i, false);
     }
@@ -959,7 +991,9 @@ impl Endpoint {
             // Without timestamps a cookie cannot carry these (as Linux).
             s.options.window_scale = None;
             s.options.sack_permitted = false;
+            s.flags = s.flags.without(Flags::ECE).without(Flags::CWR);
         }
+        let ecn_setup = s.flags.contains(Flags::ECE.with(Flags::CWR));
         let iss = cookie::make(&self.keys, &tuple, syn.seq, now, idx);
         let Some(mut synack) = Connection::syn_ack_for(cfg, &s, iss, now) else {
             return;
@@ -970,7 +1004,8 @@ impl Endpoint {
                 cookie::TsOptions {
                     wscale: s.options.window_scale,
                     sack: s.options.sack_permitted,
-                    ecn: false,
+                    // The SYN-ACK agreed to ECN iff it carries ECE.
+                    ecn: ecn_setup && synack.flags.contains(Flags::ECE),
                 },
             );
         }
@@ -995,7 +1030,7 @@ impl Endpoint {
             src_port: seg.src_port,
             dst_port: seg.dst_port,
             seq: irs,
-            flags: crate::wire::Flags::SYN,
+            flags: Flags::SYN,
             window: seg.window,
             ..Segment::default()
         };
@@ -1008,6 +1043,9 @@ impl Endpoint {
             syn.options.timestamps = Some(Timestamps { val: t.val, ecr: 0 });
             syn.options.window_scale = o.wscale;
             syn.options.sack_permitted = o.sack;
+            if o.ecn {
+                syn.flags = syn.flags.with(Flags::ECE).with(Flags::CWR);
+            }
         }
         if !self.room_to_complete(li) {
             return true; // dropped, and counted; no RST
@@ -1139,6 +1177,7 @@ impl Endpoint {
     /// TIME-WAIT ACKs) or from any connection with something due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.settle_dirty();
+        self.outgoing_ecn = Ecn::NotEct;
         if let Some(t) = self.replies.pop_front() {
             self.stats.segments_out += 1;
             return Some(t);
@@ -1151,6 +1190,7 @@ impl Endpoint {
             {
                 // Sending arms timers (RTO): register at once.
                 register_timer(&mut self.timers, &mut s.timer, c, iu);
+                self.outgoing_ecn = c.transmit_ecn();
                 self.stats.segments_out += 1;
                 let (src, dst) = (s.tuple.local().ip(), s.tuple.remote().ip());
                 return Some(Transmit { src, dst, segment });
