@@ -2,6 +2,10 @@
 
 use core::time::Duration;
 
+/// The resolution of [`Instant`](crate::Instant): one microsecond. Every
+/// configured duration that arms a timer must be at least this long.
+pub const CLOCK_RESOLUTION: Duration = Duration::from_micros(1);
+
 /// Which congestion controller a connection uses (RFC 5681 / MAY-18).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum CongestionAlgorithm {
@@ -14,6 +18,18 @@ pub enum CongestionAlgorithm {
     /// No congestion control: the window is the peer's receive window.
     /// For benchmarks and closed test networks only.
     None,
+}
+
+/// Explicit Congestion Notification (RFC 3168) on a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum EcnMode {
+    /// Never: SYNs ask for nothing, a peer's request is declined.
+    #[default]
+    Off,
+    /// Accept when the peer asks on its SYN; never ask (Linux `tcp_ecn=2`).
+    Accept,
+    /// Ask on our SYN, and accept when the peer asks (Linux `tcp_ecn=1`).
+    On,
 }
 
 /// Keep-alive settings (RFC 9293 §3.8.4, MUST-24..29).
@@ -61,6 +77,10 @@ pub struct Config {
     /// RFC 2883): the receiver reports out-of-order data, the sender
     /// recovers several losses per round trip (RFC 6675).
     pub sack: bool,
+    /// ECN (RFC 3168): whether to ask for it and whether to accept it. The
+    /// caller carries the IP bits: [`Connection::handle_segment_ecn`](crate::Connection::handle_segment_ecn)
+    /// in, [`Connection::transmit_ecn`](crate::Connection::transmit_ecn) out.
+    pub ecn: EcnMode,
     /// RACK-TLP loss detection (RFC 8985): losses by time rather than by
     /// three duplicates, lost retransmissions found, tail loss probes.
     /// Needs `sack` (and a peer that permits it).
@@ -116,8 +136,12 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// RFC 5961 hardening: exact-match RST, challenge ACKs, ACK-range check.
     pub rfc5961: bool,
-    /// Challenge ACKs (and replies to unacceptable segments) allowed per second,
-    /// per connection (RFC 5961 §7; kept per connection, tcp-checklist B16).
+    /// Challenge ACKs allowed per second, per connection (RFC 5961 §7; kept
+    /// per connection, tcp-checklist B16). The same number, counted
+    /// separately, bounds ACKs to out-of-window segments that carry no data
+    /// (data and FIN segments are always answered, as Linux does). Must be
+    /// at least 1: a connection that can never send a challenge ACK cannot
+    /// recover from a half-open peer.
     pub challenge_ack_limit: u32,
     /// RFC 1337: ignore an in-window RST in TIME-WAIT instead of closing.
     pub rfc1337: bool,
@@ -130,7 +154,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, ECN accepted, IW10,
+    /// RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -150,6 +175,7 @@ impl Config {
             timestamps: true,
             ts_offset: 0,
             sack: true,
+            ecn: EcnMode::Accept,
             rack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::Cubic,
@@ -179,7 +205,7 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK, no ECN): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
@@ -188,6 +214,7 @@ impl Config {
         c.initial_window = 3;
         c.slow_start_limit = None;
         c.sack = false;
+        c.ecn = EcnMode::Off;
         c.rack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;
@@ -232,15 +259,30 @@ impl Config {
                 return Err(ConfigError::DelayedAckTooLong);
             }
         }
-        if self.min_rto.is_zero() || self.min_rto > self.max_rto || self.initial_rto.is_zero() {
+        // Every duration that arms a timer is at least one tick of the clock
+        // (`Instant` counts microseconds): a timer re-armed at `now + d`
+        // then always lies after `now`, so `handle_timeout` cannot spin.
+        let sub_tick = |d: Duration| d < CLOCK_RESOLUTION;
+        if sub_tick(self.min_rto) || self.min_rto > self.max_rto || sub_tick(self.initial_rto) {
             return Err(ConfigError::BadRto);
         }
-        if self.time_wait.is_zero() {
+        if sub_tick(self.time_wait) {
             return Err(ConfigError::ZeroTimeWait);
+        }
+        for d in [self.delayed_ack, self.user_timeout, self.fin_wait_2_timeout]
+            .into_iter()
+            .flatten()
+        {
+            if sub_tick(d) {
+                return Err(ConfigError::BelowClockResolution);
+            }
+        }
+        if self.challenge_ack_limit == 0 {
+            return Err(ConfigError::ZeroChallengeAckLimit);
         }
         if let Some(k) = self.keepalive {
             // MUST-29: one lost probe must not kill the connection.
-            if k.probes < 2 || k.interval.is_zero() || k.idle.is_zero() {
+            if k.probes < 2 || sub_tick(k.interval) || sub_tick(k.idle) {
                 return Err(ConfigError::BadKeepalive);
             }
         }
@@ -289,9 +331,16 @@ pub enum ConfigError {
     /// A zero TIME-WAIT.
     #[error("TIME-WAIT must last longer than zero (MUST-13)")]
     ZeroTimeWait,
-    /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
+    /// Keep-alive with fewer than two probes, or an idle time or interval
+    /// below [`CLOCK_RESOLUTION`] (MUST-29).
     #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
     BadKeepalive,
+    /// A timer duration shorter than [`CLOCK_RESOLUTION`] (it would re-arm at `now`).
+    #[error("timer durations must be at least one microsecond (the clock's resolution)")]
+    BelowClockResolution,
+    /// A `challenge_ack_limit` of zero (RFC 5961 §7 needs at least one per second).
+    #[error("challenge_ack_limit must be at least 1")]
+    ZeroChallengeAckLimit,
     /// An endpoint limit of zero or beyond what the endpoint can index, an
     /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
     #[error("an endpoint limit is out of range")]

@@ -100,6 +100,7 @@ impl Connection {
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
+        self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -112,6 +113,7 @@ impl Connection {
                 self.rcv_wscale = 0;
             }
         }
+        self.rcvbuf.set_scale(self.rcv_wscale);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
@@ -222,7 +224,7 @@ impl Connection {
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         self.note_duplicate(seg);
@@ -234,7 +236,7 @@ impl Connection {
                 self.challenge_ack(now);
                 return;
             }
-            self.on_reset();
+            self.on_reset(now);
             return;
         }
 
@@ -246,7 +248,7 @@ impl Connection {
                 && self.origin == Origin::Passive
                 && self.one_shot_listener
             {
-                self.back_to_listen(); // R6
+                self.back_to_listen(now); // R6
                 return;
             }
             if self.cfg.rfc5961 {
@@ -285,7 +287,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3).
             self.stats.dropped_bad_ack += 1;
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
@@ -328,7 +330,7 @@ impl Connection {
                     self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
                 self.note_duplicate(seg);
-                self.send_limited_ack(now);
+                self.oow_ack(now, seg);
             }
             TimeWaitAction::ChallengeAck => self.challenge_ack(now),
             TimeWaitAction::Close => self.enter_closed(CloseReason::Normal),
@@ -454,10 +456,12 @@ impl Connection {
                 seg.seq = seg.seq.add(1);
             }
         }
-        // The window, but never past what the buffer holds: a window
-        // rounded up by scaling may promise a few octets more (B25 trims
-        // to the window; the buffer bound is the crate's invariant).
-        let wnd = rcv_wnd.min(self.rcvbuf.window() as u32);
+        // The window, but never past what the buffer holds (B25 trims to
+        // the window; the buffer bound is the crate's invariant). A window
+        // rounded up by scaling may promise up to one unit less one octet
+        // more: the buffer keeps that slack, so that the peer can fill what
+        // it was offered and the window then closes to zero (RecvBuffer::room).
+        let wnd = rcv_wnd.min(self.rcvbuf.room() as u32);
         let room = self.rcv_nxt.add(wnd).diff(seg.seq).max(0) as usize;
         if seg.payload.len() > room {
             seg.payload.truncate(room);
@@ -466,10 +470,10 @@ impl Connection {
     }
 
     /// An acceptable RST with an exact sequence number (§3.10.7.4 step 2).
-    fn on_reset(&mut self) {
+    fn on_reset(&mut self, now: Instant) {
         match self.state {
             State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
-                self.back_to_listen(); // R2
+                self.back_to_listen(now); // R2
             }
             State::SynReceived if self.origin == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
@@ -480,19 +484,27 @@ impl Connection {
         }
     }
 
-    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
-    pub(super) fn back_to_listen(&mut self) {
-        self.timers.stop_all();
-        self.syn_pending = false;
-        self.ack_now = false;
-        self.retries = 0;
-        // The next peer gets a fresh RTO, not the backoff spent on this one.
-        self.rtt = super::rtt::RttEstimator::new(&self.cfg);
-        self.rtt_probe = None;
-        self.remote_port = 0;
-        self.snd_una = self.iss;
-        self.snd_nxt = self.iss.add(1);
-        self.replies.clear();
+    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer,
+    /// entirely. The TCB is rebuilt from the configuration, so nothing of
+    /// this handshake survives: not data the application queued for this
+    /// peer (it can never reach the next one), not its options, RTT or
+    /// timers. Only the counters and undelivered events stay.
+    ///
+    /// The next handshake must not reuse the ISS this peer has seen. As for
+    /// TIME-WAIT reuse, the new ISS lies past the old one (by 2^16 + 1, as
+    /// Linux does), plus the microsecond clock scrambled, so it is not
+    /// predictable from the old one alone. A caller that wants each ISS drawn
+    /// from its own RFC 6528 generator demultiplexes itself and uses
+    /// [`Connection::accept`] per SYN instead of a one-shot listener.
+    pub(super) fn back_to_listen(&mut self, now: Instant) {
+        let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
+        let iss = self.iss.add(65_537).add(jitter);
+        // The configuration was validated when this connection was made.
+        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.stats = self.stats;
+        fresh.one_shot_listener = true;
+        *self = fresh;
         self.set_state(State::Listen);
     }
 
@@ -501,6 +513,7 @@ impl Connection {
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
         let wnd = u32::from(seg.window) << self.snd_wscale;
+        self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let mut freed = crate::buffer::Acked::default();
@@ -558,6 +571,7 @@ impl Connection {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+                self.ecn_on_loss();
                 self.in_recovery = true;
                 self.recover = self.snd_nxt;
                 self.fast_rtx = Some(self.snd_una);
@@ -596,6 +610,7 @@ impl Connection {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            self.ecn_on_loss();
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
@@ -644,7 +659,8 @@ impl Connection {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.fast_rtx = Some(self.snd_una);
             }
-        } else {
+        } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
+            // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
             let mut sample = crate::cc::AckSample::new(acked, flight, mss);
             sample.rtt = rtt_sample;
@@ -750,6 +766,7 @@ impl Connection {
             self.rcv_fin = Some(seg.seq.add(seg.payload.len() as u32));
         }
         if !seg.payload.is_empty() && receiving {
+            self.ecn_on_data(seg);
             if self.app_closed {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();

@@ -26,9 +26,13 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit) once something may be due.
     #[inline(never)]
     fn transmit(&mut self, now: Instant) -> Option<Segment> {
-        let seg = self.next_segment(now);
-        match &seg {
+        let nxt_before = self.snd_nxt;
+        let mut seg = self.next_segment(now);
+        match &mut seg {
             Some(s) => {
+                // New data starts at the old SND.NXT; anything below is a retransmission.
+                let new_data = !s.payload.is_empty() && s.seq == nxt_before;
+                self.ecn_on_transmit(s, new_data);
                 self.stats.segments_out += 1;
                 if self.in_recovery && self.sack_enabled {
                     // RFC 6937: prr_out counts every octet sent in recovery.
@@ -66,7 +70,10 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.pop_front() {
+            if r.options.timestamps.is_some() {
+                self.stamp(now, &mut r); // Our own RST: TSval of now.
+            }
             return Some(r);
         }
         match self.state {
@@ -200,16 +207,18 @@ impl Connection {
     /// open, with the same ISS), with our options (MUST-14, SHLD-5).
     fn syn_segment(&mut self, now: Instant) -> Segment {
         let with_ack = self.state != State::SynSent;
+        // RFC 3168 §6.1.1: ECN-setup SYN (ECE, CWR) or SYN-ACK (ECE).
+        let flags = if with_ack {
+            self.ecn_synack_flags(Flags::SYN.with(Flags::ACK))
+        } else {
+            self.ecn_syn_flags(Flags::SYN, self.retries == 0)
+        };
         let mut s = Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
             seq: self.iss,
             ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
-            flags: if with_ack {
-                Flags::SYN.with(Flags::ACK)
-            } else {
-                Flags::SYN
-            },
+            flags,
             // RFC 7323 §2.2: the window of a SYN is never scaled.
             window: self.rcvbuf.window().min(65535) as u16,
             ..Segment::default()
@@ -238,7 +247,12 @@ impl Connection {
             });
         }
         if with_ack {
-            self.rcv_adv = self.rcv_nxt.add(u32::from(s.window));
+            // SHLD-14: a retransmitted SYN-ACK (unscaled window) never pulls
+            // back an edge a scaled ACK already offered.
+            let edge = self.rcv_nxt.add(u32::from(s.window));
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
         }
         if self.retries == 0 && self.rtt_probe.is_none() {
             self.rtt_probe = Some((self.iss.add(1), now));
@@ -497,7 +511,7 @@ impl Connection {
 
     /// The window field: the free buffer, but the right edge moves right only
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
-    fn window_field(&self) -> u16 {
+    pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
@@ -512,9 +526,11 @@ impl Connection {
         } else {
             cur
         };
-        // Round up so that scaling never moves the edge left (SHLD-14). The
-        // few octets (< 2^shift) this may promise beyond the buffer are
-        // trimmed on input, so the buffer bound holds.
+        // Round up so that scaling never moves the edge left (SHLD-14); it
+        // also keeps the field steady while the buffer is nearly empty (a
+        // sender counts an ACK whose window changed as no duplicate, RFC 5681
+        // §2). The rounding can offer less than one unit beyond the buffer:
+        // the receive buffer holds that much slack, and nothing more.
         let s = u32::from(self.rcv_wscale);
         let field = wnd.div_ceil(1 << s);
         field.min(65535) as u16

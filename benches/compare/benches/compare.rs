@@ -1,0 +1,319 @@
+//! tcp-proto against smoltcp 0.14, every row timed by criterion and counted
+//! by callgrind from the same build. See `instructions.sh` beside
+//! Cargo.toml for the whole report; by hand:
+//!
+//! - `cargo bench -p tcp-proto-compare` — criterion, every row;
+//! - `COMPARE_CHECK=1 <bench binary>` — every bulk cell once with the data
+//!   checked, printing virtual-time throughput and timer stalls;
+//! - `COMPARE_ROW='<group>/<name>' <bench binary>` — that row's units only
+//!   (for `valgrind --tool=callgrind --toggle-collect='*measured_call*'`);
+//! - `COMPARE_REPORT=<criterion dir> <bench binary>` — runs every row under
+//!   callgrind and prints one table with criterion's medians beside the
+//!   instruction counts.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use tcp_proto::{Config, CongestionAlgorithm};
+use tcp_proto_compare::bulk::{Bulk, MSS_GRID, SmolCc, Subject, TOTAL};
+use tcp_proto_compare::{Row, Workload, assert_smoltcp_is_ipv4_only, measured_call, rows};
+
+fn main() {
+    assert_smoltcp_is_ipv4_only();
+    if let Ok(id) = std::env::var("COMPARE_ROW") {
+        return run_row(&id);
+    }
+    if std::env::var_os("COMPARE_CHECK").is_some() {
+        return check();
+    }
+    if let Some(dir) = std::env::var_os("COMPARE_REPORT") {
+        return report(Path::new(&dir));
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
+
+fn bench(c: &mut Criterion) {
+    let all = rows();
+    let mut groups: Vec<&'static str> = all.iter().map(|r| r.group).collect();
+    groups.dedup();
+    for group in groups {
+        let mut g = c.benchmark_group(group);
+        if group.contains("64MiB") {
+            g.sample_size(10)
+                .warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2))
+                .throughput(Throughput::Bytes(TOTAL as u64));
+        } else {
+            g.warm_up_time(Duration::from_millis(500))
+                .measurement_time(Duration::from_secs(2));
+        }
+        for row in all.iter().filter(|r| r.group == group) {
+            let mut w = (row.make)();
+            if w.has_setup() {
+                g.bench_function(row.name.as_str(), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            w.setup();
+                            let t = std::time::Instant::now();
+                            black_box(measured_call(&mut *w));
+                            total += t.elapsed();
+                        }
+                        total
+                    })
+                });
+            } else {
+                g.bench_function(row.name.as_str(), |b| b.iter(|| measured_call(&mut *w)));
+            }
+        }
+        g.finish();
+    }
+}
+
+fn find(id: &str) -> Row {
+    rows()
+        .into_iter()
+        .find(|r| r.id() == id)
+        .unwrap_or_else(|| panic!("no row {id:?}"))
+}
+
+/// Runs one row's units: a warm-up unit first (not counted) when there are
+/// several, then the counted ones.
+fn run_row(id: &str) {
+    let row = find(id);
+    let mut w = (row.make)();
+    if row.callgrind_units > 1 {
+        w.setup();
+        // Called directly, not through `measured_call`: not counted.
+        black_box(w.once());
+    }
+    for _ in 0..row.callgrind_units {
+        w.setup();
+        black_box(measured_call(&mut *w));
+    }
+}
+
+/// Every bulk cell once with the data checked: virtual-time throughput and
+/// stalls. tcp-proto also with delayed ACK off.
+fn check() {
+    println!(
+        "size_of::<Connection>() = {} octets; smoltcp tcp::Socket = {} octets",
+        std::mem::size_of::<tcp_proto::Connection>(),
+        std::mem::size_of::<smoltcp::socket::tcp::Socket<'static>>()
+    );
+    println!();
+    println!(
+        "| cell | delayed ACK | virtual Gbit/s | stalls (virtual ms) | data segments | ACKs |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for mss in MSS_GRID {
+        let mut cells = Vec::new();
+        for cc in [None, Some(CongestionAlgorithm::NewReno)] {
+            for s in [Subject::TcpProtoCopy, Subject::TcpProtoZeroCopy] {
+                cells.push((s, true, cc));
+                cells.push((s, false, cc));
+            }
+        }
+        for cc in [SmolCc::Cubic, SmolCc::Reno, SmolCc::None] {
+            cells.push((Subject::Smoltcp(cc), true, None));
+            cells.push((Subject::Smoltcp(cc), false, None));
+        }
+        for (s, delack, cc) in cells {
+            let mut w = Bulk::new(s, mss, delack, true);
+            let mut name = s.name();
+            if let Some(cc) = cc {
+                w = w.with_congestion(cc);
+                name = name.replace(
+                    &format!("{:?}", Config::linux().congestion),
+                    &format!("{cc:?}"),
+                );
+            }
+            w.setup();
+            w.once();
+            assert_eq!(w.checked(), TOTAL, "all data delivered and checked");
+            let o = w.last;
+            println!(
+                "| mss {mss} {} | {} | {:.2} | {} ({:.1}) | {} | {} |",
+                name,
+                if delack { "on" } else { "off" },
+                o.virtual_gbps(),
+                o.stalls,
+                o.stalled_ns as f64 / 1e6,
+                o.data_segments,
+                o.acks
+            );
+        }
+    }
+}
+
+/// Criterion's median per row, from `dir` (its output directory).
+fn criterion_medians(dir: &Path) -> HashMap<String, f64> {
+    let mut m = HashMap::new();
+    let Ok(groups) = std::fs::read_dir(dir) else {
+        return m;
+    };
+    for g in groups.flatten() {
+        let Ok(benches) = std::fs::read_dir(g.path()) else {
+            continue;
+        };
+        for b in benches.flatten() {
+            let new = b.path().join("new");
+            let (Ok(meta), Ok(est)) = (
+                std::fs::read_to_string(new.join("benchmark.json")),
+                std::fs::read_to_string(new.join("estimates.json")),
+            ) else {
+                continue;
+            };
+            let meta: serde_json::Value = serde_json::from_str(&meta).expect("json");
+            let est: serde_json::Value = serde_json::from_str(&est).expect("json");
+            let (Some(group), Some(func), Some(median)) = (
+                meta["group_id"].as_str(),
+                meta["function_id"].as_str(),
+                est["median"]["point_estimate"].as_f64(),
+            ) else {
+                continue;
+            };
+            m.insert(format!("{group}/{func}"), median);
+        }
+    }
+    m
+}
+
+/// Instructions per unit of `row`, counted by callgrind under `measured_call`.
+fn callgrind(row: &Row, out_dir: &Path, n: usize) -> f64 {
+    let exe = std::env::current_exe().expect("exe");
+    let out = out_dir.join(format!("callgrind.{n}.out"));
+    let status = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--toggle-collect=*measured_call*",
+            "--dump-instr=no",
+        ])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .env("COMPARE_ROW", row.id())
+        .env_remove("COMPARE_REPORT")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("valgrind runs (install it: apt-get install valgrind)");
+    assert!(status.success(), "callgrind run of {} failed", row.id());
+    let text = std::fs::read_to_string(&out).expect("callgrind output");
+    let total: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("callgrind totals");
+    total / row.callgrind_units as f64
+}
+
+fn human_ir(ir: f64) -> String {
+    if ir >= 1e6 {
+        format!("{:.1} M", ir / 1e6)
+    } else if ir >= 1e4 {
+        format!("{:.2} k", ir / 1e3)
+    } else {
+        format!("{ir:.0}")
+    }
+}
+
+fn human_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.3} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// Every row under callgrind, beside criterion's medians from `dir`.
+fn report(dir: &Path) {
+    let wall = criterion_medians(dir);
+    let out_dir = dir.join("callgrind");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    let all = rows();
+    let filter = std::env::var("COMPARE_FILTER").unwrap_or_default();
+    let mut ir = HashMap::new();
+    for (n, row) in all.iter().enumerate() {
+        if !row.id().contains(&filter) {
+            continue;
+        }
+        let v = callgrind(row, &out_dir, n);
+        eprintln!("{}: {:.0} Ir per unit", row.id(), v);
+        ir.insert(row.id(), v);
+    }
+    println!(
+        "| row | wall (criterion median) | instructions per unit | vs | wall: baseline/row, row/baseline | instructions: baseline/row, row/baseline |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for row in &all {
+        let id = row.id();
+        let Some(&i) = ir.get(&id) else { continue };
+        let w = wall.get(&id).copied();
+        let ws = w.map_or("(not run)".into(), human_ns);
+        let mut cmp = (String::new(), String::new(), String::new());
+        if let Some(base) = &row.baseline {
+            let short = base.split_once('/').map_or(base.as_str(), |x| x.1);
+            cmp.0 = short.to_string();
+            if let (Some(w), Some(bw)) = (w, wall.get(base)) {
+                cmp.1 = format!("{:.2}× / {:.2}×", bw / w, w / bw);
+            }
+            if let Some(bi) = ir.get(base) {
+                cmp.2 = format!("{:.2}× / {:.2}×", bi / i, i / bi);
+            }
+        }
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            id,
+            ws,
+            human_ir(i),
+            cmp.0,
+            cmp.1,
+            cmp.2
+        );
+    }
+    // Zero-copy bulk against what the machine can do at all.
+    let limits = [
+        "limits-64MiB/memcpy",
+        "limits-64MiB/checksum",
+        "limits-64MiB/copy+2 checksums mss 1460",
+    ];
+    println!();
+    println!(
+        "| tcp-proto bulk row | as a fraction of: | memcpy 64 MiB | checksum 64 MiB | copy + 2 checksums |"
+    );
+    println!("|---|---|---|---|---|");
+    for row in &all {
+        let id = row.id();
+        if !(id.starts_with("bulk") && id.contains("tcp-proto")) {
+            continue;
+        }
+        let Some(&i) = ir.get(&id) else { continue };
+        let w = wall.get(&id).copied();
+        let mut wl = Vec::new();
+        let mut il = Vec::new();
+        for l in limits {
+            wl.push(match (w, wall.get(l)) {
+                (Some(w), Some(lw)) => format!("{:.0} %", 100.0 * lw / w),
+                _ => "-".into(),
+            });
+            il.push(
+                ir.get(l)
+                    .map_or("-".into(), |li| format!("{:.0} %", 100.0 * li / i)),
+            );
+        }
+        println!(
+            "| {id} | wall / instructions | {} / {} | {} / {} | {} / {} |",
+            wl[0], il[0], wl[1], il[1], wl[2], il[2]
+        );
+    }
+}
