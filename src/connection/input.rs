@@ -770,7 +770,13 @@ impl Connection {
             if self.app_closed {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();
-                self.reset_and_close(CloseReason::Aborted);
+                if self.cfg.reset_data_after_close_as_no_tcb {
+                    // Linux answers as a host without the connection would.
+                    self.reply_reset(seg);
+                    self.enter_closed(CloseReason::Aborted);
+                } else {
+                    self.reset_and_close(CloseReason::Aborted);
+                }
                 return;
             }
             let payload = core::mem::take(&mut seg.payload);
