@@ -222,6 +222,7 @@ impl Options {
     /// describes: always a multiple of 4, so no padding is ever needed.
     /// May exceed 40, in which case encoding fails with
     /// [`WireError::OptionsTooLong`].
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
