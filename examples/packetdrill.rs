@@ -4,6 +4,10 @@
 //! cargo run --example packetdrill -- [--profile linux|rfc] [--verbose] PATH...
 //! ```
 //!
+//! `--host endpoint` (the default) runs sockets over the crate's
+//! `Endpoint`; `--host connection` over bare `Connection`s with the
+//! runner's own demux.
+//!
 //! Prints one line per script, `PASS|FAIL|SKIP path: reason` (a FAIL says
 //! what was expected, what came, and when), then `N passed, M failed, K
 //! skipped`; exits 1 if any script failed. Directories are searched for
@@ -13,12 +17,13 @@
 #[path = "../tests/packetdrill_runner/mod.rs"]
 mod packetdrill_runner;
 
-use packetdrill_runner::{Outcome, Profile, collect, run_file};
+use packetdrill_runner::{HostKind, Outcome, Profile, collect, run_file_on};
 use std::path::PathBuf;
 
 fn main() {
     let mut profile = Profile::Linux;
     let mut verbose = false;
+    let mut host = HostKind::default();
     let mut paths = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -30,6 +35,11 @@ fn main() {
             },
             "--profile=linux" => profile = Profile::Linux,
             "--profile=rfc" => profile = Profile::Rfc,
+            "--host" => match args.next().as_deref() {
+                Some("endpoint") => host = HostKind::Endpoint,
+                Some("connection") => host = HostKind::Connection,
+                other => usage(&format!("unknown host {other:?}")),
+            },
             "--verbose" | "-v" => verbose = true,
             "--help" | "-h" => usage(""),
             _ => paths.push(PathBuf::from(a)),
@@ -46,7 +56,7 @@ fn main() {
             continue;
         }
         for p in collect(root) {
-            let (outcome, trace) = run_file(&p, profile, verbose);
+            let (outcome, trace) = run_file_on(&p, profile, host, verbose);
             match outcome {
                 Outcome::Pass => {
                     passed += 1;
@@ -76,6 +86,8 @@ fn usage(err: &str) -> ! {
     if !err.is_empty() {
         eprintln!("error: {err}");
     }
-    eprintln!("usage: packetdrill [--profile linux|rfc] [--verbose] PATH...");
+    eprintln!(
+        "usage: packetdrill [--profile linux|rfc] [--host endpoint|connection] [--verbose] PATH..."
+    );
     std::process::exit(2);
 }

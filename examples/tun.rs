@@ -428,7 +428,11 @@ struct App {
     pending: Vec<u8>,
     /// HTTP: the request so far.
     request: Vec<u8>,
+    /// HTTP: the response header, once the request is complete; the body
+    /// is generated as it is sent.
     response: Option<Vec<u8>>,
+    /// HTTP: header and body length.
+    response_len: u64,
     closed_app: bool,
     saw_eof: bool,
     /// Queued for `run_apps` already.
@@ -445,6 +449,7 @@ impl App {
             pending: Vec::new(),
             request: Vec::new(),
             response: None,
+            response_len: 0,
             closed_app: false,
             saw_eof: false,
             touched: false,
@@ -456,10 +461,7 @@ impl App {
     fn busy(&self) -> bool {
         !self.closed_app
             && (!self.pending.is_empty()
-                || self
-                    .response
-                    .as_ref()
-                    .is_some_and(|r| (self.sent as usize) < r.len()))
+                || (self.response.is_some() && self.sent < self.response_len))
     }
 }
 
@@ -764,23 +766,31 @@ impl Host {
                     && a.response.is_none()
                     && a.request.windows(4).any(|w| w == b"\r\n\r\n")
                 {
-                    let mut r = format!(
+                    let r = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {body_bytes}\r\nConnection: close\r\n\r\n"
                     )
                     .into_bytes();
-                    let start = r.len();
-                    r.resize(start + *body_bytes as usize, 0);
-                    fill(SEED, 0, &mut r[start..]);
+                    a.response_len = r.len() as u64 + body_bytes;
                     a.response = Some(r);
                 }
-                if let Some(r) = &a.response {
-                    let at = a.sent as usize;
-                    if at < r.len()
-                        && let Ok(k) = ep.send(h, &r[at..])
-                    {
-                        a.sent += k as u64;
+                if let Some(head) = &a.response {
+                    // The header, then the body pattern, as room allows.
+                    while a.sent < a.response_len {
+                        let at = a.sent as usize;
+                        let r = if at < head.len() {
+                            ep.send(h, &head[at..])
+                        } else {
+                            let off = a.sent - head.len() as u64;
+                            let n = (a.response_len - a.sent).min(chunk.len() as u64) as usize;
+                            fill(SEED, off, &mut chunk[..n]);
+                            ep.send(h, &chunk[..n])
+                        };
+                        match r {
+                            Ok(k) if k > 0 => a.sent += k as u64,
+                            _ => break,
+                        }
                     }
-                    if a.sent as usize == r.len() {
+                    if a.sent == a.response_len {
                         // The server closes first (HTTP/1.1, Connection: close).
                         let _ = ep.close(now, h);
                         a.closed_app = true;

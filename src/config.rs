@@ -16,6 +16,18 @@ pub enum CongestionAlgorithm {
     None,
 }
 
+/// Explicit Congestion Notification (RFC 3168) on a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum EcnMode {
+    /// Never: SYNs ask for nothing, a peer's request is declined.
+    #[default]
+    Off,
+    /// Accept when the peer asks on its SYN; never ask (Linux `tcp_ecn=2`).
+    Accept,
+    /// Ask on our SYN, and accept when the peer asks (Linux `tcp_ecn=1`).
+    On,
+}
+
 /// Keep-alive settings (RFC 9293 §3.8.4, MUST-24..29).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Keepalive {
@@ -61,6 +73,10 @@ pub struct Config {
     /// RFC 2883): the receiver reports out-of-order data, the sender
     /// recovers several losses per round trip (RFC 6675).
     pub sack: bool,
+    /// ECN (RFC 3168): whether to ask for it and whether to accept it. The
+    /// caller carries the IP bits: [`Connection::handle_segment_ecn`](crate::Connection::handle_segment_ecn)
+    /// in, [`Connection::transmit_ecn`](crate::Connection::transmit_ecn) out.
+    pub ecn: EcnMode,
     /// RACK-TLP loss detection (RFC 8985): losses by time rather than by
     /// three duplicates, lost retransmissions found, tail loss probes.
     /// Needs `sack` (and a peer that permits it).
@@ -130,7 +146,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, IW10, RTO = SRTT + max(4·RTTVAR, 200 ms),
+    /// Linux's habits: CUBIC with HyStart++, MSS 1460, SACK with RACK-TLP, ECN accepted, IW10,
+    /// RTO = SRTT + max(4·RTTVAR, 200 ms),
     /// initial RTO 1 s, max 120 s, TIME-WAIT 60 s, FIN-WAIT-2 timeout 60 s,
     /// delayed ACK 40 ms with quick-ACK at start, 6 SYN retries.
     pub const fn linux() -> Config {
@@ -150,6 +167,7 @@ impl Config {
             timestamps: true,
             ts_offset: 0,
             sack: true,
+            ecn: EcnMode::Accept,
             rack: true,
             initial_window: 10,
             congestion: CongestionAlgorithm::Cubic,
@@ -179,7 +197,7 @@ impl Config {
         }
     }
 
-    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
+    /// The RFCs' numbers (RFC 9293 alone: NewReno, no SACK, no ECN): MSL 2 min (TIME-WAIT 4 min), min RTO 1 s, max RTO
     /// 60 s, delayed ACK 200 ms, initial window per RFC 3390, SYN retries
     /// covering more than 3 minutes (MUST-23), no FIN-WAIT-2 timeout.
     pub const fn rfc9293() -> Config {
@@ -188,6 +206,7 @@ impl Config {
         c.initial_window = 3;
         c.slow_start_limit = None;
         c.sack = false;
+        c.ecn = EcnMode::Off;
         c.rack = false;
         c.delayed_ack = Some(Duration::from_millis(200));
         c.quick_acks = 0;

@@ -122,10 +122,10 @@ pub mod time;
 mod timewait;
 pub mod wire;
 
-pub use config::{Config, ConfigError, CongestionAlgorithm, Keepalive};
+pub use config::{Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive};
 pub use connection::{Connection, Stats, TcpInfo, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;
 pub use state::State;
 pub use time::Instant;
-pub use wire::{ChecksumMode, Flags, IpPair, Options, Segment, WireError};
+pub use wire::{ChecksumMode, Ecn, Flags, IpPair, Options, Segment, WireError};

@@ -813,3 +813,93 @@ fn ipv6_connections_advertise_an_mss_20_octets_smaller() {
     cfg.ipv6_mss = Some(10);
     assert!(Endpoint::new(cfg, [1; 16]).is_err());
 }
+
+#[test]
+fn timer_heap_stays_bounded_when_handle_timeout_is_never_called() {
+    // Every SYN leaves a heap entry; completed or reset handshakes leave
+    // them stale. Without a single handle_timeout the heap is still purged.
+    let mut b = Endpoint::new(EndpointConfig::default(), [3; 16]).unwrap();
+    b.listen(None, 80, 8).unwrap();
+    let now = Instant::from_secs(1);
+    for k in 0..20_000u32 {
+        let src: IpAddr = std::net::Ipv4Addr::from(0x0a00_0000 | k).into();
+        b.handle_segment(now, src, ip("192.0.2.2"), syn_from(4000, k, None));
+        while b.poll_transmit(now).is_some() {}
+        // The client resets: the half-open entry goes, its heap entry stays stale.
+        let rst = Segment {
+            src_port: 4000,
+            dst_port: 80,
+            seq: SeqNum(k.wrapping_add(1)),
+            flags: Flags::RST,
+            ..Segment::default()
+        };
+        b.handle_segment(now, src, ip("192.0.2.2"), rst);
+    }
+    assert_eq!(b.counts().half_open, 0);
+    assert!(b.counts().timers <= 1024 + 2, "{:?}", b.counts());
+}
+
+#[test]
+fn under_memory_pressure_receive_windows_shrink_and_grow_back_after() {
+    let mut cfg = EndpointConfig::linux();
+    cfg.buffer_budget = 40_000;
+    cfg.buffer_pressure_percent = 50;
+    cfg.connection.recv_buffer = 64 * 1024;
+    let mut a = Endpoint::new(EndpointConfig::default(), [1; 16]).unwrap();
+    let mut b = Endpoint::new(cfg, [2; 16]).unwrap();
+    let now = Instant::from_secs(1);
+    let l = b.listen(None, 80, 8).unwrap();
+    let hog = a
+        .connect(now, sa("192.0.2.1:1000"), sa("192.0.2.2:80"))
+        .unwrap();
+    let reader = a
+        .connect(now, sa("192.0.2.1:1001"), sa("192.0.2.2:80"))
+        .unwrap();
+    pump(now, &mut a, &mut b);
+    let s1 = b.accept(l).unwrap();
+    let s2 = b.accept(l).unwrap();
+    let (s_hog, s_reader) = if b.addresses(s1).unwrap().1.port() == 1000 {
+        (s1, s2)
+    } else {
+        (s2, s1)
+    };
+    let mut buf = vec![0u8; 65536];
+    // The reader's peer sends 3,000 octets, the application reads them all;
+    // returns the window the reader advertises afterwards.
+    let exchange = |a: &mut Endpoint, b: &mut Endpoint, buf: &mut Vec<u8>| {
+        a.send(reader, &[5u8; 3000]).unwrap();
+        pump(now, a, b);
+        while b.recv(s_reader, buf).is_ok_and(|n| n > 0) {}
+        pump(now, a, b);
+        b.connection_ref(s_reader).unwrap().stats().rcv_wnd
+    };
+    let before = exchange(&mut a, &mut b, &mut buf);
+    assert!(before > 40_000, "window before pressure: {before}");
+    // The hog fills its buffer, unread: the endpoint is under pressure.
+    a.send(hog, &[1u8; 30_000]).unwrap();
+    pump(now, &mut a, &mut b);
+    assert!(b.counts().buffered > 20_000, "{:?}", b.counts());
+    // The window already advertised is used up, never retracted; after it,
+    // the reader advertises at most four segments.
+    let mut during = before;
+    for _ in 0..40 {
+        during = exchange(&mut a, &mut b, &mut buf);
+    }
+    assert!(during <= 4 * 1460, "window under pressure: {during}");
+    // The hog's data is read: pressure ends, the reader's window opens again.
+    while b.recv(s_hog, &mut buf).is_ok_and(|n| n > 0) {}
+    let after = exchange(&mut a, &mut b, &mut buf);
+    assert!(after > 40_000, "window after pressure: {after}");
+}
+
+#[test]
+fn time_wait_without_a_listener_answers_a_new_syn_with_its_ack_and_stays() {
+    let (mut a, _b, fin, now) = into_time_wait(EndpointConfig::default());
+    // a (the client) listens on nothing; a new SYN from the server's side.
+    let newer = fin.options.timestamps.unwrap().val.wrapping_add(1000);
+    let mut syn = syn_from(80, fin.seq.0.wrapping_add(100_000), Some(newer));
+    syn.dst_port = 4000;
+    a.handle_segment(now, ip("192.0.2.2"), ip("192.0.2.1"), syn);
+    assert_eq!(a.poll_transmit(now).unwrap().segment.flags, Flags::ACK);
+    assert_eq!(a.counts().time_wait, 1);
+}

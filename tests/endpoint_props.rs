@@ -6,7 +6,7 @@
 //!   handle that went stale stays stale;
 //! - entries stay within the configured limits.
 //!
-//! `PROPTEST_CASES` raises the number of cases (default 48).
+//! Cases: 200 by default (each up to 300 steps), `TCPP_PROPTEST_CASES=N` for more.
 
 use proptest::prelude::*;
 use std::collections::HashSet;
@@ -300,7 +300,7 @@ impl World {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(48),
+        cases: std::env::var("TCPP_PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(200),
         ..ProptestConfig::default()
     })]
 

@@ -4,15 +4,17 @@
 
 mod packetdrill_runner;
 
-use packetdrill_runner::{Outcome, Profile, collect, run_file, run_str};
+use packetdrill_runner::{HostKind, Outcome, Profile, collect, run_file_on, run_str};
 use std::path::Path;
 
-fn run_dir(dir: &Path, profile: Profile) -> (usize, Vec<String>, Vec<String>) {
+const HOSTS: [HostKind; 2] = [HostKind::Endpoint, HostKind::Connection];
+
+fn run_dir(dir: &Path, profile: Profile, host: HostKind) -> (usize, Vec<String>, Vec<String>) {
     let mut passed = 0;
     let mut failed = Vec::new();
     let mut skipped = Vec::new();
     for p in collect(dir) {
-        let (o, _) = run_file(&p, profile, false);
+        let (o, _) = run_file_on(&p, profile, host, false);
         match o {
             Outcome::Pass => {
                 println!("PASS {}", p.display());
@@ -32,16 +34,22 @@ fn run_dir(dir: &Path, profile: Profile) -> (usize, Vec<String>, Vec<String>) {
 }
 
 #[test]
-fn own_scripts_pass_under_the_linux_profile() {
+fn own_scripts_pass_under_the_linux_profile_on_both_hosts() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
-    let (passed, failed, skipped) = run_dir(&dir, Profile::Linux);
-    assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
-    assert!(
-        skipped.is_empty(),
-        "our own scripts never skip:\n{}",
-        skipped.join("\n")
-    );
-    assert!(passed >= 1);
+    for host in HOSTS {
+        let (passed, failed, skipped) = run_dir(&dir, Profile::Linux, host);
+        assert!(
+            failed.is_empty(),
+            "{host:?} failures:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            skipped.is_empty(),
+            "our own scripts never skip:\n{}",
+            skipped.join("\n")
+        );
+        assert!(passed >= 40, "{host:?}: only {passed} passed");
+    }
 }
 
 /// The upstream scripts: ../shared/packetdrill/scripts beside the clone
@@ -66,30 +74,39 @@ fn upstream_scripts_pass_or_skip_for_a_stated_reason() {
         eprintln!("{msg}");
         return;
     }
-    let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
-    for p in collect(&dir) {
-        let rel = p
-            .strip_prefix(&dir)
-            .unwrap_or(&p)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let (o, _) = run_file(&p, Profile::Linux, false);
-        println!("{o:?} {rel}");
-        match o {
-            Outcome::Pass => passed += 1,
-            Outcome::Skip(m) => {
-                assert!(!m.is_empty(), "{rel}: a skip must say why");
-                skipped += 1
+    for host in HOSTS {
+        let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
+        for p in collect(&dir) {
+            let rel = p
+                .strip_prefix(&dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let (o, _) = run_file_on(&p, Profile::Linux, host, false);
+            println!("{host:?} {o:?} {rel}");
+            match o {
+                Outcome::Pass => passed += 1,
+                Outcome::Skip(m) => {
+                    assert!(!m.is_empty(), "{rel}: a skip must say why");
+                    skipped += 1
+                }
+                Outcome::Fail(m) => failed.push(format!("{rel}: {m}")),
             }
-            Outcome::Fail(m) => failed.push(format!("{rel}: {m}")),
         }
+        println!(
+            "{host:?}: {passed} passed, {} failed, {skipped} skipped",
+            failed.len()
+        );
+        assert!(
+            failed.is_empty(),
+            "{host:?} failures:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            passed >= 16,
+            "{host:?}: only {passed} upstream scripts passed"
+        );
     }
-    println!(
-        "{passed} passed, {} failed, {skipped} skipped",
-        failed.len()
-    );
-    assert!(failed.is_empty(), "failures:\n{}", failed.join("\n"));
-    assert!(passed >= 16, "only {passed} upstream scripts passed");
 }
 
 // ---- the runner's own checks: scripts that must fail -------------------

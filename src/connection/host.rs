@@ -20,6 +20,15 @@ impl Connection {
         !self.nothing_to_send()
     }
 
+    /// The host sent this connection's SYN-ACK at `at` and never
+    /// retransmitted it: the ACK completing the handshake times it (Karn,
+    /// RFC 6298 §3).
+    pub(crate) fn syn_ack_sent_at(&mut self, at: Instant) {
+        if self.retries == 0 && self.state == State::SynReceived {
+            self.rtt_probe = Some((self.iss.add(1), at));
+        }
+    }
+
     /// Events wait in the queue.
     #[inline]
     pub(crate) fn has_events(&self) -> bool {

@@ -100,6 +100,7 @@ impl Connection {
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
+        self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
         match o.window_scale.filter(|_| self.cfg.window_scale) {
@@ -501,6 +502,7 @@ impl Connection {
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
         let wnd = u32::from(seg.window) << self.snd_wscale;
+        self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let mut freed = crate::buffer::Acked::default();
@@ -558,6 +560,7 @@ impl Connection {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+                self.ecn_on_loss();
                 self.in_recovery = true;
                 self.recover = self.snd_nxt;
                 self.fast_rtx = Some(self.snd_una);
@@ -596,6 +599,7 @@ impl Connection {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            self.ecn_on_loss();
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
@@ -644,7 +648,8 @@ impl Connection {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.fast_rtx = Some(self.snd_una);
             }
-        } else {
+        } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
+            // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
             let mut sample = crate::cc::AckSample::new(acked, flight, mss);
             sample.rtt = rtt_sample;
@@ -748,6 +753,7 @@ impl Connection {
             self.rcv_fin = Some(seg.seq.add(seg.payload.len() as u32));
         }
         if !seg.payload.is_empty() && receiving {
+            self.ecn_on_data(seg);
             if self.app_closed {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();

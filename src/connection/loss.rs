@@ -147,6 +147,7 @@ impl Connection {
             cc.on_fast_retransmit(now, cwnd, mss);
             let ssthresh = cc.ssthresh();
             cc.on_recovery_end(ssthresh, mss);
+            self.ecn_on_loss();
         }
     }
 }

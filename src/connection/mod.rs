@@ -6,6 +6,7 @@
 //! [`Connection::poll_transmit`], [`Connection::poll_timeout`],
 //! [`Connection::poll_event`].
 
+mod ecn;
 mod events;
 mod host;
 mod info;
@@ -100,6 +101,10 @@ pub struct Stats {
     pub dropped_other: u64,
     /// Out-of-order segments received.
     pub out_of_order: u64,
+    /// Data segments that arrived marked CE (ECN negotiated).
+    pub ecn_ce_received: u64,
+    /// Window reductions in answer to ECN-Echo (RFC 3168 §6.1.2).
+    pub ecn_reductions: u64,
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
@@ -203,6 +208,8 @@ pub struct Connection {
     cc: Controller,
     /// Rounds and congestion-window use, reported to `cc` with each ACK.
     usage: CwndUsage,
+    /// ECN negotiation, echo and reaction (RFC 3168).
+    ecn: ecn::EcnState,
     /// Last time the peer acknowledged new data (user timeout).
     last_progress: Instant,
 
@@ -310,6 +317,7 @@ impl Connection {
                 cc
             },
             usage: CwndUsage::new(iss),
+            ecn: ecn::EcnState::new(iss),
             last_progress: now,
             ack_now: false,
             unacked_rcv: 0,
@@ -763,6 +771,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
+        self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
         self.in_recovery = false;

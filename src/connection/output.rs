@@ -26,9 +26,13 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit) once something may be due.
     #[inline(never)]
     fn transmit(&mut self, now: Instant) -> Option<Segment> {
-        let seg = self.next_segment(now);
-        match &seg {
+        let nxt_before = self.snd_nxt;
+        let mut seg = self.next_segment(now);
+        match &mut seg {
             Some(s) => {
+                // New data starts at the old SND.NXT; anything below is a retransmission.
+                let new_data = !s.payload.is_empty() && s.seq == nxt_before;
+                self.ecn_on_transmit(s, new_data);
                 self.stats.segments_out += 1;
                 if self.in_recovery && self.sack_enabled {
                     // RFC 6937: prr_out counts every octet sent in recovery.
@@ -200,16 +204,18 @@ impl Connection {
     /// open, with the same ISS), with our options (MUST-14, SHLD-5).
     fn syn_segment(&mut self, now: Instant) -> Segment {
         let with_ack = self.state != State::SynSent;
+        // RFC 3168 §6.1.1: ECN-setup SYN (ECE, CWR) or SYN-ACK (ECE).
+        let flags = if with_ack {
+            self.ecn_synack_flags(Flags::SYN.with(Flags::ACK))
+        } else {
+            self.ecn_syn_flags(Flags::SYN, self.retries == 0)
+        };
         let mut s = Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
             seq: self.iss,
             ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
-            flags: if with_ack {
-                Flags::SYN.with(Flags::ACK)
-            } else {
-                Flags::SYN
-            },
+            flags,
             // RFC 7323 §2.2: the window of a SYN is never scaled.
             window: self.rcvbuf.window().min(65535) as u16,
             ..Segment::default()

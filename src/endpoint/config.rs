@@ -40,9 +40,11 @@ pub struct EndpointConfig {
     /// SYN cookies.
     pub syn_cookies: SynCookies,
     /// Octets all connections together may hold in their send and receive
-    /// buffers (Linux `tcp_mem`'s hard limit). Above `buffer_pressure` of
-    /// it, new connections are refused; above all of it, arriving payload is
-    /// dropped before it is buffered (the peer retransmits).
+    /// buffers (Linux `tcp_mem`'s hard limit). Above `buffer_pressure_percent`
+    /// of it, new connections are refused and receive buffers shrink to four
+    /// segments as connections are touched (the window already advertised is
+    /// kept, SHLD-14; they grow back once pressure ends); at all of it,
+    /// arriving payload is dropped before it is buffered (the peer retransmits).
     pub buffer_budget: usize,
     /// Fraction of `buffer_budget`, in percent, above which the endpoint is
     /// under memory pressure (Linux `tcp_mem`'s pressure threshold).

@@ -26,7 +26,8 @@ pub(crate) struct HalfOpen {
     pub listener: u16,
     /// The SYN's window-scale option (0xff: none).
     pub wscale: u8,
-    /// Bit 0: SACK-permitted; bit 1: timestamps.
+    /// Bit 0: SACK-permitted; bit 1: timestamps; bit 2: ECN-setup SYN
+    /// (ECE and CWR, RFC 3168 §6.1.1).
     pub opts: u8,
     /// SYN-ACK retransmissions so far.
     pub retries: u8,
@@ -34,6 +35,7 @@ pub(crate) struct HalfOpen {
 
 const SACK: u8 = 1;
 const TS: u8 = 2;
+const ECN_SETUP: u8 = 4;
 
 impl HalfOpen {
     pub(crate) fn from_syn(
@@ -54,7 +56,12 @@ impl HalfOpen {
             listener,
             wscale: o.window_scale.unwrap_or(0xff),
             opts: if o.sack_permitted { SACK } else { 0 }
-                | if o.timestamps.is_some() { TS } else { 0 },
+                | if o.timestamps.is_some() { TS } else { 0 }
+                | if syn.flags.contains(Flags::ECE.with(Flags::CWR)) {
+                    ECN_SETUP
+                } else {
+                    0
+                },
             retries: 0,
         }
     }
@@ -75,7 +82,11 @@ impl HalfOpen {
             src_port: self.tuple.remote_port,
             dst_port: self.tuple.local_port,
             seq: self.irs,
-            flags: Flags::SYN,
+            flags: if self.opts & ECN_SETUP != 0 {
+                Flags::SYN.with(Flags::ECE).with(Flags::CWR)
+            } else {
+                Flags::SYN
+            },
             window: u16::MAX,
             options: o,
             ..Segment::default()

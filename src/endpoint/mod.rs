@@ -118,7 +118,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::timewait::{self, TimeWaitAction};
-use crate::wire::{ChecksumMode, IpPair, Segment, Timestamps, WireError};
+use crate::wire::{ChecksumMode, Ecn, Flags, IpPair, Segment, Timestamps, WireError};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -301,6 +301,8 @@ pub struct Counts {
 const DIRTY: u8 = 1;
 const IN_TX: u8 = 2;
 const IN_EV: u8 = 4;
+/// The receive buffer is shrunk for memory pressure.
+const SHRUNK: u8 = 8;
 
 /// Most final events (of connections already freed) held for the application.
 const MAX_FINAL_EVENTS: usize = 65536;
@@ -356,6 +358,10 @@ pub struct Endpoint {
     replies_this_second: u32,
     buffered: usize,
     port_counter: u32,
+    /// The IP ECN field of the segment being handled (RFC 3168).
+    incoming_ecn: Ecn,
+    /// The IP ECN field for the segment last given out.
+    outgoing_ecn: Ecn,
     stats: EndpointStats,
 }
 
@@ -389,6 +395,8 @@ impl Endpoint {
             replies_this_second: 0,
             buffered: 0,
             port_counter: 0,
+            incoming_ecn: Ecn::NotEct,
+            outgoing_ecn: Ecn::NotEct,
             stats: EndpointStats::default(),
         })
     }
@@ -728,9 +736,35 @@ impl Endpoint {
         }
     }
 
+    /// [`handle_segment`](Self::handle_segment) for a segment whose IP
+    /// header carried the ECN codepoint `ecn` (RFC 3168 §5; see
+    /// [`Connection::handle_segment_ecn`]).
+    pub fn handle_segment_ecn(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: Segment,
+        ecn: Ecn,
+    ) {
+        self.incoming_ecn = ecn;
+        self.handle_segment(now, src, dst, seg);
+        self.incoming_ecn = Ecn::NotEct;
+    }
+
+    /// The ECN codepoint for the IP header of the segment last returned by
+    /// [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_transmit_into`](Self::poll_transmit_into) (see
+    /// [`Connection::transmit_ecn`]): ECT(0) on new data of connections
+    /// that negotiated ECN, Not-ECT on everything else.
+    pub fn transmit_ecn(&self) -> Ecn {
+        self.outgoing_ecn
+    }
+
     /// Handles one segment that arrived from `src` to `dst` (one of our
     /// addresses). Never fails: what has no place is a counted drop or gets
-    /// the RST of §3.10.7.1.
+    /// the RST of §3.10.7.1. The IP ECN field counts as Not-ECT; see
+    /// [`handle_segment_ecn`](Self::handle_segment_ecn).
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, seg: Segment) {
         self.stats.segments_in += 1;
         self.settle_dirty();
@@ -747,6 +781,7 @@ impl Endpoint {
             Some(Slot::TimeWait(j)) => self.segment_to_time_wait(now, j, hash, tuple, seg),
             None => self.segment_to_listener(now, tuple, hash, seg, None),
         }
+        self.maybe_purge_timers();
     }
 
     fn segment_to_connection(&mut self, now: Instant, i: usize, mut seg: Segment) {
@@ -758,7 +793,7 @@ impl Endpoint {
             seg.flags = seg.flags.without(crate::wire::Flags::FIN);
         }
         if let Some(c) = self.conns.get_mut(i).and_then(|s| s.conn.as_deref_mut()) {
-            c.handle_segment(now, seg);
+            c.handle_segment_ecn(now, seg, self.incoming_ecn);
         }
         self.settle(i, false);
     }
@@ -797,7 +832,13 @@ impl Endpoint {
         }
         let syn = e.syn();
         self.remove_half_open(j);
-        self.complete(now, li, e.tuple, &syn, e.iss, seg);
+        // Karn (RFC 6298 §3): a SYN-ACK never retransmitted times the
+        // handshake, as Linux's tcp_synack_rtt_meas; it went out one
+        // initial RTO before the entry's first deadline.
+        let c = &self.cfg.connection;
+        let rto = crate::time::duration_micros(c.initial_rto.min(c.max_rto));
+        let sent = (e.retries == 0).then(|| Instant::from_micros(e.deadline.saturating_sub(rto)));
+        self.complete(now, li, e.tuple, &syn, e.iss, seg, sent);
     }
 
     /// Whether listener `li` can take one more established connection; counts the drop if not.
@@ -819,7 +860,9 @@ impl Endpoint {
     }
 
     /// The handshake completed: a connection from `syn` (through the
-    /// connection's own LISTEN code) takes the completing `ack`.
+    /// connection's own LISTEN code) takes the completing `ack`, timed from
+    /// `syn_ack_sent` when the SYN-ACK was never retransmitted.
+    #[allow(clippy::too_many_arguments)] // the handshake's parts, all needed once
     fn complete(
         &mut self,
         now: Instant,
@@ -828,11 +871,15 @@ impl Endpoint {
         syn: &Segment,
         iss: SeqNum,
         ack: Segment,
+        syn_ack_sent: Option<Instant>,
     ) {
         let cfg = self.conn_config(&tuple);
         let Ok(mut conn) = Connection::accept(cfg, syn, iss, now) else {
             return;
         };
+        if let Some(at) = syn_ack_sent {
+            conn.syn_ack_sent_at(at);
+        }
         conn.handle_segment(now, ack);
         self.stats.handshakes_completed += 1;
         let h = self.insert_conn(tuple, conn);
@@ -944,7 +991,9 @@ impl Endpoint {
             // Without timestamps a cookie cannot carry these (as Linux).
             s.options.window_scale = None;
             s.options.sack_permitted = false;
+            s.flags = s.flags.without(Flags::ECE).without(Flags::CWR);
         }
+        let ecn_setup = s.flags.contains(Flags::ECE.with(Flags::CWR));
         let iss = cookie::make(&self.keys, &tuple, syn.seq, now, idx);
         let Some(mut synack) = Connection::syn_ack_for(cfg, &s, iss, now) else {
             return;
@@ -955,7 +1004,8 @@ impl Endpoint {
                 cookie::TsOptions {
                     wscale: s.options.window_scale,
                     sack: s.options.sack_permitted,
-                    ecn: false,
+                    // The SYN-ACK agreed to ECN iff it carries ECE.
+                    ecn: ecn_setup && synack.flags.contains(Flags::ECE),
                 },
             );
         }
@@ -980,7 +1030,7 @@ impl Endpoint {
             src_port: seg.src_port,
             dst_port: seg.dst_port,
             seq: irs,
-            flags: crate::wire::Flags::SYN,
+            flags: Flags::SYN,
             window: seg.window,
             ..Segment::default()
         };
@@ -993,12 +1043,15 @@ impl Endpoint {
             syn.options.timestamps = Some(Timestamps { val: t.val, ecr: 0 });
             syn.options.window_scale = o.wscale;
             syn.options.sack_permitted = o.sack;
+            if o.ecn {
+                syn.flags = syn.flags.with(Flags::ECE).with(Flags::CWR);
+            }
         }
         if !self.room_to_complete(li) {
             return true; // dropped, and counted; no RST
         }
         self.stats.cookies_accepted += 1;
-        self.complete(now, li, tuple, &syn, iss, seg.clone());
+        self.complete(now, li, tuple, &syn, iss, seg.clone(), None);
         true
     }
 
@@ -1029,6 +1082,11 @@ impl Endpoint {
         };
         let c = &self.cfg.connection;
         match timewait::on_segment(&e.view(), &seg, c.rfc1337, c.rfc5961) {
+            // A new SYN with no listener to take it: TIME-WAIT stays and
+            // answers with its ACK (as Linux).
+            TimeWaitAction::Reopen if self.find_listener(&tuple).is_none() => {
+                self.time_wait_ack(now, &e)
+            }
             TimeWaitAction::Reopen => {
                 let iss = timewait::reincarnation_iss(&e.view());
                 self.remove_time_wait(j, hash);
@@ -1119,6 +1177,7 @@ impl Endpoint {
     /// TIME-WAIT ACKs) or from any connection with something due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.settle_dirty();
+        self.outgoing_ecn = Ecn::NotEct;
         if let Some(t) = self.replies.pop_front() {
             self.stats.segments_out += 1;
             return Some(t);
@@ -1131,6 +1190,7 @@ impl Endpoint {
             {
                 // Sending arms timers (RTO): register at once.
                 register_timer(&mut self.timers, &mut s.timer, c, iu);
+                self.outgoing_ecn = c.transmit_ecn();
                 self.stats.segments_out += 1;
                 let (src, dst) = (s.tuple.local().ip(), s.tuple.remote().ip());
                 return Some(Transmit { src, dst, segment });
@@ -1235,6 +1295,13 @@ impl Endpoint {
                 }
             }
         }
+        self.maybe_purge_timers();
+    }
+
+    /// Drops stale heap entries once they outnumber the live owners: the
+    /// heap stays within twice the entries (plus a constant), whatever the
+    /// caller's pattern of calls.
+    fn maybe_purge_timers(&mut self) {
         let live = self.conn_count + self.half_count + self.tw_count;
         if self.timers.len() > 2 * live + 1024 {
             let (conns, half, tw) = (&self.conns, &self.half, &self.tw);
@@ -1325,6 +1392,7 @@ impl Endpoint {
                 s.tuple = tuple;
                 s.timer = None;
                 s.accounted = 0;
+                s.flags &= !SHRUNK;
                 s.conn = Some(conn);
                 i as usize
             }
@@ -1370,6 +1438,8 @@ impl Endpoint {
     /// TIME-WAIT entry, once it is done. `drained`: `poll_transmit` just
     /// returned `None` for it.
     fn settle(&mut self, i: usize, drained: bool) {
+        let pressure = self.under_pressure();
+        let full = self.cfg.connection.recv_buffer;
         let Some(s) = self.conns.get_mut(i) else {
             return;
         };
@@ -1380,9 +1450,25 @@ impl Endpoint {
             flags,
             ..
         } = s;
-        let Some(c) = conn.as_deref() else {
+        let Some(c) = conn.as_deref_mut() else {
             return;
         };
+        // tcp_mem pressure: receive buffers shrink to a few segments (the
+        // window already advertised is kept, SHLD-14), and grow back after.
+        // (The connection keeps its buffer at least as large as what it
+        // holds plus the window advertised: it reaches the target as the
+        // peer uses that window up, so the target is applied on every touch.)
+        if pressure {
+            let target = (4 * usize::from(c.config().mss)).min(full);
+            if c.config().recv_buffer > target {
+                c.set_recv_buffer(target);
+            }
+            *flags |= SHRUNK;
+        } else if *flags & SHRUNK != 0 {
+            c.set_recv_buffer(full);
+            *flags &= !SHRUNK;
+        }
+        let c = &*c;
         let b = c.buffered();
         self.buffered = self.buffered - *accounted + b;
         *accounted = b;

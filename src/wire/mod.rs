@@ -4,10 +4,12 @@
 
 mod checksum;
 mod codec;
+mod ecn;
 mod options;
 
 pub use checksum::{checksum, pseudo_header_sum};
 pub use codec::verify_checksum;
+pub use ecn::Ecn;
 pub use options::{Options, SackBlock, SackBlocks, Timestamps};
 
 use crate::seq::SeqNum;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use etherparse::{IpNumber, IpSlice, PacketBuilder, TcpHeader, TcpOptionElement, TcpSlice};
 use std::net::IpAddr;
 use tcp_proto::wire::{SackBlock, Timestamps};
-use tcp_proto::{ChecksumMode, Flags, IpPair, Options, Segment, SeqNum};
+use tcp_proto::{ChecksumMode, Ecn, Flags, IpPair, Options, Segment, SeqNum};
 
 /// The `IpPair` from `src` to `dst` (both of one family).
 pub fn pair(src: IpAddr, dst: IpAddr) -> IpPair {
@@ -207,4 +207,74 @@ pub fn decode(packet: &[u8]) -> Option<(IpPair, Segment)> {
         "tcp-proto and etherparse decode {tcp:02x?} differently"
     );
     Some((pair, ours?))
+}
+
+/// The ECN codepoint of an IP packet (RFC 3168 §5: the low two bits of the
+/// IPv4 TOS octet or of the IPv6 Traffic Class). `NotEct` for anything else.
+pub fn ecn_of(packet: &[u8]) -> Ecn {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => Ecn::from_bits(packet[1]),
+        Some(6) if packet.len() >= 40 => Ecn::from_bits(packet[1] >> 4),
+        _ => Ecn::NotEct,
+    }
+}
+
+/// Sets the ECN codepoint of an IP packet in place; for IPv4 the header
+/// checksum is recomputed.
+pub fn set_ecn(packet: &mut [u8], ecn: Ecn) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => {
+            packet[1] = (packet[1] & !0b11) | ecn.bits();
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            packet[10] = 0;
+            packet[11] = 0;
+            let mut sum: u32 = packet[..ihl]
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            packet[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        }
+        Some(6) if packet.len() >= 40 => {
+            packet[1] = (packet[1] & !0x30) | (ecn.bits() << 4);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod ecn_tests {
+    use super::*;
+
+    #[test]
+    fn ecn_bits_set_in_v4_and_v6_packets_keep_them_valid() {
+        let seg = Segment {
+            src_port: 1,
+            dst_port: 2,
+            flags: Flags::ACK,
+            payload: Bytes::from_static(b"x"),
+            ..Segment::default()
+        };
+        for p in [
+            pair("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()),
+            pair(
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::2".parse().unwrap(),
+            ),
+        ] {
+            let mut pkt = encode(&p, &seg);
+            assert_eq!(ecn_of(&pkt), Ecn::NotEct);
+            set_ecn(&mut pkt, Ecn::Ce);
+            assert_eq!(ecn_of(&pkt), Ecn::Ce);
+            // etherparse still accepts it (IPv4 header checksum included).
+            let ip = IpSlice::from_slice(&pkt).expect("valid IP");
+            if let IpSlice::Ipv4(v4) = ip {
+                let h = v4.header().to_header();
+                assert_eq!(h.header_checksum, h.calc_header_checksum());
+            }
+            assert_eq!(decode(&pkt).map(|(_, s)| s), Some(seg.clone()));
+        }
+    }
 }

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use tcp_proto::{Connection, Instant, IpPair, Segment, State, pcap};
+use tcp_proto::{Connection, Ecn, Flags, Instant, IpPair, Segment, State, pcap};
 
 use super::app::App;
 use super::impair::{Impair, Profile};
@@ -48,8 +48,16 @@ pub struct Pump<'n> {
     pub local_port: u16,
     /// Outbound impairment (us -> kernel).
     pub outbound: Impair<Vec<u8>>,
-    /// Inbound impairment (kernel -> us).
-    pub inbound: Impair<Segment>,
+    /// Inbound impairment (kernel -> us), each segment with the ECN
+    /// codepoint of its IP header.
+    pub inbound: Impair<(Segment, Ecn)>,
+    /// A congestion-marking router: every `n`th ECN-capable data packet
+    /// each way (us -> kernel, kernel -> us) is marked CE (RFC 3168 §5).
+    pub mark_ce_every: Option<(u64, u64)>,
+    /// What each data or ECN-flagged packet carried: (from us, TCP flags,
+    /// ECN codepoint as sent before marking, payload length).
+    pub ecn_log: Vec<(bool, Flags, Ecn, usize)>,
+    ect_seen: (u64, u64),
     /// pcap file contents.
     pub pcap: Vec<u8>,
     /// Packets for our address that matched no connection (answered with RST).
@@ -87,6 +95,9 @@ impl<'n> Pump<'n> {
             unmatched: Vec::new(),
             refuse_unmatched: true,
             accept_with: None,
+            mark_ce_every: None,
+            ecn_log: Vec::new(),
+            ect_seen: (0, 0),
             buf: vec![0u8; 65_536],
         }
     }
@@ -96,10 +107,26 @@ impl<'n> Pump<'n> {
             return;
         };
         for _ in 0..100_000 {
-            let Some(seg) = conn.poll_transmit(now) else {
+            let Some((seg, ecn)) = conn.poll_transmit_ecn(now) else {
                 break;
             };
-            self.outbound.push(now, ip::encode(&self.out_pair, &seg));
+            let mut pkt = ip::encode(&self.out_pair, &seg);
+            if ecn != Ecn::NotEct {
+                ip::set_ecn(&mut pkt, ecn);
+            }
+            if let Some((n, _)) = self.mark_ce_every
+                && ecn != Ecn::NotEct
+                && !seg.payload.is_empty()
+            {
+                self.ect_seen.0 += 1;
+                if self.ect_seen.0.is_multiple_of(n) {
+                    ip::set_ecn(&mut pkt, Ecn::Ce);
+                }
+            }
+            if self.mark_ce_every.is_some() {
+                self.ecn_log.push((true, seg.flags, ecn, seg.payload.len()));
+            }
+            self.outbound.push(now, pkt);
         }
         self.app.take_events(now, conn);
     }
@@ -161,7 +188,21 @@ impl<'n> Pump<'n> {
                     && (self.conn.is_some()
                         || (self.accept_with.is_some() && seg.flags.syn() && !seg.flags.ack()))
                 {
-                    self.inbound.push(now, seg);
+                    let mut ecn = ip::ecn_of(&pkt);
+                    if self.mark_ce_every.is_some() {
+                        self.ecn_log
+                            .push((false, seg.flags, ecn, seg.payload.len()));
+                    }
+                    if let Some((_, n)) = self.mark_ce_every
+                        && matches!(ecn, Ecn::Ect0 | Ecn::Ect1)
+                        && !seg.payload.is_empty()
+                    {
+                        self.ect_seen.1 += 1;
+                        if self.ect_seen.1.is_multiple_of(n) {
+                            ecn = Ecn::Ce;
+                        }
+                    }
+                    self.inbound.push(now, (seg, ecn));
                 } else if self.refuse_unmatched
                     && let Some(rst) = tcp_proto::reset_reply(&seg)
                 {
@@ -180,9 +221,9 @@ impl<'n> Pump<'n> {
                 .expect("read TUN");
         }
         let now = self.clock.now();
-        while let Some(seg) = self.inbound.pop_ready(now) {
+        while let Some((seg, ecn)) = self.inbound.pop_ready(now) {
             match self.conn.as_mut() {
-                Some(conn) => conn.handle_segment(now, seg),
+                Some(conn) => conn.handle_segment_ecn(now, seg, ecn),
                 None => {
                     let (config, iss) = self.accept_with.expect("passive pump has accept config");
                     self.conn =

@@ -10,7 +10,7 @@ use tcp_proto::{Config, Keepalive};
 pub enum Profile {
     /// `Config::linux()` plus what `defaults.sh` sets.
     Linux,
-    /// `Config::rfc9293()`; only the script's own sysctls apply.
+    /// `Config::rfc9293()` in the same sysctl environment.
     Rfc,
 }
 
@@ -44,13 +44,15 @@ impl World {
         }
     }
 
-    /// What `defaults.sh` sets (README §1.8), under the Linux profile.
+    /// What `defaults.sh` sets (README §1.8): the sysctls apply under both
+    /// profiles (they are the script's environment), so an `rfc` run
+    /// differs from a `linux` one only where the RFC preset behaves
+    /// differently.
     fn defaults_sh(&mut self) -> Result<(), String> {
-        if self.profile != Profile::Linux {
-            return Ok(());
+        if self.profile == Profile::Linux {
+            // Linux's tcp_slow_start: cwnd grows by every segment acknowledged.
+            self.cfg.slow_start_limit = Some(0);
         }
-        // Linux's tcp_slow_start: cwnd grows by every segment acknowledged.
-        self.cfg.slow_start_limit = Some(0);
         for (k, v) in [
             ("tcp_rmem", "4096 540000 15728640"),
             ("tcp_wmem", "4096 262144 4194304"),

@@ -1,12 +1,222 @@
 //! The host under test: connections, listeners with a backlog, and the
 //! stateless replies for segments that match nothing. This is the one place
-//! that maps listen/accept/connect onto the crate; it runs over
-//! `Connection` (listen → `Connection::accept` per SYN, connect →
-//! `Connection::connect`), and is the piece to switch to the crate's
-//! `Endpoint` once that exists.
+//! that maps listen/accept/connect onto the crate, behind [`Stack`]: [`Host`]
+//! runs over bare `Connection`s (listen → `Connection::accept` per SYN,
+//! connect → `Connection::connect`, a small demux here), and
+//! [`EndpointHost`] over the crate's `Endpoint` (one per socket, so that
+//! socket options made before listen/connect apply to it alone).
 
-use std::collections::VecDeque;
-use tcp_proto::{Config, Connection, Instant, Segment, SeqNum, State, reset_reply};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
+use tcp_proto::{
+    CloseReason, Config, Connection, Event, Instant, Segment, SeqNum, State, reset_reply,
+};
+
+/// What the interpreter needs from a host.
+pub trait Stack {
+    /// A new listener on `port`.
+    fn listen(&mut self, port: u16, backlog: usize, cfg: Config) -> usize;
+    /// Active open; the connection's id.
+    fn connect(
+        &mut self,
+        cfg: Config,
+        local: u16,
+        remote: u16,
+        now: Instant,
+    ) -> Result<usize, String>;
+    /// Delivers one segment.
+    fn input(&mut self, now: Instant, seg: Segment);
+    /// Collects what was emitted.
+    fn drain(&mut self, now: Instant);
+    /// Earliest timer deadline.
+    fn next_deadline(&mut self) -> Option<Instant>;
+    /// Fires the timers due at `now`.
+    fn fire(&mut self, now: Instant);
+    /// An established child of listener `l`.
+    fn accept(&mut self, l: usize) -> Option<usize>;
+    /// close() on a listener.
+    fn close_listener(&mut self, l: usize, now: Instant);
+    /// State of the live connection on a 4-tuple.
+    fn state_of(&mut self, local: u16, remote: u16) -> Option<State>;
+    /// The connection `i`, unless the host dropped it (closed, or kept
+    /// only as a TIME-WAIT entry).
+    fn conn(&mut self, i: usize) -> Option<&mut Connection>;
+    /// Why a dropped connection closed.
+    fn gone_reason(&self, i: usize) -> Option<CloseReason>;
+    /// The oldest emitted segment and its time.
+    fn pop_out(&mut self) -> Option<(Instant, Segment)>;
+}
+
+/// The address scripts use for the stack.
+pub const LOCAL_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1));
+/// The address of the injected peer.
+pub const REMOTE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
+/// One endpoint per socket.
+struct Ep {
+    ep: Endpoint,
+    /// The port it owns (listener port or the connection's local port).
+    port: u16,
+    listener: Option<ListenerHandle>,
+}
+
+/// The host over the crate's `Endpoint`.
+#[derive(Default)]
+pub struct EndpointHost {
+    eps: Vec<Ep>,
+    /// Connection id → (endpoint, handle).
+    conns: Vec<(usize, ConnectionHandle)>,
+    /// Listener id → endpoint.
+    listeners: Vec<usize>,
+    gone: HashMap<usize, CloseReason>,
+    out: VecDeque<(Instant, Segment)>,
+    seed: u8,
+}
+
+impl EndpointHost {
+    fn endpoint(&mut self, cfg: Config, port: u16) -> usize {
+        self.seed = self.seed.wrapping_add(1);
+        let ecfg = EndpointConfig {
+            connection: cfg,
+            ..EndpointConfig::linux()
+        };
+        let ep = Endpoint::new(ecfg, [self.seed; 16]).expect("a valid endpoint configuration");
+        self.eps.push(Ep {
+            ep,
+            port,
+            listener: None,
+        });
+        self.eps.len() - 1
+    }
+
+    fn id_of(&mut self, e: usize, h: ConnectionHandle) -> usize {
+        match self.conns.iter().position(|&(x, y)| x == e && y == h) {
+            Some(i) => i,
+            None => {
+                self.conns.push((e, h));
+                self.conns.len() - 1
+            }
+        }
+    }
+}
+
+impl Stack for EndpointHost {
+    fn listen(&mut self, port: u16, backlog: usize, cfg: Config) -> usize {
+        let e = self.endpoint(cfg, port);
+        let l = self.eps[e]
+            .ep
+            .listen(None, port, backlog)
+            .expect("the port is free");
+        self.eps[e].listener = Some(l);
+        self.listeners.push(e);
+        self.listeners.len() - 1
+    }
+
+    fn connect(
+        &mut self,
+        cfg: Config,
+        local: u16,
+        remote: u16,
+        now: Instant,
+    ) -> Result<usize, String> {
+        let e = self.endpoint(cfg, local);
+        let h = self.eps[e]
+            .ep
+            .connect(
+                now,
+                SocketAddr::new(LOCAL_IP, local),
+                SocketAddr::new(REMOTE_IP, remote),
+            )
+            .map_err(|x| x.to_string())?;
+        let id = self.id_of(e, h);
+        self.drain(now);
+        Ok(id)
+    }
+
+    fn input(&mut self, now: Instant, seg: Segment) {
+        match self.eps.iter_mut().rev().find(|x| x.port == seg.dst_port) {
+            Some(x) => x.ep.handle_segment(now, REMOTE_IP, LOCAL_IP, seg),
+            None => {
+                if let Some(r) = reset_reply(&seg) {
+                    self.out.push_back((now, r));
+                }
+            }
+        }
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Instant) {
+        for e in 0..self.eps.len() {
+            while let Some(t) = self.eps[e].ep.poll_transmit(now) {
+                self.out.push_back((now, t.segment));
+            }
+            while let Some((h, ev)) = self.eps[e].ep.poll_event() {
+                if let Event::Closed(r) = ev {
+                    let id = self.id_of(e, h);
+                    self.gone.insert(id, r);
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        self.eps
+            .iter_mut()
+            .filter_map(|x| x.ep.poll_timeout())
+            .min()
+    }
+
+    fn fire(&mut self, now: Instant) {
+        for x in &mut self.eps {
+            if x.ep.poll_timeout().is_some_and(|d| d <= now) {
+                x.ep.handle_timeout(now);
+            }
+        }
+        self.drain(now);
+    }
+
+    fn accept(&mut self, l: usize) -> Option<usize> {
+        let e = self.listeners[l];
+        let lh = self.eps[e].listener?;
+        let h = self.eps[e].ep.accept(lh)?;
+        Some(self.id_of(e, h))
+    }
+
+    fn close_listener(&mut self, l: usize, now: Instant) {
+        let e = self.listeners[l];
+        if let Some(lh) = self.eps[e].listener.take() {
+            let _ = self.eps[e].ep.unlisten(lh);
+        }
+        self.drain(now);
+    }
+
+    fn state_of(&mut self, local: u16, remote: u16) -> Option<State> {
+        for &(e, h) in &self.conns {
+            if let Ok(c) = self.eps[e].ep.connection_ref(h)
+                && c.local_port() == local
+                && c.remote_port() == remote
+                && c.state() != State::Closed
+            {
+                return Some(c.state());
+            }
+        }
+        None
+    }
+
+    fn conn(&mut self, i: usize) -> Option<&mut Connection> {
+        let (e, h) = *self.conns.get(i)?;
+        self.eps[e].ep.connection(h).ok()
+    }
+
+    fn gone_reason(&self, i: usize) -> Option<CloseReason> {
+        self.gone.get(&i).copied()
+    }
+
+    fn pop_out(&mut self) -> Option<(Instant, Segment)> {
+        self.out.pop_front()
+    }
+}
 
 /// A connection slot.
 pub struct Conn {
@@ -218,5 +428,50 @@ impl Host {
             }
         }
         self.drain(now);
+    }
+}
+
+impl Stack for Host {
+    fn listen(&mut self, port: u16, backlog: usize, cfg: Config) -> usize {
+        Host::listen(self, port, backlog, cfg)
+    }
+    fn connect(
+        &mut self,
+        cfg: Config,
+        local: u16,
+        remote: u16,
+        now: Instant,
+    ) -> Result<usize, String> {
+        Host::connect(self, cfg, local, remote, now)
+    }
+    fn input(&mut self, now: Instant, seg: Segment) {
+        Host::input(self, now, seg)
+    }
+    fn drain(&mut self, now: Instant) {
+        Host::drain(self, now)
+    }
+    fn next_deadline(&mut self) -> Option<Instant> {
+        Host::next_deadline(self)
+    }
+    fn fire(&mut self, now: Instant) {
+        Host::fire(self, now)
+    }
+    fn accept(&mut self, l: usize) -> Option<usize> {
+        Host::accept(self, l)
+    }
+    fn close_listener(&mut self, l: usize, now: Instant) {
+        Host::close_listener(self, l, now)
+    }
+    fn state_of(&mut self, local: u16, remote: u16) -> Option<State> {
+        Host::state_of(self, local, remote)
+    }
+    fn conn(&mut self, i: usize) -> Option<&mut Connection> {
+        self.conns.get_mut(i).map(|k| &mut k.c)
+    }
+    fn gone_reason(&self, _: usize) -> Option<CloseReason> {
+        None
+    }
+    fn pop_out(&mut self) -> Option<(Instant, Segment)> {
+        self.out.pop_front()
     }
 }

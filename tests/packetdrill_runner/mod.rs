@@ -15,14 +15,24 @@ pub mod python;
 pub mod run;
 
 pub use env::Profile;
-pub use run::Outcome;
+pub use run::{HostKind, Outcome};
 
 use std::path::{Path, PathBuf};
 
 /// Runs the script in `src`; `verbose` collects a trace.
 pub fn run_str(src: &str, profile: Profile, verbose: bool) -> (Outcome, Vec<String>) {
+    run_str_on(src, profile, HostKind::default(), verbose)
+}
+
+/// [`run_str`] on the given host.
+pub fn run_str_on(
+    src: &str,
+    profile: Profile,
+    host: HostKind,
+    verbose: bool,
+) -> (Outcome, Vec<String>) {
     match parse::parse(src) {
-        Ok(s) => run::run(&s, profile, verbose),
+        Ok(s) => run::run(&s, profile, host, verbose),
         Err((line, m)) if m.starts_with("unsupported: ") => (
             Outcome::Skip(format!("line {line}: {}", &m["unsupported: ".len()..])),
             Vec::new(),
@@ -36,8 +46,18 @@ pub fn run_str(src: &str, profile: Profile, verbose: bool) -> (Outcome, Vec<Stri
 
 /// Runs one script file.
 pub fn run_file(path: &Path, profile: Profile, verbose: bool) -> (Outcome, Vec<String>) {
+    run_file_on(path, profile, HostKind::default(), verbose)
+}
+
+/// [`run_file`] on the given host.
+pub fn run_file_on(
+    path: &Path,
+    profile: Profile,
+    host: HostKind,
+    verbose: bool,
+) -> (Outcome, Vec<String>) {
     match std::fs::read_to_string(path) {
-        Ok(src) => run_str(&src, profile, verbose),
+        Ok(src) => run_str_on(&src, profile, host, verbose),
         Err(e) => (Outcome::Fail(format!("cannot read: {e}")), Vec::new()),
     }
 }

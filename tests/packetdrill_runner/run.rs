@@ -3,7 +3,7 @@
 //! §1.4–§1.6), system calls mapped to the crate's API (§1.7, §3.2).
 
 use super::env::{Profile, World};
-use super::host::Host;
+use super::host::{EndpointHost, Host, Stack};
 use super::parse::{self, Action, Arg, Opt, Packet, Script, Syscall, Usecs, flag};
 use super::python::{self, PyResult};
 use core::time::Duration;
@@ -95,7 +95,7 @@ struct Pending {
 /// One script run.
 pub struct Runner {
     world: World,
-    host: Host,
+    host: Box<dyn Stack>,
     now: Instant,
     tol_us: Usecs,
     tol_pct: f64,
@@ -124,11 +124,29 @@ fn secs(t: Usecs) -> String {
     format!("{:.6}", t as f64 / 1e6)
 }
 
+/// Which host runs listen/accept/connect.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum HostKind {
+    /// The crate's `Endpoint` (one per socket).
+    #[default]
+    Endpoint,
+    /// Bare `Connection`s with the runner's own small demux.
+    Connection,
+}
+
 /// Runs a parsed script.
-pub fn run(script: &Script, profile: Profile, verbose: bool) -> (Outcome, Vec<String>) {
+pub fn run(
+    script: &Script,
+    profile: Profile,
+    host: HostKind,
+    verbose: bool,
+) -> (Outcome, Vec<String>) {
     let mut r = Runner {
         world: World::new(profile),
-        host: Host::default(),
+        host: match host {
+            HostKind::Endpoint => Box::new(EndpointHost::default()),
+            HostKind::Connection => Box::new(Host::default()),
+        },
         now: Instant::ZERO,
         tol_us: 4000,
         tol_pct: 12.5,
@@ -277,7 +295,7 @@ impl Runner {
     /// The next emitted segment, firing timers up to `deadline` to get one.
     fn next_out(&mut self, deadline: Usecs) -> Option<(Instant, Segment)> {
         loop {
-            if let Some(x) = self.host.out.pop_front() {
+            if let Some(x) = self.host.pop_out() {
                 return Some(x);
             }
             match self.host.next_deadline() {
@@ -760,8 +778,21 @@ impl Runner {
         }
     }
 
-    fn conn(&mut self, i: usize) -> &mut Connection {
-        &mut self.host.conns[i].c
+    /// The connection, unless the host dropped it.
+    fn conn(&mut self, i: usize) -> Option<&mut Connection> {
+        self.host.conn(i)
+    }
+
+    /// Why connection `i` closed, if it did.
+    fn reason(&mut self, i: usize) -> Option<CloseReason> {
+        match self.host.conn(i) {
+            Some(c) => c.close_reason(),
+            None => Some(self.host.gone_reason(i).unwrap_or(CloseReason::Normal)),
+        }
+    }
+
+    fn state(&mut self, i: usize) -> State {
+        self.host.conn(i).map_or(State::Closed, |c| c.state())
     }
 
     fn syscall(&mut self, sc: &Syscall) -> R<Ret> {
@@ -848,7 +879,7 @@ impl Runner {
                             Ret::Block
                         }
                     }
-                    Kind::Conn(i) => match self.conn(i).state() {
+                    Kind::Conn(i) => match self.state(i) {
                         State::SynSent | State::SynReceived => {
                             if self.sock(sc)?.1.nonblock {
                                 Ret::Done(-1, Some("EALREADY"))
@@ -880,15 +911,20 @@ impl Runner {
                 let Some(i) = self.conn_of(sc)? else {
                     return Ok(Ret::Done(-1, Some("EPIPE")));
                 };
-                if matches!(self.conn(i).state(), State::SynSent | State::SynReceived) {
+                if matches!(self.state(i), State::SynSent | State::SynReceived) {
                     return Ok(Ret::Block);
+                }
+                if self.conn(i).is_none() {
+                    let r = self.reason(i).unwrap_or(CloseReason::Normal);
+                    return self.closed_error(sc, r, true);
                 }
                 // MSG_MORE corks this write; a write without it uncorks
                 // unless TCP_CORK is on (Linux).
                 let corked = self.sock(sc)?.1.opts.cork;
-                self.conn(i).set_cork(corked || flags.contains("MSG_MORE"));
+                let c = self.conn(i).expect("checked above");
+                c.set_cork(corked || flags.contains("MSG_MORE"));
                 let data = vec![0u8; n];
-                match self.conn(i).send(&data) {
+                match c.send(&data) {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
                     Err(Error::Closed(r)) => self.closed_error(sc, r, true)?,
@@ -905,7 +941,11 @@ impl Runner {
                     return Ok(Ret::Done(-1, Some("ENOTCONN")));
                 };
                 let mut buf = vec![0u8; n];
-                match self.conn(i).recv(&mut buf) {
+                let Some(c) = self.conn(i) else {
+                    let r = self.reason(i).unwrap_or(CloseReason::Normal);
+                    return self.closed_error(sc, r, false);
+                };
+                match c.recv(&mut buf) {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
                     Err(Error::Closed(r)) => self.closed_error(sc, r, false)?,
@@ -917,11 +957,14 @@ impl Runner {
                 let Some(i) = self.conn_of(sc)? else {
                     return Ok(Ret::Done(-1, Some("ENOTCONN")));
                 };
+                let Some(c) = self.conn(i) else {
+                    return Ok(Ret::Done(-1, Some("ENOTCONN")));
+                };
                 if how.contains("RD") {
-                    self.conn(i).shutdown_read();
+                    c.shutdown_read();
                 }
                 if how.contains("WR") {
-                    let _ = self.conn(i).shutdown_write();
+                    let _ = c.shutdown_write();
                 }
                 self.host.drain(now);
                 Ret::Done(0, None)
@@ -932,9 +975,14 @@ impl Runner {
                 let abort = s.opts.abort_on_close;
                 self.socks.remove(&fd);
                 match kind {
-                    Kind::Conn(i) if abort => self.conn(i).abort(),
                     Kind::Conn(i) => {
-                        let _ = self.conn(i).close(now);
+                        if let Some(c) = self.conn(i) {
+                            if abort {
+                                c.abort();
+                            } else {
+                                let _ = c.close(now);
+                            }
+                        }
                     }
                     Kind::Listener(l) => self.host.close_listener(l, now),
                     Kind::Fresh => {}
@@ -960,10 +1008,11 @@ impl Runner {
                     return Ok(Ret::Done(-1, Some("EINVAL")));
                 };
                 let c = self.conn(i);
-                let v = match req.as_str() {
-                    "SIOCINQ" | "FIONREAD" => c.recv_available(),
-                    "SIOCOUTQ" | "TIOCOUTQ" => c.unacked_len() + c.unsent_len(),
-                    "SIOCOUTQNSD" => c.unsent_len(),
+                let v = match (req.as_str(), c) {
+                    (_, None) => 0,
+                    ("SIOCINQ" | "FIONREAD", Some(c)) => c.recv_available(),
+                    ("SIOCOUTQ" | "TIOCOUTQ", Some(c)) => c.unacked_len() + c.unsent_len(),
+                    ("SIOCOUTQNSD", Some(c)) => c.unsent_len(),
                     _ => return skip(format!("ioctl {req}")),
                 } as i64;
                 self.check_out_arg(sc, 2, v)?;
@@ -982,7 +1031,7 @@ impl Runner {
         let Some(i) = self.conn_of(sc)? else {
             return Ok(Ret::Done(-1, Some(default)));
         };
-        let reason = self.conn(i).close_reason();
+        let reason = self.reason(i);
         let (_, s) = self.sock(sc)?;
         let e = match reason {
             Some(CloseReason::Refused) => "ECONNREFUSED",
@@ -1063,7 +1112,9 @@ impl Runner {
         if let Kind::Conn(i) = kind {
             let ka = o.keepalive.then(|| self.keepalive_of(&o));
             let now = self.now;
-            let c = self.conn(i);
+            let Some(c) = self.conn(i) else {
+                return Ok(Ret::Done(0, None));
+            };
             match name.as_str() {
                 "TCP_NODELAY" => c.set_nodelay(o.nodelay),
                 "TCP_CORK" => c.set_cork(o.cork),
@@ -1091,14 +1142,15 @@ impl Runner {
         };
         let v: i64 = match name.as_str() {
             "TCP_MAXSEG" => match conn {
-                Some(i) if self.conn(i).state() != State::SynSent => {
+                Some(i) if !matches!(self.state(i), State::SynSent | State::Closed) => {
                     let now = self.now;
-                    i64::from(self.conn(i).tcp_info(now).snd_mss)
+                    self.conn(i)
+                        .map_or(i64::from(cfg.mss), |c| i64::from(c.tcp_info(now).snd_mss))
                 }
                 _ => i64::from(cfg.mss),
             },
             "SO_ERROR" => {
-                let r = conn.and_then(|i| self.conn(i).close_reason());
+                let r = conn.and_then(|i| self.reason(i));
                 let (_, s) = self.sock(sc)?;
                 let e = match r {
                     Some(CloseReason::Refused) if !s.err_reported => 111,
@@ -1125,7 +1177,10 @@ impl Runner {
                     return skip("TCP_INFO on a socket without a connection");
                 };
                 let now = self.now;
-                let info = self.conn(i).tcp_info(now);
+                let Some(c) = self.conn(i) else {
+                    return skip("TCP_INFO of a connection the endpoint no longer holds");
+                };
+                let info = c.tcp_info(now);
                 let text = match sc.args.get(3) {
                     Some(Arg::Other(t)) => t.clone(),
                     _ => String::new(),
@@ -1157,7 +1212,10 @@ impl Runner {
             return skip("python block without a connection");
         };
         let now = self.now;
-        let info = self.conn(i).tcp_info(now);
+        let Some(c) = self.conn(i) else {
+            return skip("tcp_info of a connection the endpoint no longer holds (TIME-WAIT)");
+        };
+        let info = c.tcp_info(now);
         let mut vars: HashMap<String, i64> = info
             .fields()
             .iter()

@@ -1,0 +1,179 @@
+//! Explicit Congestion Notification (RFC 3168 §6.1): negotiation on the
+//! SYN exchange, the receiver's ECE echo, the sender's once-per-window
+//! reduction with CWR, and which outgoing segments are ECN-capable.
+//!
+//! The IP bits are the caller's: they come in with
+//! [`Connection::handle_segment_ecn`] and go out through
+//! [`Connection::transmit_ecn`].
+
+use super::Connection;
+use crate::config::EcnMode;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::{Ecn, Flags, Segment};
+
+/// ECN state of one connection.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EcnState {
+    /// ECN is in use: both SYNs agreed (RFC 3168 §6.1.1).
+    pub(super) ok: bool,
+    /// A SYN of ours carried the ECN-setup flags (ECE and CWR).
+    requested: bool,
+    /// Receiver: a CE mark arrived and no CWR since; every ACK carries ECE
+    /// (§6.1.3).
+    echo_ece: bool,
+    /// Sender: the next new data segment carries CWR (§6.1.2).
+    send_cwr: bool,
+    /// Sender: no further reduction until an ACK passes this point (one
+    /// reduction per window of data, §6.1.2).
+    recover: SeqNum,
+    /// The ECN field of the IP packet that arrives now.
+    incoming: Ecn,
+    /// The ECN field for the segment last returned by `poll_transmit`.
+    outgoing: Ecn,
+}
+
+impl EcnState {
+    pub(super) fn new(iss: SeqNum) -> EcnState {
+        EcnState {
+            ok: false,
+            requested: false,
+            echo_ece: false,
+            send_cwr: false,
+            recover: iss,
+            incoming: Ecn::NotEct,
+            outgoing: Ecn::NotEct,
+        }
+    }
+}
+
+impl Connection {
+    /// [`handle_segment`](Self::handle_segment) for a segment whose IP
+    /// header carried the ECN codepoint `ecn` (RFC 3168 §5). Callers that do
+    /// not read the IP ECN field use `handle_segment`, which means
+    /// [`Ecn::NotEct`].
+    pub fn handle_segment_ecn(&mut self, now: Instant, seg: Segment, ecn: Ecn) {
+        self.ecn.incoming = ecn;
+        self.handle_segment(now, seg);
+        self.ecn.incoming = Ecn::NotEct;
+    }
+
+    /// The ECN codepoint to write into the IP header of the segment last
+    /// returned by [`poll_transmit`](Self::poll_transmit): [`Ecn::Ect0`] on
+    /// new data once ECN is negotiated, [`Ecn::NotEct`] on everything else
+    /// (SYNs, pure ACKs, retransmissions, probes, RSTs; RFC 3168 §6.1.1,
+    /// §6.1.4, §6.1.5).
+    pub fn transmit_ecn(&self) -> Ecn {
+        self.ecn.outgoing
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) with the ECN codepoint for
+    /// the segment's IP header.
+    pub fn poll_transmit_ecn(&mut self, now: Instant) -> Option<(Segment, Ecn)> {
+        let s = self.poll_transmit(now)?;
+        Some((s, self.ecn.outgoing))
+    }
+
+    /// Whether ECN was negotiated on this connection.
+    pub fn ecn_enabled(&self) -> bool {
+        self.ecn.ok
+    }
+
+    /// Our SYN (active open): ask for ECN with ECE and CWR (§6.1.1) on
+    /// the first transmission only, so that a middlebox that drops
+    /// ECN-setup SYNs costs one timeout, not the connection (§6.1.1.1).
+    pub(super) fn ecn_syn_flags(&mut self, flags: Flags, first: bool) -> Flags {
+        if self.cfg.ecn == EcnMode::On && first {
+            self.ecn.requested = true;
+            return flags.with(Flags::ECE).with(Flags::CWR);
+        }
+        flags
+    }
+
+    /// Our SYN-ACK: ECE alone when we accepted the peer's request.
+    pub(super) fn ecn_synack_flags(&self, flags: Flags) -> Flags {
+        if self.ecn.ok {
+            flags.with(Flags::ECE)
+        } else {
+            flags
+        }
+    }
+
+    /// The peer's SYN or SYN-ACK decides (§6.1.1): a SYN asks with ECE and
+    /// CWR both set; a SYN-ACK agrees with ECE alone (ECE and CWR together
+    /// is a reflected SYN, not an answer).
+    pub(super) fn ecn_on_syn(&mut self, seg: &Segment) {
+        let f = seg.flags;
+        let (ece, cwr) = (f.contains(Flags::ECE), f.contains(Flags::CWR));
+        self.ecn.ok = if f.ack() {
+            self.ecn.requested && ece && !cwr
+        } else {
+            self.cfg.ecn != EcnMode::Off && ece && cwr
+        };
+    }
+
+    /// Receiver side, for an acceptable segment with data (§6.1.3): CWR
+    /// ends the echo, then a CE mark (re)starts it and is acknowledged at
+    /// once. CE on out-of-window segments is ignored (they never get here).
+    pub(super) fn ecn_on_data(&mut self, seg: &Segment) {
+        if !self.ecn.ok {
+            return;
+        }
+        if seg.flags.contains(Flags::CWR) {
+            self.ecn.echo_ece = false;
+        }
+        if self.ecn.incoming.is_ce() {
+            self.stats.ecn_ce_received += 1;
+            if !self.ecn.echo_ece {
+                self.ecn.echo_ece = true;
+                self.ack_now = true;
+            }
+        }
+    }
+
+    /// Sender side, for an acceptable ACK (§6.1.2): an ECE halves (or
+    /// β-reduces) the window once per window of data, unless loss recovery
+    /// already reduced it. Returns whether the ACK carried ECE, in which
+    /// case it must not grow the window.
+    pub(super) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment) -> bool {
+        if !self.ecn.ok || !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
+            return false;
+        }
+        if !self.in_recovery && self.rtx_next.is_none() && seg.ack.gt(self.ecn.recover) {
+            let flight = self.flight_size();
+            let mss = self.snd_mss;
+            self.cc.get_mut().on_ecn(now, flight, mss);
+            self.ecn.recover = self.snd_nxt;
+            self.ecn.send_cwr = true;
+            self.stats.ecn_reductions += 1;
+        }
+        true
+    }
+
+    /// A loss response also counts as this window's reduction (§6.1.2:
+    /// at most one per window, whichever signal came first).
+    pub(super) fn ecn_on_loss(&mut self) {
+        self.ecn.recover = self.snd_nxt;
+    }
+
+    /// Marks an outgoing segment: ECE on ACKs while echoing, CWR and ECT(0)
+    /// on new data only (§6.1.2, §6.1.5: never ECT on retransmissions, nor
+    /// on pure ACKs or SYNs).
+    #[inline]
+    pub(super) fn ecn_on_transmit(&mut self, s: &mut Segment, new_data: bool) {
+        self.ecn.outgoing = Ecn::NotEct;
+        if !self.ecn.ok || s.flags.syn() || s.flags.rst() {
+            return;
+        }
+        if self.ecn.echo_ece && s.flags.ack() {
+            s.flags = s.flags.with(Flags::ECE);
+        }
+        if new_data {
+            self.ecn.outgoing = Ecn::Ect0;
+            if self.ecn.send_cwr {
+                self.ecn.send_cwr = false;
+                s.flags = s.flags.with(Flags::CWR);
+            }
+        }
+    }
+}
