@@ -113,6 +113,7 @@ impl Connection {
                 self.rcv_wscale = 0;
             }
         }
+        self.rcvbuf.set_scale(self.rcv_wscale);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
@@ -223,7 +224,7 @@ impl Connection {
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         self.note_duplicate(seg);
@@ -235,7 +236,7 @@ impl Connection {
                 self.challenge_ack(now);
                 return;
             }
-            self.on_reset();
+            self.on_reset(now);
             return;
         }
 
@@ -247,7 +248,7 @@ impl Connection {
                 && self.origin == Origin::Passive
                 && self.one_shot_listener
             {
-                self.back_to_listen(); // R6
+                self.back_to_listen(now); // R6
                 return;
             }
             if self.cfg.rfc5961 {
@@ -286,7 +287,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3).
             self.stats.dropped_bad_ack += 1;
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
@@ -329,7 +330,7 @@ impl Connection {
                     self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
                 self.note_duplicate(seg);
-                self.send_limited_ack(now);
+                self.oow_ack(now, seg);
             }
             TimeWaitAction::ChallengeAck => self.challenge_ack(now),
             TimeWaitAction::Close => self.enter_closed(CloseReason::Normal),
@@ -455,10 +456,12 @@ impl Connection {
                 seg.seq = seg.seq.add(1);
             }
         }
-        // The window, but never past what the buffer holds: a window
-        // rounded up by scaling may promise a few octets more (B25 trims
-        // to the window; the buffer bound is the crate's invariant).
-        let wnd = rcv_wnd.min(self.rcvbuf.window() as u32);
+        // The window, but never past what the buffer holds (B25 trims to
+        // the window; the buffer bound is the crate's invariant). A window
+        // rounded up by scaling may promise up to one unit less one octet
+        // more: the buffer keeps that slack, so that the peer can fill what
+        // it was offered and the window then closes to zero (RecvBuffer::room).
+        let wnd = rcv_wnd.min(self.rcvbuf.room() as u32);
         let room = self.rcv_nxt.add(wnd).diff(seg.seq).max(0) as usize;
         if seg.payload.len() > room {
             seg.payload.truncate(room);
@@ -467,10 +470,10 @@ impl Connection {
     }
 
     /// An acceptable RST with an exact sequence number (§3.10.7.4 step 2).
-    fn on_reset(&mut self) {
+    fn on_reset(&mut self, now: Instant) {
         match self.state {
             State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
-                self.back_to_listen(); // R2
+                self.back_to_listen(now); // R2
             }
             State::SynReceived if self.origin == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
@@ -481,19 +484,27 @@ impl Connection {
         }
     }
 
-    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
-    pub(super) fn back_to_listen(&mut self) {
-        self.timers.stop_all();
-        self.syn_pending = false;
-        self.ack_now = false;
-        self.retries = 0;
-        // The next peer gets a fresh RTO, not the backoff spent on this one.
-        self.rtt = super::rtt::RttEstimator::new(&self.cfg);
-        self.rtt_probe = None;
-        self.remote_port = 0;
-        self.snd_una = self.iss;
-        self.snd_nxt = self.iss.add(1);
-        self.replies.clear();
+    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer,
+    /// entirely. The TCB is rebuilt from the configuration, so nothing of
+    /// this handshake survives: not data the application queued for this
+    /// peer (it can never reach the next one), not its options, RTT or
+    /// timers. Only the counters and undelivered events stay.
+    ///
+    /// The next handshake must not reuse the ISS this peer has seen. As for
+    /// TIME-WAIT reuse, the new ISS lies past the old one (by 2^16 + 1, as
+    /// Linux does), plus the microsecond clock scrambled, so it is not
+    /// predictable from the old one alone. A caller that wants each ISS drawn
+    /// from its own RFC 6528 generator demultiplexes itself and uses
+    /// [`Connection::accept`] per SYN instead of a one-shot listener.
+    pub(super) fn back_to_listen(&mut self, now: Instant) {
+        let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
+        let iss = self.iss.add(65_537).add(jitter);
+        // The configuration was validated when this connection was made.
+        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.stats = self.stats;
+        fresh.one_shot_listener = true;
+        *self = fresh;
         self.set_state(State::Listen);
     }
 
@@ -686,12 +697,14 @@ impl Connection {
     }
 
     /// RTT sampling as Linux does it (RFC 6298 §3, RFC 7323 §4): from the
-    /// send time of the oldest newly acknowledged segment that was never
-    /// retransmitted (Karn: none when retransmitted data is acknowledged
-    /// too); otherwise from the timestamp echo, but only when the echo is at
-    /// least as new as the last transmission of the data that moved
-    /// SND.UNA (an older echo is stale: it would time a different
-    /// transmission and inflate the RTO). The SYN is timed by its probe.
+    /// send time of the newest newly acknowledged segment, none of them
+    /// retransmitted (Karn; the newest, because an older one may have
+    /// waited for a lost ACK); otherwise from the timestamp echo, but only
+    /// when the echo is at least as new as the latest transmission of
+    /// anything this ACK covers. An older echo is stale: a receiver does
+    /// not take TSval from a duplicate (RFC 7323 §4.3), so the ACK of a
+    /// needless retransmission echoes a TSval from long before and would
+    /// inflate the RTO. The SYN is timed by its probe.
     fn take_rtt_sample(
         &mut self,
         now: Instant,
@@ -700,14 +713,14 @@ impl Connection {
     ) -> Option<core::time::Duration> {
         let mut sample = None;
         if !freed.rtx_acked
-            && let Some(t) = freed.first_xmit
+            && let Some(t) = freed.last_xmit
         {
             sample = Some(now - t);
         } else if self.ts_enabled
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
-            && let Some(h) = freed.head_xmit
-            && (ts.ecr.wrapping_sub(self.ts_now(h)) as i32) >= 0
+            && let Some((newest, _)) = freed.max_xmit
+            && (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) >= 0
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);
             if (ms as i32) >= 0 {
@@ -757,7 +770,13 @@ impl Connection {
             if self.app_closed {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();
-                self.reset_and_close(CloseReason::Aborted);
+                if self.cfg.reset_data_after_close_as_no_tcb {
+                    // Linux answers as a host without the connection would.
+                    self.reply_reset(seg);
+                    self.enter_closed(CloseReason::Aborted);
+                } else {
+                    self.reset_and_close(CloseReason::Aborted);
+                }
                 return;
             }
             let payload = core::mem::take(&mut seg.payload);
