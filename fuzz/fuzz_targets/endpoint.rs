@@ -154,8 +154,15 @@ fuzz_target!(|data: &[u8]| {
             // A real client connects (v4 or v6).
             0 => {
                 let v6 = inp.u8() & 1 == 1;
-                let (l, r) = if v6 { (client_v6(), server_v6()) } else { (client_v4(), server_v4()) };
-                if let Ok(h) = w.client.connect(w.now, SocketAddr::new(l, 0), SocketAddr::new(r, PORT)) {
+                let (l, r) = if v6 {
+                    (client_v6(), server_v6())
+                } else {
+                    (client_v4(), server_v4())
+                };
+                if let Ok(h) =
+                    w.client
+                        .connect(w.now, SocketAddr::new(l, 0), SocketAddr::new(r, PORT))
+                {
                     w.client_handles.push(h);
                 }
             }
@@ -180,7 +187,10 @@ fuzz_target!(|data: &[u8]| {
                     }
                     s.options.sack_permitted = o & 4 != 0;
                     if o & 8 != 0 {
-                        s.options.timestamps = Some(tcp_proto::wire::Timestamps { val: inp.u32(), ecr: 0 });
+                        s.options.timestamps = Some(tcp_proto::wire::Timestamps {
+                            val: inp.u32(),
+                            ecr: 0,
+                        });
                     }
                     w.server.handle_segment(w.now, src, dst, s);
                 }
@@ -202,7 +212,10 @@ fuzz_target!(|data: &[u8]| {
                         ..Segment::default()
                     };
                     if let Some(ts) = t.segment.options.timestamps {
-                        s.options.timestamps = Some(tcp_proto::wire::Timestamps { val: inp.u32(), ecr: ts.val ^ u32::from(inp.u8() & 1) });
+                        s.options.timestamps = Some(tcp_proto::wire::Timestamps {
+                            val: inp.u32(),
+                            ecr: ts.val ^ u32::from(inp.u8() & 1),
+                        });
                     }
                     if inp.u8() & 1 == 1 {
                         s.payload = Bytes::from(vec![0x5a; inp.u8() as usize]);
@@ -238,7 +251,8 @@ fuzz_target!(|data: &[u8]| {
                     match mode % 4 {
                         0 => {}
                         1 => {
-                            w.server.handle_segment(w.now, t.src, t.dst, t.segment.clone());
+                            w.server
+                                .handle_segment(w.now, t.src, t.dst, t.segment.clone());
                             w.server.handle_segment(w.now, t.src, t.dst, t.segment);
                         }
                         _ => w.server.handle_segment(w.now, t.src, t.dst, t.segment),
@@ -358,9 +372,21 @@ fuzz_target!(|data: &[u8]| {
 /// The invariants after every step.
 fn check(w: &mut World, base_heap: isize) {
     let c = w.server.counts();
-    assert!(c.connections <= MAX_CONNECTIONS, "connections {} > limit", c.connections);
-    assert!(c.half_open <= MAX_HALF_OPEN, "half-open {} > limit", c.half_open);
-    assert!(c.time_wait <= MAX_TIME_WAIT, "TIME-WAIT {} > limit", c.time_wait);
+    assert!(
+        c.connections <= MAX_CONNECTIONS,
+        "connections {} > limit",
+        c.connections
+    );
+    assert!(
+        c.half_open <= MAX_HALF_OPEN,
+        "half-open {} > limit",
+        c.half_open
+    );
+    assert!(
+        c.time_wait <= MAX_TIME_WAIT,
+        "TIME-WAIT {} > limit",
+        c.time_wait
+    );
     assert!(
         c.timers <= 8 * (MAX_CONNECTIONS + MAX_HALF_OPEN + MAX_TIME_WAIT) + 64,
         "timer heap {} unbounded",
@@ -377,7 +403,11 @@ fn check(w: &mut World, base_heap: isize) {
         {
             e.handle_timeout(w.now);
             if let Some(t2) = e.poll_timeout() {
-                assert!(t2 > w.now, "deadline {t2:?} at or before now {:?} never clears", w.now);
+                assert!(
+                    t2 > w.now,
+                    "deadline {t2:?} at or before now {:?} never clears",
+                    w.now
+                );
             }
         }
     }
