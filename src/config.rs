@@ -2,6 +2,10 @@
 
 use core::time::Duration;
 
+/// The resolution of [`Instant`](crate::Instant): one microsecond. Every
+/// configured duration that arms a timer must be at least this long.
+pub const CLOCK_RESOLUTION: Duration = Duration::from_micros(1);
+
 /// Which congestion controller a connection uses (RFC 5681 / MAY-18).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum CongestionAlgorithm {
@@ -132,8 +136,12 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// RFC 5961 hardening: exact-match RST, challenge ACKs, ACK-range check.
     pub rfc5961: bool,
-    /// Challenge ACKs (and replies to unacceptable segments) allowed per second,
-    /// per connection (RFC 5961 §7; kept per connection, tcp-checklist B16).
+    /// Challenge ACKs allowed per second, per connection (RFC 5961 §7; kept
+    /// per connection, tcp-checklist B16). The same number, counted
+    /// separately, bounds ACKs to out-of-window segments that carry no data
+    /// (data and FIN segments are always answered, as Linux does). Must be
+    /// at least 1: a connection that can never send a challenge ACK cannot
+    /// recover from a half-open peer.
     pub challenge_ack_limit: u32,
     /// RFC 1337: ignore an in-window RST in TIME-WAIT instead of closing.
     pub rfc1337: bool,
@@ -251,15 +259,30 @@ impl Config {
                 return Err(ConfigError::DelayedAckTooLong);
             }
         }
-        if self.min_rto.is_zero() || self.min_rto > self.max_rto || self.initial_rto.is_zero() {
+        // Every duration that arms a timer is at least one tick of the clock
+        // (`Instant` counts microseconds): a timer re-armed at `now + d`
+        // then always lies after `now`, so `handle_timeout` cannot spin.
+        let sub_tick = |d: Duration| d < CLOCK_RESOLUTION;
+        if sub_tick(self.min_rto) || self.min_rto > self.max_rto || sub_tick(self.initial_rto) {
             return Err(ConfigError::BadRto);
         }
-        if self.time_wait.is_zero() {
+        if sub_tick(self.time_wait) {
             return Err(ConfigError::ZeroTimeWait);
+        }
+        for d in [self.delayed_ack, self.user_timeout, self.fin_wait_2_timeout]
+            .into_iter()
+            .flatten()
+        {
+            if sub_tick(d) {
+                return Err(ConfigError::BelowClockResolution);
+            }
+        }
+        if self.challenge_ack_limit == 0 {
+            return Err(ConfigError::ZeroChallengeAckLimit);
         }
         if let Some(k) = self.keepalive {
             // MUST-29: one lost probe must not kill the connection.
-            if k.probes < 2 || k.interval.is_zero() || k.idle.is_zero() {
+            if k.probes < 2 || sub_tick(k.interval) || sub_tick(k.idle) {
                 return Err(ConfigError::BadKeepalive);
             }
         }
@@ -308,9 +331,16 @@ pub enum ConfigError {
     /// A zero TIME-WAIT.
     #[error("TIME-WAIT must last longer than zero (MUST-13)")]
     ZeroTimeWait,
-    /// Keep-alive with fewer than two probes or a zero interval (MUST-29).
+    /// Keep-alive with fewer than two probes, or an idle time or interval
+    /// below [`CLOCK_RESOLUTION`] (MUST-29).
     #[error("keep-alive needs at least two probes and non-zero times (MUST-29)")]
     BadKeepalive,
+    /// A timer duration shorter than [`CLOCK_RESOLUTION`] (it would re-arm at `now`).
+    #[error("timer durations must be at least one microsecond (the clock's resolution)")]
+    BelowClockResolution,
+    /// A `challenge_ack_limit` of zero (RFC 5961 §7 needs at least one per second).
+    #[error("challenge_ack_limit must be at least 1")]
+    ZeroChallengeAckLimit,
     /// An endpoint limit of zero or beyond what the endpoint can index, an
     /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
     #[error("an endpoint limit is out of range")]

@@ -122,7 +122,7 @@ pub mod time;
 mod timewait;
 pub mod wire;
 
-pub use config::{Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive};
+pub use config::{CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive};
 pub use connection::{Connection, Stats, TcpInfo, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;

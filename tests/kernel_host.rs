@@ -298,8 +298,10 @@ fn syn_flood_from_spoofed_sources_leaves_room_for_real_clients() {
         ok.len(),
         ok.iter().max()
     );
+    // Sixteen times the SYN queue at least (about 10,000 on an idle machine;
+    // the pacing sleeps stretch under load).
     assert!(
-        flooded >= 8_000,
+        flooded >= 4_000,
         "the flood must be a flood: {flooded} SYNs"
     );
     assert!(

@@ -27,6 +27,10 @@ const MAX_DATA: usize = 6 * 1024;
 #[derive(Default, Debug)]
 struct Side {
     iss: u32,
+    /// ISSs of handshakes a one-shot listener gave up (never to be reused);
+    /// set when it returns to LISTEN, so the next SYN-ACK fixes the new ISS.
+    old_isses: Vec<u32>,
+    relistened: bool,
     peer_iss: u32,
     /// State as told by the `StateChanged` events so far.
     state: Option<State>,
@@ -120,6 +124,15 @@ impl Checker {
                 if !from.can_move_to(to) {
                     self.fail(format!("side {i}: illegal transition {from} -> {to}"));
                 }
+                if (from, to) == (State::SynReceived, State::Listen) {
+                    // R2/R6/R15: the next handshake takes a new ISS.
+                    // Nothing of the first peer stays: not its queued data.
+                    let s = &mut self.sides[i];
+                    s.old_isses.push(s.iss);
+                    s.relistened = true;
+                    s.sent_app.clear();
+                    s.edge = None;
+                }
                 self.sides[i].state = Some(to);
                 self.sides[i].visited.push(to);
             }
@@ -135,6 +148,10 @@ impl Checker {
 
     fn on_sent(&mut self, i: usize, conn: &Connection, seg: &tcp_proto::Segment) {
         let peer_ws = self.sides[1 - i].my_ws;
+        let peer_isses: Vec<u32> = std::iter::once(self.sides[i].peer_iss)
+            .chain(self.sides[1 - i].old_isses.iter().copied())
+            .chain(std::iter::once(self.sides[1 - i].iss))
+            .collect();
         let s = &mut self.sides[i];
         let mut errs: Vec<String> = Vec::new();
         let f = seg.flags;
@@ -160,7 +177,13 @@ impl Checker {
             if !matches!(state, State::SynSent | State::SynReceived) && !owed {
                 errs.push(format!("SYN {seg} sent in {state}"));
             }
-            if seg.seq != iss {
+            if s.relistened && seg.seq != iss {
+                if s.old_isses.contains(&seg.seq.0) {
+                    errs.push(format!("SYN {seg} reuses a given-up ISS"));
+                }
+                s.iss = seg.seq.0;
+                s.relistened = false;
+            } else if seg.seq != iss {
                 errs.push(format!("SYN {seg} not at ISS {iss}"));
             }
             if !seg.payload.is_empty() || f.fin() {
@@ -213,11 +236,16 @@ impl Checker {
         }
         if f.ack() && !f.rst() && state != State::Closed {
             // Invariant 8: ACK = RCV.NXT = IRS + 1 + octets received in order (+1 for the FIN).
-            let rcv_nxt = SeqNum(s.peer_iss)
-                .add(1)
-                .add(st.bytes_received as u32)
-                .add(u32::from(conn.peer_finished()));
-            if seg.ack != rcv_nxt {
+            // The IRS is the peer's ISS, or, after the peer (a one-shot
+            // listener) went back to LISTEN, one of the ISSs it used since.
+            let rcv_nxt_from = |irs: u32| {
+                SeqNum(irs)
+                    .add(1)
+                    .add(st.bytes_received as u32)
+                    .add(u32::from(conn.peer_finished()))
+            };
+            let rcv_nxt = rcv_nxt_from(s.peer_iss);
+            if !peer_isses.iter().any(|&p| seg.ack == rcv_nxt_from(p)) {
                 errs.push(format!("{seg} in {state}: ACK is not RCV.NXT {rcv_nxt}"));
             }
             // Invariant 7: the right edge never moves left (SYN windows unscaled).

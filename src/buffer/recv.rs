@@ -1,20 +1,71 @@
 //! Receive buffer: in-order data waiting for the application, and
 //! out-of-order segments waiting for the hole before them (SHLD-31).
+//!
+//! # Memory a peer cannot inflate
+//!
+//! Octets: everything held lies in `[RCV.NXT − readable, RCV.NXT −
+//! readable + capacity + slack)`, where `slack` is one window-scale unit
+//! less one (the advertised window is rounded up to the unit so that its
+//! edge never moves left, SHLD-14); an insert is cut at that edge whatever
+//! the peer sends (MUST-39), so octets held never exceed `capacity + slack`.
+//!
+//! Memory: a `Bytes` sliced from a packet pins the whole packet buffer, and
+//! its size cannot be seen from the slice. The policy (Linux counts the same
+//! thing as an skb's truesize and collapses small skbs):
+//! - a piece shorter than [`COPY_BELOW`] is not kept as a slice: in-order
+//!   ones are copied into a compact block (`tail`, coalescing small
+//!   segments), out-of-order ones into an allocation of their own size.
+//!   The exception: up to [`SMALL_SLICES`] small in-order slices are held as
+//!   they are (a constant), so an application that keeps up pays no copy;
+//! - a piece of `COPY_BELOW` octets or more is kept without copying; it
+//!   pins its packet buffer, which is assumed to be at most about
+//!   1.5·`COPY_BELOW` larger than the payload (an MTU-sized packet buffer).
+//!   A caller that decodes from larger buffers (GRO, 64 KiB rings) should
+//!   hand over payloads in buffers of their own;
+//! - every piece is charged its length plus [`PIECE_OVERHEAD`] (queue slot,
+//!   allocator header), the tail block its whole allocation; out-of-order
+//!   pieces are bounded in number, and under pressure the highest ones are
+//!   dropped first to make room for lower data (Linux `tcp_prune_ofo_queue`).
+//!
+//! Together: heap ≤ ~2 × `capacity` + a constant whatever the peer sends.
 
 use crate::seq::SeqNum;
 use alloc::collections::VecDeque;
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 
-/// Received data. Everything held lies inside the window we advertised, so
-/// the octets held never exceed `capacity`.
+/// Pieces shorter than this are copied rather than kept as slices of the
+/// packet that carried them.
+pub(crate) const COPY_BELOW: usize = 1024;
+
+/// What one stored piece costs beyond its octets: its queue slot, a shared
+/// header, the allocator's rounding.
+pub(crate) const PIECE_OVERHEAD: usize = 96;
+
+/// Small in-order slices kept without copying at once (see `push_ready`).
+const SMALL_SLICES: usize = 4;
+
+/// Size of the compact block small in-order segments are copied into.
+const BLOCK: usize = 4096;
+
+/// Received data. See the module documentation for the memory bounds.
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
-    ready: VecDeque<Bytes>,
+    /// In-order data before `tail`.
+    /// Each with whether it is a small slice kept as it is (see `small_slices`).
+    ready: VecDeque<(Bytes, bool)>,
+    /// Small slices of packets held in `ready` (at most [`SMALL_SLICES`]).
+    small_slices: usize,
+    /// In-order data after `ready`: small segments coalesced into one block.
+    tail: BytesMut,
+    /// Octets readable: `ready` plus `tail`.
     ready_len: usize,
     /// Out-of-order segments: sorted, disjoint, all after RCV.NXT.
     ooo: VecDeque<(SeqNum, Bytes)>,
     ooo_len: usize,
     capacity: usize,
+    /// Octets beyond `capacity` the rounded-up window may offer (one
+    /// window-scale unit less one).
+    slack: usize,
     /// Most out-of-order pieces held at once; bounds bookkeeping per octet
     /// for a peer that sends a window full of one-octet fragments.
     max_pieces: usize,
@@ -25,7 +76,7 @@ pub(crate) struct RecvBuffer {
 pub(crate) struct Inserted {
     /// Octets by which RCV.NXT advanced (now readable).
     pub advanced: u32,
-    /// Whether the segment was out of order (stored, or dropped for lack of pieces).
+    /// Whether the segment was out of order (stored, or dropped for lack of room).
     pub out_of_order: bool,
     /// Whether out-of-order data is still held after this insertion.
     pub holes_left: bool,
@@ -35,11 +86,14 @@ impl RecvBuffer {
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
             ready: VecDeque::new(),
+            small_slices: 0,
+            tail: BytesMut::new(),
             ready_len: 0,
             ooo: VecDeque::new(),
             ooo_len: 0,
             capacity,
-            max_pieces: (capacity / 256).max(64),
+            slack: 0,
+            max_pieces: (capacity / 512).max(32),
         }
     }
 
@@ -61,9 +115,21 @@ impl RecvBuffer {
         self.ooo_len
     }
 
+    /// Sets the rounding slack for a window-scale shift of `shift`.
+    pub(crate) fn set_scale(&mut self, shift: u8) {
+        self.slack = (1usize << shift.min(14)) - 1;
+    }
+
     /// Octets held: readable plus out of order.
     pub(crate) fn held(&self) -> usize {
         self.ready_len + self.ooo_len
+    }
+
+    /// Octets that may still arrive past RCV.NXT: the buffer plus the
+    /// window-scale rounding slack, less what is readable. Nothing past it
+    /// is ever stored (MUST-39).
+    pub(crate) fn room(&self) -> usize {
+        (self.capacity + self.slack).saturating_sub(self.ready_len)
     }
 
     /// Room for new data past RCV.NXT: the receive window before rounding.
@@ -76,11 +142,43 @@ impl RecvBuffer {
         !self.ooo.is_empty()
     }
 
-    /// Stores `data` that starts at `seq`, already trimmed to the window
-    /// (`rcv_nxt =< seq`, end within the window). Returns how far RCV.NXT moves.
-    pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: Bytes) -> Inserted {
+    /// Memory charged for what is held: each piece its octets plus
+    /// [`PIECE_OVERHEAD`], the tail block its whole allocation.
+    pub(crate) fn charged(&self) -> usize {
+        let tail_alloc = if self.tail.capacity() > 0 || !self.tail.is_empty() {
+            BLOCK.max(self.tail.len())
+        } else {
+            0
+        };
+        (self.ready_len - self.tail.len())
+            + self.ready.len() * PIECE_OVERHEAD
+            + self.ooo_len
+            + self.ooo.len() * PIECE_OVERHEAD
+            + tail_alloc
+    }
+
+    /// The most memory [`charged`](Self::charged) may reach; out-of-order
+    /// data is pruned to stay under it.
+    pub(crate) fn mem_limit(&self) -> usize {
+        2 * self.capacity + BLOCK
+    }
+
+    /// Stores `data` that starts at `seq`, already trimmed to the advertised
+    /// window (`rcv_nxt =< seq`). Whatever that window was, only what fits
+    /// in `capacity` is kept. Returns how far RCV.NXT moves.
+    pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, mut data: Bytes) -> Inserted {
+        // MUST-39: the right edge of what we hold is `capacity + slack`
+        // past the first unread octet, whatever the peer sends.
+        let edge = rcv_nxt.add(self.room() as u32);
+        let room = if edge.gt(seq) {
+            edge.dist(seq) as usize
+        } else {
+            0
+        };
+        data.truncate(room);
         if data.is_empty() {
             return Inserted {
+                out_of_order: seq != rcv_nxt,
                 holes_left: self.has_holes(),
                 ..Inserted::default()
             };
@@ -112,6 +210,8 @@ impl RecvBuffer {
                 self.push_ready(b);
             }
         }
+        // In-order data has priority over what lies beyond a hole.
+        while self.charged() > self.mem_limit() && self.prune_last() {}
         Inserted {
             advanced: next.dist(rcv_nxt),
             out_of_order: had_holes,
@@ -119,9 +219,85 @@ impl RecvBuffer {
         }
     }
 
+    /// Appends in-order data: a large piece as it is, a small one copied
+    /// into the tail block (coalescing small segments).
     fn push_ready(&mut self, b: Bytes) {
-        self.ready_len += b.len();
-        self.ready.push_back(b);
+        let n = b.len();
+        self.ready_len += n;
+        if n < COPY_BELOW && self.tail.is_empty() && self.small_slices < SMALL_SLICES {
+            // A few small slices are kept as they are, so that an
+            // application that keeps up pays no copy for the odd short
+            // segment; more than that are copied.
+            self.small_slices += 1;
+            self.ready.push_back((b, true));
+            return;
+        }
+        let room = self.tail.capacity() - self.tail.len();
+        if n < COPY_BELOW || (!self.tail.is_empty() && n <= room) {
+            if room < n {
+                self.freeze_tail();
+            }
+            if self.tail.capacity() - self.tail.len() < n {
+                self.tail.reserve(BLOCK.max(n));
+            }
+            self.tail.extend_from_slice(&b);
+        } else {
+            self.freeze_tail();
+            self.ready.push_back((b, false));
+        }
+    }
+
+    /// Moves the tail's octets to the end of `ready`: a well-filled block
+    /// as it is, a sparse one as a copy of its own size (the block stays for reuse).
+    fn freeze_tail(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        let piece = if self.tail.len() >= BLOCK / 2 {
+            let p = self.tail.split().freeze();
+            self.tail = BytesMut::new();
+            p
+        } else {
+            let p = Bytes::copy_from_slice(&self.tail);
+            self.tail.clear();
+            p
+        };
+        self.ready.push_back((piece, false));
+    }
+
+    /// A piece to keep out of order: small ones copied to their own size.
+    fn compact(b: Bytes) -> Bytes {
+        if b.len() < COPY_BELOW {
+            Bytes::copy_from_slice(&b)
+        } else {
+            b
+        }
+    }
+
+    /// Drops the highest out-of-order piece (Linux `tcp_prune_ofo_queue`).
+    fn prune_last(&mut self) -> bool {
+        match self.ooo.pop_back() {
+            Some((_, b)) => {
+                self.ooo_len -= b.len();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes room for an `n`-octet piece at index `i` by dropping pieces
+    /// above it; `false` when none can be made (the piece is dropped).
+    fn make_room(&mut self, i: usize, n: usize) -> bool {
+        loop {
+            if self.ooo.len() < self.max_pieces
+                && self.charged() + n + PIECE_OVERHEAD <= self.mem_limit()
+            {
+                return true;
+            }
+            if self.ooo.len() <= i || !self.prune_last() {
+                return false;
+            }
+        }
     }
 
     fn insert_ooo(&mut self, mut s: SeqNum, mut data: Bytes) {
@@ -130,29 +306,30 @@ impl RecvBuffer {
             .ooo
             .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(s));
         while !data.is_empty() {
-            let Some(&(ps, ref pb)) = self.ooo.get(i) else {
-                if self.ooo.len() < self.max_pieces {
-                    self.ooo_len += data.len();
-                    self.ooo.push_back((s, data));
+            let next = self.ooo.get(i).map(|(ps, pb)| (*ps, pb.len()));
+            match next {
+                Some((ps, plen)) if !s.lt(ps) => {
+                    // `s` lies inside piece i: skip what it already holds.
+                    let n = (ps.add(plen as u32).dist(s) as usize).min(data.len());
+                    data.advance(n);
+                    s = s.add(n as u32);
+                    i += 1;
                 }
-                return;
-            };
-            let pe = ps.add(pb.len() as u32);
-            if s.lt(ps) {
-                let n = (ps.dist(s) as usize).min(data.len());
-                if self.ooo.len() >= self.max_pieces {
-                    return;
+                _ => {
+                    // A gap before piece i (or after the last): fill it.
+                    let n = match next {
+                        Some((ps, _)) => (ps.dist(s) as usize).min(data.len()),
+                        None => data.len(),
+                    };
+                    if !self.make_room(i, n) {
+                        return;
+                    }
+                    let head = Self::compact(data.split_to(n));
+                    self.ooo_len += n;
+                    self.ooo.insert(i, (s, head));
+                    s = s.add(n as u32);
+                    i += 1;
                 }
-                let head = data.split_to(n);
-                self.ooo_len += head.len();
-                self.ooo.insert(i, (s, head));
-                s = s.add(n as u32);
-                i += 1;
-            } else {
-                let n = (pe.dist(s) as usize).min(data.len());
-                data.advance(n);
-                s = s.add(n as u32);
-                i += 1;
             }
         }
     }
@@ -161,33 +338,61 @@ impl RecvBuffer {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
         let mut n = 0;
         while n < buf.len() {
-            let Some(front) = self.ready.front_mut() else {
-                break;
-            };
-            let k = front.len().min(buf.len() - n);
-            buf[n..n + k].copy_from_slice(&front[..k]);
-            front.advance(k);
-            n += k;
-            if front.is_empty() {
-                self.ready.pop_front();
+            if let Some((front, _)) = self.ready.front_mut() {
+                let k = front.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&front[..k]);
+                front.advance(k);
+                n += k;
+                if front.is_empty() {
+                    self.pop_ready();
+                }
+                continue;
             }
+            let k = self.tail.len().min(buf.len() - n);
+            if k == 0 {
+                break;
+            }
+            buf[n..n + k].copy_from_slice(&self.tail[..k]);
+            self.tail.advance(k);
+            n += k;
         }
         self.ready_len -= n;
+        self.release_tail_if_drained();
         n
     }
 
     /// Takes up to `max` readable octets without copying (one stored piece at most).
     pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
-        let Some(front) = self.ready.front_mut() else {
-            return Bytes::new();
-        };
-        let out = if front.len() <= max {
-            self.ready.pop_front().unwrap_or_default()
+        let out = if let Some((front, _)) = self.ready.front_mut() {
+            if front.len() <= max {
+                self.pop_ready()
+            } else {
+                front.split_to(max)
+            }
         } else {
-            front.split_to(max)
+            let k = self.tail.len().min(max);
+            self.tail.split_to(k).freeze()
         };
         self.ready_len -= out.len();
+        self.release_tail_if_drained();
         out
+    }
+
+    fn pop_ready(&mut self) -> Bytes {
+        match self.ready.pop_front() {
+            Some((b, small)) => {
+                self.small_slices -= usize::from(small);
+                b
+            }
+            None => Bytes::new(),
+        }
+    }
+
+    /// An idle connection keeps no block.
+    fn release_tail_if_drained(&mut self) {
+        if self.ready_len == 0 && self.tail.capacity() > 0 {
+            self.tail = BytesMut::new();
+        }
     }
 
     /// The run of contiguous out-of-order data that holds `seq`, as
@@ -229,7 +434,9 @@ impl RecvBuffer {
     /// Discards everything (on abort or reset).
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
+        self.small_slices = 0;
         self.ooo.clear();
+        self.tail = BytesMut::new();
         self.ready_len = 0;
         self.ooo_len = 0;
     }
@@ -259,6 +466,68 @@ mod tests {
         let mut out = [0u8; 64];
         assert_eq!(r.read(&mut out), 30);
         assert_eq!(&out[..30], &data[..]);
+    }
+
+    #[test]
+    fn insert_keeps_only_what_fits_in_capacity_whatever_the_window() {
+        let mut r = RecvBuffer::new(1000);
+        let base = SeqNum(u32::MAX - 10);
+        // A window rounded up past the buffer: the excess is not kept.
+        let ins = r.insert(base, base, Bytes::from(alloc::vec![1u8; 1200]));
+        assert_eq!(ins.advanced, 1000);
+        assert_eq!(r.readable(), 1000);
+        let ins = r.insert(base.add(1000), base.add(1000), Bytes::from_static(b"x"));
+        assert_eq!(ins.advanced, 0);
+        let mut out = [0u8; 10];
+        assert_eq!(r.read(&mut out), 10);
+        // Out of order too: nothing past the first unread octet + capacity.
+        r.insert(
+            base.add(1000),
+            base.add(1005),
+            Bytes::from(alloc::vec![2u8; 100]),
+        );
+        assert_eq!(r.ooo_len(), 5);
+    }
+
+    #[test]
+    fn small_pieces_are_copied_and_coalesced_not_kept_as_packet_slices() {
+        let mut r = RecvBuffer::new(1 << 16);
+        let mut nxt = SeqNum(5);
+        for _ in 0..3000 {
+            let packet = Bytes::from(alloc::vec![9u8; 1500]);
+            let ins = r.insert(nxt, nxt, packet.slice(..1));
+            nxt = nxt.add(ins.advanced);
+        }
+        assert_eq!(r.readable(), 3000);
+        assert!(
+            r.ready.len() <= SMALL_SLICES + 1,
+            "one block holds the rest"
+        );
+        assert!(
+            r.charged() <= 3000 + BLOCK + 8 * PIECE_OVERHEAD,
+            "{}",
+            r.charged()
+        );
+        let mut out = alloc::vec![0u8; 4000];
+        assert_eq!(r.read(&mut out), 3000);
+        assert_eq!(r.charged(), 0, "an idle buffer keeps no block");
+    }
+
+    #[test]
+    fn out_of_order_pressure_drops_the_highest_pieces_first() {
+        let mut r = RecvBuffer::new(1 << 16);
+        let base = SeqNum(0);
+        let max = r.max_pieces;
+        for k in 0..max as u32 {
+            r.insert(base, base.add(10 + 2 * (k + 100)), Bytes::from_static(b"a"));
+        }
+        assert_eq!(r.ooo.len(), max);
+        // A lower piece gets in by pruning the highest; a higher one is dropped.
+        r.insert(base, base.add(10), Bytes::from_static(b"b"));
+        assert_eq!(r.ooo.front().map(|p| p.0), Some(base.add(10)));
+        assert_eq!(r.ooo.len(), max);
+        r.insert(base, base.add(60_000), Bytes::from_static(b"c"));
+        assert!(r.ooo.back().is_some_and(|p| p.0.lt(base.add(60_000))));
     }
 
     proptest! {

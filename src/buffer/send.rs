@@ -1,13 +1,33 @@
 //! Send buffer: data queued by the application, then kept until acknowledged.
+//!
+//! The application queues octets two ways: `send(&[u8])` copies them into a
+//! staging block, `send_bytes(Bytes)` queues the caller's buffer as it is.
+//! A segment is cut from the front of the queue without copying when the
+//! front chunk holds enough; when it is shorter than the segment and more
+//! is queued behind it, the segment is gathered (copied) from several
+//! chunks into a gather block, so that Nagle (SHLD-7) and sender SWS
+//! avoidance (MUST-38) see full-sized segments however the octets were queued.
+//!
+//! Copies: `send` copies each octet once (a full staging block is frozen
+//! and a new one started, never reallocated with its contents); a gathered
+//! segment copies its octets once more. Blocks are allocated in sizes up to
+//! [`STAGING_BLOCK`] and reused once what was cut from them is acknowledged,
+//! so neither path allocates per segment; once everything is sent and
+//! acknowledged, the buffer lets go of its blocks (an idle connection keeps none).
 
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
-/// Fresh staging space is reserved in blocks of this size, so copies from
-/// `send(&[u8])` cost one allocation per block, not one per segment.
-const STAGING_BLOCK: usize = 64 * 1024;
+/// Largest staging block (never more than the send buffer).
+const STAGING_BLOCK: usize = 256 * 1024;
+
+/// Largest gather block.
+const GATHER_BLOCK: usize = 64 * 1024;
+
+/// Smallest staging block (a short message on an idle connection).
+const MIN_BLOCK: usize = 1024;
 
 /// One segment in flight, as first sent.
 #[derive(Debug)]
@@ -46,8 +66,12 @@ pub(crate) struct Acked {
 pub(crate) struct SendBuffer {
     sent: VecDeque<Sent>,
     sent_len: usize,
+    /// Chunks queued and not sent, in order; `staging`'s octets follow them.
     unsent: VecDeque<Bytes>,
+    /// Copies made by `send(&[u8])`, after every chunk in `unsent`.
     staging: BytesMut,
+    /// Where segments spanning several chunks are gathered.
+    gather: BytesMut,
     unsent_len: usize,
     capacity: usize,
 }
@@ -59,6 +83,7 @@ impl SendBuffer {
             sent_len: 0,
             unsent: VecDeque::new(),
             staging: BytesMut::new(),
+            gather: BytesMut::new(),
             unsent_len: 0,
             capacity,
         }
@@ -84,18 +109,37 @@ impl SendBuffer {
         self.capacity.saturating_sub(self.len())
     }
 
-    /// Copies as much of `data` as fits; returns the count.
+    /// A block size for `want` more octets: small for a short message on an
+    /// idle connection, up to [`STAGING_BLOCK`] for a bulk sender.
+    fn block_size(&self, want: usize) -> usize {
+        (self.unsent_len + want)
+            .next_power_of_two()
+            .clamp(MIN_BLOCK, STAGING_BLOCK)
+            .min(self.capacity.max(want))
+    }
+
+    /// Copies as much of `data` as fits; returns the count. Each octet is
+    /// copied once: a full block is frozen into the queue and a fresh one
+    /// started, never grown by moving what it holds.
     pub(crate) fn push_slice(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        if n == 0 {
-            return 0;
+        let mut rest = &data[..n];
+        while !rest.is_empty() {
+            let mut spare = self.staging.capacity() - self.staging.len();
+            if spare == 0 {
+                // Freeze what is staged, then start a block: `reserve` on the
+                // now empty buffer reuses its allocation when every segment
+                // cut from it has been acknowledged, and copies nothing.
+                self.flush_staging();
+                let size = self.block_size(rest.len());
+                self.staging.reserve(size);
+                spare = self.staging.capacity() - self.staging.len();
+            }
+            let (now, later) = rest.split_at(spare.min(rest.len()));
+            self.staging.extend_from_slice(now);
+            self.unsent_len += now.len();
+            rest = later;
         }
-        if self.staging.capacity() - self.staging.len() < n {
-            self.staging
-                .reserve(n.max(STAGING_BLOCK).min(self.capacity.max(n)));
-        }
-        self.staging.extend_from_slice(&data[..n]);
-        self.unsent_len += n;
         n
     }
 
@@ -112,29 +156,60 @@ impl SendBuffer {
         n
     }
 
+    /// Moves the staged copies into the chunk queue (the block's spare
+    /// capacity stays in `staging`).
     fn flush_staging(&mut self) {
         if !self.staging.is_empty() {
             self.unsent.push_back(self.staging.split().freeze());
         }
     }
 
-    /// Moves up to `max` unsent octets (starting at sequence `seq`) into the
-    /// in-flight queue and returns them. Stops at a boundary between two
-    /// `Bytes` the application queued, so that nothing is copied.
-    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
-        let data = if let Some(front) = self.unsent.front_mut() {
-            if front.len() <= max {
-                self.unsent.pop_front().unwrap_or_default()
-            } else {
-                front.split_to(max)
-            }
-        } else {
-            let n = max.min(self.staging.len());
-            self.staging.split_to(n).freeze()
-        };
-        if data.is_empty() {
-            return data;
+    /// Length of the chunk at the front of the queue.
+    fn front_len(&self) -> usize {
+        self.unsent.front().map_or(self.staging.len(), Bytes::len)
+    }
+
+    /// Takes `n` octets (at most the front chunk) off the front, without copying.
+    fn split_front(&mut self, n: usize) -> Bytes {
+        match self.unsent.front_mut() {
+            Some(front) if front.len() <= n => self.unsent.pop_front().unwrap_or_default(),
+            Some(front) => front.split_to(n),
+            None => self.staging.split_to(n.min(self.staging.len())).freeze(),
         }
+    }
+
+    /// Copies `n` octets off the front, across chunks, into the gather block.
+    fn gather_front(&mut self, n: usize) -> Bytes {
+        if self.gather.capacity() - self.gather.len() < n {
+            // Room for a few dozen segments: one allocation per block, not per segment.
+            let size = n.saturating_mul(32).clamp(MIN_BLOCK, GATHER_BLOCK).max(n);
+            self.gather.reserve(size);
+        }
+        let mut left = n;
+        while left > 0 {
+            let piece = self.split_front(left);
+            if piece.is_empty() {
+                break;
+            }
+            left -= piece.len();
+            self.gather.extend_from_slice(&piece);
+        }
+        self.gather.split().freeze()
+    }
+
+    /// Moves up to `max` unsent octets (starting at sequence `seq`) into the
+    /// in-flight queue and returns them: `min(max, unsent)` octets, sliced
+    /// from one chunk when it holds them, gathered from several otherwise.
+    pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
+        let n = max.min(self.unsent_len);
+        if n == 0 {
+            return Bytes::new();
+        }
+        let data = if self.front_len() >= n {
+            self.split_front(n)
+        } else {
+            self.gather_front(n)
+        };
         self.unsent_len -= data.len();
         self.sent_len += data.len();
         self.sent.push_back(Sent {
@@ -234,6 +309,12 @@ impl SendBuffer {
             }
         }
         self.sent_len -= a.octets;
+        if self.sent_len == 0 && self.unsent_len == 0 {
+            // Everything sent is acknowledged and nothing waits: an idle
+            // connection keeps no staging or gather block.
+            self.staging = BytesMut::new();
+            self.gather = BytesMut::new();
+        }
         a
     }
 
@@ -259,9 +340,13 @@ mod tests {
         let p2 = b.take_unsent(s0.add(1460), 1460, t(2));
         assert_eq!(p2.len(), 1460);
         let p3 = b.take_unsent(s0.add(2920), 1460, t(3));
-        assert_eq!(p3.len(), 80, "stops at the boundary of the staged copy");
-        let p4 = b.take_unsent(s0.add(3000), 1460, t(4));
-        assert_eq!(&p4[..], &[2u8; 500][..]);
+        assert_eq!(
+            p3.len(),
+            580,
+            "gathered across the staged copy and the Bytes"
+        );
+        assert_eq!(&p3[..80], &[1u8; 80][..]);
+        assert_eq!(&p3[80..], &[2u8; 500][..]);
         assert_eq!(b.unsent_len(), 0);
         assert_eq!(b.sent_slice(s0.add(1000), 1460).len(), 460);
         assert_eq!(b.sent_slice(s0.add(3000), 10).len(), 10);
@@ -278,6 +363,47 @@ mod tests {
         assert_eq!(b.ack(s0.add(3500)).octets, 1500);
         assert_eq!(b.len(), 0);
         assert_eq!(b.sent_len(), 0);
+    }
+
+    #[test]
+    fn small_chunks_are_gathered_into_full_segments() {
+        let mut b = SendBuffer::new(100_000);
+        for i in 0..1000u32 {
+            assert_eq!(b.push_bytes(Bytes::from(alloc::vec![i as u8; 10])), 10);
+        }
+        let s0 = SeqNum(u32::MAX - 5);
+        let mut seq = s0;
+        let mut segs = 0;
+        while b.unsent_len() > 0 {
+            let p = b.take_unsent(seq, 1448, Instant::ZERO);
+            assert!(p.len() == 1448 || b.unsent_len() == 0, "{}", p.len());
+            for (k, o) in p.iter().enumerate() {
+                let i = (seq.dist(s0) as usize + k) / 10;
+                assert_eq!(*o, i as u8);
+            }
+            seq = seq.add(p.len() as u32);
+            segs += 1;
+        }
+        assert_eq!(segs, 7);
+        assert_eq!(b.sent_slice(s0.add(1448), 20).len(), 20);
+    }
+
+    #[test]
+    fn staged_copies_are_never_moved_and_an_idle_buffer_keeps_no_block() {
+        let mut b = SendBuffer::new(1 << 20);
+        let data = alloc::vec![7u8; 200_000];
+        assert_eq!(b.push_slice(&data), 200_000);
+        // Blocks of at most 64 KiB, each filled once, none reallocated.
+        assert!(b.unsent.iter().all(|c| c.len() <= STAGING_BLOCK));
+        let mut seq = SeqNum(1);
+        while b.unsent_len() > 0 {
+            let p = b.take_unsent(seq, 1448, Instant::ZERO);
+            seq = seq.add(p.len() as u32);
+        }
+        assert_eq!(b.ack(seq).octets, 200_000);
+        assert_eq!(b.len(), 0);
+        assert_eq!(b.staging.capacity(), 0);
+        assert_eq!(b.gather.capacity(), 0);
     }
 
     #[test]

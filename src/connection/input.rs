@@ -113,6 +113,7 @@ impl Connection {
                 self.rcv_wscale = 0;
             }
         }
+        self.rcvbuf.set_scale(self.rcv_wscale);
         // RFC 7323 §2.2: the window of a SYN is never scaled.
         self.snd_wnd = u32::from(seg.window);
         self.max_snd_wnd = self.snd_wnd;
@@ -223,7 +224,7 @@ impl Connection {
             if !paws_fail && self.take_ack_of_old_segment(now, seg) {
                 return;
             }
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         self.note_duplicate(seg);
@@ -235,7 +236,7 @@ impl Connection {
                 self.challenge_ack(now);
                 return;
             }
-            self.on_reset();
+            self.on_reset(now);
             return;
         }
 
@@ -247,7 +248,7 @@ impl Connection {
                 && self.origin == Origin::Passive
                 && self.one_shot_listener
             {
-                self.back_to_listen(); // R6
+                self.back_to_listen(now); // R6
                 return;
             }
             if self.cfg.rfc5961 {
@@ -286,7 +287,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3).
             self.stats.dropped_bad_ack += 1;
-            self.send_limited_ack(now);
+            self.oow_ack(now, seg);
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
@@ -329,7 +330,7 @@ impl Connection {
                     self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
                 self.note_duplicate(seg);
-                self.send_limited_ack(now);
+                self.oow_ack(now, seg);
             }
             TimeWaitAction::ChallengeAck => self.challenge_ack(now),
             TimeWaitAction::Close => self.enter_closed(CloseReason::Normal),
@@ -455,10 +456,12 @@ impl Connection {
                 seg.seq = seg.seq.add(1);
             }
         }
-        // The window, but never past what the buffer holds: a window
-        // rounded up by scaling may promise a few octets more (B25 trims
-        // to the window; the buffer bound is the crate's invariant).
-        let wnd = rcv_wnd.min(self.rcvbuf.window() as u32);
+        // The window, but never past what the buffer holds (B25 trims to
+        // the window; the buffer bound is the crate's invariant). A window
+        // rounded up by scaling may promise up to one unit less one octet
+        // more: the buffer keeps that slack, so that the peer can fill what
+        // it was offered and the window then closes to zero (RecvBuffer::room).
+        let wnd = rcv_wnd.min(self.rcvbuf.room() as u32);
         let room = self.rcv_nxt.add(wnd).diff(seg.seq).max(0) as usize;
         if seg.payload.len() > room {
             seg.payload.truncate(room);
@@ -467,10 +470,10 @@ impl Connection {
     }
 
     /// An acceptable RST with an exact sequence number (§3.10.7.4 step 2).
-    fn on_reset(&mut self) {
+    fn on_reset(&mut self, now: Instant) {
         match self.state {
             State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
-                self.back_to_listen(); // R2
+                self.back_to_listen(now); // R2
             }
             State::SynReceived if self.origin == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
@@ -481,19 +484,27 @@ impl Connection {
         }
     }
 
-    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer.
-    pub(super) fn back_to_listen(&mut self) {
-        self.timers.stop_all();
-        self.syn_pending = false;
-        self.ack_now = false;
-        self.retries = 0;
-        // The next peer gets a fresh RTO, not the backoff spent on this one.
-        self.rtt = super::rtt::RttEstimator::new(&self.cfg);
-        self.rtt_probe = None;
-        self.remote_port = 0;
-        self.snd_una = self.iss;
-        self.snd_nxt = self.iss.add(1);
-        self.replies.clear();
+    /// SYN-RECEIVED → LISTEN for the one-shot passive open: forget the peer,
+    /// entirely. The TCB is rebuilt from the configuration, so nothing of
+    /// this handshake survives: not data the application queued for this
+    /// peer (it can never reach the next one), not its options, RTT or
+    /// timers. Only the counters and undelivered events stay.
+    ///
+    /// The next handshake must not reuse the ISS this peer has seen. As for
+    /// TIME-WAIT reuse, the new ISS lies past the old one (by 2^16 + 1, as
+    /// Linux does), plus the microsecond clock scrambled, so it is not
+    /// predictable from the old one alone. A caller that wants each ISS drawn
+    /// from its own RFC 6528 generator demultiplexes itself and uses
+    /// [`Connection::accept`] per SYN instead of a one-shot listener.
+    pub(super) fn back_to_listen(&mut self, now: Instant) {
+        let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
+        let iss = self.iss.add(65_537).add(jitter);
+        // The configuration was validated when this connection was made.
+        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.stats = self.stats;
+        fresh.one_shot_listener = true;
+        *self = fresh;
         self.set_state(State::Listen);
     }
 

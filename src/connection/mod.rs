@@ -48,6 +48,35 @@ enum Origin {
 /// Most replies (RSTs to bad segments) held while the caller does not poll.
 const MAX_REPLIES: usize = 8;
 
+/// A per-second allowance of ACKs (RFC 5961 §7).
+#[derive(Clone, Copy, Debug)]
+struct AckBudget {
+    window_start: Instant,
+    used: u32,
+}
+
+impl AckBudget {
+    fn new(now: Instant) -> AckBudget {
+        AckBudget {
+            window_start: now,
+            used: 0,
+        }
+    }
+
+    /// Spends one of `limit` per second; `false` when none is left.
+    fn take(&mut self, now: Instant, limit: u32) -> bool {
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.used = 0;
+        }
+        if self.used >= limit {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
+}
+
 /// Read-only counters and estimates of one connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Stats {
@@ -91,8 +120,10 @@ pub struct Stats {
     pub dup_acks: u64,
     /// Challenge ACKs sent (RFC 5961).
     pub challenge_acks: u64,
-    /// Challenge ACKs (or unacceptable-segment ACKs) suppressed by the rate limit.
+    /// Challenge ACKs suppressed by their rate limit.
     pub challenge_acks_suppressed: u64,
+    /// ACKs to out-of-window segments without data suppressed by their own rate limit.
+    pub oow_acks_suppressed: u64,
     /// Segments that failed the acceptability test (§3.10.7.4 step 1) or PAWS.
     pub dropped_unacceptable: u64,
     /// Segments dropped for an unacceptable ACK field.
@@ -233,8 +264,12 @@ pub struct Connection {
 
     // Output queues and limits.
     replies: VecDeque<Segment>,
-    challenge_window: Instant,
-    challenge_count: u32,
+    /// RFC 5961 challenge ACKs: their own per-second budget.
+    challenge_budget: AckBudget,
+    /// ACKs to out-of-window segments without data (§3.10.7.4 step 1):
+    /// a separate budget, so junk cannot silence challenge ACKs or the
+    /// answers to the peer's real retransmissions (which are exempt).
+    oow_budget: AckBudget,
 
     timers: TimerTable,
     events: events::EventQueue,
@@ -331,8 +366,8 @@ impl Connection {
             last_data_sent: now,
             last_data_recv: now,
             replies: VecDeque::new(),
-            challenge_window: now,
-            challenge_count: 0,
+            challenge_budget: AckBudget::new(now),
+            oow_budget: AckBudget::new(now),
             timers: TimerTable::default(),
             events: events::EventQueue::default(),
             readable_signalled: false,
@@ -365,7 +400,9 @@ impl Connection {
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
     /// arrives (on `local_port`, from any remote port) moves it to
-    /// SYN-RECEIVED with `iss`; a reset there returns it to LISTEN.
+    /// SYN-RECEIVED with `iss`; a reset or a failed handshake there returns
+    /// it to LISTEN with nothing of that peer kept, and the next handshake
+    /// uses a new ISS derived from this one (see the R2/R6/R15 edges).
     #[inline]
     pub fn listen(cfg: Config, local_port: u16, iss: SeqNum) -> Result<Connection, ConfigError> {
         cfg.validate()?;
@@ -683,8 +720,16 @@ impl Connection {
     }
 
     /// Handles every timer whose deadline is at or before `now`.
+    ///
+    /// Terminates: each pass takes one expired timer, and there are as
+    /// many passes as timer kinds. Every configured duration is at least one
+    /// clock tick (`Config::validate`), so a timer re-armed here lies after
+    /// `now` and no deadline at or before `now` is left behind.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(t) = self.timers.take_expired(now) {
+        for _ in 0..Timer::ALL.len() {
+            let Some(t) = self.timers.take_expired(now) else {
+                break;
+            };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
                 Timer::Persist => {
@@ -738,7 +783,7 @@ impl Connection {
                     && self.one_shot_listener
                 {
                     // R15: the handshake failed, the listener survives.
-                    self.back_to_listen();
+                    self.back_to_listen(now);
                 } else {
                     self.enter_closed(CloseReason::TimedOut);
                 }
@@ -846,11 +891,17 @@ impl Connection {
     }
 
     /// Sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and closes (§3.10.5).
+    /// With timestamps in use the RST carries the option too (as Linux's
+    /// does; RFC 7323 §3.2: once negotiated, on every segment), stamped
+    /// when it is sent.
     fn reset_and_close(&mut self, reason: CloseReason) {
-        let rst = self.make_segment(
+        let mut rst = self.make_segment(
             self.snd_nxt,
             crate::wire::Flags::RST.with(crate::wire::Flags::ACK),
         );
+        if self.ts_enabled {
+            rst.options.timestamps = Some(crate::wire::Timestamps::default());
+        }
         self.push_reply(rst);
         self.enter_closed(reason);
     }
@@ -864,26 +915,35 @@ impl Connection {
     }
 
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited per
-    /// connection (RFC 5961 §7; tcp-checklist B16).
+    /// connection (RFC 5961 §7; tcp-checklist B16) by its own budget.
     fn challenge_ack(&mut self, now: Instant) {
-        if self.send_limited_ack(now) {
+        if self
+            .challenge_budget
+            .take(now, self.cfg.challenge_ack_limit)
+        {
             self.stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            self.stats.challenge_acks_suppressed += 1;
         }
     }
 
-    /// An ACK in reply to an unacceptable segment, under the same limit.
-    fn send_limited_ack(&mut self, now: Instant) -> bool {
-        if now - self.challenge_window >= Duration::from_secs(1) {
-            self.challenge_window = now;
-            self.challenge_count = 0;
+    /// The ACK §3.10.7.4 step 1 sends for an unacceptable segment (and E6
+    /// for an ACK of unsent data). As Linux (`tcp_oow_rate_limited`): a
+    /// segment that occupies sequence space (data or FIN, no SYN) is always
+    /// answered, since it may be the peer's retransmission of what we
+    /// already have and cannot be part of an ACK loop; so is a probe at
+    /// exactly RCV.NXT − 1 (keep-alive, zero-window probe: a blind attacker
+    /// cannot hit it). Other segments draw ACKs from their own budget, not
+    /// from the challenge-ACK budget.
+    fn oow_ack(&mut self, now: Instant, seg: &Segment) {
+        let occupies = seg.seg_len() > 0 && !seg.flags.syn();
+        let probe = seg.seq == self.rcv_nxt.sub(1);
+        if occupies || probe || self.oow_budget.take(now, self.cfg.challenge_ack_limit) {
+            self.ack_now = true;
+        } else {
+            self.stats.oow_acks_suppressed += 1;
         }
-        if self.challenge_count >= self.cfg.challenge_ack_limit {
-            self.stats.challenge_acks_suppressed += 1;
-            return false;
-        }
-        self.challenge_count += 1;
-        self.ack_now = true;
-        true
     }
 
     /// Octets outstanding that count against the congestion window: after an
@@ -1007,9 +1067,12 @@ impl Connection {
             return;
         }
         let advertised = self.rcv_wnd() as usize;
-        let free = self.rcvbuf.window();
+        // What an ACK would offer now: the window field as it would be sent
+        // (so a window that cannot grow past 65,535 without scaling draws
+        // no ACK re-advertising the same value).
+        let offered = (usize::from(self.window_field())) << self.rcv_wscale;
         let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
-        if free >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
+        if offered >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
             self.ack_now = true;
         }
     }

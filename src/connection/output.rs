@@ -70,7 +70,10 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.pop_front() {
+            if r.options.timestamps.is_some() {
+                self.stamp(now, &mut r); // Our own RST: TSval of now.
+            }
             return Some(r);
         }
         match self.state {
@@ -244,7 +247,12 @@ impl Connection {
             });
         }
         if with_ack {
-            self.rcv_adv = self.rcv_nxt.add(u32::from(s.window));
+            // SHLD-14: a retransmitted SYN-ACK (unscaled window) never pulls
+            // back an edge a scaled ACK already offered.
+            let edge = self.rcv_nxt.add(u32::from(s.window));
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
         }
         if self.retries == 0 && self.rtt_probe.is_none() {
             self.rtt_probe = Some((self.iss.add(1), now));
@@ -503,7 +511,7 @@ impl Connection {
 
     /// The window field: the free buffer, but the right edge moves right only
     /// in steps of min(buffer/2, MSS) (MUST-39) and never left (SHLD-14).
-    fn window_field(&self) -> u16 {
+    pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
@@ -512,9 +520,11 @@ impl Connection {
         } else {
             cur
         };
-        // Round up so that scaling never moves the edge left (SHLD-14). The
-        // few octets (< 2^shift) this may promise beyond the buffer are
-        // trimmed on input, so the buffer bound holds.
+        // Round up so that scaling never moves the edge left (SHLD-14); it
+        // also keeps the field steady while the buffer is nearly empty (a
+        // sender counts an ACK whose window changed as no duplicate, RFC 5681
+        // §2). The rounding can offer less than one unit beyond the buffer:
+        // the receive buffer holds that much slack, and nothing more.
         let s = u32::from(self.rcv_wscale);
         let field = wnd.div_ceil(1 << s);
         field.min(65535) as u16

@@ -103,7 +103,8 @@ pub struct Timestamps {
 ///
 /// Encoding uses Linux's layout (MSS; SACK-permitted folded with timestamps;
 /// NOP+window scale; NOP NOP + SACK blocks), so a Linux SYN re-encodes to
-/// the same octets.
+/// the same octets; when that layout would exceed 40 octets the options are
+/// packed without NOPs, so whatever decodes also encodes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Options {
     /// Maximum segment size (kind 2). Only legal on SYN segments (MUST-65).
@@ -218,11 +219,21 @@ fn timestamps_layout(pad: [u8; 2], ts: Timestamps) -> [u8; 12] {
 }
 
 impl Options {
-    /// Octets the options take on the wire in the layout [`Options`]
-    /// describes: always a multiple of 4, so no padding is ever needed.
-    /// May exceed 40, in which case encoding fails with
-    /// [`WireError::OptionsTooLong`].
+    /// Octets the options take on the wire: Linux's padded layout (a
+    /// multiple of 4 by construction), or, when that exceeds 40 octets but
+    /// the options themselves fit, the packed layout (no NOPs, EOL-padded to
+    /// a multiple of 4). Anything [`Options`] decodes from a header fits one
+    /// of the two. Above 40, encoding fails with [`WireError::OptionsTooLong`].
     pub fn encoded_len(&self) -> usize {
+        let padded = self.padded_len();
+        if padded > MAX_OPTIONS_LEN && self.packed_len() <= MAX_OPTIONS_LEN {
+            return self.packed_len();
+        }
+        padded
+    }
+
+    /// Length in Linux's padded layout.
+    fn padded_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
             n += 4;
@@ -239,6 +250,27 @@ impl Options {
             n += 4 + 8 * self.sack_blocks.len();
         }
         n
+    }
+
+    /// Length packed: every option back to back, rounded up to 4.
+    fn packed_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.sack_permitted {
+            n += 2;
+        }
+        if self.timestamps.is_some() {
+            n += 10;
+        }
+        if self.window_scale.is_some() {
+            n += 3;
+        }
+        if !self.sack_blocks.is_empty() {
+            n += 2 + 8 * self.sack_blocks.len();
+        }
+        n.next_multiple_of(4)
     }
 
     /// Writes the options in Linux's layout into `buf`, which holds exactly
@@ -310,6 +342,9 @@ impl Options {
         if needed > MAX_OPTIONS_LEN {
             return Err(WireError::OptionsTooLong { needed });
         }
+        if self.padded_len() > MAX_OPTIONS_LEN {
+            return self.encode_packed(w);
+        }
         let start = w.written();
         // MSS first (MUST-4, MUST-14). Whether it may be sent on this
         // segment (MUST-65: SYN only) is the caller's policy, not the codec's.
@@ -345,6 +380,42 @@ impl Options {
                 w.put_u32(b.left.0)?;
                 w.put_u32(b.right.0)?;
             }
+        }
+        Ok(w.written() - start)
+    }
+
+    /// The packed layout: MSS, SACK-permitted, timestamps, window scale,
+    /// SACK blocks, back to back, then EOL and zeros to a multiple of 4
+    /// (RFC 9293 §3.1: the header is padded with zeros). For the
+    /// combinations (window scale + timestamps + 3 SACK blocks: 39 octets)
+    /// that fit the 40 octets only without Linux's NOPs.
+    fn encode_packed(&self, w: &mut Writer<'_>) -> Result<usize, WireError> {
+        let start = w.written();
+        if let Some(mss) = self.mss {
+            let [a, b] = mss.to_be_bytes();
+            w.put(&[kind::MSS, 4, a, b])?;
+        }
+        if self.sack_permitted {
+            w.put(&[kind::SACK_PERMITTED, 2])?;
+        }
+        if let Some(ts) = self.timestamps {
+            w.put(&[kind::TIMESTAMPS, 10])?;
+            w.put_u32(ts.val)?;
+            w.put_u32(ts.ecr)?;
+        }
+        if let Some(ws) = self.window_scale {
+            w.put(&[kind::WINDOW_SCALE, 3, ws])?;
+        }
+        if !self.sack_blocks.is_empty() {
+            let len = 2 + 8 * self.sack_blocks.len() as u8;
+            w.put(&[kind::SACK, len])?;
+            for b in self.sack_blocks.as_slice() {
+                w.put_u32(b.left.0)?;
+                w.put_u32(b.right.0)?;
+            }
+        }
+        while !(w.written() - start).is_multiple_of(4) {
+            w.put(&[kind::EOL])?;
         }
         Ok(w.written() - start)
     }
