@@ -95,7 +95,7 @@ async fn serve(listener: TcpListener) {
     loop {
         let (mut s, _) = listener.accept().await.expect("accept");
         n += 1;
-        let graceful_shutdown = n % 2 == 0;
+        let graceful_shutdown = n.is_multiple_of(2);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 16 * 1024];
             loop {
