@@ -338,6 +338,13 @@ impl TcpStream {
         Ok(stream)
     }
 
+    /// Aborts the connection (RFC 9293 §3.10.4 ABORT): a RST to the peer,
+    /// queued data discarded.
+    pub fn abort(self) {
+        let _ = self.shared.lock().ep.abort(self.h);
+        // Drop: the close that follows finds the connection gone.
+    }
+
     /// Our address and the peer's.
     pub fn addresses(&self) -> io::Result<(SocketAddr, SocketAddr)> {
         self.shared

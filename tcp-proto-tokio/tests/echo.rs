@@ -209,3 +209,107 @@ fn connect_to_a_kernel_listener_and_read_until_its_fin() {
         assert_eq!(Sha256::digest(&got).as_slice(), want, "{fam:?}");
     }
 }
+
+#[test]
+fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
+    let test = "resets_surface_as_connection_reset_and_a_dropped_listener_refuses";
+    let Some((net, tun)) = namespace(test) else {
+        return;
+    };
+    let ours = [Family::V4.peer_addr(), Family::V6.peer_addr()];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = rt.block_on(async {
+        let dev = tun_rs::AsyncDevice::new(tun).expect("async TUN");
+        Stack::new(dev, &ours, EndpointConfig::default(), [5; 16]).expect("stack")
+    });
+    let listener = TcpListener::bind(&stack, None, PORT, 16).expect("listen");
+    for fam in [Family::V4, Family::V6] {
+        let to = SocketAddr::new(fam.peer_addr(), PORT);
+        // The kernel aborts (SO_LINGER 0) in the middle: our reader sees a reset.
+        let client = net.spawn_in(move || {
+            let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10)).unwrap();
+            s.write_all(b"some data, then an abort").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap(); // the server got it
+            nix::sys::socket::setsockopt(
+                &s,
+                nix::sys::socket::sockopt::Linger,
+                &nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            )
+            .unwrap();
+        });
+        let err = rt.block_on(async {
+            let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("accept in time")
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            s.write_all(b"ok!!").await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) => panic!("{fam:?}: EOF instead of a reset"),
+                        Ok(_) => continue,
+                        Err(e) => return e,
+                    }
+                }
+            })
+            .await
+            .expect("reset in time")
+        });
+        client.join().unwrap();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "{fam:?}: {err}"
+        );
+
+        // We abort: the kernel's read fails with ECONNRESET.
+        let client = net.spawn_in(move || {
+            let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 16];
+            s.read(&mut buf).map(|_| ())
+        });
+        rt.block_on(async {
+            let (s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("accept in time")
+                .unwrap();
+            s.abort();
+        });
+        let r = client.join().unwrap();
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionReset),
+            "{fam:?}: kernel side of our abort"
+        );
+    }
+    // No listener: a SYN gets a RST.
+    drop(listener);
+    for fam in [Family::V4, Family::V6] {
+        let to = SocketAddr::new(fam.peer_addr(), PORT);
+        let r = net
+            .spawn_in(move || {
+                KernelStream::connect_timeout(&to, Duration::from_secs(10)).map(|_| ())
+            })
+            .join()
+            .unwrap();
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused),
+            "{fam:?}: connect after the listener was dropped"
+        );
+    }
+    drop(stack);
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
