@@ -147,7 +147,7 @@ impl Stack {
         cfg: EndpointConfig,
         secret: [u8; 16],
     ) -> io::Result<Stack> {
-        let ep = Endpoint::new(cfg, secret).map_err(io::Error::other)?;
+        let ep = Endpoint::new(cfg, secret).map_err(|e| io::Error::other(e.to_string()))?;
         let mtu = usize::from(dev.mtu().unwrap_or(1500));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -470,7 +470,7 @@ fn endpoint_err(e: EndpointError) -> io::Error {
     match e {
         EndpointError::AddressInUse => io::ErrorKind::AddrInUse.into(),
         EndpointError::Connection(TcpError::Closed(r)) => reason_err(r),
-        e => io::Error::other(e),
+        e => io::Error::other(e.to_string()),
     }
 }
 
