@@ -145,6 +145,12 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// RFC 1337: ignore an in-window RST in TIME-WAIT instead of closing.
     pub rfc1337: bool,
+    /// Data arriving after a full close aborts the connection with a RST
+    /// (RFC 2525 §2.17). `true` sends it in the form a host without the
+    /// connection would, `<SEQ=SEG.ACK><CTL=RST>` (Linux: `tcp_reset`, then
+    /// the no-socket reply); `false` sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>`
+    /// (RFC 9293 §3.10.5's abort).
+    pub reset_data_after_close_as_no_tcb: bool,
 }
 
 impl Default for Config {
@@ -202,6 +208,7 @@ impl Config {
             rfc5961: true,
             challenge_ack_limit: 100,
             rfc1337: false,
+            reset_data_after_close_as_no_tcb: true,
         }
     }
 
@@ -212,6 +219,7 @@ impl Config {
         let mut c = Config::linux();
         c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
+        c.reset_data_after_close_as_no_tcb = false;
         c.slow_start_limit = None;
         c.sack = false;
         c.ecn = EcnMode::Off;

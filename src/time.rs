@@ -68,7 +68,12 @@ impl Instant {
 /// A duration in whole microseconds, saturating at `u64::MAX`.
 #[inline]
 pub(crate) fn duration_micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    // In u64, not through `as_micros`' u128 (a wide multiply on every call;
+    // the RTT estimator and the timers convert on every ACK): the same value,
+    // saturating the same way.
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 impl Add<Duration> for Instant {
@@ -123,5 +128,22 @@ mod tests {
             Instant::from_micros(u64::MAX)
         );
         assert_eq!(format!("{t:?}"), "1.500000s");
+    }
+
+    #[test]
+    fn duration_micros_truncates_and_saturates_like_as_micros() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999),
+            Duration::from_nanos(1_999),
+            Duration::new(3, 999_999_999),
+            Duration::from_secs(u64::MAX / 1_000_000),
+            Duration::new(u64::MAX / 1_000_000, 999_999_999),
+            Duration::from_secs(u64::MAX / 1_000_000 + 1),
+            Duration::MAX,
+        ] {
+            let want = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+            assert_eq!(duration_micros(d), want, "{d:?}");
+        }
     }
 }

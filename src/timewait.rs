@@ -47,14 +47,19 @@ pub(crate) enum TimeWaitAction {
 }
 
 /// RFC 6191 §2: with timestamps, a SYN is new if its TSval is above
-/// TS.Recent; otherwise (no timestamps on either side of the test) if its
-/// sequence number is above RCV.NXT. RFC 6191 would also take any SYN
+/// TS.Recent, or equal to it with a sequence number above RCV.NXT (a client
+/// reconnecting within one tick of its timestamp clock, as Linux does);
+/// otherwise (no timestamps on either side of the test) if its sequence
+/// number is above RCV.NXT. RFC 6191 would also take any SYN
 /// carrying timestamps when the old incarnation had none, but the old
 /// incarnation's own SYN may have offered them (the option was refused), so
 /// a retransmission of it would pass; the sequence test alone is kept.
 pub(crate) fn syn_may_reuse(tw: &TimeWaitView, seg: &Segment) -> bool {
     match (tw.ts_enabled, seg.options.timestamps) {
-        (true, Some(t)) => (t.val.wrapping_sub(tw.ts_recent) as i32) > 0,
+        (true, Some(t)) => {
+            let newer = t.val.wrapping_sub(tw.ts_recent) as i32;
+            newer > 0 || (newer == 0 && seg.seq.gt(tw.rcv_nxt))
+        }
         _ => seg.seq.gt(tw.rcv_nxt),
     }
 }
@@ -165,6 +170,19 @@ mod tests {
         let old = seg(Flags::SYN, 10, Some(99));
         assert_eq!(
             on_segment(&tw(true), &old, false, true),
+            TimeWaitAction::Ack { restart: false }
+        );
+    }
+
+    #[test]
+    fn syn_with_equal_timestamp_reopens_only_above_rcv_nxt() {
+        // RFC 6191 §2: same TSval (same clock tick), higher sequence number.
+        let t = tw(true);
+        let above = seg(Flags::SYN, t.rcv_nxt.add(1000).0, Some(t.ts_recent));
+        assert_eq!(on_segment(&t, &above, false, true), TimeWaitAction::Reopen);
+        let below = seg(Flags::SYN, t.rcv_nxt.sub(1000).0, Some(t.ts_recent));
+        assert_eq!(
+            on_segment(&t, &below, false, true),
             TimeWaitAction::Ack { restart: false }
         );
     }

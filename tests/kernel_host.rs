@@ -396,11 +396,6 @@ fn kernel_client_reconnects_from_the_same_port_while_the_server_holds_time_wait(
     let rounds = net.run_in(move || {
         let mut took = Vec::new();
         for round in 0..3 {
-            // tunhost-needs #3: a SYN whose TSval equals TS.Recent (same
-            // millisecond) and whose sequence number is higher must reopen
-            // TIME-WAIT (RFC 6191 §2), which the endpoint does not do yet;
-            // let Linux's 1 ms timestamp clock move on until it does.
-            std::thread::sleep(Duration::from_millis(3));
             // The kernel's previous socket may still be in LAST-ACK for a
             // moment: retry the bind/connect briefly (bounded).
             let mut attempt = 0;

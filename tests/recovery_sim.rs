@@ -93,3 +93,39 @@ fn sack_recovery_beats_duplicate_ack_recovery_on_the_same_lossy_paths() {
         "SACK {sack_rto} RTOs, NewReno {reno_rto}"
     );
 }
+
+/// The 35 % loss demo used to inflate the RTT estimate to tens of seconds
+/// (stale timestamp echoes taken as samples), so that FIN retransmissions
+/// outlived the peer's TIME-WAIT. On a 2 ms path SRTT must stay near 2 ms.
+#[test]
+fn srtt_stays_near_the_path_rtt_at_35_percent_loss() {
+    for seed in 1..=12 {
+        let mut sim = Sim::new(seed);
+        sim.tracing = false;
+        let cfg = Config::linux();
+        let s = sim.add(Connection::listen(cfg, 80, SeqNum(5)).unwrap());
+        let c =
+            sim.add(Connection::connect(cfg, 40000, 80, SeqNum(u32::MAX - 9), sim.now()).unwrap());
+        sim.set_links(
+            c,
+            s,
+            Link {
+                delay: Duration::from_millis(1),
+                loss: 0.35,
+                ..Link::default()
+            },
+        );
+        let data = vec![0x42u8; 64 * 1024];
+        let got = pump(&mut sim, c, s, &data);
+        assert_eq!(got.len(), data.len(), "seed {seed}");
+        for id in [c, s] {
+            let st = sim.conn(id).stats();
+            if let Some(srtt) = st.srtt {
+                assert!(
+                    srtt < Duration::from_millis(250),
+                    "seed {seed}: srtt {srtt:?} on a 2 ms path ({st:?})"
+                );
+            }
+        }
+    }
+}

@@ -697,12 +697,14 @@ impl Connection {
     }
 
     /// RTT sampling as Linux does it (RFC 6298 §3, RFC 7323 §4): from the
-    /// send time of the oldest newly acknowledged segment that was never
-    /// retransmitted (Karn: none when retransmitted data is acknowledged
-    /// too); otherwise from the timestamp echo, but only when the echo is at
-    /// least as new as the last transmission of the data that moved
-    /// SND.UNA (an older echo is stale: it would time a different
-    /// transmission and inflate the RTO). The SYN is timed by its probe.
+    /// send time of the newest newly acknowledged segment, none of them
+    /// retransmitted (Karn; the newest, because an older one may have
+    /// waited for a lost ACK); otherwise from the timestamp echo, but only
+    /// when the echo is at least as new as the latest transmission of
+    /// anything this ACK covers. An older echo is stale: a receiver does
+    /// not take TSval from a duplicate (RFC 7323 §4.3), so the ACK of a
+    /// needless retransmission echoes a TSval from long before and would
+    /// inflate the RTO. The SYN is timed by its probe.
     fn take_rtt_sample(
         &mut self,
         now: Instant,
@@ -711,14 +713,14 @@ impl Connection {
     ) -> Option<core::time::Duration> {
         let mut sample = None;
         if !freed.rtx_acked
-            && let Some(t) = freed.first_xmit
+            && let Some(t) = freed.last_xmit
         {
             sample = Some(now - t);
         } else if self.ts_enabled
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
-            && let Some(h) = freed.head_xmit
-            && (ts.ecr.wrapping_sub(self.ts_now(h)) as i32) >= 0
+            && let Some((newest, _)) = freed.max_xmit
+            && (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) >= 0
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);
             if (ms as i32) >= 0 {
@@ -768,7 +770,13 @@ impl Connection {
             if self.app_closed {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();
-                self.reset_and_close(CloseReason::Aborted);
+                if self.cfg.reset_data_after_close_as_no_tcb {
+                    // Linux answers as a host without the connection would.
+                    self.reply_reset(seg);
+                    self.enter_closed(CloseReason::Aborted);
+                } else {
+                    self.reset_and_close(CloseReason::Aborted);
+                }
                 return;
             }
             let payload = core::mem::take(&mut seg.payload);

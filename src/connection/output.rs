@@ -515,7 +515,13 @@ impl Connection {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
         let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
-        let wnd = if free >= cur.saturating_add(step) || free == cur {
+        // While out-of-order data waits for a hole, the right edge stays put:
+        // the duplicate ACKs then carry the same window, as RFC 5681 §2
+        // requires of a duplicate (stacks that check it, BSD's and
+        // smoltcp's, would otherwise miss the fast retransmit).
+        let wnd = if self.rcvbuf.has_holes() {
+            cur
+        } else if free >= cur.saturating_add(step) || free == cur {
             free
         } else {
             cur

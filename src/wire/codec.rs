@@ -52,6 +52,7 @@ impl Segment {
 
     /// Length of the encoded header: 20 octets plus the options, or
     /// [`WireError::OptionsTooLong`] if the options do not fit in 40.
+    #[inline]
     pub fn header_len(&self) -> Result<usize, WireError> {
         let needed = self.options.encoded_len();
         if needed > MAX_OPTIONS_LEN {
@@ -61,6 +62,7 @@ impl Segment {
     }
 
     /// Length of the whole encoded segment: header plus payload.
+    #[inline]
     pub fn encoded_len(&self) -> Result<usize, WireError> {
         Ok(self.header_len()? + self.payload.len())
     }

@@ -224,6 +224,7 @@ impl Options {
     /// the options themselves fit, the packed layout (no NOPs, EOL-padded to
     /// a multiple of 4). Anything [`Options`] decodes from a header fits one
     /// of the two. Above 40, encoding fails with [`WireError::OptionsTooLong`].
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         let padded = self.padded_len();
         if padded > MAX_OPTIONS_LEN && self.packed_len() <= MAX_OPTIONS_LEN {
