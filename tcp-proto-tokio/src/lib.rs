@@ -1,0 +1,550 @@
+//! A tokio driver for [`tcp_proto`]'s sans-IO [`Endpoint`] over a TUN device.
+//!
+//! # Driving tcp-proto from your event loop
+//!
+//! An [`Endpoint`] does no IO and reads no clock. Whatever runs it does
+//! four things, over and over:
+//!
+//! 1. **feed segments**: each IP packet read from the network goes to
+//!    [`Endpoint::handle_packet`] with its source and destination address;
+//! 2. **poll transmits**: after every input (a packet, an application
+//!    call, a timeout), call [`Endpoint::poll_transmit_into`] until `None`
+//!    and write each segment behind its IP header;
+//! 3. **poll events**: [`Endpoint::poll_event`] until `None`, waking
+//!    whoever waits on that connection (readable, writable, connected,
+//!    closed);
+//! 4. **sleep until [`Endpoint::poll_timeout`]**, or until a packet
+//!    arrives or the application does something, then call
+//!    [`Endpoint::handle_timeout`] with the current time.
+//!
+//! This crate is that loop for tokio, and the worked example: [`Stack::new`]
+//! spawns one task that owns the TUN device and shares the `Endpoint`
+//! (behind a mutex held only for short, non-blocking calls) with the
+//! [`TcpListener`]s and [`TcpStream`]s. A stream calls
+//! [`Endpoint::send`]/[`Endpoint::recv`] itself and nudges the task
+//! (a [`Notify`]) to transmit; when the send buffer is full `poll_write`
+//! returns `Pending` until the endpoint's `Writable` event (that is the
+//! backpressure), and `poll_read` waits for `Readable`. Time is
+//! microseconds since the stack started, mapped to
+//! [`tokio::time::sleep_until`].
+//!
+//! `poll_shutdown` is a half-close (FIN, reading goes on); dropping a
+//! stream closes it gracefully ([`Endpoint::close`]); dropping a listener
+//! stops listening, so new SYNs get a RST. A reset connection reads and
+//! writes [`io::ErrorKind::ConnectionReset`].
+//!
+//! The task ends when the [`Stack`] and every listener and stream made from
+//! it are gone.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tcp_proto::endpoint::{
+    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
+};
+use tcp_proto::{CloseReason, Error as TcpError, Event, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tun_rs::AsyncDevice;
+
+/// Room in front of an encoded segment for its IP header (IPv6: 40 octets).
+const IP_ROOM: usize = 40;
+/// Packets read from the device in one go before transmitting.
+const RX_BATCH: usize = 64;
+
+/// A userspace TCP/IP host on one TUN device: cheap to clone; every clone
+/// shares the same endpoint and driver task.
+#[derive(Clone)]
+pub struct Stack {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the driver task: the application queued data, read data
+    /// (window update), closed, or dropped something.
+    kick: Notify,
+}
+
+struct State {
+    ep: Endpoint,
+    start: tokio::time::Instant,
+    /// Our addresses, used as the source of outgoing connections.
+    addrs: Vec<IpAddr>,
+    conns: HashMap<ConnectionHandle, Conn>,
+    /// `accept` calls waiting for a connection.
+    acceptors: Vec<Waker>,
+}
+
+#[derive(Default)]
+struct Conn {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    connected: bool,
+    closed: Option<CloseReason>,
+}
+
+impl Conn {
+    fn wake(&mut self) {
+        self.reader
+            .take()
+            .into_iter()
+            .chain(self.writer.take())
+            .for_each(Waker::wake);
+    }
+}
+
+impl State {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    /// Timeouts, transmits and events: everything owed after any input.
+    /// Returns the next deadline.
+    fn service(&mut self, dev: &AsyncDevice, tx: &mut [u8]) -> Option<tokio::time::Instant> {
+        let now = self.now();
+        self.ep.handle_timeout(now);
+        while let Some(r) = self.ep.poll_transmit_into(now, &mut tx[IP_ROOM..]) {
+            let Ok(e) = r else { continue }; // counted by the endpoint; TCP resends
+            let at = write_ip_header(tx, e.src, e.dst, e.len);
+            // A full device queue loses the packet, like a full link: TCP resends.
+            let _ = dev.try_send(&tx[at..IP_ROOM + e.len]);
+        }
+        while let Some((h, ev)) = self.ep.poll_event() {
+            let Some(c) = self.conns.get_mut(&h) else {
+                // A connection not yet accepted: an `accept` may now succeed.
+                self.acceptors.drain(..).for_each(Waker::wake);
+                continue;
+            };
+            match ev {
+                Event::Connected => c.connected = true,
+                Event::Closed(r) => c.closed = Some(r),
+                _ => {}
+            }
+            c.wake();
+        }
+        let at = self.ep.poll_timeout()?;
+        Some(self.start + Duration::from_micros(at.total_micros()))
+    }
+}
+
+impl Stack {
+    /// Runs a TCP host on `dev` with `addrs` as its own addresses (the
+    /// far end of the TUN: packets to them arrive on `dev`). `secret` keys
+    /// ISNs and the demux hash: 16 octets from the OS's random source.
+    /// Spawns the driver task, so it must be called inside a tokio runtime.
+    pub fn new(
+        dev: AsyncDevice,
+        addrs: &[IpAddr],
+        cfg: EndpointConfig,
+        secret: [u8; 16],
+    ) -> io::Result<Stack> {
+        let ep = Endpoint::new(cfg, secret).map_err(|e| io::Error::other(e.to_string()))?;
+        let mtu = usize::from(dev.mtu().unwrap_or(1500));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                ep,
+                start: tokio::time::Instant::now(),
+                addrs: addrs.to_vec(),
+                conns: HashMap::new(),
+                acceptors: Vec::new(),
+            }),
+            kick: Notify::new(),
+        });
+        tokio::spawn(drive(shared.clone(), dev, mtu));
+        Ok(Stack { shared })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The driver task: read packets, service the endpoint, sleep until the
+/// next packet, application call or deadline.
+async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
+    let mut tx = vec![0u8; IP_ROOM + 65_535];
+    let mut rx = BytesMut::new();
+    let mut deadline = None;
+    loop {
+        // Only this task holds the stack: nobody can use it any more.
+        if Arc::strong_count(&shared) == 1 {
+            return;
+        }
+        let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+        rx.resize(mtu, 0);
+        tokio::select! {
+            r = dev.recv(&mut rx) => {
+                let Ok(n) = r else { return };
+                let mut st = shared.lock();
+                let now = st.now();
+                rx.truncate(n);
+                input(&mut st.ep, now, &mut rx);
+                // Whatever else has already arrived, before answering.
+                for _ in 1..RX_BATCH {
+                    rx.resize(mtu, 0);
+                    match dev.try_recv(&mut rx) {
+                        Ok(n) => {
+                            rx.truncate(n);
+                            input(&mut st.ep, now, &mut rx);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = shared.kick.notified() => {}
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => {}
+        }
+        deadline = shared.lock().service(&dev, &mut tx);
+    }
+}
+
+/// Hands one IP packet (the first octets of `rx`) to the endpoint, sharing
+/// its storage; anything but TCP over IPv4/IPv6 is ignored.
+fn input(ep: &mut Endpoint, now: Instant, rx: &mut BytesMut) {
+    let pkt = rx.split().freeze();
+    if let Some((src, dst, tcp)) = parse_ip(&pkt) {
+        let _ = ep.handle_packet(now, src, dst, &pkt.slice(tcp)); // bad checksum: counted
+    }
+    rx.reserve(64 * 1024);
+}
+
+/// Listens for connections (see [`Endpoint::listen`]). Dropping it stops
+/// listening: later SYNs are answered with a RST.
+pub struct TcpListener {
+    shared: Arc<Shared>,
+    l: ListenerHandle,
+}
+
+impl TcpListener {
+    /// Listens on `port` at `addr`; `None` listens on every address of
+    /// both families. At most `backlog` connections wait for `accept`.
+    pub fn bind(
+        stack: &Stack,
+        addr: Option<IpAddr>,
+        port: u16,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
+        let l = stack
+            .shared
+            .lock()
+            .ep
+            .listen(addr, port, backlog)
+            .map_err(endpoint_err)?;
+        Ok(TcpListener {
+            shared: stack.shared.clone(),
+            l,
+        })
+    }
+
+    /// The next established connection and its peer's address.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            match st.ep.accept(self.l) {
+                Some(h) => {
+                    let remote = st.ep.addresses(h).map_err(endpoint_err)?.1;
+                    st.conns.insert(
+                        h,
+                        Conn {
+                            connected: true,
+                            ..Conn::default()
+                        },
+                    );
+                    let stream = TcpStream::new(self.shared.clone(), h);
+                    Poll::Ready(Ok((stream, remote)))
+                }
+                None => {
+                    if !st.acceptors.iter().any(|w| w.will_wake(cx.waker())) {
+                        st.acceptors.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let _ = self.shared.lock().ep.unlisten(self.l);
+        self.shared.kick.notify_one();
+    }
+}
+
+/// One TCP connection: [`AsyncRead`] + [`AsyncWrite`]. Dropping it closes
+/// the connection gracefully (FIN after the queued data).
+pub struct TcpStream {
+    shared: Arc<Shared>,
+    h: ConnectionHandle,
+    shut: bool,
+}
+
+impl TcpStream {
+    fn new(shared: Arc<Shared>, h: ConnectionHandle) -> TcpStream {
+        TcpStream {
+            shared,
+            h,
+            shut: false,
+        }
+    }
+
+    /// Opens a connection to `remote` from our first address of its family
+    /// and an ephemeral port; resolves once established.
+    pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
+        let h = {
+            let mut st = stack.shared.lock();
+            let local = st
+                .addrs
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() == remote.is_ipv4())
+                .ok_or(io::ErrorKind::AddrNotAvailable)?;
+            let now = st.now();
+            let h = st
+                .ep
+                .connect(now, SocketAddr::new(local, 0), remote)
+                .map_err(endpoint_err)?;
+            st.conns.insert(h, Conn::default());
+            h
+        };
+        // Made now, so that a cancelled connect closes the connection.
+        let stream = TcpStream::new(stack.shared.clone(), h);
+        stack.shared.kick.notify_one();
+        poll_fn(|cx| {
+            let mut st = stream.shared.lock();
+            let c = st.conns.entry(h).or_default();
+            if c.connected {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(r) = c.closed {
+                return Poll::Ready(Err(reason_err(r)));
+            }
+            c.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Aborts the connection (RFC 9293 §3.10.4 ABORT): a RST to the peer,
+    /// queued data discarded.
+    pub fn abort(self) {
+        let _ = self.shared.lock().ep.abort(self.h);
+        // Drop: the close that follows finds the connection gone.
+    }
+
+    /// Our address and the peer's.
+    pub fn addresses(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        self.shared
+            .lock()
+            .ep
+            .addresses(self.h)
+            .map_err(endpoint_err)
+    }
+
+    /// Maps an endpoint error of this stream to an [`io::Error`]; a handle
+    /// gone stale reports how its connection ended.
+    fn error(&self, st: &State, e: EndpointError) -> io::Error {
+        match e {
+            EndpointError::StaleHandle => match st.conns.get(&self.h).and_then(|c| c.closed) {
+                Some(r) if r != CloseReason::Normal => reason_err(r),
+                _ => io::ErrorKind::NotConnected.into(),
+            },
+            e => endpoint_err(e),
+        }
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut st = this.shared.lock();
+        match st.ep.recv(this.h, buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                drop(st);
+                // The window opened: the driver may owe the peer an update.
+                this.shared.kick.notify_one();
+                Poll::Ready(Ok(()))
+            }
+            Err(EndpointError::Connection(TcpError::WouldBlock)) => {
+                st.conns.entry(this.h).or_default().reader = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            // Everything was read and the connection ended normally: EOF.
+            Err(EndpointError::StaleHandle)
+                if st.conns.get(&this.h).and_then(|c| c.closed) == Some(CloseReason::Normal) =>
+            {
+                Poll::Ready(Ok(()))
+            }
+            Err(e) => Poll::Ready(Err(this.error(&st, e))),
+        }
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut st = this.shared.lock();
+        match st.ep.send(this.h, data) {
+            Ok(n) => {
+                drop(st);
+                this.shared.kick.notify_one();
+                Poll::Ready(Ok(n))
+            }
+            // The send buffer is full: wait for the endpoint's `Writable`.
+            Err(EndpointError::Connection(TcpError::WouldBlock)) => {
+                st.conns.entry(this.h).or_default().writer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            Err(EndpointError::Connection(TcpError::InvalidState { .. })) => {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+            }
+            Err(e) => Poll::Ready(Err(this.error(&st, e))),
+        }
+    }
+
+    /// Data is in the connection's send buffer once written; TCP delivers it.
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Half-close: a FIN after the queued data; reading goes on.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut {
+            this.shut = true;
+            let r = this.shared.lock().ep.shutdown_write(this.h);
+            this.shared.kick.notify_one();
+            if let Err(e) = r {
+                let st = this.shared.lock();
+                return Poll::Ready(Err(this.error(&st, e)));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        let _ = st.ep.close(now, self.h); // stale: already gone
+        st.conns.remove(&self.h);
+        drop(st);
+        self.shared.kick.notify_one();
+    }
+}
+
+fn reason_err(r: CloseReason) -> io::Error {
+    match r {
+        CloseReason::Reset => io::ErrorKind::ConnectionReset.into(),
+        CloseReason::Refused => io::ErrorKind::ConnectionRefused.into(),
+        CloseReason::TimedOut => io::ErrorKind::TimedOut.into(),
+        CloseReason::Aborted => io::ErrorKind::ConnectionAborted.into(),
+        CloseReason::Normal => io::ErrorKind::NotConnected.into(),
+    }
+}
+
+fn endpoint_err(e: EndpointError) -> io::Error {
+    match e {
+        EndpointError::AddressInUse => io::ErrorKind::AddrInUse.into(),
+        EndpointError::Connection(TcpError::Closed(r)) => reason_err(r),
+        e => io::Error::other(e.to_string()),
+    }
+}
+
+// IP framing: parse what the kernel writes without trusting it; write our
+// header in front of the segment the endpoint encoded.
+
+/// Source, destination and the TCP octets of an IPv4 or IPv6 packet;
+/// `None` for anything else (other protocols, fragments, extension
+/// headers, malformed).
+fn parse_ip(pkt: &[u8]) -> Option<(IpAddr, IpAddr, Range<usize>)> {
+    match pkt.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(pkt.first()? & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
+            let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]);
+            if ihl < 20
+                || total < ihl
+                || total > pkt.len()
+                || *pkt.get(9)? != 6
+                || frag & 0x3fff != 0
+            {
+                return None;
+            }
+            let src: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
+            Some((src.into(), dst.into(), ihl..total))
+        }
+        6 => {
+            let len = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
+            if *pkt.get(6)? != 6 || 40 + len > pkt.len() {
+                return None;
+            }
+            let src: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
+            Some((src.into(), dst.into(), 40..40 + len))
+        }
+        _ => None,
+    }
+}
+
+/// Writes the IP header for `tcp_len` octets from `src` to `dst` so that it
+/// ends at `buf[IP_ROOM]`; returns where it starts.
+fn write_ip_header(buf: &mut [u8], src: IpAddr, dst: IpAddr, tcp_len: usize) -> usize {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let at = IP_ROOM - 20;
+            let h = &mut buf[at..IP_ROOM];
+            h.copy_from_slice(&[
+                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]);
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            h[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+            let mut sum: u32 = h
+                .chunks_exact(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            at
+        }
+        (src, dst) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a.octets(),
+                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            };
+            let h = &mut buf[..IP_ROOM];
+            h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
+            h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+            h[8..24].copy_from_slice(&v6(src));
+            h[24..40].copy_from_slice(&v6(dst));
+            0
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Kernel clients against the async echo server, in a private network
+//! namespace: Linux connects (IPv4 and IPv6) to tcp-proto driven by tokio
+//! over a TUN device, sends data, reads the echo back and checks its
+//! SHA-256. The server closes by `shutdown` on half of the connections and
+//! by dropping the stream on the other half: both must end in a FIN (the
+//! client reads EOF after exactly the data it sent).
+
+#[allow(dead_code)]
+#[path = "../../tests/common/netns.rs"]
+mod netns;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream as KernelStream};
+use std::time::Duration;
+
+use netns::{Family, KernelNet, TUN_NAME};
+use sha2::{Digest, Sha256};
+use tcp_proto::endpoint::EndpointConfig;
+use tcp_proto_tokio::{Stack, TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PORT: u16 = 7;
+
+/// A namespace whose `tcpp0` routes the documentation prefixes to the TUN
+/// fd returned (our side: 192.0.2.2, 2001:db8::2).
+fn namespace(test: &str) -> Option<(KernelNet, tun_rs::SyncDevice)> {
+    let net = KernelNet::bare_or_skip(test)?;
+    net.exec(&[
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/net/ipv6/conf/default/addr_gen_mode",
+    ])
+    .expect("quiet IPv6");
+    let tun = net
+        .run_in(|| tun_rs::DeviceBuilder::new().name(TUN_NAME).build_sync())
+        .expect("TUN in the namespace");
+    net.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])
+        .unwrap();
+    net.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::1/64",
+        "dev",
+        TUN_NAME,
+        "nodad",
+    ])
+    .unwrap();
+    net.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])
+        .unwrap();
+    net.ip(&["link", "set", TUN_NAME, "up"]).unwrap();
+    Some((net, tun))
+}
+
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// One kernel client: writes `data` from a second thread while reading the
+/// echo, half-closes, and returns the SHA-256 of what came back.
+fn kernel_client(to: SocketAddr, data: Vec<u8>) -> std::io::Result<([u8; 32], usize)> {
+    let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut w = s.try_clone()?;
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        w.write_all(&data)?;
+        w.shutdown(Shutdown::Write)
+    });
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n;
+    }
+    writer.join().expect("writer thread")?;
+    Ok((h.finalize().into(), total))
+}
+
+async fn serve(listener: TcpListener) {
+    let mut n = 0u64;
+    loop {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        n += 1;
+        let graceful_shutdown = n.is_multiple_of(2);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let k = s.read(&mut buf).await.expect("server read");
+                if k == 0 {
+                    break;
+                }
+                s.write_all(&buf[..k]).await.expect("server write");
+            }
+            if graceful_shutdown {
+                s.shutdown().await.expect("shutdown");
+            }
+            // Otherwise the drop closes it.
+        });
+    }
+}
+
+fn echo_clients(test: &str, clients: usize, bytes: usize) {
+    let Some((net, tun)) = namespace(test) else {
+        return;
+    };
+    let ours = [Family::V4.peer_addr(), Family::V6.peer_addr()];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = rt.block_on(async {
+        let dev = tun_rs::AsyncDevice::new(tun).expect("async TUN");
+        Stack::new(dev, &ours, EndpointConfig::default(), [7; 16]).expect("stack")
+    });
+    let listener = TcpListener::bind(&stack, None, PORT, 1024).expect("listen");
+    rt.spawn(serve(listener));
+
+    let net = std::sync::Arc::new(net);
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let to = SocketAddr::new(ours[i % 2], PORT);
+            let data = pattern(i as u64, bytes + i * 97);
+            let want: [u8; 32] = Sha256::digest(&data).into();
+            let len = data.len();
+            let h = net.spawn_in(move || kernel_client(to, data));
+            (i, to, want, len, h)
+        })
+        .collect();
+    for (i, to, want, len, h) in handles {
+        let (got, n) = h
+            .join()
+            .expect("client thread")
+            .unwrap_or_else(|e| panic!("client {i} to {to}: {e}"));
+        assert_eq!(n, len, "client {i} to {to}: echoed length");
+        assert_eq!(got, want, "client {i} to {to}: echoed SHA-256");
+    }
+    drop(stack);
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[test]
+fn kernel_clients_get_their_data_echoed_and_a_fin() {
+    echo_clients(
+        "kernel_clients_get_their_data_echoed_and_a_fin",
+        100,
+        64 * 1024,
+    );
+}
+
+#[test]
+fn connect_to_a_kernel_listener_and_read_until_its_fin() {
+    let test = "connect_to_a_kernel_listener_and_read_until_its_fin";
+    let Some((net, tun)) = namespace(test) else {
+        return;
+    };
+    let ours = [Family::V4.peer_addr(), Family::V6.peer_addr()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = rt.block_on(async {
+        let dev = tun_rs::AsyncDevice::new(tun).expect("async TUN");
+        Stack::new(dev, &ours, EndpointConfig::default(), [9; 16]).expect("stack")
+    });
+    for fam in [Family::V4, Family::V6] {
+        let kernel: IpAddr = fam.kernel_addr();
+        let listener = net
+            .run_in(|| std::net::TcpListener::bind(SocketAddr::new(kernel, 8080)))
+            .expect("kernel listener");
+        let data = pattern(99, 300_000);
+        let want: [u8; 32] = Sha256::digest(&data).into();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("kernel accept");
+            s.write_all(&data).expect("kernel write");
+            // Dropped: FIN.
+        });
+        let got = rt.block_on(async {
+            let mut s = tokio::time::timeout(
+                Duration::from_secs(10),
+                TcpStream::connect(&stack, SocketAddr::new(kernel, 8080)),
+            )
+            .await
+            .expect("connect in time")
+            .expect("connect");
+            let mut all = Vec::new();
+            tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut all))
+                .await
+                .expect("read in time")
+                .expect("read");
+            all
+        });
+        server.join().unwrap();
+        assert_eq!(got.len(), 300_000, "{fam:?}");
+        assert_eq!(Sha256::digest(&got).as_slice(), want, "{fam:?}");
+    }
+}
+
+#[test]
+fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
+    let test = "resets_surface_as_connection_reset_and_a_dropped_listener_refuses";
+    let Some((net, tun)) = namespace(test) else {
+        return;
+    };
+    let ours = [Family::V4.peer_addr(), Family::V6.peer_addr()];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = rt.block_on(async {
+        let dev = tun_rs::AsyncDevice::new(tun).expect("async TUN");
+        Stack::new(dev, &ours, EndpointConfig::default(), [5; 16]).expect("stack")
+    });
+    let listener = TcpListener::bind(&stack, None, PORT, 16).expect("listen");
+    for fam in [Family::V4, Family::V6] {
+        let to = SocketAddr::new(fam.peer_addr(), PORT);
+        // The kernel aborts (SO_LINGER 0) in the middle: our reader sees a reset.
+        let client = net.spawn_in(move || {
+            let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10)).unwrap();
+            s.write_all(b"some data, then an abort").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap(); // the server got it
+            nix::sys::socket::setsockopt(
+                &s,
+                nix::sys::socket::sockopt::Linger,
+                &nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            )
+            .unwrap();
+        });
+        let err = rt.block_on(async {
+            let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("accept in time")
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            s.write_all(b"ok!!").await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) => panic!("{fam:?}: EOF instead of a reset"),
+                        Ok(_) => continue,
+                        Err(e) => return e,
+                    }
+                }
+            })
+            .await
+            .expect("reset in time")
+        });
+        client.join().unwrap();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "{fam:?}: {err}"
+        );
+
+        // We abort: the kernel's read fails with ECONNRESET.
+        let client = net.spawn_in(move || {
+            let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 16];
+            s.read(&mut buf).map(|_| ())
+        });
+        rt.block_on(async {
+            let (s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+                .await
+                .expect("accept in time")
+                .unwrap();
+            s.abort();
+        });
+        let r = client.join().unwrap();
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionReset),
+            "{fam:?}: kernel side of our abort"
+        );
+    }
+    // No listener: a SYN gets a RST.
+    drop(listener);
+    for fam in [Family::V4, Family::V6] {
+        let to = SocketAddr::new(fam.peer_addr(), PORT);
+        let r = net
+            .spawn_in(move || {
+                KernelStream::connect_timeout(&to, Duration::from_secs(10)).map(|_| ())
+            })
+            .join()
+            .unwrap();
+        assert_eq!(
+            r.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused),
+            "{fam:?}: connect after the listener was dropped"
+        );
+    }
+    drop(stack);
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
