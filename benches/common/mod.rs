@@ -1,5 +1,6 @@
-//! The in-memory smoltcp device both benchmarks drive: two queues of IP
-//! packets and a shared buffer pool, so no packet allocates once warm.
+//! The in-memory smoltcp device the smoltcp benchmarks drive (the goodput bench here,
+//! and benches/compare through a `#[path]` include): two queues of IP packets and a
+//! shared buffer pool, so no packet allocates once warm.
 
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use std::cell::RefCell;
