@@ -23,19 +23,7 @@ const PEER: u16 = 40000;
 const PEER_ISS: u32 = u32::MAX - 300;
 const OUR_ISS: u32 = 0x7fff_fff0;
 
-const STATES: [State; 11] = [
-    State::Closed,
-    State::Listen,
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
+const STATES: [State; 11] = State::ALL;
 
 struct Driver {
     c: Connection,
