@@ -111,6 +111,7 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 pub mod event;
+pub mod ip;
 mod listen;
 pub mod pcap;
 mod recovery;

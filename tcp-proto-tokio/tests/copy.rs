@@ -107,7 +107,10 @@ fn kernel_fill(mut s: KernelStream, seed: u64) -> std::io::Result<[u8; 32]> {
 
 fn rate(what: &str, secs: f64) {
     let mbit = (TOTAL * 8) as f64 / secs / 1e6;
-    eprintln!("{what}: {} MiB in {secs:.2} s = {mbit:.0} Mbit/s", TOTAL / MIB);
+    eprintln!(
+        "{what}: {} MiB in {secs:.2} s = {mbit:.0} Mbit/s",
+        TOTAL / MIB
+    );
 }
 
 #[test]

@@ -121,7 +121,6 @@ fn connect_to_a_kernel_listener_and_read_until_its_fin() {
     let Some((net, tun)) = namespace(test) else {
         return;
     };
-    let ours = ours();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -166,7 +165,6 @@ fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
     let Some((net, tun)) = namespace(test) else {
         return;
     };
-    let ours = ours();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
