@@ -1,21 +1,11 @@
 //! A tokio driver for [`tcp_proto`]'s sans-IO [`Endpoint`] over a TUN device.
 //!
-//! # Driving tcp-proto from your event loop
+//! # The event loop, on tokio
 //!
-//! An [`Endpoint`] does no IO and reads no clock. Whatever runs it does
-//! four things, over and over:
-//!
-//! 1. **feed segments**: each IP packet read from the network goes to
-//!    [`Endpoint::handle_packet`] with its source and destination address;
-//! 2. **poll transmits**: after every input (a packet, an application
-//!    call, a timeout), call [`Endpoint::poll_transmit_into`] until `None`
-//!    and write each segment behind its IP header;
-//! 3. **poll events**: [`Endpoint::poll_event`] until `None`, waking
-//!    whoever waits on that connection (readable, writable, connected,
-//!    closed);
-//! 4. **sleep until [`Endpoint::poll_timeout`]**, or until a packet
-//!    arrives or the application does something, then call
-//!    [`Endpoint::handle_timeout`] with the current time.
+//! An [`Endpoint`] does no IO and reads no clock: whatever runs it feeds
+//! segments, polls transmits and events, and sleeps until
+//! [`Endpoint::poll_timeout`] — the loop in tcp-proto's guide,
+//! [driving tcp-proto from your event loop](tcp_proto#driving-tcp-proto-from-your-event-loop).
 //!
 //! This crate is that loop for tokio, and the worked example: [`Stack::new`]
 //! spawns one task that owns the TUN device and shares the `Endpoint`
