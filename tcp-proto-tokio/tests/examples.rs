@@ -155,7 +155,15 @@ fn have_curl(test: &str) -> bool {
 /// Runs curl in the namespace: (exit success, stdout).
 fn curl(net: &KernelNet, args: &[&str]) -> (bool, String) {
     let out = Command::new("ip")
-        .args(["netns", "exec", net.name(), "curl", "-sS", "--max-time", "60"])
+        .args([
+            "netns",
+            "exec",
+            net.name(),
+            "curl",
+            "-sS",
+            "--max-time",
+            "60",
+        ])
         .args(args)
         .output()
         .expect("run curl");
@@ -300,7 +308,12 @@ fn kernel_http(net: &KernelNet, body: Vec<u8>, requests: usize) -> std::thread::
             let head = String::from_utf8_lossy(&head);
             assert!(head.contains("\r\nHost: "), "{head}");
             if head.starts_with("GET /file HTTP/1.1\r\n") {
-                write!(s, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+                write!(
+                    s,
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .unwrap();
                 s.write_all(&body).unwrap();
             } else {
                 s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
@@ -320,9 +333,12 @@ fn fetch_example_downloads_from_a_kernel_server() {
     let body = pattern(17, 2_000_003);
     let server = kernel_http(&net, body.clone(), 3);
     let fetch = example("fetch");
-    for (i, url) in ["http://192.0.2.1:8000/file", "http://[2001:db8::1]:8000/file"]
-        .iter()
-        .enumerate()
+    for (i, url) in [
+        "http://192.0.2.1:8000/file",
+        "http://[2001:db8::1]:8000/file",
+    ]
+    .iter()
+    .enumerate()
     {
         let out = tmp.0.join(format!("fetched{i}"));
         let mut p = Program::start(&net, &fetch, &[url, "-o", out.to_str().unwrap()]);
