@@ -183,8 +183,8 @@
 //! table, timers), [`wire`] is the codec (segments, options, checksum), [`seq`] the
 //! modular sequence numbers, [`state`] the states and the legal-edge table,
 //! [`config`] the settings with Linux and RFC presets, [`Connection`] the
-//! state machine, [`cc`] congestion control, [`pcap`] captures for
-//! Wireshark, and `sim` (feature `sim`) a deterministic lossy network for
+//! state machine, [`cc`] congestion control, [`ip`] IPv4/IPv6 framing for
+//! drivers that move raw packets, [`pcap`] captures for Wireshark, and `sim` (feature `sim`) a deterministic lossy network for
 //! tests.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
