@@ -231,7 +231,7 @@ impl World {
                 }
             }
             Op::Advance(ms) => {
-                self.now = self.now + Duration::from_millis(u64::from(ms));
+                self.now += Duration::from_millis(u64::from(ms));
                 for c in &mut self.conns {
                     c.handle_timeout(self.now);
                 }
