@@ -370,18 +370,25 @@ pub struct Endpoint {
     stats: EndpointStats,
 }
 
+/// The connection settings shared by the IPv4 and by the IPv6 connections
+/// (IPv6 advertises MSS − 20 unless `ipv6_mss` says otherwise).
+fn family_configs(cfg: &EndpointConfig) -> (Arc<Config>, Arc<Config>) {
+    let mut v6 = cfg.connection;
+    v6.mss = cfg.ipv6_mss.unwrap_or(v6.mss.saturating_sub(20)).max(64);
+    v6.default_peer_mss = v6.default_peer_mss.max(1220).min(v6.mss);
+    (Arc::new(cfg.connection), Arc::new(v6))
+}
+
 impl Endpoint {
     /// An endpoint with `cfg` and the caller's `secret` (16 random octets
     /// from the operating system: they key the demux hash, ISNs, timestamp
     /// offsets, ephemeral ports and SYN cookies).
     pub fn new(cfg: EndpointConfig, secret: [u8; 16]) -> Result<Endpoint, ConfigError> {
         cfg.validate()?;
-        let mut v6 = cfg.connection;
-        v6.mss = cfg.ipv6_mss.unwrap_or(v6.mss.saturating_sub(20)).max(64);
-        v6.default_peer_mss = v6.default_peer_mss.max(1220).min(v6.mss);
+        let (conn_v4, conn_v6) = family_configs(&cfg);
         Ok(Endpoint {
-            conn_v4: Arc::new(cfg.connection),
-            conn_v6: Arc::new(v6),
+            conn_v4,
+            conn_v6,
             cfg,
             keys: Keys::new(secret),
             conns: Vec::new(),
