@@ -413,7 +413,7 @@ fn idle_connection_heap(cfg: Config, limit: isize) -> (isize, isize) {
         Connection::connect(cfg.clone(), 40000, 80, SeqNum(u32::MAX - 3), now).unwrap();
     let mut server = Connection::listen(cfg.clone(), 80, SeqNum(7)).unwrap();
     let mut now = now;
-    let mut pump = |client: &mut Connection, server: &mut Connection, now: &mut Instant| {
+    let pump = |client: &mut Connection, server: &mut Connection, now: &mut Instant| {
         for _ in 0..50 {
             while let Some(s) = client.poll_transmit(*now) {
                 server.handle_segment(*now, s);
