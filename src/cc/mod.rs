@@ -13,7 +13,7 @@ mod newreno;
 mod usage;
 
 pub use cubic::Cubic;
-pub use hystart::{HyStart, HyStartPhase};
+pub use hystart::{HyStart, HyStartMode, HyStartPhase};
 pub use newreno::NewReno;
 pub(crate) use usage::CwndUsage;
 
@@ -196,6 +196,13 @@ impl Controller {
             Controller::NewReno(c) => *c = c.with_slow_start_limit(l),
             Controller::Cubic(c) => c.ss_limit_set(l),
             Controller::Unlimited(_) | Controller::Custom(_) => {}
+        }
+    }
+
+    /// Chooses HyStart's detection for the crate's CUBIC.
+    pub(crate) fn set_hystart_mode(&mut self, mode: HyStartMode) {
+        if let Controller::Cubic(c) = self {
+            c.hystart_mode_set(mode);
         }
     }
 

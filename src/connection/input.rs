@@ -100,6 +100,7 @@ impl Connection {
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
+        self.cc.set_hystart_mode(self.cfg.hystart);
         self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.

@@ -349,6 +349,7 @@ impl Connection {
             cc: {
                 let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
                 cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc.set_hystart_mode(cfg.hystart);
                 cc
             },
             usage: CwndUsage::new(iss),
