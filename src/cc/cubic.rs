@@ -55,6 +55,9 @@ pub struct Cubic {
     hystart: HyStart,
     /// Most SMSS one ACK adds in slow start (RFC 9406's L); 0: no limit.
     ss_limit: u32,
+    /// The state before the last loss reduction, for an undo (RFC 9438
+    /// §4.9): cwnd (0: nothing to undo), ssthresh, W_max, cwnd_prior.
+    prior: [u32; 4],
 }
 
 impl Cubic {
@@ -77,6 +80,7 @@ impl Cubic {
             in_recovery: false,
             hystart: HyStart::new(),
             ss_limit: L_NON_PACED,
+            prior: [0; 4],
         }
     }
 
@@ -164,6 +168,7 @@ impl Cubic {
     /// The multiplicative decrease of a congestion event (RFC 9438 §4.6,
     /// fast convergence §4.7). Leaves cwnd to the caller.
     fn reduce(&mut self, mss: u32) {
+        self.prior = [self.cwnd, self.ssthresh, self.w_max, self.cwnd_prior];
         self.hystart.finish();
         let cwnd = u64::from(self.cwnd);
         self.w_max = if self.cwnd < self.w_max {
@@ -335,6 +340,24 @@ impl CongestionControl for Cubic {
         // without recovery: cwnd = ssthresh at once (RFC 3168 §6.1.2).
         self.reduce(mss);
         self.cwnd = self.ssthresh;
+        // A congestion mark is never spurious: nothing to undo.
+        self.prior = [0; 4];
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        let [cwnd, ssthresh, w_max, cwnd_prior] = self.prior;
+        if cwnd == 0 {
+            return;
+        }
+        self.prior = [0; 4];
+        // RFC 9438 §4.9: back to the window, threshold and curve from
+        // before the reduction; the epoch restarts from the restored cwnd.
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+        self.w_max = w_max;
+        self.cwnd_prior = cwnd_prior;
+        self.epoch = None;
+        self.in_recovery = false;
     }
 
     fn on_restart_after_idle(&mut self, now: Instant) {

@@ -103,6 +103,13 @@ pub trait CongestionControl {
     /// for a loss, without retransmitting. The connection calls it at most
     /// once per window of data.
     fn on_ecn(&mut self, now: Instant, flight: u32, mss: u32);
+    /// The last loss response ([`on_fast_retransmit`](Self::on_fast_retransmit)
+    /// or [`on_rto`](Self::on_rto)) proved spurious: the peer had the data
+    /// (timestamps, RFC 3522, or D-SACK, RFC 3708). Restore the state from
+    /// before it (RFC 9438 §4.9). The default does nothing.
+    fn on_spurious_congestion(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// Data is sent again after the flight drained (an idle or
     /// application-limited pause ended). The default does nothing.
     fn on_restart_after_idle(&mut self, now: Instant) {

@@ -136,6 +136,9 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECN-Echo (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
+    /// Loss responses (recovery or timeout) undone because they proved
+    /// spurious: timestamps (Eifel, RFC 3522) or D-SACKs (RFC 3708).
+    pub spurious_undos: u64,
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
@@ -277,6 +280,8 @@ pub struct Connection {
     want_writable: bool,
     close_reason: Option<CloseReason>,
     stats: Stats,
+    /// The loss response that may still prove spurious.
+    undo: crate::recovery::Undo,
 }
 
 impl Connection {
@@ -375,6 +380,7 @@ impl Connection {
             want_writable: false,
             close_reason: None,
             stats: Stats::default(),
+            undo: crate::recovery::Undo::default(),
             cfg,
         }
     }
@@ -817,6 +823,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
+        self.undo.start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
