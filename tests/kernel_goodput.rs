@@ -29,8 +29,7 @@
 //! floor on goodput. `TCPP_GOODPUT_FULL=1` runs the grid: RTT {2,
 //! 20, 80 ms} × loss {0, 0.1 %, 3 %}, 40 MiB, median of 3 seeds (an hour or
 //! more; use `--release`). `TCPP_GOODPUT_MIB` and `TCPP_GOODPUT_SEEDS`
-//! override the size and seed count of either grid; `TCPP_GOODPUT_CELLS`
-//! (e.g. `80:0,20:0.1`: RTT ms : loss %) runs just those cells. Run with
+//! override the size and seed count of either grid. Run with
 //! `--nocapture` to see the table.
 
 mod common;
@@ -771,19 +770,6 @@ fn goodput_against_linux_over_an_impaired_relay() {
             2,
             1,
         )
-    };
-    let cells = match std::env::var("TCPP_GOODPUT_CELLS") {
-        Ok(list) => list
-            .split(',')
-            .filter_map(|c| {
-                let (rtt, loss) = c.trim().split_once(':')?;
-                Some(Cell {
-                    rtt_ms: rtt.parse().ok()?,
-                    loss: loss.parse::<f64>().ok()? / 100.0,
-                })
-            })
-            .collect(),
-        Err(_) => cells,
     };
     let mib = env_usize("TCPP_GOODPUT_MIB").unwrap_or(mib);
     let seeds = env_usize("TCPP_GOODPUT_SEEDS").unwrap_or(seeds).max(1);
