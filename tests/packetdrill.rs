@@ -247,3 +247,22 @@ fn runner_skips_out_of_scope_features_with_a_reason() {
     );
     assert!(matches!(outcome(&src), Outcome::Skip(_)));
 }
+
+/// `Config::rfc9293()` leaves `push_each_gso_burst` off: PSH only where a
+/// write ends, so the pair that the linux profile closes with PSH goes out
+/// without it.
+#[test]
+fn rfc_profile_sets_psh_only_where_a_write_ends() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts/data/psh-on-write-end-and-each-gso-burst.pkt");
+    let linux = std::fs::read_to_string(path).unwrap();
+    let burst_line = "   +0 > P. 1001:2001(1000) ack 1";
+    assert!(linux.contains(burst_line));
+    match run_str(&linux, Profile::Rfc, false).0 {
+        Outcome::Fail(m) => assert!(m.contains("1001:2001"), "{m}"),
+        o => panic!("the burst's PSH must be the linux profile's alone, got {o:?}"),
+    }
+    let rfc = linux.replace(burst_line, "   +0 > . 1001:2001(1000) ack 1");
+    assert_eq!(run_str(&rfc, Profile::Rfc, false).0, Outcome::Pass);
+    assert!(matches!(run_str(&rfc, Profile::Linux, false).0, Outcome::Fail(_)));
+}

@@ -171,6 +171,9 @@ pub struct Connection {
     syn_pending: bool,
     /// End of the last sub-MSS segment sent (Minshall's Nagle, RFC 9293 A.3).
     snd_sml: SeqNum,
+    /// Where the current GSO-sized burst of new data continues, and how many
+    /// segments it has so far (`Config::push_each_gso_burst`).
+    gso_burst: (SeqNum, u8),
 
     // Receive sequence space.
     irs: SeqNum,
@@ -311,6 +314,7 @@ impl Connection {
             syn_acked: false,
             syn_pending: false,
             snd_sml: iss,
+            gso_burst: (iss, 0),
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),

@@ -38,6 +38,13 @@ impl Connection {
                     // RFC 6937: prr_out counts every octet sent in recovery.
                     self.prr.on_sent(s.payload.len() as u32);
                 }
+                // After the PRR count, so that the look-ahead sees the budget left.
+                if new_data
+                    && self.cfg.push_each_gso_burst
+                    && self.closes_gso_burst(s.seq, s.flags.psh())
+                {
+                    s.flags = s.flags.with(Flags::PSH);
+                }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
                 }
@@ -360,56 +367,18 @@ impl Connection {
             }
             return None;
         }
-        // MUST-34: a shrunk window makes the usable window zero, not negative.
-        let wnd_end = self.snd_una.add(self.snd_wnd);
-        let usable = if wnd_end.gt(self.snd_nxt) {
-            wnd_end.dist(self.snd_nxt)
-        } else {
-            0
-        };
-        let flight = self.flight_size();
-        let mss = self.snd_mss;
-        let cwnd = self.cc.get().cwnd();
-        let cwnd_room = if probe {
-            mss
-        } else if self.in_recovery && self.sack_enabled {
-            self.prr.room(mss)
-        } else {
-            let mut cwnd = cwnd;
-            if !self.sack_enabled && !self.in_recovery && self.dupacks < 3 {
-                // RFC 3042 limited transmit: each of the first two duplicate
-                // ACKs lets one new segment go beyond the window. (With SACK,
-                // pipe already leaves out what the duplicates SACKed.)
-                cwnd = cwnd.saturating_add(self.dupacks * mss);
-            }
-            cwnd.saturating_sub(flight)
-        };
-        let want = (unsent.min(mss as usize) as u32).min(usable);
-        let len = want.min(cwnd_room);
+        let (want, len) = self.new_data_len(probe, fin_due);
         if len < want {
             // The congestion window, not the application, holds data back.
+            let flight = self.flight_size();
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
         }
         if len == 0 {
             return None;
         }
-        // A corked sender holds a short tail until uncorked or the FIN.
-        if self.corked && len < mss && len as usize == unsent && !fin_due {
-            return None;
-        }
-        if len < mss && flight > 0 {
-            let all_queued = len as usize == unsent;
-            // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
-            let small_unacked = self.snd_sml.gt(self.snd_una);
-            if all_queued && self.cfg.nagle && small_unacked && !fin_due {
-                return None;
-            }
-            // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
-            // least half the largest window seen.
-            if !all_queued && len < self.max_snd_wnd / 2 {
-                return None;
-            }
-        }
+        let flight = self.flight_size();
+        let mss = self.snd_mss;
+        let cwnd = self.cc.get().cwnd();
         let seq = self.snd_nxt;
         let data = self.sndbuf.take_unsent(seq, len as usize, now);
         let n = data.len() as u32;
@@ -443,6 +412,111 @@ impl Connection {
             self.arm_loss_probe(now);
         }
         Some(seg)
+    }
+
+    /// How much new data may go now: `(want, len)`, where `want` is what the
+    /// queue and the peer's window offer and `len` what the congestion
+    /// window, cork, Nagle and sender SWS avoidance let out (0: nothing).
+    fn new_data_len(&self, probe: bool, fin_due: bool) -> (u32, u32) {
+        let unsent = self.sndbuf.unsent_len();
+        // MUST-34: a shrunk window makes the usable window zero, not negative.
+        let wnd_end = self.snd_una.add(self.snd_wnd);
+        let usable = if wnd_end.gt(self.snd_nxt) {
+            wnd_end.dist(self.snd_nxt)
+        } else {
+            0
+        };
+        let flight = self.flight_size();
+        let mss = self.snd_mss;
+        let cwnd = self.cc.get().cwnd();
+        let cwnd_room = if probe {
+            mss
+        } else if self.in_recovery && self.sack_enabled {
+            self.prr.room(mss)
+        } else {
+            let mut cwnd = cwnd;
+            if !self.sack_enabled && !self.in_recovery && self.dupacks < 3 {
+                // RFC 3042 limited transmit: each of the first two duplicate
+                // ACKs lets one new segment go beyond the window. (With SACK,
+                // pipe already leaves out what the duplicates SACKed.)
+                cwnd = cwnd.saturating_add(self.dupacks * mss);
+            }
+            cwnd.saturating_sub(flight)
+        };
+        let want = (unsent.min(mss as usize) as u32).min(usable);
+        let len = want.min(cwnd_room);
+        if len == 0 {
+            return (want, 0);
+        }
+        // A corked sender holds a short tail until uncorked or the FIN.
+        if self.corked && len < mss && len as usize == unsent && !fin_due {
+            return (want, 0);
+        }
+        if len < mss && flight > 0 {
+            let all_queued = len as usize == unsent;
+            // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
+            let small_unacked = self.snd_sml.gt(self.snd_una);
+            if all_queued && self.cfg.nagle && small_unacked && !fin_due {
+                return (want, 0);
+            }
+            // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
+            // least half the largest window seen.
+            if !all_queued && len < self.max_snd_wnd / 2 {
+                return (want, 0);
+            }
+        }
+        (want, len)
+    }
+
+    /// Linux sends a run of new data as GSO packets of up to
+    /// [`gso_max_segs`](Self::gso_max_segs) segments and forces PSH on
+    /// every packet of more than one segment (a GRO flush hint to the
+    /// receiver; Linux 5.6, "tcp: force a PSH flag on TSO packets"). For a
+    /// stack that sends single segments, that is PSH on the segment that
+    /// closes such a packet: the group is full, or this segment is the last
+    /// of the run (`last`, or nothing more may go now). Returns whether the
+    /// new-data segment just sent, which started at `seq`, gets PSH.
+    fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
+        let (next, count) = self.gso_burst;
+        let count = if next == seq {
+            count.saturating_add(1)
+        } else {
+            1
+        };
+        let fin_due = self.fin_seq.is_some() && !self.fin_sent();
+        let closes = last
+            || u32::from(count) >= self.gso_max_segs()
+            || self.new_data_len(false, fin_due).1 == 0;
+        self.gso_burst = (self.snd_nxt, if closes { 0 } else { count });
+        closes && count >= 2
+    }
+
+    /// Linux's `tcp_tso_autosize`: about 1 ms of data at the pacing rate
+    /// (twice cwnd per RTT in slow start, 1.2 times after), plus a share of
+    /// 64 KiB on paths under a few ms, never under 2 segments nor over
+    /// 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
+    fn gso_max_segs(&self) -> u32 {
+        const GSO_MAX: u64 = 65536;
+        let mss = u64::from(self.snd_mss.max(1));
+        let cc = self.cc.get();
+        let Some(srtt) = self.rtt.srtt() else {
+            return (GSO_MAX / mss).max(2) as u32;
+        };
+        let srtt_us = (srtt.as_micros() as u64).max(1);
+        let ratio = if cc.cwnd() < cc.ssthresh() / 2 {
+            200
+        } else {
+            120
+        };
+        let rate = u64::from(cc.cwnd()) * ratio / 100 * 1_000_000 / srtt_us;
+        let mut bytes = rate >> 10;
+        if let Some(min_rtt) = self.rtt.min_rtt() {
+            let r = (min_rtt.as_micros() as u64) >> 9;
+            if r < 32 {
+                bytes += GSO_MAX >> r;
+            }
+        }
+        (bytes.min(GSO_MAX) / mss).max(2) as u32
     }
 
     /// The user timeout counts from when data went out into an empty
