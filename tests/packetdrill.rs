@@ -264,5 +264,8 @@ fn rfc_profile_sets_psh_only_where_a_write_ends() {
     }
     let rfc = linux.replace(burst_line, "   +0 > . 1001:2001(1000) ack 1");
     assert_eq!(run_str(&rfc, Profile::Rfc, false).0, Outcome::Pass);
-    assert!(matches!(run_str(&rfc, Profile::Linux, false).0, Outcome::Fail(_)));
+    assert!(matches!(
+        run_str(&rfc, Profile::Linux, false).0,
+        Outcome::Fail(_)
+    ));
 }

@@ -367,13 +367,13 @@ impl Connection {
             }
             return None;
         }
-        let (want, len) = self.new_data_len(probe, fin_due);
+        let (want, len, held) = self.new_data_len(probe, fin_due);
         if len < want {
             // The congestion window, not the application, holds data back.
             let flight = self.flight_size();
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
         }
-        if len == 0 {
+        if len == 0 || held {
             return None;
         }
         let flight = self.flight_size();
@@ -414,10 +414,11 @@ impl Connection {
         Some(seg)
     }
 
-    /// How much new data may go now: `(want, len)`, where `want` is what the
-    /// queue and the peer's window offer and `len` what the congestion
-    /// window, cork, Nagle and sender SWS avoidance let out (0: nothing).
-    fn new_data_len(&self, probe: bool, fin_due: bool) -> (u32, u32) {
+    /// How much new data may go now: `(want, len, held)`, where `want` is
+    /// what the queue and the peer's window offer, `len` what the congestion
+    /// window lets out of it, and `held` whether cork, Nagle or sender SWS
+    /// avoidance keep even that back.
+    fn new_data_len(&self, probe: bool, fin_due: bool) -> (u32, u32, bool) {
         let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
@@ -446,26 +447,26 @@ impl Connection {
         let want = (unsent.min(mss as usize) as u32).min(usable);
         let len = want.min(cwnd_room);
         if len == 0 {
-            return (want, 0);
+            return (want, len, true);
         }
         // A corked sender holds a short tail until uncorked or the FIN.
         if self.corked && len < mss && len as usize == unsent && !fin_due {
-            return (want, 0);
+            return (want, len, true);
         }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
             let small_unacked = self.snd_sml.gt(self.snd_una);
             if all_queued && self.cfg.nagle && small_unacked && !fin_due {
-                return (want, 0);
+                return (want, len, true);
             }
             // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
             // least half the largest window seen.
             if !all_queued && len < self.max_snd_wnd / 2 {
-                return (want, 0);
+                return (want, len, true);
             }
         }
-        (want, len)
+        (want, len, false)
     }
 
     /// Linux sends a run of new data as GSO packets of up to
@@ -486,7 +487,7 @@ impl Connection {
         let fin_due = self.fin_seq.is_some() && !self.fin_sent();
         let closes = last
             || u32::from(count) >= self.gso_max_segs()
-            || self.new_data_len(false, fin_due).1 == 0;
+            || matches!(self.new_data_len(false, fin_due), (_, 0, _) | (_, _, true));
         self.gso_burst = (self.snd_nxt, if closes { 0 } else { count });
         closes && count >= 2
     }

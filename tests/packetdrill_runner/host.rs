@@ -37,6 +37,9 @@ pub trait Stack {
     fn accept(&mut self, l: usize) -> Option<usize>;
     /// close() on a listener.
     fn close_listener(&mut self, l: usize, now: Instant);
+    /// A socket option set on listener `l`: the connections it accepts
+    /// from now on get `cfg`.
+    fn set_listener_config(&mut self, l: usize, cfg: Config);
     /// State of the live connection on a 4-tuple.
     fn state_of(&mut self, local: u16, remote: u16) -> Option<State>;
     /// The connection `i`, unless the host dropped it (closed, or kept
@@ -111,6 +114,14 @@ impl Stack for EndpointHost {
         self.eps[e].listener = Some(l);
         self.listeners.push(e);
         self.listeners.len() - 1
+    }
+
+    fn set_listener_config(&mut self, l: usize, cfg: Config) {
+        let e = self.listeners[l];
+        self.eps[e]
+            .ep
+            .set_connection_config(cfg)
+            .expect("a valid connection configuration");
     }
 
     fn connect(
@@ -461,6 +472,9 @@ impl Stack for Host {
     }
     fn close_listener(&mut self, l: usize, now: Instant) {
         Host::close_listener(self, l, now)
+    }
+    fn set_listener_config(&mut self, l: usize, cfg: Config) {
+        self.listeners[l].cfg = cfg;
     }
     fn state_of(&mut self, local: u16, remote: u16) -> Option<State> {
         Host::state_of(self, local, remote)

@@ -1109,6 +1109,11 @@ impl Runner {
             _ => return skip(format!("socket option {name} is not modeled")),
         }
         let o = *o;
+        if let Kind::Listener(l) = kind {
+            // Linux: a listener's options are inherited by what it accepts.
+            let cfg = self.cfg_for(&o);
+            self.host.set_listener_config(l, cfg);
+        }
         if let Kind::Conn(i) = kind {
             let ka = o.keepalive.then(|| self.keepalive_of(&o));
             let now = self.now;
