@@ -889,6 +889,10 @@ impl Connection {
         self.timers.stop(Timer::Retransmit);
         self.set_state(State::Established);
         self.events.push_back(Event::Connected);
+        // tcp_info's last_data_recv counts from the handshake's end until
+        // data arrives (Linux stamps lrcvtime at the SYN-ACK, or when the
+        // passive side's connection is created).
+        self.last_data_recv = now;
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }

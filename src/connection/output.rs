@@ -45,6 +45,9 @@ impl Connection {
                 {
                     s.flags = s.flags.with(Flags::PSH);
                 }
+                if new_data && s.flags.psh() {
+                    self.sndbuf.mark_last_pushed();
+                }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
                 }
@@ -291,6 +294,10 @@ impl Connection {
         let mut flags = Flags::ACK;
         if fin.is_some() {
             flags = flags.with(Flags::FIN);
+        }
+        // Data first sent with PSH keeps it when resent up to that end.
+        if !data.is_empty() && self.sndbuf.pushed_up_to(seq.add(data.len() as u32)) {
+            flags = flags.with(Flags::PSH);
         }
         let end = seq.add(data.len() as u32 + u32::from(fin.is_some()));
         if let Some(c) = self.rtx_next

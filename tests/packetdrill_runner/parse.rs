@@ -390,8 +390,22 @@ fn split_time(s: &str) -> Result<(Time, &str), String> {
     if !(first == '+' || first == '.' || first.is_ascii_digit()) {
         return Ok((Time::now(), s));
     }
-    let end = s.find(char::is_whitespace).unwrap_or(s.len());
-    let (tok, rest) = s.split_at(end);
+    // The time column may be spaced out, `+0 ... 0.010` or `+.1 ~ +.2`, as
+    // packetdrill's lexer skips blanks between its tokens: join the pieces.
+    let word = |s: &str| s.find(char::is_whitespace).unwrap_or(s.len());
+    let (first, mut rest) = s.split_at(word(s));
+    let mut tok = first.to_string();
+    loop {
+        let r = rest.trim_start();
+        let open = tok.ends_with("...") || tok.ends_with('~');
+        if !(open || r.starts_with("...") || r.starts_with('~')) || r.is_empty() {
+            break;
+        }
+        let (w, after) = r.split_at(word(r));
+        tok.push_str(w);
+        rest = after;
+    }
+    let tok = tok.as_str();
     let one = |t: &str| -> Result<(bool, Usecs), String> {
         let (rel, num) = match t.strip_prefix('+') {
             Some(n) => (true, n),
@@ -668,5 +682,24 @@ mod tests {
         let (t, _) = split_time("+0...0.200 accept()").unwrap();
         assert_eq!(t.block_end, Some(200_000));
         assert!(split_time("* > S").unwrap().0.any);
+    }
+
+    #[test]
+    fn spaced_out_time_columns_parse_like_packed_ones() {
+        for src in [
+            "+.002 ... 0.004 connect(4, ..., ...) = 0",
+            "+.002 ...0.004 connect(4, ..., ...) = 0",
+            "+.002... 0.004 connect(4, ..., ...) = 0",
+        ] {
+            let (t, rest) = split_time(src).unwrap();
+            assert!(t.rel && t.start == 2_000, "{src}");
+            assert_eq!(t.block_end, Some(4_000), "{src}");
+            assert_eq!(rest.trim(), "connect(4, ..., ...) = 0", "{src}");
+        }
+        let (t, rest) = split_time("+.1 ~ +.2 > P. 1:2(1) ack 1").unwrap();
+        assert_eq!(t.range_end, Some((true, 200_000)));
+        assert!(rest.trim().starts_with("> P."));
+        let (t, rest) = split_time("+0 write(4, ..., 10) = 10").unwrap();
+        assert!(t.block_end.is_none() && rest.trim().starts_with("write"));
     }
 }

@@ -922,6 +922,11 @@ impl Runner {
                 // unless TCP_CORK is on (Linux).
                 let corked = self.sock(sc)?.1.opts.cork;
                 let c = self.conn(i).expect("checked above");
+                if n > 0 && null_buffer(sc) {
+                    // The kernel fails to copy from a NULL buffer once the
+                    // socket's state allowed the write: EFAULT, nothing queued.
+                    return Ok(Ret::Done(-1, Some("EFAULT")));
+                }
                 c.set_cork(corked || flags.contains("MSG_MORE"));
                 let data = vec![0u8; n];
                 match c.send(&data) {
@@ -945,6 +950,11 @@ impl Runner {
                     let r = self.reason(i).unwrap_or(CloseReason::Normal);
                     return self.closed_error(sc, r, false);
                 };
+                if n > 0 && null_buffer(sc) && c.recv_available() > 0 {
+                    // Data is there, but copying it to NULL faults: EFAULT,
+                    // and the data stays queued.
+                    return Ok(Ret::Done(-1, Some("EFAULT")));
+                }
                 match c.recv(&mut buf) {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
@@ -1314,4 +1324,9 @@ fn raw_options(s: &Segment) -> Vec<Opt> {
         }
     }
     out
+}
+
+/// Whether a read or write call names `NULL` as its buffer.
+fn null_buffer(sc: &Syscall) -> bool {
+    matches!(sc.args.get(1), Some(Arg::Sym(b)) if b == "NULL")
 }
