@@ -158,6 +158,11 @@ pub struct Config {
     /// sets PSH only on the segment that empties the send queue (MUST-61),
     /// which both do.
     pub push_each_gso_burst: bool,
+    /// In ESTABLISHED, a segment acknowledging data never sent (SEG.ACK >
+    /// SND.NXT) is dropped without the ACK RFC 9293 §3.10.7.4 sends (Linux:
+    /// `tcp_ack` refuses it and `tcp_rcv_established` discards it). Its
+    /// timestamp never updates TS.Recent either way. Other states answer.
+    pub drop_ack_of_unsent_silently: bool,
 }
 
 impl Default for Config {
@@ -217,6 +222,7 @@ impl Config {
             rfc1337: false,
             reset_data_after_close_as_no_tcb: true,
             push_each_gso_burst: true,
+            drop_ack_of_unsent_silently: true,
         }
     }
 
@@ -229,6 +235,7 @@ impl Config {
         c.initial_window = 3;
         c.reset_data_after_close_as_no_tcb = false;
         c.push_each_gso_burst = false;
+        c.drop_ack_of_unsent_silently = false;
         c.slow_start_limit = None;
         c.sack = false;
         c.ecn = EcnMode::Off;

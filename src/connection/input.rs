@@ -285,9 +285,12 @@ impl Connection {
             self.snd_wl2 = seg.ack;
         }
         if seg.ack.gt(self.snd_nxt) {
-            // E6: it acknowledges something not yet sent: ACK and drop (B3).
+            // E6: it acknowledges something not yet sent: ACK and drop (B3),
+            // or, as Linux does in ESTABLISHED, drop without a word.
             self.stats.dropped_bad_ack += 1;
-            self.oow_ack(now, seg);
+            if !(self.cfg.drop_ack_of_unsent_silently && self.state == State::Established) {
+                self.oow_ack(now, seg);
+            }
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {

@@ -135,6 +135,25 @@ pub struct Packet {
     pub urg: Option<u32>,
     /// `None` for `<...>` (any options); `Some(vec![])` for no list.
     pub options: Option<Vec<Opt>>,
+    /// The IP ECN field in brackets before the flags (`[ect0]`, `[ce]`,
+    /// ...); `None` when the script leaves it out (not checked, Not-ECT
+    /// when injected).
+    pub ecn: Option<EcnField>,
+}
+
+/// An IP ECN field as scripts write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcnField {
+    /// `[noecn]`: Not-ECT.
+    NotEct,
+    /// `[ect0]`.
+    Ect0,
+    /// `[ect1]`.
+    Ect1,
+    /// `[ect01]`: either ECT codepoint.
+    Ect01,
+    /// `[ce]`.
+    Ce,
 }
 
 impl fmt::Display for Packet {
@@ -480,11 +499,16 @@ fn parse_packet(s: &str) -> Result<Packet, String> {
         None => (body, None),
     };
     let mut toks = head.split_whitespace().peekable();
-    if toks.peek().is_some_and(|t| t.starts_with('[')) {
-        return Err(format!(
-            "unsupported: IP-header field {}",
-            toks.next().unwrap_or("")
-        ));
+    let mut ecn = None;
+    if let Some(t) = toks.next_if(|t| t.starts_with('[')) {
+        ecn = Some(match t {
+            "[noecn]" => EcnField::NotEct,
+            "[ect0]" => EcnField::Ect0,
+            "[ect1]" => EcnField::Ect1,
+            "[ect01]" => EcnField::Ect01,
+            "[ce]" => EcnField::Ce,
+            _ => return Err(format!("unsupported: IP-header field {t}")),
+        });
     }
     let ftok = toks.next().ok_or("missing flags")?;
     let mut flags = 0u8;
@@ -525,6 +549,7 @@ fn parse_packet(s: &str) -> Result<Packet, String> {
         win: None,
         urg: None,
         options: Some(Vec::new()),
+        ecn,
     };
     while let Some(t) = toks.next() {
         let v = toks

@@ -3,12 +3,12 @@
 //! §1.4–§1.6), system calls mapped to the crate's API (§1.7, §3.2).
 
 use super::env::{Profile, World};
-use super::host::{EndpointHost, Host, Stack};
-use super::parse::{self, Action, Arg, Opt, Packet, Script, Syscall, Usecs, flag};
+use super::host::{EndpointHost, Host, Out, Stack};
+use super::parse::{self, Action, Arg, EcnField, Opt, Packet, Script, Syscall, Usecs, flag};
 use super::python::{self, PyResult};
 use core::time::Duration;
 use std::collections::HashMap;
-use tcp_proto::wire::{SackBlock, Timestamps};
+use tcp_proto::wire::{Ecn, SackBlock, Timestamps};
 use tcp_proto::{
     ChecksumMode, CloseReason, Config, Connection, Error, Flags, Instant, IpPair, Keepalive,
     Options, Segment, SeqNum, State,
@@ -293,7 +293,7 @@ impl Runner {
     }
 
     /// The next emitted segment, firing timers up to `deadline` to get one.
-    fn next_out(&mut self, deadline: Usecs) -> Option<(Instant, Segment)> {
+    fn next_out(&mut self, deadline: Usecs) -> Option<Out> {
         loop {
             if let Some(x) = self.host.pop_out() {
                 return Some(x);
@@ -378,7 +378,13 @@ impl Runner {
             options: o,
             payload: vec![0u8; p.len as usize].into(),
         };
-        self.host.input(self.now, seg);
+        let ecn = match p.ecn {
+            None | Some(EcnField::NotEct) => Ecn::NotEct,
+            Some(EcnField::Ect0 | EcnField::Ect01) => Ecn::Ect0,
+            Some(EcnField::Ect1) => Ecn::Ect1,
+            Some(EcnField::Ce) => Ecn::Ce,
+        };
+        self.host.input(self.now, seg, ecn);
         Ok(())
     }
 
@@ -390,10 +396,10 @@ impl Runner {
         } else {
             hi + tol
         };
-        let Some((t, first)) = self.next_out(deadline) else {
+        let Some((t, first, first_ecn)) = self.next_out(deadline) else {
             // Missing, or late: look 2 s further to say which.
             return match self.next_out(hi + 2_000_000) {
-                Some((t2, s)) => fail(format!(
+                Some((t2, s, _)) => fail(format!(
                     "expected {p} at {}, got {} late, at {}",
                     secs(lo),
                     self.show(&s),
@@ -420,10 +426,11 @@ impl Runner {
         // Segment aggregation (README §1.6): a long line is matched by
         // consecutive segments whose payloads add up to it.
         let mut segs = vec![first];
+        let mut ecns = vec![first_ecn];
         let mut total = segs[0].payload.len() as u32;
         if p.flags & flag::S == 0 {
             while total < p.len {
-                let Some((t2, s)) = self.next_out(deadline) else {
+                let Some((t2, s, ecn)) = self.next_out(deadline) else {
                     return fail(format!(
                         "expected {p} at {}: got {} octets of it, then nothing by {}",
                         secs(lo),
@@ -450,7 +457,21 @@ impl Runner {
                 }
                 total += s.payload.len() as u32;
                 segs.push(s);
+                ecns.push(ecn);
             }
+        }
+        if let Some(want) = p.ecn
+            && let Some((i, got)) = ecns
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !ecn_matches(want, **e))
+        {
+            return fail(format!(
+                "expected {p} at {}: IP ECN field {got:?} on segment {} of {}, expected {want:?}",
+                secs(lo),
+                i + 1,
+                ecns.len()
+            ));
         }
         self.compare(p, &segs, lo)?;
         Ok(ts)
@@ -1329,4 +1350,15 @@ fn raw_options(s: &Segment) -> Vec<Opt> {
 /// Whether a read or write call names `NULL` as its buffer.
 fn null_buffer(sc: &Syscall) -> bool {
     matches!(sc.args.get(1), Some(Arg::Sym(b)) if b == "NULL")
+}
+
+/// Whether an emitted IP ECN field is what the script's `[...]` asks for.
+fn ecn_matches(want: EcnField, got: Ecn) -> bool {
+    match want {
+        EcnField::NotEct => got == Ecn::NotEct,
+        EcnField::Ect0 => got == Ecn::Ect0,
+        EcnField::Ect1 => got == Ecn::Ect1,
+        EcnField::Ect01 => matches!(got, Ecn::Ect0 | Ecn::Ect1),
+        EcnField::Ce => got == Ecn::Ce,
+    }
 }
