@@ -23,8 +23,9 @@
 
 use alloc::vec::Vec;
 
+use crate::ip;
 use crate::time::Instant;
-use crate::wire::{ChecksumMode, IpPair, Segment, WireError, checksum};
+use crate::wire::{ChecksumMode, IpPair, Segment, WireError};
 
 /// The pcap magic number for microsecond timestamps.
 pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
@@ -38,9 +39,7 @@ pub const GLOBAL_HEADER_LEN: usize = 24;
 /// Length of each record's header.
 pub const RECORD_HEADER_LEN: usize = 16;
 /// TTL (IPv4) and hop limit (IPv6) of packets built by [`ip_packet`].
-pub const TTL: u8 = 64;
-
-const PROTO_TCP: u8 = 6;
+pub use crate::ip::TTL;
 
 /// Appends the pcap global header: version 2.4, microsecond timestamps,
 /// snaplen 65535, link type `LINKTYPE_RAW`.
@@ -76,32 +75,9 @@ pub fn record(out: &mut Vec<u8>, ts: Instant, ip_packet: &[u8]) {
 /// Lengths that do not fit the header's field saturate; such a packet is
 /// malformed anyway and only a trace of it is being written.
 pub fn ip_header(out: &mut Vec<u8>, addrs: &IpPair, tcp_len: usize) {
-    match addrs {
-        IpPair::V4 { src, dst } => {
-            let total = u16::try_from(20 + tcp_len).unwrap_or(u16::MAX);
-            let mut h = [0u8; 20];
-            h[0] = 0x45; // version 4, IHL 5
-            h[2..4].copy_from_slice(&total.to_be_bytes());
-            h[6] = 0x40; // DF
-            h[8] = TTL;
-            h[9] = PROTO_TCP;
-            h[12..16].copy_from_slice(src);
-            h[16..20].copy_from_slice(dst);
-            let sum = checksum(0, &h);
-            h[10..12].copy_from_slice(&sum.to_be_bytes());
-            out.extend_from_slice(&h);
-        }
-        IpPair::V6 { src, dst } => {
-            let payload = u16::try_from(tcp_len).unwrap_or(u16::MAX);
-            out.push(0x60); // version 6, traffic class 0, flow label 0
-            out.extend_from_slice(&[0, 0, 0]);
-            out.extend_from_slice(&payload.to_be_bytes());
-            out.push(PROTO_TCP);
-            out.push(TTL);
-            out.extend_from_slice(src);
-            out.extend_from_slice(dst);
-        }
-    }
+    let mut h = [0u8; ip::MAX_HEADER_LEN];
+    let n = ip::write_header(&mut h, addrs, tcp_len);
+    out.extend_from_slice(&h[..n]);
 }
 
 /// Appends a complete IP packet: [`ip_header`] followed by the already
@@ -162,6 +138,7 @@ pub fn segment_packet(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum;
     use alloc::vec;
 
     /// An independent reader of what we write: (ts_micros, incl, orig, data).

@@ -212,6 +212,14 @@ pub struct Encoded {
     pub len: usize,
 }
 
+impl Encoded {
+    /// The addresses as the checksum pseudo-header and
+    /// [`ip::write_header`](crate::ip::write_header) want them.
+    pub fn ip_pair(&self) -> IpPair {
+        ip_pair(self.src, self.dst)
+    }
+}
+
 fn ip_pair(src: IpAddr, dst: IpAddr) -> IpPair {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
