@@ -515,6 +515,9 @@ impl Connection {
     /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        // An ACK releases a tail held by `send_more` (Linux pushes with the
+        // socket's own Nagle setting once the ACK is processed).
+        self.more_hold = false;
         let wnd = u32::from(seg.window) << self.snd_wscale;
         self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();

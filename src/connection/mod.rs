@@ -208,6 +208,18 @@ pub struct Connection {
     rd_shut: bool,
     /// `set_cork`: hold sub-MSS segments back.
     corked: bool,
+    /// The last write said more follows (`send_more`): a short tail waits
+    /// for the next ACK, write or push, and the write's end carries no PSH.
+    more_hold: bool,
+    /// The data queued by `send_more` since the last plain write ends
+    /// without PSH.
+    more_unpushed: bool,
+    /// Queued data up to here goes out whatever cork or `send_more` say
+    /// (Linux `TCP_NAGLE_PUSH`: set by `set_nodelay(true)`).
+    push_end: SeqNum,
+    /// The persist timer is armed to flush a corked tail (not to probe a
+    /// zero window).
+    cork_probe: bool,
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
@@ -333,6 +345,10 @@ impl Connection {
             app_closed: false,
             rd_shut: false,
             corked: false,
+            more_hold: false,
+            more_unpushed: false,
+            push_end: iss,
+            cork_probe: false,
             rtt: RttEstimator::new(&cfg),
             rtt_probe: None,
             retries: 0,
@@ -564,6 +580,23 @@ impl Connection {
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
+        self.after_send(n, data.len())
+    }
+
+    /// [`send`](Self::send) with "more data follows" (Linux `MSG_MORE`):
+    /// a tail shorter than the MSS is not sent at once but waits for the
+    /// next ACK from the peer, the next plain `send`, or
+    /// [`set_nodelay(true)`](Self::set_nodelay); and the end of this data
+    /// carries no PSH.
+    pub fn send_more(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_send()?;
+        let n = self.sndbuf.push_slice(data);
+        if n > 0 {
+            self.more_hold = true;
+            self.more_unpushed = true;
+        }
         self.after_send(n, data.len())
     }
 
@@ -572,6 +605,8 @@ impl Connection {
         self.check_send()?;
         let len = data.len();
         let n = self.sndbuf.push_bytes(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
         self.after_send(n, len)
     }
 
@@ -736,7 +771,17 @@ impl Connection {
             };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Persist if self.cork_probe && self.snd_wnd > 0 => {
+                    // A corked (or `send_more`) tail waited with nothing in
+                    // flight: it goes out now, with PSH (Linux's probe timer,
+                    // `tcp_write_wakeup`).
+                    self.cork_probe = false;
+                    self.more_hold = false;
+                    self.more_unpushed = false;
+                    self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
+                }
                 Timer::Persist => {
+                    self.cork_probe = false;
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
                     // while probes are answered (`persist_unanswered` resets on any ACK).
                     if self.persist_unanswered > self.cfg.max_retries {
@@ -1036,6 +1081,7 @@ impl Connection {
     }
 
     fn arm_persist(&mut self, now: Instant) {
+        self.cork_probe = false;
         let shift = self.persist_backoff.min(16);
         let d = self
             .rtt

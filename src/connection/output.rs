@@ -38,15 +38,17 @@ impl Connection {
                     // RFC 6937: prr_out counts every octet sent in recovery.
                     self.prr.on_sent(s.payload.len() as u32);
                 }
+                // Where a write's data ends (MUST-61) is kept for retransmissions;
+                // the GSO-burst marks below are not (Linux splits them off).
+                if new_data && s.flags.psh() {
+                    self.sndbuf.mark_last_pushed();
+                }
                 // After the PRR count, so that the look-ahead sees the budget left.
                 if new_data
                     && self.cfg.push_each_gso_burst
                     && self.closes_gso_burst(s.seq, s.flags.psh())
                 {
                     s.flags = s.flags.with(Flags::PSH);
-                }
-                if new_data && s.flags.psh() {
-                    self.sndbuf.mark_last_pushed();
                 }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
@@ -380,6 +382,9 @@ impl Connection {
             let flight = self.flight_size();
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
         }
+        if held && (self.corked || self.more_hold) && self.snd_una == self.snd_nxt {
+            self.arm_cork_probe(now);
+        }
         if len == 0 || held {
             return None;
         }
@@ -401,7 +406,9 @@ impl Connection {
         }
         let mut flags = Flags::ACK;
         if self.sndbuf.unsent_len() == 0 {
-            flags = flags.with(Flags::PSH); // MUST-61
+            if !self.more_unpushed {
+                flags = flags.with(Flags::PSH); // MUST-61
+            }
             if fin_due {
                 flags = flags.with(Flags::FIN);
                 self.snd_nxt = self.snd_nxt.add(1);
@@ -419,6 +426,18 @@ impl Connection {
             self.arm_loss_probe(now);
         }
         Some(seg)
+    }
+
+    /// A corked tail with nothing in flight is not held forever: Linux's
+    /// probe timer sends it after max(RTO, 200 ms) (the "200 ms ceiling"
+    /// of `TCP_CORK`, also for `MSG_MORE`).
+    fn arm_cork_probe(&mut self, now: Instant) {
+        if self.timers.is_set(Timer::Persist) {
+            return;
+        }
+        let d = self.rtt.rto().max(core::time::Duration::from_millis(200));
+        self.timers.set(Timer::Persist, now + d);
+        self.cork_probe = true;
     }
 
     /// How much new data may go now: `(want, len, held)`, where `want` is
@@ -456,8 +475,15 @@ impl Connection {
         if len == 0 {
             return (want, len, true);
         }
-        // A corked sender holds a short tail until uncorked or the FIN.
-        if self.corked && len < mss && len as usize == unsent && !fin_due {
+        // A corked sender (or one that said more follows) holds a short
+        // tail until uncorked, the FIN, or a push.
+        let pushed = !self.push_end.lt(self.snd_nxt.add(len));
+        if (self.corked || self.more_hold)
+            && len < mss
+            && len as usize == unsent
+            && !fin_due
+            && !pushed
+        {
             return (want, len, true);
         }
         if len < mss && flight > 0 {

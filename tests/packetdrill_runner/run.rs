@@ -921,7 +921,9 @@ impl Runner {
                     len_arg(2)
                 };
                 let flags = match sc.name.as_str() {
-                    "send" | "sendto" | "sendmsg" => a(3).sym().unwrap_or("").to_string(),
+                    "send" | "sendto" => a(3).sym().unwrap_or("").to_string(),
+                    // sendmsg(fd, msghdr, flags)
+                    "sendmsg" => a(2).sym().unwrap_or("").to_string(),
                     _ => String::new(),
                 };
                 for f in ["MSG_FASTOPEN", "MSG_ZEROCOPY", "MSG_OOB", "MSG_EOR"] {
@@ -939,18 +941,19 @@ impl Runner {
                     let r = self.reason(i).unwrap_or(CloseReason::Normal);
                     return self.closed_error(sc, r, true);
                 }
-                // MSG_MORE corks this write; a write without it uncorks
-                // unless TCP_CORK is on (Linux).
-                let corked = self.sock(sc)?.1.opts.cork;
                 let c = self.conn(i).expect("checked above");
                 if n > 0 && null_buffer(sc) {
                     // The kernel fails to copy from a NULL buffer once the
                     // socket's state allowed the write: EFAULT, nothing queued.
                     return Ok(Ret::Done(-1, Some("EFAULT")));
                 }
-                c.set_cork(corked || flags.contains("MSG_MORE"));
                 let data = vec![0u8; n];
-                match c.send(&data) {
+                let sent = if flags.contains("MSG_MORE") {
+                    c.send_more(&data)
+                } else {
+                    c.send(&data)
+                };
+                match sent {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
                     Err(Error::Closed(r)) => self.closed_error(sc, r, true)?,
