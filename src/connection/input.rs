@@ -86,7 +86,9 @@ impl Connection {
             .clamp(64, u16::MAX);
         // RFC 2018 §2: SACK only when both SYNs permit it.
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
-        self.sack_report.clear();
+        if let Some(r) = self.sack_report.present() {
+            r.clear();
+        }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -437,7 +439,9 @@ impl Connection {
         self.enter_quick_ack();
         if self.sack_enabled {
             let end = seg.seq.add(seg.payload.len() as u32);
-            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
+            self.sack_report
+                .make()
+                .set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
 
@@ -557,6 +561,7 @@ impl Connection {
         if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
+                .make()
                 .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
@@ -645,13 +650,13 @@ impl Connection {
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
-            self.prr.start(flight);
+            self.prr.make().start(flight);
             self.stats.fast_retransmits += 1;
         }
         if self.in_recovery {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
         }
     }
 
@@ -668,10 +673,12 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if self.scoreboard.on_ack(self.snd_una) {
+        if let Some(sb) = self.scoreboard.present()
+            && sb.on_ack(self.snd_una)
+        {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery resends from SND.UNA.
-            self.scoreboard.clear();
+            sb.clear();
             self.high_rxt = self.snd_una;
         }
         self.retries = 0;
@@ -836,7 +843,7 @@ impl Connection {
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
             // RFC 2883 §4: a duplicate of out-of-order data held.
-            self.sack_report.set_dsack(l, r);
+            self.sack_report.make().set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if self.sack_enabled
@@ -844,6 +851,7 @@ impl Connection {
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
             self.sack_report
+                .make()
                 .on_arrival(crate::wire::SackBlock { left, right });
         }
         if ins.advanced > 0 {

@@ -12,6 +12,7 @@ mod events;
 mod host;
 mod info;
 mod input;
+mod lazy;
 mod loss;
 mod output;
 mod rtt;
@@ -35,6 +36,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
+use lazy::Lazy;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
 
@@ -200,7 +202,7 @@ pub struct Connection {
     /// Both SYNs carried SACK-permitted (RFC 2018 §2).
     sack_enabled: bool,
     /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
-    sack_report: SackReport,
+    sack_report: Lazy<SackReport>,
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
@@ -244,11 +246,11 @@ pub struct Connection {
     in_recovery: bool,
     recover: SeqNum,
     /// What the peer SACKed (RFC 6675 §3).
-    scoreboard: Scoreboard,
+    scoreboard: Lazy<Scoreboard>,
     /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
     high_rxt: SeqNum,
     /// The sending rate during SACK recovery (RFC 6937).
-    prr: Prr,
+    prr: Lazy<Prr>,
     /// RACK's variables (RFC 8985).
     rack: Rack,
     /// Original transmissions below this point are lost by RACK's clock.
@@ -288,7 +290,7 @@ pub struct Connection {
     last_data_recv: Instant,
 
     // Output queues and limits.
-    replies: VecDeque<Segment>,
+    replies: Lazy<VecDeque<Segment>>,
     /// RFC 5961 challenge ACKs: their own per-second budget.
     challenge_budget: AckBudget,
     /// ACKs to out-of-window segments without data (§3.10.7.4 step 1):
@@ -347,7 +349,7 @@ impl Connection {
             ts_enabled: false,
             ts_recent: 0,
             sack_enabled: false,
-            sack_report: SackReport::default(),
+            sack_report: Lazy::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
@@ -369,9 +371,9 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            scoreboard: Scoreboard::default(),
+            scoreboard: Lazy::default(),
             high_rxt: iss,
-            prr: Prr::default(),
+            prr: Lazy::default(),
             rack: Rack::default(),
             rack_lost_end: iss,
             tlp_high_seq: None,
@@ -397,7 +399,7 @@ impl Connection {
             last_rcv: now,
             last_data_sent: now,
             last_data_recv: now,
-            replies: VecDeque::new(),
+            replies: Lazy::default(),
             challenge_budget: AckBudget::new(now),
             oow_budget: AckBudget::new(now),
             timers: TimerTable::default(),
@@ -922,7 +924,9 @@ impl Connection {
         self.rtx_next = Some(self.snd_una);
         // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
         // from SND.UNA ignoring what was SACKed before.
-        self.scoreboard.clear();
+        if let Some(sb) = self.scoreboard.present() {
+            sb.clear();
+        }
         self.rack.on_rto();
         self.rack_lost_end = self.snd_una;
         self.tlp_high_seq = None;
@@ -1004,7 +1008,7 @@ impl Connection {
 
     fn push_reply(&mut self, seg: Segment) {
         if self.replies.len() < MAX_REPLIES {
-            self.replies.push_back(seg);
+            self.replies.make().push_back(seg);
         } else {
             self.stats.dropped_other += 1;
         }

@@ -5,6 +5,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, Segment, Timestamps};
+use alloc::collections::VecDeque;
 use bytes::Bytes;
 
 impl Connection {
@@ -36,7 +37,7 @@ impl Connection {
                 self.stats.segments_out += 1;
                 if self.in_recovery && self.sack_enabled {
                     // RFC 6937: prr_out counts every octet sent in recovery.
-                    self.prr.on_sent(s.payload.len() as u32);
+                    self.prr.make().on_sent(s.payload.len() as u32);
                 }
                 // Where a write's data ends (MUST-61) is kept for retransmissions;
                 // the GSO-burst marks below are not (Linux splits them off).
@@ -82,7 +83,7 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(mut r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.present().and_then(VecDeque::pop_front) {
             if r.options.timestamps.is_some() {
                 self.stamp(now, &mut r); // Our own RST: TSval of now.
             }
@@ -591,6 +592,7 @@ impl Connection {
             let max = if self.ts_enabled { 3 } else { 4 };
             let rcvbuf = &self.rcvbuf;
             self.sack_report
+                .make()
                 .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
                     rcvbuf.ooo_run(s)
                 });
