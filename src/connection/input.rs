@@ -288,9 +288,12 @@ impl Connection {
             self.snd_wl2 = seg.ack;
         }
         if seg.ack.gt(self.snd_nxt) {
-            // E6: it acknowledges something not yet sent: ACK and drop (B3).
+            // E6: it acknowledges something not yet sent: ACK and drop (B3),
+            // or, as Linux does in ESTABLISHED, drop without a word.
             self.stats.dropped_bad_ack += 1;
-            self.oow_ack(now, seg);
+            if !(self.cfg.drop_ack_of_unsent_silently && self.state == State::Established) {
+                self.oow_ack(now, seg);
+            }
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
@@ -542,6 +545,9 @@ impl Connection {
     /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        // An ACK releases a tail held by `send_more` (Linux pushes with the
+        // socket's own Nagle setting once the ACK is processed).
+        self.more_hold = false;
         let wnd = u32::from(seg.window) << self.snd_wscale;
         self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
@@ -964,6 +970,10 @@ impl Connection {
         self.timers.stop(Timer::Retransmit);
         self.set_state(State::Established);
         self.events.push_back(Event::Connected);
+        // tcp_info's last_data_recv counts from the handshake's end until
+        // data arrives (Linux stamps lrcvtime at the SYN-ACK, or when the
+        // passive side's connection is created).
+        self.last_data_recv = now;
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
