@@ -57,8 +57,9 @@ enum Forge {
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    /// The side's application writes this many octets.
-    Send(bool, u16),
+    /// The side's application writes this many octets (`more`: with
+    /// `send_more`, MSG_MORE).
+    Send(bool, u16, bool),
     /// The side's application reads at most this many.
     Recv(bool, u16),
     /// The queued segment at this index (modulo) towards the side arrives.
@@ -92,7 +93,7 @@ fn forge() -> impl Strategy<Value = Forge> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (any::<bool>(), 1u16..6000).prop_map(|(s, n)| Op::Send(s, n)),
+        4 => (any::<bool>(), 1u16..6000, any::<bool>()).prop_map(|(s, n, m)| Op::Send(s, n, m)),
         3 => (any::<bool>(), 1u16..6000).prop_map(|(s, n)| Op::Recv(s, n)),
         12 => (any::<bool>(), any::<u8>()).prop_map(|(s, i)| Op::Deliver(s, i % 4)),
         1 => (any::<bool>(), any::<u8>()).prop_map(|(s, i)| Op::Drop(s, i)),
@@ -162,12 +163,18 @@ impl World {
     /// Applies `op` and returns what could be observed of it.
     fn step(&mut self, op: Op) -> String {
         match op {
-            Op::Send(s, n) => {
+            Op::Send(s, n, more) => {
                 let s = usize::from(s);
                 let data: Vec<u8> = (0..n)
                     .map(|i| (self.sent[s] + u64::from(i)) as u8)
                     .collect();
-                if let Ok(k) = self.conns[s].send(&data) {
+                let c = &mut self.conns[s];
+                let r = if more {
+                    c.send_more(&data)
+                } else {
+                    c.send(&data)
+                };
+                if let Ok(k) = r {
                     self.sent[s] += k as u64;
                 }
             }

@@ -392,7 +392,9 @@ impl Connection {
         {
             // process_ack with nothing acknowledged, nothing SACKed, no ECE
             // and nothing in flight: no RTT sample, no duplicate, no loss
-            // detection, no recovery, no probe to settle.
+            // detection, no recovery, no probe to settle, no undo; only a
+            // held `send_more` tail is released, and the window updated.
+            self.more_hold = false;
             let wnd = u32::from(seg.window) << self.snd_wscale;
             self.update_send_window(seg, wnd);
             self.persist_unanswered = 0;
@@ -626,6 +628,9 @@ impl Connection {
     /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        // (`on_predicted` has a short form of this for an ACK of nothing
+        // with nothing in flight: what is added here must be added there
+        // too; tests/header_prediction.rs finds any difference.)
         // An ACK releases a tail held by `send_more` (Linux pushes with the
         // socket's own Nagle setting once the ACK is processed).
         self.more_hold = false;
