@@ -98,8 +98,9 @@
 //! modular sequence numbers, [`state`] the states and the legal-edge table,
 //! [`config`] the settings with Linux and RFC presets, [`Connection`] the
 //! state machine, [`cc`] congestion control, [`pcap`] captures for
-//! Wireshark, and `sim` (feature `sim`) a deterministic lossy network for
-//! tests.
+//! Wireshark (written and read), `plot` (feature `plot`) ladder diagrams and
+//! time-sequence graphs as SVG, and `sim` (feature `sim`) a deterministic
+//! lossy network for tests.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -113,6 +114,8 @@ pub mod endpoint;
 pub mod event;
 mod listen;
 pub mod pcap;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod recovery;
 pub mod seq;
 #[cfg(feature = "sim")]
