@@ -758,7 +758,9 @@ impl Sim {
                     ..
                 } if *from == sender => g.data(*at, seg, *lost),
                 Trace::Delivered { at, to, seg }
-                    if *to == sender && seg.dst_port == me.local_port() =>
+                    if *to == sender
+                        && seg.dst_port == me.local_port()
+                        && seg.src_port == me.remote_port() =>
                 {
                     g.ack(*at, seg)
                 }

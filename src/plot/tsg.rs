@@ -6,6 +6,7 @@
 //! the receive-window line (ACK + advertised window); retransmissions in
 //! red, SACK blocks in purple beside the ACK that carried them.
 
+use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -247,21 +248,23 @@ impl Tsg {
     /// capture ([`pcap::read`]), as seen where it was captured. Other
     /// connections in the capture are ignored.
     pub fn from_pcap(file: &[u8]) -> Result<Tsg, TsgError> {
-        // Pass 1: the flow (addresses and ports, one direction) with the most payload.
-        type Flow = (IpPair, u16, u16);
-        let mut flows: Vec<(Flow, u64)> = Vec::new();
+        // Pass 1: the flow (addresses and ports, one direction) with the most
+        // payload; ties go to the flow seen first.
+        let mut flows: BTreeMap<FlowKey, (u64, usize, IpPair, u16, u16)> = BTreeMap::new();
         for p in pcap::read(file)? {
             let Some((addrs, seg)) = Self::segment_of(p?) else {
                 continue;
             };
-            let key = (addrs, seg.src_port, seg.dst_port);
-            let n = seg.payload.len() as u64;
-            match flows.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, total)) => *total += n,
-                None => flows.push((key, n)),
-            }
+            let order = flows.len();
+            let e = flows
+                .entry(flow_key(&addrs, seg.src_port, seg.dst_port))
+                .or_insert((0, order, addrs, seg.src_port, seg.dst_port));
+            e.0 += seg.payload.len() as u64;
         }
-        let Some(&((addrs, sport, dport), total)) = flows.iter().max_by_key(|(_, n)| *n) else {
+        let Some(&(total, _, addrs, sport, dport)) = flows
+            .values()
+            .max_by_key(|(n, order, ..)| (*n, core::cmp::Reverse(*order)))
+        else {
             return Err(TsgError::NoData);
         };
         if total == 0 {
@@ -520,6 +523,27 @@ impl Tsg {
         let seg = Segment::decode_slice(tcp, &addrs, ChecksumMode::Skip).ok()?;
         Some((addrs, seg))
     }
+}
+
+/// A flow's identity, ordered: the family, addresses and ports.
+type FlowKey = (bool, [u8; 16], [u8; 16], u16, u16);
+
+fn flow_key(addrs: &IpPair, sport: u16, dport: u16) -> FlowKey {
+    let mut a = [0u8; 16];
+    let mut b = [0u8; 16];
+    let v6 = match addrs {
+        IpPair::V4 { src, dst } => {
+            a[..4].copy_from_slice(src);
+            b[..4].copy_from_slice(dst);
+            false
+        }
+        IpPair::V6 { src, dst } => {
+            a = *src;
+            b = *dst;
+            true
+        }
+    };
+    (v6, a, b, sport, dport)
 }
 
 /// A sequence-axis label: octets, in k or M when the ticks are round enough.
