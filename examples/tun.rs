@@ -69,7 +69,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
 use tcp_proto::plot::Tsg;
-use tcp_proto::{CloseReason, Event, Instant, State, pcap};
+use tcp_proto::{CloseReason, Event, Instant, State, ip, pcap};
 
 const KERNEL_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OURS_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -342,84 +342,11 @@ fn setup(dev: &str) -> Result<(tun_rs::SyncDevice, NetSetup), String> {
 }
 
 // ---------------------------------------------------------------------------
-// IP framing: parse what the kernel writes without trusting it; write our
-// headers in front of the segment the endpoint encoded (no allocation).
+// IP framing (tcp_proto::ip): the header is written in place in front of
+// the segment the endpoint encoded (no allocation).
 
 /// Room left in front of an encoded segment for its IP header.
-const IP_ROOM: usize = 40;
-
-/// Source, destination and the TCP octets' range of an IPv4 or IPv6
-/// packet; `None` for anything else (ICMP, fragments, extension headers,
-/// malformed).
-fn parse_ip(pkt: &[u8]) -> Option<(IpAddr, IpAddr, std::ops::Range<usize>)> {
-    match pkt.first()? >> 4 {
-        4 => {
-            let ihl = usize::from(pkt.first()? & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
-            let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]);
-            if ihl < 20
-                || total < ihl
-                || total > pkt.len()
-                || *pkt.get(9)? != 6
-                || frag & 0x3fff != 0
-            {
-                return None;
-            }
-            let src: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
-            let dst: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
-            Some((src.into(), dst.into(), ihl..total))
-        }
-        6 => {
-            let len = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
-            if *pkt.get(6)? != 6 || 40 + len > pkt.len() {
-                return None;
-            }
-            let src: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
-            Some((src.into(), dst.into(), 40..40 + len))
-        }
-        _ => None,
-    }
-}
-
-/// Writes the IP header for `tcp_len` octets from `src` to `dst` so that it
-/// ends at `buf[IP_ROOM]`; returns where it starts.
-fn write_ip_header(buf: &mut [u8], src: IpAddr, dst: IpAddr, tcp_len: usize) -> usize {
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let at = IP_ROOM - 20;
-            let h = &mut buf[at..IP_ROOM];
-            let total = (20 + tcp_len) as u16;
-            h.copy_from_slice(&[
-                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ]);
-            h[2..4].copy_from_slice(&total.to_be_bytes());
-            h[12..16].copy_from_slice(&s.octets());
-            h[16..20].copy_from_slice(&d.octets());
-            let mut sum = 0u32;
-            for w in h.chunks_exact(2) {
-                sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-            }
-            while sum > 0xffff {
-                sum = (sum & 0xffff) + (sum >> 16);
-            }
-            h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-            at
-        }
-        (src, dst) => {
-            let v6 = |a: IpAddr| match a {
-                IpAddr::V6(a) => a.octets(),
-                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-            };
-            let h = &mut buf[..IP_ROOM];
-            h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
-            h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
-            h[8..24].copy_from_slice(&v6(src));
-            h[24..40].copy_from_slice(&v6(dst));
-            0
-        }
-    }
-}
+const IP_ROOM: usize = ip::MAX_HEADER_LEN;
 
 // ---------------------------------------------------------------------------
 // The host: one Endpoint for every connection, an application per handle.
@@ -551,7 +478,9 @@ impl Io {
                     break;
                 }
             };
-            let at = write_ip_header(&mut tx, e.src, e.dst, e.len);
+            let pair = e.ip_pair();
+            let at = IP_ROOM - ip::header_len(&pair);
+            ip::write_header(&mut tx[at..], &pair, e.len);
             let pkt = &tx[at..IP_ROOM + e.len];
             if self.clean {
                 if let Err(err) = self.write(now, pkt) {
@@ -586,8 +515,8 @@ impl Io {
             self.rx.reserve(ARENA);
             let now = self.now();
             self.record(now, &pkt)?;
-            match parse_ip(&pkt) {
-                Some((src, dst, tcp)) => self.inbound.push(now, (src, dst, pkt.slice(tcp))),
+            match ip::parse(&pkt) {
+                Some(t) => self.inbound.push(now, (t.src, t.dst, pkt.slice(t.tcp))),
                 None => self.ignored += 1,
             }
         }

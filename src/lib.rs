@@ -50,6 +50,92 @@
 //! if let Some(t) = server.poll_timeout() { server.handle_timeout(t); }
 //! ```
 //!
+//! ## Driving tcp-proto from your event loop
+//!
+//! The crate does no IO and keeps no time, so whatever runs an `Endpoint`
+//! (a blocking loop, epoll, tokio, an embedded superloop) does the same
+//! four things, over and over:
+//!
+//! 1. **feed segments**: each IP packet from the network goes to
+//!    [`Endpoint::handle_packet`](endpoint::Endpoint::handle_packet) with its
+//!    addresses ([`ip::parse`] finds them and the TCP octets in a raw IPv4 or
+//!    IPv6 packet). Read into a [`bytes::BytesMut`] and `split().freeze()`
+//!    it: received payloads are then slices of your buffer, never copies;
+//! 2. **poll transmits**: after any input (a packet, a timeout, an
+//!    application call such as `send`, `recv`, `close`), call
+//!    [`poll_transmit_into`](endpoint::Endpoint::poll_transmit_into) until
+//!    `None`, each segment encoded straight into your send buffer behind
+//!    room for its IP header ([`ip::write_header`]);
+//! 3. **poll events**: [`poll_event`](endpoint::Endpoint::poll_event) until
+//!    `None`, and wake whoever waits on that connection (`Readable`,
+//!    `Writable`, `Connected`, `Closed`, or an `accept` for a new one);
+//! 4. **sleep until [`poll_timeout`](endpoint::Endpoint::poll_timeout)**, or
+//!    until a packet arrives or the application acts, whichever is first;
+//!    then [`handle_timeout`](endpoint::Endpoint::handle_timeout) with the
+//!    current time (it does only what is due, so calling it early is fine).
+//!
+//! `now` is any monotonic clock as an [`Instant`] (microseconds from an
+//! epoch you choose); it must not go backwards. The loop, with the device
+//! and clock left to you:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use tcp_proto::endpoint::{ConnectionHandle, Endpoint};
+//! use tcp_proto::{Event, Instant, ip};
+//!
+//! /// What the loop needs from the world.
+//! trait Io {
+//!     fn now(&self) -> Instant;
+//!     /// Blocks until a packet is in `buf` (its length returned), the
+//!     /// application wakes the loop (`Some(0)`), or `deadline` passes (`None`).
+//!     fn wait(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Option<usize>;
+//!     fn send(&mut self, packet: &[u8]);
+//! }
+//!
+//! fn run(ep: &mut Endpoint, io: &mut impl Io, mut wake: impl FnMut(ConnectionHandle, Event)) {
+//!     let mut rx = BytesMut::new();
+//!     let mut tx = vec![0u8; ip::MAX_HEADER_LEN + 65_535];
+//!     loop {
+//!         // 4. Sleep until a packet, the application or the next deadline.
+//!         rx.resize(65_535, 0);
+//!         let got = io.wait(&mut rx, ep.poll_timeout());
+//!         let now = io.now();
+//!         // 1. Feed segments (the payload stays in `rx`'s storage).
+//!         if let Some(n) = got.filter(|&n| n > 0) {
+//!             rx.truncate(n);
+//!             let packet = rx.split().freeze();
+//!             if let Some(t) = ip::parse(&packet) {
+//!                 let _ = ep.handle_packet(now, t.src, t.dst, &packet.slice(t.tcp));
+//!             }
+//!         }
+//!         ep.handle_timeout(now);
+//!         // 2. Poll transmits, each behind its IP header.
+//!         while let Some(r) = ep.poll_transmit_into(now, &mut tx[ip::MAX_HEADER_LEN..]) {
+//!             let Ok(e) = r else { continue };
+//!             let at = ip::MAX_HEADER_LEN - ip::header_len(&e.ip_pair());
+//!             ip::write_header(&mut tx[at..], &e.ip_pair(), e.len);
+//!             io.send(&tx[at..ip::MAX_HEADER_LEN + e.len]);
+//!         }
+//!         // 3. Poll events: wake the readers, writers and acceptors.
+//!         while let Some((h, event)) = ep.poll_event() {
+//!             wake(h, event);
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The application's own calls (`send`, `recv`, `accept`, `close`) go to the
+//! same `Endpoint` between rounds, and then wake the loop so that step 2
+//! runs: a `recv` may owe the peer a window update, a `send` new segments.
+//!
+//! **The worked example is the tokio driver**, the `tcp-proto-tokio` crate
+//! in this repository ([its docs](../tcp_proto_tokio/index.html) when built
+//! with `cargo doc -p tcp-proto -p tcp-proto-tokio`): one task owns the TUN
+//! device and runs this loop with `tokio::select!` over a packet, a
+//! `Notify` from the streams and `sleep_until(poll_timeout)`, and its
+//! `TcpStream` is `AsyncRead` + `AsyncWrite` with backpressure from the
+//! send buffer. `examples/tun.rs` is the same loop on blocking `poll(2)`.
+//!
 //! ## One connection: [`Connection`]
 //!
 //! [`Connection`] is one TCB as a pure state machine, for callers that
@@ -97,10 +183,11 @@
 //! table, timers), [`wire`] is the codec (segments, options, checksum), [`seq`] the
 //! modular sequence numbers, [`state`] the states and the legal-edge table,
 //! [`config`] the settings with Linux and RFC presets, [`Connection`] the
-//! state machine, [`cc`] congestion control, [`pcap`] captures for
-//! Wireshark (written and read), `plot` (feature `plot`) ladder diagrams and
-//! time-sequence graphs as SVG, and `sim` (feature `sim`) a deterministic
-//! lossy network for tests.
+//! state machine, [`cc`] congestion control, [`ip`] IPv4/IPv6 framing for
+//! drivers that move raw packets, [`pcap`] captures for Wireshark (written
+//! and read), `plot` (feature `plot`) ladder diagrams and time-sequence
+//! graphs as SVG, and `sim` (feature `sim`) a deterministic lossy network
+//! for tests.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -112,6 +199,7 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 pub mod event;
+pub mod ip;
 mod listen;
 pub mod pcap;
 #[cfg(feature = "plot")]

@@ -23,8 +23,9 @@
 
 use alloc::vec::Vec;
 
+use crate::ip;
 use crate::time::Instant;
-use crate::wire::{ChecksumMode, IpPair, Segment, WireError, checksum};
+use crate::wire::{ChecksumMode, IpPair, Segment, WireError};
 
 /// The pcap magic number for microsecond timestamps.
 pub const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
@@ -38,9 +39,7 @@ pub const GLOBAL_HEADER_LEN: usize = 24;
 /// Length of each record's header.
 pub const RECORD_HEADER_LEN: usize = 16;
 /// TTL (IPv4) and hop limit (IPv6) of packets built by [`ip_packet`].
-pub const TTL: u8 = 64;
-
-const PROTO_TCP: u8 = 6;
+pub use crate::ip::TTL;
 
 /// Appends the pcap global header: version 2.4, microsecond timestamps,
 /// snaplen 65535, link type `LINKTYPE_RAW`.
@@ -76,32 +75,9 @@ pub fn record(out: &mut Vec<u8>, ts: Instant, ip_packet: &[u8]) {
 /// Lengths that do not fit the header's field saturate; such a packet is
 /// malformed anyway and only a trace of it is being written.
 pub fn ip_header(out: &mut Vec<u8>, addrs: &IpPair, tcp_len: usize) {
-    match addrs {
-        IpPair::V4 { src, dst } => {
-            let total = u16::try_from(20 + tcp_len).unwrap_or(u16::MAX);
-            let mut h = [0u8; 20];
-            h[0] = 0x45; // version 4, IHL 5
-            h[2..4].copy_from_slice(&total.to_be_bytes());
-            h[6] = 0x40; // DF
-            h[8] = TTL;
-            h[9] = PROTO_TCP;
-            h[12..16].copy_from_slice(src);
-            h[16..20].copy_from_slice(dst);
-            let sum = checksum(0, &h);
-            h[10..12].copy_from_slice(&sum.to_be_bytes());
-            out.extend_from_slice(&h);
-        }
-        IpPair::V6 { src, dst } => {
-            let payload = u16::try_from(tcp_len).unwrap_or(u16::MAX);
-            out.push(0x60); // version 6, traffic class 0, flow label 0
-            out.extend_from_slice(&[0, 0, 0]);
-            out.extend_from_slice(&payload.to_be_bytes());
-            out.push(PROTO_TCP);
-            out.push(TTL);
-            out.extend_from_slice(src);
-            out.extend_from_slice(dst);
-        }
-    }
+    let mut h = [0u8; ip::MAX_HEADER_LEN];
+    let n = ip::write_header(&mut h, addrs, tcp_len);
+    out.extend_from_slice(&h[..n]);
 }
 
 /// Appends a complete IP packet: [`ip_header`] followed by the already
@@ -184,7 +160,8 @@ pub enum ReadError {
 }
 
 /// One record of a capture: when, and the IP packet it holds (the link
-/// header removed; `None` when the frame is not IPv4 or IPv6).
+/// header removed; `None` when the frame is not IPv4 or IPv6); find its
+/// TCP segment with [`crate::ip::parse`].
 #[derive(Clone, Copy, Debug)]
 pub struct Packet<'a> {
     /// The record's timestamp.
@@ -316,41 +293,10 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// Splits an IPv4 or IPv6 packet carrying TCP into its addresses and TCP
-/// segment octets (the IPv4 header's options and total length honoured;
-/// IPv6 extension headers are not walked: such a packet gives `None`, as do
-/// fragments and other protocols).
-pub fn tcp_in_ip(packet: &[u8]) -> Option<(IpPair, &[u8])> {
-    match packet.first()? >> 4 {
-        4 => {
-            let ihl = usize::from(packet[0] & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
-            let frag = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]);
-            if *packet.get(9)? != PROTO_TCP || frag & 0x3fff != 0 || ihl < 20 {
-                return None;
-            }
-            let src = packet.get(12..16)?.try_into().ok()?;
-            let dst = packet.get(16..20)?.try_into().ok()?;
-            let end = total.min(packet.len());
-            Some((IpPair::V4 { src, dst }, packet.get(ihl..end)?))
-        }
-        6 => {
-            let payload = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
-            if *packet.get(6)? != PROTO_TCP {
-                return None;
-            }
-            let src = packet.get(8..24)?.try_into().ok()?;
-            let dst = packet.get(24..40)?.try_into().ok()?;
-            let end = (40 + payload).min(packet.len());
-            Some((IpPair::V6 { src, dst }, packet.get(40..end)?))
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum;
     use alloc::vec;
 
     /// An independent reader of what we write: (ts_micros, incl, orig, data).
@@ -490,15 +436,14 @@ mod tests {
         let packets: Vec<Packet<'_>> = read(&file).unwrap().map(Result::unwrap).collect();
         assert_eq!(packets.len(), 2);
         assert_eq!(packets[1].ts, Instant::from_micros(2_000_001));
-        let (addrs, tcp) = tcp_in_ip(packets[0].ip.unwrap()).unwrap();
-        assert_eq!(
-            addrs,
-            IpPair::V4 {
-                src: [192, 0, 2, 1],
-                dst: [192, 0, 2, 2]
-            }
-        );
-        let seg = Segment::decode_slice(tcp, &addrs, ChecksumMode::Verify).unwrap();
+        let pkt = packets[0].ip.unwrap();
+        let found = crate::ip::parse(pkt).unwrap();
+        assert_eq!(found.src, core::net::IpAddr::from([192, 0, 2, 1]));
+        let addrs = IpPair::V4 {
+            src: [192, 0, 2, 1],
+            dst: [192, 0, 2, 2],
+        };
+        let seg = Segment::decode_slice(&pkt[found.tcp], &addrs, ChecksumMode::Verify).unwrap();
         assert_eq!(&seg.payload[..], b"hello");
     }
 
@@ -541,19 +486,5 @@ mod tests {
             let errors = results.iter().filter(|r| r.is_err()).count();
             assert!(errors <= 1 && results.last().is_none_or(|r| r.is_ok() == (errors == 0)));
         }
-        // Garbage packets are not TCP.
-        for junk in [
-            &[][..],
-            &[0x45],
-            &[0x60; 39],
-            &[0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6],
-        ] {
-            assert!(tcp_in_ip(junk).is_none());
-        }
-        // A lying IHL longer than the packet.
-        let mut p = [0u8; 24];
-        p[0] = 0x4f;
-        p[9] = 6;
-        assert!(tcp_in_ip(&p).is_none());
     }
 }

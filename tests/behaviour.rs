@@ -649,6 +649,78 @@ fn delayed_ack_waits_40ms_for_one_segment_and_acks_two_at_once() {
     assert_eq!(out[0].ack, rcv.add(4380));
 }
 
+/// Feeds one full segment at `seq` and says whether it drew an ACK at once.
+fn acked_at_once(h: &mut H, seq: SeqNum, snd: SeqNum, d: &[u8]) -> bool {
+    let out = h.feed(h.seg(seq, Some(snd), ACK, d));
+    out.iter().any(|s| s.ack == seq.add(d.len() as u32))
+}
+
+#[test]
+fn quick_acks_resume_after_duplicate_data_and_after_a_silence_longer_than_the_rto() {
+    // As Linux (`tcp_enter_quickack_mode` on DELAYEDACKLOST, `tcp_event_data_recv`
+    // after a gap > RTO): a sender that resends what we had, or that was
+    // silent for a timeout, is waiting on our ACKs with a small window.
+    let mut cfg = plain();
+    cfg.quick_acks = 4;
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let d = pattern(1460, 9);
+    let mut seq = rcv;
+    // The four quick ACKs of the start, then every second segment.
+    for k in 0..4 {
+        assert!(
+            acked_at_once(&mut h, seq, snd, &d),
+            "quick ACK {k} at start"
+        );
+        seq = seq.add(1460);
+    }
+    assert!(!acked_at_once(&mut h, seq, snd, &d), "quick ACKs used up");
+    let (_, out) = h.fire().unwrap();
+    assert_eq!(out.len(), 1, "the delayed ACK: {out:?}");
+    // The peer resends the last segment: its ACK was late for it.
+    let out = h.feed(h.seg(seq, Some(snd), ACK, &d));
+    assert_eq!(out.len(), 1, "a duplicate is ACKed at once: {out:?}");
+    seq = seq.add(1460);
+    assert_eq!(out[0].ack, seq);
+    for k in 0..4 {
+        assert!(
+            acked_at_once(&mut h, seq, snd, &d),
+            "quick ACK {k} after the duplicate"
+        );
+        seq = seq.add(1460);
+    }
+    assert!(!acked_at_once(&mut h, seq, snd, &d), "four again, no more");
+    let (_, out) = h.fire().unwrap();
+    assert_eq!(out.len(), 1, "the delayed ACK: {out:?}");
+    seq = seq.add(1460);
+    // Silence for longer than the RTO (a retransmission timeout at the
+    // sender), then one segment: ACKed at once, and the next ones too.
+    assert!(h.advance(secs(3)).is_empty());
+    for k in 0..4 {
+        assert!(
+            acked_at_once(&mut h, seq, snd, &d),
+            "quick ACK {k} after the silence"
+        );
+        seq = seq.add(1460);
+    }
+    assert!(!acked_at_once(&mut h, seq, snd, &d), "four again, no more");
+}
+
+#[test]
+fn no_quick_acks_after_duplicates_when_the_config_has_none() {
+    let mut cfg = plain();
+    cfg.quick_acks = 0;
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let d = pattern(1460, 9);
+    assert!(!acked_at_once(&mut h, rcv, snd, &d));
+    h.fire().unwrap();
+    let out = h.feed(h.seg(rcv, Some(snd), ACK, &d));
+    assert_eq!(out.len(), 1, "a duplicate is still ACKed at once: {out:?}");
+    assert!(
+        !acked_at_once(&mut h, rcv.add(1460), snd, &d),
+        "but the next segment waits for the delayed-ACK timer"
+    );
+}
+
 #[test]
 fn nagle_holds_a_small_write_while_a_small_segment_is_unacked() {
     let (mut h, snd, rcv) = established_active(plain(), ISS, PEER_ISS);

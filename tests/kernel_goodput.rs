@@ -316,6 +316,38 @@ struct Cell {
     loss: f64,
 }
 
+/// With `TCPP_GOODPUT_PCAP=DIR`, every relay run writes two traces there:
+/// `*-sent.pcap` (packets as each end handed them to the relay) and
+/// `*-delivered.pcap` (packets as the relay passed them on, after loss,
+/// queue and delay), for tshark.
+struct Tracer {
+    name: String,
+    sent: Vec<u8>,
+    delivered: Vec<u8>,
+}
+
+impl Tracer {
+    fn new(name: String) -> Option<Tracer> {
+        std::env::var_os("TCPP_GOODPUT_PCAP")?;
+        let mut t = Tracer {
+            name,
+            sent: Vec::new(),
+            delivered: Vec::new(),
+        };
+        tcp_proto::pcap::global_header(&mut t.sent);
+        tcp_proto::pcap::global_header(&mut t.delivered);
+        Some(t)
+    }
+
+    fn write(&self) {
+        let dir = std::path::PathBuf::from(std::env::var_os("TCPP_GOODPUT_PCAP").expect("set"));
+        std::fs::create_dir_all(&dir).expect("pcap dir");
+        for (what, b) in [("sent", &self.sent), ("delivered", &self.delivered)] {
+            std::fs::write(dir.join(format!("{}-{what}.pcap", self.name)), b).expect("write pcap");
+        }
+    }
+}
+
 /// What a relay run did.
 struct Relayed {
     finished: bool,
@@ -352,6 +384,7 @@ fn relay(
     b: &Side,
     limit: Duration,
     done: &dyn Fn(&EndA<'_>) -> bool,
+    mut trace: Option<&mut Tracer>,
 ) -> Relayed {
     let rtt = Duration::from_millis(cell.rtt_ms);
     let link = Link {
@@ -375,26 +408,41 @@ fn relay(
             EndA::Linux(side) => {
                 for _ in 0..512 {
                     let Some(n) = side.recv(&mut buf) else { break };
+                    if let Some(t) = trace.as_deref_mut() {
+                        tcp_proto::pcap::record(&mut t.sent, now, &buf[..n]);
+                    }
                     up.send(now, n, buf[..n].to_vec());
                 }
             }
             EndA::Proto(p) => {
                 p.drive(now, &mut out);
                 for pkt in out.drain(..) {
+                    if let Some(t) = trace.as_deref_mut() {
+                        tcp_proto::pcap::record(&mut t.sent, now, &pkt);
+                    }
                     up.send(now, pkt.len(), pkt);
                 }
             }
         }
         for _ in 0..512 {
             let Some(n) = b.recv(&mut buf) else { break };
+            if let Some(t) = trace.as_deref_mut() {
+                tcp_proto::pcap::record(&mut t.sent, now, &buf[..n]);
+            }
             down.send(now, n, buf[..n].to_vec());
         }
         // Egress of what is due.
         let now = clock();
         while let Some(pkt) = up.pop_due(now) {
+            if let Some(t) = trace.as_deref_mut() {
+                tcp_proto::pcap::record(&mut t.delivered, now, &pkt);
+            }
             b.send(&pkt);
         }
         while let Some(pkt) = down.pop_due(now) {
+            if let Some(t) = trace.as_deref_mut() {
+                tcp_proto::pcap::record(&mut t.delivered, now, &pkt);
+            }
             match a {
                 EndA::Linux(side) => side.send(&pkt),
                 EndA::Proto(p) => p.handle(now, &pkt),
@@ -403,6 +451,9 @@ fn relay(
         if let EndA::Proto(p) = a {
             p.drive(now, &mut out);
             for pkt in out.drain(..) {
+                if let Some(t) = trace.as_deref_mut() {
+                    tcp_proto::pcap::record(&mut t.sent, now, &pkt);
+                }
                 up.send(now, pkt.len(), pkt);
             }
         }
@@ -458,6 +509,15 @@ enum Kind {
 
 impl Kind {
     const ALL: [Kind; 3] = [Kind::LinuxToLinux, Kind::ProtoToLinux, Kind::LinuxToProto];
+    /// For file names and `TCPP_GOODPUT_KINDS`.
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::LinuxToLinux => "LL",
+            Kind::ProtoToLinux => "PL",
+            Kind::LinuxToProto => "LP",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::LinuxToLinux => "Linux→Linux",
@@ -498,6 +558,12 @@ struct Net {
 
 fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: Duration) -> Run {
     let want: [u8; 32] = Sha256::digest(data).into();
+    let mut trace = Tracer::new(format!(
+        "{}-{}ms-{}-seed{seed}",
+        kind.tag(),
+        cell.rtt_ms,
+        cell.loss * 100.0
+    ));
     let b_listen = SocketAddr::from((B_ADDR, PORT));
     let (r, got) = match kind {
         Kind::LinuxToLinux | Kind::ProtoToLinux => {
@@ -510,7 +576,15 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
             let r = if kind == Kind::LinuxToLinux {
                 let tx = linux_sender(&net.a.net, b_listen, data.clone(), limit);
                 let mut a = EndA::Linux(&net.a);
-                let r = relay(cell, seed, &mut a, &net.b, limit, &|_| rx.is_finished());
+                let r = relay(
+                    cell,
+                    seed,
+                    &mut a,
+                    &net.b,
+                    limit,
+                    &|_| rx.is_finished(),
+                    trace.as_mut(),
+                );
                 // Let the sender see its FIN acknowledged.
                 let _ = relay(
                     cell,
@@ -519,6 +593,7 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
                     &net.b,
                     Duration::from_millis(300),
                     &|_| tx.is_finished(),
+                    None,
                 );
                 r
             } else {
@@ -539,7 +614,15 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
                     port,
                     buf: Vec::new(),
                 }));
-                let r = relay(cell, seed, &mut a, &net.b, limit, &|_| rx.is_finished());
+                let r = relay(
+                    cell,
+                    seed,
+                    &mut a,
+                    &net.b,
+                    limit,
+                    &|_| rx.is_finished(),
+                    trace.as_mut(),
+                );
                 verbose(kind, cell, &a);
                 r
             };
@@ -565,24 +648,41 @@ fn transfer(net: &Net, kind: Kind, cell: Cell, seed: u64, data: &Bytes, limit: D
                 port: PORT,
                 buf: vec![0u8; 1 << 16],
             }));
-            let r = relay(cell, seed, &mut a, &net.b, limit, &|a| match a {
-                EndA::Proto(p) => p.done.is_some(),
-                EndA::Linux(_) => unreachable!(),
-            });
+            let r = relay(
+                cell,
+                seed,
+                &mut a,
+                &net.b,
+                limit,
+                &|a| match a {
+                    EndA::Proto(p) => p.done.is_some(),
+                    EndA::Linux(_) => unreachable!(),
+                },
+                trace.as_mut(),
+            );
             assert!(
                 r.finished,
                 "{} {cell:?}: not finished within {limit:?}",
                 kind.name()
             );
             // Our FIN and the last ACKs, so the Linux sender ends cleanly.
-            let _ = relay(cell, seed, &mut a, &net.b, Duration::from_secs(2), &|_| {
-                tx.is_finished()
-            });
+            let _ = relay(
+                cell,
+                seed,
+                &mut a,
+                &net.b,
+                Duration::from_secs(2),
+                &|_| tx.is_finished(),
+                None,
+            );
             verbose(kind, cell, &a);
             let EndA::Proto(p) = a else { unreachable!() };
             (r, p.done.expect("finished"))
         }
     };
+    if let Some(t) = &trace {
+        t.write();
+    }
     assert_eq!(
         got.octets,
         data.len() as u64,
@@ -674,6 +774,24 @@ fn goodput_against_linux_over_an_impaired_relay() {
     let mib = env_usize("TCPP_GOODPUT_MIB").unwrap_or(mib);
     let seeds = env_usize("TCPP_GOODPUT_SEEDS").unwrap_or(seeds).max(1);
     let limit = Duration::from_secs(if full { 900 } else { 60 });
+    // `TCPP_GOODPUT_CELLS=2:3,80:0` keeps only those cells (RTT ms : loss %).
+    let cells: Vec<Cell> = match std::env::var("TCPP_GOODPUT_CELLS") {
+        Ok(list) => list
+            .split(',')
+            .map(|c| {
+                let (r, l) = c
+                    .split_once(':')
+                    .expect("TCPP_GOODPUT_CELLS: RTT_MS:LOSS_PCT,...");
+                Cell {
+                    rtt_ms: r.trim().parse().expect("RTT ms"),
+                    loss: l.trim().parse::<f64>().expect("loss %") / 100.0,
+                }
+            })
+            .collect(),
+        Err(_) => cells,
+    };
+    // `TCPP_GOODPUT_KINDS=LL,LP` keeps only those directions (the rest print as 0).
+    let kinds = std::env::var("TCPP_GOODPUT_KINDS").unwrap_or_else(|_| "LL,PL,LP".into());
 
     println!(
         "\nGoodput over the relay ({mib} MiB one way, 100 Mbit/s bottleneck each way, drop-tail 1 BDP, \
@@ -684,17 +802,35 @@ fn goodput_against_linux_over_an_impaired_relay() {
     );
     println!("|---|---|---|---|---|---|---|");
     let mut table = Vec::new();
+    let chosen: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|kind| kinds.split(',').any(|k| k.trim() == kind.tag()))
+        .collect();
     for cell in &cells {
+        // The three directions take turns seed by seed, so that a change in
+        // the shared machine's load during a cell weighs on all of them
+        // rather than on whichever ran last; the ratios are of medians.
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); Kind::ALL.len()];
+        for s in 0..seeds as u64 {
+            let data = stream(mib << 20, s + 1);
+            for &kind in &chosen {
+                runs[kind as usize].push(transfer(&net, kind, *cell, s + 1, &data, limit));
+            }
+        }
         let mut medians = Vec::new();
         let mut drops = Vec::new();
         let mut late = Vec::new();
-        for kind in Kind::ALL {
-            let mut runs: Vec<Run> = (0..seeds as u64)
-                .map(|s| {
-                    let data = stream(mib << 20, s + 1);
-                    transfer(&net, kind, *cell, s + 1, &data, limit)
-                })
-                .collect();
+        for (kind, runs) in Kind::ALL.into_iter().zip(runs.iter_mut()) {
+            if runs.is_empty() {
+                medians.push(f64::NAN);
+                drops.push("-".into());
+                late.push("-".into());
+                continue;
+            }
+            if std::env::var("TCPP_GOODPUT_VERBOSE").as_deref() == Ok("1") {
+                let each: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.mbps)).collect();
+                eprintln!("{} {cell:?}: per seed {}", kind.name(), each.join(" "));
+            }
             runs.sort_by(|x, y| x.mbps.total_cmp(&y.mbps));
             let m = runs[runs.len() / 2];
             medians.push(m.mbps);
@@ -722,6 +858,9 @@ fn goodput_against_linux_over_an_impaired_relay() {
     // fails while the shared CI machine's noise does not).
     for (cell, m) in &table {
         for (kind, mbps) in Kind::ALL.iter().zip(m) {
+            if mbps.is_nan() {
+                continue;
+            }
             let floor = if cell.loss == 0.0 && cell.rtt_ms <= 2 {
                 4.0
             } else {

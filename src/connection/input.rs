@@ -86,7 +86,9 @@ impl Connection {
             .clamp(64, u16::MAX);
         // RFC 2018 §2: SACK only when both SYNs permit it.
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
-        self.sack_report.clear();
+        if let Some(r) = self.sack_report.present() {
+            r.clear();
+        }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -359,7 +361,7 @@ impl Connection {
     fn reincarnate(&mut self, now: Instant, seg: &Segment, iss: SeqNum) {
         // The configuration was validated when this connection was made.
         let mut fresh = Connection::new(
-            self.cfg,
+            self.cfg.clone(),
             self.local_port,
             seg.src_port,
             iss,
@@ -368,6 +370,7 @@ impl Connection {
         );
         fresh.events = core::mem::take(&mut self.events);
         fresh.one_shot_listener = self.one_shot_listener;
+        fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
@@ -423,16 +426,33 @@ impl Connection {
         segment_acceptable(self.rcv_nxt, rcv_wnd, seg)
     }
 
-    /// RFC 2883 §4: octets that arrive again below RCV.NXT are reported
-    /// once in a D-SACK block.
+    /// Octets that arrive again below RCV.NXT: reported once in a D-SACK
+    /// block (RFC 2883 §4), and, since the peer resent them, our ACK was
+    /// lost or late: ACK the next segments at once (below).
     fn note_duplicate(&mut self, seg: &Segment) {
-        if !self.sack_enabled || seg.payload.is_empty() || seg.flags.syn() {
+        if seg.payload.is_empty() || seg.flags.syn() || !seg.seq.lt(self.rcv_nxt) {
             return;
         }
-        let end = seg.seq.add(seg.payload.len() as u32);
-        if seg.seq.lt(self.rcv_nxt) {
-            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
+        self.enter_quick_ack();
+        if self.sack_enabled {
+            let end = seg.seq.add(seg.payload.len() as u32);
+            self.sack_report
+                .make()
+                .set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
+    }
+
+    /// Quick-ACK mode again (Linux `tcp_enter_quickack_mode` /
+    /// `tcp_incr_quickack`): the next segments are ACKed one by one instead
+    /// of every second one within the delayed-ACK time, when the sender
+    /// shows it is waiting for our ACKs (it resent data we had, or it was
+    /// silent for longer than a retransmission timeout). As many as half a
+    /// window of full segments, at least 2, at most `Config::quick_acks`
+    /// (so a preset without quick ACKs never gets them).
+    fn enter_quick_ack(&mut self) {
+        let half_window = self.rcv_wnd() / (2 * self.rcv_mss.max(1));
+        let n = half_window.max(2).min(self.cfg.quick_acks);
+        self.quick_acks = self.quick_acks.max(n);
     }
 
     /// Cuts the parts of an acceptable segment that lie outside the window:
@@ -500,7 +520,16 @@ impl Connection {
         let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
         let iss = self.iss.add(65_537).add(jitter);
         // The configuration was validated when this connection was made.
-        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        let mut fresh = Connection::new(
+            self.cfg.clone(),
+            self.local_port,
+            0,
+            iss,
+            State::SynReceived,
+            now,
+        );
+        fresh.ts_offset = self.ts_offset;
+        fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         fresh.one_shot_listener = true;
@@ -526,6 +555,7 @@ impl Connection {
         if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
+                .make()
                 .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
@@ -614,13 +644,13 @@ impl Connection {
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
-            self.prr.start(flight);
+            self.prr.make().start(flight);
             self.stats.fast_retransmits += 1;
         }
         if self.in_recovery {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
         }
     }
 
@@ -637,10 +667,12 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if self.scoreboard.on_ack(self.snd_una) {
+        if let Some(sb) = self.scoreboard.present()
+            && sb.on_ack(self.snd_una)
+        {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery resends from SND.UNA.
-            self.scoreboard.clear();
+            sb.clear();
             self.high_rxt = self.snd_una;
         }
         self.retries = 0;
@@ -793,13 +825,19 @@ impl Connection {
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        if now.saturating_duration_since(self.last_data_recv) > self.rtt.rto() {
+            // Data after a silence longer than our RTO: the sender is likely
+            // restarting from a timeout with a small window (Linux
+            // `tcp_event_data_recv`).
+            self.enter_quick_ack();
+        }
         self.last_data_recv = now;
         if self.sack_enabled
             && self.rcvbuf.has_holes()
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
             // RFC 2883 §4: a duplicate of out-of-order data held.
-            self.sack_report.set_dsack(l, r);
+            self.sack_report.make().set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if self.sack_enabled
@@ -807,6 +845,7 @@ impl Connection {
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
             self.sack_report
+                .make()
                 .on_arrival(crate::wire::SackBlock { left, right });
         }
         if ins.advanced > 0 {

@@ -16,6 +16,10 @@ use crate::pcap;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{ChecksumMode, IpPair, Segment};
+use core::net::{IpAddr, SocketAddr};
+
+/// One direction of a connection in a capture: source, destination.
+type Flow = (SocketAddr, SocketAddr);
 
 /// One data segment of a [`Tsg`] (anything that takes sequence space:
 /// payload, SYN, FIN).
@@ -250,39 +254,26 @@ impl Tsg {
     pub fn from_pcap(file: &[u8]) -> Result<Tsg, TsgError> {
         // Pass 1: the flow (addresses and ports, one direction) with the most
         // payload; ties go to the flow seen first.
-        let mut flows: BTreeMap<FlowKey, (u64, usize, IpPair, u16, u16)> = BTreeMap::new();
+        let mut flows: BTreeMap<Flow, (u64, usize)> = BTreeMap::new();
         for p in pcap::read(file)? {
-            let Some((addrs, seg)) = Self::segment_of(p?) else {
+            let Some((flow, _, seg)) = Self::segment_of(p?) else {
                 continue;
             };
             let order = flows.len();
-            let e = flows
-                .entry(flow_key(&addrs, seg.src_port, seg.dst_port))
-                .or_insert((0, order, addrs, seg.src_port, seg.dst_port));
-            e.0 += seg.payload.len() as u64;
+            flows.entry(flow).or_insert((0, order)).0 += seg.payload.len() as u64;
         }
-        let Some(&(total, _, addrs, sport, dport)) = flows
-            .values()
-            .max_by_key(|(n, order, ..)| (*n, core::cmp::Reverse(*order)))
+        let Some((&flow, &(total, _))) = flows
+            .iter()
+            .max_by_key(|(_, (n, order))| (*n, core::cmp::Reverse(*order)))
         else {
             return Err(TsgError::NoData);
         };
         if total == 0 {
             return Err(TsgError::NoData);
         }
-        let back = match addrs {
-            IpPair::V4 { src, dst } => IpPair::V4 { src: dst, dst: src },
-            IpPair::V6 { src, dst } => IpPair::V6 { src: dst, dst: src },
-        };
-        let (src, dst) = match addrs {
-            IpPair::V4 { src, dst } => (core::net::IpAddr::from(src), core::net::IpAddr::from(dst)),
-            IpPair::V6 { src, dst } => (core::net::IpAddr::from(src), core::net::IpAddr::from(dst)),
-        };
-        let mut g = Tsg::new(&alloc::format!(
-            "{} → {}",
-            core::net::SocketAddr::new(src, sport),
-            core::net::SocketAddr::new(dst, dport)
-        ));
+        let (src, dst) = flow;
+        let back = (dst, src);
+        let mut g = Tsg::new(&alloc::format!("{src} → {dst}"));
         g.caption(&alloc::format!(
             "from a capture: {total} octets of payload in this direction, ACKs as captured"
         ));
@@ -290,16 +281,37 @@ impl Tsg {
         for p in pcap::read(file)? {
             let p = p?;
             let ts = p.ts;
-            let Some((a, seg)) = Self::segment_of(p) else {
-                continue;
-            };
-            if a == addrs && seg.src_port == sport && seg.dst_port == dport {
-                g.data(ts, &seg, false);
-            } else if a == back && seg.src_port == dport && seg.dst_port == sport {
-                g.ack(ts, &seg);
+            match Self::segment_of(p) {
+                Some((f, _, seg)) if f == flow => g.data(ts, &seg, false),
+                Some((f, _, seg)) if f == back => g.ack(ts, &seg),
+                _ => {}
             }
         }
         Ok(g)
+    }
+
+    /// The flow, addresses and TCP segment of a captured packet, if it is one.
+    fn segment_of(p: pcap::Packet<'_>) -> Option<(Flow, IpPair, Segment)> {
+        let pkt = p.ip?;
+        let found = crate::ip::parse(pkt)?;
+        let addrs = match (found.src, found.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
+                src: s.octets(),
+                dst: d.octets(),
+            },
+            (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 {
+                src: s.octets(),
+                dst: d.octets(),
+            },
+            _ => return None,
+        };
+        // Captures often hold checksums a NIC fills in later: do not verify.
+        let seg = Segment::decode_slice(&pkt[found.tcp], &addrs, ChecksumMode::Skip).ok()?;
+        let flow = (
+            SocketAddr::new(found.src, seg.src_port),
+            SocketAddr::new(found.dst, seg.dst_port),
+        );
+        Some((flow, addrs, seg))
     }
 
     /// The graph as an SVG document. Every bar, ACK step and SACK block
@@ -516,34 +528,6 @@ impl Tsg {
             lx += 12.0 + 6.4 * name.chars().count() as f64;
         }
     }
-
-    fn segment_of(p: pcap::Packet<'_>) -> Option<(IpPair, Segment)> {
-        let (addrs, tcp) = pcap::tcp_in_ip(p.ip?)?;
-        // Captures often hold checksums a NIC fills in later: do not verify.
-        let seg = Segment::decode_slice(tcp, &addrs, ChecksumMode::Skip).ok()?;
-        Some((addrs, seg))
-    }
-}
-
-/// A flow's identity, ordered: the family, addresses and ports.
-type FlowKey = (bool, [u8; 16], [u8; 16], u16, u16);
-
-fn flow_key(addrs: &IpPair, sport: u16, dport: u16) -> FlowKey {
-    let mut a = [0u8; 16];
-    let mut b = [0u8; 16];
-    let v6 = match addrs {
-        IpPair::V4 { src, dst } => {
-            a[..4].copy_from_slice(src);
-            b[..4].copy_from_slice(dst);
-            false
-        }
-        IpPair::V6 { src, dst } => {
-            a = *src;
-            b = *dst;
-            true
-        }
-    };
-    (v6, a, b, sport, dport)
 }
 
 /// A sequence-axis label: octets, in k or M when the ticks are round enough.

@@ -14,66 +14,19 @@
 //! 192.0.2.2 and 2001:db8::2 (documentation addresses). It serves until
 //! Ctrl-C; the device disappears when the program exits.
 
-use std::net::IpAddr;
-use std::process::{Command, ExitCode};
+mod common;
 
-use tcp_proto::endpoint::EndpointConfig;
-use tcp_proto_tokio::{Stack, TcpListener};
+use std::process::ExitCode;
+
+use common::{Args, stack_on_new_tun};
+use tcp_proto_tokio::TcpListener;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn arg(name: &str) -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == name {
-            return args.next();
-        }
-    }
-    None
-}
-
 async fn run() -> Result<(), String> {
-    let dev_name = arg("--dev").unwrap_or_else(|| "tcpp0".into());
-    let port: u16 = arg("--port")
-        .unwrap_or_else(|| "7".into())
-        .parse()
-        .map_err(|e| format!("--port: {e}"))?;
-    let dev = tun_rs::DeviceBuilder::new()
-        .name(&dev_name)
-        .build_async()
-        .map_err(|e| format!("create TUN {dev_name}: {e} (root? /dev/net/tun?)"))?;
-    ip(&["addr", "add", "192.0.2.1/24", "dev", &dev_name])?;
-    ip(&[
-        "-6",
-        "addr",
-        "add",
-        "2001:db8::1/64",
-        "dev",
-        &dev_name,
-        "nodad",
-    ])?;
-    ip(&["link", "set", &dev_name, "up"])?;
-
-    let mut secret = [0u8; 16];
-    getrandom::fill(&mut secret).map_err(|e| format!("random: {e}"))?;
-    let ours: [IpAddr; 2] = ["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()];
-    let stack = Stack::new(dev, &ours, EndpointConfig::default(), secret)
-        .map_err(|e| format!("stack: {e}"))?;
+    let args = Args::parse(&["--dev", "--port"])?;
+    let dev_name = args.get("--dev", "tcpp0");
+    let port: u16 = args.num("--port", 7)?;
+    let stack = stack_on_new_tun(&dev_name)?;
     let listener =
         TcpListener::bind(&stack, None, port, 1024).map_err(|e| format!("listen: {e}"))?;
     eprintln!(

@@ -1,21 +1,11 @@
 //! A tokio driver for [`tcp_proto`]'s sans-IO [`Endpoint`] over a TUN device.
 //!
-//! # Driving tcp-proto from your event loop
+//! # The event loop, on tokio
 //!
-//! An [`Endpoint`] does no IO and reads no clock. Whatever runs it does
-//! four things, over and over:
-//!
-//! 1. **feed segments**: each IP packet read from the network goes to
-//!    [`Endpoint::handle_packet`] with its source and destination address;
-//! 2. **poll transmits**: after every input (a packet, an application
-//!    call, a timeout), call [`Endpoint::poll_transmit_into`] until `None`
-//!    and write each segment behind its IP header;
-//! 3. **poll events**: [`Endpoint::poll_event`] until `None`, waking
-//!    whoever waits on that connection (readable, writable, connected,
-//!    closed);
-//! 4. **sleep until [`Endpoint::poll_timeout`]**, or until a packet
-//!    arrives or the application does something, then call
-//!    [`Endpoint::handle_timeout`] with the current time.
+//! An [`Endpoint`] does no IO and reads no clock: whatever runs it feeds
+//! segments, polls transmits and events, and sleeps until
+//! [`Endpoint::poll_timeout`] — the loop in tcp-proto's guide,
+//! [driving tcp-proto from your event loop](tcp_proto#driving-tcp-proto-from-your-event-loop).
 //!
 //! This crate is that loop for tokio, and the worked example: [`Stack::new`]
 //! spawns one task that owns the TUN device and shares the `Endpoint`
@@ -36,11 +26,12 @@
 //! The task ends when the [`Stack`] and every listener and stream made from
 //! it are gone.
 
+#![deny(missing_docs)]
+
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -50,13 +41,13 @@ use bytes::BytesMut;
 use tcp_proto::endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
 };
-use tcp_proto::{CloseReason, Error as TcpError, Event, Instant};
+use tcp_proto::{CloseReason, Error as TcpError, Event, Instant, ip};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tun_rs::AsyncDevice;
 
-/// Room in front of an encoded segment for its IP header (IPv6: 40 octets).
-const IP_ROOM: usize = 40;
+/// Room in front of an encoded segment for its IP header.
+const IP_ROOM: usize = ip::MAX_HEADER_LEN;
 /// Packets read from the device in one go before transmitting.
 const RX_BATCH: usize = 64;
 
@@ -114,7 +105,9 @@ impl State {
         self.ep.handle_timeout(now);
         while let Some(r) = self.ep.poll_transmit_into(now, &mut tx[IP_ROOM..]) {
             let Ok(e) = r else { continue }; // counted by the endpoint; TCP resends
-            let at = write_ip_header(tx, e.src, e.dst, e.len);
+            let pair = e.ip_pair();
+            let at = IP_ROOM - ip::header_len(&pair);
+            ip::write_header(&mut tx[at..], &pair, e.len);
             // A full device queue loses the packet, like a full link: TCP resends.
             let _ = dev.try_send(&tx[at..IP_ROOM + e.len]);
         }
@@ -213,8 +206,8 @@ async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
 /// its storage; anything but TCP over IPv4/IPv6 is ignored.
 fn input(ep: &mut Endpoint, now: Instant, rx: &mut BytesMut) {
     let pkt = rx.split().freeze();
-    if let Some((src, dst, tcp)) = parse_ip(&pkt) {
-        let _ = ep.handle_packet(now, src, dst, &pkt.slice(tcp)); // bad checksum: counted
+    if let Some(t) = ip::parse(&pkt) {
+        let _ = ep.handle_packet(now, t.src, t.dst, &pkt.slice(t.tcp)); // bad checksum: counted
     }
     rx.reserve(64 * 1024);
 }
@@ -471,80 +464,5 @@ fn endpoint_err(e: EndpointError) -> io::Error {
         EndpointError::AddressInUse => io::ErrorKind::AddrInUse.into(),
         EndpointError::Connection(TcpError::Closed(r)) => reason_err(r),
         e => io::Error::other(e.to_string()),
-    }
-}
-
-// IP framing: parse what the kernel writes without trusting it; write our
-// header in front of the segment the endpoint encoded.
-
-/// Source, destination and the TCP octets of an IPv4 or IPv6 packet;
-/// `None` for anything else (other protocols, fragments, extension
-/// headers, malformed).
-fn parse_ip(pkt: &[u8]) -> Option<(IpAddr, IpAddr, Range<usize>)> {
-    match pkt.first()? >> 4 {
-        4 => {
-            let ihl = usize::from(pkt.first()? & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
-            let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]);
-            if ihl < 20
-                || total < ihl
-                || total > pkt.len()
-                || *pkt.get(9)? != 6
-                || frag & 0x3fff != 0
-            {
-                return None;
-            }
-            let src: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
-            let dst: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
-            Some((src.into(), dst.into(), ihl..total))
-        }
-        6 => {
-            let len = usize::from(u16::from_be_bytes([*pkt.get(4)?, *pkt.get(5)?]));
-            if *pkt.get(6)? != 6 || 40 + len > pkt.len() {
-                return None;
-            }
-            let src: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
-            Some((src.into(), dst.into(), 40..40 + len))
-        }
-        _ => None,
-    }
-}
-
-/// Writes the IP header for `tcp_len` octets from `src` to `dst` so that it
-/// ends at `buf[IP_ROOM]`; returns where it starts.
-fn write_ip_header(buf: &mut [u8], src: IpAddr, dst: IpAddr, tcp_len: usize) -> usize {
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let at = IP_ROOM - 20;
-            let h = &mut buf[at..IP_ROOM];
-            h.copy_from_slice(&[
-                0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ]);
-            h[12..16].copy_from_slice(&s.octets());
-            h[16..20].copy_from_slice(&d.octets());
-            h[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
-            let mut sum: u32 = h
-                .chunks_exact(2)
-                .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-                .sum();
-            while sum > 0xffff {
-                sum = (sum & 0xffff) + (sum >> 16);
-            }
-            h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-            at
-        }
-        (src, dst) => {
-            let v6 = |a: IpAddr| match a {
-                IpAddr::V6(a) => a.octets(),
-                IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-            };
-            let h = &mut buf[..IP_ROOM];
-            h[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, 64]);
-            h[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
-            h[8..24].copy_from_slice(&v6(src));
-            h[24..40].copy_from_slice(&v6(dst));
-            0
-        }
     }
 }
