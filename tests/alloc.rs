@@ -221,6 +221,48 @@ fn bulk_send_bytes_allocates_nothing_per_segment() {
     );
 }
 
+/// The sender offers one `len`-octet piece per round and the receiving
+/// application reads after every segment, so the receive queue is drained
+/// each time (an echo, a request/response loop, a zero-copy reader): its
+/// storage is kept while data flows, not freed and allocated per segment.
+/// 12,000 rounds of 20 µs span the 200 ms reclaim timer, which must see the
+/// flow as busy.
+fn a_reader_draining_after_every_segment_allocates_nothing_per_segment(len: usize) {
+    let big = Bytes::from(vec![0x5au8; 4 * MIB]);
+    drop(big.clone());
+    let mut off = 0;
+    let mut b = Bulk::new();
+    // Each piece its own segment (no Nagle coalescing at the sender).
+    b.client.set_nodelay(true);
+    let mut offer = |b: &mut Bulk| {
+        if b.client.send_bytes(big.slice(off..off + len)).is_ok() {
+            off = (off + len) % (big.len() - len);
+        }
+        b.round();
+    };
+    for _ in 0..500 {
+        offer(&mut b);
+    }
+    let (seg0, got0) = (b.data_segments, b.received);
+    let ((), allocs, _) = count(|| {
+        for _ in 0..12_000 {
+            offer(&mut b);
+        }
+    });
+    let segs = b.data_segments - seg0;
+    println!(
+        "drain after every {len}-octet segment: {allocs} allocations over {segs} data segments"
+    );
+    assert!(
+        b.received - got0 >= 10_000 * len,
+        "the flow moved too little"
+    );
+    assert!(
+        allocs < segs / 100,
+        "reader draining every segment: {allocs} allocations for {segs} segments of {len} octets"
+    );
+}
+
 fn bulk_send_copies_allocate_at_most_a_staging_block_per_64_kib() {
     let data = vec![0x3cu8; 64 * 1024];
     let (allocs, segs) = measure("send(&[u8])", |c| matches!(c.send(&data), Ok(n) if n > 0));
@@ -477,6 +519,8 @@ fn allocations_per_segment_and_heap_held() {
     lossy_bulk_with_sack_allocates_next_to_nothing_per_segment();
     sack_flood_allocates_only_the_scoreboard_once();
     bulk_send_bytes_allocates_nothing_per_segment();
+    a_reader_draining_after_every_segment_allocates_nothing_per_segment(1460);
+    a_reader_draining_after_every_segment_allocates_nothing_per_segment(500);
     bulk_send_copies_allocate_at_most_a_staging_block_per_64_kib();
     out_of_order_flood_pins_bounded_heap();
 }

@@ -44,8 +44,9 @@ pub(crate) const PIECE_OVERHEAD: usize = 96;
 /// Small in-order slices kept without copying at once (see `push_ready`).
 const SMALL_SLICES: usize = 4;
 
-/// Queues with at most this many slots are let go of when drained (see
-/// `release_tail_if_drained`); larger ones are kept for the flow that grew them.
+/// Queues with at most this many slots are let go of when an idle
+/// connection's storage is reclaimed (see `reclaim_if_drained`); larger ones
+/// are kept for the flow that grew them.
 pub(crate) const KEEP_QUEUE: usize = 4;
 
 /// Size of the compact block small in-order segments are copied into.
@@ -361,7 +362,6 @@ impl RecvBuffer {
             n += k;
         }
         self.ready_len -= n;
-        self.release_tail_if_drained();
         n
     }
 
@@ -378,7 +378,6 @@ impl RecvBuffer {
             self.tail.split_to(k).freeze()
         };
         self.ready_len -= out.len();
-        self.release_tail_if_drained();
         out
     }
 
@@ -392,10 +391,21 @@ impl RecvBuffer {
         }
     }
 
+    /// Whether a drained buffer still holds storage that
+    /// [`reclaim_if_drained`](Self::reclaim_if_drained) would free.
+    pub(crate) fn holds_idle_storage(&self) -> bool {
+        self.tail.capacity() > 0
+            || (1..=KEEP_QUEUE).contains(&self.ready.capacity())
+            || (1..=KEEP_QUEUE).contains(&self.ooo.capacity())
+    }
+
     /// An idle connection keeps no block, and no queue storage of a
     /// message exchange (a queue grown past [`KEEP_QUEUE`] entries serves a
     /// bulk flow, which would otherwise allocate it again on every drain).
-    fn release_tail_if_drained(&mut self) {
+    /// Called from the connection's reclaim timer, never on a read: a
+    /// reader that drains after every segment would otherwise free and
+    /// allocate once per segment.
+    pub(crate) fn reclaim_if_drained(&mut self) {
         if self.ready_len == 0 {
             if self.tail.capacity() > 0 {
                 self.tail = BytesMut::new();

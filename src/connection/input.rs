@@ -966,6 +966,10 @@ impl Connection {
             self.enter_quick_ack();
         }
         self.last_data_recv = now;
+        if !self.timers.is_set(Timer::Reclaim) {
+            self.timers
+                .set_after(Timer::Reclaim, now, super::RECLAIM_AFTER_US);
+        }
         if self.sack_enabled
             && self.rcvbuf.has_holes()
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))

@@ -52,6 +52,12 @@ enum Origin {
 /// Most replies (RSTs to bad segments) held while the caller does not poll.
 const MAX_REPLIES: usize = 8;
 
+/// How long a connection receives nothing, with everything read, before its
+/// receive buffer's storage is freed (Linux reclaims socket memory of an
+/// idle socket in the same spirit). Short enough that an idle connection
+/// soon holds no block; long against the gap between segments of a flow.
+pub(crate) const RECLAIM_AFTER_US: u64 = 200_000;
+
 /// A per-second allowance of ACKs (RFC 5961 §7).
 #[derive(Clone, Copy, Debug)]
 struct AckBudget {
@@ -872,12 +878,32 @@ impl Connection {
                     self.sack_loss_recovery(now, 0);
                 }
                 Timer::LossProbe => self.on_loss_probe_timeout(),
+                Timer::Reclaim => self.on_reclaim_timeout(now),
             }
             if self.state == State::Closed {
                 return;
             }
         }
         self.arm_persist_if_needed(now);
+    }
+
+    /// Frees the receive buffer's storage of a connection that has received
+    /// nothing for [`RECLAIM_AFTER_US`] and whose data the application has
+    /// read: an idle connection holds no block and no queue (#12), while a
+    /// reader that drains after every segment keeps its storage in use
+    /// instead of freeing and allocating it once per segment
+    /// (non-negotiable 3). Re-armed while storage is held.
+    fn on_reclaim_timeout(&mut self, now: Instant) {
+        let quiet_since = self.last_data_recv.total_micros();
+        let idle = now.total_micros().saturating_sub(quiet_since) >= RECLAIM_AFTER_US;
+        if idle && self.rcvbuf.readable() == 0 {
+            self.rcvbuf.reclaim_if_drained();
+        }
+        if self.rcvbuf.holds_idle_storage() {
+            let from = if idle { now } else { self.last_data_recv };
+            self.timers
+                .set_after(Timer::Reclaim, from, RECLAIM_AFTER_US);
+        }
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant) {

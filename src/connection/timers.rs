@@ -21,10 +21,13 @@ pub(crate) enum Timer {
     Rack = 6,
     /// Tail loss probe (RFC 8985 §7).
     LossProbe = 7,
+    /// Frees the receive buffer's storage once the connection has received
+    /// nothing for a while and the application has read everything.
+    Reclaim = 8,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 8] = [
+    pub(crate) const ALL: [Timer; 9] = [
         Timer::Retransmit,
         Timer::Persist,
         Timer::DelayedAck,
@@ -33,6 +36,7 @@ impl Timer {
         Timer::FinWait2,
         Timer::Rack,
         Timer::LossProbe,
+        Timer::Reclaim,
     ];
 }
 
@@ -45,13 +49,13 @@ const UNSET: u64 = u64::MAX;
 /// 8 octets a timer instead of an `Option<Instant>`'s 16.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    deadlines: [u64; 8],
+    deadlines: [u64; 9],
 }
 
 impl Default for TimerTable {
     fn default() -> Self {
         TimerTable {
-            deadlines: [UNSET; 8],
+            deadlines: [UNSET; 9],
         }
     }
 }
@@ -87,7 +91,7 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.deadlines = [UNSET; 8];
+        self.deadlines = [UNSET; 9];
     }
 
     /// The earliest deadline armed.
