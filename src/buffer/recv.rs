@@ -534,7 +534,10 @@ mod tests {
         );
         let mut out = alloc::vec![0u8; 4000];
         assert_eq!(r.read(&mut out), 3000);
-        assert_eq!(r.charged(), 0, "an idle buffer keeps no block");
+        assert!(r.holds_idle_storage(), "a drained block stays for the flow");
+        r.reclaim_if_drained();
+        assert_eq!(r.charged(), 0, "a reclaimed buffer keeps no block");
+        assert!(!r.holds_idle_storage());
     }
 
     #[test]
