@@ -86,7 +86,9 @@ impl Connection {
             .clamp(64, u16::MAX);
         // RFC 2018 §2: SACK only when both SYNs permit it.
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
-        self.sack_report.clear();
+        if let Some(r) = self.sack_report.present() {
+            r.clear();
+        }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -359,7 +361,7 @@ impl Connection {
     fn reincarnate(&mut self, now: Instant, seg: &Segment, iss: SeqNum) {
         // The configuration was validated when this connection was made.
         let mut fresh = Connection::new(
-            self.cfg,
+            self.cfg.clone(),
             self.local_port,
             seg.src_port,
             iss,
@@ -368,6 +370,7 @@ impl Connection {
         );
         fresh.events = core::mem::take(&mut self.events);
         fresh.one_shot_listener = self.one_shot_listener;
+        fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
@@ -433,7 +436,9 @@ impl Connection {
         self.enter_quick_ack();
         if self.sack_enabled {
             let end = seg.seq.add(seg.payload.len() as u32);
-            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
+            self.sack_report
+                .make()
+                .set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
 
@@ -515,7 +520,16 @@ impl Connection {
         let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
         let iss = self.iss.add(65_537).add(jitter);
         // The configuration was validated when this connection was made.
-        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        let mut fresh = Connection::new(
+            self.cfg.clone(),
+            self.local_port,
+            0,
+            iss,
+            State::SynReceived,
+            now,
+        );
+        fresh.ts_offset = self.ts_offset;
+        fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         fresh.one_shot_listener = true;
@@ -541,6 +555,7 @@ impl Connection {
         if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
+                .make()
                 .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
@@ -629,13 +644,13 @@ impl Connection {
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
-            self.prr.start(flight);
+            self.prr.make().start(flight);
             self.stats.fast_retransmits += 1;
         }
         if self.in_recovery {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
         }
     }
 
@@ -652,10 +667,12 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if self.scoreboard.on_ack(self.snd_una) {
+        if let Some(sb) = self.scoreboard.present()
+            && sb.on_ack(self.snd_una)
+        {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery resends from SND.UNA.
-            self.scoreboard.clear();
+            sb.clear();
             self.high_rxt = self.snd_una;
         }
         self.retries = 0;
@@ -820,7 +837,7 @@ impl Connection {
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
             // RFC 2883 §4: a duplicate of out-of-order data held.
-            self.sack_report.set_dsack(l, r);
+            self.sack_report.make().set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if self.sack_enabled
@@ -828,6 +845,7 @@ impl Connection {
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
             self.sack_report
+                .make()
                 .on_arrival(crate::wire::SackBlock { left, right });
         }
         if ins.advanced > 0 {

@@ -5,6 +5,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, Segment, Timestamps};
+use alloc::collections::VecDeque;
 use bytes::Bytes;
 
 impl Connection {
@@ -36,7 +37,7 @@ impl Connection {
                 self.stats.segments_out += 1;
                 if self.in_recovery && self.sack_enabled {
                     // RFC 6937: prr_out counts every octet sent in recovery.
-                    self.prr.on_sent(s.payload.len() as u32);
+                    self.prr.make().on_sent(s.payload.len() as u32);
                 }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
@@ -70,7 +71,7 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(mut r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.present().and_then(VecDeque::pop_front) {
             if r.options.timestamps.is_some() {
                 self.stamp(now, &mut r); // Our own RST: TSval of now.
             }
@@ -483,6 +484,7 @@ impl Connection {
             let max = if self.ts_enabled { 3 } else { 4 };
             let rcvbuf = &self.rcvbuf;
             self.sack_report
+                .make()
                 .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
                     rcvbuf.ooo_run(s)
                 });
@@ -514,7 +516,7 @@ impl Connection {
     pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
-        let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
+        let step = ((self.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
         // While out-of-order data waits for a hole, the right edge stays put:
         // the duplicate ACKs then carry the same window, as RFC 5681 §2
         // requires of a duplicate (stacks that check it, BSD's and
@@ -552,6 +554,6 @@ impl Connection {
 
     /// The timestamp clock: milliseconds plus the caller's offset (RFC 7323 §5.4).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.cfg.ts_offset)
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
     }
 }

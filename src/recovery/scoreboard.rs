@@ -39,6 +39,12 @@ pub(crate) struct Scoreboard {
 }
 
 impl Scoreboard {
+    /// Nothing SACKed, no storage (`Default::default()` as a constant).
+    pub(crate) const EMPTY: Scoreboard = Scoreboard {
+        ranges: VecDeque::new(),
+        sacked: 0,
+    };
+
     /// Whether nothing is SACKed.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {

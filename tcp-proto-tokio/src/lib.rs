@@ -26,6 +26,8 @@
 //! The task ends when the [`Stack`] and every listener and stream made from
 //! it are gone.
 
+#![deny(missing_docs)]
+
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;

@@ -271,6 +271,44 @@ fn kernel_curl_downloads_files_from_the_http_server_example() {
         assert_eq!(w, "404 Not Found\n 404", "{path}");
     }
 
+    // Pipelined requests are answered in order on one connection; the
+    // one asking to close ends it. A method it does not serve is a 405.
+    let raw = |req: &'static [u8]| {
+        net.run_in(move || {
+            let to: SocketAddr = "192.0.2.2:8080".parse().unwrap();
+            let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10))?;
+            s.set_read_timeout(Some(Duration::from_secs(20)))?;
+            s.write_all(req)?;
+            let mut r = Vec::new();
+            s.read_to_end(&mut r)?;
+            std::io::Result::Ok(String::from_utf8_lossy(&r).into_owned())
+        })
+        .expect("raw request")
+    };
+    let r = raw(
+        b"GET /sub/ HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+                  GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let statuses: Vec<_> = r.lines().filter(|l| l.starts_with("HTTP/1.1 ")).collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 404 Not Found"
+        ],
+        "{r}"
+    );
+    assert!(r.contains("\r\n\r\n<p>sub</p>\n"), "{r}");
+    assert!(
+        r.ends_with("Connection: close\r\n\r\n404 Not Found\n"),
+        "{r}"
+    );
+    let r = raw(b"DELETE /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{r}");
+    assert!(r.contains("\r\nAllow: GET, HEAD\r\n"), "{r}");
+    assert!(root.join("big.bin").exists());
+
     // Ctrl-C ends it cleanly, and the device goes with it.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server.child.id() as i32),

@@ -64,47 +64,45 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// An endless deterministic octet stream (xorshift64), eight octets a step.
+/// Octets in a [`Pattern`]'s block: not a power of two, so that block
+/// boundaries fall anywhere in a segment.
+const BLOCK: usize = (1 << 20) + 4099;
+
+/// An endless deterministic octet stream: a pseudo-random block (xorshift64)
+/// repeated, with the block's sequence number in its first eight octets so
+/// that no two blocks are equal. Copying makes it fast in debug builds.
 pub struct Pattern {
-    x: u64,
-    spare: [u8; 8],
-    used: usize,
+    block: Vec<u8>,
+    at: usize,
+    n: u64,
 }
 
 impl Pattern {
     /// The stream for `seed`.
     pub fn new(seed: u64) -> Pattern {
-        Pattern {
-            x: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
-            spare: [0; 8],
-            used: 8,
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut block = vec![0u8; BLOCK];
+        for w in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = w.len();
+            w.copy_from_slice(&x.to_le_bytes()[..k]);
         }
-    }
-
-    fn next_word(&mut self) -> [u8; 8] {
-        self.x ^= self.x << 13;
-        self.x ^= self.x >> 7;
-        self.x ^= self.x << 17;
-        self.x.to_le_bytes()
+        Pattern { block, at: 0, n: 0 }
     }
 
     /// Fills `buf` with the next octets of the stream.
     pub fn fill(&mut self, mut buf: &mut [u8]) {
-        while self.used < 8 && !buf.is_empty() {
-            buf[0] = self.spare[self.used];
-            self.used += 1;
-            buf = &mut buf[1..];
-        }
-        let mut words = buf.chunks_exact_mut(8);
-        for w in &mut words {
-            w.copy_from_slice(&self.next_word());
-        }
-        let rest = words.into_remainder();
-        if !rest.is_empty() {
-            self.spare = self.next_word();
-            let k = rest.len();
-            rest.copy_from_slice(&self.spare[..k]);
-            self.used = k;
+        while !buf.is_empty() {
+            if self.at == 0 {
+                self.block[..8].copy_from_slice(&self.n.to_le_bytes());
+                self.n += 1;
+            }
+            let k = buf.len().min(BLOCK - self.at);
+            buf[..k].copy_from_slice(&self.block[self.at..self.at + k]);
+            self.at = (self.at + k) % BLOCK;
+            buf = &mut buf[k..];
         }
     }
 }
