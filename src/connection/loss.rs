@@ -57,7 +57,7 @@ impl Connection {
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) if self.fast_rtx.is_none() => {
                     self.fast_rtx = Some(self.snd_una);
-                    self.stats.rack_lost_retransmits += 1;
+                    self.stats.rare.make().rack_lost_retransmits += 1;
                 }
                 Some(d) if !d.is_zero() => wait = Some(d),
                 _ => {}

@@ -129,7 +129,7 @@ impl Connection {
         self.tlp_high_seq = Some(if rtx { high } else { self.snd_nxt });
         self.tlp_was_rtx = rtx;
         self.tlp_dsack = false;
-        self.stats.tail_loss_probes += 1;
+        self.stats.rare.make().tail_loss_probes += 1;
         Some(s)
     }
 
@@ -281,7 +281,7 @@ impl Connection {
         if data.is_empty() && fin.is_none() {
             return None;
         }
-        self.stats.retransmits += 1;
+        self.stats.rare.make().retransmits += 1;
         let mut flags = Flags::ACK;
         if fin.is_some() {
             flags = flags.with(Flags::FIN);
