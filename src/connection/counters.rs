@@ -63,6 +63,7 @@ pub(crate) struct Rare {
     pub(crate) out_of_order: Count,
     pub(crate) ecn_ce_received: Count,
     pub(crate) ecn_reductions: Count,
+    pub(crate) spurious_undos: Count,
 }
 
 /// All zero.
@@ -82,6 +83,7 @@ static NO_EVENTS: Rare = Rare {
     out_of_order: Count(0),
     ecn_ce_received: Count(0),
     ecn_reductions: Count(0),
+    spurious_undos: Count(0),
 };
 
 impl Empty for Rare {

@@ -140,6 +140,9 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECN-Echo (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
+    /// Loss responses (recovery or timeout) undone because they proved
+    /// spurious: timestamps (Eifel, RFC 3522) or D-SACKs (RFC 3708).
+    pub spurious_undos: u64,
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
@@ -183,6 +186,9 @@ pub struct Connection {
     syn_pending: bool,
     /// End of the last sub-MSS segment sent (Minshall's Nagle, RFC 9293 A.3).
     snd_sml: SeqNum,
+    /// Where the current GSO-sized burst of new data continues, and how many
+    /// segments it has so far (`Config::push_each_gso_burst`).
+    gso_burst: (SeqNum, u8),
 
     // Receive sequence space.
     irs: SeqNum,
@@ -217,6 +223,18 @@ pub struct Connection {
     rd_shut: bool,
     /// `set_cork`: hold sub-MSS segments back.
     corked: bool,
+    /// The last write said more follows (`send_more`): a short tail waits
+    /// for the next ACK, write or push, and the write's end carries no PSH.
+    more_hold: bool,
+    /// The data queued by `send_more` since the last plain write ends
+    /// without PSH.
+    more_unpushed: bool,
+    /// Queued data up to here goes out whatever cork or `send_more` say
+    /// (Linux `TCP_NAGLE_PUSH`: set by `set_nodelay(true)`).
+    push_end: SeqNum,
+    /// The persist timer is armed to flush a corked tail (not to probe a
+    /// zero window).
+    cork_probe: bool,
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
@@ -289,6 +307,8 @@ pub struct Connection {
     want_writable: bool,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
+    /// The loss response that may still prove spurious.
+    undo: crate::recovery::Undo,
 }
 
 impl Connection {
@@ -325,6 +345,7 @@ impl Connection {
             syn_acked: false,
             syn_pending: false,
             snd_sml: iss,
+            gso_burst: (iss, 0),
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -343,6 +364,10 @@ impl Connection {
             app_closed: false,
             rd_shut: false,
             corked: false,
+            more_hold: false,
+            more_unpushed: false,
+            push_end: iss,
+            cork_probe: false,
             rtt: RttEstimator::new(cfg.as_ref()),
             rtt_probe: None,
             retries: 0,
@@ -363,6 +388,7 @@ impl Connection {
             cc: {
                 let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
                 cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc.set_hystart_mode(cfg.hystart);
                 cc
             },
             usage: CwndUsage::new(iss),
@@ -388,6 +414,7 @@ impl Connection {
             want_writable: false,
             close_reason: None,
             stats: counters::Counters::default(),
+            undo: crate::recovery::Undo::default(),
             cfg,
         }
     }
@@ -524,6 +551,7 @@ impl Connection {
             out_of_order: r.out_of_order.get(),
             ecn_ce_received: r.ecn_ce_received.get(),
             ecn_reductions: r.ecn_reductions.get(),
+            spurious_undos: r.spurious_undos.get(),
             events_dropped: self.events.dropped.get(),
         }
     }
@@ -610,6 +638,23 @@ impl Connection {
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
+        self.after_send(n, data.len())
+    }
+
+    /// [`send`](Self::send) with "more data follows" (Linux `MSG_MORE`):
+    /// a tail shorter than the MSS is not sent at once but waits for the
+    /// next ACK from the peer, the next plain `send`, or
+    /// [`set_nodelay(true)`](Self::set_nodelay); and the end of this data
+    /// carries no PSH.
+    pub fn send_more(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_send()?;
+        let n = self.sndbuf.push_slice(data);
+        if n > 0 {
+            self.more_hold = true;
+            self.more_unpushed = true;
+        }
         self.after_send(n, data.len())
     }
 
@@ -618,6 +663,8 @@ impl Connection {
         self.check_send()?;
         let len = data.len();
         let n = self.sndbuf.push_bytes(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
         self.after_send(n, len)
     }
 
@@ -782,7 +829,17 @@ impl Connection {
             };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Persist if self.cork_probe && self.snd_wnd > 0 => {
+                    // A corked (or `send_more`) tail waited with nothing in
+                    // flight: it goes out now, with PSH (Linux's probe timer,
+                    // `tcp_write_wakeup`).
+                    self.cork_probe = false;
+                    self.more_hold = false;
+                    self.more_unpushed = false;
+                    self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
+                }
                 Timer::Persist => {
+                    self.cork_probe = false;
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
                     // while probes are answered (`persist_unanswered` resets on any ACK).
                     if self.persist_unanswered > self.cfg.max_retries {
@@ -866,6 +923,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
+        self.undo.start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
@@ -1084,6 +1142,7 @@ impl Connection {
     }
 
     fn arm_persist(&mut self, now: Instant) {
+        self.cork_probe = false;
         let shift = self.persist_backoff.min(16);
         let d = self
             .rtt
