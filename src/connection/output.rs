@@ -368,12 +368,12 @@ impl Connection {
                     self.timers
                         .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
                 }
-                return Some(self.data_segment(
-                    now,
-                    seq,
-                    Flags::ACK.with(Flags::FIN),
-                    Bytes::new(),
-                ));
+                let seg = self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new());
+                if self.rack_on() {
+                    // A FIN alone is a tail too (Linux probes it).
+                    self.arm_loss_probe(now);
+                }
+                return Some(seg);
             }
             return None;
         }
