@@ -95,6 +95,12 @@ pub struct Config {
     /// covers, as Linux's `tcp_slow_start` (one ACK for a 10-segment
     /// initial window doubles cwnd).
     pub slow_start_limit: Option<u32>,
+    /// How CUBIC's HyStart decides that slow start should end: RFC 9406
+    /// (the RFC preset's) or Linux's delay detection against the base RTT
+    /// (the Linux preset's; ends slow start before a drop-tail queue of
+    /// one BDP overflows, where RFC 9406's round-to-round test fires too
+    /// late without pacing).
+    pub hystart: crate::cc::HyStartMode,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,
     /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
@@ -201,6 +207,7 @@ impl Config {
             // Linux's tcp_slow_start lets an ACK add every segment it
             // covers (HyStart++ still ends slow start early).
             slow_start_limit: Some(0),
+            hystart: crate::cc::HyStartMode::Linux,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -237,6 +244,7 @@ impl Config {
         c.push_each_gso_burst = false;
         c.drop_ack_of_unsent_silently = false;
         c.slow_start_limit = None;
+        c.hystart = crate::cc::HyStartMode::Rfc9406;
         c.sack = false;
         c.ecn = EcnMode::Off;
         c.rack = false;

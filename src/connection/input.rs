@@ -102,6 +102,7 @@ impl Connection {
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
+        self.cc.set_hystart_mode(self.cfg.hystart);
         self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
@@ -551,13 +552,20 @@ impl Connection {
         self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
+        let blocks = seg.options.sack_blocks.as_slice();
+        if self.sack_enabled
+            && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
+            && self.undo.on_dsack(d.left, d.right, self.snd_mss)
+        {
+            // Before this ACK moves SND.UNA (which may close the episode).
+            self.undo_spurious_response(now);
+        }
         let mut freed = crate::buffer::Acked::default();
         if seg.ack.gt(self.snd_una) {
             freed = self.ack_new_data(now, seg);
         }
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
-        let blocks = seg.options.sack_blocks.as_slice();
         if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
@@ -607,6 +615,7 @@ impl Connection {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+                self.undo.start(self.snd_una, false);
                 self.ecn_on_loss();
                 self.in_recovery = true;
                 self.recover = self.snd_nxt;
@@ -646,6 +655,7 @@ impl Connection {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            self.undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.in_recovery = true;
             self.recover = self.snd_nxt;
@@ -658,6 +668,23 @@ impl Connection {
             let pipe = self.pipe();
             self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
         }
+    }
+
+    /// The last loss response proved spurious (`crate::recovery::Undo`):
+    /// the controller restores its window (RFC 9438 §4.9), a recovery
+    /// ends, and after a timeout go-back-N stops (RFC 4015: the data was
+    /// delayed, not lost; later losses are found by SACK/RACK or the timer).
+    fn undo_spurious_response(&mut self, now: Instant) {
+        self.stats.spurious_undos += 1;
+        self.cc.get_mut().on_spurious_congestion(now);
+        self.rtx_next = None;
+        self.fast_rtx = None;
+        if self.in_recovery {
+            self.in_recovery = false;
+            self.rack.on_recovery_end();
+        }
+        // This window may enter recovery again for a real loss.
+        self.recover = self.snd_una;
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
@@ -685,6 +712,14 @@ impl Connection {
         self.last_progress = now;
         self.dupacks = 0;
         let rtt_sample = self.take_rtt_sample(now, seg, &freed);
+        let ecr = seg
+            .options
+            .timestamps
+            .filter(|_| self.ts_enabled)
+            .map(|t| t.ecr);
+        if self.undo.on_ack(self.snd_una, ecr) {
+            self.undo_spurious_response(now);
+        }
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
         let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
@@ -692,6 +727,7 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
+                self.undo.on_recovery_end(self.snd_nxt);
                 self.rack.on_recovery_end();
             } else if !self.sack_enabled {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.

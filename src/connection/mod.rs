@@ -140,6 +140,9 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECN-Echo (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
+    /// Loss responses (recovery or timeout) undone because they proved
+    /// spurious: timestamps (Eifel, RFC 3522) or D-SACKs (RFC 3708).
+    pub spurious_undos: u64,
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
@@ -304,6 +307,8 @@ pub struct Connection {
     want_writable: bool,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
+    /// The loss response that may still prove spurious.
+    undo: crate::recovery::Undo,
 }
 
 impl Connection {
@@ -383,6 +388,7 @@ impl Connection {
             cc: {
                 let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
                 cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc.set_hystart_mode(cfg.hystart);
                 cc
             },
             usage: CwndUsage::new(iss),
@@ -408,6 +414,7 @@ impl Connection {
             want_writable: false,
             close_reason: None,
             stats: counters::Counters::default(),
+            undo: crate::recovery::Undo::default(),
             cfg,
         }
     }
@@ -543,6 +550,7 @@ impl Connection {
             out_of_order: c.out_of_order.get(),
             ecn_ce_received: c.ecn_ce_received.get(),
             ecn_reductions: c.ecn_reductions.get(),
+            spurious_undos: c.spurious_undos.get(),
             events_dropped: self.events.dropped.get(),
         }
     }
@@ -914,6 +922,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
+        self.undo.start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.

@@ -286,6 +286,8 @@ impl Connection {
         let data = self.sndbuf.sent_slice(seq, max.min(self.snd_mss) as usize);
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
+            let tsval = self.ts_enabled.then(|| self.ts_now(now));
+            self.undo.on_retransmit(tsval);
         }
         let fin = self
             .fin_seq
