@@ -872,7 +872,7 @@ impl Connection {
                     self.rack_detect(now);
                     self.sack_loss_recovery(now, 0);
                 }
-                Timer::LossProbe => self.on_loss_probe_timeout(),
+                Timer::LossProbe => self.on_loss_probe_timeout(now),
             }
             if self.state == State::Closed {
                 return;

@@ -287,7 +287,7 @@ impl Connection {
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
             let tsval = self.ts_enabled.then(|| self.ts_now(now));
-            self.undo.on_retransmit(tsval);
+            self.undo.on_retransmit(seq.add(data.len() as u32), tsval);
         }
         let fin = self
             .fin_seq
@@ -370,12 +370,12 @@ impl Connection {
                     self.timers
                         .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
                 }
-                return Some(self.data_segment(
-                    now,
-                    seq,
-                    Flags::ACK.with(Flags::FIN),
-                    Bytes::new(),
-                ));
+                let seg = self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new());
+                if self.rack_on() {
+                    // A FIN alone is a tail too (Linux probes it).
+                    self.arm_loss_probe(now);
+                }
+                return Some(seg);
             }
             return None;
         }

@@ -170,9 +170,10 @@ impl Rack {
     }
 }
 
-/// The tail loss probe timeout (RFC 8985 §7.2): 2·SRTT, plus the
-/// worst-case delayed ACK when a single segment is in flight; 1 s before
-/// any RTT sample.
+/// The tail loss probe timeout (RFC 8985 §7.2) as Linux computes it
+/// (`tcp_schedule_loss_probe`): 2·SRTT, plus the worst-case delayed ACK
+/// when a single segment is in flight, else plus 2 ms of timer slack
+/// (`TCP_TIMEOUT_MIN`); 1 s before any RTT sample.
 pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Duration {
     match srtt {
         None => Duration::from_secs(1),
@@ -181,7 +182,7 @@ pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Durati
             if one_segment {
                 pto + WC_DEL_ACK
             } else {
-                pto.max(Duration::from_millis(10))
+                pto + Duration::from_millis(2)
             }
         }
     }
