@@ -51,9 +51,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tcp_proto::endpoint::{
-    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
+    ConnectionHandle, Counts, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
 };
-use tcp_proto::{CloseReason, Error as TcpError, Event, Instant, ip};
+use tcp_proto::{CloseReason, Error as TcpError, Event, Instant, State as TcpState, ip};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, watch};
 use tun_rs::AsyncDevice;
@@ -309,6 +309,12 @@ impl Stack {
         self.shared.lock().orphans.len()
     }
 
+    /// What the endpoint holds now (connections, half-open and TIME-WAIT
+    /// entries, buffered octets).
+    pub fn counts(&self) -> Counts {
+        self.shared.lock().ep.counts()
+    }
+
     /// Shuts the host down gracefully: listeners stop (new SYNs get a RST),
     /// every connection closes (its queued data, then a FIN; one with unread
     /// data is reset, as Linux's `close` does), and this waits until all are
@@ -347,17 +353,25 @@ impl State {
         let began = tokio::time::Instant::now();
         let now = self.now();
         let mut open: HashSet<ConnectionHandle> = self.orphans.keys().copied().collect();
+        // Counted if still open: one that ended before is not waited for.
+        let mut close = |ep: &mut Endpoint, h| {
+            if ep
+                .connection_ref(h)
+                .is_ok_and(|c| c.state() != TcpState::Closed)
+            {
+                open.insert(h);
+            }
+            let _ = ep.close(now, h);
+        };
         for l in std::mem::take(&mut self.listeners) {
             // Established but not accepted: closed like the rest (graceful).
             while let Some(h) = self.ep.accept(l) {
-                let _ = self.ep.close(now, h);
-                open.insert(h);
+                close(&mut self.ep, h);
             }
             let _ = self.ep.unlisten(l);
         }
         for (&h, c) in &mut self.conns {
-            let _ = self.ep.close(now, h);
-            open.insert(h);
+            close(&mut self.ep, h);
             c.wake(); // a blocked write now fails
         }
         self.acceptors.drain(..).for_each(Waker::wake);

@@ -213,6 +213,9 @@ fn shutdown_closes_idle_connections_with_a_fin_and_their_close_completes() {
         assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
         let e = our_l.accept().await.err().expect("accept after shutdown");
         assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
+        // Every connection is freed, though our streams are still held.
+        assert_eq!(other.counts().connections, 0);
+        assert_eq!(other.counts().buffered, 0);
         (summary, took, [a, b])
     });
     assert_eq!(
@@ -304,6 +307,7 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
             .expect("accept in time")
             .expect("accept");
         let t = Instant::now();
+        let other = stack.clone();
         let shutdown = tokio::spawn(stack.shutdown(timeout));
         // Meanwhile a new connection is refused.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -324,6 +328,7 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
             .expect("shutdown returns within its timeout and a bound")
             .unwrap();
         let took = t.elapsed();
+        assert_eq!(other.counts().connections, 0, "all reset and freed");
         drop((a, b));
         (summary, took, refused, never_closes)
     });
@@ -361,6 +366,53 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
     assert!(
         e == nix::libc::EPIPE || e == nix::libc::ECONNRESET,
         "never-closing peer: errno {e}"
+    );
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// A dropped stream whose peer never reads cannot deliver its data and
+/// FIN: at the linger limit the driver gives up with a RST, then ends.
+#[test]
+fn an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends() {
+    let test = "an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends";
+    let Some((net, tun)) = namespace(test) else {
+        return;
+    };
+    let rt = runtime();
+    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 14) });
+    let linger = Duration::from_millis(800);
+    stack.set_orphan_linger(linger);
+    let to = SocketAddr::new(Family::V6.kernel_addr(), 9021);
+    let kernel_l = kernel_listener(&net, to, Some(16 * 1024));
+    let never_reads = std::thread::spawn(move || kernel_l.accept().map(|(s, _)| (s, kernel_l)));
+    let dropped = rt.block_on(async move {
+        let mut s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&stack, to))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let data = pattern(4, 4 * MIB);
+        let _ = tokio::time::timeout(Duration::from_millis(300), s.write_all(&data)).await;
+        drop(s);
+        assert_eq!(stack.orphans(), 1);
+        Instant::now()
+        // The stack goes too: only the driver task is left.
+    });
+    let (s, _listener) = never_reads.join().unwrap().expect("kernel accept");
+    eventually(
+        "the kernel's socket is reset",
+        linger + Duration::from_secs(3),
+        || kernel_states(&net, 9021).iter().all(|&s| s == TCP_LISTEN),
+    );
+    let took = dropped.elapsed();
+    assert!(
+        took >= linger,
+        "reset {took:?} after the drop, before the limit"
+    );
+    assert_eq!(socket_error(&s), nix::libc::ECONNRESET);
+    eventually(
+        "the driver task ends and the TUN disappears",
+        Duration::from_secs(3),
+        || net.ip(&["link", "show", TUN_NAME]).is_err(),
     );
     rt.shutdown_timeout(Duration::from_secs(1));
 }
