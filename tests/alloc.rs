@@ -401,8 +401,76 @@ fn sack_flood_allocates_only_the_scoreboard_once() {
     );
 }
 
+/// An established connection that sent one message with `send(&[u8])`
+/// (acknowledged) and read one, with nothing queued, holds at most
+/// `limit` octets of heap of its own (measured as what dropping it frees;
+/// the configuration is one `Arc` both ends share, as an `Endpoint`'s
+/// connections do). Returns the two ends' figures.
+fn idle_connection_heap(cfg: Config, limit: isize) -> (isize, isize) {
+    let cfg = std::sync::Arc::new(cfg);
+    let now = Instant::from_secs(1);
+    let mut client =
+        Connection::connect(cfg.clone(), 40000, 80, SeqNum(u32::MAX - 3), now).unwrap();
+    let mut server = Connection::listen(cfg.clone(), 80, SeqNum(7)).unwrap();
+    let mut now = now;
+    let pump = |client: &mut Connection, server: &mut Connection, now: &mut Instant| {
+        for _ in 0..50 {
+            while let Some(s) = client.poll_transmit(*now) {
+                server.handle_segment(*now, s);
+            }
+            while let Some(s) = server.poll_transmit(*now) {
+                client.handle_segment(*now, s);
+            }
+            *now += Duration::from_millis(10);
+            for c in [&mut *client, &mut *server] {
+                if c.poll_timeout().is_some_and(|t| t <= *now) {
+                    c.handle_timeout(*now);
+                }
+                while c.poll_event().is_some() {}
+            }
+        }
+    };
+    pump(&mut client, &mut server, &mut now);
+    assert_eq!(client.state(), State::Established);
+    let request = vec![0x11u8; 300];
+    let response = vec![0x22u8; 3000];
+    let mut buf = vec![0u8; 8192];
+    assert_eq!(client.send(&request), Ok(300));
+    pump(&mut client, &mut server, &mut now);
+    assert_eq!(server.recv(&mut buf), Ok(300));
+    assert_eq!(server.send(&response), Ok(3000));
+    pump(&mut client, &mut server, &mut now);
+    assert_eq!(client.recv(&mut buf), Ok(3000));
+    pump(&mut client, &mut server, &mut now);
+    for c in [&client, &server] {
+        assert_eq!(c.state(), State::Established);
+        assert_eq!(c.send_queue_len(), 0, "everything acknowledged");
+        assert_eq!(c.recv_available(), 0, "everything read");
+        assert_eq!(c.poll_timeout(), None, "idle: no timer armed");
+    }
+    let ((), _, client_heap) = count(|| drop(client));
+    let ((), _, server_heap) = count(|| drop(server));
+    let (client_heap, server_heap) = (-client_heap, -server_heap);
+    println!(
+        "idle connection heap (size_of::<Connection>() = {} inline): client {client_heap} B, server {server_heap} B",
+        std::mem::size_of::<Connection>()
+    );
+    assert!(
+        client_heap <= limit && server_heap <= limit,
+        "heap held by an idle connection: client {client_heap} B, server {server_heap} B"
+    );
+    assert_eq!(
+        std::sync::Arc::strong_count(&cfg),
+        1,
+        "the config was shared"
+    );
+    (client_heap, server_heap)
+}
+
 #[test]
 fn allocations_per_segment_and_heap_held() {
+    idle_connection_heap(Config::linux(), 256);
+    idle_connection_heap(Config::rfc9293(), 256);
     lossy_bulk_with_sack_allocates_next_to_nothing_per_segment();
     sack_flood_allocates_only_the_scoreboard_once();
     bulk_send_bytes_allocates_nothing_per_segment();

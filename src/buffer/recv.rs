@@ -44,6 +44,10 @@ pub(crate) const PIECE_OVERHEAD: usize = 96;
 /// Small in-order slices kept without copying at once (see `push_ready`).
 const SMALL_SLICES: usize = 4;
 
+/// Queues with at most this many slots are let go of when drained (see
+/// `release_tail_if_drained`); larger ones are kept for the flow that grew them.
+pub(crate) const KEEP_QUEUE: usize = 4;
+
 /// Size of the compact block small in-order segments are copied into.
 const BLOCK: usize = 4096;
 
@@ -388,10 +392,20 @@ impl RecvBuffer {
         }
     }
 
-    /// An idle connection keeps no block.
+    /// An idle connection keeps no block, and no queue storage of a
+    /// message exchange (a queue grown past [`KEEP_QUEUE`] entries serves a
+    /// bulk flow, which would otherwise allocate it again on every drain).
     fn release_tail_if_drained(&mut self) {
-        if self.ready_len == 0 && self.tail.capacity() > 0 {
-            self.tail = BytesMut::new();
+        if self.ready_len == 0 {
+            if self.tail.capacity() > 0 {
+                self.tail = BytesMut::new();
+            }
+            if self.ready.is_empty() && (1..=KEEP_QUEUE).contains(&self.ready.capacity()) {
+                self.ready = VecDeque::new();
+            }
+            if self.ooo.is_empty() && (1..=KEEP_QUEUE).contains(&self.ooo.capacity()) {
+                self.ooo = VecDeque::new();
+            }
         }
     }
 

@@ -15,6 +15,7 @@
 //! so neither path allocates per segment; once everything is sent and
 //! acknowledged, the buffer lets go of its blocks (an idle connection keeps none).
 
+use super::recv::KEEP_QUEUE;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use alloc::collections::VecDeque;
@@ -311,9 +312,17 @@ impl SendBuffer {
         self.sent_len -= a.octets;
         if self.sent_len == 0 && self.unsent_len == 0 {
             // Everything sent is acknowledged and nothing waits: an idle
-            // connection keeps no staging or gather block.
+            // connection keeps no staging or gather block, and no queue
+            // storage of a message exchange (queues grown by a bulk flow,
+            // which drains now and then, stay: see `KEEP_QUEUE`).
             self.staging = BytesMut::new();
             self.gather = BytesMut::new();
+            if self.sent.capacity() <= KEEP_QUEUE {
+                self.sent = VecDeque::new();
+            }
+            if self.unsent.capacity() <= KEEP_QUEUE {
+                self.unsent = VecDeque::new();
+            }
         }
         a
     }

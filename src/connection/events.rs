@@ -2,18 +2,20 @@
 //! it grow (a listener bounced between LISTEN and SYN-RECEIVED for ever
 //! still holds at most [`CAPACITY`] events).
 
+use super::counters::Count;
 use crate::event::Event;
 
 /// Events held before the oldest are dropped (and counted).
 pub(crate) const CAPACITY: usize = 32;
+const _: () = assert!(CAPACITY < 128, "head + len must fit a u8");
 
 #[derive(Clone, Debug)]
 pub(crate) struct EventQueue {
     buf: [Event; CAPACITY],
-    head: usize,
-    len: usize,
+    head: u8,
+    len: u8,
     /// Events dropped because the application did not poll.
-    pub(crate) dropped: u64,
+    pub(crate) dropped: Count,
 }
 
 impl Default for EventQueue {
@@ -22,7 +24,7 @@ impl Default for EventQueue {
             buf: [Event::Connected; CAPACITY],
             head: 0,
             len: 0,
-            dropped: 0,
+            dropped: Count::default(),
         }
     }
 }
@@ -30,12 +32,12 @@ impl Default for EventQueue {
 impl EventQueue {
     /// Appends `e`; when full, the oldest event makes room.
     pub(crate) fn push_back(&mut self, e: Event) {
-        if self.len == CAPACITY {
-            self.head = (self.head + 1) % CAPACITY;
+        if usize::from(self.len) == CAPACITY {
+            self.head = (self.head + 1) % CAPACITY as u8;
             self.len -= 1;
             self.dropped += 1;
         }
-        let i = (self.head + self.len) % CAPACITY;
+        let i = usize::from(self.head + self.len) % CAPACITY;
         if let Some(slot) = self.buf.get_mut(i) {
             *slot = e;
             self.len += 1;
@@ -46,8 +48,8 @@ impl EventQueue {
         if self.len == 0 {
             return None;
         }
-        let e = self.buf.get(self.head).copied();
-        self.head = (self.head + 1) % CAPACITY;
+        let e = self.buf.get(usize::from(self.head)).copied();
+        self.head = (self.head + 1) % CAPACITY as u8;
         self.len -= 1;
         e
     }
@@ -73,7 +75,7 @@ mod tests {
             q.push_back(Event::Readable);
         }
         q.push_back(Event::Writable);
-        assert_eq!(q.dropped, 1);
+        assert_eq!(q.dropped.get(), 1);
         let all: alloc::vec::Vec<_> = core::iter::from_fn(|| q.pop_front()).collect();
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(all.last(), Some(&Event::Writable));

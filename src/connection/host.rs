@@ -8,6 +8,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::Segment;
+use alloc::sync::Arc;
 
 impl Connection {
     /// Something may be due from [`poll_transmit`](Self::poll_transmit).
@@ -57,12 +58,21 @@ impl Connection {
     /// built by a transient connection through the LISTEN code, so the
     /// half-open entries of an `Endpoint` send exactly what a connection would.
     pub(crate) fn syn_ack_for(
-        cfg: Config,
+        cfg: Arc<Config>,
+        ts_offset: u32,
         syn: &Segment,
         iss: SeqNum,
         now: Instant,
     ) -> Option<Segment> {
         let mut c = Connection::accept(cfg, syn, iss, now).ok()?;
+        c.ts_offset = ts_offset;
         c.poll_transmit(now)
+    }
+
+    /// Sets the offset added to the timestamp clock (an `Endpoint`'s per
+    /// 4-tuple secret, RFC 7323 §7.1), before anything is sent.
+    #[inline]
+    pub(crate) fn set_ts_offset(&mut self, ts_offset: u32) {
+        self.ts_offset = ts_offset;
     }
 }

@@ -156,7 +156,8 @@ fn linux_state(s: State) -> u8 {
     }
 }
 
-fn clamp32(x: u64) -> u32 {
+fn clamp32(x: impl Into<u64>) -> u32 {
+    let x: u64 = x.into();
     x.min(u64::from(u32::MAX)) as u32
 }
 

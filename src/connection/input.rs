@@ -359,7 +359,7 @@ impl Connection {
     fn reincarnate(&mut self, now: Instant, seg: &Segment, iss: SeqNum) {
         // The configuration was validated when this connection was made.
         let mut fresh = Connection::new(
-            self.cfg,
+            self.cfg.clone(),
             self.local_port,
             seg.src_port,
             iss,
@@ -368,6 +368,7 @@ impl Connection {
         );
         fresh.events = core::mem::take(&mut self.events);
         fresh.one_shot_listener = self.one_shot_listener;
+        fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
@@ -515,7 +516,16 @@ impl Connection {
         let jitter = (now.total_micros() as u32).wrapping_mul(0x9E37_79B1) >> 8;
         let iss = self.iss.add(65_537).add(jitter);
         // The configuration was validated when this connection was made.
-        let mut fresh = Connection::new(self.cfg, self.local_port, 0, iss, State::SynReceived, now);
+        let mut fresh = Connection::new(
+            self.cfg.clone(),
+            self.local_port,
+            0,
+            iss,
+            State::SynReceived,
+            now,
+        );
+        fresh.ts_offset = self.ts_offset;
+        fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         fresh.one_shot_listener = true;

@@ -6,6 +6,7 @@
 //! [`Connection::poll_transmit`], [`Connection::poll_timeout`],
 //! [`Connection::poll_event`].
 
+mod counters;
 mod ecn;
 mod events;
 mod host;
@@ -31,6 +32,7 @@ use crate::state::State;
 use crate::time::Instant;
 use crate::wire::Segment;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
 use rtt::RttEstimator;
@@ -147,7 +149,15 @@ pub struct Stats {
 /// to every call that needs time, and the caller picks the ISS.
 #[derive(Debug)]
 pub struct Connection {
-    cfg: Config,
+    /// Shared by every connection made from the same `Arc` (an `Endpoint`'s
+    /// connections share one); a socket option copies it on write.
+    cfg: Arc<Config>,
+    /// Offset added to the timestamp clock (starts as `cfg.ts_offset`; an
+    /// `Endpoint` sets one per 4-tuple, RFC 7323 §7.1).
+    ts_offset: u32,
+    /// The receive buffer in force, octets (starts as `cfg.recv_buffer`;
+    /// `SO_RCVBUF` or an `Endpoint` under memory pressure changes it).
+    recv_buffer: usize,
     state: State,
     origin: Origin,
     /// Made by [`Connection::listen`]: a reset in SYN-RECEIVED returns to LISTEN.
@@ -276,7 +286,7 @@ pub struct Connection {
     readable_signalled: bool,
     want_writable: bool,
     close_reason: Option<CloseReason>,
-    stats: Stats,
+    stats: counters::Counters,
 }
 
 impl Connection {
@@ -285,7 +295,7 @@ impl Connection {
     /// struct is built where it ends up, not built and then moved.
     #[inline(always)]
     fn new(
-        cfg: Config,
+        cfg: Arc<Config>,
         local_port: u16,
         remote_port: u16,
         iss: SeqNum,
@@ -294,6 +304,8 @@ impl Connection {
     ) -> Connection {
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
         Connection {
+            ts_offset: cfg.ts_offset,
+            recv_buffer: cfg.recv_buffer,
             state,
             origin: Origin::Passive,
             one_shot_listener: false,
@@ -329,7 +341,7 @@ impl Connection {
             app_closed: false,
             rd_shut: false,
             corked: false,
-            rtt: RttEstimator::new(&cfg),
+            rtt: RttEstimator::new(cfg.as_ref()),
             rtt_probe: None,
             retries: 0,
             rtx_next: None,
@@ -373,7 +385,7 @@ impl Connection {
             readable_signalled: false,
             want_writable: false,
             close_reason: None,
-            stats: Stats::default(),
+            stats: counters::Counters::default(),
             cfg,
         }
     }
@@ -381,14 +393,18 @@ impl Connection {
     /// Active open (RFC 9293 §3.10.1): CLOSED → SYN-SENT; the SYN comes out
     /// of [`poll_transmit`](Self::poll_transmit). The caller picks `iss`
     /// (RFC 6528 / MUST-8, MUST-9: from its own clock and secret).
+    ///
+    /// `cfg` is a [`Config`], or an `Arc<Config>` that many connections
+    /// share (no copy per connection).
     #[inline]
     pub fn connect(
-        cfg: Config,
+        cfg: impl Into<Arc<Config>>,
         local_port: u16,
         remote_port: u16,
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
+        let cfg = cfg.into();
         cfg.validate()?;
         let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now);
         c.set_state(State::SynSent);
@@ -404,7 +420,12 @@ impl Connection {
     /// it to LISTEN with nothing of that peer kept, and the next handshake
     /// uses a new ISS derived from this one (see the R2/R6/R15 edges).
     #[inline]
-    pub fn listen(cfg: Config, local_port: u16, iss: SeqNum) -> Result<Connection, ConfigError> {
+    pub fn listen(
+        cfg: impl Into<Arc<Config>>,
+        local_port: u16,
+        iss: SeqNum,
+    ) -> Result<Connection, ConfigError> {
+        let cfg = cfg.into();
         cfg.validate()?;
         let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO);
         c.one_shot_listener = true;
@@ -416,11 +437,12 @@ impl Connection {
     /// themselves (a listener): the connection starts in SYN-RECEIVED with
     /// its SYN-ACK due. `syn` must be a SYN without ACK or RST.
     pub fn accept(
-        cfg: Config,
+        cfg: impl Into<Arc<Config>>,
         syn: &Segment,
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
+        let cfg = cfg.into();
         cfg.validate()?;
         let mut c = Connection::new(cfg, syn.dst_port, syn.src_port, iss, State::Listen, now);
         c.handle_segment(now, syn.clone());
@@ -450,9 +472,15 @@ impl Connection {
         self.remote_port
     }
 
-    /// The configuration in force.
+    /// The configuration in force (with the socket options set since).
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The configuration to change for a socket option: this connection's
+    /// own copy (made on the first change when the `Arc` is shared).
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.cfg)
     }
 
     /// Why the connection closed, once it has.
@@ -463,6 +491,7 @@ impl Connection {
     /// Counters and estimates.
     pub fn stats(&self) -> Stats {
         let cc = self.cc.get();
+        let c = &self.stats;
         Stats {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
@@ -473,8 +502,26 @@ impl Connection {
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_wnd(),
             snd_mss: self.snd_mss,
-            events_dropped: self.events.dropped,
-            ..self.stats
+            segments_in: c.segments_in,
+            segments_out: c.segments_out,
+            bytes_sent: c.bytes_sent,
+            bytes_received: c.bytes_received,
+            retransmits: c.retransmits.get(),
+            rto_expirations: c.rto_expirations.get(),
+            fast_retransmits: c.fast_retransmits.get(),
+            tail_loss_probes: c.tail_loss_probes.get(),
+            rack_lost_retransmits: c.rack_lost_retransmits.get(),
+            dup_acks: c.dup_acks.get(),
+            challenge_acks: c.challenge_acks.get(),
+            challenge_acks_suppressed: c.challenge_acks_suppressed.get(),
+            oow_acks_suppressed: c.oow_acks_suppressed.get(),
+            dropped_unacceptable: c.dropped_unacceptable.get(),
+            dropped_bad_ack: c.dropped_bad_ack.get(),
+            dropped_other: c.dropped_other.get(),
+            out_of_order: c.out_of_order.get(),
+            ecn_ce_received: c.ecn_ce_received.get(),
+            ecn_reductions: c.ecn_reductions.get(),
+            events_dropped: self.events.dropped.get(),
         }
     }
 
@@ -1077,8 +1124,8 @@ impl Connection {
         // (so a window that cannot grow past 65,535 without scaling draws
         // no ACK re-advertising the same value).
         let offered = (usize::from(self.window_field())) << self.rcv_wscale;
-        let threshold = (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss));
-        if offered >= advertised + threshold && advertised < self.cfg.recv_buffer / 2 {
+        let threshold = (self.recv_buffer / 2).min(usize::from(self.cfg.mss));
+        if offered >= advertised + threshold && advertised < self.recv_buffer / 2 {
             self.ack_now = true;
         }
     }

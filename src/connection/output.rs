@@ -514,7 +514,7 @@ impl Connection {
     pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
-        let step = ((self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
+        let step = ((self.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
         // While out-of-order data waits for a hole, the right edge stays put:
         // the duplicate ACKs then carry the same window, as RFC 5681 §2
         // requires of a duplicate (stacks that check it, BSD's and
@@ -552,6 +552,6 @@ impl Connection {
 
     /// The timestamp clock: milliseconds plus the caller's offset (RFC 7323 §5.4).
     pub(super) fn ts_now(&self, now: Instant) -> u32 {
-        (now.total_millis() as u32).wrapping_add(self.cfg.ts_offset)
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
     }
 }

@@ -3,15 +3,21 @@
 use crate::config::Config;
 use core::time::Duration;
 
+/// No sample yet (for `srtt` and `min_rtt`: samples are capped far below).
+const NONE: u32 = u32::MAX;
+
+/// Samples are capped at ten minutes (in µs), so SRTT and RTTVAR fit 32 bits.
+const MAX_SAMPLE: u64 = 600_000_000;
+
 /// SRTT, RTTVAR and the RTO with its backoff (RFC 6298 §2, §5), kept in
 /// whole microseconds so that the per-ACK update is integer arithmetic.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RttEstimator {
-    /// SRTT, once measured.
-    srtt: Option<u64>,
-    rttvar: u64,
-    /// Smallest sample so far (for congestion control).
-    min_rtt: Option<u64>,
+    /// SRTT, [`NONE`] until measured.
+    srtt: u32,
+    rttvar: u32,
+    /// Smallest sample so far (for congestion control), [`NONE`] until measured.
+    min_rtt: u32,
     /// The RTO before backoff.
     base_rto: u64,
     /// Number of doublings in force (RFC 6298 (5.5)); reset by a new sample.
@@ -28,9 +34,9 @@ fn micros(d: Duration) -> u64 {
 impl RttEstimator {
     pub(crate) fn new(cfg: &Config) -> RttEstimator {
         RttEstimator {
-            srtt: None,
+            srtt: NONE,
             rttvar: 0,
-            min_rtt: None,
+            min_rtt: NONE,
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
             min_rto: micros(cfg.min_rto),
@@ -41,23 +47,24 @@ impl RttEstimator {
 
     /// Feeds one RTT measurement (RFC 6298 (2.2)/(2.3)); clears the backoff.
     pub(crate) fn sample(&mut self, r: Duration) {
-        // Samples are capped at ten minutes, so nothing below can overflow.
-        let r = micros(r).min(600_000_000);
-        let srtt = match self.srtt {
-            None => {
-                self.rttvar = r / 2;
-                r
-            }
-            Some(srtt) => {
-                // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R'.
-                self.rttvar = (self.rttvar * 3 + srtt.abs_diff(r)) / 4;
-                (srtt * 7 + r) / 8
-            }
+        // Samples are capped at ten minutes, so nothing below can overflow
+        // (the sums are taken in 64 bits; SRTT and RTTVAR stay ≤ the cap).
+        let r = micros(r).min(MAX_SAMPLE);
+        let (srtt, rttvar) = if self.srtt == NONE {
+            (r, r / 2)
+        } else {
+            let srtt = u64::from(self.srtt);
+            // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|; SRTT = 7/8 SRTT + 1/8 R'.
+            (
+                (srtt * 7 + r) / 8,
+                (u64::from(self.rttvar) * 3 + srtt.abs_diff(r)) / 4,
+            )
         };
-        self.srtt = Some(srtt);
-        self.min_rtt = Some(self.min_rtt.map_or(r, |m| m.min(r)));
+        self.srtt = srtt as u32;
+        self.rttvar = rttvar as u32;
+        self.min_rtt = self.min_rtt.min(r as u32);
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
-        let rto = srtt + (self.rttvar * 4).max(self.rttvar_floor);
+        let rto = srtt + (rttvar * 4).max(self.rttvar_floor);
         self.base_rto = rto.clamp(self.min_rto, self.max_rto);
         self.backoff = 0;
     }
@@ -85,15 +92,15 @@ impl RttEstimator {
     }
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
-        self.srtt.map(Duration::from_micros)
+        (self.srtt != NONE).then(|| Duration::from_micros(u64::from(self.srtt)))
     }
 
     pub(crate) fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt.map(Duration::from_micros)
+        (self.min_rtt != NONE).then(|| Duration::from_micros(u64::from(self.min_rtt)))
     }
 
     pub(crate) fn rttvar(&self) -> Duration {
-        Duration::from_micros(self.rttvar)
+        Duration::from_micros(u64::from(self.rttvar))
     }
 }
 
@@ -140,5 +147,19 @@ mod tests {
         assert_eq!(r.rto(), Duration::from_secs(120));
         r.sample(Duration::from_millis(10));
         assert_eq!(r.rto(), Duration::from_millis(210));
+    }
+
+    #[test]
+    fn samples_at_the_ten_minute_cap_do_not_overflow() {
+        let mut r = RttEstimator::new(&Config::linux());
+        for _ in 0..20 {
+            r.sample(Duration::from_secs(3600));
+        }
+        assert_eq!(r.srtt(), Some(Duration::from_secs(600)));
+        assert_eq!(r.min_rtt(), Some(Duration::from_secs(600)));
+        assert_eq!(r.rto(), Duration::from_secs(120));
+        r.sample(Duration::from_micros(1));
+        assert_eq!(r.min_rtt(), Some(Duration::from_micros(1)));
+        assert!(r.srtt() < Some(Duration::from_secs(600)));
     }
 }

@@ -13,7 +13,7 @@ impl Connection {
     /// `TCP_NODELAY`: turns Nagle's algorithm off (`true`) or on (MUST-17).
     /// Queued data goes out at the next [`poll_transmit`](Self::poll_transmit).
     pub fn set_nodelay(&mut self, nodelay: bool) {
-        self.cfg.nagle = !nodelay;
+        self.config_mut().nagle = !nodelay;
     }
 
     /// A `TCP_CORK`-like "more data is coming": while set, a segment
@@ -28,7 +28,7 @@ impl Connection {
     /// give up when sent data stays unacknowledged this long; `None` leaves
     /// only the retransmission count.
     pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
-        self.cfg.user_timeout = timeout;
+        self.config_mut().user_timeout = timeout;
     }
 
     /// `SO_KEEPALIVE` with `TCP_KEEPIDLE` / `TCP_KEEPINTVL` / `TCP_KEEPCNT`
@@ -42,7 +42,7 @@ impl Connection {
             interval: k.interval.max(Duration::from_secs(1)),
             probes: k.probes.max(2),
         });
-        self.cfg.keepalive = k;
+        self.config_mut().keepalive = k;
         match k {
             Some(k) if self.state.is_synchronized() => {
                 let at = (self.last_rcv + k.idle).max(now);
@@ -57,7 +57,7 @@ impl Connection {
     /// new data until the queue drains below the new size.
     pub fn set_send_buffer(&mut self, octets: usize) {
         let octets = octets.clamp(1, 1 << 30);
-        self.cfg.send_buffer = octets;
+        self.config_mut().send_buffer = octets;
         self.sndbuf.set_capacity(octets);
         if self.want_writable && self.sndbuf.free() > 0 && self.can_send() {
             self.want_writable = false;
@@ -70,20 +70,34 @@ impl Connection {
     /// shrink below what is held plus that window. The window-scale shift,
     /// fixed by the SYN, does not change.
     pub fn set_recv_buffer(&mut self, octets: usize) {
+        let octets = self.resize_recv_buffer(octets);
+        self.config_mut().recv_buffer = octets;
+    }
+
+    /// [`set_recv_buffer`](Self::set_recv_buffer) without recording it in
+    /// the configuration (an `Endpoint` under memory pressure: no copy of a
+    /// shared configuration); returns the size now in force.
+    pub(crate) fn resize_recv_buffer(&mut self, octets: usize) -> usize {
         let floor = self.rcvbuf.readable() + self.rcv_wnd() as usize;
         let octets = octets
             .max(floor)
             .max(usize::from(self.cfg.mss))
             .min(1 << 30);
-        self.cfg.recv_buffer = octets;
+        self.recv_buffer = octets;
         self.rcvbuf.set_capacity(octets);
         self.maybe_window_update();
+        octets
+    }
+
+    /// The receive buffer in force, octets.
+    pub(crate) fn recv_buffer(&self) -> usize {
+        self.recv_buffer
     }
 
     /// `TCP_LINGER2`: how long FIN-WAIT-2 waits for the peer's FIN after a
     /// full close; `None` waits forever. Restarts a running timer.
     pub fn set_fin_wait_2_timeout(&mut self, timeout: Option<Duration>, now: Instant) {
-        self.cfg.fin_wait_2_timeout = timeout;
+        self.config_mut().fin_wait_2_timeout = timeout;
         self.timers.stop(Timer::FinWait2);
         self.arm_fin_wait_2(now);
     }

@@ -36,60 +36,74 @@ impl Timer {
     ];
 }
 
-/// A deadline per [`Timer`].
-#[derive(Clone, Copy, Debug, Default)]
+/// Marks a timer that is not armed. No deadline is ever stored as this
+/// value: one that would saturate to it is kept one microsecond earlier,
+/// which no caller can tell apart (it is 584,000 years after the epoch).
+const UNSET: u64 = u64::MAX;
+
+/// A deadline per [`Timer`], in microseconds, [`UNSET`] when disarmed:
+/// 8 octets a timer instead of an `Option<Instant>`'s 16.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    deadlines: [Option<Instant>; 8],
+    deadlines: [u64; 8],
+}
+
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable {
+            deadlines: [UNSET; 8],
+        }
+    }
 }
 
 impl TimerTable {
     #[inline]
     pub(crate) fn set(&mut self, t: Timer, at: Instant) {
-        self.deadlines[t as usize] = Some(at);
+        self.deadlines[t as usize] = at.total_micros().min(UNSET - 1);
     }
 
     /// Arms `t` for `micros` microseconds after `now` (saturating): integer
     /// arithmetic, no `Duration` on the per-segment path.
     #[inline]
     pub(crate) fn set_after(&mut self, t: Timer, now: Instant, micros: u64) {
-        self.set(
-            t,
-            Instant::from_micros(now.total_micros().saturating_add(micros)),
-        );
+        self.deadlines[t as usize] = now.total_micros().saturating_add(micros).min(UNSET - 1);
     }
 
     #[inline]
     pub(crate) fn stop(&mut self, t: Timer) {
-        self.deadlines[t as usize] = None;
+        self.deadlines[t as usize] = UNSET;
     }
 
     /// When `t` fires, if armed.
     #[inline]
     pub(crate) fn deadline(&self, t: Timer) -> Option<Instant> {
-        self.deadlines[t as usize]
+        let d = self.deadlines[t as usize];
+        (d != UNSET).then(|| Instant::from_micros(d))
     }
 
     #[inline]
     pub(crate) fn is_set(&self, t: Timer) -> bool {
-        self.deadlines[t as usize].is_some()
+        self.deadlines[t as usize] != UNSET
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.deadlines = [None; 8];
+        self.deadlines = [UNSET; 8];
     }
 
     /// The earliest deadline armed.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
+        let d = self.deadlines.iter().copied().min().unwrap_or(UNSET);
+        (d != UNSET).then(|| Instant::from_micros(d))
     }
 
     /// Disarms and returns the timer that has expired at `now`, earliest first.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
+        let now = now.total_micros();
         let t = Timer::ALL
             .into_iter()
-            .filter(|t| self.deadlines[*t as usize].is_some_and(|d| d <= now))
+            .filter(|t| self.deadlines[*t as usize] <= now)
             .min_by_key(|t| self.deadlines[*t as usize])?;
-        self.deadlines[t as usize] = None;
+        self.deadlines[t as usize] = UNSET;
         Some(t)
     }
 }
@@ -116,5 +130,18 @@ mod tests {
         );
         assert_eq!(t.take_expired(Instant::from_secs(61)), None);
         assert!(!t.is_set(Timer::TimeWait));
+    }
+
+    #[test]
+    fn a_deadline_at_the_end_of_time_stays_armed_and_fires() {
+        let mut t = TimerTable::default();
+        t.set_after(Timer::Keepalive, Instant::from_micros(u64::MAX - 5), 100);
+        assert!(t.is_set(Timer::Keepalive));
+        assert_eq!(
+            t.take_expired(Instant::from_micros(u64::MAX)),
+            Some(Timer::Keepalive)
+        );
+        t.set(Timer::Rack, Instant::from_micros(u64::MAX));
+        assert_eq!(t.next(), Some(Instant::from_micros(u64::MAX - 1)));
     }
 }

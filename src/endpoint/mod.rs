@@ -121,6 +121,7 @@ use crate::timewait::{self, TimeWaitAction};
 use crate::wire::{ChecksumMode, Ecn, Flags, IpPair, Segment, Timestamps, WireError};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::{IpAddr, SocketAddr};
@@ -344,6 +345,10 @@ struct Listener {
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: EndpointConfig,
+    /// The connection settings every IPv4 / IPv6 connection shares (the
+    /// per-4-tuple timestamp offset is set on each connection).
+    conn_v4: Arc<Config>,
+    conn_v6: Arc<Config>,
     keys: Keys,
     conns: Vec<ConnSlot>,
     conn_free: Vec<u32>,
@@ -373,13 +378,25 @@ pub struct Endpoint {
     stats: EndpointStats,
 }
 
+/// The connection settings shared by the IPv4 and by the IPv6 connections
+/// (IPv6 advertises MSS − 20 unless `ipv6_mss` says otherwise).
+fn family_configs(cfg: &EndpointConfig) -> (Arc<Config>, Arc<Config>) {
+    let mut v6 = cfg.connection;
+    v6.mss = cfg.ipv6_mss.unwrap_or(v6.mss.saturating_sub(20)).max(64);
+    v6.default_peer_mss = v6.default_peer_mss.max(1220).min(v6.mss);
+    (Arc::new(cfg.connection), Arc::new(v6))
+}
+
 impl Endpoint {
     /// An endpoint with `cfg` and the caller's `secret` (16 random octets
     /// from the operating system: they key the demux hash, ISNs, timestamp
     /// offsets, ephemeral ports and SYN cookies).
     pub fn new(cfg: EndpointConfig, secret: [u8; 16]) -> Result<Endpoint, ConfigError> {
         cfg.validate()?;
+        let (conn_v4, conn_v6) = family_configs(&cfg);
         Ok(Endpoint {
+            conn_v4,
+            conn_v6,
             cfg,
             keys: Keys::new(secret),
             conns: Vec::new(),
@@ -592,7 +609,8 @@ impl Endpoint {
         };
         let cfg = self.conn_config(&tuple);
         let iss = self.isn(now, &tuple);
-        let conn = Connection::connect(cfg, tuple.local_port, tuple.remote_port, iss, now)?;
+        let mut conn = Connection::connect(cfg, tuple.local_port, tuple.remote_port, iss, now)?;
+        conn.set_ts_offset(self.ts_offset(&tuple));
         Ok(self.insert_conn(tuple, conn))
     }
 
@@ -885,6 +903,7 @@ impl Endpoint {
         let Ok(mut conn) = Connection::accept(cfg, syn, iss, now) else {
             return;
         };
+        conn.set_ts_offset(self.ts_offset(&tuple));
         if let Some(at) = syn_ack_sent {
             conn.syn_ack_sent_at(at);
         }
@@ -982,7 +1001,8 @@ impl Endpoint {
 
     fn send_syn_ack(&mut self, now: Instant, e: &HalfOpen) {
         let cfg = self.conn_config(&e.tuple);
-        if let Some(s) = Connection::syn_ack_for(cfg, &e.syn(), e.iss, now) {
+        let ts = self.ts_offset(&e.tuple);
+        if let Some(s) = Connection::syn_ack_for(cfg, ts, &e.syn(), e.iss, now) {
             self.push_reply(&e.tuple, s);
         }
     }
@@ -1003,7 +1023,8 @@ impl Endpoint {
         }
         let ecn_setup = s.flags.contains(Flags::ECE.with(Flags::CWR));
         let iss = cookie::make(&self.keys, &tuple, syn.seq, now, idx);
-        let Some(mut synack) = Connection::syn_ack_for(cfg, &s, iss, now) else {
+        let ts = self.ts_offset(&tuple);
+        let Some(mut synack) = Connection::syn_ack_for(cfg, ts, &s, iss, now) else {
             return;
         };
         if let Some(t) = synack.options.timestamps.as_mut() {
@@ -1125,7 +1146,7 @@ impl Endpoint {
 
     fn time_wait_ack(&mut self, now: Instant, e: &TimeWait) {
         if self.reply_allowed(now) {
-            let ts = self.conn_config(&e.tuple).ts_offset;
+            let ts = self.ts_offset(&e.tuple);
             let ts_now = (now.total_millis() as u32).wrapping_add(ts);
             self.push_reply(&e.tuple, e.ack(ts_now));
         }
@@ -1370,19 +1391,18 @@ impl Endpoint {
         SeqNum(m.wrapping_add(self.keys.isn.tuple(t, 0) as u32))
     }
 
-    /// The connection settings for `t`: its own timestamp offset (RFC 7323 §7.1).
-    fn conn_config(&self, t: &FourTuple) -> Config {
-        let mut c = self.cfg.connection;
-        c.ts_offset = self.keys.ts.tuple(t, 0) as u32;
+    /// The connection settings for `t`'s family (shared, not copied).
+    fn conn_config(&self, t: &FourTuple) -> Arc<Config> {
         if t.v6 {
-            c.mss = self
-                .cfg
-                .ipv6_mss
-                .unwrap_or(c.mss.saturating_sub(20))
-                .max(64);
-            c.default_peer_mss = c.default_peer_mss.max(1220).min(c.mss);
+            self.conn_v6.clone()
+        } else {
+            self.conn_v4.clone()
         }
-        c
+    }
+
+    /// `t`'s own timestamp offset (RFC 7323 §7.1).
+    fn ts_offset(&self, t: &FourTuple) -> u32 {
+        self.keys.ts.tuple(t, 0) as u32
     }
 
     fn under_pressure(&self) -> bool {
@@ -1468,12 +1488,12 @@ impl Endpoint {
         // peer uses that window up, so the target is applied on every touch.)
         if pressure {
             let target = (4 * usize::from(c.config().mss)).min(full);
-            if c.config().recv_buffer > target {
-                c.set_recv_buffer(target);
+            if c.recv_buffer() > target {
+                c.resize_recv_buffer(target);
             }
             *flags |= SHRUNK;
         } else if *flags & SHRUNK != 0 {
-            c.set_recv_buffer(full);
+            c.resize_recv_buffer(full);
             *flags &= !SHRUNK;
         }
         let c = &*c;
