@@ -23,7 +23,12 @@
 //! transfer). Knobs: `TCPP_GOODPUT_MIB` (transfer size, default 64),
 //! `TCPP_GOODPUT_SEEDS` (seeds per cell, median taken; default 3),
 //! `TCPP_GOODPUT_GRID=0` skips the grid, `TCPP_GOODPUT_ONLY=substring`
-//! runs only the stacks whose name contains it.
+//! runs only the stacks whose name contains it, `TCPP_GOODPUT_RTTS=20,80`
+//! and `TCPP_GOODPUT_LOSSES=0,1` (percent) run only those rows;
+//! `TCPP_GOODPUT_TRACE=ms` prints the tcp-proto sender's cwnd, ssthresh,
+//! retransmissions and SRTT every `ms` of virtual time and on each change
+//! of ssthresh or retransmission count (to stderr; pair it with one seed
+//! and one cell).
 mod common;
 
 use std::cell::RefCell;
@@ -196,6 +201,12 @@ fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outc
     let mut rbuf = vec![0u8; 1 << 18];
     let mut checker = Checker { at: 0, pat };
     let mut last = now;
+    let trace = std::env::var("TCPP_GOODPUT_TRACE").is_ok();
+    let mut last_trace = (0, 0, 0);
+    let trace_ms: u128 = std::env::var("TCPP_GOODPUT_TRACE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     while received < total {
         // Deliveries and timers due now.
         while let Some(s) = up.pop_due(now) {
@@ -233,6 +244,28 @@ fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outc
         }
         while a.poll_event().is_some() {}
         while b.poll_event().is_some() {}
+        if trace {
+            let i = a.tcp_info(now);
+            let key = (
+                i.snd_ssthresh,
+                i.total_retrans,
+                (now - start.unwrap_or(now)).as_millis() / trace_ms,
+            );
+            if key != last_trace {
+                last_trace = key;
+                eprintln!(
+                    "t={:.3} cwnd={} ssthresh={} rtx={} rto={} srtt={} unacked={} rcvd={}",
+                    (now - start.unwrap_or(now)).as_secs_f64(),
+                    i.snd_cwnd,
+                    i.snd_ssthresh,
+                    i.total_retrans,
+                    i.total_rto,
+                    i.rtt,
+                    i.unacked,
+                    received
+                );
+            }
+        }
         // Output onto the path.
         while let Some(s) = a.poll_transmit(now) {
             let len = 20 + s.encoded_len().expect("encodes");
@@ -480,8 +513,25 @@ fn median(mut v: Vec<Outcome>) -> Outcome {
     v[v.len() / 2]
 }
 
+/// The grid's values kept by a comma-separated filter in `name`, if set.
+fn filtered<T: Copy>(name: &str, all: &[T], key: impl Fn(T) -> f64) -> Vec<T> {
+    let Ok(list) = std::env::var(name) else {
+        return all.to_vec();
+    };
+    let want: Vec<f64> = list
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    all.iter()
+        .copied()
+        .filter(|&v| want.iter().any(|w| (w - key(v)).abs() < 1e-9))
+        .collect()
+}
+
 fn grid(pat: &[u8]) {
     let total = transfer_len();
+    let rtts = filtered("TCPP_GOODPUT_RTTS", &RTTS_MS, |r| r as f64);
+    let losses = filtered("TCPP_GOODPUT_LOSSES", &LOSSES, |l| l * 100.0);
     let seeds = env_usize("TCPP_GOODPUT_SEEDS", 3).max(1);
     let stacks = stacks();
     println!(
@@ -493,9 +543,9 @@ fn grid(pat: &[u8]) {
     let wall = std::time::Instant::now();
     // results[rtt][loss][stack]
     let mut results = Vec::new();
-    for &rtt in &RTTS_MS {
+    for &rtt in &rtts {
         let mut row = Vec::new();
-        for &loss in &LOSSES {
+        for &loss in &losses {
             let mut cells = Vec::new();
             for s in &stacks {
                 let runs = (0..seeds as u64)
@@ -528,8 +578,8 @@ fn grid(pat: &[u8]) {
     let smol_cubic = stacks.iter().position(|s| s.name() == SMOL_CUBIC);
     let table = |title: &str, f: &dyn Fn(&[Outcome], &Outcome) -> String| {
         head(title);
-        for (i, &rtt) in RTTS_MS.iter().enumerate() {
-            for (j, &loss) in LOSSES.iter().enumerate() {
+        for (i, &rtt) in rtts.iter().enumerate() {
+            for (j, &loss) in losses.iter().enumerate() {
                 print!("| {rtt} ms | {} % |", loss * 100.0);
                 let cells = &results[i][j];
                 for o in cells {
@@ -570,23 +620,28 @@ fn grid(pat: &[u8]) {
         .rposition(|s| matches!(s, Stack::TcpProto(..)));
     if let (Some(b), Some(k)) = (best, smol_cubic) {
         println!("\ngoals for {}:", stacks[b].name());
-        for (i, &rtt) in RTTS_MS.iter().enumerate() {
-            let o = &results[i][0][b];
-            println!(
-                "  {rtt} ms, no loss: {:.1} Mbit/s = {:.0} % of the bottleneck (goal >= 90 %; \
-                 the most with timestamps is {:.1})",
-                o.mbps(),
-                o.mbps(),
-                MAX_GOODPUT_MBPS
-            );
-            let o1 = &results[i][2][b];
-            let s1 = &results[i][2][k];
-            println!(
-                "  {rtt} ms, 1 % loss: {:.2} Mbit/s = {:.2}x smoltcp CUBIC ({:.2}) (goal >= 2x)",
-                o1.mbps(),
-                o1.mbps() / s1.mbps().max(1e-9),
-                s1.mbps()
-            );
+        let col = |loss: f64| losses.iter().position(|&l| l == loss);
+        for (i, &rtt) in rtts.iter().enumerate() {
+            if let Some(j) = col(0.0) {
+                let o = &results[i][j][b];
+                println!(
+                    "  {rtt} ms, no loss: {:.1} Mbit/s = {:.0} % of the bottleneck (goal >= 90 %; \
+                     the most with timestamps is {:.1})",
+                    o.mbps(),
+                    o.mbps(),
+                    MAX_GOODPUT_MBPS
+                );
+            }
+            if let Some(j) = col(0.01) {
+                let o1 = &results[i][j][b];
+                let s1 = &results[i][j][k];
+                println!(
+                    "  {rtt} ms, 1 % loss: {:.2} Mbit/s = {:.2}x smoltcp CUBIC ({:.2}) (goal >= 2x)",
+                    o1.mbps(),
+                    o1.mbps() / s1.mbps().max(1e-9),
+                    s1.mbps()
+                );
+            }
         }
     }
     println!(

@@ -95,6 +95,12 @@ pub struct Config {
     /// covers, as Linux's `tcp_slow_start` (one ACK for a 10-segment
     /// initial window doubles cwnd).
     pub slow_start_limit: Option<u32>,
+    /// How CUBIC's HyStart decides that slow start should end: RFC 9406
+    /// (the RFC preset's) or Linux's delay detection against the base RTT
+    /// (the Linux preset's; ends slow start before a drop-tail queue of
+    /// one BDP overflows, where RFC 9406's round-to-round test fires too
+    /// late without pacing).
+    pub hystart: crate::cc::HyStartMode,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,
     /// Delayed ACK timeout (MUST-40: below 500 ms); `None` acknowledges every segment at once.
@@ -151,6 +157,18 @@ pub struct Config {
     /// the no-socket reply); `false` sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>`
     /// (RFC 9293 §3.10.5's abort).
     pub reset_data_after_close_as_no_tcb: bool,
+    /// PSH on the last segment of every multi-segment burst of new data, the
+    /// bursts cut as Linux cuts its TSO/GSO packets (`tcp_tso_autosize`:
+    /// about 1 ms at the pacing rate, at least 2 segments). Linux forces
+    /// PSH on each such packet as a hint to the receiver's GRO. `false`
+    /// sets PSH only on the segment that empties the send queue (MUST-61),
+    /// which both do.
+    pub push_each_gso_burst: bool,
+    /// In ESTABLISHED, a segment acknowledging data never sent (SEG.ACK >
+    /// SND.NXT) is dropped without the ACK RFC 9293 §3.10.7.4 sends (Linux:
+    /// `tcp_ack` refuses it and `tcp_rcv_established` discards it). Its
+    /// timestamp never updates TS.Recent either way. Other states answer.
+    pub drop_ack_of_unsent_silently: bool,
 }
 
 impl Default for Config {
@@ -189,6 +207,7 @@ impl Config {
             // Linux's tcp_slow_start lets an ACK add every segment it
             // covers (HyStart++ still ends slow start early).
             slow_start_limit: Some(0),
+            hystart: crate::cc::HyStartMode::Linux,
             nagle: true,
             delayed_ack: Some(Duration::from_millis(40)),
             quick_acks: 16,
@@ -209,6 +228,8 @@ impl Config {
             challenge_ack_limit: 100,
             rfc1337: false,
             reset_data_after_close_as_no_tcb: true,
+            push_each_gso_burst: true,
+            drop_ack_of_unsent_silently: true,
         }
     }
 
@@ -220,7 +241,10 @@ impl Config {
         c.congestion = CongestionAlgorithm::NewReno;
         c.initial_window = 3;
         c.reset_data_after_close_as_no_tcb = false;
+        c.push_each_gso_burst = false;
+        c.drop_ack_of_unsent_silently = false;
         c.slow_start_limit = None;
+        c.hystart = crate::cc::HyStartMode::Rfc9406;
         c.sack = false;
         c.ecn = EcnMode::Off;
         c.rack = false;

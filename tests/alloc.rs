@@ -321,7 +321,8 @@ fn lossy_bulk_with_sack_allocates_next_to_nothing_per_segment() {
 }
 
 /// A peer floods SACK blocks over a window of tiny segments: the
-/// scoreboard reserves its bounded storage once and never grows.
+/// scoreboard reserves its bounded storage once and never grows, and the
+/// lazily allocated recovery state is allocated once.
 fn sack_flood_allocates_only_the_scoreboard_once() {
     let mut cfg = Config::linux();
     cfg.timestamps = false;
@@ -394,7 +395,9 @@ fn sack_flood_allocates_only_the_scoreboard_once() {
     println!(
         "SACK flood ({flight} octets in flight, MSS 64): {allocs} allocations, {live} octets held"
     );
-    assert!(allocs <= 2, "{allocs} allocations during the flood");
+    // Once each: the scoreboard (allocated with the first SACK block), its
+    // range storage, and PRR's state (with the first recovery).
+    assert!(allocs <= 3, "{allocs} allocations during the flood");
     assert!(
         live < 64 * 1024,
         "{live} octets of heap pinned by the flood"

@@ -187,3 +187,57 @@ fn cubic_window_does_not_grow_while_the_application_leaves_it_unused() {
     assert!(st.bytes_sent >= 3_900_000, "{st:?}");
     assert_eq!(st.cwnd, iw, "cwnd not grown past its use: {st:?}");
 }
+
+/// Runs a bulk transfer from `cfg`'s client over an 80 ms path with a
+/// 100 Mbit/s bottleneck and a drop-tail queue of one BDP until slow start
+/// ends (ssthresh set); returns (cwnd at that moment in segments, queue
+/// drops so far, client retransmissions so far).
+fn slow_start_exit_on_a_one_bdp_queue(cfg: Config) -> (u32, u64, u64) {
+    use tcp_proto::sim::Bottleneck;
+    let rtt = Duration::from_millis(80);
+    let (mut sim, c, s) = pair(cfg, link(40));
+    sim.tracing = false;
+    sim.set_bottlenecks(c, s, Some(Bottleneck::with_bdp_queue(100_000_000, rtt)));
+    established(&mut sim, c, s);
+    let data = vec![0x5a_u8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 16];
+    for _ in 0..5_000_000 {
+        while sim.conn_mut(c).send(&data).is_ok_and(|n| n > 0) {}
+        while sim.conn_mut(s).recv(&mut buf).is_ok_and(|n| n > 0) {}
+        let info = sim.conn(c).tcp_info(sim.now());
+        if info.snd_ssthresh < 1 << 30 {
+            let drops = sim.bottleneck(c, s).map_or(0, |q| q.drops());
+            return (info.snd_cwnd, drops, sim.conn(c).stats().retransmits);
+        }
+        assert!(sim.now() < Instant::from_secs(30), "slow start never ended");
+        assert!(sim.step(), "transfer stalled");
+    }
+    panic!("step budget exhausted in slow start");
+}
+
+#[test]
+fn linux_slow_start_ends_before_a_one_bdp_queue_overflows() {
+    let mut cfg = Config::linux();
+    cfg.send_buffer = 4 << 20;
+    cfg.recv_buffer = 4 << 20;
+    // BDP = 100 Mbit/s × 80 ms = 1 MB ≈ 667 packets; BDP + queue ≈ 1334.
+    let (cwnd, drops, rtx) = slow_start_exit_on_a_one_bdp_queue(cfg);
+    assert_eq!(
+        (drops, rtx),
+        (0, 0),
+        "left slow start at cwnd {cwnd} without a loss"
+    );
+    assert!((300..1334).contains(&cwnd), "exit window {cwnd} segments");
+    // RFC 9406's round-to-round comparison, same path: it notices only
+    // after the queue overflowed (the reason linux() uses Linux's test).
+    cfg.hystart = tcp_proto::cc::HyStartMode::Rfc9406;
+    let (cwnd, drops, _) = slow_start_exit_on_a_one_bdp_queue(cfg);
+    assert!(
+        drops > 100,
+        "RFC 9406 exit at cwnd {cwnd} after {drops} drops"
+    );
+    assert_eq!(
+        Config::rfc9293().hystart,
+        tcp_proto::cc::HyStartMode::Rfc9406
+    );
+}

@@ -905,6 +905,30 @@ fn time_wait_without_a_listener_answers_a_new_syn_with_its_ack_and_stays() {
 }
 
 #[test]
+fn a_new_connection_config_applies_to_later_syns_and_bad_ones_are_refused() {
+    let mut b = Endpoint::new(EndpointConfig::linux(), [5; 16]).unwrap();
+    b.listen(None, 80, 8).unwrap();
+    let now = Instant::ZERO;
+    let synack_mss = |b: &mut Endpoint, port: u16| {
+        b.handle_segment(
+            now,
+            ip("192.0.2.1"),
+            ip("192.0.2.2"),
+            syn_from(port, 7, None),
+        );
+        b.poll_transmit(now).unwrap().segment.options.mss
+    };
+    assert_eq!(synack_mss(&mut b, 4000), Some(1460));
+    let mut cfg = b.config().connection;
+    cfg.mss = 10;
+    assert!(b.set_connection_config(cfg).is_err());
+    cfg.mss = 536;
+    b.set_connection_config(cfg).unwrap();
+    assert_eq!(b.config().connection.mss, 536);
+    assert_eq!(synack_mss(&mut b, 4001), Some(536));
+}
+
+#[test]
 fn closing_a_closed_connection_with_unread_data_frees_it() {
     let (mut a, mut b) = pair(EndpointConfig::default());
     let now = Instant::from_secs(1);

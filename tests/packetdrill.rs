@@ -126,9 +126,10 @@ const GOOD: &str = r#"
    +0 > P. 1:1001(1000) ack 1
   +.1 < . 1:1(0) ack 1001 win 257
 // The RTO after one 100 ms sample is 300 ms (200 ms floor on 4·RTTVAR).
+// The retransmission keeps the PSH the write put on the segment.
    +0 write(4, ..., 1000) = 1000
    +0 > P. 1001:2001(1000) ack 1
-  +.3 > . 1001:2001(1000) ack 1
+  +.3 > P. 1001:2001(1000) ack 1
 "#;
 
 fn outcome(src: &str) -> Outcome {
@@ -177,7 +178,7 @@ fn runner_fails_a_missing_packet() {
 fn runner_fails_a_late_packet() {
     // The retransmission comes 300 ms after the write, not 100 ms.
     assert_fails(
-        &GOOD.replace("+.3 > . 1001:2001(1000)", "+.1 > . 1001:2001(1000)"),
+        &GOOD.replace("+.3 > P. 1001:2001(1000)", "+.1 > P. 1001:2001(1000)"),
         "late",
     );
 }
@@ -185,8 +186,8 @@ fn runner_fails_a_late_packet() {
 #[test]
 fn runner_fails_an_early_packet() {
     assert_fails(
-        &GOOD.replace("+.3 > . 1001:2001(1000)", "+.6 > . 1001:2001(1000)"),
-        "got . 1001:2001(1000)",
+        &GOOD.replace("+.3 > P. 1001:2001(1000)", "+.6 > P. 1001:2001(1000)"),
+        "got P. 1001:2001(1000)",
     );
 }
 
@@ -246,4 +247,65 @@ fn runner_skips_out_of_scope_features_with_a_reason() {
         "`tc qdisc add dev tun0 root netem`",
     );
     assert!(matches!(outcome(&src), Outcome::Skip(_)));
+}
+
+/// `Config::rfc9293()` leaves `push_each_gso_burst` off: PSH only where a
+/// write ends, so the pair that the linux profile closes with PSH goes out
+/// without it.
+#[test]
+fn rfc_profile_sets_psh_only_where_a_write_ends() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts/data/psh-on-write-end-and-each-gso-burst.pkt");
+    let linux = std::fs::read_to_string(path).unwrap();
+    let burst_line = "   +0 > P. 1001:2001(1000) ack 1";
+    assert!(linux.contains(burst_line));
+    match run_str(&linux, Profile::Rfc, false).0 {
+        Outcome::Fail(m) => assert!(m.contains("1001:2001"), "{m}"),
+        o => panic!("the burst's PSH must be the linux profile's alone, got {o:?}"),
+    }
+    let rfc = linux.replace(burst_line, "   +0 > . 1001:2001(1000) ack 1");
+    assert_eq!(run_str(&rfc, Profile::Rfc, false).0, Outcome::Pass);
+    assert!(matches!(
+        run_str(&rfc, Profile::Linux, false).0,
+        Outcome::Fail(_)
+    ));
+}
+
+/// An ACK of data never sent, in ESTABLISHED: the linux profile drops it
+/// without a word (`drop_ack_of_unsent_silently`), the rfc profile answers
+/// with an ACK (RFC 9293 §3.10.7.4). The write after it shows what went out
+/// first.
+#[test]
+fn ack_of_unsent_data_is_answered_only_under_the_rfc_profile() {
+    let script = |answer: &str| {
+        format!(
+            r#"
+`../common/defaults.sh`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+  +.1 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>
+  +.1 < . 1:1(0) ack 1 win 257
+   +0 accept(3, ..., ...) = 4
+  +.1 < . 1:1(0) ack 5000 win 257
+{answer}
+  +.1 write(4, ..., 100) = 100
+   +0 > P. 1:101(100) ack 1
+"#
+        )
+    };
+    let answered = script("   +0 > . 1:1(0) ack 1");
+    let silent = script("");
+    assert_eq!(run_str(&silent, Profile::Linux, false).0, Outcome::Pass);
+    assert!(matches!(
+        run_str(&answered, Profile::Linux, false).0,
+        Outcome::Fail(_)
+    ));
+    assert_eq!(run_str(&answered, Profile::Rfc, false).0, Outcome::Pass);
+    assert!(matches!(
+        run_str(&silent, Profile::Rfc, false).0,
+        Outcome::Fail(_)
+    ));
 }

@@ -183,17 +183,32 @@ fn old_duplicate_syn_in_time_wait_is_challenged_not_accepted() {
 }
 
 #[test]
-fn ack_of_unsent_data_is_acked_and_its_data_dropped() {
+fn ack_of_unsent_data_drops_its_data_acked_per_config() {
+    // Linux (the default): in ESTABLISHED the segment is dropped silently.
     let (mut h, snd, rcv) = reach(State::Established, ISS, PEER_ISS);
     let out = h.feed(h.seg(rcv, Some(snd.add(10)), PSH, b"injected"));
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!((out[0].flags, out[0].seq, out[0].ack), (ACK, snd, rcv));
+    assert!(out.is_empty(), "{out:?}");
     assert!(!h.read_all());
     assert!(
         h.read.is_empty(),
         "data with an ACK beyond SND.NXT is not delivered"
     );
     assert_eq!(h.c.stats().bytes_received, 0);
+    assert_eq!(h.c.stats().dropped_bad_ack, 1);
+    // In other states it draws an ACK (RFC 9293 §3.10.7.4).
+    let (mut h, snd, rcv) = reach(State::CloseWait, ISS, PEER_ISS);
+    let out = h.feed(h.seg(rcv, Some(snd.add(10)), ACK, b""));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].flags, out[0].seq, out[0].ack), (ACK, snd, rcv));
+    // The RFC's answer in ESTABLISHED too when the Linux habit is off.
+    let mut cfg = plain();
+    cfg.drop_ack_of_unsent_silently = false;
+    let (mut h, snd, rcv) = established_active(cfg, ISS, PEER_ISS);
+    let out = h.feed(h.seg(rcv, Some(snd.add(10)), PSH, b"injected"));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].flags, out[0].seq, out[0].ack), (ACK, snd, rcv));
+    assert!(!h.read_all());
+    assert!(h.read.is_empty());
 }
 
 fn ack_below_max_window_is_challenged(iss: u32, peer_iss: u32) {

@@ -39,6 +39,8 @@ struct Sent {
     xmit: Instant,
     /// Whether it was ever retransmitted (Karn, RFC 6298 §3).
     rtx: bool,
+    /// Whether it went out with PSH (a retransmission of its end keeps it).
+    psh: bool,
 }
 
 /// What a cumulative ACK freed, for RTT sampling (RFC 6298 §3, RFC 8985 §6.1).
@@ -218,8 +220,24 @@ impl SendBuffer {
             data: data.clone(),
             xmit: now,
             rtx: false,
+            psh: false,
         });
         data
+    }
+
+    /// Records that the entry last taken by [`take_unsent`](Self::take_unsent)
+    /// went out with PSH.
+    pub(crate) fn mark_last_pushed(&mut self) {
+        if let Some(e) = self.sent.back_mut() {
+            e.psh = true;
+        }
+    }
+
+    /// Whether in-flight data ending at `end` ends an entry sent with PSH.
+    pub(crate) fn pushed_up_to(&self, end: SeqNum) -> bool {
+        self.entry_at(end.sub(1))
+            .and_then(|i| self.sent.get(i))
+            .is_some_and(|e| e.psh && e.seq.add(e.data.len() as u32) == end)
     }
 
     /// Index of the in-flight entry holding `seq`.

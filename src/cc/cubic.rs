@@ -5,7 +5,7 @@
 //! With C = 0.4 segments/s³, the curve in octets is
 //! `W(t) = W_max ± SMSS·|t − K|³ / 2.5·10¹⁸` for `t`, `K` in µs.
 
-use super::hystart::{HyStart, HyStartPhase, L_NON_PACED};
+use super::hystart::{HyStart, HyStartMode, HyStartPhase, L_NON_PACED};
 use super::{AckSample, CongestionControl, recovery};
 use crate::time::Instant;
 use core::time::Duration;
@@ -55,6 +55,9 @@ pub struct Cubic {
     hystart: HyStart,
     /// Most SMSS one ACK adds in slow start (RFC 9406's L); 0: no limit.
     ss_limit: u32,
+    /// The state before the last loss reduction, for an undo (RFC 9438
+    /// §4.9): cwnd (0: nothing to undo), ssthresh, W_max, cwnd_prior.
+    prior: [u32; 4],
 }
 
 impl Cubic {
@@ -77,6 +80,7 @@ impl Cubic {
             in_recovery: false,
             hystart: HyStart::new(),
             ss_limit: L_NON_PACED,
+            prior: [0; 4],
         }
     }
 
@@ -90,6 +94,20 @@ impl Cubic {
 
     pub(crate) fn ss_limit_set(&mut self, segments: u32) {
         self.ss_limit = segments;
+    }
+
+    /// Chooses how HyStart decides the RTT rose (RFC 9406 by default,
+    /// [`HyStartMode::Linux`] as `Config::linux()`); no effect once the
+    /// initial slow start is over.
+    pub fn with_hystart_mode(mut self, mode: HyStartMode) -> Cubic {
+        self.hystart_mode_set(mode);
+        self
+    }
+
+    pub(crate) fn hystart_mode_set(&mut self, mode: HyStartMode) {
+        if self.hystart.phase() != HyStartPhase::Done && self.hystart.mode() != mode {
+            self.hystart = HyStart::with_mode(mode);
+        }
     }
 
     /// The same without HyStart++: standard slow start to the first loss.
@@ -150,6 +168,7 @@ impl Cubic {
     /// The multiplicative decrease of a congestion event (RFC 9438 §4.6,
     /// fast convergence §4.7). Leaves cwnd to the caller.
     fn reduce(&mut self, mss: u32) {
+        self.prior = [self.cwnd, self.ssthresh, self.w_max, self.cwnd_prior];
         self.hystart.finish();
         let cwnd = u64::from(self.cwnd);
         self.w_max = if self.cwnd < self.w_max {
@@ -166,8 +185,15 @@ impl Cubic {
 
     fn slow_start(&mut self, ack: &AckSample) {
         let hystart_was_on = self.hystart.phase() != HyStartPhase::Done;
-        if hystart_was_on && self.hystart.on_ack(ack.new_round, ack.rtt) == HyStartPhase::Done {
-            // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done: ssthresh = cwnd.
+        let segments = self.cwnd / self.mss.max(1);
+        if hystart_was_on
+            && self
+                .hystart
+                .on_ack_in_window(ack.new_round, ack.rtt, segments)
+                == HyStartPhase::Done
+        {
+            // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
+            // delay detection fired): ssthresh = cwnd.
             self.ssthresh = self.cwnd;
             return;
         }
@@ -204,10 +230,20 @@ impl Cubic {
         let t_us = micros(t);
         let rtt_us = micros(ack.srtt.or(ack.rtt).unwrap_or(Duration::ZERO));
         let cwnd = u64::from(self.cwnd.max(1));
+        // No congestion event yet, so the path's capacity is unknown:
+        // Linux's CUBIC grows at least 5 % per round trip then
+        // (`bictcp_update`, cnt ≤ 20), so that a slow start ended by delay
+        // detection below the capacity does not crawl along the flat
+        // start of the convex curve (or at the Reno-friendly 1 SMSS per
+        // round) for seconds.
+        let capacity_unknown = self.w_max == 0 && self.hystart.mode() == HyStartMode::Linux;
         // §4.2: target = W_cubic(t + RTT), within [cwnd, 1.5·cwnd].
-        let target = self
+        let mut target = self
             .w_cubic(t_us.saturating_add(rtt_us))
             .clamp(cwnd, cwnd + cwnd / 2);
+        if capacity_unknown {
+            target = target.max(cwnd + cwnd / 20);
+        }
         // §4.3: W_est += α·segments_acked/cwnd (in octets), α = 1 once
         // W_est has reached cwnd_prior.
         let (an, ad) = if self.w_est >= self.cwnd_prior {
@@ -219,7 +255,7 @@ impl Cubic {
         let den = ad * cwnd;
         self.w_est = sat_u32(u64::from(self.w_est) + num / den);
         self.est_rem = num % den;
-        if self.w_cubic(t_us) < u64::from(self.w_est) {
+        if self.w_cubic(t_us) < u64::from(self.w_est) && !capacity_unknown {
             // Reno-friendly region.
             self.cwnd = self.cwnd.max(self.w_est);
         } else {
@@ -229,6 +265,9 @@ impl Cubic {
             let inc = u64::try_from(num / den).unwrap_or(u64::MAX);
             self.inc_rem = num % den;
             self.cwnd = sat_u32(cwnd.saturating_add(inc));
+            if capacity_unknown {
+                self.cwnd = self.cwnd.max(self.w_est);
+            }
         }
     }
 }
@@ -244,7 +283,11 @@ impl CongestionControl for Cubic {
 
     fn reset(&mut self, initial_window: u32, mss: u32) {
         let hystart = self.hystart.phase() != HyStartPhase::Done;
-        *self = Cubic::new(initial_window, mss);
+        let mode = self.hystart.mode();
+        let ss_limit = self.ss_limit;
+        *self = Cubic::new(initial_window, mss)
+            .with_hystart_mode(mode)
+            .with_slow_start_limit(ss_limit);
         if !hystart {
             self.hystart.finish();
         }
@@ -297,6 +340,24 @@ impl CongestionControl for Cubic {
         // without recovery: cwnd = ssthresh at once (RFC 3168 §6.1.2).
         self.reduce(mss);
         self.cwnd = self.ssthresh;
+        // A congestion mark is never spurious: nothing to undo.
+        self.prior = [0; 4];
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        let [cwnd, ssthresh, w_max, cwnd_prior] = self.prior;
+        if cwnd == 0 {
+            return;
+        }
+        self.prior = [0; 4];
+        // RFC 9438 §4.9: back to the window, threshold and curve from
+        // before the reduction; the epoch restarts from the restored cwnd.
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+        self.w_max = w_max;
+        self.cwnd_prior = cwnd_prior;
+        self.epoch = None;
+        self.in_recovery = false;
     }
 
     fn on_restart_after_idle(&mut self, now: Instant) {
@@ -557,5 +618,41 @@ mod tests {
         let mut c = Cubic::without_hystart(100, MSS);
         c.on_ecn(Instant::ZERO, 100_000, MSS);
         assert_eq!((c.cwnd(), c.ssthresh()), (70_000, 70_000));
+    }
+
+    /// Congestion avoidance without any loss yet, `rounds` rounds of one
+    /// full window each at 20 ms; returns the window after.
+    fn avoidance_without_loss(mode: HyStartMode, rounds: u64) -> u32 {
+        let mut c = Cubic::new(100, MSS).with_hystart_mode(mode);
+        c.hystart.finish();
+        c.ssthresh = c.cwnd; // slow start ended by HyStart: no loss, no W_max
+        for r in 0..rounds {
+            one_round(&mut c, at_ms(1000 + 20 * r), 20);
+        }
+        c.cwnd
+    }
+
+    #[test]
+    fn linux_cubic_grows_five_percent_a_round_until_the_first_loss() {
+        // 10 rounds: the convex curve from cwnd (K = 0) adds next to nothing
+        // in 200 ms; Linux's floor (cnt ≤ 20) makes it ≥ 1.05 per round.
+        let rfc = avoidance_without_loss(HyStartMode::Rfc9406, 10);
+        let linux = avoidance_without_loss(HyStartMode::Linux, 10);
+        assert!(rfc < 100 * MSS * 112 / 100, "RFC 9438 alone: {rfc}");
+        // 1.05^10 = 1.63; integer steps and the first ACK starting the epoch lose a little.
+        assert!(linux >= 100 * MSS * 155 / 100, "Linux floor: {linux}");
+        assert!(
+            linux <= 100 * MSS * 165 / 100,
+            "no faster than 5 %: {linux}"
+        );
+        // After a loss W_max is known: the floor is gone.
+        let mut c = Cubic::new(100, MSS).with_hystart_mode(HyStartMode::Linux);
+        c.on_fast_retransmit(at_ms(0), 100 * MSS, MSS);
+        c.on_recovery_end(70 * MSS, MSS);
+        for r in 0..10 {
+            one_round(&mut c, at_ms(1000 + 20 * r), 20);
+        }
+        // Reno-friendly α = 9/17 a round: 70 → ~75 (the floor would give > 110).
+        assert!(c.cwnd < 80 * MSS, "no floor after a loss: {}", c.cwnd);
     }
 }

@@ -13,7 +13,7 @@ mod newreno;
 mod usage;
 
 pub use cubic::Cubic;
-pub use hystart::{HyStart, HyStartPhase};
+pub use hystart::{HyStart, HyStartMode, HyStartPhase};
 pub use newreno::NewReno;
 pub(crate) use usage::CwndUsage;
 
@@ -103,6 +103,13 @@ pub trait CongestionControl {
     /// for a loss, without retransmitting. The connection calls it at most
     /// once per window of data.
     fn on_ecn(&mut self, now: Instant, flight: u32, mss: u32);
+    /// The last loss response ([`on_fast_retransmit`](Self::on_fast_retransmit)
+    /// or [`on_rto`](Self::on_rto)) proved spurious: the peer had the data
+    /// (timestamps, RFC 3522, or D-SACK, RFC 3708). Restore the state from
+    /// before it (RFC 9438 §4.9). The default does nothing.
+    fn on_spurious_congestion(&mut self, now: Instant) {
+        let _ = now;
+    }
     /// Data is sent again after the flight drained (an idle or
     /// application-limited pause ended). The default does nothing.
     fn on_restart_after_idle(&mut self, now: Instant) {
@@ -196,6 +203,13 @@ impl Controller {
             Controller::NewReno(c) => *c = c.with_slow_start_limit(l),
             Controller::Cubic(c) => c.ss_limit_set(l),
             Controller::Unlimited(_) | Controller::Custom(_) => {}
+        }
+    }
+
+    /// Chooses HyStart's detection for the crate's CUBIC.
+    pub(crate) fn set_hystart_mode(&mut self, mode: HyStartMode) {
+        if let Controller::Cubic(c) = self {
+            c.hystart_mode_set(mode);
         }
     }
 

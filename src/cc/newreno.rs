@@ -12,6 +12,9 @@ pub struct NewReno {
     bytes_acked: u32,
     /// Most SMSS one ACK adds in slow start (RFC 3465's L); 0: no limit.
     ss_limit: u32,
+    /// cwnd and ssthresh before the last loss reduction (cwnd 0: none), to
+    /// undo a spurious one.
+    prior: [u32; 2],
 }
 
 impl NewReno {
@@ -22,6 +25,7 @@ impl NewReno {
             ssthresh: u32::MAX,
             bytes_acked: 0,
             ss_limit: 1,
+            prior: [0; 2],
         }
     }
 
@@ -69,6 +73,7 @@ impl CongestionControl for NewReno {
 
     fn on_fast_retransmit(&mut self, _now: Instant, flight: u32, mss: u32) {
         // RFC 5681 (4) and §3.2 step 3.
+        self.prior = [self.cwnd, self.ssthresh];
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = recovery::enter(self.ssthresh, mss);
         self.bytes_acked = 0;
@@ -88,6 +93,10 @@ impl CongestionControl for NewReno {
 
     fn on_rto(&mut self, _now: Instant, flight: u32, mss: u32) {
         // RFC 5681 (4) and §3.1: cwnd = loss window = 1 SMSS.
+        if self.cwnd > mss {
+            // Not a repeated timeout: that one's undo state stays.
+            self.prior = [self.cwnd, self.ssthresh];
+        }
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = mss;
         self.bytes_acked = 0;
@@ -98,6 +107,17 @@ impl CongestionControl for NewReno {
         self.ssthresh = (flight / 2).max(2 * mss);
         self.cwnd = self.ssthresh;
         self.bytes_acked = 0;
+        self.prior = [0; 2];
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant) {
+        let [cwnd, ssthresh] = self.prior;
+        if cwnd != 0 {
+            // RFC 3708 §5 / RFC 4015: the reduction was for nothing.
+            self.prior = [0; 2];
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+        }
     }
 }
 

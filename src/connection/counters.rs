@@ -54,6 +54,7 @@ pub(crate) struct Counters {
     pub(crate) out_of_order: Count,
     pub(crate) ecn_ce_received: Count,
     pub(crate) ecn_reductions: Count,
+    pub(crate) spurious_undos: Count,
 }
 
 #[cfg(test)]

@@ -86,7 +86,9 @@ impl Connection {
             .clamp(64, u16::MAX);
         // RFC 2018 §2: SACK only when both SYNs permit it.
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
-        self.sack_report.clear();
+        if let Some(r) = self.sack_report.present() {
+            r.clear();
+        }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
         self.ts_enabled = ts;
         if let Some(t) = o.timestamps.filter(|_| ts) {
@@ -100,6 +102,7 @@ impl Connection {
         self.cc
             .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
         self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
+        self.cc.set_hystart_mode(self.cfg.hystart);
         self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
@@ -285,9 +288,12 @@ impl Connection {
             self.snd_wl2 = seg.ack;
         }
         if seg.ack.gt(self.snd_nxt) {
-            // E6: it acknowledges something not yet sent: ACK and drop (B3).
+            // E6: it acknowledges something not yet sent: ACK and drop (B3),
+            // or, as Linux does in ESTABLISHED, drop without a word.
             self.stats.dropped_bad_ack += 1;
-            self.oow_ack(now, seg);
+            if !(self.cfg.drop_ack_of_unsent_silently && self.state == State::Established) {
+                self.oow_ack(now, seg);
+            }
             return;
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
@@ -434,7 +440,9 @@ impl Connection {
         self.enter_quick_ack();
         if self.sack_enabled {
             let end = seg.seq.add(seg.payload.len() as u32);
-            self.sack_report.set_dsack(seg.seq, end.min(self.rcv_nxt));
+            self.sack_report
+                .make()
+                .set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
 
@@ -537,20 +545,31 @@ impl Connection {
     /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        // An ACK releases a tail held by `send_more` (Linux pushes with the
+        // socket's own Nagle setting once the ACK is processed).
+        self.more_hold = false;
         let wnd = u32::from(seg.window) << self.snd_wscale;
         self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
+        let blocks = seg.options.sack_blocks.as_slice();
+        if self.sack_enabled
+            && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
+            && self.undo.on_dsack(d.left, d.right, self.snd_mss)
+        {
+            // Before this ACK moves SND.UNA (which may close the episode).
+            self.undo_spurious_response(now);
+        }
         let mut freed = crate::buffer::Acked::default();
         if seg.ack.gt(self.snd_una) {
             freed = self.ack_new_data(now, seg);
         }
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
-        let blocks = seg.options.sack_blocks.as_slice();
         if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
+                .make()
                 .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
@@ -596,6 +615,7 @@ impl Connection {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+                self.undo.start(self.snd_una, false);
                 self.ecn_on_loss();
                 self.in_recovery = true;
                 self.recover = self.snd_nxt;
@@ -635,18 +655,36 @@ impl Connection {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            self.undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
-            self.prr.start(flight);
+            self.prr.make().start(flight);
             self.stats.fast_retransmits += 1;
         }
         if self.in_recovery {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
         }
+    }
+
+    /// The last loss response proved spurious (`crate::recovery::Undo`):
+    /// the controller restores its window (RFC 9438 §4.9), a recovery
+    /// ends, and after a timeout go-back-N stops (RFC 4015: the data was
+    /// delayed, not lost; later losses are found by SACK/RACK or the timer).
+    fn undo_spurious_response(&mut self, now: Instant) {
+        self.stats.spurious_undos += 1;
+        self.cc.get_mut().on_spurious_congestion(now);
+        self.rtx_next = None;
+        self.fast_rtx = None;
+        if self.in_recovery {
+            self.in_recovery = false;
+            self.rack.on_recovery_end();
+        }
+        // This window may enter recovery again for a real loss.
+        self.recover = self.snd_una;
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
@@ -662,16 +700,26 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if self.scoreboard.on_ack(self.snd_una) {
+        if let Some(sb) = self.scoreboard.present()
+            && sb.on_ack(self.snd_una)
+        {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery resends from SND.UNA.
-            self.scoreboard.clear();
+            sb.clear();
             self.high_rxt = self.snd_una;
         }
         self.retries = 0;
         self.last_progress = now;
         self.dupacks = 0;
         let rtt_sample = self.take_rtt_sample(now, seg, &freed);
+        let ecr = seg
+            .options
+            .timestamps
+            .filter(|_| self.ts_enabled)
+            .map(|t| t.ecr);
+        if self.undo.on_ack(self.snd_una, ecr) {
+            self.undo_spurious_response(now);
+        }
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
         let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
@@ -679,6 +727,7 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
+                self.undo.on_recovery_end(self.snd_nxt);
                 self.rack.on_recovery_end();
             } else if !self.sack_enabled {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
@@ -830,7 +879,7 @@ impl Connection {
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
             // RFC 2883 §4: a duplicate of out-of-order data held.
-            self.sack_report.set_dsack(l, r);
+            self.sack_report.make().set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if self.sack_enabled
@@ -838,6 +887,7 @@ impl Connection {
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
             self.sack_report
+                .make()
                 .on_arrival(crate::wire::SackBlock { left, right });
         }
         if ins.advanced > 0 {
@@ -920,6 +970,10 @@ impl Connection {
         self.timers.stop(Timer::Retransmit);
         self.set_state(State::Established);
         self.events.push_back(Event::Connected);
+        // tcp_info's last_data_recv counts from the handshake's end until
+        // data arrives (Linux stamps lrcvtime at the SYN-ACK, or when the
+        // passive side's connection is created).
+        self.last_data_recv = now;
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }

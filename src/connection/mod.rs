@@ -12,6 +12,7 @@ mod events;
 mod host;
 mod info;
 mod input;
+mod lazy;
 mod loss;
 mod output;
 mod rtt;
@@ -35,6 +36,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
+use lazy::Lazy;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
 
@@ -138,6 +140,9 @@ pub struct Stats {
     pub ecn_ce_received: u64,
     /// Window reductions in answer to ECN-Echo (RFC 3168 §6.1.2).
     pub ecn_reductions: u64,
+    /// Loss responses (recovery or timeout) undone because they proved
+    /// spurious: timestamps (Eifel, RFC 3522) or D-SACKs (RFC 3708).
+    pub spurious_undos: u64,
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
@@ -181,6 +186,9 @@ pub struct Connection {
     syn_pending: bool,
     /// End of the last sub-MSS segment sent (Minshall's Nagle, RFC 9293 A.3).
     snd_sml: SeqNum,
+    /// Where the current GSO-sized burst of new data continues, and how many
+    /// segments it has so far (`Config::push_each_gso_burst`).
+    gso_burst: (SeqNum, u8),
 
     // Receive sequence space.
     irs: SeqNum,
@@ -197,7 +205,7 @@ pub struct Connection {
     /// Both SYNs carried SACK-permitted (RFC 2018 §2).
     sack_enabled: bool,
     /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
-    sack_report: SackReport,
+    sack_report: Lazy<SackReport>,
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
@@ -215,6 +223,18 @@ pub struct Connection {
     rd_shut: bool,
     /// `set_cork`: hold sub-MSS segments back.
     corked: bool,
+    /// The last write said more follows (`send_more`): a short tail waits
+    /// for the next ACK, write or push, and the write's end carries no PSH.
+    more_hold: bool,
+    /// The data queued by `send_more` since the last plain write ends
+    /// without PSH.
+    more_unpushed: bool,
+    /// Queued data up to here goes out whatever cork or `send_more` say
+    /// (Linux `TCP_NAGLE_PUSH`: set by `set_nodelay(true)`).
+    push_end: SeqNum,
+    /// The persist timer is armed to flush a corked tail (not to probe a
+    /// zero window).
+    cork_probe: bool,
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
@@ -229,11 +249,11 @@ pub struct Connection {
     in_recovery: bool,
     recover: SeqNum,
     /// What the peer SACKed (RFC 6675 §3).
-    scoreboard: Scoreboard,
+    scoreboard: Lazy<Scoreboard>,
     /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
     high_rxt: SeqNum,
     /// The sending rate during SACK recovery (RFC 6937).
-    prr: Prr,
+    prr: Lazy<Prr>,
     /// RACK's variables (RFC 8985).
     rack: Rack,
     /// Original transmissions below this point are lost by RACK's clock.
@@ -273,7 +293,7 @@ pub struct Connection {
     last_data_recv: Instant,
 
     // Output queues and limits.
-    replies: VecDeque<Segment>,
+    replies: Lazy<VecDeque<Segment>>,
     /// RFC 5961 challenge ACKs: their own per-second budget.
     challenge_budget: AckBudget,
     /// ACKs to out-of-window segments without data (§3.10.7.4 step 1):
@@ -287,6 +307,8 @@ pub struct Connection {
     want_writable: bool,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
+    /// The loss response that may still prove spurious.
+    undo: crate::recovery::Undo,
 }
 
 impl Connection {
@@ -323,6 +345,7 @@ impl Connection {
             syn_acked: false,
             syn_pending: false,
             snd_sml: iss,
+            gso_burst: (iss, 0),
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -331,7 +354,7 @@ impl Connection {
             ts_enabled: false,
             ts_recent: 0,
             sack_enabled: false,
-            sack_report: SackReport::default(),
+            sack_report: Lazy::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
@@ -341,6 +364,10 @@ impl Connection {
             app_closed: false,
             rd_shut: false,
             corked: false,
+            more_hold: false,
+            more_unpushed: false,
+            push_end: iss,
+            cork_probe: false,
             rtt: RttEstimator::new(cfg.as_ref()),
             rtt_probe: None,
             retries: 0,
@@ -349,9 +376,9 @@ impl Connection {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            scoreboard: Scoreboard::default(),
+            scoreboard: Lazy::default(),
             high_rxt: iss,
-            prr: Prr::default(),
+            prr: Lazy::default(),
             rack: Rack::default(),
             rack_lost_end: iss,
             tlp_high_seq: None,
@@ -361,6 +388,7 @@ impl Connection {
             cc: {
                 let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
                 cc.set_slow_start_limit(cfg.slow_start_limit);
+                cc.set_hystart_mode(cfg.hystart);
                 cc
             },
             usage: CwndUsage::new(iss),
@@ -377,7 +405,7 @@ impl Connection {
             last_rcv: now,
             last_data_sent: now,
             last_data_recv: now,
-            replies: VecDeque::new(),
+            replies: Lazy::default(),
             challenge_budget: AckBudget::new(now),
             oow_budget: AckBudget::new(now),
             timers: TimerTable::default(),
@@ -386,6 +414,7 @@ impl Connection {
             want_writable: false,
             close_reason: None,
             stats: counters::Counters::default(),
+            undo: crate::recovery::Undo::default(),
             cfg,
         }
     }
@@ -521,6 +550,7 @@ impl Connection {
             out_of_order: c.out_of_order.get(),
             ecn_ce_received: c.ecn_ce_received.get(),
             ecn_reductions: c.ecn_reductions.get(),
+            spurious_undos: c.spurious_undos.get(),
             events_dropped: self.events.dropped.get(),
         }
     }
@@ -607,6 +637,23 @@ impl Connection {
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
+        self.after_send(n, data.len())
+    }
+
+    /// [`send`](Self::send) with "more data follows" (Linux `MSG_MORE`):
+    /// a tail shorter than the MSS is not sent at once but waits for the
+    /// next ACK from the peer, the next plain `send`, or
+    /// [`set_nodelay(true)`](Self::set_nodelay); and the end of this data
+    /// carries no PSH.
+    pub fn send_more(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.check_send()?;
+        let n = self.sndbuf.push_slice(data);
+        if n > 0 {
+            self.more_hold = true;
+            self.more_unpushed = true;
+        }
         self.after_send(n, data.len())
     }
 
@@ -615,6 +662,8 @@ impl Connection {
         self.check_send()?;
         let len = data.len();
         let n = self.sndbuf.push_bytes(data);
+        self.more_hold = false;
+        self.more_unpushed = false;
         self.after_send(n, len)
     }
 
@@ -785,7 +834,17 @@ impl Connection {
             };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Persist if self.cork_probe && self.snd_wnd > 0 => {
+                    // A corked (or `send_more`) tail waited with nothing in
+                    // flight: it goes out now, with PSH (Linux's probe timer,
+                    // `tcp_write_wakeup`).
+                    self.cork_probe = false;
+                    self.more_hold = false;
+                    self.more_unpushed = false;
+                    self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
+                }
                 Timer::Persist => {
+                    self.cork_probe = false;
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
                     // while probes are answered (`persist_unanswered` resets on any ACK).
                     if self.persist_unanswered > self.cfg.max_retries {
@@ -869,6 +928,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
+        self.undo.start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
@@ -879,7 +939,9 @@ impl Connection {
         self.rtx_next = Some(self.snd_una);
         // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
         // from SND.UNA ignoring what was SACKed before.
-        self.scoreboard.clear();
+        if let Some(sb) = self.scoreboard.present() {
+            sb.clear();
+        }
         self.rack.on_rto();
         self.rack_lost_end = self.snd_una;
         self.tlp_high_seq = None;
@@ -961,7 +1023,7 @@ impl Connection {
 
     fn push_reply(&mut self, seg: Segment) {
         if self.replies.len() < MAX_REPLIES {
-            self.replies.push_back(seg);
+            self.replies.make().push_back(seg);
         } else {
             self.stats.dropped_other += 1;
         }
@@ -1085,6 +1147,7 @@ impl Connection {
     }
 
     fn arm_persist(&mut self, now: Instant) {
+        self.cork_probe = false;
         let shift = self.persist_backoff.min(16);
         let d = self
             .rtt

@@ -5,6 +5,7 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, Segment, Timestamps};
+use alloc::collections::VecDeque;
 use bytes::Bytes;
 
 impl Connection {
@@ -36,7 +37,19 @@ impl Connection {
                 self.stats.segments_out += 1;
                 if self.in_recovery && self.sack_enabled {
                     // RFC 6937: prr_out counts every octet sent in recovery.
-                    self.prr.on_sent(s.payload.len() as u32);
+                    self.prr.make().on_sent(s.payload.len() as u32);
+                }
+                // Where a write's data ends (MUST-61) is kept for retransmissions;
+                // the GSO-burst marks below are not (Linux splits them off).
+                if new_data && s.flags.psh() {
+                    self.sndbuf.mark_last_pushed();
+                }
+                // After the PRR count, so that the look-ahead sees the budget left.
+                if new_data
+                    && self.cfg.push_each_gso_burst
+                    && self.closes_gso_burst(s.seq, s.flags.psh())
+                {
+                    s.flags = s.flags.with(Flags::PSH);
                 }
                 if s.flags.ack() && !s.flags.rst() {
                     self.on_ack_sent(s);
@@ -70,7 +83,7 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(mut r) = self.replies.pop_front() {
+        if let Some(mut r) = self.replies.present().and_then(VecDeque::pop_front) {
             if r.options.timestamps.is_some() {
                 self.stamp(now, &mut r); // Our own RST: TSval of now.
             }
@@ -273,6 +286,8 @@ impl Connection {
         let data = self.sndbuf.sent_slice(seq, max.min(self.snd_mss) as usize);
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
+            let tsval = self.ts_enabled.then(|| self.ts_now(now));
+            self.undo.on_retransmit(tsval);
         }
         let fin = self
             .fin_seq
@@ -284,6 +299,10 @@ impl Connection {
         let mut flags = Flags::ACK;
         if fin.is_some() {
             flags = flags.with(Flags::FIN);
+        }
+        // Data first sent with PSH keeps it when resent up to that end.
+        if !data.is_empty() && self.sndbuf.pushed_up_to(seq.add(data.len() as u32)) {
+            flags = flags.with(Flags::PSH);
         }
         let end = seq.add(data.len() as u32 + u32::from(fin.is_some()));
         if let Some(c) = self.rtx_next
@@ -360,6 +379,76 @@ impl Connection {
             }
             return None;
         }
+        let (want, len, held) = self.new_data_len(probe, fin_due);
+        if len < want {
+            // The congestion window, not the application, holds data back.
+            let flight = self.flight_size();
+            self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
+        }
+        if held && (self.corked || self.more_hold) && self.snd_una == self.snd_nxt {
+            self.arm_cork_probe(now);
+        }
+        if len == 0 || held {
+            return None;
+        }
+        let flight = self.flight_size();
+        let mss = self.snd_mss;
+        let cwnd = self.cc.get().cwnd();
+        let seq = self.snd_nxt;
+        let data = self.sndbuf.take_unsent(seq, len as usize, now);
+        let n = data.len() as u32;
+        if n == 0 {
+            return None;
+        }
+        self.start_progress_clock(now);
+        self.snd_nxt = self.snd_nxt.add(n);
+        self.stats.bytes_sent += u64::from(n);
+        self.last_data_sent = now;
+        if n < mss {
+            self.snd_sml = self.snd_nxt;
+        }
+        let mut flags = Flags::ACK;
+        if self.sndbuf.unsent_len() == 0 {
+            if !self.more_unpushed {
+                flags = flags.with(Flags::PSH); // MUST-61
+            }
+            if fin_due {
+                flags = flags.with(Flags::FIN);
+                self.snd_nxt = self.snd_nxt.add(1);
+            }
+        }
+        let flight = flight + n;
+        self.usage
+            .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
+        if !self.timers.is_set(Timer::Retransmit) {
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+        }
+        let seg = self.data_segment(now, seq, flags, data);
+        if self.rack_on() {
+            self.arm_loss_probe(now);
+        }
+        Some(seg)
+    }
+
+    /// A corked tail with nothing in flight is not held forever: Linux's
+    /// probe timer sends it after max(RTO, 200 ms) (the "200 ms ceiling"
+    /// of `TCP_CORK`, also for `MSG_MORE`).
+    fn arm_cork_probe(&mut self, now: Instant) {
+        if self.timers.is_set(Timer::Persist) {
+            return;
+        }
+        let d = self.rtt.rto().max(core::time::Duration::from_millis(200));
+        self.timers.set(Timer::Persist, now + d);
+        self.cork_probe = true;
+    }
+
+    /// How much new data may go now: `(want, len, held)`, where `want` is
+    /// what the queue and the peer's window offer, `len` what the congestion
+    /// window lets out of it, and `held` whether cork, Nagle or sender SWS
+    /// avoidance keep even that back.
+    fn new_data_len(&self, probe: bool, fin_due: bool) -> (u32, u32, bool) {
+        let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
         let usable = if wnd_end.gt(self.snd_nxt) {
@@ -386,63 +475,85 @@ impl Connection {
         };
         let want = (unsent.min(mss as usize) as u32).min(usable);
         let len = want.min(cwnd_room);
-        if len < want {
-            // The congestion window, not the application, holds data back.
-            self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
-        }
         if len == 0 {
-            return None;
+            return (want, len, true);
         }
-        // A corked sender holds a short tail until uncorked or the FIN.
-        if self.corked && len < mss && len as usize == unsent && !fin_due {
-            return None;
+        // A corked sender (or one that said more follows) holds a short
+        // tail until uncorked, the FIN, or a push.
+        let pushed = !self.push_end.lt(self.snd_nxt.add(len));
+        if (self.corked || self.more_hold)
+            && len < mss
+            && len as usize == unsent
+            && !fin_due
+            && !pushed
+        {
+            return (want, len, true);
         }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
             let small_unacked = self.snd_sml.gt(self.snd_una);
             if all_queued && self.cfg.nagle && small_unacked && !fin_due {
-                return None;
+                return (want, len, true);
             }
             // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
             // least half the largest window seen.
             if !all_queued && len < self.max_snd_wnd / 2 {
-                return None;
+                return (want, len, true);
             }
         }
-        let seq = self.snd_nxt;
-        let data = self.sndbuf.take_unsent(seq, len as usize, now);
-        let n = data.len() as u32;
-        if n == 0 {
-            return None;
-        }
-        self.start_progress_clock(now);
-        self.snd_nxt = self.snd_nxt.add(n);
-        self.stats.bytes_sent += u64::from(n);
-        self.last_data_sent = now;
-        if n < mss {
-            self.snd_sml = self.snd_nxt;
-        }
-        let mut flags = Flags::ACK;
-        if self.sndbuf.unsent_len() == 0 {
-            flags = flags.with(Flags::PSH); // MUST-61
-            if fin_due {
-                flags = flags.with(Flags::FIN);
-                self.snd_nxt = self.snd_nxt.add(1);
+        (want, len, false)
+    }
+
+    /// Linux sends a run of new data as GSO packets of up to
+    /// [`gso_max_segs`](Self::gso_max_segs) segments and forces PSH on
+    /// every packet of more than one segment (a GRO flush hint to the
+    /// receiver; Linux 5.6, "tcp: force a PSH flag on TSO packets"). For a
+    /// stack that sends single segments, that is PSH on the segment that
+    /// closes such a packet: the group is full, or this segment is the last
+    /// of the run (`last`, or nothing more may go now). Returns whether the
+    /// new-data segment just sent, which started at `seq`, gets PSH.
+    fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
+        let (next, count) = self.gso_burst;
+        let count = if next == seq {
+            count.saturating_add(1)
+        } else {
+            1
+        };
+        let fin_due = self.fin_seq.is_some() && !self.fin_sent();
+        let closes = last
+            || u32::from(count) >= self.gso_max_segs()
+            || matches!(self.new_data_len(false, fin_due), (_, 0, _) | (_, _, true));
+        self.gso_burst = (self.snd_nxt, if closes { 0 } else { count });
+        closes && count >= 2
+    }
+
+    /// Linux's `tcp_tso_autosize`: about 1 ms of data at the pacing rate
+    /// (twice cwnd per RTT in slow start, 1.2 times after), plus a share of
+    /// 64 KiB on paths under a few ms, never under 2 segments nor over
+    /// 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
+    fn gso_max_segs(&self) -> u32 {
+        const GSO_MAX: u64 = 65536;
+        let mss = u64::from(self.snd_mss.max(1));
+        let cc = self.cc.get();
+        let Some(srtt) = self.rtt.srtt() else {
+            return (GSO_MAX / mss).max(2) as u32;
+        };
+        let srtt_us = (srtt.as_micros() as u64).max(1);
+        let ratio = if cc.cwnd() < cc.ssthresh() / 2 {
+            200
+        } else {
+            120
+        };
+        let rate = u64::from(cc.cwnd()) * ratio / 100 * 1_000_000 / srtt_us;
+        let mut bytes = rate >> 10;
+        if let Some(min_rtt) = self.rtt.min_rtt() {
+            let r = (min_rtt.as_micros() as u64) >> 9;
+            if r < 32 {
+                bytes += GSO_MAX >> r;
             }
         }
-        let flight = flight + n;
-        self.usage
-            .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
-        if !self.timers.is_set(Timer::Retransmit) {
-            self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
-        }
-        let seg = self.data_segment(now, seq, flags, data);
-        if self.rack_on() {
-            self.arm_loss_probe(now);
-        }
-        Some(seg)
+        (bytes.min(GSO_MAX) / mss).max(2) as u32
     }
 
     /// The user timeout counts from when data went out into an empty
@@ -483,6 +594,7 @@ impl Connection {
             let max = if self.ts_enabled { 3 } else { 4 };
             let rcvbuf = &self.rcvbuf;
             self.sack_report
+                .make()
                 .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
                     rcvbuf.ooo_run(s)
                 });

@@ -12,14 +12,21 @@ use core::time::Duration;
 impl Connection {
     /// `TCP_NODELAY`: turns Nagle's algorithm off (`true`) or on (MUST-17).
     /// Queued data goes out at the next [`poll_transmit`](Self::poll_transmit).
+    /// Turning it on also pushes what is queued now past a cork or a
+    /// [`send_more`](Self::send_more) (Linux sets `TCP_NAGLE_PUSH`); data
+    /// queued later is held again.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config_mut().nagle = !nodelay;
+        if nodelay {
+            self.more_hold = false;
+            self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
+        }
     }
 
     /// A `TCP_CORK`-like "more data is coming": while set, a segment
     /// shorter than the MSS is held back (a FIN still flushes it); clearing
-    /// it sends what is queued. Unlike Linux there is no 200 ms cap: the
-    /// application uncorks.
+    /// it sends what is queued. As on Linux, a held tail with nothing in
+    /// flight goes out after max(RTO, 200 ms) all the same.
     pub fn set_cork(&mut self, cork: bool) {
         self.corked = cork;
     }

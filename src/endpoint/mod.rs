@@ -431,6 +431,18 @@ impl Endpoint {
         &self.cfg
     }
 
+    /// Replaces the configuration of the connections opened or accepted
+    /// from now on, as a socket option set on a Linux listening socket
+    /// (`TCP_MAXSEG`, buffer sizes, ...) applies to the connections it
+    /// accepts later. Connections already open keep theirs; a SYN already
+    /// answered completes with what its SYN-ACK offered.
+    pub fn set_connection_config(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        self.cfg.connection = cfg;
+        (self.conn_v4, self.conn_v6) = family_configs(&self.cfg);
+        Ok(())
+    }
+
     /// Counters.
     pub fn stats(&self) -> EndpointStats {
         self.stats

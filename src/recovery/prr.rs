@@ -16,6 +16,14 @@ pub(crate) struct Prr {
 }
 
 impl Prr {
+    /// No recovery yet (`Default::default()` as a constant).
+    pub(crate) const EMPTY: Prr = Prr {
+        recover_fs: 0,
+        delivered: 0,
+        out: 0,
+        quota: 0,
+    };
+
     /// Recovery starts with `recover_fs` octets in flight (RFC 6937 §3, initialisation).
     pub(crate) fn start(&mut self, recover_fs: u32) {
         *self = Prr {

@@ -21,6 +21,16 @@ pub(crate) struct SackReport {
 }
 
 impl SackReport {
+    /// Nothing to report (`Default::default()` as a constant).
+    pub(crate) const EMPTY: SackReport = SackReport {
+        recent: [SackBlock {
+            left: SeqNum(0),
+            right: SeqNum(0),
+        }; KEPT],
+        len: 0,
+        dsack: None,
+    };
+
     /// Whether the next ACK carries any block.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {

@@ -30,6 +30,17 @@ pub(crate) struct SackUpdate {
     pub dsack: Option<SackBlock>,
 }
 
+/// The D-SACK block of an ACK's blocks, if any: RFC 2883 §4, the first
+/// block when it lies below the cumulative ACK `ack` or inside the second.
+pub(crate) fn dsack_block(blocks: &[SackBlock], ack: SeqNum) -> Option<SackBlock> {
+    let first = blocks.first()?;
+    let below = first.right.le(ack);
+    let inside = blocks
+        .get(1)
+        .is_some_and(|b| first.left.ge(b.left) && first.right.le(b.right));
+    (first.left.lt(first.right) && (below || inside)).then_some(*first)
+}
+
 /// SACKed ranges: sorted, disjoint, never adjacent, inside `[SND.UNA, SND.NXT)`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scoreboard {
@@ -39,6 +50,12 @@ pub(crate) struct Scoreboard {
 }
 
 impl Scoreboard {
+    /// Nothing SACKed, no storage (`Default::default()` as a constant).
+    pub(crate) const EMPTY: Scoreboard = Scoreboard {
+        ranges: VecDeque::new(),
+        sacked: 0,
+    };
+
     /// Whether nothing is SACKed.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
@@ -79,17 +96,9 @@ impl Scoreboard {
     ) -> SackUpdate {
         let mut up = SackUpdate::default();
         let mut rest = blocks;
-        if let Some(first) = blocks.first() {
-            // RFC 2883 §4: the first block is a D-SACK when it lies below
-            // the cumulative ACK or inside the second block.
-            let below = first.right.le(ack);
-            let inside = blocks
-                .get(1)
-                .is_some_and(|b| first.left.ge(b.left) && first.right.le(b.right));
-            if first.left.lt(first.right) && (below || inside) {
-                up.dsack = Some(*first);
-                rest = &blocks[1..];
-            }
+        if let Some(first) = dsack_block(blocks, ack) {
+            up.dsack = Some(first);
+            rest = &blocks[1..];
         }
         if self.ranges.capacity() == 0 && !rest.is_empty() {
             // The one allocation, at the first SACK.

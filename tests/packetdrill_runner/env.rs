@@ -3,7 +3,7 @@
 //! or command we do not model skips the script with the reason.
 
 use core::time::Duration;
-use tcp_proto::{Config, Keepalive};
+use tcp_proto::{Config, EcnMode, Keepalive};
 
 /// Which preset the script runs against.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,6 +60,7 @@ impl World {
             ("tcp_syn_retries", "5"),
             ("tcp_synack_retries", "5"),
             ("tcp_slow_start_after_idle", "0"),
+            ("tcp_ecn", "0"),
         ] {
             self.sysctl(k, v)?;
         }
@@ -87,6 +88,13 @@ impl World {
             "tcp_synack_retries" => c.synack_retries = n()? as u32,
             "tcp_retries2" => c.max_retries = n()? as u32,
             "tcp_rfc1337" => c.rfc1337 = n()? != 0,
+            "tcp_ecn" => {
+                c.ecn = match n()? {
+                    0 => EcnMode::Off,
+                    1 => EcnMode::On,
+                    _ => EcnMode::Accept,
+                }
+            }
             "tcp_fin_timeout" => c.fin_wait_2_timeout = Some(Duration::from_secs(n()?)),
             "tcp_keepalive_time" => self.keepalive.idle = Duration::from_secs(n()?),
             "tcp_keepalive_intvl" => self.keepalive.interval = Duration::from_secs(n()?),
@@ -122,7 +130,6 @@ impl World {
             | "tcp_early_retrans"
             | "tcp_recovery"
             | "tcp_tso_win_divisor"
-            | "tcp_ecn"
             | "tcp_ecn_option"
             | "tcp_pacing_ss_ratio"
             | "tcp_pacing_ca_ratio"

@@ -9,9 +9,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
+use tcp_proto::wire::Ecn;
 use tcp_proto::{
     CloseReason, Config, Connection, Event, Instant, Segment, SeqNum, State, reset_reply,
 };
+
+/// An emitted segment: when, what, and the ECN codepoint of its IP header.
+pub type Out = (Instant, Segment, Ecn);
 
 /// What the interpreter needs from a host.
 pub trait Stack {
@@ -26,7 +30,7 @@ pub trait Stack {
         now: Instant,
     ) -> Result<usize, String>;
     /// Delivers one segment.
-    fn input(&mut self, now: Instant, seg: Segment);
+    fn input(&mut self, now: Instant, seg: Segment, ecn: Ecn);
     /// Collects what was emitted.
     fn drain(&mut self, now: Instant);
     /// Earliest timer deadline.
@@ -37,6 +41,9 @@ pub trait Stack {
     fn accept(&mut self, l: usize) -> Option<usize>;
     /// close() on a listener.
     fn close_listener(&mut self, l: usize, now: Instant);
+    /// A socket option set on listener `l`: the connections it accepts
+    /// from now on get `cfg`.
+    fn set_listener_config(&mut self, l: usize, cfg: Config);
     /// State of the live connection on a 4-tuple.
     fn state_of(&mut self, local: u16, remote: u16) -> Option<State>;
     /// The connection `i`, unless the host dropped it (closed, or kept
@@ -45,7 +52,7 @@ pub trait Stack {
     /// Why a dropped connection closed.
     fn gone_reason(&self, i: usize) -> Option<CloseReason>;
     /// The oldest emitted segment and its time.
-    fn pop_out(&mut self) -> Option<(Instant, Segment)>;
+    fn pop_out(&mut self) -> Option<Out>;
 }
 
 /// The address scripts use for the stack.
@@ -70,7 +77,7 @@ pub struct EndpointHost {
     /// Listener id → endpoint.
     listeners: Vec<usize>,
     gone: HashMap<usize, CloseReason>,
-    out: VecDeque<(Instant, Segment)>,
+    out: VecDeque<Out>,
     seed: u8,
 }
 
@@ -113,6 +120,14 @@ impl Stack for EndpointHost {
         self.listeners.len() - 1
     }
 
+    fn set_listener_config(&mut self, l: usize, cfg: Config) {
+        let e = self.listeners[l];
+        self.eps[e]
+            .ep
+            .set_connection_config(cfg)
+            .expect("a valid connection configuration");
+    }
+
     fn connect(
         &mut self,
         cfg: Config,
@@ -134,12 +149,12 @@ impl Stack for EndpointHost {
         Ok(id)
     }
 
-    fn input(&mut self, now: Instant, seg: Segment) {
+    fn input(&mut self, now: Instant, seg: Segment, ecn: Ecn) {
         match self.eps.iter_mut().rev().find(|x| x.port == seg.dst_port) {
-            Some(x) => x.ep.handle_segment(now, REMOTE_IP, LOCAL_IP, seg),
+            Some(x) => x.ep.handle_segment_ecn(now, REMOTE_IP, LOCAL_IP, seg, ecn),
             None => {
                 if let Some(r) = reset_reply(&seg) {
-                    self.out.push_back((now, r));
+                    self.out.push_back((now, r, Ecn::NotEct));
                 }
             }
         }
@@ -149,7 +164,8 @@ impl Stack for EndpointHost {
     fn drain(&mut self, now: Instant) {
         for e in 0..self.eps.len() {
             while let Some(t) = self.eps[e].ep.poll_transmit(now) {
-                self.out.push_back((now, t.segment));
+                let ecn = self.eps[e].ep.transmit_ecn();
+                self.out.push_back((now, t.segment, ecn));
             }
             while let Some((h, ev)) = self.eps[e].ep.poll_event() {
                 if let Event::Closed(r) = ev {
@@ -213,7 +229,7 @@ impl Stack for EndpointHost {
         self.gone.get(&i).copied()
     }
 
-    fn pop_out(&mut self) -> Option<(Instant, Segment)> {
+    fn pop_out(&mut self) -> Option<Out> {
         self.out.pop_front()
     }
 }
@@ -253,7 +269,7 @@ pub struct Host {
     /// Listeners (index = handle).
     pub listeners: Vec<Listener>,
     /// Emitted segments with their emission times, oldest first.
-    pub out: VecDeque<(Instant, Segment)>,
+    pub out: VecDeque<Out>,
     iss_seed: u32,
 }
 
@@ -313,7 +329,7 @@ impl Host {
     }
 
     /// Delivers one segment to whatever owns it.
-    pub fn input(&mut self, now: Instant, seg: Segment) {
+    pub fn input(&mut self, now: Instant, seg: Segment, ecn: Ecn) {
         let owner = self.conns.iter().position(|k| {
             k.c.state() != State::Closed
                 && k.c.local_port() == seg.dst_port
@@ -322,7 +338,7 @@ impl Host {
         if let Some(i) = owner {
             let k = &mut self.conns[i];
             let was_time_wait = k.c.state() == State::TimeWait;
-            k.c.handle_segment(now, seg);
+            k.c.handle_segment_ecn(now, seg, ecn);
             if was_time_wait && k.c.state() == State::SynReceived && k.origin.is_some() {
                 // A new incarnation from TIME-WAIT (RFC 6191): a new child
                 // of the listener, accepted afresh.
@@ -336,7 +352,7 @@ impl Host {
         {
             self.listener_input(now, l, seg);
         } else if let Some(r) = reset_reply(&seg) {
-            self.out.push_back((now, r));
+            self.out.push_back((now, r, Ecn::NotEct));
         }
         self.drain(now);
     }
@@ -349,7 +365,7 @@ impl Host {
         }
         if f.ack() {
             if let Some(r) = reset_reply(&seg) {
-                self.out.push_back((now, r));
+                self.out.push_back((now, r, Ecn::NotEct));
             }
             return;
         }
@@ -380,8 +396,8 @@ impl Host {
     /// finished their handshake for accept.
     pub fn drain(&mut self, now: Instant) {
         for i in 0..self.conns.len() {
-            while let Some(s) = self.conns[i].c.poll_transmit(now) {
-                self.out.push_back((now, s));
+            while let Some((s, ecn)) = self.conns[i].c.poll_transmit_ecn(now) {
+                self.out.push_back((now, s, ecn));
             }
             while self.conns[i].c.poll_event().is_some() {}
             let k = &mut self.conns[i];
@@ -444,8 +460,8 @@ impl Stack for Host {
     ) -> Result<usize, String> {
         Host::connect(self, cfg, local, remote, now)
     }
-    fn input(&mut self, now: Instant, seg: Segment) {
-        Host::input(self, now, seg)
+    fn input(&mut self, now: Instant, seg: Segment, ecn: Ecn) {
+        Host::input(self, now, seg, ecn)
     }
     fn drain(&mut self, now: Instant) {
         Host::drain(self, now)
@@ -462,6 +478,9 @@ impl Stack for Host {
     fn close_listener(&mut self, l: usize, now: Instant) {
         Host::close_listener(self, l, now)
     }
+    fn set_listener_config(&mut self, l: usize, cfg: Config) {
+        self.listeners[l].cfg = cfg;
+    }
     fn state_of(&mut self, local: u16, remote: u16) -> Option<State> {
         Host::state_of(self, local, remote)
     }
@@ -471,7 +490,7 @@ impl Stack for Host {
     fn gone_reason(&self, _: usize) -> Option<CloseReason> {
         None
     }
-    fn pop_out(&mut self) -> Option<(Instant, Segment)> {
+    fn pop_out(&mut self) -> Option<Out> {
         self.out.pop_front()
     }
 }

@@ -135,6 +135,25 @@ pub struct Packet {
     pub urg: Option<u32>,
     /// `None` for `<...>` (any options); `Some(vec![])` for no list.
     pub options: Option<Vec<Opt>>,
+    /// The IP ECN field in brackets before the flags (`[ect0]`, `[ce]`,
+    /// ...); `None` when the script leaves it out (not checked, Not-ECT
+    /// when injected).
+    pub ecn: Option<EcnField>,
+}
+
+/// An IP ECN field as scripts write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcnField {
+    /// `[noecn]`: Not-ECT.
+    NotEct,
+    /// `[ect0]`.
+    Ect0,
+    /// `[ect1]`.
+    Ect1,
+    /// `[ect01]`: either ECT codepoint.
+    Ect01,
+    /// `[ce]`.
+    Ce,
 }
 
 impl fmt::Display for Packet {
@@ -390,8 +409,22 @@ fn split_time(s: &str) -> Result<(Time, &str), String> {
     if !(first == '+' || first == '.' || first.is_ascii_digit()) {
         return Ok((Time::now(), s));
     }
-    let end = s.find(char::is_whitespace).unwrap_or(s.len());
-    let (tok, rest) = s.split_at(end);
+    // The time column may be spaced out, `+0 ... 0.010` or `+.1 ~ +.2`, as
+    // packetdrill's lexer skips blanks between its tokens: join the pieces.
+    let word = |s: &str| s.find(char::is_whitespace).unwrap_or(s.len());
+    let (first, mut rest) = s.split_at(word(s));
+    let mut tok = first.to_string();
+    loop {
+        let r = rest.trim_start();
+        let open = tok.ends_with("...") || tok.ends_with('~');
+        if !(open || r.starts_with("...") || r.starts_with('~')) || r.is_empty() {
+            break;
+        }
+        let (w, after) = r.split_at(word(r));
+        tok.push_str(w);
+        rest = after;
+    }
+    let tok = tok.as_str();
     let one = |t: &str| -> Result<(bool, Usecs), String> {
         let (rel, num) = match t.strip_prefix('+') {
             Some(n) => (true, n),
@@ -466,11 +499,16 @@ fn parse_packet(s: &str) -> Result<Packet, String> {
         None => (body, None),
     };
     let mut toks = head.split_whitespace().peekable();
-    if toks.peek().is_some_and(|t| t.starts_with('[')) {
-        return Err(format!(
-            "unsupported: IP-header field {}",
-            toks.next().unwrap_or("")
-        ));
+    let mut ecn = None;
+    if let Some(t) = toks.next_if(|t| t.starts_with('[')) {
+        ecn = Some(match t {
+            "[noecn]" => EcnField::NotEct,
+            "[ect0]" => EcnField::Ect0,
+            "[ect1]" => EcnField::Ect1,
+            "[ect01]" => EcnField::Ect01,
+            "[ce]" => EcnField::Ce,
+            _ => return Err(format!("unsupported: IP-header field {t}")),
+        });
     }
     let ftok = toks.next().ok_or("missing flags")?;
     let mut flags = 0u8;
@@ -511,6 +549,7 @@ fn parse_packet(s: &str) -> Result<Packet, String> {
         win: None,
         urg: None,
         options: Some(Vec::new()),
+        ecn,
     };
     while let Some(t) = toks.next() {
         let v = toks
@@ -668,5 +707,24 @@ mod tests {
         let (t, _) = split_time("+0...0.200 accept()").unwrap();
         assert_eq!(t.block_end, Some(200_000));
         assert!(split_time("* > S").unwrap().0.any);
+    }
+
+    #[test]
+    fn spaced_out_time_columns_parse_like_packed_ones() {
+        for src in [
+            "+.002 ... 0.004 connect(4, ..., ...) = 0",
+            "+.002 ...0.004 connect(4, ..., ...) = 0",
+            "+.002... 0.004 connect(4, ..., ...) = 0",
+        ] {
+            let (t, rest) = split_time(src).unwrap();
+            assert!(t.rel && t.start == 2_000, "{src}");
+            assert_eq!(t.block_end, Some(4_000), "{src}");
+            assert_eq!(rest.trim(), "connect(4, ..., ...) = 0", "{src}");
+        }
+        let (t, rest) = split_time("+.1 ~ +.2 > P. 1:2(1) ack 1").unwrap();
+        assert_eq!(t.range_end, Some((true, 200_000)));
+        assert!(rest.trim().starts_with("> P."));
+        let (t, rest) = split_time("+0 write(4, ..., 10) = 10").unwrap();
+        assert!(t.block_end.is_none() && rest.trim().starts_with("write"));
     }
 }

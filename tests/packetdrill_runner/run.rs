@@ -3,12 +3,12 @@
 //! §1.4–§1.6), system calls mapped to the crate's API (§1.7, §3.2).
 
 use super::env::{Profile, World};
-use super::host::{EndpointHost, Host, Stack};
-use super::parse::{self, Action, Arg, Opt, Packet, Script, Syscall, Usecs, flag};
+use super::host::{EndpointHost, Host, Out, Stack};
+use super::parse::{self, Action, Arg, EcnField, Opt, Packet, Script, Syscall, Usecs, flag};
 use super::python::{self, PyResult};
 use core::time::Duration;
 use std::collections::HashMap;
-use tcp_proto::wire::{SackBlock, Timestamps};
+use tcp_proto::wire::{Ecn, SackBlock, Timestamps};
 use tcp_proto::{
     ChecksumMode, CloseReason, Config, Connection, Error, Flags, Instant, IpPair, Keepalive,
     Options, Segment, SeqNum, State,
@@ -293,7 +293,7 @@ impl Runner {
     }
 
     /// The next emitted segment, firing timers up to `deadline` to get one.
-    fn next_out(&mut self, deadline: Usecs) -> Option<(Instant, Segment)> {
+    fn next_out(&mut self, deadline: Usecs) -> Option<Out> {
         loop {
             if let Some(x) = self.host.pop_out() {
                 return Some(x);
@@ -378,7 +378,13 @@ impl Runner {
             options: o,
             payload: vec![0u8; p.len as usize].into(),
         };
-        self.host.input(self.now, seg);
+        let ecn = match p.ecn {
+            None | Some(EcnField::NotEct) => Ecn::NotEct,
+            Some(EcnField::Ect0 | EcnField::Ect01) => Ecn::Ect0,
+            Some(EcnField::Ect1) => Ecn::Ect1,
+            Some(EcnField::Ce) => Ecn::Ce,
+        };
+        self.host.input(self.now, seg, ecn);
         Ok(())
     }
 
@@ -390,10 +396,10 @@ impl Runner {
         } else {
             hi + tol
         };
-        let Some((t, first)) = self.next_out(deadline) else {
+        let Some((t, first, first_ecn)) = self.next_out(deadline) else {
             // Missing, or late: look 2 s further to say which.
             return match self.next_out(hi + 2_000_000) {
-                Some((t2, s)) => fail(format!(
+                Some((t2, s, _)) => fail(format!(
                     "expected {p} at {}, got {} late, at {}",
                     secs(lo),
                     self.show(&s),
@@ -420,10 +426,11 @@ impl Runner {
         // Segment aggregation (README §1.6): a long line is matched by
         // consecutive segments whose payloads add up to it.
         let mut segs = vec![first];
+        let mut ecns = vec![first_ecn];
         let mut total = segs[0].payload.len() as u32;
         if p.flags & flag::S == 0 {
             while total < p.len {
-                let Some((t2, s)) = self.next_out(deadline) else {
+                let Some((t2, s, ecn)) = self.next_out(deadline) else {
                     return fail(format!(
                         "expected {p} at {}: got {} octets of it, then nothing by {}",
                         secs(lo),
@@ -450,7 +457,21 @@ impl Runner {
                 }
                 total += s.payload.len() as u32;
                 segs.push(s);
+                ecns.push(ecn);
             }
+        }
+        if let Some(want) = p.ecn
+            && let Some((i, got)) = ecns
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !ecn_matches(want, **e))
+        {
+            return fail(format!(
+                "expected {p} at {}: IP ECN field {got:?} on segment {} of {}, expected {want:?}",
+                secs(lo),
+                i + 1,
+                ecns.len()
+            ));
         }
         self.compare(p, &segs, lo)?;
         Ok(ts)
@@ -900,7 +921,9 @@ impl Runner {
                     len_arg(2)
                 };
                 let flags = match sc.name.as_str() {
-                    "send" | "sendto" | "sendmsg" => a(3).sym().unwrap_or("").to_string(),
+                    "send" | "sendto" => a(3).sym().unwrap_or("").to_string(),
+                    // sendmsg(fd, msghdr, flags)
+                    "sendmsg" => a(2).sym().unwrap_or("").to_string(),
                     _ => String::new(),
                 };
                 for f in ["MSG_FASTOPEN", "MSG_ZEROCOPY", "MSG_OOB", "MSG_EOR"] {
@@ -918,13 +941,19 @@ impl Runner {
                     let r = self.reason(i).unwrap_or(CloseReason::Normal);
                     return self.closed_error(sc, r, true);
                 }
-                // MSG_MORE corks this write; a write without it uncorks
-                // unless TCP_CORK is on (Linux).
-                let corked = self.sock(sc)?.1.opts.cork;
                 let c = self.conn(i).expect("checked above");
-                c.set_cork(corked || flags.contains("MSG_MORE"));
+                if n > 0 && null_buffer(sc) {
+                    // The kernel fails to copy from a NULL buffer once the
+                    // socket's state allowed the write: EFAULT, nothing queued.
+                    return Ok(Ret::Done(-1, Some("EFAULT")));
+                }
                 let data = vec![0u8; n];
-                match c.send(&data) {
+                let sent = if flags.contains("MSG_MORE") {
+                    c.send_more(&data)
+                } else {
+                    c.send(&data)
+                };
+                match sent {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
                     Err(Error::Closed(r)) => self.closed_error(sc, r, true)?,
@@ -945,6 +974,11 @@ impl Runner {
                     let r = self.reason(i).unwrap_or(CloseReason::Normal);
                     return self.closed_error(sc, r, false);
                 };
+                if n > 0 && null_buffer(sc) && c.recv_available() > 0 {
+                    // Data is there, but copying it to NULL faults: EFAULT,
+                    // and the data stays queued.
+                    return Ok(Ret::Done(-1, Some("EFAULT")));
+                }
                 match c.recv(&mut buf) {
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
@@ -1109,6 +1143,11 @@ impl Runner {
             _ => return skip(format!("socket option {name} is not modeled")),
         }
         let o = *o;
+        if let Kind::Listener(l) = kind {
+            // Linux: a listener's options are inherited by what it accepts.
+            let cfg = self.cfg_for(&o);
+            self.host.set_listener_config(l, cfg);
+        }
         if let Kind::Conn(i) = kind {
             let ka = o.keepalive.then(|| self.keepalive_of(&o));
             let now = self.now;
@@ -1309,4 +1348,20 @@ fn raw_options(s: &Segment) -> Vec<Opt> {
         }
     }
     out
+}
+
+/// Whether a read or write call names `NULL` as its buffer.
+fn null_buffer(sc: &Syscall) -> bool {
+    matches!(sc.args.get(1), Some(Arg::Sym(b)) if b == "NULL")
+}
+
+/// Whether an emitted IP ECN field is what the script's `[...]` asks for.
+fn ecn_matches(want: EcnField, got: Ecn) -> bool {
+    match want {
+        EcnField::NotEct => got == Ecn::NotEct,
+        EcnField::Ect0 => got == Ecn::Ect0,
+        EcnField::Ect1 => got == Ecn::Ect1,
+        EcnField::Ect01 => matches!(got, Ecn::Ect0 | Ecn::Ect1),
+        EcnField::Ce => got == Ecn::Ce,
+    }
 }
