@@ -8,7 +8,12 @@
 //! cargo run --example handshake -- --server-closes-first
 //! cargo run --example handshake -- --simultaneous-close
 //! cargo run --example handshake -- --simultaneous-open
+//! cargo run --example handshake -- --loss 0.3 --seed 7 --svg ladder.svg --tsg tsg.svg
 //! ```
+//!
+//! `--svg FILE` writes the ladder as an SVG picture, `--tsg FILE` the
+//! time-sequence graph of the server's response (seen at the server), both
+//! drawn by `tcp_proto::plot` from the same record as the text.
 //!
 //! The link is part of this example: a one-way delay of 10 ms and, with
 //! `--loss P`, each segment dropped with probability P (seeded, so a run
@@ -24,6 +29,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use tcp_proto::plot::{Column, Ladder, Tsg};
 use tcp_proto::{
     ChecksumMode, CloseReason, Config, Connection, Event, Instant, IpPair, Segment, SeqNum, State,
 };
@@ -40,10 +46,6 @@ const TIME_LIMIT: Duration = Duration::from_secs(900);
 const REQUEST: &[u8] = b"GET /rfc9293.txt HTTP/1.0\r\n\r\n";
 const RESPONSE_LEN: usize = 3000;
 
-const TIME_W: usize = 9;
-const SIDE_W: usize = 15;
-const ARROW_W: usize = 44;
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum CloseOrder {
     ClientFirst,
@@ -56,12 +58,15 @@ struct Options {
     seed: u64,
     close: CloseOrder,
     simultaneous_open: bool,
+    svg: Option<String>,
+    tsg: Option<String>,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: handshake [--loss P] [--seed N] \
-         [--server-closes-first | --simultaneous-close] [--simultaneous-open]"
+         [--server-closes-first | --simultaneous-close] [--simultaneous-open] \
+         [--svg FILE] [--tsg FILE]"
     );
     ExitCode::from(2)
 }
@@ -72,6 +77,8 @@ fn parse_args() -> Result<Options, ExitCode> {
         seed: 1,
         close: CloseOrder::ClientFirst,
         simultaneous_open: false,
+        svg: None,
+        tsg: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -87,6 +94,8 @@ fn parse_args() -> Result<Options, ExitCode> {
             "--server-closes-first" => o.close = CloseOrder::ServerFirst,
             "--simultaneous-close" => o.close = CloseOrder::Simultaneous,
             "--simultaneous-open" => o.simultaneous_open = true,
+            "--svg" => o.svg = Some(args.next().ok_or_else(usage)?),
+            "--tsg" => o.tsg = Some(args.next().ok_or_else(usage)?),
             "-h" | "--help" => {
                 usage();
                 return Err(ExitCode::SUCCESS);
@@ -124,7 +133,6 @@ enum Who {
 struct Side {
     who: Who,
     conn: Connection,
-    iss: SeqNum,
     /// What the application sends, and how much of it is queued.
     out: Vec<u8>,
     queued: usize,
@@ -134,11 +142,16 @@ struct Side {
     /// When the application saw EOF.
     eof: Option<Instant>,
     closed: bool,
-    /// The state shown in this side's column.
-    shown: State,
 }
 
 impl Side {
+    fn column(&self) -> Column {
+        match self.who {
+            Who::Client => Column::Left,
+            Who::Server => Column::Right,
+        }
+    }
+
     fn addrs(&self) -> IpPair {
         match self.who {
             Who::Client => IpPair::V4 {
@@ -174,10 +187,11 @@ struct Demo {
     link: VecDeque<InFlight>,
     wire: BytesMut,
     lost: u32,
-}
-
-fn rel(seq: SeqNum, base: SeqNum) -> u32 {
-    seq.0.wrapping_sub(base.0)
+    /// Everything that happened, for the text ladder and the pictures.
+    ladder: Ladder,
+    /// The server's response: its data segments, and the client's ACKs as
+    /// they reach it.
+    tsg: Tsg,
 }
 
 impl Demo {
@@ -188,42 +202,18 @@ impl Demo {
         }
     }
 
-    fn time(&self) -> String {
-        format!(
-            "{:>w$.3}s",
-            (self.now - self.start).as_secs_f64(),
-            w = TIME_W - 1
-        )
+    /// A note in one side's column (an application call, a read).
+    fn note(&mut self, who: Who, text: &str) {
+        let col = self.side(who).column();
+        self.ladder.note(self.now, col, text);
     }
 
-    /// One ladder line: time, client column, middle, server column.
-    fn line(&self, client: &str, middle: &str, server: &str) {
-        println!(
-            "{}  {:<cw$} {:<mw$} {}",
-            self.time(),
-            client,
-            middle,
-            server,
-            cw = SIDE_W,
-            mw = ARROW_W
-        );
-    }
-
-    /// A note in one side's column (a transition, an application call).
-    fn note(&self, who: Who, text: &str) {
-        let (c, s) = match who {
-            Who::Client => (text.to_string(), self.server.shown.name().to_string()),
-            Who::Server => (self.client.shown.name().to_string(), text.to_string()),
-        };
-        self.line(&c, "", &s);
-    }
-
-    /// Prints the events a side has pending (state transitions).
+    /// Records the events a side has pending (state transitions).
     fn drain_events(&mut self, who: Who) {
         while let Some(e) = self.side(who).conn.poll_event() {
             if let Event::StateChanged { from: _, to } = e {
-                self.side(who).shown = to;
-                self.note(who, &format!("→ {}", to.name()));
+                let col = self.side(who).column();
+                self.ladder.state(self.now, col, to);
             }
         }
     }
@@ -239,7 +229,11 @@ impl Demo {
             any = true;
             self.drain_events(who);
             let lost = self.rng.chance(self.opts.loss);
-            self.draw(who, &seg, lost);
+            let col = self.side(who).column();
+            self.ladder.segment(now, col, &seg, lost);
+            if who == Who::Server {
+                self.tsg.data(now, &seg, lost);
+            }
             if lost {
                 self.lost += 1;
                 continue;
@@ -260,27 +254,6 @@ impl Demo {
             });
         }
         any
-    }
-
-    fn draw(&self, who: Who, seg: &Segment, lost: bool) {
-        let (mine, theirs) = match who {
-            Who::Client => (self.client.iss, self.server.iss),
-            Who::Server => (self.server.iss, self.client.iss),
-        };
-        let mut label = format!("{} seq={}", seg.flags, rel(seg.seq, mine));
-        if seg.flags.ack() {
-            label += &format!(" ack={}", rel(seg.ack, theirs));
-        }
-        label += &format!(" len={}", seg.payload.len());
-        let fill = ARROW_W.saturating_sub(label.len() + 5);
-        let dashes = "-".repeat(fill);
-        let arrow = match (who, lost) {
-            (Who::Client, false) => format!("--{label} {dashes}->"),
-            (Who::Client, true) => format!("--{label} {dashes}-x"),
-            (Who::Server, false) => format!("<-{dashes} {label}--"),
-            (Who::Server, true) => format!("x-{dashes} {label}--"),
-        };
-        self.line(self.client.shown.name(), &arrow, self.server.shown.name());
     }
 
     /// The applications: send, read, and close when their script says so.
@@ -410,6 +383,9 @@ impl Demo {
                 let seg = Segment::decode(&p.packet, &addrs, ChecksumMode::Verify)
                     .expect("checksum verifies");
                 let now = self.now;
+                if to == Who::Server {
+                    self.tsg.ack(now, &seg);
+                }
                 self.side(to).conn.handle_segment(now, seg);
                 self.drain_events(to);
             }
@@ -453,39 +429,27 @@ fn main() -> ExitCode {
         )
     };
     let response: Vec<u8> = (0..RESPONSE_LEN).map(|i| b'a' + (i % 26) as u8).collect();
-    let side = |who, conn, iss, out: Vec<u8>, expect| Side {
+    let side = |who, conn, out: Vec<u8>, expect| Side {
         who,
         conn,
-        iss,
         out,
         queued: 0,
         got: Vec::new(),
         expect,
         eof: None,
         closed: false,
-        shown: State::Closed,
     };
     let mut demo = Demo {
         rng,
         now: start,
         start,
-        client: side(
-            Who::Client,
-            client_conn,
-            ciss,
-            REQUEST.to_vec(),
-            RESPONSE_LEN,
-        ),
-        server: side(
-            Who::Server,
-            server_conn,
-            siss,
-            response.clone(),
-            REQUEST.len(),
-        ),
+        client: side(Who::Client, client_conn, REQUEST.to_vec(), RESPONSE_LEN),
+        server: side(Who::Server, server_conn, response.clone(), REQUEST.len()),
         link: VecDeque::new(),
         wire: BytesMut::with_capacity(4096),
         lost: 0,
+        ladder: Ladder::new(start, "client", "server"),
+        tsg: Tsg::new("server → client: the response"),
         opts,
     };
 
@@ -499,29 +463,40 @@ fn main() -> ExitCode {
     } else {
         "client connects, server listens"
     };
-    println!(
-        "tcp-proto ladder: {open}; {close}; one-way delay {} ms; loss {} (seed {})",
+    let setting = format!(
+        "{open}; {close}; one-way delay {} ms; loss {} (seed {})",
         ONE_WAY.as_millis(),
         demo.opts.loss,
         demo.opts.seed
     );
-    println!(
-        "request {} octets client→server, response {} octets server→client; \
-         seq/ack relative to each side's ISS\n",
+    let sizes = format!(
+        "request {} octets client→server, response {} octets server→client",
         REQUEST.len(),
         RESPONSE_LEN
     );
-    println!(
-        "{:>tw$}  {:<cw$} {:mw$} server",
-        "time",
-        "client",
-        "",
-        tw = TIME_W,
-        cw = SIDE_W,
-        mw = ARROW_W
-    );
-    demo.line("CLOSED", "", "CLOSED");
+    println!("tcp-proto ladder: {setting}");
+    println!("{sizes}; seq/ack relative to each side's ISS\n");
+    demo.ladder.caption(&format!("tcp-proto: {open}; {close}"));
+    demo.ladder.caption(&format!(
+        "one-way delay {} ms; loss {} (seed {}); {sizes}",
+        ONE_WAY.as_millis(),
+        demo.opts.loss,
+        demo.opts.seed
+    ));
+    demo.tsg.caption(&setting);
     demo.run();
+    print!("{}", demo.ladder.to_text());
+    for (path, svg) in [
+        (&demo.opts.svg, demo.ladder.to_svg()),
+        (&demo.opts.tsg, demo.tsg.to_svg()),
+    ] {
+        if let Some(path) = path
+            && let Err(e) = std::fs::write(path, svg)
+        {
+            eprintln!("handshake: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
 
     let c = &demo.client;
     let s = &demo.server;

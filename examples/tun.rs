@@ -17,8 +17,9 @@
 //! [--connections N] [--backlog N] [--syn-backlog N]`, `client --connect ADDR:PORT --send-bytes N
 //! [--expect-echo] [--ipv6]`; common: `--dev NAME` (default tcpp0),
 //! `--loss P --reorder P --dup P --seed S` (impairment applied in both
-//! directions), `--pcap FILE`, `--time-wait-ms MS`, `--timeout-s S`,
-//! `--quiet`.
+//! directions), `--pcap FILE`, `--tsg FILE` (with `--pcap`: at exit, the
+//! time-sequence graph of the capture's busiest direction as SVG),
+//! `--time-wait-ms MS`, `--timeout-s S`, `--quiet`.
 //!
 //! Every connection lives in one `tcp_proto::endpoint::Endpoint`: it
 //! demultiplexes by the full 4-tuple, listens with a bounded SYN queue and
@@ -67,6 +68,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
+use tcp_proto::plot::Tsg;
 use tcp_proto::{CloseReason, Event, Instant, State, ip, pcap};
 
 const KERNEL_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -112,6 +114,8 @@ struct Opts {
     profile: Profile,
     seed: u64,
     pcap: Option<String>,
+    /// Where to draw the capture's time-sequence graph at exit.
+    tsg: Option<String>,
     quiet: bool,
     time_wait: Duration,
     timeout: Option<Duration>,
@@ -123,7 +127,7 @@ const USAGE: &str = "usage:
   tun server [--port P] [--mode echo|discard|http] [--body-bytes N] [--connections N]
              [--backlog N] [--syn-backlog N]
   tun client --connect ADDR:PORT --send-bytes N [--expect-echo] [--ipv6]
-common: [--dev NAME] [--loss P] [--reorder P] [--dup P] [--seed S] [--pcap FILE]
+common: [--dev NAME] [--loss P] [--reorder P] [--dup P] [--seed S] [--pcap FILE [--tsg FILE]]
         [--time-wait-ms MS] [--timeout-s S] [--quiet]";
 
 fn parse() -> Result<Opts, String> {
@@ -219,6 +223,7 @@ fn parse() -> Result<Opts, String> {
         profile,
         seed: num("seed", take("seed"), 1)?,
         pcap: take("pcap"),
+        tsg: take("tsg"),
         quiet: has("quiet"),
         time_wait: Duration::from_millis(num("time-wait-ms", take("time-wait-ms"), 2000)?),
         timeout,
@@ -229,6 +234,9 @@ fn parse() -> Result<Opts, String> {
     };
     if let Some(k) = kv.keys().next() {
         return Err(format!("unknown option --{k}"));
+    }
+    if opts.tsg.is_some() && opts.pcap.is_none() {
+        return Err("--tsg draws the capture: it needs --pcap FILE".to_owned());
     }
     Ok(opts)
 }
@@ -1085,6 +1093,16 @@ fn main() -> ExitCode {
     {
         eprintln!("tun: pcap: {e}");
         return ExitCode::FAILURE;
+    }
+    if let (Some(out), Some(capture)) = (&host.opts.tsg, &host.opts.pcap) {
+        let drawn = std::fs::read(capture)
+            .map_err(|e| e.to_string())
+            .and_then(|f| Tsg::from_pcap(&f).map_err(|e| e.to_string()))
+            .and_then(|g| std::fs::write(out, g.to_svg()).map_err(|e| e.to_string()));
+        match drawn {
+            Ok(()) => host.io.announce(&format!("time-sequence graph in {out}")),
+            Err(e) => eprintln!("tun: --tsg {out}: {e}"),
+        }
     }
     if !host.opts.profile.is_clean() {
         host.io.say(&format!(

@@ -184,8 +184,10 @@
 //! modular sequence numbers, [`state`] the states and the legal-edge table,
 //! [`config`] the settings with Linux and RFC presets, [`Connection`] the
 //! state machine, [`cc`] congestion control, [`ip`] IPv4/IPv6 framing for
-//! drivers that move raw packets, [`pcap`] captures for Wireshark, and `sim` (feature `sim`) a deterministic lossy network for
-//! tests.
+//! drivers that move raw packets, [`pcap`] captures for Wireshark (written
+//! and read), `plot` (feature `plot`) ladder diagrams and time-sequence
+//! graphs as SVG, and `sim` (feature `sim`) a deterministic lossy network
+//! for tests.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
@@ -200,6 +202,8 @@ pub mod event;
 pub mod ip;
 mod listen;
 pub mod pcap;
+#[cfg(feature = "plot")]
+pub mod plot;
 mod recovery;
 pub mod seq;
 #[cfg(feature = "sim")]

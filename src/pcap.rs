@@ -135,6 +135,164 @@ pub fn segment_packet(
     Ok(())
 }
 
+/// `LINKTYPE_ETHERNET`: records are Ethernet II frames.
+pub const LINKTYPE_ETHERNET: u32 = 1;
+/// `LINKTYPE_LINUX_SLL`: Linux "cooked" captures (`tcpdump -i any`).
+pub const LINKTYPE_LINUX_SLL: u32 = 113;
+/// `LINKTYPE_IPV4`: records are raw IPv4 packets.
+pub const LINKTYPE_IPV4: u32 = 228;
+/// `LINKTYPE_IPV6`: records are raw IPv6 packets.
+pub const LINKTYPE_IPV6: u32 = 229;
+
+/// Why a capture could not be read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file does not start with a classic pcap magic number (pcapng is
+    /// not read).
+    #[error("not a classic pcap file (magic {0:#010x})")]
+    BadMagic(u32),
+    /// The file ends inside a header or a record.
+    #[error("the capture is truncated at octet {0}")]
+    Truncated(usize),
+    /// The link type is not one of raw IP, Ethernet or Linux SLL.
+    #[error("link type {0} is not read (raw IP, Ethernet and Linux SLL are)")]
+    LinkType(u32),
+}
+
+/// One record of a capture: when, and the IP packet it holds (the link
+/// header removed; `None` when the frame is not IPv4 or IPv6); find its
+/// TCP segment with [`crate::ip::parse`].
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    /// The record's timestamp.
+    pub ts: Instant,
+    /// The IPv4 or IPv6 packet.
+    pub ip: Option<&'a [u8]>,
+}
+
+/// Reads a classic pcap file from memory: microsecond or nanosecond
+/// timestamps, either byte order, link types raw IP, Ethernet (with
+/// 802.1Q tags) or Linux SLL. Nothing is copied; nothing panics on a
+/// malformed file (the iterator yields the error and stops).
+///
+/// ```
+/// use tcp_proto::{pcap, Instant};
+/// let mut file = Vec::new();
+/// pcap::global_header(&mut file);
+/// pcap::record(&mut file, Instant::from_millis(3), &[0x45, 0, 0, 20]);
+/// let packets: Vec<_> = pcap::read(&file).unwrap().collect::<Result<_, _>>().unwrap();
+/// assert_eq!(packets[0].ts, Instant::from_millis(3));
+/// assert_eq!(packets[0].ip, Some(&[0x45u8, 0, 0, 20][..]));
+/// ```
+pub fn read(file: &[u8]) -> Result<Records<'_>, ReadError> {
+    let head = file
+        .get(..GLOBAL_HEADER_LEN)
+        .ok_or(ReadError::Truncated(file.len()))?;
+    let magic_le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let (big_endian, nanos) = match magic_le {
+        MAGIC_MICROS => (false, false),
+        0xa1b2_3c4d => (false, true),
+        0xd4c3_b2a1 => (true, false),
+        0x4d3c_b2a1 => (true, true),
+        m => return Err(ReadError::BadMagic(m)),
+    };
+    let r = Records {
+        file,
+        at: GLOBAL_HEADER_LEN,
+        big_endian,
+        nanos,
+        linktype: 0,
+        failed: false,
+    };
+    let linktype = r.u32_at(20);
+    match linktype {
+        LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 | LINKTYPE_ETHERNET | LINKTYPE_LINUX_SLL => {
+            Ok(Records { linktype, ..r })
+        }
+        other => Err(ReadError::LinkType(other)),
+    }
+}
+
+/// The records of a capture, in file order ([`read`]).
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    file: &'a [u8],
+    at: usize,
+    big_endian: bool,
+    nanos: bool,
+    linktype: u32,
+    failed: bool,
+}
+
+impl<'a> Records<'a> {
+    fn u32_at(&self, i: usize) -> u32 {
+        let b = [
+            self.file[i],
+            self.file[i + 1],
+            self.file[i + 2],
+            self.file[i + 3],
+        ];
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    /// Strips the link header from a frame.
+    fn ip(&self, frame: &'a [u8]) -> Option<&'a [u8]> {
+        let (ethertype, rest) = match self.linktype {
+            LINKTYPE_RAW | LINKTYPE_IPV4 | LINKTYPE_IPV6 => return Some(frame),
+            LINKTYPE_ETHERNET => {
+                let mut at = 12;
+                let mut t = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+                // 802.1Q / 802.1ad tags.
+                while t == 0x8100 || t == 0x88a8 {
+                    at += 4;
+                    t = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+                }
+                (t, frame.get(at + 2..)?)
+            }
+            _ => (
+                u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]),
+                frame.get(16..)?,
+            ),
+        };
+        matches!(ethertype, 0x0800 | 0x86dd).then_some(rest)
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Packet<'a>, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.at >= self.file.len() {
+            return None;
+        }
+        if self.file.len() - self.at < RECORD_HEADER_LEN {
+            self.failed = true;
+            return Some(Err(ReadError::Truncated(self.file.len())));
+        }
+        let secs = u64::from(self.u32_at(self.at));
+        let frac = u64::from(self.u32_at(self.at + 4));
+        let incl = self.u32_at(self.at + 8) as usize;
+        let start = self.at + RECORD_HEADER_LEN;
+        let Some(frame) = start
+            .checked_add(incl)
+            .and_then(|end| self.file.get(start..end))
+        else {
+            self.failed = true;
+            return Some(Err(ReadError::Truncated(self.file.len())));
+        };
+        self.at = start + incl;
+        let micros = if self.nanos { frac / 1000 } else { frac };
+        Some(Ok(Packet {
+            ts: Instant::from_micros(secs.saturating_mul(1_000_000).saturating_add(micros)),
+            ip: self.ip(frame),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +410,81 @@ mod tests {
         assert_eq!((p[6], p[7]), (6, 64));
         assert_eq!(&p[8..24], &src);
         assert_eq!(&p[24..40], &dst);
+    }
+
+    fn capture() -> Vec<u8> {
+        let addrs = IpPair::V4 {
+            src: [192, 0, 2, 1],
+            dst: [192, 0, 2, 2],
+        };
+        let seg = Segment {
+            src_port: 1,
+            dst_port: 2,
+            payload: bytes::Bytes::from_static(b"hello"),
+            ..Segment::default()
+        };
+        let mut file = Vec::new();
+        global_header(&mut file);
+        segment_packet(&mut file, Instant::from_micros(1_500_000), &addrs, &seg).unwrap();
+        segment_packet(&mut file, Instant::from_micros(2_000_001), &addrs, &seg).unwrap();
+        file
+    }
+
+    #[test]
+    fn what_we_write_reads_back_to_the_same_segments() {
+        let file = capture();
+        let packets: Vec<Packet<'_>> = read(&file).unwrap().map(Result::unwrap).collect();
+        assert_eq!(packets.len(), 2);
+        assert_eq!(packets[1].ts, Instant::from_micros(2_000_001));
+        let pkt = packets[0].ip.unwrap();
+        let found = crate::ip::parse(pkt).unwrap();
+        assert_eq!(found.src, core::net::IpAddr::from([192, 0, 2, 1]));
+        let addrs = IpPair::V4 {
+            src: [192, 0, 2, 1],
+            dst: [192, 0, 2, 2],
+        };
+        let seg = Segment::decode_slice(&pkt[found.tcp], &addrs, ChecksumMode::Verify).unwrap();
+        assert_eq!(&seg.payload[..], b"hello");
+    }
+
+    #[test]
+    fn big_endian_nanosecond_ethernet_captures_read() {
+        let le = capture();
+        let rec =
+            &le[GLOBAL_HEADER_LEN + RECORD_HEADER_LEN..GLOBAL_HEADER_LEN + RECORD_HEADER_LEN + 45];
+        let mut file = Vec::new();
+        file.extend_from_slice(&0xa1b2_3c4du32.to_be_bytes());
+        file.extend_from_slice(&[0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        file.extend_from_slice(&LINKTYPE_ETHERNET.to_be_bytes());
+        let frame_len = 14 + 4 + rec.len();
+        file.extend_from_slice(&3u32.to_be_bytes());
+        file.extend_from_slice(&5_000u32.to_be_bytes()); // 5 µs in nanoseconds
+        file.extend_from_slice(&(frame_len as u32).to_be_bytes());
+        file.extend_from_slice(&(frame_len as u32).to_be_bytes());
+        file.extend_from_slice(&[0; 12]); // MAC addresses
+        file.extend_from_slice(&[0x81, 0x00, 0, 7]); // an 802.1Q tag
+        file.extend_from_slice(&[0x08, 0x00]);
+        file.extend_from_slice(rec);
+        let p: Vec<Packet<'_>> = read(&file).unwrap().map(Result::unwrap).collect();
+        assert_eq!(p[0].ts, Instant::from_micros(3_000_005));
+        assert_eq!(p[0].ip, Some(rec));
+    }
+
+    #[test]
+    fn malformed_captures_are_errors_not_panics() {
+        let file = capture();
+        assert_eq!(read(&[1, 2, 3]).err(), Some(ReadError::Truncated(3)));
+        let mut bad = file.clone();
+        bad[0] = 0;
+        assert!(matches!(read(&bad), Err(ReadError::BadMagic(_))));
+        let mut other = file.clone();
+        other[20] = 7;
+        assert_eq!(read(&other).err(), Some(ReadError::LinkType(7)));
+        // Every truncation: whole records, then one error, never a panic.
+        for cut in GLOBAL_HEADER_LEN..file.len() {
+            let results: Vec<_> = read(&file[..cut]).unwrap().collect();
+            let errors = results.iter().filter(|r| r.is_err()).count();
+            assert!(errors <= 1 && results.last().is_none_or(|r| r.is_ok() == (errors == 0)));
+        }
     }
 }

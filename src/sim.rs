@@ -33,6 +33,7 @@ pub use net::{HostId, Net};
 
 use crate::connection::Connection;
 use crate::event::Event;
+use crate::plot::{Column, Ladder, Tsg};
 use crate::time::Instant;
 use crate::wire::{ChecksumMode, IpPair, Segment};
 use alloc::boxed::Box;
@@ -715,6 +716,123 @@ impl Sim {
     /// Everything traced so far.
     pub fn trace(&self) -> &[Trace] {
         &self.trace
+    }
+
+    /// The time-sequence graph ([`Tsg`]) of the data `sender` sent to its
+    /// peer, drawn from the trace (so `tracing` must have been on) as seen
+    /// at the sender: each data segment when it left (lost ones marked),
+    /// each ACK when it arrived back. `svg.to_svg()` renders it.
+    ///
+    /// ```
+    /// use tcp_proto::sim::{Link, Sim};
+    /// use tcp_proto::{Config, Connection, SeqNum};
+    ///
+    /// let mut sim = Sim::new(3);
+    /// let s = sim.add(Connection::listen(Config::default(), 80, SeqNum(1)).unwrap());
+    /// let c = sim.add(Connection::connect(Config::default(), 4000, 80, SeqNum(9), sim.now()).unwrap());
+    /// sim.run_until_quiet(1000);
+    /// sim.conn_mut(c).send(&[7; 5000]).unwrap();
+    /// sim.run_until_quiet(1000);
+    /// let g = sim.tsg(c);
+    /// assert_eq!(g.seq_span(), Some((0, 5001)));
+    /// let svg = g.to_svg(); // std::fs::write("tsg.svg", svg)
+    /// assert!(svg.starts_with("<svg"));
+    /// # let _ = s;
+    /// ```
+    pub fn tsg(&self, sender: Id) -> Tsg {
+        let me = &self.conns[sender.0];
+        let mut g = Tsg::new(&alloc::format!(
+            "connection {} (port {}) → port {}",
+            sender.0,
+            me.local_port(),
+            me.remote_port()
+        ));
+        g.caption("time-sequence graph of a simulated run, seen at the sender");
+        for t in &self.trace {
+            match t {
+                Trace::Sent {
+                    at,
+                    from,
+                    seg,
+                    lost,
+                    ..
+                } if *from == sender => g.data(*at, seg, *lost),
+                Trace::Delivered { at, to, seg }
+                    if *to == sender
+                        && seg.dst_port == me.local_port()
+                        && seg.src_port == me.remote_port() =>
+                {
+                    g.ack(*at, seg)
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
+    /// The ladder diagram ([`Ladder`]) of the exchange between `left` and
+    /// `right`, drawn from the trace (so `tracing` must have been on): one
+    /// arrow per segment either sent to the other (lost ones end in a
+    /// cross), and their state changes.
+    pub fn ladder(&self, left: Id, right: Id) -> Ladder {
+        let name = |id: Id| alloc::format!("{} (port {})", id.0, self.conns[id.0].local_port());
+        let mut l = Ladder::new(Instant::ZERO, &name(left), &name(right));
+        l.caption("ladder diagram of a simulated run");
+        let col = |id: Id| {
+            if id == left {
+                Some(Column::Left)
+            } else if id == right {
+                Some(Column::Right)
+            } else {
+                None
+            }
+        };
+        // The simulator drains a connection's events after its segments of
+        // the same moment; the state changes that caused them go first.
+        enum Item<'a> {
+            Seg(Instant, Column, &'a Segment, bool),
+            State(Instant, Column, crate::state::State),
+        }
+        let mut items: Vec<Item<'_>> = Vec::new();
+        for t in &self.trace {
+            match t {
+                Trace::Sent {
+                    at,
+                    from,
+                    to: Some(to),
+                    seg,
+                    lost,
+                    ..
+                } => {
+                    if let (Some(c), Some(_)) = (col(*from), col(*to)) {
+                        items.push(Item::Seg(*at, c, seg, *lost));
+                    }
+                }
+                Trace::Event {
+                    at,
+                    id,
+                    event: Event::StateChanged { to, .. },
+                } => {
+                    if let Some(c) = col(*id) {
+                        let mut i = items.len();
+                        while i > 0
+                            && matches!(items[i - 1], Item::Seg(t, sc, ..) if t == *at && sc == c)
+                        {
+                            i -= 1;
+                        }
+                        items.insert(i, Item::State(*at, c, *to));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for item in items {
+            match item {
+                Item::Seg(at, c, seg, lost) => l.segment(at, c, seg, lost),
+                Item::State(at, c, state) => l.state(at, c, state),
+            }
+        }
+        l
     }
 
     /// Takes the trace, leaving it empty.

@@ -22,6 +22,7 @@ impl Connection {
             return;
         }
         match self.state {
+            State::Established if self.predicted(&seg) => self.on_predicted(now, &mut seg),
             State::Closed => self.on_closed(&seg),
             State::Listen => self.on_listen(now, &seg),
             State::SynSent => self.on_syn_sent(now, &mut seg),
@@ -303,6 +304,13 @@ impl Connection {
             return;
         }
         self.process_ack(now, seg);
+        self.after_ack(now, seg);
+    }
+
+    /// The rest of step 5 once the ACK is taken, then steps 6–8 (URG noted
+    /// only, text, FIN). Shared by [`Connection::on_other`] and the
+    /// predicted path.
+    fn after_ack(&mut self, now: Instant, seg: &mut Segment) {
         match self.state {
             State::Closing if self.fin_acked() => self.enter_time_wait(now), // G1
             State::LastAck if self.fin_acked() => {
@@ -321,6 +329,79 @@ impl Connection {
             self.timers.stop(Timer::Retransmit);
             self.arm_fin_wait_2(now);
         }
+    }
+
+    /// Header prediction (after Van Jacobson's, as BSD and Linux do it):
+    /// whether `seg`, arriving in ESTABLISHED, is the common case whose
+    /// checks in steps 1–5 of §3.10.7.4 all pass without effect. It is an
+    /// ACK (PSH allowed; no SYN, FIN, RST, URG, ECE or CWR) at exactly
+    /// RCV.NXT, whose data fits the window and the buffer (so step 1
+    /// accepts it and trims nothing, and no D-SACK is due), that passes
+    /// PAWS when timestamps are on, carries no SACK blocks and no SYN-only
+    /// options, and acknowledges something in [SND.UNA, SND.NXT] (so
+    /// neither E6 nor RFC 5961's blind-ACK test fires). Anything else takes
+    /// the full steps in [`Connection::on_other`]; both give the same
+    /// result (tests/header_prediction.rs compares them).
+    #[inline]
+    fn predicted(&self, seg: &Segment) -> bool {
+        if !self.header_prediction
+            || seg.flags.without(Flags::PSH) != Flags::ACK
+            || seg.seq != self.rcv_nxt
+            || !self.syn_acked
+        {
+            return false;
+        }
+        let o = &seg.options;
+        if o.mss.is_some()
+            || o.window_scale.is_some()
+            || o.sack_permitted
+            || !o.sack_blocks.is_empty()
+        {
+            return false;
+        }
+        if self.ts_enabled {
+            match o.timestamps {
+                Some(t) if (t.val.wrapping_sub(self.ts_recent) as i32) >= 0 => {}
+                _ => return false,
+            }
+        }
+        let len = seg.payload.len();
+        if len > 0 && len as u64 > u64::from(self.rcv_wnd().min(self.rcvbuf.room() as u32)) {
+            return false;
+        }
+        seg.ack.ge(self.snd_una)
+            && seg.ack.le(self.snd_nxt)
+            && !(self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)))
+    }
+
+    /// A segment [`Connection::predicted`] let through: what
+    /// [`Connection::on_other`] does with it, minus the checks known to
+    /// pass. When nothing is in flight and the ACK acknowledges nothing
+    /// (the receiving side of a bulk transfer), step 5 comes down to the
+    /// window update.
+    fn on_predicted(&mut self, now: Instant, seg: &mut Segment) {
+        self.last_rcv = now;
+        self.keepalive_sent = 0;
+        if let Some(k) = self.cfg.keepalive {
+            self.timers.set(Timer::Keepalive, now + k.idle);
+        }
+        if seg.ack == self.snd_una
+            && self.snd_una == self.snd_nxt
+            && !self.in_recovery
+            && self.tlp_high_seq.is_none()
+        {
+            // process_ack with nothing acknowledged, nothing SACKed, no ECE
+            // and nothing in flight: no RTT sample, no duplicate, no loss
+            // detection, no recovery, no probe to settle, no undo; only a
+            // held `send_more` tail is released, and the window updated.
+            self.more_hold = false;
+            let wnd = u32::from(seg.window) << self.snd_wscale;
+            self.update_send_window(seg, wnd);
+            self.persist_unanswered = 0;
+        } else {
+            self.process_ack(now, seg);
+        }
+        self.after_ack(now, seg);
     }
 
     /// A segment in TIME-WAIT: [`crate::timewait::on_segment`] decides.
@@ -374,6 +455,7 @@ impl Connection {
         );
         fresh.events = core::mem::take(&mut self.events);
         fresh.one_shot_listener = self.one_shot_listener;
+        fresh.header_prediction = self.header_prediction;
         fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
@@ -537,6 +619,7 @@ impl Connection {
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         fresh.one_shot_listener = true;
+        fresh.header_prediction = self.header_prediction;
         *self = fresh;
         self.set_state(State::Listen);
     }
@@ -545,6 +628,9 @@ impl Connection {
     /// acknowledged, SACK blocks (RFC 2018, RFC 6675), duplicate ACKs
     /// (RFC 5681 §3.2, RFC 6582) and the window update rule (SND.WL1/WL2, B9).
     fn process_ack(&mut self, now: Instant, seg: &Segment) {
+        // (`on_predicted` has a short form of this for an ACK of nothing
+        // with nothing in flight: what is added here must be added there
+        // too; tests/header_prediction.rs finds any difference.)
         // An ACK releases a tail held by `send_more` (Linux pushes with the
         // socket's own Nagle setting once the ACK is processed).
         self.more_hold = false;
@@ -623,7 +709,15 @@ impl Connection {
                 self.stats.fast_retransmits += 1;
             }
         }
-        // §3.10.7.4 step 5: update the window only from newer segments.
+        self.update_send_window(seg, wnd);
+        // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
+        self.persist_unanswered = 0;
+    }
+
+    /// §3.10.7.4 step 5: update the window (`wnd`, scaled) only from newer
+    /// segments (SND.WL1/WL2, B9).
+    #[inline]
+    fn update_send_window(&mut self, seg: &Segment, wnd: u32) {
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
             let opened = wnd > self.snd_wnd;
             self.snd_wnd = wnd;
@@ -637,8 +731,6 @@ impl Connection {
                 }
             }
         }
-        // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
-        self.persist_unanswered = 0;
     }
 
     /// RFC 6675 §5 with RFC 6937: enter recovery when SND.UNA + 1 is deemed

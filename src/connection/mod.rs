@@ -167,6 +167,9 @@ pub struct Connection {
     origin: Origin,
     /// Made by [`Connection::listen`]: a reset in SYN-RECEIVED returns to LISTEN.
     one_shot_listener: bool,
+    /// Header prediction on (the default); off only to test it against
+    /// the full segment-arrival steps.
+    header_prediction: bool,
     local_port: u16,
     remote_port: u16,
 
@@ -331,6 +334,7 @@ impl Connection {
             state,
             origin: Origin::Passive,
             one_shot_listener: false,
+            header_prediction: true,
             local_port,
             remote_port,
             iss,
@@ -553,6 +557,15 @@ impl Connection {
             spurious_undos: c.spurious_undos.get(),
             events_dropped: self.events.dropped.get(),
         }
+    }
+
+    /// Turns header prediction (the fast path for in-order segments in
+    /// ESTABLISHED) on or off. It is on by default and changes nothing
+    /// observable, only the cost: this exists so that tests can compare it
+    /// with the full segment-arrival steps.
+    #[doc(hidden)]
+    pub fn set_header_prediction(&mut self, on: bool) {
+        self.header_prediction = on;
     }
 
     /// Installs a congestion controller of the caller's in place of the

@@ -105,16 +105,16 @@ fn sum_lanes(chunks: &[[u8; 8 * LANES]]) -> u64 {
             *h += x >> 32;
         }
     }
-    let mut sum = 0u64;
-    for (a, h) in all.iter().zip(&high) {
-        // Both below 2^56 (at most 2^24 words per lane). Adding the low
-        // sum's halves rather than the low sum itself is the same modulo
-        // 0xffff, and it is the form LLVM's cost model vectorizes (with
-        // `low + h` the whole loop stayed scalar).
-        let low = a.wrapping_sub(h << 32);
-        sum += (low & 0xffff_ffff) + (low >> 32) + h;
-    }
-    sum
+    // The lanes are combined before the low halves are recovered: each
+    // lane's high sum is below 2^56 (at most 2^24 words per lane), so all
+    // eight stay below 2^59, and so does the exact sum of the lanes' low
+    // halves, which the wrapped totals therefore give back exactly. Adding
+    // that low sum's halves rather than the low sum itself is the same
+    // modulo 0xffff.
+    let a = all.iter().fold(0u64, |s, a| s.wrapping_add(*a));
+    let h: u64 = high.iter().sum();
+    let low = a.wrapping_sub(h << 32);
+    (low & 0xffff_ffff) + (low >> 32) + h
 }
 
 /// Native-order sum of `data`, folded to 16 bits.

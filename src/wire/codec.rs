@@ -28,9 +28,7 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<Segment, WireError> {
-        let (mut seg, hdr_len) = parse(packet, addrs, mode)?;
-        seg.payload = packet.slice(hdr_len..);
-        Ok(seg)
+        parse(packet, addrs, mode, |hdr_len| packet.slice(hdr_len..))
     }
 
     /// Like [`Segment::decode`], from a borrowed slice: the payload is copied
@@ -41,13 +39,11 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<Segment, WireError> {
-        let (mut seg, hdr_len) = parse(packet, addrs, mode)?;
-        match packet.get(hdr_len..) {
+        parse(packet, addrs, mode, |hdr_len| match packet.get(hdr_len..) {
             // Most segments of a handshake or close carry nothing: no copy.
-            Some(data) if !data.is_empty() => seg.payload = Bytes::copy_from_slice(data),
-            _ => {}
-        }
-        Ok(seg)
+            Some(data) if !data.is_empty() => Bytes::copy_from_slice(data),
+            _ => Bytes::new(),
+        })
     }
 
     /// Length of the encoded header: 20 octets plus the options, or
@@ -175,10 +171,16 @@ fn finish_checksum(seg: &mut [u8], addrs: &IpPair, mode: ChecksumMode) {
     }
 }
 
-/// Parses and checks everything but the payload; returns the segment with an
-/// empty payload and the header length.
+/// Parses and checks the header; the segment's payload is `payload(header
+/// length)`. The segment is built once, in place (no move of a finished
+/// `Segment` through a `Result`).
 #[inline(always)]
-fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, usize), WireError> {
+fn parse(
+    packet: &[u8],
+    addrs: &IpPair,
+    mode: ChecksumMode,
+    payload: impl FnOnce(usize) -> Bytes,
+) -> Result<Segment, WireError> {
     let len = packet.len();
     let Some((fixed, _)) = packet.split_first_chunk::<HEADER_LEN>() else {
         return Err(WireError::Truncated { len });
@@ -218,7 +220,7 @@ fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, 
         return Err(WireError::BadChecksum);
     }
     let options = Options::decode(options)?;
-    let seg = Segment {
+    Ok(Segment {
         src_port: u16::from_be_bytes([sp0, sp1]),
         dst_port: u16::from_be_bytes([dp0, dp1]),
         seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
@@ -228,7 +230,6 @@ fn parse(packet: &[u8], addrs: &IpPair, mode: ChecksumMode) -> Result<(Segment, 
         window: u16::from_be_bytes([w0, w1]),
         urgent: u16::from_be_bytes([u0, u1]),
         options,
-        payload: Bytes::new(),
-    };
-    Ok((seg, hdr_len))
+        payload: payload(hdr_len),
+    })
 }

@@ -4,7 +4,8 @@
 //! with its checksum over the IPv4 pseudo-header and decoded with the
 //! checksum verified on the other side.
 //!
-//! tcp-proto builds two fresh `Connection`s per lifecycle (and drops them).
+//! tcp-proto builds two fresh `Connection`s per lifecycle (and drops them),
+//! both sharing one `Arc<Config>`.
 //! smoltcp: two `Interface`s (`Medium::Ip`, IPv4, checksums computed and
 //! verified) over an in-memory pair of queues, one TCP socket each, built
 //! once and reused (listen/connect again after CLOSED: its cheapest path);
@@ -15,6 +16,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use smoltcp::socket::tcp;
 use tcp_proto::{ChecksumMode, Config, Connection, Instant, IpPair, Segment, SeqNum, State};
@@ -63,10 +65,13 @@ fn pump(wire: &mut Wire, c: &mut Connection, s: &mut Connection, now: Instant) {
     }
 }
 
-/// tcp-proto: fresh connections each lifecycle.
+/// tcp-proto: fresh connections each lifecycle, sharing one configuration
+/// (an `Arc<Config>`, as an application or the `Endpoint` with many
+/// connections holds it).
 pub struct TcpProto {
     wire: Wire,
     iss: u32,
+    cfg: Arc<Config>,
 }
 
 impl TcpProto {
@@ -78,6 +83,7 @@ impl TcpProto {
                 segments: 0,
             },
             iss: 1000,
+            cfg: Arc::new(Config::linux()),
         }
     }
 }
@@ -93,10 +99,12 @@ impl Workload for TcpProto {
         self.iss = self.iss.wrapping_add(64_000);
         let wire = &mut self.wire;
         let before = wire.segments;
-        let cfg = Config::linux();
+        let cfg = &self.cfg;
         let mut now = Instant::from_secs(1);
-        let mut s = Connection::listen(cfg, 80, SeqNum(self.iss.wrapping_mul(7))).expect("listen");
-        let mut c = Connection::connect(cfg, 40000, 80, SeqNum(self.iss), now).expect("connect");
+        let mut s =
+            Connection::listen(cfg.clone(), 80, SeqNum(self.iss.wrapping_mul(7))).expect("listen");
+        let mut c =
+            Connection::connect(cfg.clone(), 40000, 80, SeqNum(self.iss), now).expect("connect");
         pump(wire, &mut c, &mut s, now);
         assert_eq!(
             (c.state(), s.state()),
