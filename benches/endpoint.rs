@@ -230,7 +230,15 @@ fn profile_mode() {
         );
         std::process::exit(0);
     }
+    let rss0 = rss_bytes();
     let (mut e, mut peers, now) = build(n, false);
+    println!(
+        "{n} idle connections: Connection {} B, endpoint heap {} B per connection \
+         (self-counted), RSS growth {} B per connection",
+        std::mem::size_of::<tcp_proto::Connection>(),
+        e.heap_bytes() / n,
+        rss_bytes().saturating_sub(rss0) / n
+    );
     let t = WallInstant::now();
     measured_segments(&mut e, &mut peers, now, m);
     let el = t.elapsed();

@@ -309,3 +309,19 @@ fn ack_of_unsent_data_is_answered_only_under_the_rfc_profile() {
         Outcome::Fail(_)
     ));
 }
+
+/// packetdrill's numbering (socket.h): a SYN-ACK's ack is absolute, like
+/// the SYN's seq it answers; a SYN-ACK written with a relative ack fails.
+#[test]
+fn runner_reads_a_syn_ack_ack_as_absolute() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scripts/handshake/syn-data-is-not-taken.pkt");
+    let good = std::fs::read_to_string(path).unwrap();
+    assert_eq!(outcome(&good), Outcome::Pass);
+    let relative = good.replace("ack 5001 <mss 1460", "ack 1 <mss 1460");
+    assert_ne!(relative, good);
+    match outcome(&relative) {
+        Outcome::Fail(m) => assert!(m.contains("ack 5001, expected 1"), "{m}"),
+        o => panic!("a relative SYN-ACK ack must fail, got {o:?}"),
+    }
+}

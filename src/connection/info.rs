@@ -230,7 +230,7 @@ impl Connection {
             advmss: u32::from(self.cfg.mss),
             reordering: 3,
             rcv_space: self.rcvbuf.window() as u32,
-            total_retrans: clamp32(self.stats.retransmits),
+            total_retrans: clamp32(self.stats.rare.retransmits),
             bytes_acked: self
                 .stats
                 .bytes_sent
@@ -239,7 +239,7 @@ impl Connection {
             segs_out: clamp32(self.stats.segments_out),
             segs_in: clamp32(self.stats.segments_in),
             notsent_bytes: self.sndbuf.unsent_len() as u32,
-            total_rto: clamp32(self.stats.rto_expirations),
+            total_rto: clamp32(self.stats.rare.rto_expirations),
         }
     }
 }

@@ -18,7 +18,7 @@ impl Connection {
         self.stats.segments_in += 1;
         let listening = self.state == State::Listen && self.remote_port == 0;
         if seg.dst_port != self.local_port || (!listening && seg.src_port != self.remote_port) {
-            self.stats.dropped_other += 1;
+            self.stats.rare.make().dropped_other += 1;
             return;
         }
         match self.state {
@@ -58,7 +58,7 @@ impl Connection {
                 return;
             }
             ListenAction::Drop => {
-                self.stats.dropped_other += 1;
+                self.stats.rare.make().dropped_other += 1;
                 return;
             }
             ListenAction::Syn => {}
@@ -132,7 +132,7 @@ impl Connection {
             if !f.rst() {
                 self.reply_reset(seg); // S1
             }
-            self.stats.dropped_bad_ack += 1;
+            self.stats.rare.make().dropped_bad_ack += 1;
             return;
         }
         // Second: the RST, which counts only with an acceptable ACK (S2/S3, B12).
@@ -143,7 +143,7 @@ impl Connection {
             return;
         }
         if !f.syn() {
-            self.stats.dropped_other += 1; // S7
+            self.stats.rare.make().dropped_other += 1; // S7
             return;
         }
         // Fourth: the SYN.
@@ -213,7 +213,7 @@ impl Connection {
                 .timestamps
                 .is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
         if paws_fail || !self.acceptable(seg, rcv_wnd) {
-            self.stats.dropped_unacceptable += 1;
+            self.stats.rare.make().dropped_unacceptable += 1;
             if f.rst() {
                 return; // Never answer a RST (invariant 4).
             }
@@ -265,14 +265,14 @@ impl Connection {
 
         // Step 5: ACK.
         if !f.ack() {
-            self.stats.dropped_other += 1;
+            self.stats.rare.make().dropped_other += 1;
             return;
         }
         if !self.syn_acked {
             // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
             if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
                 self.reply_reset(seg);
-                self.stats.dropped_bad_ack += 1;
+                self.stats.rare.make().dropped_bad_ack += 1;
                 return;
             }
             self.syn_acked = true;
@@ -291,7 +291,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3),
             // or, as Linux does in ESTABLISHED, drop without a word.
-            self.stats.dropped_bad_ack += 1;
+            self.stats.rare.make().dropped_bad_ack += 1;
             if !(self.cfg.drop_ack_of_unsent_silently && self.state == State::Established) {
                 self.oow_ack(now, seg);
             }
@@ -299,7 +299,7 @@ impl Connection {
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
             // E7: RFC 5961 §5.2 blind data injection check (MAY-12).
-            self.stats.dropped_bad_ack += 1;
+            self.stats.rare.make().dropped_bad_ack += 1;
             self.challenge_ack(now);
             return;
         }
@@ -412,7 +412,7 @@ impl Connection {
                 self.reincarnate(now, seg, timewait::reincarnation_iss(&view))
             }
             TimeWaitAction::Ack { restart } => {
-                self.stats.dropped_unacceptable += 1;
+                self.stats.rare.make().dropped_unacceptable += 1;
                 if restart {
                     self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
@@ -424,7 +424,7 @@ impl Connection {
             TimeWaitAction::ResetAndClose => self.reset_and_close(CloseReason::Reset),
             TimeWaitAction::Drop { unacceptable } => {
                 if unacceptable {
-                    self.stats.dropped_unacceptable += 1;
+                    self.stats.rare.make().dropped_unacceptable += 1;
                 }
             }
         }
@@ -617,7 +617,7 @@ impl Connection {
         fresh.ts_offset = self.ts_offset;
         fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
-        fresh.stats = self.stats;
+        fresh.stats = core::mem::take(&mut self.stats);
         fresh.one_shot_listener = true;
         fresh.header_prediction = self.header_prediction;
         *self = fresh;
@@ -677,7 +677,7 @@ impl Connection {
             && (wnd == self.snd_wnd || newly_sacked > 0);
         if is_dup {
             // RFC 5681 §2 (RFC 6675 §2: or one that SACKs new data).
-            self.stats.dup_acks += 1;
+            self.stats.rare.make().dup_acks += 1;
             self.dupacks += 1;
         }
         if self.sack_enabled {
@@ -706,7 +706,7 @@ impl Connection {
                 self.in_recovery = true;
                 self.recover = self.snd_nxt;
                 self.fast_rtx = Some(self.snd_una);
-                self.stats.fast_retransmits += 1;
+                self.stats.rare.make().fast_retransmits += 1;
             }
         }
         self.update_send_window(seg, wnd);
@@ -753,7 +753,7 @@ impl Connection {
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
             self.prr.make().start(flight);
-            self.stats.fast_retransmits += 1;
+            self.stats.rare.make().fast_retransmits += 1;
         }
         if self.in_recovery {
             let ssthresh = self.cc.get().ssthresh();
@@ -767,7 +767,7 @@ impl Connection {
     /// ends, and after a timeout go-back-N stops (RFC 4015: the data was
     /// delayed, not lost; later losses are found by SACK/RACK or the timer).
     fn undo_spurious_response(&mut self, now: Instant) {
-        self.stats.spurious_undos += 1;
+        self.stats.rare.make().spurious_undos += 1;
         self.cc.get_mut().on_spurious_congestion(now);
         self.rtx_next = None;
         self.fast_rtx = None;
@@ -949,7 +949,7 @@ impl Connection {
             self.take_text(now, seg.seq, payload);
         } else if !seg.payload.is_empty() {
             // Data after the peer's FIN (or before we are synchronized): ignored.
-            self.stats.dropped_other += 1;
+            self.stats.rare.make().dropped_other += 1;
         }
         if !self.peer_finished && self.rcv_fin == Some(self.rcv_nxt) {
             self.take_fin(now);
@@ -989,7 +989,7 @@ impl Connection {
             self.signal_readable();
         }
         if ins.out_of_order {
-            self.stats.out_of_order += 1;
+            self.stats.rare.make().out_of_order += 1;
         }
         // RFC 5681 §4.2: ACK at once for out-of-order data and for data that
         // fills a hole; otherwise every second full segment (SHLD-19), within

@@ -57,7 +57,7 @@ impl Connection {
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) if self.fast_rtx.is_none() => {
                     self.fast_rtx = Some(self.snd_una);
-                    self.stats.rack_lost_retransmits += 1;
+                    self.stats.rare.make().rack_lost_retransmits += 1;
                 }
                 Some(d) if !d.is_zero() => wait = Some(d),
                 _ => {}
@@ -91,7 +91,10 @@ impl Connection {
     }
 
     /// RFC 8985 §7.2: (re)arms the probe timeout while data is outstanding
-    /// outside recovery and no probe is in flight, when it falls before the RTO.
+    /// outside recovery and no probe is in flight. A probe due at or after
+    /// the RTO takes the RTO's place (Linux: "if the RTO formula yields an
+    /// earlier time, then use that time"): it fires just before it, and the
+    /// RTO starts again from the probe.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let eligible = self.rack_on()
             && self.syn_acked
@@ -105,20 +108,19 @@ impl Connection {
         }
         let one = self.snd_nxt.dist(self.snd_una) <= self.snd_mss;
         let pto = probe_timeout(self.rtt.srtt(), one);
-        let at = now + pto;
-        if self
-            .timers
-            .deadline(Timer::Retransmit)
-            .is_some_and(|rto| at >= rto)
+        let mut at = now + pto;
+        if let Some(rto) = self.timers.deadline(Timer::Retransmit)
+            && at >= rto
         {
-            self.timers.stop(Timer::LossProbe);
-        } else {
-            self.timers.set(Timer::LossProbe, at);
+            let before = Instant::from_micros(rto.total_micros().saturating_sub(1));
+            at = before.max(now);
         }
+        self.timers.set(Timer::LossProbe, at);
     }
 
-    /// RFC 8985 §7.3: the probe timer fired: one probe goes out next.
-    pub(super) fn on_loss_probe_timeout(&mut self) {
+    /// RFC 8985 §7.3: the probe timer fired: one probe goes out next, and
+    /// the RTO counts from it (RFC 8985 §7.3: "rearm the RTO timer").
+    pub(super) fn on_loss_probe_timeout(&mut self, now: Instant) {
         if self.rack_on()
             && !self.in_recovery
             && self.rtx_next.is_none()
@@ -126,6 +128,8 @@ impl Connection {
             && self.snd_una != self.snd_nxt
         {
             self.tlp_pending = true;
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
     }
 

@@ -525,6 +525,7 @@ impl Connection {
     pub fn stats(&self) -> Stats {
         let cc = self.cc.get();
         let c = &self.stats;
+        let r = &*c.rare;
         Stats {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
@@ -539,22 +540,22 @@ impl Connection {
             segments_out: c.segments_out,
             bytes_sent: c.bytes_sent,
             bytes_received: c.bytes_received,
-            retransmits: c.retransmits.get(),
-            rto_expirations: c.rto_expirations.get(),
-            fast_retransmits: c.fast_retransmits.get(),
-            tail_loss_probes: c.tail_loss_probes.get(),
-            rack_lost_retransmits: c.rack_lost_retransmits.get(),
-            dup_acks: c.dup_acks.get(),
-            challenge_acks: c.challenge_acks.get(),
-            challenge_acks_suppressed: c.challenge_acks_suppressed.get(),
-            oow_acks_suppressed: c.oow_acks_suppressed.get(),
-            dropped_unacceptable: c.dropped_unacceptable.get(),
-            dropped_bad_ack: c.dropped_bad_ack.get(),
-            dropped_other: c.dropped_other.get(),
-            out_of_order: c.out_of_order.get(),
-            ecn_ce_received: c.ecn_ce_received.get(),
-            ecn_reductions: c.ecn_reductions.get(),
-            spurious_undos: c.spurious_undos.get(),
+            retransmits: r.retransmits.get(),
+            rto_expirations: r.rto_expirations.get(),
+            fast_retransmits: r.fast_retransmits.get(),
+            tail_loss_probes: r.tail_loss_probes.get(),
+            rack_lost_retransmits: r.rack_lost_retransmits.get(),
+            dup_acks: r.dup_acks.get(),
+            challenge_acks: r.challenge_acks.get(),
+            challenge_acks_suppressed: r.challenge_acks_suppressed.get(),
+            oow_acks_suppressed: r.oow_acks_suppressed.get(),
+            dropped_unacceptable: r.dropped_unacceptable.get(),
+            dropped_bad_ack: r.dropped_bad_ack.get(),
+            dropped_other: r.dropped_other.get(),
+            out_of_order: r.out_of_order.get(),
+            ecn_ce_received: r.ecn_ce_received.get(),
+            ecn_reductions: r.ecn_reductions.get(),
+            spurious_undos: r.spurious_undos.get(),
             events_dropped: self.events.dropped.get(),
         }
     }
@@ -877,7 +878,7 @@ impl Connection {
                     self.rack_detect(now);
                     self.sack_loss_recovery(now, 0);
                 }
-                Timer::LossProbe => self.on_loss_probe_timeout(),
+                Timer::LossProbe => self.on_loss_probe_timeout(now),
             }
             if self.state == State::Closed {
                 return;
@@ -887,7 +888,7 @@ impl Connection {
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant) {
-        self.stats.rto_expirations += 1;
+        self.stats.rare.make().rto_expirations += 1;
         self.rtt_probe = None; // Karn: no sample from a retransmitted segment.
         if !self.syn_acked {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
@@ -919,7 +920,7 @@ impl Connection {
                 self.rtt.back_off();
             }
             self.syn_pending = true;
-            self.stats.retransmits += 1;
+            self.stats.rare.make().retransmits += 1;
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
             return;
@@ -1038,7 +1039,7 @@ impl Connection {
         if self.replies.len() < MAX_REPLIES {
             self.replies.make().push_back(seg);
         } else {
-            self.stats.dropped_other += 1;
+            self.stats.rare.make().dropped_other += 1;
         }
     }
 
@@ -1049,10 +1050,10 @@ impl Connection {
             .challenge_budget
             .take(now, self.cfg.challenge_ack_limit)
         {
-            self.stats.challenge_acks += 1;
+            self.stats.rare.make().challenge_acks += 1;
             self.ack_now = true;
         } else {
-            self.stats.challenge_acks_suppressed += 1;
+            self.stats.rare.make().challenge_acks_suppressed += 1;
         }
     }
 
@@ -1070,7 +1071,7 @@ impl Connection {
         if occupies || probe || self.oow_budget.take(now, self.cfg.challenge_ack_limit) {
             self.ack_now = true;
         } else {
-            self.stats.oow_acks_suppressed += 1;
+            self.stats.rare.make().oow_acks_suppressed += 1;
         }
     }
 

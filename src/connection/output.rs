@@ -141,7 +141,7 @@ impl Connection {
         self.tlp_high_seq = Some(if rtx { high } else { self.snd_nxt });
         self.tlp_was_rtx = rtx;
         self.tlp_dsack = false;
-        self.stats.tail_loss_probes += 1;
+        self.stats.rare.make().tail_loss_probes += 1;
         Some(s)
     }
 
@@ -287,7 +287,7 @@ impl Connection {
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
             let tsval = self.ts_enabled.then(|| self.ts_now(now));
-            self.undo.on_retransmit(tsval);
+            self.undo.on_retransmit(seq.add(data.len() as u32), tsval);
         }
         let fin = self
             .fin_seq
@@ -295,7 +295,7 @@ impl Connection {
         if data.is_empty() && fin.is_none() {
             return None;
         }
-        self.stats.retransmits += 1;
+        self.stats.rare.make().retransmits += 1;
         let mut flags = Flags::ACK;
         if fin.is_some() {
             flags = flags.with(Flags::FIN);
@@ -370,12 +370,12 @@ impl Connection {
                     self.timers
                         .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
                 }
-                return Some(self.data_segment(
-                    now,
-                    seq,
-                    Flags::ACK.with(Flags::FIN),
-                    Bytes::new(),
-                ));
+                let seg = self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new());
+                if self.rack_on() {
+                    // A FIN alone is a tail too (Linux probes it).
+                    self.arm_loss_probe(now);
+                }
+                return Some(seg);
             }
             return None;
         }

@@ -322,12 +322,17 @@ struct ConnSlot {
     flags: u8,
     hash: u32,
     tuple: FourTuple,
-    /// The deadline registered in the heap, if any.
-    timer: Option<Instant>,
+    /// The deadline registered in the heap, µs; [`NO_TIMER`] if none
+    /// (8 octets instead of an `Option<Instant>`'s 16, per connection).
+    timer: u64,
     /// Buffered octets last counted into the endpoint's total.
     accounted: usize,
     conn: Option<Box<Connection>>,
 }
+
+/// `ConnSlot::timer` when no deadline is registered (a connection's
+/// deadlines are always earlier: its timer table keeps them below this).
+const NO_TIMER: u64 = u64::MAX;
 
 #[derive(Debug)]
 struct Listener {
@@ -1320,7 +1325,7 @@ impl Endpoint {
                 Slot::Conn(i) => {
                     let iu = i as usize;
                     if let Some(s) = self.conns.get_mut(iu) {
-                        s.timer = None;
+                        s.timer = NO_TIMER;
                         if let Some(c) = s.conn.as_deref_mut() {
                             c.handle_timeout(now);
                         }
@@ -1430,7 +1435,7 @@ impl Endpoint {
                 let s = &mut self.conns[i as usize];
                 s.hash = hash;
                 s.tuple = tuple;
-                s.timer = None;
+                s.timer = NO_TIMER;
                 s.accounted = 0;
                 s.flags &= !SHRUNK;
                 s.conn = Some(conn);
@@ -1442,7 +1447,7 @@ impl Endpoint {
                     flags: 0,
                     hash,
                     tuple,
-                    timer: None,
+                    timer: NO_TIMER,
                     accounted: 0,
                     conn: Some(conn),
                 });
@@ -1580,7 +1585,7 @@ impl Endpoint {
         let Some(mut c) = s.conn.take() else { return };
         self.buffered -= s.accounted;
         s.accounted = 0;
-        s.timer = None;
+        s.timer = NO_TIMER;
         s.generation = s.generation.wrapping_add(1);
         self.conn_free.push(i as u32);
         self.conn_count -= 1;
@@ -1610,14 +1615,14 @@ impl Endpoint {
 /// wake instead of a push per segment); no deadline makes the registered
 /// entry stale.
 #[inline]
-fn register_timer(timers: &mut TimerHeap, timer: &mut Option<Instant>, c: &Connection, i: usize) {
+fn register_timer(timers: &mut TimerHeap, timer: &mut u64, c: &Connection, i: usize) {
     match c.poll_timeout() {
-        Some(d) if timer.is_none_or(|t| d < t) => {
-            *timer = Some(d);
+        Some(d) if d.total_micros() < *timer => {
+            *timer = d.total_micros();
             timers.push(d, Slot::Conn(i as u32));
         }
         Some(_) => {}
-        None => *timer = None,
+        None => *timer = NO_TIMER,
     }
 }
 
@@ -1631,7 +1636,7 @@ fn timer_live(
     match owner {
         Slot::Conn(i) => conns
             .get(i as usize)
-            .is_some_and(|s| s.conn.is_some() && s.timer == Some(at)),
+            .is_some_and(|s| s.conn.is_some() && s.timer == at.total_micros()),
         Slot::HalfOpen(j) => half
             .get(j as usize)
             .is_some_and(|e| e.is_some_and(|e| e.deadline == at.total_micros())),

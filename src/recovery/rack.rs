@@ -20,17 +20,23 @@ const REO_WND_PERSIST: u8 = 16;
 /// in flight (RFC 8985 §7.2, WCDelAckT).
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
 
+/// No time recorded (for `xmit_ts` and `min_rtt`, kept in whole
+/// microseconds as every time here is; `Option`s would double their size).
+const NONE: u64 = u64::MAX;
+
 /// RACK's state for one connection.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Rack {
-    /// RACK.xmit_ts: send time of the most recently sent segment delivered.
-    xmit_ts: Option<Instant>,
+    /// RACK.xmit_ts, µs: send time of the most recently sent segment
+    /// delivered; [`NONE`] before any.
+    xmit_ts: u64,
     /// RACK.end_seq: its end.
     end_seq: SeqNum,
-    /// RACK.rtt: the RTT measured from that segment.
-    rtt: Duration,
-    /// Windowed minimum RTT: (value, when taken).
-    min_rtt: Option<(Duration, Instant)>,
+    /// RACK.rtt, µs: the RTT measured from that segment.
+    rtt: u64,
+    /// Windowed minimum RTT, µs ([`NONE`] before any sample), and when it was taken.
+    min_rtt: u64,
+    min_rtt_at: Instant,
     /// RACK.reordering_seen (a D-SACK arrived).
     reordering_seen: bool,
     /// Multiplier of min_RTT/4 for the reordering window, raised by D-SACKs.
@@ -39,35 +45,60 @@ pub(crate) struct Rack {
     reo_wnd_persist: u8,
 }
 
+impl Default for Rack {
+    fn default() -> Self {
+        Rack {
+            xmit_ts: NONE,
+            end_seq: SeqNum(0),
+            rtt: 0,
+            min_rtt: NONE,
+            min_rtt_at: Instant::ZERO,
+            reordering_seen: false,
+            reo_wnd_mult: 0,
+            reo_wnd_persist: 0,
+        }
+    }
+}
+
+/// Whole microseconds of a duration (every duration here is one).
+fn us(d: Duration) -> u64 {
+    crate::time::duration_micros(d)
+}
+
 impl Rack {
+    /// The windowed minimum RTT, once sampled.
+    fn min_rtt(&self) -> Option<Duration> {
+        (self.min_rtt != NONE).then(|| Duration::from_micros(self.min_rtt))
+    }
+
     /// A segment ending at `end`, last sent at `xmit` (`rtx`: it had been
     /// retransmitted), was delivered (acknowledged or SACKed) at `now`
     /// (RFC 8985 §6.2 step 2).
     pub(crate) fn on_delivered(&mut self, now: Instant, xmit: Instant, rtx: bool, end: SeqNum) {
         let rtt = now - xmit;
-        if rtx && self.min_rtt.is_some_and(|(m, _)| rtt < m) {
+        if rtx && self.min_rtt().is_some_and(|m| rtt < m) {
             // Delivered sooner than any RTT: the original, not this
             // retransmission, arrived (RFC 8985 §6.2 step 2, ambiguity).
             return;
         }
-        let newer = match self.xmit_ts {
-            None => true,
-            Some(t) => xmit > t || (xmit == t && end.gt(self.end_seq)),
-        };
+        let x = xmit.total_micros().min(NONE - 1);
+        let newer =
+            self.xmit_ts == NONE || x > self.xmit_ts || (x == self.xmit_ts && end.gt(self.end_seq));
         if newer {
-            self.xmit_ts = Some(xmit);
+            self.xmit_ts = x;
             self.end_seq = end;
-            self.rtt = rtt;
+            self.rtt = us(rtt);
         }
     }
 
     /// A valid RTT sample for the windowed minimum.
     pub(crate) fn on_rtt_sample(&mut self, now: Instant, rtt: Duration) {
         let stale = self
-            .min_rtt
-            .is_none_or(|(m, at)| rtt <= m || now - at > MIN_RTT_WINDOW);
+            .min_rtt()
+            .is_none_or(|m| rtt <= m || now - self.min_rtt_at > MIN_RTT_WINDOW);
         if stale {
-            self.min_rtt = Some((rtt, now));
+            self.min_rtt = us(rtt).min(NONE - 1);
+            self.min_rtt_at = now;
         }
     }
 
@@ -97,7 +128,7 @@ impl Rack {
     /// RACK.reo_wnd: min_RTT/4 times the multiplier, at most SRTT
     /// (RFC 8985 §6.2 step 4).
     pub(crate) fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        let Some((m, _)) = self.min_rtt else {
+        let Some(m) = self.min_rtt() else {
             return Duration::ZERO;
         };
         let w = m / 4 * self.reo_wnd_mult.max(1);
@@ -115,11 +146,14 @@ impl Rack {
         end: SeqNum,
         reo_wnd: Duration,
     ) -> Option<Duration> {
-        let t = self.xmit_ts?;
-        if !(t > xmit || (t == xmit && self.end_seq.gt(end))) {
+        if self.xmit_ts == NONE {
             return None;
         }
-        let deadline = xmit + self.rtt + reo_wnd;
+        let (t, x) = (self.xmit_ts, xmit.total_micros().min(NONE - 1));
+        if !(t > x || (t == x && self.end_seq.gt(end))) {
+            return None;
+        }
+        let deadline = xmit + Duration::from_micros(self.rtt) + reo_wnd;
         Some(if deadline <= now && now > xmit {
             Duration::ZERO
         } else if deadline <= now {
@@ -132,13 +166,14 @@ impl Rack {
 
     /// Forgets what was delivered (after an RTO everything is resent).
     pub(crate) fn on_rto(&mut self) {
-        self.xmit_ts = None;
+        self.xmit_ts = NONE;
     }
 }
 
-/// The tail loss probe timeout (RFC 8985 §7.2): 2·SRTT, plus the
-/// worst-case delayed ACK when a single segment is in flight; 1 s before
-/// any RTT sample.
+/// The tail loss probe timeout (RFC 8985 §7.2) as Linux computes it
+/// (`tcp_schedule_loss_probe`): 2·SRTT, plus the worst-case delayed ACK
+/// when a single segment is in flight, else plus 2 ms of timer slack
+/// (`TCP_TIMEOUT_MIN`); 1 s before any RTT sample.
 pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Duration {
     match srtt {
         None => Duration::from_secs(1),
@@ -147,7 +182,7 @@ pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Durati
             if one_segment {
                 pto + WC_DEL_ACK
             } else {
-                pto.max(Duration::from_millis(10))
+                pto + Duration::from_millis(2)
             }
         }
     }

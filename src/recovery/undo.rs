@@ -30,6 +30,9 @@ pub(crate) struct Undo {
     retransmitted: bool,
     /// SND.UNA when the episode began: D-SACKs below it are older news.
     marker: SeqNum,
+    /// End of the highest range retransmitted in the episode: a D-SACK
+    /// above it reports a duplicate the network made, not ours.
+    high: SeqNum,
     /// Once recovery ended: the episode closes when SND.UNA passes this.
     until: Option<SeqNum>,
 }
@@ -50,16 +53,20 @@ impl Undo {
             pending: 0,
             retransmitted: false,
             marker: snd_una,
+            high: snd_una,
             until: None,
         };
     }
 
-    /// A segment was retransmitted with timestamp value `tsval`.
+    /// A segment ending at `end` was retransmitted with timestamp value `tsval`.
     #[inline]
-    pub(crate) fn on_retransmit(&mut self, tsval: Option<u32>) {
+    pub(crate) fn on_retransmit(&mut self, end: SeqNum, tsval: Option<u32>) {
         if self.open && self.until.is_none() {
             if !self.retransmitted {
                 self.stamp = tsval;
+            }
+            if end.gt(self.high) {
+                self.high = end;
             }
             self.retransmitted = true;
             self.pending = self.pending.saturating_add(1);
@@ -96,7 +103,7 @@ impl Undo {
     /// A D-SACK reported `[left, right)` received twice (`mss`: SMSS):
     /// whether every retransmission of the episode is now accounted for.
     pub(crate) fn on_dsack(&mut self, left: SeqNum, right: SeqNum, mss: u32) -> bool {
-        if !self.open || !self.retransmitted || !right.gt(self.marker) {
+        if !self.open || !self.retransmitted || !right.gt(self.marker) || right.gt(self.high) {
             return false;
         }
         let segments = right.dist(left).div_ceil(mss.max(1)).max(1);
@@ -117,26 +124,26 @@ mod tests {
     fn an_ack_echoing_a_time_before_the_first_retransmission_is_spurious() {
         let mut u = Undo::default();
         u.start(SeqNum(1000), true);
-        u.on_retransmit(Some(500));
-        u.on_retransmit(Some(510));
+        u.on_retransmit(SeqNum(2000), Some(500));
+        u.on_retransmit(SeqNum(3000), Some(510));
         assert!(
             !u.on_ack(SeqNum(2000), Some(500)),
             "echo of the retransmission"
         );
         let mut u2 = Undo::default();
         u2.start(SeqNum(1000), true);
-        u2.on_retransmit(Some(500));
+        u2.on_retransmit(SeqNum(2000), Some(500));
         assert!(u2.on_ack(SeqNum(2000), Some(499)), "echo of the original");
         assert!(!u2.on_ack(SeqNum(3000), Some(499)), "once per episode");
         // Across the TSval wrap.
         let mut u3 = Undo::default();
         u3.start(SeqNum(u32::MAX - 10), false);
-        u3.on_retransmit(Some(5));
+        u3.on_retransmit(SeqNum(10), Some(5));
         assert!(u3.on_ack(SeqNum(20), Some(u32::MAX - 3)));
         // Without timestamps Eifel cannot tell.
         let mut u4 = Undo::default();
         u4.start(SeqNum(0), true);
-        u4.on_retransmit(None);
+        u4.on_retransmit(SeqNum(10), None);
         assert!(!u4.on_ack(SeqNum(10), None));
     }
 
@@ -144,12 +151,16 @@ mod tests {
     fn dsacks_for_every_retransmission_make_the_recovery_spurious() {
         let mut u = Undo::default();
         u.start(SeqNum(10_000), false);
-        u.on_retransmit(Some(1));
-        u.on_retransmit(Some(1));
+        u.on_retransmit(SeqNum(11_000), Some(1));
+        u.on_retransmit(SeqNum(12_000), Some(1));
         u.on_recovery_end(SeqNum(40_000));
         assert!(
             !u.on_dsack(SeqNum(5_000), SeqNum(6_000), 1000),
             "below the episode"
+        );
+        assert!(
+            !u.on_dsack(SeqNum(20_000), SeqNum(21_000), 1000),
+            "above every retransmission: a network duplicate"
         );
         assert!(
             !u.on_dsack(SeqNum(10_000), SeqNum(11_000), 1000),
@@ -159,7 +170,7 @@ mod tests {
         // A round after recovery ended the episode is closed.
         let mut u = Undo::default();
         u.start(SeqNum(10_000), false);
-        u.on_retransmit(Some(1));
+        u.on_retransmit(SeqNum(11_000), Some(1));
         u.on_recovery_end(SeqNum(40_000));
         assert!(!u.on_ack(SeqNum(40_000), Some(0)));
         assert!(!u.on_dsack(SeqNum(10_000), SeqNum(11_000), 1000));

@@ -104,6 +104,10 @@ pub struct Runner {
     cur_local: u16,
     cur_remote: u16,
     local_isn: SeqNum,
+    /// The seq the script wrote on our SYN or SYN-ACK (usually 0): a SYN's
+    /// ack of it is written in that space, everything else relative to
+    /// `local_isn` (packetdrill's socket.h).
+    script_local_isn: u32,
     remote_isn: u32,
     ts0: Option<(u32, u32)>,
     ts_map: Vec<(u32, u32)>,
@@ -111,6 +115,8 @@ pub struct Runner {
     pending_fail: Option<String>,
     last_conn: Option<usize>,
     next_port: u16,
+    /// listen() calls so far.
+    listens: u16,
     verbose: bool,
     /// Trace of what happened (verbose mode).
     pub trace: Vec<String>,
@@ -155,6 +161,7 @@ pub fn run(
         cur_local: SCRIPT_PORT,
         cur_remote: REMOTE_PORT,
         local_isn: SeqNum(0),
+        script_local_isn: 0,
         remote_isn: 0,
         ts0: None,
         ts_map: Vec::new(),
@@ -162,6 +169,7 @@ pub fn run(
         pending_fail: None,
         last_conn: None,
         next_port: 48_000,
+        listens: 0,
         verbose,
         trace: Vec::new(),
     };
@@ -343,7 +351,13 @@ impl Runner {
         } else {
             SeqNum(self.remote_isn.wrapping_add(p.start))
         };
-        let ack = p.ack.map_or(SeqNum(0), |a| self.local_isn.add(a));
+        let ack = p.ack.map_or(SeqNum(0), |a| {
+            if syn {
+                self.local_isn.add(a.wrapping_sub(self.script_local_isn))
+            } else {
+                self.local_isn.add(a)
+            }
+        });
         let mut o = Options::default();
         for opt in p.options.iter().flatten() {
             match opt {
@@ -514,7 +528,8 @@ impl Runner {
             }
         }
         if p.flags & flag::S != 0 {
-            self.local_isn = first.seq.sub(p.start);
+            self.local_isn = first.seq;
+            self.script_local_isn = p.start;
         } else {
             let rel = first.seq.dist(self.local_isn);
             if rel != p.start {
@@ -522,7 +537,13 @@ impl Runner {
             }
         }
         if p.flags & flag::A != 0 {
-            let rel = first.ack.0.wrapping_sub(self.remote_isn);
+            // A SYN-ACK's ack is written absolute (the peer's ISN + 1, as its
+            // SYN was); every other ack relative to that ISN (packetdrill).
+            let rel = if p.flags & flag::S != 0 {
+                first.ack.0
+            } else {
+                first.ack.0.wrapping_sub(self.remote_isn)
+            };
             let want = p.ack.unwrap_or(0);
             if rel != want {
                 return bad(format!("ack {rel}, expected {want}"));
@@ -850,7 +871,10 @@ impl Runner {
                 let l = self.host.listen(SCRIPT_PORT, backlog, cfg);
                 self.sock(sc)?.1.kind = Kind::Listener(l);
                 self.cur_local = SCRIPT_PORT;
-                self.cur_remote = REMOTE_PORT;
+                // packetdrill gives each listening socket its own peer: a
+                // second listen() after close() talks to a new remote port.
+                self.cur_remote = REMOTE_PORT.wrapping_add(self.listens);
+                self.listens += 1;
                 Ret::Done(0, None)
             }
             "accept" | "accept4" => {
