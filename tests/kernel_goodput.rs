@@ -30,7 +30,17 @@
 //! 20, 80 ms} × loss {0, 0.1 %, 3 %}, 40 MiB, median of 3 seeds (an hour or
 //! more; use `--release`). `TCPP_GOODPUT_MIB` and `TCPP_GOODPUT_SEEDS`
 //! override the size and seed count of either grid. Run with
-//! `--nocapture` to see the table.
+//! `--nocapture` to see the table. Within a cell the three directions take
+//! turns seed by seed (load changes on a shared machine weigh on all).
+//!
+//! For diagnosis: `TCPP_GOODPUT_CELLS=2:3,80:0` keeps only those cells (RTT
+//! ms : loss %), `TCPP_GOODPUT_KINDS=LL,LP` only those directions (LL
+//! Linux→Linux, PL tcp-proto→Linux, LP Linux→tcp-proto),
+//! `TCPP_GOODPUT_VERBOSE=1` prints every seed's figure and tcp-proto's
+//! counters, `TCPP_GOODPUT_PCAP=DIR` writes two traces per transfer (as
+//! sent into the relay, as delivered by it). Separate processes can run
+//! cells at once (each makes its own namespaces), which is how the slow
+//! lossy 80 ms cell fits in a session: one process per direction.
 
 mod common;
 
@@ -728,6 +738,16 @@ fn verbose(kind: Kind, cell: Cell, a: &EndA<'_>) {
     }
 }
 
+/// Mbit/s with three significant digits, so that ratios of the slow lossy
+/// cells (below 1 Mbit/s) can be read from the table.
+fn mbit(x: f64) -> String {
+    if x < 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 fn env_usize(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
@@ -828,7 +848,7 @@ fn goodput_against_linux_over_an_impaired_relay() {
                 continue;
             }
             if std::env::var("TCPP_GOODPUT_VERBOSE").as_deref() == Ok("1") {
-                let each: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.mbps)).collect();
+                let each: Vec<String> = runs.iter().map(|r| mbit(r.mbps)).collect();
                 eprintln!("{} {cell:?}: per seed {}", kind.name(), each.join(" "));
             }
             runs.sort_by(|x, y| x.mbps.total_cmp(&y.mbps));
@@ -839,13 +859,13 @@ fn goodput_against_linux_over_an_impaired_relay() {
         }
         let l = medians[0];
         println!(
-            "| {} ms | {} % | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) | {} | {} |",
+            "| {} ms | {} % | {} | {} ({:.2}) | {} ({:.2}) | {} | {} |",
             cell.rtt_ms,
             cell.loss * 100.0,
-            l,
-            medians[1],
+            mbit(l),
+            mbit(medians[1]),
             medians[1] / l,
-            medians[2],
+            mbit(medians[2]),
             medians[2] / l,
             drops.join(", "),
             late.join(", ")
