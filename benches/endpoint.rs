@@ -214,6 +214,24 @@ fn conns() -> usize {
         .unwrap_or(1_000_000)
 }
 
+/// With `ENDPOINT_GO_FILE` set, waits (up to 30 minutes) until that file
+/// exists before measuring: `endpoint_callgrind.sh` runs the setup with
+/// callgrind's instrumentation off (a 1M-connection setup fully
+/// instrumented takes tens of minutes) and switches it on here.
+fn wait_for_go() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if let Ok(f) = std::env::var("ENDPOINT_GO_FILE") {
+        for _ in 0..18_000 {
+            if std::path::Path::new(&f).exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{f} never appeared");
+    }
+}
+
 fn profile_mode() {
     let n = conns();
     let m: usize = std::env::var("ENDPOINT_SEGMENTS")
@@ -222,6 +240,8 @@ fn profile_mode() {
         .unwrap_or(100_000);
     if std::env::var("ENDPOINT_ONLY").is_ok_and(|v| v.starts_with("timer")) {
         let (mut e, _peers, _) = build(n, true);
+        println!("{n} connections with keep-alive timers set up");
+        wait_for_go();
         let t = WallInstant::now();
         measured_timers(&mut e, m);
         println!(
@@ -239,6 +259,7 @@ fn profile_mode() {
         e.heap_bytes() / n,
         rss_bytes().saturating_sub(rss0) / n
     );
+    wait_for_go();
     let t = WallInstant::now();
     measured_segments(&mut e, &mut peers, now, m);
     let el = t.elapsed();

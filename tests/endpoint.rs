@@ -927,3 +927,31 @@ fn a_new_connection_config_applies_to_later_syns_and_bad_ones_are_refused() {
     assert_eq!(b.config().connection.mss, 536);
     assert_eq!(synack_mss(&mut b, 4001), Some(536));
 }
+
+#[test]
+fn closing_a_closed_connection_with_unread_data_frees_it() {
+    let (mut a, mut b) = pair(EndpointConfig::default());
+    let now = Instant::from_secs(1);
+    let lb = b.listen(None, 7, 16).unwrap();
+    let ha = a
+        .connect(now, sa("192.0.2.1:0"), sa("192.0.2.2:7"))
+        .unwrap();
+    pump(now, &mut a, &mut b);
+    let hb = b.accept(lb).unwrap();
+    a.send(ha, b"never read").unwrap();
+    a.close(now, ha).unwrap();
+    pump(now, &mut a, &mut b);
+    // b half-closes in CLOSE-WAIT without reading: LAST-ACK, then CLOSED
+    // with the data still unread (the application may read it yet).
+    b.shutdown_write(hb).unwrap();
+    pump(now, &mut a, &mut b);
+    events(&mut b);
+    assert_eq!(b.connection_ref(hb).map(|c| c.state()), Ok(State::Closed));
+    assert_eq!(b.counts().connections, 1);
+    // The application closes without reading: nothing is left to keep.
+    b.close(now, hb).unwrap();
+    events(&mut b);
+    assert_eq!(b.counts().connections, 0);
+    assert_eq!(b.counts().buffered, 0);
+    assert_eq!(b.connection_ref(hb).err(), Some(EndpointError::StaleHandle));
+}

@@ -795,7 +795,13 @@ impl Connection {
         match self.state {
             State::Closed => {
                 return match self.close_reason {
-                    Some(_) => Ok(()),
+                    Some(_) => {
+                        // Already closed (e.g. LAST-ACK acknowledged after a
+                        // half-close): nobody will read what is left, and
+                        // an endpoint frees the connection once it is gone.
+                        self.rcvbuf.clear();
+                        Ok(())
+                    }
                     None => Err(Error::InvalidState {
                         call: "close",
                         state: self.state,

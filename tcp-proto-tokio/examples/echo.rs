@@ -12,11 +12,14 @@
 //! The example creates the TUN device (root or CAP_NET_ADMIN), gives the
 //! kernel 192.0.2.1/24 and 2001:db8::1/64 on it, and answers as
 //! 192.0.2.2 and 2001:db8::2 (documentation addresses). It serves until
-//! Ctrl-C; the device disappears when the program exits.
+//! Ctrl-C, then shuts down gracefully: new connections are refused, every
+//! open one gets what was echoed so far and a FIN (up to 10 s, then a
+//! RST); the device disappears when the program exits.
 
 mod common;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use common::{Args, stack_on_new_tun};
 use tcp_proto_tokio::TcpListener;
@@ -58,6 +61,13 @@ async fn run() -> Result<(), String> {
             }
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("echo: Ctrl-C, stopping");
+                drop(listener);
+                let summary = stack.shutdown(Duration::from_secs(10)).await;
+                eprintln!(
+                    "echo: stopped: {} connection(s), {} closed, {} reset, {} failed, in {:?}",
+                    summary.connections, summary.closed, summary.reset, summary.failed,
+                    summary.elapsed
+                );
                 return Ok(());
             }
         }

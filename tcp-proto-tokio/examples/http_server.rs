@@ -18,6 +18,12 @@
 //! regular file under `DIR`: `..` segments, and symbolic links leading out
 //! of it, are refused. One line per request on stderr.
 //!
+//! Ctrl-C stops it gracefully: new connections are refused (RST), idle
+//! ones are closed, responses in progress are finished (for up to 60 s; a
+//! second Ctrl-C cuts that short) and sent with `Connection: close`, then
+//! [`Stack::shutdown`](tcp_proto_tokio::Stack::shutdown) delivers every
+//! queued tail and FIN before the program exits.
+//!
 //! The TUN device (root or CAP_NET_ADMIN) gives the kernel 192.0.2.1/24 and
 //! 2001:db8::1/64; the server answers as 192.0.2.2 and 2001:db8::2
 //! (documentation addresses). The device disappears when the program exits.
@@ -35,6 +41,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{Args, stack_on_new_tun};
 use tcp_proto_tokio::{TcpListener, TcpStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// The longest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -42,6 +50,10 @@ const MAX_HEAD: usize = 16 * 1024;
 const IDLE: Duration = Duration::from_secs(60);
 /// Octets moved per write of a file into the connection.
 const CHUNK: usize = 64 * 1024;
+/// After Ctrl-C, how long responses in progress may take to finish.
+const GRACE: Duration = Duration::from_secs(60);
+/// Then, how long the connections may take to deliver their tails and close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A parsed request head.
 struct Request {
@@ -236,16 +248,27 @@ async fn error(
 }
 
 /// Reads one request head, up to and including its empty line:
-/// `Ok(None)` at a clean EOF (or idle timeout) between requests.
-async fn read_head(s: &mut BufReader<TcpStream>) -> io::Result<Result<Option<Vec<u8>>, Refusal>> {
+/// `Ok(None)` at a clean EOF (or idle timeout, or the server stopping)
+/// between requests.
+async fn read_head(
+    s: &mut BufReader<TcpStream>,
+    stop: &mut watch::Receiver<bool>,
+) -> io::Result<Result<Option<Vec<u8>>, Refusal>> {
     let mut head = Vec::new();
     loop {
         // At most one octet past the limit: a peer cannot grow `head` further.
         let mut limited = (&mut *s).take((MAX_HEAD + 1 - head.len()) as u64);
-        let n = match tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut head)).await {
-            Ok(r) => r?,
-            Err(_) if head.is_empty() => return Ok(Ok(None)), // idle: close quietly
-            Err(_) => return Ok(Err(Refusal(408))),
+        let between = head.is_empty();
+        let read = tokio::time::timeout(IDLE, limited.read_until(b'\n', &mut head));
+        let n = tokio::select! {
+            r = read => match r {
+                Ok(r) => r?,
+                Err(_) if between => return Ok(Ok(None)), // idle: close quietly
+                Err(_) => return Ok(Err(Refusal(408))),
+            },
+            // Stopping: a connection between requests is closed now (one in
+            // the middle of a request head gets its answer first).
+            _ = stop.wait_for(|&s| s), if between => return Ok(Ok(None)),
         };
         if n == 0 {
             return if head.is_empty() {
@@ -268,17 +291,26 @@ async fn read_head(s: &mut BufReader<TcpStream>) -> io::Result<Result<Option<Vec
 
 /// One connection: requests until the client closes, asks to close, idles
 /// or sends something unusable. Returns how many requests it answered.
-async fn serve(s: TcpStream, from: SocketAddr, root: Arc<PathBuf>) -> io::Result<u32> {
+async fn serve(
+    s: TcpStream,
+    from: SocketAddr,
+    root: Arc<PathBuf>,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<u32> {
     let mut s = BufReader::with_capacity(MAX_HEAD, s);
     let mut answered = 0;
     loop {
-        let req = match read_head(&mut s).await? {
+        let req = match read_head(&mut s, &mut stop).await? {
             Ok(None) => break,
             Ok(Some(h)) => parse_request(&h),
             Err(r) => Err(r),
         };
         let req = match req {
-            Ok(r) => r,
+            // The server is stopping: this is the connection's last answer.
+            Ok(r) => Request {
+                keep_alive: r.keep_alive && !*stop.borrow(),
+                ..r
+            },
             Err(Refusal(status)) => {
                 eprintln!("{from} - {status}");
                 error(&mut s, status, true, false, "").await?;
@@ -346,6 +378,8 @@ async fn run() -> Result<(), String> {
     let listener =
         TcpListener::bind(&stack, None, port, 1024).map_err(|e| format!("listen: {e}"))?;
     let root = Arc::new(root);
+    let (stop, stopping) = watch::channel(false);
+    let mut tasks = JoinSet::new();
     eprintln!(
         "http_server: serving {} on http://192.0.2.2:{port}/ and http://[2001:db8::2]:{port}/ \
          via {dev_name}; Ctrl-C stops",
@@ -355,19 +389,39 @@ async fn run() -> Result<(), String> {
         tokio::select! {
             r = listener.accept() => {
                 let (s, from) = r.map_err(|e| format!("accept: {e}"))?;
-                let root = root.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(s, from, root).await {
+                let (root, stopping) = (root.clone(), stopping.clone());
+                tasks.spawn(async move {
+                    if let Err(e) = serve(s, from, root, stopping).await {
                         eprintln!("{from}: {e}");
                     }
                 });
             }
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("http_server: Ctrl-C, stopping");
-                return Ok(());
-            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = tokio::signal::ctrl_c() => break,
         }
     }
+    // Graceful stop: refuse new connections, let the answers in progress
+    // finish, then let the stack deliver every tail and FIN.
+    drop(listener);
+    let _ = stop.send(true);
+    eprintln!(
+        "http_server: Ctrl-C, finishing {} connection(s) (Ctrl-C again to cut short)",
+        tasks.len()
+    );
+    tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = tokio::time::sleep(GRACE) => eprintln!("http_server: grace period over"),
+        _ = tokio::signal::ctrl_c() => eprintln!("http_server: Ctrl-C again"),
+    }
+    // Whatever is still running drops its stream: data written so far and a FIN.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let summary = stack.shutdown(CLOSE_TIMEOUT).await;
+    eprintln!(
+        "http_server: stopped: {} connection(s) closing, {} closed, {} reset, {} failed, in {:?}",
+        summary.connections, summary.closed, summary.reset, summary.failed, summary.elapsed
+    );
+    Ok(())
 }
 
 #[tokio::main]

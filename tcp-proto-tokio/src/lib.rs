@@ -23,12 +23,24 @@
 //! stops listening, so new SYNs get a RST. A reset connection reads and
 //! writes [`io::ErrorKind::ConnectionReset`].
 //!
-//! The task ends when the [`Stack`] and every listener and stream made from
-//! it are gone.
+//! # Shutting down
+//!
+//! Like a kernel socket without `SO_LINGER`, a dropped stream keeps its
+//! written data: the driver task goes on retransmitting it, sending the FIN
+//! and acknowledging the peer's, after the last handle is gone — for at
+//! most the [linger limit](Stack::set_orphan_linger) per connection, after
+//! which it gives up with a RST. The task ends when the [`Stack`] and every
+//! listener and stream made from it are gone and no dropped connection is
+//! still closing (TIME-WAIT is not kept after that: the process is leaving).
+//!
+//! That needs a running runtime: a `main` that returns stops every task.
+//! [`Stack::shutdown`] is the explicit, awaitable end: listeners refuse new
+//! SYNs, every connection closes gracefully, and it returns once all are
+//! closed or the timeout has reset the rest, with a [`ShutdownSummary`].
 
 #![deny(missing_docs)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -39,17 +51,20 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tcp_proto::endpoint::{
-    ConnectionHandle, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
+    ConnectionHandle, Counts, Endpoint, EndpointConfig, EndpointError, ListenerHandle,
 };
-use tcp_proto::{CloseReason, Error as TcpError, Event, Instant, ip};
+use tcp_proto::{CloseReason, Error as TcpError, Event, Instant, State as TcpState, ip};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tun_rs::AsyncDevice;
 
 /// Room in front of an encoded segment for its IP header.
 const IP_ROOM: usize = ip::MAX_HEADER_LEN;
 /// Packets read from the device in one go before transmitting.
 const RX_BATCH: usize = 64;
+/// How long a dropped stream's connection may take to close by default:
+/// Linux's `tcp_fin_timeout`.
+pub const DEFAULT_ORPHAN_LINGER: Duration = Duration::from_secs(60);
 
 /// A userspace TCP/IP host on one TUN device: cheap to clone; every clone
 /// shares the same endpoint and driver task.
@@ -63,6 +78,8 @@ struct Shared {
     /// Wakes the driver task: the application queued data, read data
     /// (window update), closed, or dropped something.
     kick: Notify,
+    /// The summary, once a [`Stack::shutdown`] has finished.
+    done: watch::Sender<Option<ShutdownSummary>>,
 }
 
 struct State {
@@ -73,6 +90,53 @@ struct State {
     conns: HashMap<ConnectionHandle, Conn>,
     /// `accept` calls waiting for a connection.
     acceptors: Vec<Waker>,
+    /// Open listeners (closed by a shutdown).
+    listeners: Vec<ListenerHandle>,
+    /// Connections whose stream was dropped while they were still closing,
+    /// and when they are given up on (RST).
+    orphans: HashMap<ConnectionHandle, tokio::time::Instant>,
+    /// How long an orphan may take to close.
+    linger: Duration,
+    /// A shutdown in progress.
+    draining: Option<Draining>,
+    /// The shutdown is over: the driver task has ended.
+    stopped: bool,
+}
+
+/// What a [`Stack::shutdown`] waits for.
+struct Draining {
+    began: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+    /// Connections not closed yet.
+    open: HashSet<ConnectionHandle>,
+    summary: ShutdownSummary,
+}
+
+/// How a [`Stack::shutdown`] went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownSummary {
+    /// Connections open or closing when it began: streams held, connections
+    /// not yet accepted, and dropped streams still closing.
+    pub connections: usize,
+    /// Of those, closed gracefully: both FINs sent and acknowledged.
+    pub closed: usize,
+    /// Reset by us: still open at the timeout, or closed with unread
+    /// data (which resets, as Linux does).
+    pub reset: usize,
+    /// Ended by the peer or the network first: reset by the peer, timed out.
+    pub failed: usize,
+    /// How long the shutdown took.
+    pub elapsed: Duration,
+}
+
+impl ShutdownSummary {
+    fn count(&mut self, r: Option<CloseReason>) {
+        match r {
+            Some(CloseReason::Normal) | None => self.closed += 1,
+            Some(CloseReason::Aborted) => self.reset += 1,
+            Some(_) => self.failed += 1,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -112,6 +176,14 @@ impl State {
             let _ = dev.try_send(&tx[at..IP_ROOM + e.len]);
         }
         while let Some((h, ev)) = self.ep.poll_event() {
+            if let Event::Closed(r) = ev {
+                self.orphans.remove(&h);
+                if let Some(d) = &mut self.draining
+                    && d.open.remove(&h)
+                {
+                    d.summary.count(Some(r));
+                }
+            }
             let Some(c) = self.conns.get_mut(&h) else {
                 // A connection not yet accepted: an `accept` may now succeed.
                 self.acceptors.drain(..).for_each(Waker::wake);
@@ -124,8 +196,70 @@ impl State {
             }
             c.wake();
         }
-        let at = self.ep.poll_timeout()?;
-        Some(self.start + Duration::from_micros(at.total_micros()))
+        // Gone without a final event (the endpoint's queue of them overflowed).
+        let ep = &self.ep;
+        self.orphans.retain(|h, _| ep.connection_ref(*h).is_ok());
+        if let Some(d) = &mut self.draining {
+            let before = d.open.len();
+            d.open.retain(|h| ep.connection_ref(*h).is_ok());
+            for _ in d.open.len()..before {
+                d.summary.count(None);
+            }
+        }
+        let at = self.ep.poll_timeout();
+        at.map(|at| self.start + Duration::from_micros(at.total_micros()))
+            .into_iter()
+            .chain(self.orphans.values().copied())
+            .chain(self.draining.as_ref().map(|d| d.deadline))
+            .min()
+    }
+
+    /// Resets the orphans whose linger limit has passed.
+    fn reap_orphans(&mut self, now: tokio::time::Instant) {
+        let late: Vec<_> = self
+            .orphans
+            .iter()
+            .filter(|&(_, &at)| at <= now)
+            .map(|(&h, _)| h)
+            .collect();
+        for h in late {
+            self.orphans.remove(&h);
+            let _ = self.ep.abort(h);
+        }
+    }
+
+    /// Whether the driver's work is over (`handles`: holders of the shared
+    /// state, the task included). A shutdown ends when its connections have
+    /// closed or its deadline has passed: then every one still open is
+    /// reset, and its summary is returned.
+    fn finished(
+        &mut self,
+        dev: &AsyncDevice,
+        tx: &mut [u8],
+        handles: usize,
+    ) -> Option<Option<ShutdownSummary>> {
+        let now = tokio::time::Instant::now();
+        let Some(d) = &mut self.draining else {
+            // Only the task holds the stack and nothing is left closing.
+            return (handles == 1 && self.orphans.is_empty()).then_some(None);
+        };
+        if !d.open.is_empty() && now < d.deadline {
+            return None;
+        }
+        let late: Vec<_> = d.open.drain().collect();
+        d.summary.reset += late.len();
+        d.summary.elapsed = now - d.began;
+        let summary = d.summary;
+        for h in late {
+            let _ = self.ep.abort(h);
+        }
+        self.service(dev, tx); // the RSTs go out
+        self.orphans.clear();
+        self.draining = None;
+        self.stopped = true;
+        self.conns.values_mut().for_each(Conn::wake);
+        self.acceptors.drain(..).for_each(Waker::wake);
+        Some(Some(summary))
     }
 }
 
@@ -149,11 +283,131 @@ impl Stack {
                 addrs: addrs.to_vec(),
                 conns: HashMap::new(),
                 acceptors: Vec::new(),
+                listeners: Vec::new(),
+                orphans: HashMap::new(),
+                linger: DEFAULT_ORPHAN_LINGER,
+                draining: None,
+                stopped: false,
             }),
             kick: Notify::new(),
+            done: watch::Sender::new(None),
         });
         tokio::spawn(drive(shared.clone(), dev, mtu));
         Ok(Stack { shared })
+    }
+
+    /// How long the connection of a dropped stream may take to close
+    /// (deliver its data and FIN, get the peer's FIN) before it is reset;
+    /// [`DEFAULT_ORPHAN_LINGER`] unless set. It applies to streams dropped
+    /// from now on.
+    pub fn set_orphan_linger(&self, limit: Duration) {
+        self.shared.lock().linger = limit;
+    }
+
+    /// Connections whose stream was dropped and that are still closing.
+    pub fn orphans(&self) -> usize {
+        self.shared.lock().orphans.len()
+    }
+
+    /// What the endpoint holds now (connections, half-open and TIME-WAIT
+    /// entries, buffered octets).
+    pub fn counts(&self) -> Counts {
+        self.shared.lock().ep.counts()
+    }
+
+    /// Shuts the host down gracefully: listeners stop (new SYNs get a RST),
+    /// every connection closes (its queued data, then a FIN; one with unread
+    /// data is reset, as Linux's `close` does), and this waits until all are
+    /// closed or `timeout` has passed, then resets the rest. The driver task
+    /// has ended when it returns: afterwards streams read EOF or the error
+    /// that ended them, writes fail, and `bind`, `connect` and `accept`
+    /// report [`io::ErrorKind::NotConnected`].
+    ///
+    /// Any clone may call it; a second call waits for the first one's end
+    /// and returns the same summary.
+    pub async fn shutdown(self, timeout: Duration) -> ShutdownSummary {
+        let mut done = self.shared.done.subscribe();
+        {
+            let mut st = self.shared.lock();
+            if st.draining.is_none() && !st.stopped {
+                st.begin_shutdown(timeout);
+            }
+        }
+        self.shared.kick.notify_one();
+        let summary = done.wait_for(Option::is_some).await.map(|s| *s);
+        // The sender lives in `self.shared`: it cannot be gone.
+        summary.ok().flatten().unwrap_or_default()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Perhaps the last handle: the task looks whether it can end.
+        self.shared.kick.notify_one();
+    }
+}
+
+impl State {
+    /// Stops every listener, closes every connection, and notes what to wait for.
+    fn begin_shutdown(&mut self, timeout: Duration) {
+        let began = tokio::time::Instant::now();
+        let now = self.now();
+        let mut open: HashSet<ConnectionHandle> = self.orphans.keys().copied().collect();
+        // Counted if still open: one that ended before is not waited for.
+        let mut close = |ep: &mut Endpoint, h| {
+            if ep
+                .connection_ref(h)
+                .is_ok_and(|c| c.state() != TcpState::Closed)
+            {
+                open.insert(h);
+            }
+            let _ = ep.close(now, h);
+        };
+        for l in std::mem::take(&mut self.listeners) {
+            // Established but not accepted: closed like the rest (graceful).
+            while let Some(h) = self.ep.accept(l) {
+                close(&mut self.ep, h);
+            }
+            let _ = self.ep.unlisten(l);
+        }
+        for (&h, c) in &mut self.conns {
+            close(&mut self.ep, h);
+            c.wake(); // a blocked write now fails
+        }
+        self.acceptors.drain(..).for_each(Waker::wake);
+        let summary = ShutdownSummary {
+            connections: open.len(),
+            ..ShutdownSummary::default()
+        };
+        self.draining = Some(Draining {
+            began,
+            deadline: began + timeout,
+            open,
+            summary,
+        });
+    }
+
+    /// The driver ends because the device failed; a shutdown in progress
+    /// ends with its open connections counted as reset.
+    fn device_lost(&mut self) -> Option<ShutdownSummary> {
+        self.stopped = true;
+        self.conns.values_mut().for_each(Conn::wake);
+        self.acceptors.drain(..).for_each(Waker::wake);
+        let mut d = self.draining.take()?;
+        d.summary.reset += d.open.len();
+        d.summary.elapsed = d.began.elapsed();
+        Some(d.summary)
+    }
+
+    /// Whether a shutdown has begun: nothing new may start.
+    fn closing(&self) -> io::Result<()> {
+        if self.draining.is_some() || self.stopped {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the stack is shut down",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -170,15 +424,27 @@ async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
     let mut rx = BytesMut::new();
     let mut deadline = None;
     loop {
-        // Only this task holds the stack: nobody can use it any more.
-        if Arc::strong_count(&shared) == 1 {
+        let finished = shared
+            .lock()
+            .finished(&dev, &mut tx, Arc::strong_count(&shared));
+        if let Some(summary) = finished {
+            if summary.is_some() {
+                shared.done.send_replace(summary);
+            }
             return;
         }
         let far = tokio::time::Instant::now() + Duration::from_secs(3600);
         rx.resize(mtu, 0);
         tokio::select! {
             r = dev.recv(&mut rx) => {
-                let Ok(n) = r else { return };
+                let Ok(n) = r else {
+                    // The device is gone: nothing can be sent any more.
+                    let summary = shared.lock().device_lost();
+                    if summary.is_some() {
+                        shared.done.send_replace(summary);
+                    }
+                    return;
+                };
                 let mut st = shared.lock();
                 let now = st.now();
                 rx.truncate(n);
@@ -198,7 +464,9 @@ async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
             _ = shared.kick.notified() => {}
             _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => {}
         }
-        deadline = shared.lock().service(&dev, &mut tx);
+        let mut st = shared.lock();
+        st.reap_orphans(tokio::time::Instant::now());
+        deadline = st.service(&dev, &mut tx);
     }
 }
 
@@ -228,12 +496,11 @@ impl TcpListener {
         port: u16,
         backlog: usize,
     ) -> io::Result<TcpListener> {
-        let l = stack
-            .shared
-            .lock()
-            .ep
-            .listen(addr, port, backlog)
-            .map_err(endpoint_err)?;
+        let mut st = stack.shared.lock();
+        st.closing()?;
+        let l = st.ep.listen(addr, port, backlog).map_err(endpoint_err)?;
+        st.listeners.push(l);
+        drop(st);
         Ok(TcpListener {
             shared: stack.shared.clone(),
             l,
@@ -244,6 +511,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| {
             let mut st = self.shared.lock();
+            st.closing()?;
             match st.ep.accept(self.l) {
                 Some(h) => {
                     let remote = st.ep.addresses(h).map_err(endpoint_err)?.1;
@@ -271,7 +539,10 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        let _ = self.shared.lock().ep.unlisten(self.l);
+        let mut st = self.shared.lock();
+        let _ = st.ep.unlisten(self.l);
+        st.listeners.retain(|&l| l != self.l);
+        drop(st);
         self.shared.kick.notify_one();
     }
 }
@@ -298,6 +569,7 @@ impl TcpStream {
     pub async fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
         let h = {
             let mut st = stack.shared.lock();
+            st.closing()?;
             let local = st
                 .addrs
                 .iter()
@@ -444,6 +716,12 @@ impl Drop for TcpStream {
         let now = st.now();
         let _ = st.ep.close(now, self.h); // stale: already gone
         st.conns.remove(&self.h);
+        // Still closing: the driver goes on with it, even without handles,
+        // until the linger limit.
+        if !st.stopped && st.ep.connection_ref(self.h).is_ok() {
+            let limit = tokio::time::Instant::now() + st.linger;
+            st.orphans.insert(self.h, limit);
+        }
         drop(st);
         self.shared.kick.notify_one();
     }

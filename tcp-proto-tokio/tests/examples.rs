@@ -1,7 +1,8 @@
 //! The HTTP examples, run as programs in a private network namespace
 //! against Linux: a kernel `curl` downloads files from `http_server`
 //! (IPv4 and IPv6, SHA-256 checked, keep-alive, HEAD, 404, no way out of
-//! the served directory, Ctrl-C ends it), and `fetch` downloads from a
+//! the served directory, Ctrl-C ends it gracefully: a download in progress
+//! still completes, an idle connection gets a FIN), and `fetch` downloads from a
 //! kernel HTTP server (SHA-256 checked; a 404 exits non-zero).
 
 mod common;
@@ -309,19 +310,99 @@ fn kernel_curl_downloads_files_from_the_http_server_example() {
     assert!(r.contains("\r\nAllow: GET, HEAD\r\n"), "{r}");
     assert!(root.join("big.bin").exists());
 
-    // Ctrl-C ends it cleanly, and the device goes with it.
+    // Ctrl-C in the middle of a slow download, with an idle keep-alive
+    // connection open: the download completes (every octet, then the
+    // server's FIN), the idle connection is closed with a FIN, the program
+    // exits cleanly, and the device goes with it.
+    let (connected_tx, connected) = mpsc::channel();
+    let idle = net.spawn_in(move || -> std::io::Result<Vec<u8>> {
+        let to: SocketAddr = "192.0.2.2:8080".parse().unwrap();
+        let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10))?;
+        let _ = connected_tx.send(());
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut r = Vec::new();
+        s.read_to_end(&mut r)?; // EOF: a RST would be an error
+        Ok(r)
+    });
+    connected
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the idle connection is up");
+    let (started_tx, started) = mpsc::channel();
+    let slow = net.spawn_in(move || -> std::io::Result<(Vec<u8>, String)> {
+        let to: SocketAddr = "192.0.2.2:8080".parse().unwrap();
+        let mut s = slow_reader_connect(to)?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all.len() >= 256 * 1024 && all.len() - n < 256 * 1024 {
+                let _ = started_tx.send(());
+            }
+            std::thread::sleep(Duration::from_millis(10)); // about 1.6 MB/s
+        }
+        let at = all
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
+        let head = String::from_utf8_lossy(&all[..at]).into_owned();
+        Ok((all.split_off(at + 4), head))
+    });
+    started
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the slow download started");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server.child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let (st, lines) = server.wait(Duration::from_secs(10));
+    let (body, head) = slow.join().unwrap().expect("slow download");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert_eq!(
+        body.len(),
+        big.len(),
+        "octets of the download cut by Ctrl-C"
+    );
+    assert!(body == big, "the download cut by Ctrl-C differs");
+    assert_eq!(idle.join().unwrap().expect("idle connection"), b"");
+    let (st, lines) = server.wait(Duration::from_secs(20));
     assert!(st.success(), "exit status {st}: {lines:?}");
     assert!(
         lines.iter().any(|l| l.contains("GET /big.bin 200 3000017")),
         "{lines:?}"
     );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("stopped:") && l.contains(" 0 reset, 0 failed")),
+        "{lines:?}"
+    );
     assert!(net.ip(&["link", "show", "tcpp0"]).is_err(), "tcpp0 left");
+}
+
+/// A kernel connection to `to` with a small receive buffer (set before
+/// `connect`, so the window stays small): a slow reader.
+fn slow_reader_connect(to: SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrStorage, connect, setsockopt, socket, sockopt,
+    };
+    let fam = if to.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(fam, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, sockopt::RcvBuf, &(32 * 1024))?;
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(to),
+    )?;
+    Ok(std::net::TcpStream::from(fd))
 }
 
 /// A kernel HTTP/1.0-style server on every address of the namespace (the
