@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use super::colour::{LEFT_TO_RIGHT, LOSS, RIGHT_TO_LEFT};
-use super::svg::{Anchor, Svg, fit, sqrt};
+use super::svg::{Anchor, Svg, sqrt};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
@@ -325,30 +325,7 @@ impl Ladder {
         let height = bottom + 34.0;
         let mut svg = Svg::new(WIDTH, height);
 
-        let title = self.caption.first().map_or("TCP exchange", String::as_str);
-        svg.text(
-            WIDTH / 2.0,
-            24.0,
-            Anchor::Middle,
-            fit(title, 15.0, WIDTH - 20.0),
-            "#111111",
-            "bold",
-            "title",
-            title,
-        );
-        for (i, c) in self.caption.iter().skip(1).enumerate() {
-            let y = 44.0 + 15.0 * i as f64;
-            svg.text(
-                WIDTH / 2.0,
-                y,
-                Anchor::Middle,
-                11.0,
-                "#555555",
-                "normal",
-                "caption",
-                c,
-            );
-        }
+        svg.heading(WIDTH, &self.caption, "TCP exchange", 24.0, 44.0);
         svg.text(
             TIME_X,
             head_y,

@@ -224,6 +224,45 @@ impl Svg {
     }
 
     /// A `<title>` (a tooltip in browsers) for the enclosing group.
+    /// The heading both pictures share, centred on a `width`-wide page:
+    /// `caption[0]` in bold at `title_y` (shrunk to fit), the other lines smaller, 15 units apart
+    /// from `first_caption_y`.
+    pub(crate) fn heading(
+        &mut self,
+        width: f64,
+        caption: &[String],
+        fallback: &str,
+        title_y: f64,
+        first_caption_y: f64,
+    ) {
+        let title = caption.first().map_or(fallback, String::as_str);
+        let middle = width / 2.0;
+        let size = fit(title, 15.0, width - 20.0);
+        self.text(
+            middle,
+            title_y,
+            Anchor::Middle,
+            size,
+            "#111111",
+            "bold",
+            "title",
+            title,
+        );
+        for (i, c) in caption.iter().skip(1).enumerate() {
+            let y = first_caption_y + 15.0 * i as f64;
+            self.text(
+                middle,
+                y,
+                Anchor::Middle,
+                11.0,
+                "#555555",
+                "normal",
+                "caption",
+                c,
+            );
+        }
+    }
+
     pub(crate) fn title(&mut self, content: &str) {
         self.out.push_str("<title>");
         escape(content, &mut self.out);

@@ -11,7 +11,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::colour::{ACK, DATA, LOST, RETRANSMISSION, SACK, WINDOW};
-use super::svg::{Anchor, Svg, decimals, fit, ticks};
+use super::svg::{Anchor, Svg, decimals, ticks};
 use crate::pcap;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -324,30 +324,7 @@ impl Tsg {
         let height = HEIGHT + extra;
         let (pw, ph) = (WIDTH - LEFT - RIGHT, height - top - BOTTOM);
         let mut svg = Svg::new(WIDTH, height);
-        let title = self.caption.first().map_or("", String::as_str);
-        svg.text(
-            WIDTH / 2.0,
-            22.0,
-            Anchor::Middle,
-            fit(title, 15.0, WIDTH - 20.0),
-            "#111111",
-            "bold",
-            "title",
-            title,
-        );
-        for (i, c) in self.caption.iter().skip(1).enumerate() {
-            let y = 40.0 + 15.0 * i as f64;
-            svg.text(
-                WIDTH / 2.0,
-                y,
-                Anchor::Middle,
-                11.0,
-                "#555555",
-                "normal",
-                "caption",
-                c,
-            );
-        }
+        svg.heading(WIDTH, &self.caption, "", 22.0, 40.0);
         let window_above = self.seq_axis().is_some_and(|(_, hi)| {
             !self.acks.is_empty() && self.acks.iter().all(|a| a.window_edge > hi)
         });
