@@ -16,7 +16,7 @@ use common::impair::Profile;
 use common::ip;
 use common::netns::{Family, KernelNet};
 use common::pump::Pump;
-use tcp_proto::{CloseReason, Config, Connection, Ecn, EcnMode, Flags, SeqNum, State};
+use tcp_proto::{CloseReason, Config, Ecn, EcnMode, Flags, SeqNum, State};
 
 const KERNEL_PORT: u16 = 5001;
 const OUR_PORT: u16 = 5002;
@@ -75,10 +75,7 @@ fn ecn_against_linux(family: Family) {
         7,
     );
     pump.mark_ce_every = Some((25, 25));
-    let now = pump.clock.now();
-    pump.conn = Some(
-        Connection::connect(cfg, OUR_PORT, KERNEL_PORT, SeqNum(0xFFFF_0000), now).expect("connect"),
-    );
+    pump.connect(cfg, KERNEL_PORT, SeqNum(0xFFFF_0000));
     pump.run_until(Duration::from_secs(60), "CLOSED", |p| {
         p.state() == Some(State::Closed) && p.app.closed.is_some()
     });

@@ -22,7 +22,7 @@ use common::ip;
 use common::netns::{Family, KernelNet};
 use common::pump::Pump;
 use common::tshark;
-use tcp_proto::{CloseReason, Config, Connection, SeqNum, State};
+use tcp_proto::{CloseReason, Config, SeqNum, State};
 
 const KERNEL_PORT: u16 = 5001;
 const OUR_PORT: u16 = 5002;
@@ -278,10 +278,7 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 (profile, profile),
                 seed,
             );
-            let now = pump.clock.now();
-            pump.conn = Some(
-                Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"),
-            );
+            pump.connect(config(), KERNEL_PORT, iss);
             (kernel, pump)
         }
         Role::Server => {
@@ -459,10 +456,7 @@ fn refused(family: Family, role: Role) {
     );
     match role {
         Role::Client => {
-            let now = pump.clock.now();
-            pump.conn = Some(
-                Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"),
-            );
+            pump.connect(config(), 9, SeqNum(12345));
             pump.run_until(Duration::from_secs(5), "refusal", |p| {
                 p.app.closed.is_some()
             });
