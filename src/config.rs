@@ -336,12 +336,11 @@ impl Config {
         if let Some(s) = self.window_scale_shift {
             return s.min(14);
         }
+        // The smallest s with space >> s <= 65535: the bits of `space`
+        // above the low 16 (read on every SYN and SYN-ACK: no loop).
         let space = self.recv_buffer.max(self.recv_buffer_max);
-        let mut s = 0u8;
-        while s < 14 && (space >> s) > 65535 {
-            s += 1;
-        }
-        s
+        let bits = usize::BITS - space.leading_zeros();
+        bits.saturating_sub(16).min(14) as u8
     }
 }
 
@@ -489,6 +488,22 @@ mod tests {
         assert_eq!(c.rcv_wscale(), 0);
         c.recv_buffer = 1 << 20;
         assert_eq!(c.rcv_wscale(), 5);
+        // Against the definition (the smallest shift that fits, at most 14).
+        for space in [
+            0,
+            1,
+            65535,
+            65536,
+            131071,
+            131072,
+            1 << 29,
+            (1 << 30) + 1,
+            usize::MAX,
+        ] {
+            c.recv_buffer = space;
+            let want = (0..14u8).find(|&s| (space >> s) <= 65535).unwrap_or(14);
+            assert_eq!(c.rcv_wscale(), want, "space {space}");
+        }
     }
 
     #[test]
