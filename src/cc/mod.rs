@@ -10,6 +10,8 @@
 mod cubic;
 mod hystart;
 mod newreno;
+#[cfg(test)]
+mod trajectory;
 mod usage;
 
 pub use cubic::Cubic;
