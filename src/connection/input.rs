@@ -830,7 +830,7 @@ impl Connection {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.fast_rtx = Some(self.snd_una);
             }
-        } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
+        } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
             let mut sample = crate::cc::AckSample::new(acked, flight, mss);
