@@ -41,10 +41,12 @@ const MAX_AGE_US: u32 = NO_EPOCH - 1;
 /// CUBIC congestion control (RFC 9438), with HyStart++ (RFC 9406) in the
 /// initial slow start and the fast recovery of RFC 6582.
 ///
-/// 72 octets: windows in u32 octets, K in u32 µs (it is below 2.21·10⁹
-/// µs, see [`Cubic::start_epoch`]), the epoch as an age relative to the
-/// last activity, and HyStart's state sharing its place with the undo
-/// state (HyStart++ ends at the first reduction, which is what arms an undo).
+/// 72 octets, with the same arithmetic as a 64-bit-time, 128-bit-remainder
+/// version.
+// Windows in u32 octets, K in u32 µs (below 2.21·10⁹ µs, see
+// `start_epoch`), the epoch as an age relative to the last activity
+// (`MAX_AGE_US`), and HyStart's state sharing its place with the undo
+// state (HyStart++ ends at the first reduction, which is what arms an undo).
 #[derive(Clone, Copy, Debug)]
 pub struct Cubic {
     cwnd: u32,

@@ -62,9 +62,11 @@ const NO_RTT: u32 = u32::MAX;
 /// any RTT a connection survives; a longer sample counts as this long).
 const MAX_RTT_US: u32 = NO_RTT - 1;
 
-/// HyStart++ state of one connection (RFC 9406 §4.2): RTTs in µs with
-/// [`NO_RTT`] for "none", counters in octets (they are compared with 8
-/// and 5 and saturate), 16 octets in all.
+/// HyStart++ state of one connection (RFC 9406 §4.2), 16 octets. RTT
+/// samples are whole microseconds; one above 71.5 minutes counts as 71.5
+/// minutes.
+// RTTs in u32 µs with `NO_RTT` for "none", the counters in octets (they
+// are compared with 8 and 5 and saturate).
 #[derive(Clone, Copy, Debug)]
 pub struct HyStart {
     mode: HyStartMode,

@@ -40,7 +40,7 @@ impl<C: CongestionControl> Script<C> {
     }
 
     fn wait(&mut self, d: Duration) {
-        self.now = self.now + d;
+        self.now += d;
     }
 
     /// One round trip: a window of ACKs of `per_ack` octets each, the first
