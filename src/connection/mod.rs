@@ -269,8 +269,9 @@ pub struct Connection {
     events: events::EventQueue,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
-    /// The loss response that may still prove spurious.
-    undo: crate::recovery::Undo,
+    /// The loss response that may still prove spurious (allocated at the
+    /// first loss response).
+    undo: Lazy<crate::recovery::Undo>,
 }
 
 impl Connection {
@@ -357,7 +358,7 @@ impl Connection {
             events: events::EventQueue::default(),
             close_reason: None,
             stats: counters::Counters::default(),
-            undo: crate::recovery::Undo::default(),
+            undo: Lazy::default(),
             cfg,
         }
     }
@@ -946,7 +947,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
-        self.undo.start(self.snd_una, true);
+        self.undo.make().start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
