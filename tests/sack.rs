@@ -476,6 +476,161 @@ fn reneging_peer_that_drops_sacked_data_still_gets_everything() {
     assert_eq!(got, payload, "every octet, in order, once");
 }
 
+/// What a receiver modelled at segment granularity saw of one transfer.
+#[derive(Debug)]
+struct Delivery {
+    /// Segments sent after the first RTO that the receiver already held
+    /// (needless resends).
+    needless: usize,
+    rtos: u64,
+    /// Virtual time from the first send to the last octet held in order.
+    took: std::time::Duration,
+}
+
+/// Sends `total` segments and plays an honest SACK receiver (blocks most
+/// recent first, at most `max_blocks`) over a FIFO link until it holds
+/// everything; `drop(k, n)` says whether the `n`-th transmission (1 = the
+/// first) of segment `k` is lost. Timers fire when the link is empty.
+fn deliver(
+    cfg: Config,
+    total: u32,
+    max_blocks: usize,
+    drop: impl Fn(u32, u32) -> bool,
+) -> Delivery {
+    let (mut h, snd, rcv) = established_sack(cfg, u32::MAX - 7000, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern((total * mss) as usize, 5)).unwrap();
+    let start = h.now;
+    let mut link: std::collections::VecDeque<Segment> = h.drain().into_iter().collect();
+    let mut sends = std::collections::HashMap::<u32, u32>::new();
+    let mut held: Vec<u32> = Vec::new();
+    let mut rcv_nxt = 0u32;
+    let mut needless = 0;
+    for _ in 0..100_000 {
+        if rcv_nxt == total {
+            break;
+        }
+        let Some(seg) = link.pop_front() else {
+            let (_, out) = h.fire().expect("a timer while data is outstanding");
+            assert!(h.now - start < ms(60_000), "stalled");
+            link.extend(out);
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let k = seg.seq.dist(snd) / mss;
+        let n = sends.entry(k).or_default();
+        *n += 1;
+        if (k < rcv_nxt || held.contains(&k)) && h.c.stats().rto_expirations > 0 {
+            needless += 1;
+        }
+        if drop(k, *n) {
+            continue;
+        }
+        if k == rcv_nxt {
+            rcv_nxt += 1;
+            while let Some(i) = held.iter().position(|&x| x == rcv_nxt) {
+                held.swap_remove(i);
+                rcv_nxt += 1;
+            }
+        } else if k > rcv_nxt && !held.contains(&k) {
+            held.push(k);
+        }
+        let blocks = if held.is_empty() {
+            vec![]
+        } else {
+            let latest = if held.contains(&k) {
+                k
+            } else {
+                *held.iter().max().unwrap()
+            };
+            blocks_for(at, &held, latest, max_blocks)
+        };
+        h.advance(ms(1));
+        let out = h.feed(sack_ack(&h, rcv, at(rcv_nxt), &blocks));
+        link.extend(out);
+    }
+    assert_eq!(rcv_nxt, total, "everything delivered");
+    Delivery {
+        needless,
+        rtos: h.c.stats().rto_expirations,
+        took: h.now - start,
+    }
+}
+
+/// RFC 6675 §5.1 (with Errata 1610) and Linux: what the peer SACKed
+/// survives the first RTO, so go-back-N resends only the holes. Six holes
+/// whose fast retransmissions are lost too (only the timer finds that
+/// without RACK, and here RACK has nothing sent later to go by); the
+/// receiver reports only its three most recent blocks, so a sender that
+/// forgot the scoreboard at the timeout (RFC 2018 §8's SHOULD) would
+/// resend segments of the older ranges the receiver holds.
+#[test]
+fn the_first_rto_keeps_the_scoreboard_and_resends_only_holes() {
+    for rack in [false, true] {
+        let mut cfg = plain();
+        cfg.rack = rack;
+        cfg.initial_window = 40;
+        let holes = [0u32, 5, 10, 15, 20, 25];
+        let d = deliver(cfg, 40, 3, |k, n| holes.contains(&k) && n <= 2);
+        assert!(d.rtos >= 1, "rack {rack}: the timer found the lost retransmissions: {d:?}");
+        assert_eq!(d.needless, 0, "rack {rack}: nothing the receiver held was resent: {d:?}");
+    }
+}
+
+/// A receiver that reneges (drops what it SACKed) is still served across
+/// timeouts: the scoreboard kept at the first RTO is forgotten when an ACK
+/// stops at a SACKed edge, and go-back-N resends from SND.UNA.
+#[test]
+fn a_kept_scoreboard_is_forgotten_when_the_receiver_reneges_after_an_rto() {
+    let mut cfg = plain();
+    cfg.rack = false;
+    cfg.initial_window = 20;
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern((20 * mss) as usize, 5)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 20);
+    // Segment 0 is lost; 1..=19 are SACKed; the fast retransmission is lost.
+    for k in 1..20u32 {
+        let b = [SackBlock { left: at(1), right: at(k + 1) }];
+        h.feed(sack_ack(&h, rcv, at(0), &b));
+    }
+    // The timer: segment 0 again, nothing SACKed.
+    let mut rto_out = Vec::new();
+    while h.c.stats().rto_expirations == 0 {
+        rto_out = data(&h.fire().expect("RTO").1);
+    }
+    assert_eq!(rto_out, vec![at(0)]);
+    // The receiver threw 1..=19 away: its ACK stops at their left edge.
+    let out = data(&h.feed(h.seg(rcv, Some(at(1)), ACK, b"")));
+    assert_eq!(
+        out.first(),
+        Some(&at(1)),
+        "reneging seen: go-back-N resends from SND.UNA: {out:?}"
+    );
+}
+
+/// RFC 6675 §4 NextSeg rule 4: when no hole is lost, no new data is
+/// there and no other hole lies below the highest SACK, one "rescue"
+/// retransmission per recovery resends the segment holding the highest
+/// unSACKed octet. Segment 3 and the tail (18, 19) are lost and the
+/// application has nothing more to send: the rescue repairs the tail
+/// within the recovery instead of the RTO. RACK-TLP (RFC 8985) covers
+/// tails by its probe, so the rule serves RFC 6675 loss detection only.
+#[test]
+fn rescue_retransmission_repairs_a_lost_tail_in_recovery_without_rto() {
+    let mut cfg = plain();
+    cfg.rack = false;
+    cfg.initial_window = 20;
+    let lost = [3u32, 18, 19];
+    let d = deliver(cfg, 20, 4, |k, n| lost.contains(&k) && n == 1);
+    assert_eq!(d.rtos, 0, "the tail was repaired without the timer: {d:?}");
+    assert!(d.took < ms(200), "{d:?}");
+}
+
 #[test]
 fn hostile_sack_flood_with_tiny_segments_keeps_the_connection_sane() {
     let mut cfg = plain();

@@ -796,9 +796,14 @@ impl Connection {
             && sb.on_ack(self.snd_una)
         {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
-            // Forget the scoreboard; recovery resends from SND.UNA.
+            // Forget the scoreboard; recovery, or go-back-N after a timeout
+            // (SND.UNA still below the timeout's recovery point; its cursor
+            // skipped the reneged ranges), resends from SND.UNA.
             sb.clear();
             self.high_rxt = self.snd_una;
+            if self.rtx_next.is_some() || (!self.in_recovery && self.snd_una.lt(self.recover)) {
+                self.rtx_next = Some(self.snd_una);
+            }
         }
         self.retries = 0;
         self.last_progress = now;
