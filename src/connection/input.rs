@@ -639,6 +639,9 @@ impl Connection {
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let blocks = seg.options.sack_blocks.as_slice();
+        if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
+            self.rack.on_reordering();
+        }
         if self.sack_enabled
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
             && self.undo.on_dsack(d.left, d.right, self.snd_mss)
@@ -659,7 +662,7 @@ impl Connection {
                 .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
-                self.rack.on_dsack();
+                self.rack.on_dsack(self.snd_una, self.snd_nxt);
                 self.tlp_dsack = true;
             }
         }
@@ -699,7 +702,7 @@ impl Connection {
                 && seg.ack.sub(1).ge(self.recover)
             {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
-                let flight = self.flight_size();
+                let flight = self.loss_flight(self.flight_size());
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
                 self.undo.start(self.snd_una, false);
                 self.ecn_on_loss();
@@ -746,12 +749,14 @@ impl Connection {
         {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
-            self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            let loss_flight = self.loss_flight(flight);
+            self.cc.get_mut().on_fast_retransmit(now, loss_flight, mss);
             self.undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.in_recovery = true;
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
+            // RFC 6937: RecoverFS is everything outstanding.
             self.prr.make().start(flight);
             self.stats.rare.make().fast_retransmits += 1;
         }

@@ -1121,6 +1121,16 @@ impl Connection {
         }
     }
 
+    /// The FlightSize a loss response halves (or multiplies by β): RFC
+    /// 5681 §3.2 step 2 (and RFC 6675 §5 step 4.2) leave out what limited
+    /// transmit (RFC 3042) sent beyond the window on the first duplicate
+    /// ACKs — with SACK, the new data sent for segments SACKed before loss
+    /// was declared. A window-limited sender had the congestion window in
+    /// flight before those; an application-limited one less.
+    fn loss_flight(&self, flight: u32) -> u32 {
+        flight.min(self.cc.get().cwnd())
+    }
+
     /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
     fn pipe(&self) -> u32 {
