@@ -5,9 +5,11 @@
 //! queue of one bandwidth-delay product, RTT/2 of propagation delay each
 //! way, and random loss each way (`tcp_proto::sim::Pipe`, the simulator's
 //! link model: random loss, then the queue, then the delay). Every cell
-//! moves [`TRANSFER`] octets one way from a client to a server whose
-//! application reads at once; goodput is the octets read × 8 over the
-//! virtual time from the end of the handshake to the last octet read.
+//! is measured twice, one way from a client to a server whose application
+//! reads at once: a fixed size (64 MiB; goodput is the octets read × 8
+//! over the virtual time from the end of the handshake to the last octet
+//! read) and a fixed duration as iperf3 `-t` measures (the sender always
+//! has data; the octets read in the first 20 s from `connect` × 8 / 20 s).
 //! Packet sizes charged to the bottleneck are IP packets (20-octet IPv4
 //! header + TCP), so the most any TCP with timestamps can reach is
 //! 100 × 1448/1500 = 96.5 Mbit/s.
@@ -17,10 +19,14 @@
 //! loss-recovery variant its `Config` offers, and smoltcp 0.14 with Reno
 //! and with CUBIC (4 MiB socket buffers, its defaults otherwise).
 //!
-//! `cargo bench --bench goodput` prints the grid (Mbit/s, ratio to the
-//! bottleneck, ratio to smoltcp CUBIC), then criterion times one
-//! representative cell for each stack (CPU time of a whole simulated
+//! `cargo bench --bench goodput` prints the grid for both measurements
+//! (Mbit/s, ratio to smoltcp CUBIC, losses and retransmissions, tcp-proto's
+//! loss responses) and the goodput a standards-conforming sender can
+//! average in each lossy cell (Mathis; RFC 9438 §5), then criterion times
+//! one representative cell for each stack (CPU time of a whole simulated
 //! transfer). Knobs: `TCPP_GOODPUT_MIB` (transfer size, default 64),
+//! `TCPP_GOODPUT_SECS` (measurement duration, default 20),
+//! `TCPP_GOODPUT_TIMED=0` (fixed size only),
 //! `TCPP_GOODPUT_SEEDS` (seeds per cell, median taken; default 3),
 //! `TCPP_GOODPUT_GRID=0` skips the grid, `TCPP_GOODPUT_ONLY=substring`
 //! runs only the stacks whose name contains it, `TCPP_GOODPUT_RTTS=20,80`

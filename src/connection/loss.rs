@@ -56,13 +56,9 @@ impl Connection {
         if ack.gt(una) && self.scoreboard.next_hole(una).0 == una && original_below_fack(una) {
             return true;
         }
-        let first = blocks
-            .iter()
-            .copied()
-            .skip(usize::from(
-                crate::recovery::dsack_block(blocks, ack).is_some(),
-            ))
-            .next();
+        let first = blocks.get(usize::from(
+            crate::recovery::dsack_block(blocks, ack).is_some(),
+        ));
         first.is_some_and(|b| {
             b.left.lt(b.right)
                 && b.left.ge(una)
