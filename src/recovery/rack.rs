@@ -32,8 +32,9 @@ pub(crate) struct Rack {
     xmit_ts: u64,
     /// RACK.end_seq: its end.
     end_seq: SeqNum,
-    /// RACK.rtt, µs: the RTT measured from that segment.
-    rtt: u64,
+    /// RACK.rtt, µs: the RTT measured from that segment (saturating at
+    /// ~71 minutes, far above any RTO cap).
+    rtt: u32,
     /// Windowed minimum RTT, µs ([`NONE`] before any sample), and when it was taken.
     min_rtt: u64,
     min_rtt_at: Instant,
@@ -45,7 +46,7 @@ pub(crate) struct Rack {
     dsack_round: SeqNum,
     dsack_round_on: bool,
     /// Multiplier of min_RTT/4 for the reordering window, raised by D-SACKs.
-    reo_wnd_mult: u32,
+    reo_wnd_mult: u8,
     /// Recoveries left before the multiplier falls back to 1.
     reo_wnd_persist: u8,
 }
@@ -94,7 +95,7 @@ impl Rack {
         if newer {
             self.xmit_ts = x;
             self.end_seq = end;
-            self.rtt = us(rtt);
+            self.rtt = u32::try_from(us(rtt)).unwrap_or(u32::MAX);
         }
     }
 
@@ -163,7 +164,7 @@ impl Rack {
         let Some(m) = self.min_rtt() else {
             return Duration::ZERO;
         };
-        let w = m / 4 * self.reo_wnd_mult.max(1);
+        let w = m / 4 * u32::from(self.reo_wnd_mult.max(1));
         srtt.map_or(w, |s| w.min(s))
     }
 
@@ -185,7 +186,7 @@ impl Rack {
         if !(t > x || (t == x && self.end_seq.gt(end))) {
             return None;
         }
-        let deadline = xmit + Duration::from_micros(self.rtt) + reo_wnd;
+        let deadline = xmit + Duration::from_micros(u64::from(self.rtt)) + reo_wnd;
         Some(if deadline <= now && now > xmit {
             Duration::ZERO
         } else if deadline <= now {
