@@ -1166,13 +1166,18 @@ fn keepalive_probes_an_idle_peer_and_gives_up_only_after_the_configured_probes()
     // The peer answers: the connection lives on and probing starts over (MUST-29).
     h.feed(h.seg(rcv, Some(snd), ACK, b""));
     assert!(h.advance(secs(7100)).is_empty());
-    // Now the peer is gone: three unanswered probes 75 s apart, then TimedOut.
+    // Now the peer is gone: three unanswered probes 75 s apart, then TimedOut,
+    // with a RST at SND.NXT so a half-reachable peer learns of it.
     let out = h.advance(secs(7200 + 3 * 75 + 1));
     assert_eq!(
         out.iter().filter(|s| s.seq == snd.sub(1)).count(),
         3,
         "{out:?}"
     );
+    let rst: Vec<_> = out.iter().filter(|s| s.flags.rst()).collect();
+    assert_eq!(rst.len(), 1, "{out:?}");
+    assert_eq!((rst[0].seq, rst[0].ack), (snd, rcv));
+    assert_eq!(out.last().map(|s| s.flags.rst()), Some(true), "{out:?}");
     assert_eq!(h.c.state(), State::Closed);
     assert_eq!(h.closed_event(), Some(CloseReason::TimedOut));
 }

@@ -264,11 +264,18 @@ fn rfc_profile_sets_psh_only_where_a_write_ends() {
         o => panic!("the burst's PSH must be the linux profile's alone, got {o:?}"),
     }
     let rfc = linux.replace(burst_line, "   +0 > . 1001:2001(1000) ack 1");
-    assert_eq!(run_str(&rfc, Profile::Rfc, false).0, Outcome::Pass);
-    assert!(matches!(
-        run_str(&rfc, Profile::Linux, false).0,
-        Outcome::Fail(_)
-    ));
+    passes_only_under(&rfc, Profile::Rfc);
+}
+
+/// `src` passes under `profile` and fails under the other one.
+fn passes_only_under(src: &str, profile: Profile) {
+    let other = match profile {
+        Profile::Linux => Profile::Rfc,
+        Profile::Rfc => Profile::Linux,
+    };
+    assert_eq!(run_str(src, profile, false).0, Outcome::Pass, "{profile:?}");
+    let o = run_str(src, other, false).0;
+    assert!(matches!(o, Outcome::Fail(_)), "{other:?}: {o:?}");
 }
 
 /// An ACK of data never sent, in ESTABLISHED: the linux profile drops it
@@ -296,18 +303,8 @@ fn ack_of_unsent_data_is_answered_only_under_the_rfc_profile() {
 "#
         )
     };
-    let answered = script("   +0 > . 1:1(0) ack 1");
-    let silent = script("");
-    assert_eq!(run_str(&silent, Profile::Linux, false).0, Outcome::Pass);
-    assert!(matches!(
-        run_str(&answered, Profile::Linux, false).0,
-        Outcome::Fail(_)
-    ));
-    assert_eq!(run_str(&answered, Profile::Rfc, false).0, Outcome::Pass);
-    assert!(matches!(
-        run_str(&silent, Profile::Rfc, false).0,
-        Outcome::Fail(_)
-    ));
+    passes_only_under(&script(""), Profile::Linux);
+    passes_only_under(&script("   +0 > . 1:1(0) ack 1"), Profile::Rfc);
 }
 
 /// packetdrill's numbering (socket.h): a SYN-ACK's ack is absolute, like

@@ -1003,8 +1003,10 @@ impl Connection {
             return;
         }
         // MUST-29: only `probes` unanswered probes in a row declare the peer dead.
+        // The RST tells a peer that is only unreachable one way (or comes back)
+        // that this end is gone, as Linux's keepalive timer does.
         if self.keepalive_sent >= k.probes {
-            self.enter_closed(CloseReason::TimedOut);
+            self.reset_and_close(CloseReason::TimedOut);
             return;
         }
         self.keepalive_sent += 1;
