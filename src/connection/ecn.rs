@@ -126,7 +126,7 @@ impl Connection {
             self.stats.rare.make().ecn_ce_received += 1;
             if !self.ecn.echo_ece {
                 self.ecn.echo_ece = true;
-                self.ack_now = true;
+                self.flags.set_ack_now(true);
             }
         }
     }
@@ -139,7 +139,7 @@ impl Connection {
         if !self.ecn.ok || !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
             return false;
         }
-        if !self.in_recovery && self.rtx_next.is_none() && seg.ack.gt(self.ecn.recover) {
+        if !self.flags.in_recovery() && self.rtx_next().is_none() && seg.ack.gt(self.ecn.recover) {
             let flight = self.flight_size();
             let mss = self.snd_mss;
             self.cc.get_mut().on_ecn(now, flight, mss);

@@ -169,9 +169,9 @@ impl Connection {
         let mss = self.snd_mss.max(1);
         let ms_since = |t: Instant| clamp32((now - t).as_millis() as u64);
         let in_flight = self.snd_nxt.dist(self.snd_una);
-        let ca_state = if self.rtx_next.is_some() {
+        let ca_state = if self.rtx_next().is_some() {
             4
-        } else if self.in_recovery {
+        } else if self.flags.in_recovery() {
             3
         } else if self.dupacks > 0 {
             1
@@ -179,26 +179,26 @@ impl Connection {
             0
         };
         let mut options = 0;
-        if self.ts_enabled {
+        if self.flags.ts_enabled() {
             options |= 1;
         }
-        if self.sack_enabled {
+        if self.flags.sack_enabled() {
             options |= 2;
         }
         if self.snd_wscale > 0 || self.rcv_wscale > 0 {
             options |= 4;
         }
         let ssthresh = cc.ssthresh();
-        let opt_len = if self.ts_enabled { 12 } else { 0 };
+        let opt_len = if self.flags.ts_enabled() { 12 } else { 0 };
         let lost = self
-            .rtx_next
+            .rtx_next()
             .map_or(0, |c| self.snd_nxt.dist(c).div_ceil(mss));
         TcpInfo {
             state: linux_state(self.state),
             ca_state,
             retransmits: self.retries.min(255) as u8,
             probes: self.persist_unanswered.max(self.keepalive_sent).min(255) as u8,
-            backoff: self.rtt.backoff().min(255) as u8,
+            backoff: self.rtt.backoff(),
             options,
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
@@ -212,7 +212,7 @@ impl Connection {
             unacked: in_flight.div_ceil(mss),
             sacked: 0,
             lost,
-            retrans: u32::from(self.rtx_next.is_some() || self.in_recovery)
+            retrans: u32::from(self.rtx_next().is_some() || self.flags.in_recovery())
                 .min(in_flight.div_ceil(mss)),
             last_data_sent: ms_since(self.last_data_sent),
             last_data_recv: ms_since(self.last_data_recv),

@@ -66,7 +66,7 @@ impl Connection {
         self.remote_port = seg.src_port;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
-        self.syn_pending = true;
+        self.flags.set_syn_pending(true);
         self.timers
             .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         self.set_state(State::SynReceived);
@@ -86,12 +86,13 @@ impl Connection {
             .unwrap_or(self.cfg.default_peer_mss)
             .clamp(64, u16::MAX);
         // RFC 2018 §2: SACK only when both SYNs permit it.
-        self.sack_enabled = self.cfg.sack && o.sack_permitted;
+        self.flags
+            .set_sack_enabled(self.cfg.sack && o.sack_permitted);
         if let Some(r) = self.sack_report.present() {
             r.clear();
         }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
-        self.ts_enabled = ts;
+        self.flags.set_ts_enabled(ts);
         if let Some(t) = o.timestamps.filter(|_| ts) {
             self.ts_recent = t.val;
         }
@@ -152,9 +153,9 @@ impl Connection {
             // S4/S5: our SYN is acknowledged.
             self.snd_wl2 = seg.ack;
             self.ack_new_data(now, seg);
-            self.syn_acked = true;
-            self.syn_pending = false;
-            self.ack_now = true;
+            self.flags.set_syn_acked(true);
+            self.flags.set_syn_pending(false);
+            self.flags.set_ack_now(true);
             // What follows the SYN.
             seg.seq = seg.seq.add(1);
             seg.flags = seg.flags.without(Flags::SYN);
@@ -165,7 +166,7 @@ impl Connection {
         } else {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
             self.origin = Origin::Active;
-            self.syn_pending = true;
+            self.flags.set_syn_pending(true);
             self.retries = 0;
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -206,7 +207,7 @@ impl Connection {
 
         // Step 1: sequence number, after PAWS (RFC 7323 §5.3) when timestamps are on.
         let rcv_wnd = self.rcv_wnd();
-        let paws_fail = self.ts_enabled
+        let paws_fail = self.flags.ts_enabled()
             && !f.rst()
             && seg
                 .options
@@ -221,7 +222,7 @@ impl Connection {
                 // R1: a duplicate SYN: send the SYN-ACK again. A SYN-ACK at
                 // IRS (simultaneous open) gets the plain ACK below instead:
                 // answering it with our SYN-ACK would ping-pong forever.
-                self.syn_pending = true;
+                self.flags.set_syn_pending(true);
                 return;
             }
             self.note_duplicate(seg);
@@ -250,7 +251,7 @@ impl Connection {
         if seg.flags.syn() {
             if self.state == State::SynReceived
                 && self.origin == Origin::Passive
-                && self.one_shot_listener
+                && self.flags.one_shot_listener()
             {
                 self.back_to_listen(now); // R6
                 return;
@@ -268,15 +269,15 @@ impl Connection {
             self.stats.rare.make().dropped_other += 1;
             return;
         }
-        if !self.syn_acked {
+        if !self.flags.syn_acked() {
             // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
             if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
                 self.reply_reset(seg);
                 self.stats.rare.make().dropped_bad_ack += 1;
                 return;
             }
-            self.syn_acked = true;
-            self.syn_pending = false;
+            self.flags.set_syn_acked(true);
+            self.flags.set_syn_pending(false);
             if self.state != State::SynReceived {
                 // The application closed in SYN-RECEIVED (R12): the handshake
                 // still completed, and it is told so.
@@ -344,10 +345,10 @@ impl Connection {
     /// result (tests/header_prediction.rs compares them).
     #[inline]
     fn predicted(&self, seg: &Segment) -> bool {
-        if !self.header_prediction
+        if !self.flags.header_prediction()
             || seg.flags.without(Flags::PSH) != Flags::ACK
             || seg.seq != self.rcv_nxt
-            || !self.syn_acked
+            || !self.flags.syn_acked()
         {
             return false;
         }
@@ -359,7 +360,7 @@ impl Connection {
         {
             return false;
         }
-        if self.ts_enabled {
+        if self.flags.ts_enabled() {
             match o.timestamps {
                 Some(t) if (t.val.wrapping_sub(self.ts_recent) as i32) >= 0 => {}
                 _ => return false,
@@ -387,14 +388,14 @@ impl Connection {
         }
         if seg.ack == self.snd_una
             && self.snd_una == self.snd_nxt
-            && !self.in_recovery
-            && self.tlp_high_seq.is_none()
+            && !self.flags.in_recovery()
+            && self.tlp_high_seq().is_none()
         {
             // process_ack with nothing acknowledged, nothing SACKed, no ECE
             // and nothing in flight: no RTT sample, no duplicate, no loss
             // detection, no recovery, no probe to settle, no undo; only a
             // held `send_more` tail is released, and the window updated.
-            self.more_hold = false;
+            self.flags.set_more_hold(false);
             let wnd = u32::from(seg.window) << self.snd_wscale;
             self.update_send_window(seg, wnd);
             self.persist_unanswered = 0;
@@ -436,7 +437,7 @@ impl Connection {
             rcv_nxt: self.rcv_nxt,
             snd_nxt: self.snd_nxt,
             rcv_wnd: self.rcv_wnd(),
-            ts_enabled: self.ts_enabled,
+            ts_enabled: self.flags.ts_enabled(),
             ts_recent: self.ts_recent,
         }
     }
@@ -454,13 +455,17 @@ impl Connection {
             now,
         );
         fresh.events = core::mem::take(&mut self.events);
-        fresh.one_shot_listener = self.one_shot_listener;
-        fresh.header_prediction = self.header_prediction;
+        fresh
+            .flags
+            .set_one_shot_listener(self.flags.one_shot_listener());
+        fresh
+            .flags
+            .set_header_prediction(self.flags.header_prediction());
         fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
         self.origin = Origin::Passive;
-        self.syn_pending = true;
+        self.flags.set_syn_pending(true);
         self.timers
             .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         self.set_state(State::SynReceived);
@@ -477,7 +482,7 @@ impl Connection {
     fn take_ack_of_old_segment(&mut self, now: Instant, seg: &Segment) -> bool {
         let f = seg.flags;
         let len = seg.seg_len();
-        if !(self.syn_acked
+        if !(self.flags.syn_acked()
             && f.ack()
             && !f.syn()
             && len > 0
@@ -520,7 +525,7 @@ impl Connection {
             return;
         }
         self.enter_quick_ack();
-        if self.sack_enabled {
+        if self.flags.sack_enabled() {
             let end = seg.seq.add(seg.payload.len() as u32);
             self.sack_report
                 .make()
@@ -578,7 +583,9 @@ impl Connection {
     /// An acceptable RST with an exact sequence number (§3.10.7.4 step 2).
     fn on_reset(&mut self, now: Instant) {
         match self.state {
-            State::SynReceived if self.origin == Origin::Passive && self.one_shot_listener => {
+            State::SynReceived
+                if self.origin == Origin::Passive && self.flags.one_shot_listener() =>
+            {
                 self.back_to_listen(now); // R2
             }
             State::SynReceived if self.origin == Origin::Active => {
@@ -618,8 +625,10 @@ impl Connection {
         fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = core::mem::take(&mut self.stats);
-        fresh.one_shot_listener = true;
-        fresh.header_prediction = self.header_prediction;
+        fresh.flags.set_one_shot_listener(true);
+        fresh
+            .flags
+            .set_header_prediction(self.flags.header_prediction());
         *self = fresh;
         self.set_state(State::Listen);
     }
@@ -633,13 +642,13 @@ impl Connection {
         // too; tests/header_prediction.rs finds any difference.)
         // An ACK releases a tail held by `send_more` (Linux pushes with the
         // socket's own Nagle setting once the ACK is processed).
-        self.more_hold = false;
+        self.flags.set_more_hold(false);
         let wnd = u32::from(seg.window) << self.snd_wscale;
         self.ecn_on_ack(now, seg);
         let sacked_before = self.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let blocks = seg.options.sack_blocks.as_slice();
-        if self.sack_enabled
+        if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
             && self.undo.on_dsack(d.left, d.right, self.snd_mss)
         {
@@ -652,7 +661,7 @@ impl Connection {
         }
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
-        if self.sack_enabled && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
+        if self.flags.sack_enabled() && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up = self
                 .scoreboard
                 .make()
@@ -660,7 +669,7 @@ impl Connection {
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
                 self.rack.on_dsack();
-                self.tlp_dsack = true;
+                self.flags.set_tlp_dsack(true);
             }
         }
         if self.rack_on() && (acked > 0 || newly_sacked > 0) {
@@ -680,22 +689,22 @@ impl Connection {
             self.stats.rare.make().dup_acks += 1;
             self.dupacks += 1;
         }
-        if self.sack_enabled {
+        if self.flags.sack_enabled() {
             // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
             let delivered = (acked + self.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             self.sack_loss_recovery(now, delivered);
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
-                if acked > 0 || self.in_recovery {
+                if acked > 0 || self.flags.in_recovery() {
                     self.arm_loss_probe(now);
                 }
             }
         } else if is_dup {
             let mss = self.snd_mss;
-            if self.in_recovery {
+            if self.flags.in_recovery() {
                 self.cc.get_mut().on_dup_ack_in_recovery(mss);
             } else if self.dupacks == 3
-                && self.rtx_next.is_none()
+                && self.rtx_next().is_none()
                 && seg.ack.sub(1).ge(self.recover)
             {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
@@ -703,9 +712,9 @@ impl Connection {
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
                 self.undo.start(self.snd_una, false);
                 self.ecn_on_loss();
-                self.in_recovery = true;
+                self.flags.set_in_recovery(true);
                 self.recover = self.snd_nxt;
-                self.fast_rtx = Some(self.snd_una);
+                self.set_fast_rtx(Some(self.snd_una));
                 self.stats.rare.make().fast_retransmits += 1;
             }
         }
@@ -738,8 +747,8 @@ impl Connection {
     /// sent for this ACK while in recovery.
     pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
         let mss = self.snd_mss;
-        if !self.in_recovery
-            && self.rtx_next.is_none()
+        if !self.flags.in_recovery()
+            && self.rtx_next().is_none()
             && self.snd_una != self.snd_nxt
             && self.snd_una.ge(self.recover)
             && (self.dupacks >= crate::recovery::DUP_THRESH || self.lost_end().gt(self.snd_una))
@@ -749,13 +758,13 @@ impl Connection {
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
             self.undo.start(self.snd_una, false);
             self.ecn_on_loss();
-            self.in_recovery = true;
+            self.flags.set_in_recovery(true);
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
             self.prr.make().start(flight);
             self.stats.rare.make().fast_retransmits += 1;
         }
-        if self.in_recovery {
+        if self.flags.in_recovery() {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
             self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
@@ -769,10 +778,10 @@ impl Connection {
     fn undo_spurious_response(&mut self, now: Instant) {
         self.stats.rare.make().spurious_undos += 1;
         self.cc.get_mut().on_spurious_congestion(now);
-        self.rtx_next = None;
-        self.fast_rtx = None;
-        if self.in_recovery {
-            self.in_recovery = false;
+        self.set_rtx_next(None);
+        self.set_fast_rtx(None);
+        if self.flags.in_recovery() {
+            self.flags.set_in_recovery(false);
             self.rack.on_recovery_end();
         }
         // This window may enter recovery again for a real loss.
@@ -807,7 +816,7 @@ impl Connection {
         let ecr = seg
             .options
             .timestamps
-            .filter(|_| self.ts_enabled)
+            .filter(|_| self.flags.ts_enabled())
             .map(|t| t.ecr);
         if self.undo.on_ack(self.snd_una, ecr) {
             self.undo_spurious_response(now);
@@ -815,15 +824,15 @@ impl Connection {
         let mss = self.snd_mss;
         let flight = self.snd_nxt.dist(self.snd_una);
         let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
-        if self.in_recovery {
+        if self.flags.in_recovery() {
             if seg.ack.ge(self.recover) {
-                self.in_recovery = false; // RFC 6582 §3.2 step 4: full ACK.
+                self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
                 self.undo.on_recovery_end(self.snd_nxt);
                 self.rack.on_recovery_end();
-            } else if !self.sack_enabled {
+            } else if !self.flags.sack_enabled() {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
-                self.fast_rtx = Some(self.snd_una);
+                self.set_fast_rtx(Some(self.snd_una));
             }
         } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
@@ -836,27 +845,28 @@ impl Connection {
             sample.app_limited = self.usage.app_limited(cc.cwnd(), cc.ssthresh());
             cc.on_ack(now, &sample);
         }
-        if let Some(c) = self.rtx_next
+        if let Some(c) = self.rtx_next()
             && c.le(self.snd_una)
         {
-            self.rtx_next = if self.snd_una == self.snd_nxt {
+            let next = if self.snd_una == self.snd_nxt {
                 None
             } else {
                 Some(self.snd_una)
             };
+            self.set_rtx_next(next);
         }
-        if self.fast_rtx.is_some_and(|s| s.lt(self.snd_una)) {
-            self.fast_rtx = None;
+        if self.fast_rtx().is_some_and(|s| s.lt(self.snd_una)) {
+            self.set_fast_rtx(None);
         }
         if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);
-            self.rtx_next = None;
+            self.set_rtx_next(None);
         } else {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
-        if self.want_writable && self.sndbuf.free() > 0 && self.fin_seq.is_none() {
-            self.want_writable = false;
+        if self.flags.want_writable() && self.sndbuf.free() > 0 && self.fin_seq().is_none() {
+            self.flags.set_want_writable(false);
             self.events.push_back(Event::Writable);
         }
         freed
@@ -882,7 +892,7 @@ impl Connection {
             && let Some(t) = freed.last_xmit
         {
             sample = Some(now - t);
-        } else if self.ts_enabled
+        } else if self.flags.ts_enabled()
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
             && let Some((newest, _)) = freed.max_xmit
@@ -895,15 +905,15 @@ impl Connection {
                 )));
             }
         }
-        if let Some((end, sent)) = self.rtt_probe
+        if let Some((end, sent)) = self.rtt_probe()
             && seg.ack.ge(end)
         {
             sample = sample.or(Some(now - sent));
-            self.rtt_probe = None;
+            self.set_rtt_probe(None);
         }
         if let Some(r) = sample {
             // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.
-            self.rtt.sample(r);
+            self.rtt.sample(r, &self.cfg);
             self.rack.on_rtt_sample(now, r);
         }
         sample
@@ -912,7 +922,7 @@ impl Connection {
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
     fn update_ts_recent(&mut self, seg: &Segment) {
         if let Some(t) = seg.options.timestamps
-            && self.ts_enabled
+            && self.flags.ts_enabled()
             && seg.seq.le(self.last_ack_sent)
             && (t.val.wrapping_sub(self.ts_recent) as i32) >= 0
         {
@@ -925,15 +935,15 @@ impl Connection {
     fn text_and_fin(&mut self, now: Instant, seg: &mut Segment) {
         let receiving = match self.state {
             State::Established | State::FinWait1 | State::FinWait2 => true,
-            State::SynSent | State::SynReceived => self.syn_acked,
+            State::SynSent | State::SynReceived => self.flags.syn_acked(),
             _ => false,
         };
         if receiving && seg.flags.fin() {
-            self.rcv_fin = Some(seg.seq.add(seg.payload.len() as u32));
+            self.set_rcv_fin(Some(seg.seq.add(seg.payload.len() as u32)));
         }
         if !seg.payload.is_empty() && receiving {
             self.ecn_on_data(seg);
-            if self.app_closed {
+            if self.flags.app_closed() {
                 // Data for an application that closed: RST (RFC 2525 §2.17, Linux).
                 self.rcvbuf.clear();
                 if self.cfg.reset_data_after_close_as_no_tcb {
@@ -951,7 +961,7 @@ impl Connection {
             // Data after the peer's FIN (or before we are synchronized): ignored.
             self.stats.rare.make().dropped_other += 1;
         }
-        if !self.peer_finished && self.rcv_fin == Some(self.rcv_nxt) {
+        if !self.flags.peer_finished() && self.rcv_fin() == Some(self.rcv_nxt) {
             self.take_fin(now);
         }
     }
@@ -970,7 +980,7 @@ impl Connection {
             self.timers
                 .set_after(Timer::Reclaim, now, super::RECLAIM_AFTER_US);
         }
-        if self.sack_enabled
+        if self.flags.sack_enabled()
             && self.rcvbuf.has_holes()
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
@@ -978,7 +988,7 @@ impl Connection {
             self.sack_report.make().set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
-        if self.sack_enabled
+        if self.flags.sack_enabled()
             && ins.advanced == 0
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
@@ -999,12 +1009,12 @@ impl Connection {
         // fills a hole; otherwise every second full segment (SHLD-19), within
         // the delayed-ACK time (MUST-40), quick ACKs first.
         if ins.out_of_order || ins.holes_left || self.cfg.delayed_ack.is_none() {
-            self.ack_now = true;
+            self.flags.set_ack_now(true);
         } else if self.quick_acks > 0 {
             self.quick_acks -= 1;
-            self.ack_now = true;
+            self.flags.set_ack_now(true);
         } else if self.unacked_rcv > self.rcv_mss {
-            self.ack_now = true;
+            self.flags.set_ack_now(true);
         } else if !self.timers.is_set(Timer::DelayedAck)
             && let Some(d) = self.cfg.delayed_ack
         {
@@ -1015,14 +1025,14 @@ impl Connection {
     /// Step 8: the peer's FIN, in order.
     fn take_fin(&mut self, now: Instant) {
         self.rcv_nxt = self.rcv_nxt.add(1);
-        self.peer_finished = true;
+        self.flags.set_peer_finished(true);
         // MUST-58 leaves the FIN's ACK timing to the delayed-ACK rules.
         // Linux ("pingpong" after a FIN in ESTABLISHED) delays it by the
         // delayed-ACK time once data has been received; with no data ever
         // received, or in any other state, it ACKs at once.
         let delay = self.cfg.delay_fin_ack
             && self.state == State::Established
-            && !self.ack_now
+            && !self.flags.ack_now()
             && self.stats.bytes_received > 0;
         match self.cfg.delayed_ack.filter(|_| delay) {
             Some(d) => {
@@ -1030,7 +1040,7 @@ impl Connection {
                     self.timers.set(Timer::DelayedAck, now + d);
                 }
             }
-            None => self.ack_now = true,
+            None => self.flags.set_ack_now(true),
         }
         self.events.push_back(Event::PeerFinished);
         match self.state {
@@ -1040,7 +1050,7 @@ impl Connection {
                     self.timers.stop(Timer::Retransmit);
                 }
                 self.set_state(State::CloseWait); // E9, S5, R9
-                if self.fin_seq.is_some() {
+                if self.fin_seq().is_some() {
                     self.set_state(State::LastAck);
                 }
             }
@@ -1059,7 +1069,7 @@ impl Connection {
     /// After a segment that acknowledged our SYN: SYN-SENT / SYN-RECEIVED →
     /// ESTABLISHED, unless the FIN already moved us on.
     fn finish_handshake(&mut self, now: Instant) {
-        if !(matches!(self.state, State::SynSent | State::SynReceived) && self.syn_acked) {
+        if !(matches!(self.state, State::SynSent | State::SynReceived) && self.flags.syn_acked()) {
             return;
         }
         self.retries = 0;
@@ -1073,12 +1083,12 @@ impl Connection {
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }
-        if self.fin_seq.is_some() {
+        if self.fin_seq().is_some() {
             // The application closed before the handshake finished.
             self.set_state(State::FinWait1);
         }
-        if self.sndbuf.free() > 0 && self.want_writable {
-            self.want_writable = false;
+        if self.sndbuf.free() > 0 && self.flags.want_writable() {
+            self.flags.set_want_writable(false);
             self.events.push_back(Event::Writable);
         }
     }

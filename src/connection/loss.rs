@@ -50,13 +50,13 @@ impl Connection {
         let reo = self.rack.reo_wnd(self.rtt.srtt());
         let mut wait: Option<Duration> = None;
         // A retransmission that is itself lost (RFC 8985 §2.2 ⑤): resend it.
-        if self.in_recovery
+        if self.flags.in_recovery()
             && self.high_rxt.gt(self.snd_una)
             && let Some((xmit, true, end)) = self.sndbuf.entry_info(self.snd_una)
         {
             match self.rack.time_to_loss(now, xmit, end, reo) {
-                Some(Duration::ZERO) if self.fast_rtx.is_none() => {
-                    self.fast_rtx = Some(self.snd_una);
+                Some(Duration::ZERO) if self.fast_rtx().is_none() => {
+                    self.set_fast_rtx(Some(self.snd_una));
                     self.stats.rare.make().rack_lost_retransmits += 1;
                 }
                 Some(d) if !d.is_zero() => wait = Some(d),
@@ -97,10 +97,10 @@ impl Connection {
     /// RTO starts again from the probe.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let eligible = self.rack_on()
-            && self.syn_acked
-            && !self.in_recovery
-            && self.rtx_next.is_none()
-            && self.tlp_high_seq.is_none()
+            && self.flags.syn_acked()
+            && !self.flags.in_recovery()
+            && self.rtx_next().is_none()
+            && self.tlp_high_seq().is_none()
             && self.snd_una != self.snd_nxt;
         if !eligible {
             self.timers.stop(Timer::LossProbe);
@@ -122,12 +122,12 @@ impl Connection {
     /// the RTO counts from it (RFC 8985 §7.3: "rearm the RTO timer").
     pub(super) fn on_loss_probe_timeout(&mut self, now: Instant) {
         if self.rack_on()
-            && !self.in_recovery
-            && self.rtx_next.is_none()
-            && self.tlp_high_seq.is_none()
+            && !self.flags.in_recovery()
+            && self.rtx_next().is_none()
+            && self.tlp_high_seq().is_none()
             && self.snd_una != self.snd_nxt
         {
-            self.tlp_pending = true;
+            self.flags.set_tlp_pending(true);
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
         }
@@ -137,14 +137,14 @@ impl Connection {
     /// probe that resent old data and drew no D-SACK repaired a real loss:
     /// congestion control reacts as to one loss.
     pub(super) fn tlp_on_ack(&mut self, now: Instant, ack: SeqNum) {
-        let Some(high) = self.tlp_high_seq else {
+        let Some(high) = self.tlp_high_seq() else {
             return;
         };
         if !ack.ge(high) {
             return;
         }
-        self.tlp_high_seq = None;
-        if self.tlp_was_rtx && !self.tlp_dsack && !self.in_recovery {
+        self.set_tlp_high_seq(None);
+        if self.flags.tlp_was_rtx() && !self.flags.tlp_dsack() && !self.flags.in_recovery() {
             let mss = self.snd_mss;
             let cc = self.cc.get_mut();
             let cwnd = cc.cwnd();

@@ -9,6 +9,7 @@
 mod counters;
 mod ecn;
 mod events;
+mod flags;
 mod host;
 mod info;
 mod input;
@@ -168,14 +169,13 @@ pub struct Connection {
     ts_offset: u32,
     /// The receive buffer in force, octets (starts as `cfg.recv_buffer`;
     /// `SO_RCVBUF` or an `Endpoint` under memory pressure changes it).
-    recv_buffer: usize,
+    recv_buffer: u32,
     state: State,
+    /// The yes/no state, and which of `marks` are set.
+    flags: flags::Flags,
+    /// The sequence numbers that are not always set.
+    marks: flags::Marks,
     origin: Origin,
-    /// Made by [`Connection::listen`]: a reset in SYN-RECEIVED returns to LISTEN.
-    one_shot_listener: bool,
-    /// Header prediction on (the default); off only to test it against
-    /// the full segment-arrival steps.
-    header_prediction: bool,
     local_port: u16,
     remote_port: u16,
 
@@ -189,15 +189,12 @@ pub struct Connection {
     max_snd_wnd: u32,
     snd_wscale: u8,
     snd_mss: u32,
-    /// Our SYN is acknowledged (the connection is synchronized in the send direction).
-    syn_acked: bool,
-    /// A SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED) is due.
-    syn_pending: bool,
     /// End of the last sub-MSS segment sent (Minshall's Nagle, RFC 9293 A.3).
     snd_sml: SeqNum,
     /// Where the current GSO-sized burst of new data continues, and how many
     /// segments it has so far (`Config::push_each_gso_burst`).
-    gso_burst: (SeqNum, u8),
+    gso_burst_next: SeqNum,
+    gso_burst_count: u8,
 
     // Receive sequence space.
     irs: SeqNum,
@@ -209,10 +206,7 @@ pub struct Connection {
     rcv_mss: u32,
 
     // Options negotiated.
-    ts_enabled: bool,
     ts_recent: u32,
-    /// Both SYNs carried SACK-permitted (RFC 2018 §2).
-    sack_enabled: bool,
     /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
     sack_report: Lazy<SackReport>,
     last_ack_sent: SeqNum,
@@ -220,42 +214,14 @@ pub struct Connection {
     // Buffers and the close handshake.
     sndbuf: SendBuffer,
     rcvbuf: RecvBuffer,
-    /// Sequence number of our FIN, once the application shut down writing.
-    fin_seq: Option<SeqNum>,
-    /// Sequence number of the peer's FIN, once seen (perhaps out of order).
-    rcv_fin: Option<SeqNum>,
-    /// The peer's FIN has been processed (RCV.NXT moved past it).
-    peer_finished: bool,
-    /// The application closed fully: it reads no more (MAY-1).
-    app_closed: bool,
-    /// `shutdown_read`: reads return end-of-stream once the buffer is empty.
-    rd_shut: bool,
-    /// `set_cork`: hold sub-MSS segments back.
-    corked: bool,
-    /// The last write said more follows (`send_more`): a short tail waits
-    /// for the next ACK, write or push, and the write's end carries no PSH.
-    more_hold: bool,
-    /// The data queued by `send_more` since the last plain write ends
-    /// without PSH.
-    more_unpushed: bool,
     /// Queued data up to here goes out whatever cork or `send_more` say
     /// (Linux `TCP_NAGLE_PUSH`: set by `set_nodelay(true)`).
     push_end: SeqNum,
-    /// The persist timer is armed to flush a corked tail (not to probe a
-    /// zero window).
-    cork_probe: bool,
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
-    /// RTT timing of one segment without timestamps (Karn): (seq it ends at, sent at).
-    rtt_probe: Option<(SeqNum, Instant)>,
     retries: u32,
-    /// Go-back-N cursor after an RTO: next octet to retransmit.
-    rtx_next: Option<SeqNum>,
-    /// One segment to retransmit now (fast retransmit, partial ACK).
-    fast_rtx: Option<SeqNum>,
     dupacks: u32,
-    in_recovery: bool,
     recover: SeqNum,
     /// What the peer SACKed (RFC 6675 §3).
     scoreboard: Lazy<Scoreboard>,
@@ -267,14 +233,6 @@ pub struct Connection {
     rack: Rack,
     /// Original transmissions below this point are lost by RACK's clock.
     rack_lost_end: SeqNum,
-    /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
-    tlp_high_seq: Option<SeqNum>,
-    /// The probe resent old data (not new data).
-    tlp_was_rtx: bool,
-    /// A D-SACK arrived during the probe's episode: the probe was needless.
-    tlp_dsack: bool,
-    /// A tail loss probe is due.
-    tlp_pending: bool,
     cc: Controller,
     /// Rounds and congestion-window use, reported to `cc` with each ACK.
     usage: CwndUsage,
@@ -284,7 +242,6 @@ pub struct Connection {
     last_progress: Instant,
 
     // ACK policy.
-    ack_now: bool,
     unacked_rcv: u32,
     quick_acks: u32,
 
@@ -293,8 +250,6 @@ pub struct Connection {
     persist_backoff: u32,
     /// Zero-window probes sent since the peer last answered anything.
     persist_unanswered: u32,
-    zero_window_probe: bool,
-    keepalive_probe: bool,
     keepalive_sent: u32,
     last_rcv: Instant,
     /// When data was last sent / received (tcp_info).
@@ -312,8 +267,6 @@ pub struct Connection {
 
     timers: TimerTable,
     events: events::EventQueue,
-    readable_signalled: bool,
-    want_writable: bool,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
     /// The loss response that may still prove spurious.
@@ -336,11 +289,16 @@ impl Connection {
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
         Connection {
             ts_offset: cfg.ts_offset,
-            recv_buffer: cfg.recv_buffer,
+            // Validated ≤ 2^30 (and kept so by `resize_recv_buffer`).
+            recv_buffer: cfg.recv_buffer.min(1 << 30) as u32,
             state,
+            flags: {
+                let mut f = flags::Flags::default();
+                f.set_header_prediction(true);
+                f
+            },
+            marks: flags::Marks::default(),
             origin: Origin::Passive,
-            one_shot_listener: false,
-            header_prediction: true,
             local_port,
             remote_port,
             iss,
@@ -352,49 +310,29 @@ impl Connection {
             max_snd_wnd: 0,
             snd_wscale: 0,
             snd_mss,
-            syn_acked: false,
-            syn_pending: false,
             snd_sml: iss,
-            gso_burst: (iss, 0),
+            gso_burst_next: iss,
+            gso_burst_count: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_wscale: 0,
             rcv_mss: u32::from(cfg.mss.min(536)),
-            ts_enabled: false,
             ts_recent: 0,
-            sack_enabled: false,
             sack_report: Lazy::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
-            fin_seq: None,
-            rcv_fin: None,
-            peer_finished: false,
-            app_closed: false,
-            rd_shut: false,
-            corked: false,
-            more_hold: false,
-            more_unpushed: false,
             push_end: iss,
-            cork_probe: false,
             rtt: RttEstimator::new(cfg.as_ref()),
-            rtt_probe: None,
             retries: 0,
-            rtx_next: None,
-            fast_rtx: None,
             dupacks: 0,
-            in_recovery: false,
             recover: iss,
             scoreboard: Lazy::default(),
             high_rxt: iss,
             prr: Lazy::default(),
             rack: Rack::default(),
             rack_lost_end: iss,
-            tlp_high_seq: None,
-            tlp_was_rtx: false,
-            tlp_dsack: false,
-            tlp_pending: false,
             cc: {
                 let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
                 cc.set_slow_start_limit(cfg.slow_start_limit);
@@ -404,13 +342,10 @@ impl Connection {
             usage: CwndUsage::new(iss),
             ecn: ecn::EcnState::new(iss),
             last_progress: now,
-            ack_now: false,
             unacked_rcv: 0,
             quick_acks: cfg.quick_acks,
             persist_backoff: 0,
             persist_unanswered: 0,
-            zero_window_probe: false,
-            keepalive_probe: false,
             keepalive_sent: 0,
             last_rcv: now,
             last_data_sent: now,
@@ -420,8 +355,6 @@ impl Connection {
             oow_budget: AckBudget::new(now),
             timers: TimerTable::default(),
             events: events::EventQueue::default(),
-            readable_signalled: false,
-            want_writable: false,
             close_reason: None,
             stats: counters::Counters::default(),
             undo: crate::recovery::Undo::default(),
@@ -447,7 +380,7 @@ impl Connection {
         cfg.validate()?;
         let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now);
         c.set_state(State::SynSent);
-        c.syn_pending = true;
+        c.flags.set_syn_pending(true);
         c.timers
             .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
         Ok(c)
@@ -467,7 +400,7 @@ impl Connection {
         let cfg = cfg.into();
         cfg.validate()?;
         let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO);
-        c.one_shot_listener = true;
+        c.flags.set_one_shot_listener(true);
         c.set_state(State::Listen);
         Ok(c)
     }
@@ -572,7 +505,7 @@ impl Connection {
     /// with the full segment-arrival steps.
     #[doc(hidden)]
     pub fn set_header_prediction(&mut self, on: bool) {
-        self.header_prediction = on;
+        self.flags.set_header_prediction(on);
     }
 
     /// Installs a congestion controller of the caller's in place of the
@@ -622,14 +555,14 @@ impl Connection {
     /// Whether the peer has finished sending and everything before its FIN
     /// has arrived (reading may still drain buffered data).
     pub fn peer_finished(&self) -> bool {
-        self.peer_finished
+        self.flags.peer_finished()
     }
 
     fn can_send(&self) -> bool {
         matches!(
             self.state,
             State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        ) && self.fin_seq.is_none()
+        ) && self.fin_seq().is_none()
     }
 
     /// Turns a one-shot LISTEN into an active open towards `remote_port`
@@ -644,7 +577,7 @@ impl Connection {
         }
         self.remote_port = remote_port;
         self.origin = Origin::Active;
-        self.syn_pending = true;
+        self.flags.set_syn_pending(true);
         self.last_progress = now;
         self.timers
             .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -657,8 +590,8 @@ impl Connection {
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data);
-        self.more_hold = false;
-        self.more_unpushed = false;
+        self.flags.set_more_hold(false);
+        self.flags.set_more_unpushed(false);
         self.after_send(n, data.len())
     }
 
@@ -671,8 +604,8 @@ impl Connection {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data);
         if n > 0 {
-            self.more_hold = true;
-            self.more_unpushed = true;
+            self.flags.set_more_hold(true);
+            self.flags.set_more_unpushed(true);
         }
         self.after_send(n, data.len())
     }
@@ -682,8 +615,8 @@ impl Connection {
         self.check_send()?;
         let len = data.len();
         let n = self.sndbuf.push_bytes(data);
-        self.more_hold = false;
-        self.more_unpushed = false;
+        self.flags.set_more_hold(false);
+        self.flags.set_more_unpushed(false);
         self.after_send(n, len)
     }
 
@@ -702,7 +635,7 @@ impl Connection {
 
     fn after_send(&mut self, n: usize, asked: usize) -> Result<usize, Error> {
         if n < asked {
-            self.want_writable = true;
+            self.flags.set_want_writable(true);
         }
         if n == 0 && asked > 0 {
             return Err(Error::WouldBlock);
@@ -728,7 +661,7 @@ impl Connection {
     }
 
     fn check_recv(&self) -> Result<(), Error> {
-        if self.app_closed {
+        if self.flags.app_closed() {
             return Err(Error::InvalidState {
                 call: "recv",
                 state: self.state,
@@ -739,13 +672,13 @@ impl Connection {
 
     fn after_recv(&mut self, n: usize, empty_request: bool) -> Result<usize, Error> {
         if self.rcvbuf.readable() == 0 {
-            self.readable_signalled = false;
+            self.flags.set_readable_signalled(false);
         }
         if n > 0 || empty_request {
             self.maybe_window_update();
             return Ok(n);
         }
-        if self.peer_finished || self.rd_shut {
+        if self.flags.peer_finished() || self.flags.rd_shut() {
             return Ok(0);
         }
         match self.close_reason {
@@ -760,8 +693,8 @@ impl Connection {
     pub fn shutdown_write(&mut self) -> Result<(), Error> {
         match self.state {
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
-                if self.fin_seq.is_none() {
-                    self.fin_seq = Some(self.snd_nxt.add(self.sndbuf.unsent_len() as u32));
+                if self.fin_seq().is_none() {
+                    self.set_fin_seq(Some(self.snd_nxt.add(self.sndbuf.unsent_len() as u32)));
                 }
                 match self.state {
                     // R12: SYN-RECEIVED → FIN-WAIT-1; the FIN waits for our SYN's ACK.
@@ -818,7 +751,7 @@ impl Connection {
             }
             _ => {}
         }
-        self.app_closed = true;
+        self.flags.set_app_closed(true);
         if self.rcvbuf.readable() > 0 && self.state.is_synchronized() {
             self.rcvbuf.clear();
             self.reset_and_close(CloseReason::Aborted);
@@ -854,29 +787,29 @@ impl Connection {
             };
             match t {
                 Timer::Retransmit => self.on_retransmit_timeout(now),
-                Timer::Persist if self.cork_probe && self.snd_wnd > 0 => {
+                Timer::Persist if self.flags.cork_probe() && self.snd_wnd > 0 => {
                     // A corked (or `send_more`) tail waited with nothing in
                     // flight: it goes out now, with PSH (Linux's probe timer,
                     // `tcp_write_wakeup`).
-                    self.cork_probe = false;
-                    self.more_hold = false;
-                    self.more_unpushed = false;
+                    self.flags.set_cork_probe(false);
+                    self.flags.set_more_hold(false);
+                    self.flags.set_more_unpushed(false);
                     self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
                 }
                 Timer::Persist => {
-                    self.cork_probe = false;
+                    self.flags.set_cork_probe(false);
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
                     // while probes are answered (`persist_unanswered` resets on any ACK).
                     if self.persist_unanswered > self.cfg.max_retries {
                         self.enter_closed(CloseReason::TimedOut);
                         return;
                     }
-                    self.zero_window_probe = true;
+                    self.flags.set_zero_window_probe(true);
                     self.persist_unanswered += 1;
                     self.persist_backoff += 1;
                     self.arm_persist(now);
                 }
-                Timer::DelayedAck => self.ack_now = true,
+                Timer::DelayedAck => self.flags.set_ack_now(true),
                 Timer::Keepalive => self.on_keepalive_timeout(now),
                 Timer::TimeWait => self.enter_closed(CloseReason::Normal),
                 Timer::FinWait2 => self.enter_closed(CloseReason::TimedOut),
@@ -915,8 +848,8 @@ impl Connection {
 
     fn on_retransmit_timeout(&mut self, now: Instant) {
         self.stats.rare.make().rto_expirations += 1;
-        self.rtt_probe = None; // Karn: no sample from a retransmitted segment.
-        if !self.syn_acked {
+        self.set_rtt_probe(None); // Karn: no sample from a retransmitted segment.
+        if !self.flags.syn_acked() {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
             let syn_sent = self.state == State::SynSent;
             let linear = if syn_sent {
@@ -932,7 +865,7 @@ impl Connection {
             if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
                 if self.state == State::SynReceived
                     && self.origin == Origin::Passive
-                    && self.one_shot_listener
+                    && self.flags.one_shot_listener()
                 {
                     // R15: the handshake failed, the listener survives.
                     self.back_to_listen(now);
@@ -945,7 +878,7 @@ impl Connection {
             if self.retries > linear {
                 self.rtt.back_off();
             }
-            self.syn_pending = true;
+            self.flags.set_syn_pending(true);
             self.stats.rare.make().retransmits += 1;
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -972,11 +905,11 @@ impl Connection {
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
-        self.in_recovery = false;
+        self.flags.set_in_recovery(false);
         self.dupacks = 0;
         self.recover = self.snd_nxt;
-        self.fast_rtx = None;
-        self.rtx_next = Some(self.snd_una);
+        self.set_fast_rtx(None);
+        self.set_rtx_next(Some(self.snd_una));
         // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
         // from SND.UNA ignoring what was SACKed before.
         if let Some(sb) = self.scoreboard.present() {
@@ -984,8 +917,8 @@ impl Connection {
         }
         self.rack.on_rto();
         self.rack_lost_end = self.snd_una;
-        self.tlp_high_seq = None;
-        self.tlp_pending = false;
+        self.set_tlp_high_seq(None);
+        self.flags.set_tlp_pending(false);
         self.timers.stop(Timer::Rack);
         self.timers.stop(Timer::LossProbe);
         // The user timeout fires at its deadline, not at the next backed-off RTO.
@@ -1010,7 +943,7 @@ impl Connection {
             return;
         }
         self.keepalive_sent += 1;
-        self.keepalive_probe = true;
+        self.flags.set_keepalive_probe(true);
         self.timers.set(Timer::Keepalive, now + k.interval);
     }
 
@@ -1035,12 +968,12 @@ impl Connection {
         self.set_state(State::Closed);
         self.close_reason = Some(reason);
         self.timers.stop_all();
-        self.syn_pending = false;
-        self.ack_now = false;
-        self.zero_window_probe = false;
-        self.keepalive_probe = false;
-        self.rtx_next = None;
-        self.fast_rtx = None;
+        self.flags.set_syn_pending(false);
+        self.flags.set_ack_now(false);
+        self.flags.set_zero_window_probe(false);
+        self.flags.set_keepalive_probe(false);
+        self.set_rtx_next(None);
+        self.set_fast_rtx(None);
         if reason != CloseReason::Normal {
             self.rcvbuf.clear();
         }
@@ -1056,7 +989,7 @@ impl Connection {
             self.snd_nxt,
             crate::wire::Flags::RST.with(crate::wire::Flags::ACK),
         );
-        if self.ts_enabled {
+        if self.flags.ts_enabled() {
             rst.options.timestamps = Some(crate::wire::Timestamps::default());
         }
         self.push_reply(rst);
@@ -1079,7 +1012,7 @@ impl Connection {
             .take(now, self.cfg.challenge_ack_limit)
         {
             self.stats.rare.make().challenge_acks += 1;
-            self.ack_now = true;
+            self.flags.set_ack_now(true);
         } else {
             self.stats.rare.make().challenge_acks_suppressed += 1;
         }
@@ -1097,7 +1030,7 @@ impl Connection {
         let occupies = seg.seg_len() > 0 && !seg.flags.syn();
         let probe = seg.seq == self.rcv_nxt.sub(1);
         if occupies || probe || self.oow_budget.take(now, self.cfg.challenge_ack_limit) {
-            self.ack_now = true;
+            self.flags.set_ack_now(true);
         } else {
             self.stats.rare.make().oow_acks_suppressed += 1;
         }
@@ -1107,9 +1040,9 @@ impl Connection {
     /// RTO only what has been resent since counts (the rest is presumed lost);
     /// with SACK, RFC 6675's pipe.
     fn flight_size(&self) -> u32 {
-        match self.rtx_next {
+        match self.rtx_next() {
             Some(c) => c.dist(self.snd_una),
-            None if self.sack_enabled => self.pipe(),
+            None if self.flags.sack_enabled() => self.pipe(),
             None => self.snd_nxt.dist(self.snd_una),
         }
     }
@@ -1118,7 +1051,7 @@ impl Connection {
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
     #[inline]
     fn pipe(&self) -> u32 {
-        if !self.in_recovery && self.scoreboard.is_empty() {
+        if !self.flags.in_recovery() && self.scoreboard.is_empty() {
             // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
             return self.snd_nxt.dist(self.snd_una);
         }
@@ -1131,7 +1064,7 @@ impl Connection {
         let sb = &self.scoreboard;
         let lost = self.lost_end();
         let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
-        if self.in_recovery && self.high_rxt.gt(una) {
+        if self.flags.in_recovery() && self.high_rxt.gt(una) {
             p += sb.unsacked_between(una, self.high_rxt.min(nxt));
         }
         p
@@ -1156,7 +1089,7 @@ impl Connection {
     /// Whether RACK-TLP runs on this connection (configured, SACK negotiated).
     #[inline]
     fn rack_on(&self) -> bool {
-        self.cfg.rack && self.sack_enabled
+        self.cfg.rack && self.flags.sack_enabled()
     }
 
     /// RCV.WND: what is left of the window last advertised (zero, not
@@ -1170,16 +1103,16 @@ impl Connection {
     }
 
     fn fin_acked(&self) -> bool {
-        self.fin_seq.is_some_and(|f| self.snd_una.gt(f))
+        self.fin_seq().is_some_and(|f| self.snd_una.gt(f))
     }
 
     fn fin_sent(&self) -> bool {
-        self.fin_seq.is_some_and(|f| self.snd_nxt.gt(f))
+        self.fin_seq().is_some_and(|f| self.snd_nxt.gt(f))
     }
 
     fn arm_fin_wait_2(&mut self, now: Instant) {
         if self.state == State::FinWait2
-            && self.app_closed
+            && self.flags.app_closed()
             && let Some(t) = self.cfg.fin_wait_2_timeout
             && !self.timers.is_set(Timer::FinWait2)
         {
@@ -1190,13 +1123,13 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.stop_all();
-        self.rtx_next = None;
-        self.fast_rtx = None;
+        self.set_rtx_next(None);
+        self.set_fast_rtx(None);
         self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
     }
 
     fn arm_persist(&mut self, now: Instant) {
-        self.cork_probe = false;
+        self.flags.set_cork_probe(false);
         let shift = self.persist_backoff.min(16);
         let d = self
             .rtt
@@ -1209,8 +1142,9 @@ impl Connection {
     /// Zero-window probing (MUST-35/36, SHLD-29): armed when data waits, the
     /// peer's window is zero and nothing is in flight to draw an update.
     fn arm_persist_if_needed(&mut self, now: Instant) {
-        let waiting = self.sndbuf.unsent_len() > 0 || (self.fin_seq.is_some() && !self.fin_sent());
-        if self.syn_acked
+        let waiting =
+            self.sndbuf.unsent_len() > 0 || (self.fin_seq().is_some() && !self.fin_sent());
+        if self.flags.syn_acked()
             && self.state != State::Closed
             && self.snd_wnd == 0
             && waiting
@@ -1228,7 +1162,7 @@ impl Connection {
     /// After the application reads: announce a window that opened enough
     /// (receiver SWS avoidance, MUST-39), at once rather than on a timer.
     fn maybe_window_update(&mut self) {
-        if !self.state.is_synchronized() || self.peer_finished {
+        if !self.state.is_synchronized() || self.flags.peer_finished() {
             return;
         }
         let advertised = self.rcv_wnd() as usize;
@@ -1236,15 +1170,15 @@ impl Connection {
         // (so a window that cannot grow past 65,535 without scaling draws
         // no ACK re-advertising the same value).
         let offered = (usize::from(self.window_field())) << self.rcv_wscale;
-        let threshold = (self.recv_buffer / 2).min(usize::from(self.cfg.mss));
-        if offered >= advertised + threshold && advertised < self.recv_buffer / 2 {
-            self.ack_now = true;
+        let threshold = (self.recv_buffer() / 2).min(usize::from(self.cfg.mss));
+        if offered >= advertised + threshold && advertised < self.recv_buffer() / 2 {
+            self.flags.set_ack_now(true);
         }
     }
 
     fn signal_readable(&mut self) {
-        if !self.readable_signalled && self.rcvbuf.readable() > 0 {
-            self.readable_signalled = true;
+        if !self.flags.readable_signalled() && self.rcvbuf.readable() > 0 {
+            self.flags.set_readable_signalled(true);
             self.events.push_back(Event::Readable);
         }
     }

@@ -49,7 +49,7 @@ impl Connection {
                 let new_data = !s.payload.is_empty() && s.seq == nxt_before;
                 self.ecn_on_transmit(s, new_data);
                 self.stats.segments_out += 1;
-                if self.in_recovery && self.sack_enabled {
+                if self.flags.in_recovery() && self.flags.sack_enabled() {
                     // RFC 6937: prr_out counts every octet sent in recovery.
                     self.prr.make().on_sent(s.payload.len() as u32);
                 }
@@ -83,17 +83,13 @@ impl Connection {
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
     pub(super) fn nothing_to_send(&self) -> bool {
-        self.replies.is_empty()
-            && !self.syn_pending
-            && !self.ack_now
-            && self.fast_rtx.is_none()
-            && self.rtx_next.is_none()
-            && !(self.in_recovery && self.sack_enabled)
-            && !self.tlp_pending
-            && !self.zero_window_probe
-            && !self.keepalive_probe
+        // `output_due`: SYN, ACK, loss probe, zero-window or keep-alive
+        // probe due, or a fast or go-back-N retransmission pending.
+        !self.flags.output_due()
+            && self.replies.is_empty()
+            && !(self.flags.in_recovery() && self.flags.sack_enabled())
             && self.sndbuf.unsent_len() == 0
-            && self.fin_seq.is_none_or(|f| self.snd_nxt.gt(f))
+            && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
@@ -107,25 +103,25 @@ impl Connection {
             State::Closed | State::Listen => return None,
             _ => {}
         }
-        if self.syn_pending && !self.syn_acked {
-            self.syn_pending = false;
+        if self.flags.syn_pending() && !self.flags.syn_acked() {
+            self.flags.set_syn_pending(false);
             return Some(self.syn_segment(now));
         }
-        if !self.syn_acked {
+        if !self.flags.syn_acked() {
             return self.take_pure_ack(now);
         }
-        if let Some(seq) = self.fast_rtx.take()
+        if let Some(seq) = self.take_fast_rtx()
             && let Some(s) = self.retransmission(now, seq, self.snd_mss)
         {
             return Some(s);
         }
-        if self.tlp_pending {
-            self.tlp_pending = false;
+        if self.flags.tlp_pending() {
+            self.flags.set_tlp_pending(false);
             if let Some(s) = self.tail_loss_probe(now) {
                 return Some(s);
             }
         }
-        if self.in_recovery && self.sack_enabled {
+        if self.flags.in_recovery() && self.flags.sack_enabled() {
             if let Some(s) = self.sack_recovery_segment(now) {
                 return Some(s);
             }
@@ -147,14 +143,14 @@ impl Connection {
         let (s, rtx) = match self.new_data(now, true) {
             Some(s) => (s, false),
             None => {
-                let fin = self.fin_seq.filter(|_| self.fin_sent());
+                let fin = self.fin_seq().filter(|_| self.fin_sent());
                 let seq = self.sndbuf.last_entry_start().or(fin)?;
                 (self.retransmission(now, seq, self.snd_mss)?, true)
             }
         };
-        self.tlp_high_seq = Some(if rtx { high } else { self.snd_nxt });
-        self.tlp_was_rtx = rtx;
-        self.tlp_dsack = false;
+        self.set_tlp_high_seq(Some(if rtx { high } else { self.snd_nxt }));
+        self.flags.set_tlp_was_rtx(rtx);
+        self.flags.set_tlp_dsack(false);
         self.stats.rare.make().tail_loss_probes += 1;
         Some(s)
     }
@@ -203,12 +199,12 @@ impl Connection {
 
     /// A zero-window or keep-alive probe when one is due, else a pure ACK.
     fn probe_or_ack(&mut self, now: Instant) -> Option<Segment> {
-        if self.zero_window_probe || self.keepalive_probe {
+        if self.flags.zero_window_probe() || self.flags.keepalive_probe() {
             // §3.8.6.1 / §3.8.4: an out-of-window ACK (SEQ = SND.UNA − 1, no data)
             // draws an ACK with the peer's current window without spending
             // sequence space, as Linux does (SHLD-12).
-            self.zero_window_probe = false;
-            self.keepalive_probe = false;
+            self.flags.set_zero_window_probe(false);
+            self.flags.set_keepalive_probe(false);
             let mut s = self.make_segment(self.snd_una.sub(1), Flags::ACK);
             self.stamp(now, &mut s);
             return Some(s);
@@ -217,7 +213,7 @@ impl Connection {
     }
 
     fn take_pure_ack(&mut self, now: Instant) -> Option<Segment> {
-        if !self.ack_now || !self.state_sends_acks() {
+        if !self.flags.ack_now() || !self.state_sends_acks() {
             return None;
         }
         let mut s = self.make_segment(self.snd_nxt, Flags::ACK);
@@ -260,14 +256,14 @@ impl Connection {
         s.options.sack_permitted = if active {
             self.cfg.sack
         } else {
-            self.sack_enabled
+            self.flags.sack_enabled()
         };
         if active && self.cfg.timestamps {
             s.options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
                 ecr: 0,
             });
-        } else if self.ts_enabled {
+        } else if self.flags.ts_enabled() {
             s.options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
                 ecr: self.ts_recent,
@@ -281,8 +277,8 @@ impl Connection {
                 self.rcv_adv = edge;
             }
         }
-        if self.retries == 0 && self.rtt_probe.is_none() {
-            self.rtt_probe = Some((self.iss.add(1), now));
+        if self.retries == 0 && self.rtt_probe().is_none() {
+            self.set_rtt_probe(Some((self.iss.add(1), now)));
         }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
@@ -300,11 +296,11 @@ impl Connection {
         let data = self.sndbuf.sent_slice(seq, max.min(self.snd_mss) as usize);
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
-            let tsval = self.ts_enabled.then(|| self.ts_now(now));
+            let tsval = self.flags.ts_enabled().then(|| self.ts_now(now));
             self.undo.on_retransmit(seq.add(data.len() as u32), tsval);
         }
         let fin = self
-            .fin_seq
+            .fin_seq()
             .filter(|f| *f == seq.add(data.len() as u32) && self.fin_sent());
         if data.is_empty() && fin.is_none() {
             return None;
@@ -319,14 +315,14 @@ impl Connection {
             flags = flags.with(Flags::PSH);
         }
         let end = seq.add(data.len() as u32 + u32::from(fin.is_some()));
-        if let Some(c) = self.rtx_next
+        if let Some(c) = self.rtx_next()
             && c.lt(end)
             && !c.lt(seq)
         {
-            self.rtx_next = if end == self.snd_nxt { None } else { Some(end) };
+            self.set_rtx_next(if end == self.snd_nxt { None } else { Some(end) });
         }
         // Karn (MUST-18): nothing timed across a retransmission.
-        self.rtt_probe = None;
+        self.set_rtt_probe(None);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -336,14 +332,14 @@ impl Connection {
 
     /// After an RTO: resend from the cursor as the congestion window allows.
     fn go_back_n(&mut self, now: Instant) -> Option<Segment> {
-        let mut cursor = self.rtx_next?;
+        let mut cursor = self.rtx_next()?;
         if !self.scoreboard.is_empty() {
             // What the peer SACKed since the timeout needs no resend.
             cursor = self.scoreboard.next_hole(cursor).0;
-            self.rtx_next = Some(cursor);
+            self.set_rtx_next(Some(cursor));
         }
         if !cursor.lt(self.snd_nxt) {
-            self.rtx_next = None;
+            self.set_rtx_next(None);
             return None;
         }
         let cwnd = self.cc.get().cwnd();
@@ -353,7 +349,7 @@ impl Connection {
         }
         let s = self.retransmission(now, cursor, self.snd_mss);
         if s.is_none() {
-            self.rtx_next = None;
+            self.set_rtx_next(None);
         }
         s
     }
@@ -369,12 +365,12 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) || self.rtx_next.is_some()
+        ) || self.rtx_next().is_some()
         {
             return None;
         }
         let unsent = self.sndbuf.unsent_len();
-        let fin_due = self.fin_seq.is_some() && !self.fin_sent();
+        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
         if unsent == 0 {
             if fin_due {
                 let seq = self.snd_nxt;
@@ -404,7 +400,7 @@ impl Connection {
             // The congestion window, not the application, holds data back.
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
         }
-        if held && (self.corked || self.more_hold) && self.snd_una == self.snd_nxt {
+        if held && (self.flags.corked() || self.flags.more_hold()) && self.snd_una == self.snd_nxt {
             self.arm_cork_probe(now);
         }
         if len == 0 || held {
@@ -426,7 +422,7 @@ impl Connection {
         }
         let mut flags = Flags::ACK;
         if self.sndbuf.unsent_len() == 0 {
-            if !self.more_unpushed {
+            if !self.flags.more_unpushed() {
                 flags = flags.with(Flags::PSH); // MUST-61
             }
             if fin_due {
@@ -457,7 +453,7 @@ impl Connection {
         }
         let d = self.rtt.rto().max(core::time::Duration::from_millis(200));
         self.timers.set(Timer::Persist, now + d);
-        self.cork_probe = true;
+        self.flags.set_cork_probe(true);
     }
 
     /// How much new data may go now; see [`NewData`].
@@ -475,11 +471,11 @@ impl Connection {
         let cwnd = self.cc.get().cwnd();
         let cwnd_room = if probe {
             mss
-        } else if self.in_recovery && self.sack_enabled {
+        } else if self.flags.in_recovery() && self.flags.sack_enabled() {
             self.prr.room(mss)
         } else {
             let mut cwnd = cwnd;
-            if !self.sack_enabled && !self.in_recovery && self.dupacks < 3 {
+            if !self.flags.sack_enabled() && !self.flags.in_recovery() && self.dupacks < 3 {
                 // RFC 3042 limited transmit: each of the first two duplicate
                 // ACKs lets one new segment go beyond the window. (With SACK,
                 // pipe already leaves out what the duplicates SACKed.)
@@ -501,7 +497,7 @@ impl Connection {
         // A corked sender (or one that said more follows) holds a short
         // tail until uncorked, the FIN, or a push.
         let pushed = !self.push_end.lt(self.snd_nxt.add(len));
-        if (self.corked || self.more_hold)
+        if (self.flags.corked() || self.flags.more_hold())
             && len < mss
             && len as usize == unsent
             && !fin_due
@@ -558,20 +554,21 @@ impl Connection {
     /// of the run (`last`, or nothing more may go now). Returns whether the
     /// new-data segment just sent, which started at `seq`, gets PSH.
     fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
-        let (next, count) = self.gso_burst;
+        let (next, count) = (self.gso_burst_next, self.gso_burst_count);
         let count = if next == seq {
             count.saturating_add(1)
         } else {
             1
         };
-        let fin_due = self.fin_seq.is_some() && !self.fin_sent();
+        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
         // The cheap tests first: `gso_max_segs` is at least 2.
         let closes =
             last || matches!(
                 self.new_data_len(false, fin_due),
                 NewData { len: 0, .. } | NewData { held: true, .. }
             ) || (count >= 2 && u32::from(count) >= self.gso_max_segs());
-        self.gso_burst = (self.snd_nxt, if closes { 0 } else { count });
+        self.gso_burst_next = self.snd_nxt;
+        self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2
     }
 
@@ -636,9 +633,10 @@ impl Connection {
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
         let mut options = Options::default();
-        if self.sack_enabled && flags.ack() && !flags.rst() && !self.sack_report.is_empty() {
+        if self.flags.sack_enabled() && flags.ack() && !flags.rst() && !self.sack_report.is_empty()
+        {
             // RFC 2018 §3: four blocks fit, three beside timestamps.
-            let max = if self.ts_enabled { 3 } else { 4 };
+            let max = if self.flags.ts_enabled() { 3 } else { 4 };
             let rcvbuf = &self.rcvbuf;
             self.sack_report
                 .make()
@@ -660,7 +658,7 @@ impl Connection {
     }
 
     fn stamp(&self, now: Instant, s: &mut Segment) {
-        if self.ts_enabled {
+        if self.flags.ts_enabled() {
             s.options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
                 ecr: self.ts_recent,
@@ -673,7 +671,7 @@ impl Connection {
     pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
-        let step = ((self.recv_buffer / 2).min(usize::from(self.cfg.mss))) as u32;
+        let step = ((self.recv_buffer() / 2).min(usize::from(self.cfg.mss))) as u32;
         // While out-of-order data waits for a hole, the right edge stays put:
         // the duplicate ACKs then carry the same window, as RFC 5681 §2
         // requires of a duplicate (stacks that check it, BSD's and
@@ -697,7 +695,7 @@ impl Connection {
 
     /// Bookkeeping for every segment that carries our ACK.
     fn on_ack_sent(&mut self, s: &Segment) {
-        self.ack_now = false;
+        self.flags.set_ack_now(false);
         self.unacked_rcv = 0;
         self.timers.stop(Timer::DelayedAck);
         self.last_ack_sent = s.ack;

@@ -18,13 +18,16 @@ pub(crate) struct RttEstimator {
     rttvar: u32,
     /// Smallest sample so far (for congestion control), [`NONE`] until measured.
     min_rtt: u32,
+    /// Number of doublings in force (RFC 6298 (5.5)); reset by a new
+    /// sample. It saturates at 255: only `min(16)` of it is ever used, and
+    /// `tcp_info` reports it in a u8.
+    backoff: u8,
     /// The RTO before backoff.
     base_rto: u64,
-    /// Number of doublings in force (RFC 6298 (5.5)); reset by a new sample.
-    backoff: u32,
-    min_rto: u64,
+    /// `Config::max_rto`, µs: read with every arming of the retransmission
+    /// timer. (`min_rto` and `rttvar_floor`, needed once per sample, are
+    /// read from the configuration.)
     max_rto: u64,
-    rttvar_floor: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -39,14 +42,13 @@ impl RttEstimator {
             min_rtt: NONE,
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
-            min_rto: micros(cfg.min_rto),
             max_rto: micros(cfg.max_rto),
-            rttvar_floor: micros(cfg.rttvar_floor),
         }
     }
 
     /// Feeds one RTT measurement (RFC 6298 (2.2)/(2.3)); clears the backoff.
-    pub(crate) fn sample(&mut self, r: Duration) {
+    /// `cfg` is the configuration the estimator was made from.
+    pub(crate) fn sample(&mut self, r: Duration, cfg: &Config) {
         // Samples are capped at ten minutes, so nothing below can overflow
         // (the sums are taken in 64 bits; SRTT and RTTVAR stay ≤ the cap).
         let r = micros(r).min(MAX_SAMPLE);
@@ -64,8 +66,11 @@ impl RttEstimator {
         self.rttvar = rttvar as u32;
         self.min_rtt = self.min_rtt.min(r as u32);
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
-        let rto = srtt + (rttvar * 4).max(self.rttvar_floor);
-        self.base_rto = rto.clamp(self.min_rto, self.max_rto);
+        let rto = srtt + (rttvar * 4).max(micros(cfg.rttvar_floor));
+        // `min_rto ≤ max_rto` (validated), so the clamp cannot panic; the
+        // `min` keeps that so for a configuration that skipped validation.
+        let max_rto = self.max_rto;
+        self.base_rto = rto.clamp(micros(cfg.min_rto).min(max_rto), max_rto);
         self.backoff = 0;
     }
 
@@ -77,7 +82,7 @@ impl RttEstimator {
     /// [`rto`](Self::rto) in microseconds.
     #[inline]
     pub(crate) fn rto_micros(&self) -> u64 {
-        let shift = self.backoff.min(16);
+        let shift = u32::from(self.backoff.min(16));
         self.base_rto.saturating_mul(1 << shift).min(self.max_rto)
     }
 
@@ -87,7 +92,7 @@ impl RttEstimator {
     }
 
     /// Doublings in force (Linux `icsk_backoff`).
-    pub(crate) fn backoff(&self) -> u32 {
+    pub(crate) fn backoff(&self) -> u8 {
         self.backoff
     }
 
@@ -110,9 +115,10 @@ mod tests {
 
     #[test]
     fn first_sample_sets_srtt_and_half_variance() {
-        let mut r = RttEstimator::new(&Config::rfc9293());
+        let cfg = Config::rfc9293();
+        let mut r = RttEstimator::new(&cfg);
         assert_eq!(r.rto(), Duration::from_secs(1));
-        r.sample(Duration::from_millis(100));
+        r.sample(Duration::from_millis(100), &cfg);
         assert_eq!(r.srtt(), Some(Duration::from_millis(100)));
         assert_eq!(r.rttvar(), Duration::from_millis(50));
         // 100 + 4·50 = 300 ms, raised to the 1 s minimum of RFC 6298 (2.4).
@@ -121,14 +127,15 @@ mod tests {
 
     #[test]
     fn linux_rto_is_srtt_plus_max_of_4_rttvar_and_200ms() {
-        let mut r = RttEstimator::new(&Config::linux());
-        r.sample(Duration::from_millis(10));
+        let cfg = Config::linux();
+        let mut r = RttEstimator::new(&cfg);
+        r.sample(Duration::from_millis(10), &cfg);
         assert_eq!(r.rto(), Duration::from_millis(210));
         for _ in 0..50 {
-            r.sample(Duration::from_millis(10));
+            r.sample(Duration::from_millis(10), &cfg);
         }
         assert_eq!(r.rto(), Duration::from_millis(210));
-        r.sample(Duration::from_millis(500));
+        r.sample(Duration::from_millis(500), &cfg);
         // RFC 6298 (2.3): RTTVAR = 3/4·~0 + 1/4·490 = 122.5 ms, SRTT = (7·10 + 500)/8
         // = 71.25 ms, RTO = 71.25 + 4·122.5 = 561.25 ms.
         let rto = r.rto();
@@ -140,25 +147,27 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_a_sample_clears_it() {
-        let mut r = RttEstimator::new(&Config::linux());
+        let cfg = Config::linux();
+        let mut r = RttEstimator::new(&cfg);
         for _ in 0..10 {
             r.back_off();
         }
         assert_eq!(r.rto(), Duration::from_secs(120));
-        r.sample(Duration::from_millis(10));
+        r.sample(Duration::from_millis(10), &cfg);
         assert_eq!(r.rto(), Duration::from_millis(210));
     }
 
     #[test]
     fn samples_at_the_ten_minute_cap_do_not_overflow() {
-        let mut r = RttEstimator::new(&Config::linux());
+        let cfg = Config::linux();
+        let mut r = RttEstimator::new(&cfg);
         for _ in 0..20 {
-            r.sample(Duration::from_secs(3600));
+            r.sample(Duration::from_secs(3600), &cfg);
         }
         assert_eq!(r.srtt(), Some(Duration::from_secs(600)));
         assert_eq!(r.min_rtt(), Some(Duration::from_secs(600)));
         assert_eq!(r.rto(), Duration::from_secs(120));
-        r.sample(Duration::from_micros(1));
+        r.sample(Duration::from_micros(1), &cfg);
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(1)));
         assert!(r.srtt() < Some(Duration::from_secs(600)));
     }

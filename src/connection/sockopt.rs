@@ -18,7 +18,7 @@ impl Connection {
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.config_mut().nagle = !nodelay;
         if nodelay {
-            self.more_hold = false;
+            self.flags.set_more_hold(false);
             self.push_end = self.snd_nxt.add(self.sndbuf.unsent_len() as u32);
         }
     }
@@ -28,7 +28,7 @@ impl Connection {
     /// it sends what is queued. As on Linux, a held tail with nothing in
     /// flight goes out after max(RTO, 200 ms) all the same.
     pub fn set_cork(&mut self, cork: bool) {
-        self.corked = cork;
+        self.flags.set_corked(cork);
     }
 
     /// `TCP_USER_TIMEOUT` (RFC 9293 §3.8.3, MUST-20/21 "USER TIMEOUT"):
@@ -66,8 +66,8 @@ impl Connection {
         let octets = octets.clamp(1, 1 << 30);
         self.config_mut().send_buffer = octets;
         self.sndbuf.set_capacity(octets);
-        if self.want_writable && self.sndbuf.free() > 0 && self.can_send() {
-            self.want_writable = false;
+        if self.flags.want_writable() && self.sndbuf.free() > 0 && self.can_send() {
+            self.flags.set_want_writable(false);
             self.events.push_back(Event::Writable);
         }
     }
@@ -90,7 +90,7 @@ impl Connection {
             .max(floor)
             .max(usize::from(self.cfg.mss))
             .min(1 << 30);
-        self.recv_buffer = octets;
+        self.recv_buffer = octets as u32; // ≤ 2^30
         self.rcvbuf.set_capacity(octets);
         self.maybe_window_update();
         octets
@@ -98,7 +98,7 @@ impl Connection {
 
     /// The receive buffer in force, octets.
     pub(crate) fn recv_buffer(&self) -> usize {
-        self.recv_buffer
+        self.recv_buffer as usize
     }
 
     /// `TCP_LINGER2`: how long FIN-WAIT-2 waits for the peer's FIN after a
@@ -115,7 +115,7 @@ impl Connection {
     /// to the peer (RFC 9293 has no receive half-close on the wire).
     pub fn shutdown_read(&mut self) {
         if self.state != State::Closed {
-            self.rd_shut = true;
+            self.flags.set_rd_shut(true);
         }
     }
 

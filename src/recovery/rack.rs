@@ -40,7 +40,7 @@ pub(crate) struct Rack {
     /// RACK.reordering_seen (a D-SACK arrived).
     reordering_seen: bool,
     /// Multiplier of min_RTT/4 for the reordering window, raised by D-SACKs.
-    reo_wnd_mult: u32,
+    reo_wnd_mult: u8,
     /// Recoveries left before the multiplier falls back to 1.
     reo_wnd_persist: u8,
 }
@@ -131,7 +131,7 @@ impl Rack {
         let Some(m) = self.min_rtt() else {
             return Duration::ZERO;
         };
-        let w = m / 4 * self.reo_wnd_mult.max(1);
+        let w = m / 4 * u32::from(self.reo_wnd_mult.max(1));
         srtt.map_or(w, |s| w.min(s))
     }
 

@@ -1,0 +1,259 @@
+//! The connection's yes/no state in one word: a bit per flag instead of an
+//! octet per `bool`, and the presence bits of the sequence numbers that are
+//! not always set (an `Option<SeqNum>` takes 8 octets; a `SeqNum` and a bit
+//! take 4). Every flag has a named getter and setter, so that call sites
+//! read as they did with fields.
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// Defines the flag bits with a getter `name()` and a setter `set_name(v)` each.
+macro_rules! flags {
+    ($($(#[$doc:meta])* $get:ident, $set:ident = $bit:expr;)*) => {
+        impl Flags {
+            $(
+                $(#[$doc])*
+                #[inline(always)]
+                pub(super) fn $get(self) -> bool {
+                    self.0 & (1 << $bit) != 0
+                }
+
+                #[inline(always)]
+                pub(super) fn $set(&mut self, on: bool) {
+                    if on {
+                        self.0 |= 1 << $bit;
+                    } else {
+                        self.0 &= !(1 << $bit);
+                    }
+                }
+            )*
+        }
+
+        /// Every flag by name (as the `bool` fields they replace printed).
+        impl core::fmt::Debug for Flags {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct("Flags")
+                    $(.field(stringify!($get), &self.$get()))*
+                    .finish()
+            }
+        }
+
+        #[cfg(test)]
+        const BITS: &[u32] = &[$($bit),*];
+    };
+}
+
+/// A connection's flags (all clear in a new connection but
+/// `header_prediction`).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Flags(u32);
+
+/// The flags that each make a segment due: `syn_pending`, `ack_now`,
+/// `tlp_pending`, `zero_window_probe`, `keepalive_probe`, and the presence
+/// of `fast_rtx` and `rtx_next` (bits 0–6).
+const OUTPUT_DUE: u32 = 0b111_1111;
+
+impl Flags {
+    /// Whether any flag that makes a segment due is set (one test for the
+    /// seven).
+    #[inline(always)]
+    pub(super) fn output_due(self) -> bool {
+        self.0 & OUTPUT_DUE != 0
+    }
+}
+
+flags! {
+    /// Made by `Connection::listen`: a reset in SYN-RECEIVED returns to LISTEN.
+    one_shot_listener, set_one_shot_listener = 7;
+    /// Header prediction on (the default); off only to test it against
+    /// the full segment-arrival steps.
+    header_prediction, set_header_prediction = 8;
+    /// Our SYN is acknowledged (the connection is synchronized in the send direction).
+    syn_acked, set_syn_acked = 9;
+    /// A SYN (SYN_SENT) or SYN-ACK (SYN_RECEIVED) is due.
+    syn_pending, set_syn_pending = 0;
+    /// Both SYNs carried timestamps (RFC 7323).
+    ts_enabled, set_ts_enabled = 10;
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2).
+    sack_enabled, set_sack_enabled = 11;
+    /// The peer's FIN has been processed (RCV.NXT moved past it).
+    peer_finished, set_peer_finished = 12;
+    /// The application closed fully: it reads no more (MAY-1).
+    app_closed, set_app_closed = 13;
+    /// `shutdown_read`: reads return end-of-stream once the buffer is empty.
+    rd_shut, set_rd_shut = 14;
+    /// `set_cork`: hold sub-MSS segments back.
+    corked, set_corked = 15;
+    /// The last write said more follows (`send_more`): a short tail waits
+    /// for the next ACK, write or push, and the write's end carries no PSH.
+    more_hold, set_more_hold = 16;
+    /// The data queued by `send_more` since the last plain write ends
+    /// without PSH.
+    more_unpushed, set_more_unpushed = 17;
+    /// The persist timer is armed to flush a corked tail (not to probe a
+    /// zero window).
+    cork_probe, set_cork_probe = 18;
+    /// In fast recovery (RFC 6582 / RFC 6675).
+    in_recovery, set_in_recovery = 19;
+    /// The tail loss probe resent old data (not new data).
+    tlp_was_rtx, set_tlp_was_rtx = 20;
+    /// A D-SACK arrived during the probe's episode: the probe was needless.
+    tlp_dsack, set_tlp_dsack = 21;
+    /// A tail loss probe is due.
+    tlp_pending, set_tlp_pending = 2;
+    /// An ACK is due now (not delayed).
+    ack_now, set_ack_now = 1;
+    /// A zero-window probe is due.
+    zero_window_probe, set_zero_window_probe = 3;
+    /// A keep-alive probe is due.
+    keepalive_probe, set_keepalive_probe = 4;
+    /// `Readable` was queued and the application has not read since.
+    readable_signalled, set_readable_signalled = 22;
+    /// A write found no room: `Writable` is due when room opens.
+    want_writable, set_want_writable = 23;
+    /// [`Marks::fin_seq`] is set.
+    has_fin_seq, set_has_fin_seq = 24;
+    /// [`Marks::rcv_fin`] is set.
+    has_rcv_fin, set_has_rcv_fin = 25;
+    /// [`Marks::rtx_next`] is set.
+    has_rtx_next, set_has_rtx_next = 6;
+    /// [`Marks::fast_rtx`] is set.
+    has_fast_rtx, set_has_fast_rtx = 5;
+    /// [`Marks::tlp_high_seq`] is set.
+    has_tlp_high_seq, set_has_tlp_high_seq = 26;
+    /// [`Marks::rtt_probe_end`] and [`Marks::rtt_probe_at`] are set.
+    has_rtt_probe, set_has_rtt_probe = 27;
+}
+
+/// Sequence numbers that are not always set; each is valid only while its
+/// presence bit in [`Flags`] is set, and zero while it is not (read them through the `Connection`
+/// accessors of the same name, which return `Option<SeqNum>`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Marks {
+    /// Sequence number of our FIN, once the application shut down writing.
+    pub(super) fin_seq: SeqNum,
+    /// Sequence number of the peer's FIN, once seen (perhaps out of order).
+    pub(super) rcv_fin: SeqNum,
+    /// Go-back-N cursor after an RTO: next octet to retransmit.
+    pub(super) rtx_next: SeqNum,
+    /// One segment to retransmit now (fast retransmit, partial ACK).
+    pub(super) fast_rtx: SeqNum,
+    /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
+    pub(super) tlp_high_seq: SeqNum,
+    /// RTT timing of one segment without timestamps (Karn): the sequence
+    /// number it ends at ...
+    pub(super) rtt_probe_end: SeqNum,
+    /// ... and when it was sent.
+    pub(super) rtt_probe_at: Instant,
+}
+
+/// `Connection` accessors for the optional sequence numbers: `name()`
+/// returns the `Option<SeqNum>`, `set_name(o)` stores one.
+macro_rules! marks {
+    ($($get:ident, $set:ident, $has:ident, $set_has:ident;)*) => {
+        impl super::Connection {
+            $(
+                #[inline(always)]
+                pub(super) fn $get(&self) -> Option<SeqNum> {
+                    self.flags.$has().then_some(self.marks.$get)
+                }
+
+                #[inline(always)]
+                pub(super) fn $set(&mut self, v: Option<SeqNum>) {
+                    self.flags.$set_has(v.is_some());
+                    // Cleared to zero, so that equal states print alike.
+                    self.marks.$get = v.unwrap_or_default();
+                }
+            )*
+        }
+    };
+}
+
+marks! {
+    fin_seq, set_fin_seq, has_fin_seq, set_has_fin_seq;
+    rcv_fin, set_rcv_fin, has_rcv_fin, set_has_rcv_fin;
+    rtx_next, set_rtx_next, has_rtx_next, set_has_rtx_next;
+    fast_rtx, set_fast_rtx, has_fast_rtx, set_has_fast_rtx;
+    tlp_high_seq, set_tlp_high_seq, has_tlp_high_seq, set_has_tlp_high_seq;
+}
+
+impl super::Connection {
+    /// Takes the segment to retransmit now, if any.
+    #[inline(always)]
+    pub(super) fn take_fast_rtx(&mut self) -> Option<SeqNum> {
+        let v = self.fast_rtx();
+        self.set_fast_rtx(None);
+        v
+    }
+
+    /// The segment timed for an RTT sample (Karn): where it ends, when it was sent.
+    #[inline(always)]
+    pub(super) fn rtt_probe(&self) -> Option<(SeqNum, Instant)> {
+        self.flags
+            .has_rtt_probe()
+            .then_some((self.marks.rtt_probe_end, self.marks.rtt_probe_at))
+    }
+
+    #[inline(always)]
+    pub(super) fn set_rtt_probe(&mut self, v: Option<(SeqNum, Instant)>) {
+        self.flags.set_has_rtt_probe(v.is_some());
+        let (end, at) = v.unwrap_or_default();
+        self.marks.rtt_probe_end = end;
+        self.marks.rtt_probe_at = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_has_its_own_bit() {
+        let mut seen = 0u32;
+        for &b in BITS {
+            assert!(b < 32);
+            assert_eq!(seen & (1 << b), 0, "bit {b} used twice");
+            seen |= 1 << b;
+        }
+    }
+
+    #[test]
+    fn output_due_is_exactly_the_seven_output_flags() {
+        let mut f = Flags::default();
+        f.set_header_prediction(true);
+        f.set_in_recovery(true);
+        f.set_want_writable(true);
+        f.set_has_rtt_probe(true);
+        f.set_has_fin_seq(true);
+        f.set_syn_acked(true);
+        assert!(!f.output_due());
+        type Set = fn(&mut Flags, bool);
+        let due: [Set; 7] = [
+            Flags::set_syn_pending,
+            Flags::set_ack_now,
+            Flags::set_tlp_pending,
+            Flags::set_zero_window_probe,
+            Flags::set_keepalive_probe,
+            Flags::set_has_fast_rtx,
+            Flags::set_has_rtx_next,
+        ];
+        for set in due {
+            let mut g = f;
+            set(&mut g, true);
+            assert!(g.output_due());
+        }
+    }
+
+    #[test]
+    fn setting_one_flag_leaves_the_others() {
+        let mut f = Flags::default();
+        f.set_ack_now(true);
+        f.set_want_writable(true);
+        assert!(f.ack_now() && f.want_writable());
+        assert!(!f.in_recovery() && !f.has_fin_seq());
+        f.set_ack_now(false);
+        assert!(!f.ack_now() && f.want_writable());
+        f.set_ack_now(false);
+        assert!(!f.ack_now() && f.want_writable());
+    }
+}
