@@ -26,7 +26,7 @@ pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ValidConfig};
 use crate::event::{CloseReason, Error, Event};
 use crate::recovery::{Prr, Rack, SackReport, Scoreboard};
 use crate::seq::SeqNum;
@@ -269,8 +269,9 @@ pub struct Connection {
     events: events::EventQueue,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
-    /// The loss response that may still prove spurious.
-    undo: crate::recovery::Undo,
+    /// The loss response that may still prove spurious (allocated at the
+    /// first loss response).
+    undo: Lazy<crate::recovery::Undo>,
 }
 
 impl Connection {
@@ -357,7 +358,7 @@ impl Connection {
             events: events::EventQueue::default(),
             close_reason: None,
             stats: counters::Counters::default(),
-            undo: crate::recovery::Undo::default(),
+            undo: Lazy::default(),
             cfg,
         }
     }
@@ -376,14 +377,40 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
-        let cfg = cfg.into();
-        cfg.validate()?;
-        let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now);
+        let cfg = ValidConfig::new(cfg)?;
+        Ok(Connection::connect_valid(
+            cfg,
+            local_port,
+            remote_port,
+            iss,
+            now,
+        ))
+    }
+
+    /// [`connect`](Self::connect) with a configuration checked beforehand:
+    /// nothing to fail, and the connection is built where the caller keeps
+    /// it (no `Result` to move it out of).
+    #[inline]
+    pub fn connect_valid(
+        cfg: ValidConfig,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(
+            cfg.into_arc(),
+            local_port,
+            remote_port,
+            iss,
+            State::Closed,
+            now,
+        );
         c.set_state(State::SynSent);
         c.flags.set_syn_pending(true);
         c.timers
             .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
-        Ok(c)
+        c
     }
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
@@ -397,12 +424,25 @@ impl Connection {
         local_port: u16,
         iss: SeqNum,
     ) -> Result<Connection, ConfigError> {
-        let cfg = cfg.into();
-        cfg.validate()?;
-        let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO);
+        let cfg = ValidConfig::new(cfg)?;
+        Ok(Connection::listen_valid(cfg, local_port, iss))
+    }
+
+    /// [`listen`](Self::listen) with a configuration checked beforehand
+    /// (see [`connect_valid`](Self::connect_valid)).
+    #[inline]
+    pub fn listen_valid(cfg: ValidConfig, local_port: u16, iss: SeqNum) -> Connection {
+        let mut c = Connection::new(
+            cfg.into_arc(),
+            local_port,
+            0,
+            iss,
+            State::Closed,
+            Instant::ZERO,
+        );
         c.flags.set_one_shot_listener(true);
         c.set_state(State::Listen);
-        Ok(c)
+        c
     }
 
     /// Passive open from a received SYN, for callers that demultiplex
@@ -529,7 +569,13 @@ impl Connection {
     }
 
     /// The next event for the application.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
+        // The common call finds the queue empty: a test inlined into the
+        // caller; taking an event is out of line.
+        if self.events.is_empty() {
+            return None;
+        }
         self.events.pop_front()
     }
 
@@ -901,7 +947,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
-        self.undo.start(self.snd_una, true);
+        self.undo.make().start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.

@@ -297,7 +297,9 @@ impl Connection {
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
             let tsval = self.flags.ts_enabled().then(|| self.ts_now(now));
-            self.undo.on_retransmit(seq.add(data.len() as u32), tsval);
+            if let Some(u) = self.undo.present() {
+                u.on_retransmit(seq.add(data.len() as u32), tsval);
+            }
         }
         let fin = self
             .fin_seq()
