@@ -1114,12 +1114,19 @@ impl Connection {
 
     /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
+    #[inline]
     fn pipe(&self) -> u32 {
+        if !self.flags.in_recovery() && self.scoreboard.is_empty() {
+            // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
+            return self.snd_nxt.dist(self.snd_una);
+        }
+        self.pipe_with_sacks()
+    }
+
+    /// [`pipe`](Self::pipe) with a scoreboard or in recovery.
+    fn pipe_with_sacks(&self) -> u32 {
         let (una, nxt) = (self.snd_una, self.snd_nxt);
         let sb = &self.scoreboard;
-        if sb.is_empty() && !self.flags.in_recovery() {
-            return nxt.dist(una);
-        }
         let lost = self.lost_end();
         let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
         if self.flags.in_recovery() && self.high_rxt.gt(una) {
