@@ -452,7 +452,17 @@ impl RecvBuffer {
     }
 
     /// Copies readable data into `buf`; returns the count.
+    #[inline]
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
+        if self.ready_len == 0 {
+            // A reader's last call after draining: nothing to set up.
+            return 0;
+        }
+        self.read_some(buf)
+    }
+
+    /// [`read`](Self::read) with something readable.
+    fn read_some(&mut self, buf: &mut [u8]) -> usize {
         let mut n = 0;
         while n < buf.len() {
             if let Some((front, _)) = self.ready.front_mut() {

@@ -701,6 +701,11 @@ impl Connection {
     /// means end of stream; `WouldBlock` means nothing yet.
     pub fn recv_bytes(&mut self, max: usize) -> Result<Bytes, Error> {
         self.check_recv()?;
+        if self.rcvbuf.readable() == 0 {
+            // Nothing to take (the reader's last call after draining): no
+            // empty `Bytes` made and dropped.
+            return self.after_recv(0, max == 0).map(|_| Bytes::new());
+        }
         let b = self.rcvbuf.read_bytes(max);
         let n = b.len();
         self.after_recv(n, max == 0).map(|_| b)
