@@ -50,6 +50,17 @@ enum Origin {
     Active,
 }
 
+/// How a new connection starts (see `Connection::born`).
+#[derive(Clone, Copy, Default)]
+struct Born {
+    /// It moved from CLOSED to its state (reported as an event).
+    from_closed: bool,
+    /// Its SYN is due (and the retransmission timer armed for it).
+    syn_pending: bool,
+    /// Made by `listen`.
+    one_shot_listener: bool,
+}
+
 /// Most replies (RSTs to bad segments) held while the caller does not poll.
 const MAX_REPLIES: usize = 8;
 
@@ -286,7 +297,35 @@ impl Connection {
         state: State,
         now: Instant,
     ) -> Connection {
+        Connection::born(
+            cfg,
+            local_port,
+            remote_port,
+            iss,
+            state,
+            now,
+            Born::default(),
+        )
+    }
+
+    /// [`Connection::new`] already opened as `born` says: the state change
+    /// from CLOSED reported, the flags set, the retransmission timer armed,
+    /// all inside the one struct expression, so that `connect_valid` and
+    /// `listen_valid` return it without a copy of the whole connection
+    /// (building it and then changing it made the compiler move it).
+    #[inline(always)]
+    fn born(
+        cfg: Arc<Config>,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        state: State,
+        now: Instant,
+        born: Born,
+    ) -> Connection {
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
+        let rtt = RttEstimator::new(cfg.as_ref());
+        debug_assert!(!born.from_closed || State::Closed.can_move_to(state));
         Connection {
             ts_offset: cfg.ts_offset,
             // Validated ≤ 2^30 (and kept so by `resize_recv_buffer`).
@@ -295,6 +334,8 @@ impl Connection {
             flags: {
                 let mut f = flags::Flags::default();
                 f.set_header_prediction(true);
+                f.set_syn_pending(born.syn_pending);
+                f.set_one_shot_listener(born.one_shot_listener);
                 f
             },
             marks: flags::Marks::default(),
@@ -324,7 +365,7 @@ impl Connection {
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             push_end: iss,
-            rtt: RttEstimator::new(cfg.as_ref()),
+            rtt,
             retries: 0,
             dupacks: 0,
             recover: iss,
@@ -353,8 +394,23 @@ impl Connection {
             replies: Lazy::default(),
             challenge_budget: AckBudget::new(now),
             oow_budget: AckBudget::new(now),
-            timers: TimerTable::default(),
-            events: events::EventQueue::default(),
+            timers: {
+                let mut t = TimerTable::default();
+                if born.syn_pending {
+                    t.set_after(Timer::Retransmit, now, rtt.rto_micros());
+                }
+                t
+            },
+            events: {
+                let mut q = events::EventQueue::default();
+                if born.from_closed {
+                    q.push_back(Event::StateChanged {
+                        from: State::Closed,
+                        to: state,
+                    });
+                }
+                q
+            },
             close_reason: None,
             stats: counters::Counters::default(),
             undo: crate::recovery::Undo::default(),
@@ -397,19 +453,19 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Connection {
-        let mut c = Connection::new(
+        Connection::born(
             cfg.into_arc(),
             local_port,
             remote_port,
             iss,
-            State::Closed,
+            State::SynSent,
             now,
-        );
-        c.set_state(State::SynSent);
-        c.flags.set_syn_pending(true);
-        c.timers
-            .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
-        c
+            Born {
+                from_closed: true,
+                syn_pending: true,
+                one_shot_listener: false,
+            },
+        )
     }
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
@@ -431,17 +487,19 @@ impl Connection {
     /// (see [`connect_valid`](Self::connect_valid)).
     #[inline]
     pub fn listen_valid(cfg: ValidConfig, local_port: u16, iss: SeqNum) -> Connection {
-        let mut c = Connection::new(
+        Connection::born(
             cfg.into_arc(),
             local_port,
             0,
             iss,
-            State::Closed,
+            State::Listen,
             Instant::ZERO,
-        );
-        c.flags.set_one_shot_listener(true);
-        c.set_state(State::Listen);
-        c
+            Born {
+                from_closed: true,
+                syn_pending: false,
+                one_shot_listener: true,
+            },
+        )
     }
 
     /// Passive open from a received SYN, for callers that demultiplex
