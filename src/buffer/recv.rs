@@ -32,6 +32,7 @@
 use crate::seq::SeqNum;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
+use core::ops::Deref;
 
 /// Pieces shorter than this are copied rather than kept as slices of the
 /// packet that carried them.
@@ -52,12 +53,98 @@ pub(crate) const KEEP_QUEUE: usize = 4;
 /// Size of the compact block small in-order segments are copied into.
 const BLOCK: usize = 4096;
 
+/// A queue that allocates nothing, not even a `VecDeque`, until first
+/// written: an idle or fresh connection's buffer is dropped or emptied
+/// with a test instead of an out-of-line `VecDeque::drop`. Reads go
+/// through `Deref` (a shared empty queue while unallocated); the writes
+/// the buffer uses are methods here (there is no `DerefMut`).
+#[derive(Debug)]
+pub(crate) struct Deque<T: 'static>(Option<VecDeque<T>>);
+
+/// Element types with a shared, read-only empty queue.
+pub(crate) trait EmptyDeque: Sized + 'static {
+    /// The empty queue.
+    fn empty() -> &'static VecDeque<Self>;
+}
+
+static EMPTY_READY: VecDeque<(Bytes, bool)> = VecDeque::new();
+static EMPTY_OOO: VecDeque<(SeqNum, Bytes)> = VecDeque::new();
+
+impl EmptyDeque for (Bytes, bool) {
+    fn empty() -> &'static VecDeque<Self> {
+        &EMPTY_READY
+    }
+}
+
+impl EmptyDeque for (SeqNum, Bytes) {
+    fn empty() -> &'static VecDeque<Self> {
+        &EMPTY_OOO
+    }
+}
+
+impl<T: EmptyDeque> Deque<T> {
+    /// Nothing allocated.
+    pub(crate) const fn new() -> Self {
+        Deque(None)
+    }
+
+    #[inline]
+    fn make(&mut self) -> &mut VecDeque<T> {
+        self.0.get_or_insert_with(VecDeque::new)
+    }
+
+    #[inline]
+    pub(crate) fn push_back(&mut self, v: T) {
+        self.make().push_back(v);
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, i: usize, v: T) {
+        self.make().insert(i, v);
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        self.0.as_mut()?.pop_front()
+    }
+
+    #[inline]
+    pub(crate) fn pop_back(&mut self) -> Option<T> {
+        self.0.as_mut()?.pop_back()
+    }
+
+    #[inline]
+    pub(crate) fn front_mut(&mut self) -> Option<&mut T> {
+        self.0.as_mut()?.front_mut()
+    }
+
+    /// Empties the queue, keeping its storage.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        if let Some(q) = &mut self.0 {
+            q.clear();
+        }
+    }
+}
+
+impl<T: EmptyDeque> Deref for Deque<T> {
+    type Target = VecDeque<T>;
+
+    #[inline]
+    fn deref(&self) -> &VecDeque<T> {
+        match &self.0 {
+            Some(q) => q,
+            None => T::empty(),
+        }
+    }
+}
+
 /// Received data. See the module documentation for the memory bounds.
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
     /// In-order data before `tail`.
     /// Each with whether it is a small slice kept as it is (see `small_slices`).
-    ready: VecDeque<(Bytes, bool)>,
+    ready: Deque<(Bytes, bool)>,
     /// Small slices of packets held in `ready` (at most [`SMALL_SLICES`]).
     small_slices: usize,
     /// In-order data after `ready`: small segments coalesced into one block.
@@ -65,7 +152,7 @@ pub(crate) struct RecvBuffer {
     /// Octets readable: `ready` plus `tail`.
     ready_len: usize,
     /// Out-of-order segments: sorted, disjoint, all after RCV.NXT.
-    ooo: VecDeque<(SeqNum, Bytes)>,
+    ooo: Deque<(SeqNum, Bytes)>,
     ooo_len: usize,
     capacity: usize,
     /// Octets beyond `capacity` the rounded-up window may offer (one
@@ -90,11 +177,11 @@ pub(crate) struct Inserted {
 impl RecvBuffer {
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
-            ready: VecDeque::new(),
+            ready: Deque::new(),
             small_slices: 0,
             tail: BytesMut::new(),
             ready_len: 0,
-            ooo: VecDeque::new(),
+            ooo: Deque::new(),
             ooo_len: 0,
             capacity,
             slack: 0,
@@ -411,10 +498,10 @@ impl RecvBuffer {
                 self.tail = BytesMut::new();
             }
             if self.ready.is_empty() && (1..=KEEP_QUEUE).contains(&self.ready.capacity()) {
-                self.ready = VecDeque::new();
+                self.ready = Deque::new();
             }
             if self.ooo.is_empty() && (1..=KEEP_QUEUE).contains(&self.ooo.capacity()) {
-                self.ooo = VecDeque::new();
+                self.ooo = Deque::new();
             }
         }
     }
