@@ -438,9 +438,9 @@ fn sack_flood_allocates_only_the_scoreboard_once() {
         "SACK flood ({flight} octets in flight, MSS 64): {allocs} allocations, {live} octets held"
     );
     // Once each: the scoreboard (allocated with the first SACK block), its
-    // range storage, PRR's state (with the first recovery) and the counts
-    // of rare events (the first duplicate ACK).
-    assert!(allocs <= 4, "{allocs} allocations during the flood");
+    // range storage, PRR's state and the undo state (with the first
+    // recovery) and the counts of rare events (the first duplicate ACK).
+    assert!(allocs <= 5, "{allocs} allocations during the flood");
     assert!(
         live < 64 * 1024,
         "{live} octets of heap pinned by the flood"
@@ -535,5 +535,5 @@ fn allocations_per_segment_and_heap_held() {
 fn connection_stays_within_its_size_budget() {
     let size = std::mem::size_of::<Connection>();
     println!("size_of::<Connection>() = {size} B");
-    assert!(size <= 1024, "Connection is {size} B");
+    assert!(size <= 800, "Connection is {size} B");
 }

@@ -650,7 +650,8 @@ impl Connection {
         let blocks = seg.options.sack_blocks.as_slice();
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
-            && self.undo.on_dsack(d.left, d.right, self.snd_mss)
+            && let Some(u) = self.undo.present()
+            && u.on_dsack(d.left, d.right, self.snd_mss)
         {
             // Before this ACK moves SND.UNA (which may close the episode).
             self.undo_spurious_response(now);
@@ -710,7 +711,7 @@ impl Connection {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.flight_size();
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
-                self.undo.start(self.snd_una, false);
+                self.undo.make().start(self.snd_una, false);
                 self.ecn_on_loss();
                 self.flags.set_in_recovery(true);
                 self.recover = self.snd_nxt;
@@ -756,7 +757,7 @@ impl Connection {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             self.cc.get_mut().on_fast_retransmit(now, flight, mss);
-            self.undo.start(self.snd_una, false);
+            self.undo.make().start(self.snd_una, false);
             self.ecn_on_loss();
             self.flags.set_in_recovery(true);
             self.recover = self.snd_nxt;
@@ -818,7 +819,9 @@ impl Connection {
             .timestamps
             .filter(|_| self.flags.ts_enabled())
             .map(|t| t.ecr);
-        if self.undo.on_ack(self.snd_una, ecr) {
+        if let Some(u) = self.undo.present()
+            && u.on_ack(self.snd_una, ecr)
+        {
             self.undo_spurious_response(now);
         }
         let mss = self.snd_mss;
@@ -828,13 +831,15 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
-                self.undo.on_recovery_end(self.snd_nxt);
+                if let Some(u) = self.undo.present() {
+                    u.on_recovery_end(self.snd_nxt);
+                }
                 self.rack.on_recovery_end();
             } else if !self.flags.sack_enabled() {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.set_fast_rtx(Some(self.snd_una));
             }
-        } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
+        } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
             let mut sample = crate::cc::AckSample::new(acked, flight, mss);

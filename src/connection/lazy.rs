@@ -1,5 +1,5 @@
 //! State that most connections never need (a SACK scoreboard, PRR, the SACK
-//! blocks to report, queued replies), kept behind one pointer and allocated
+//! blocks to report, queued replies, the undo state of a loss response), kept behind one pointer and allocated
 //! the first time it is written: an idle or loss-free connection carries
 //! 8 octets for each instead of the state itself, and allocates nothing.
 //! Once allocated it stays (no allocation per segment afterwards).
@@ -49,11 +49,12 @@ impl<T: Empty> Deref for Lazy<T> {
 
 mod empties {
     use super::Empty;
-    use crate::recovery::{Prr, SackReport, Scoreboard};
+    use crate::recovery::{Prr, SackReport, Scoreboard, Undo};
     use crate::wire::Segment;
     use alloc::collections::VecDeque;
 
     static SCOREBOARD: Scoreboard = Scoreboard::EMPTY;
+    static UNDO: Undo = Undo::EMPTY;
     static PRR: Prr = Prr::EMPTY;
     static SACK_REPORT: SackReport = SackReport::EMPTY;
     static REPLIES: VecDeque<Segment> = VecDeque::new();
@@ -67,6 +68,12 @@ mod empties {
     impl Empty for Prr {
         fn empty() -> &'static Self {
             &PRR
+        }
+    }
+
+    impl Empty for Undo {
+        fn empty() -> &'static Self {
+            &UNDO
         }
     }
 
@@ -93,6 +100,10 @@ mod tests {
         assert!(Scoreboard::empty().is_empty());
         assert_eq!(Scoreboard::empty().sacked_bytes(), 0);
         assert!(SackReport::empty().is_empty());
+        assert_eq!(
+            alloc::format!("{:?}", crate::recovery::Undo::empty()),
+            alloc::format!("{:?}", crate::recovery::Undo::default())
+        );
         assert_eq!(
             alloc::format!("{:?}", Prr::empty()),
             alloc::format!("{:?}", Prr::default())

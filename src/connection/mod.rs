@@ -280,8 +280,9 @@ pub struct Connection {
     events: events::EventQueue,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
-    /// The loss response that may still prove spurious.
-    undo: crate::recovery::Undo,
+    /// The loss response that may still prove spurious (allocated at the
+    /// first loss response).
+    undo: Lazy<crate::recovery::Undo>,
 }
 
 impl Connection {
@@ -413,7 +414,7 @@ impl Connection {
             },
             close_reason: None,
             stats: counters::Counters::default(),
-            undo: crate::recovery::Undo::default(),
+            undo: Lazy::default(),
             cfg,
         }
     }
@@ -1004,7 +1005,7 @@ impl Connection {
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
-        self.undo.start(self.snd_una, true);
+        self.undo.make().start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
@@ -1152,12 +1153,19 @@ impl Connection {
 
     /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
+    #[inline]
     fn pipe(&self) -> u32 {
+        if !self.flags.in_recovery() && self.scoreboard.is_empty() {
+            // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
+            return self.snd_nxt.dist(self.snd_una);
+        }
+        self.pipe_with_sacks()
+    }
+
+    /// [`pipe`](Self::pipe) with a scoreboard or in recovery.
+    fn pipe_with_sacks(&self) -> u32 {
         let (una, nxt) = (self.snd_una, self.snd_nxt);
         let sb = &self.scoreboard;
-        if sb.is_empty() && !self.flags.in_recovery() {
-            return nxt.dist(una);
-        }
         let lost = self.lost_end();
         let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
         if self.flags.in_recovery() && self.high_rxt.gt(una) {
