@@ -535,5 +535,5 @@ fn allocations_per_segment_and_heap_held() {
 fn connection_stays_within_its_size_budget() {
     let size = std::mem::size_of::<Connection>();
     println!("size_of::<Connection>() = {size} B");
-    assert!(size <= 800, "Connection is {size} B");
+    assert!(size <= 672, "Connection is {size} B");
 }
