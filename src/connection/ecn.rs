@@ -123,7 +123,7 @@ impl Connection {
             self.ecn.echo_ece = false;
         }
         if self.ecn.incoming.is_ce() {
-            self.stats.rare.make().ecn_ce_received += 1;
+            self.cold.make().rare.ecn_ce_received += 1;
             if !self.ecn.echo_ece {
                 self.ecn.echo_ece = true;
                 self.flags.set_ack_now(true);
@@ -145,7 +145,7 @@ impl Connection {
             self.cc.get_mut().on_ecn(now, flight, mss);
             self.ecn.recover = self.snd_nxt;
             self.ecn.send_cwr = true;
-            self.stats.rare.make().ecn_reductions += 1;
+            self.cold.make().rare.ecn_reductions += 1;
         }
         true
     }

@@ -57,7 +57,7 @@ impl Connection {
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) if self.fast_rtx().is_none() => {
                     self.set_fast_rtx(Some(self.snd_una));
-                    self.stats.rare.make().rack_lost_retransmits += 1;
+                    self.cold.make().rare.rack_lost_retransmits += 1;
                 }
                 Some(d) if !d.is_zero() => wait = Some(d),
                 _ => {}
@@ -65,7 +65,7 @@ impl Connection {
         }
         let mut cur = self.rack_lost_end.max(self.high_rxt).max(self.snd_una);
         for _ in 0..RACK_SCAN {
-            let (hole, _) = self.scoreboard.next_hole(cur);
+            let (hole, _) = self.cold.scoreboard.next_hole(cur);
             if !hole.lt(self.snd_nxt) {
                 break;
             }

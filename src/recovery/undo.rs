@@ -38,6 +38,18 @@ pub(crate) struct Undo {
 }
 
 impl Undo {
+    /// No episode (equal to `Undo::default()`).
+    pub(crate) const EMPTY: Undo = Undo {
+        open: false,
+        timeout: false,
+        stamp: None,
+        pending: 0,
+        retransmitted: false,
+        marker: SeqNum(0),
+        high: SeqNum(0),
+        until: None,
+    };
+
     /// A loss response began at `snd_una` (`timeout`: an RTO). A timeout
     /// inside an open episode keeps the episode's first retransmission,
     /// whose time decides whether the whole episode was spurious.
