@@ -103,6 +103,23 @@ pub fn parse(pkt: &[u8]) -> Option<TcpInIp> {
     }
 }
 
+/// The addresses of a segment from `src` to `dst` as its checksum
+/// pseudo-header covers them (e.g. a [`parse`]d packet's); `None` when the
+/// two are of different families.
+pub fn pair(src: IpAddr, dst: IpAddr) -> Option<IpPair> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some(IpPair::V4 {
+            src: s.octets(),
+            dst: d.octets(),
+        }),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Some(IpPair::V6 {
+            src: s.octets(),
+            dst: d.octets(),
+        }),
+        _ => None,
+    }
+}
+
 /// The length of the header [`write_header`] writes for `addrs`: 20
 /// (IPv4) or 40 (IPv6).
 pub fn header_len(addrs: &IpPair) -> usize {
@@ -188,7 +205,16 @@ mod tests {
                 IpPair::V6 { src, dst } => (IpAddr::from(src), IpAddr::from(dst)),
             };
             assert_eq!((t.src, t.dst), (src, dst));
+            assert_eq!(pair(t.src, t.dst), Some(addrs));
         }
+    }
+
+    #[test]
+    fn addresses_of_two_families_make_no_pair() {
+        let v4 = IpAddr::from([192, 0, 2, 2]);
+        let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(pair(v4, v6), None);
+        assert_eq!(pair(v6, v4), None);
     }
 
     #[test]

@@ -6,17 +6,17 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
-use common::app::{App, Finish, Fnv, fill};
+use common::app::{App, Finish, Fnv, accept_within, write_pattern};
 use common::impair::Profile;
 use common::ip;
 use common::netns::{Family, KernelNet};
 use common::pump::Pump;
-use tcp_proto::{CloseReason, Config, Connection, Ecn, EcnMode, Flags, SeqNum, State};
+use tcp_proto::{CloseReason, Config, Ecn, EcnMode, Flags, SeqNum, State};
 
 const KERNEL_PORT: u16 = 5001;
 const OUR_PORT: u16 = 5002;
@@ -40,32 +40,11 @@ fn ecn_against_linux(family: Family) {
         .run_in(move || TcpListener::bind(at))
         .expect("kernel listen");
     let kernel = net.spawn_in(move || {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut s = loop {
-            match listener.accept() {
-                Ok((s, _)) => break s,
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
-                {
-                    thread::sleep(Duration::from_millis(1))
-                }
-                Err(e) => panic!("kernel accept: {e}"),
-            }
-        };
-        s.set_nonblocking(false).unwrap();
+        let mut s = accept_within(&listener, Duration::from_secs(20));
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut w = s.try_clone().unwrap();
         let writer = thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut at = 0;
-            while at < N {
-                let n = (N - at).min(buf.len() as u64) as usize;
-                fill(KERNEL_SEED, at, &mut buf[..n]);
-                w.write_all(&buf[..n]).expect("kernel write");
-                at += n as u64;
-            }
+            write_pattern(&mut w, KERNEL_SEED, N).expect("kernel write");
         });
         let (mut got, mut hash, mut buf) = (0u64, Fnv::default(), vec![0u8; 64 * 1024]);
         loop {
@@ -96,10 +75,7 @@ fn ecn_against_linux(family: Family) {
         7,
     );
     pump.mark_ce_every = Some((25, 25));
-    let now = pump.clock.now();
-    pump.conn = Some(
-        Connection::connect(cfg, OUR_PORT, KERNEL_PORT, SeqNum(0xFFFF_0000), now).expect("connect"),
-    );
+    pump.connect(cfg, KERNEL_PORT, SeqNum(0xFFFF_0000));
     pump.run_until(Duration::from_secs(60), "CLOSED", |p| {
         p.state() == Some(State::Closed) && p.app.closed.is_some()
     });

@@ -16,13 +16,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::app::{App, Finish, Fnv, fill};
+use common::app::{App, Finish, Fnv, accept_within, write_pattern};
 use common::impair::Profile;
 use common::ip;
 use common::netns::{Family, KernelNet};
 use common::pump::Pump;
 use common::tshark;
-use tcp_proto::{CloseReason, Config, Connection, SeqNum, State};
+use tcp_proto::{CloseReason, Config, SeqNum, State};
 
 const KERNEL_PORT: u16 = 5001;
 const OUR_PORT: u16 = 5002;
@@ -95,15 +95,8 @@ fn kernel_app(
     let mut writer = stream.try_clone().expect("clone kernel stream");
     let shutdown_after_send = order == CloseOrder::HalfClose;
     let w = thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut at = 0;
-        while at < send {
-            let n = (send - at).min(buf.len() as u64) as usize;
-            fill(KERNEL_SEED, at, &mut buf[..n]);
-            if writer.write_all(&buf[..n]).is_err() {
-                return;
-            }
-            at += n as u64;
+        if write_pattern(&mut writer, KERNEL_SEED, send).is_err() {
+            return;
         }
         if shutdown_after_send {
             let _ = writer.shutdown(Shutdown::Write);
@@ -273,21 +266,7 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 .run_in(move || TcpListener::bind(at))
                 .expect("kernel listen");
             let kernel = net.spawn_in(move || {
-                listener.set_nonblocking(true).unwrap();
-                let deadline = std::time::Instant::now() + Duration::from_secs(20);
-                let stream = loop {
-                    match listener.accept() {
-                        Ok((s, _)) => break s,
-                        Err(e)
-                            if e.kind() == ErrorKind::WouldBlock
-                                && std::time::Instant::now() < deadline =>
-                        {
-                            thread::sleep(Duration::from_millis(1))
-                        }
-                        Err(e) => panic!("kernel accept: {e}"),
-                    }
-                };
-                stream.set_nonblocking(false).unwrap();
+                let stream = accept_within(&listener, Duration::from_secs(20));
                 kernel_app(stream, kernel_send, kernel_recv, order, go, lossy)
             });
             let mut pump = Pump::new(
@@ -299,10 +278,7 @@ fn scenario(family: Family, role: Role, order: CloseOrder, lossy: bool) {
                 (profile, profile),
                 seed,
             );
-            let now = pump.clock.now();
-            pump.conn = Some(
-                Connection::connect(config(), OUR_PORT, KERNEL_PORT, iss, now).expect("connect"),
-            );
+            pump.connect(config(), KERNEL_PORT, iss);
             (kernel, pump)
         }
         Role::Server => {
@@ -480,10 +456,7 @@ fn refused(family: Family, role: Role) {
     );
     match role {
         Role::Client => {
-            let now = pump.clock.now();
-            pump.conn = Some(
-                Connection::connect(config(), OUR_PORT, 9, SeqNum(12345), now).expect("connect"),
-            );
+            pump.connect(config(), 9, SeqNum(12345));
             pump.run_until(Duration::from_secs(5), "refusal", |p| {
                 p.app.closed.is_some()
             });

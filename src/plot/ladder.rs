@@ -433,6 +433,9 @@ impl Ladder {
         }
 
         let legend_y = bottom + 22.0;
+        let legend = |svg: &mut Svg, x: f64, anchor: Anchor, fill: &str, text: &str| {
+            svg.text(x, legend_y, anchor, 11.0, fill, "normal", "legend", text);
+        };
         let mut lx = 30.0;
         let forward = alloc::format!("{} → {}", self.names[0], self.names[1]);
         let backward = alloc::format!("{} → {}", self.names[1], self.names[0]);
@@ -446,37 +449,22 @@ impl Ladder {
                 2.0,
                 "",
             );
-            svg.text(
-                lx + 30.0,
-                legend_y,
-                Anchor::Start,
-                11.0,
-                "#333333",
-                "normal",
-                "legend",
-                text,
-            );
+            legend(&mut svg, lx + 30.0, Anchor::Start, "#333333", text);
             lx += 30.0 + 6.6 * text.chars().count() as f64 + 24.0;
         }
         svg.cross(lx + 5.0, legend_y - 4.0, 5.0, LOSS, 2.5);
-        svg.text(
+        legend(
+            &mut svg,
             lx + 16.0,
-            legend_y,
             Anchor::Start,
-            11.0,
             "#333333",
-            "normal",
-            "legend",
             "lost on the link",
         );
-        svg.text(
+        legend(
+            &mut svg,
             WIDTH - 16.0,
-            legend_y,
             Anchor::End,
-            11.0,
             "#777777",
-            "normal",
-            "legend",
             "seq/ack relative to each ISS",
         );
         svg.finish()

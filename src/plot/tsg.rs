@@ -16,7 +16,7 @@ use crate::pcap;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{ChecksumMode, IpPair, Segment};
-use core::net::{IpAddr, SocketAddr};
+use core::net::SocketAddr;
 
 /// One direction of a connection in a capture: source, destination.
 type Flow = (SocketAddr, SocketAddr);
@@ -294,17 +294,7 @@ impl Tsg {
     fn segment_of(p: pcap::Packet<'_>) -> Option<(Flow, IpPair, Segment)> {
         let pkt = p.ip?;
         let found = crate::ip::parse(pkt)?;
-        let addrs = match (found.src, found.dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
-                src: s.octets(),
-                dst: d.octets(),
-            },
-            (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 {
-                src: s.octets(),
-                dst: d.octets(),
-            },
-            _ => return None,
-        };
+        let addrs = crate::ip::pair(found.src, found.dst)?;
         // Captures often hold checksums a NIC fills in later: do not verify.
         let seg = Segment::decode_slice(&pkt[found.tcp], &addrs, ChecksumMode::Skip).ok()?;
         let flow = (

@@ -21,7 +21,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::{Args, stack_on_new_tun};
+use common::{Args, exit_code, stack_on_new_tun};
 use tcp_proto_tokio::TcpListener;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -76,11 +76,5 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("echo", run().await)
 }

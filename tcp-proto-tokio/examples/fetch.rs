@@ -29,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use common::{Args, stack_on_new_tun};
+use common::{Args, exit_code, stack_on_new_tun};
 use tcp_proto_tokio::TcpStream;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -203,11 +203,5 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fetch: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("fetch", run().await)
 }

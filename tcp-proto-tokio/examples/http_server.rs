@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Args, stack_on_new_tun};
+use common::{Args, exit_code, stack_on_new_tun};
 use tcp_proto_tokio::{TcpListener, TcpStream};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
@@ -426,11 +426,5 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("http_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code("http_server", run().await)
 }

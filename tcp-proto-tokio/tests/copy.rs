@@ -5,16 +5,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as KernelStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::netns::Family;
-use common::{Pattern, namespace, stack};
+use common::{Pattern, sha256_to_eof, stack_in_namespace};
 use sha2::{Digest, Sha256};
-use tcp_proto::endpoint::EndpointConfig;
 use tcp_proto_tokio::{TcpListener, TcpStream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -74,17 +73,8 @@ impl AsyncWrite for Sink {
 /// Reads `s` to EOF: (octets, SHA-256).
 fn kernel_drain(mut s: KernelStream) -> std::io::Result<(u64, [u8; 32])> {
     s.set_read_timeout(Some(LIMIT))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0u64;
-    loop {
-        let k = s.read(&mut buf)?;
-        if k == 0 {
-            return Ok((n, h.finalize().into()));
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
+    let (n, hash) = sha256_to_eof(&mut s)?;
+    Ok((n as u64, hash))
 }
 
 /// Writes `TOTAL` pattern octets to `s` and half-closes: their SHA-256.
@@ -116,15 +106,9 @@ fn rate(what: &str, secs: f64) {
 #[test]
 fn copy_100_mib_each_way_with_the_kernel() {
     let test = "copy_100_mib_each_way_with_the_kernel";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 2, 11) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 11) });
 
     // tcp-proto → kernel: copy a source into a connected stream, then FIN.
     let kernel = SocketAddr::new(Family::V4.kernel_addr(), 9000);

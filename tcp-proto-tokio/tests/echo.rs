@@ -12,17 +12,17 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream as KernelStream};
 use std::time::Duration;
 
 use common::netns::Family;
-use common::{namespace, ours, pattern, stack};
+use common::{accept, connect, namespace, ours, pattern, sha256_to_eof, stack, stack_in_namespace};
 use sha2::{Digest, Sha256};
 use tcp_proto::endpoint::EndpointConfig;
-use tcp_proto_tokio::{TcpListener, TcpStream};
+use tcp_proto_tokio::TcpListener;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PORT: u16 = 7;
 
 /// One kernel client: writes `data` from a second thread while reading the
-/// echo, half-closes, and returns the SHA-256 of what came back.
-fn kernel_client(to: SocketAddr, data: Vec<u8>) -> std::io::Result<([u8; 32], usize)> {
+/// echo, half-closes, and returns the length and SHA-256 of what came back.
+fn kernel_client(to: SocketAddr, data: Vec<u8>) -> std::io::Result<(usize, [u8; 32])> {
     let mut s = KernelStream::connect_timeout(&to, Duration::from_secs(10))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -31,19 +31,9 @@ fn kernel_client(to: SocketAddr, data: Vec<u8>) -> std::io::Result<([u8; 32], us
         w.write_all(&data)?;
         w.shutdown(Shutdown::Write)
     });
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0;
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n;
-    }
+    let echoed = sha256_to_eof(&mut s)?;
     writer.join().expect("writer thread")?;
-    Ok((h.finalize().into(), total))
+    Ok(echoed)
 }
 
 async fn serve(listener: TcpListener) {
@@ -70,16 +60,10 @@ async fn serve(listener: TcpListener) {
 }
 
 fn echo_clients(test: &str, clients: usize, bytes: usize) {
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 2, 7) else {
         return;
     };
     let ours = ours();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 7) });
     let listener = TcpListener::bind(&stack, None, PORT, 1024).expect("listen");
     rt.spawn(serve(listener));
 
@@ -95,7 +79,7 @@ fn echo_clients(test: &str, clients: usize, bytes: usize) {
         })
         .collect();
     for (i, to, want, len, h) in handles {
-        let (got, n) = h
+        let (n, got) = h
             .join()
             .expect("client thread")
             .unwrap_or_else(|e| panic!("client {i} to {to}: {e}"));
@@ -139,13 +123,7 @@ fn connect_to_a_kernel_listener_and_read_until_its_fin() {
             // Dropped: FIN.
         });
         let got = rt.block_on(async {
-            let mut s = tokio::time::timeout(
-                Duration::from_secs(10),
-                TcpStream::connect(&stack, SocketAddr::new(kernel, 8080)),
-            )
-            .await
-            .expect("connect in time")
-            .expect("connect");
+            let mut s = connect(&stack, SocketAddr::new(kernel, 8080)).await;
             let mut all = Vec::new();
             tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut all))
                 .await
@@ -162,15 +140,9 @@ fn connect_to_a_kernel_listener_and_read_until_its_fin() {
 #[test]
 fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
     let test = "resets_surface_as_connection_reset_and_a_dropped_listener_refuses";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 1, 5) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 5) });
     let listener = TcpListener::bind(&stack, None, PORT, 16).expect("listen");
     for fam in [Family::V4, Family::V6] {
         let to = SocketAddr::new(fam.peer_addr(), PORT);
@@ -191,10 +163,7 @@ fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
             .unwrap();
         });
         let err = rt.block_on(async {
-            let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-                .await
-                .expect("accept in time")
-                .unwrap();
+            let mut s = accept(&listener).await;
             let mut buf = [0u8; 64];
             let n = s.read(&mut buf).await.unwrap();
             assert!(n > 0);
@@ -232,11 +201,7 @@ fn resets_surface_as_connection_reset_and_a_dropped_listener_refuses() {
             }
         });
         rt.block_on(async {
-            let (s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-                .await
-                .expect("accept in time")
-                .unwrap();
-            s.abort();
+            accept(&listener).await.abort();
         });
         let r = client.join().unwrap();
         assert_eq!(

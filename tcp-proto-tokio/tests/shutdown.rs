@@ -11,22 +11,13 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use common::netns::{Family, KernelNet, TUN_NAME};
-use common::{namespace, pattern, stack};
+use common::{accept, connect, pattern, sha256_to_eof, stack_in_namespace};
 use nix::sys::socket::{setsockopt, sockopt};
 use sha2::{Digest, Sha256};
-use tcp_proto::endpoint::EndpointConfig;
 use tcp_proto_tokio::{ShutdownSummary, TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1 << 20;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A kernel listener at `addr` in the namespace, with a small receive
 /// buffer (inherited by what it accepts) when `rcvbuf` is given.
@@ -75,6 +66,17 @@ fn kernel_states(net: &KernelNet, port: u16) -> Vec<u8> {
 }
 const TCP_LISTEN: u8 = 0x0a;
 
+/// Whether only a listener (or nothing) is left of the kernel's sockets on
+/// local `port`: every connection there has closed or been reset.
+fn only_listening(net: &KernelNet, port: u16) -> bool {
+    kernel_states(net, port).iter().all(|&s| s == TCP_LISTEN)
+}
+
+/// Whether the TUN device is gone (its last fd, the driver task's, closed).
+fn tun_gone(net: &KernelNet) -> bool {
+    net.ip(&["link", "show", TUN_NAME]).is_err()
+}
+
 /// 1 MiB written, then the stream, the stack and the runtime's last
 /// reference dropped at once: the kernel must still read every octet and
 /// EOF. Its receiver stalls first (small buffer, no reads for a while), so
@@ -84,11 +86,9 @@ const TCP_LISTEN: u8 = 0x0a;
 #[test]
 fn a_dropped_stream_delivers_its_data_and_fin_after_every_handle_is_gone() {
     let test = "a_dropped_stream_delivers_its_data_and_fin_after_every_handle_is_gone";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 1, 11) else {
         return;
     };
-    let rt = runtime();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 11) });
     let kernel = Family::V4.kernel_addr();
     let to = SocketAddr::new(kernel, 9000);
     let listener = kernel_listener(&net, to, Some(32 * 1024));
@@ -100,25 +100,11 @@ fn a_dropped_stream_delivers_its_data_and_fin_after_every_handle_is_gone() {
         // Not reading yet: our side fills the window and the stream is gone
         // before most of the data is acknowledged.
         std::thread::sleep(Duration::from_millis(700));
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0;
-        loop {
-            let n = s.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            total += n;
-        }
-        Ok((total, h.finalize().into()))
+        sha256_to_eof(&mut s)
         // Dropped: the kernel's FIN, which the driver acknowledges.
     });
     rt.block_on(async move {
-        let mut s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&stack, to))
-            .await
-            .expect("connect in time")
-            .expect("connect");
+        let mut s = connect(&stack, to).await;
         tokio::time::timeout(Duration::from_secs(20), s.write_all(&data))
             .await
             .expect("write in time")
@@ -136,7 +122,7 @@ fn a_dropped_stream_delivers_its_data_and_fin_after_every_handle_is_gone() {
     eventually(
         "the driver task ends and the TUN disappears",
         Duration::from_secs(5),
-        || net.ip(&["link", "show", TUN_NAME]).is_err(),
+        || tun_gone(&net),
     );
     rt.shutdown_timeout(Duration::from_secs(1));
 }
@@ -148,11 +134,9 @@ fn a_dropped_stream_delivers_its_data_and_fin_after_every_handle_is_gone() {
 #[test]
 fn shutdown_closes_idle_connections_with_a_fin_and_their_close_completes() {
     let test = "shutdown_closes_idle_connections_with_a_fin_and_their_close_completes";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 1, 12) else {
         return;
     };
-    let rt = runtime();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 12) });
     let to_kernel = SocketAddr::new(Family::V4.kernel_addr(), 9001);
     let kernel_l = kernel_listener(&net, to_kernel, None);
     let to_us = SocketAddr::new(Family::V6.peer_addr(), 9002);
@@ -179,18 +163,9 @@ fn shutdown_closes_idle_connections_with_a_fin_and_their_close_completes() {
         )?)
     });
     let (summary, took, mut ours) = rt.block_on(async {
-        let mut a = tokio::time::timeout(
-            Duration::from_secs(10),
-            TcpStream::connect(&stack, to_kernel),
-        )
-        .await
-        .expect("connect in time")
-        .expect("connect");
+        let mut a = connect(&stack, to_kernel).await;
         a.write_all(b"hello").await.expect("write");
-        let (b, _) = tokio::time::timeout(Duration::from_secs(10), our_l.accept())
-            .await
-            .expect("accept in time")
-            .expect("accept");
+        let b = accept(&our_l).await;
         // Stacks are clones: one keeps working after the other shut down.
         let other = stack.clone();
         let t = Instant::now();
@@ -256,7 +231,7 @@ fn shutdown_closes_idle_connections_with_a_fin_and_their_close_completes() {
         eventually(
             &format!("no kernel socket left closing on {port}"),
             Duration::from_secs(3),
-            || kernel_states(&net, port).iter().all(|&s| s == TCP_LISTEN),
+            || only_listening(&net, port),
         );
     }
     drop(ours);
@@ -270,11 +245,9 @@ fn shutdown_closes_idle_connections_with_a_fin_and_their_close_completes() {
 #[test]
 fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
     let test = "shutdown_resets_peers_that_never_read_or_close_at_the_timeout";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 1, 13) else {
         return;
     };
-    let rt = runtime();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 13) });
     let to_kernel = SocketAddr::new(Family::V4.kernel_addr(), 9011);
     let kernel_l = kernel_listener(&net, to_kernel, Some(16 * 1024));
     // The kernel's connection from us: accepted, never read.
@@ -292,20 +265,11 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
     });
     let timeout = Duration::from_millis(1500);
     let (summary, took, refused, never_closes) = rt.block_on(async {
-        let mut a = tokio::time::timeout(
-            Duration::from_secs(10),
-            TcpStream::connect(&stack, to_kernel),
-        )
-        .await
-        .expect("connect in time")
-        .expect("connect");
+        let mut a = connect(&stack, to_kernel).await;
         // Fill the kernel's window and our send buffer.
         let data = pattern(3, 4 * MIB);
         let _ = tokio::time::timeout(Duration::from_millis(500), a.write_all(&data)).await;
-        let (b, _) = tokio::time::timeout(Duration::from_secs(10), our_l.accept())
-            .await
-            .expect("accept in time")
-            .expect("accept");
+        let b = accept(&our_l).await;
         let t = Instant::now();
         let other = stack.clone();
         let shutdown = tokio::spawn(stack.shutdown(timeout));
@@ -354,7 +318,7 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
     eventually(
         "the kernel's sockets were reset",
         Duration::from_secs(3),
-        || kernel_states(&net, 9011).iter().all(|&s| s == TCP_LISTEN),
+        || only_listening(&net, 9011),
     );
     assert_eq!(
         socket_error(&never_reads),
@@ -375,21 +339,16 @@ fn shutdown_resets_peers_that_never_read_or_close_at_the_timeout() {
 #[test]
 fn an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends() {
     let test = "an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends";
-    let Some((net, tun)) = namespace(test) else {
+    let Some((net, rt, stack)) = stack_in_namespace(test, 1, 14) else {
         return;
     };
-    let rt = runtime();
-    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), 14) });
     let linger = Duration::from_millis(800);
     stack.set_orphan_linger(linger);
     let to = SocketAddr::new(Family::V6.kernel_addr(), 9021);
     let kernel_l = kernel_listener(&net, to, Some(16 * 1024));
     let never_reads = std::thread::spawn(move || kernel_l.accept().map(|(s, _)| (s, kernel_l)));
     let dropped = rt.block_on(async move {
-        let mut s = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&stack, to))
-            .await
-            .expect("connect in time")
-            .expect("connect");
+        let mut s = connect(&stack, to).await;
         let data = pattern(4, 4 * MIB);
         let _ = tokio::time::timeout(Duration::from_millis(300), s.write_all(&data)).await;
         drop(s);
@@ -401,7 +360,7 @@ fn an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends()
     eventually(
         "the kernel's socket is reset",
         linger + Duration::from_secs(3),
-        || kernel_states(&net, 9021).iter().all(|&s| s == TCP_LISTEN),
+        || only_listening(&net, 9021),
     );
     let took = dropped.elapsed();
     assert!(
@@ -412,7 +371,7 @@ fn an_orphan_that_cannot_close_is_reset_at_the_linger_limit_then_the_task_ends()
     eventually(
         "the driver task ends and the TUN disappears",
         Duration::from_secs(3),
-        || net.ip(&["link", "show", TUN_NAME]).is_err(),
+        || tun_gone(&net),
     );
     rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -2,6 +2,10 @@
 //! pattern to send, a running hash of what arrives, and the close actions.
 //! Pure std; shared by the tcp-proto driver and the kernel threads.
 
+use std::io::{self, ErrorKind, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
 use tcp_proto::{CloseReason, Connection, Error, Event, Instant, State};
 
 /// Byte `i` of the stream seeded `seed`. Not periodic at any power of two,
@@ -16,6 +20,38 @@ pub fn fill(seed: u64, at: u64, buf: &mut [u8]) {
     for (k, b) in buf.iter_mut().enumerate() {
         *b = pattern_byte(seed, at + k as u64);
     }
+}
+
+/// Writes `len` octets of the pattern seeded `seed` to `w` (a kernel socket).
+pub fn write_pattern(w: &mut impl Write, seed: u64, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        fill(seed, at, &mut buf[..n]);
+        w.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// The first connection `listener` (a kernel socket) accepts within
+/// `limit`, as a blocking stream; panics when none comes. Polls, so that a
+/// peer that never connects fails the test instead of hanging it.
+pub fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    let s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => panic!("kernel accept: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s
 }
 
 /// FNV-1a, 64 bit: enough to compare two byte streams.

@@ -15,17 +15,7 @@ use tcp_proto::{ChecksumMode, Ecn, Flags, IpPair, Options, Segment, SeqNum};
 
 /// The `IpPair` from `src` to `dst` (both of one family).
 pub fn pair(src: IpAddr, dst: IpAddr) -> IpPair {
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => IpPair::V4 {
-            src: s.octets(),
-            dst: d.octets(),
-        },
-        (IpAddr::V6(s), IpAddr::V6(d)) => IpPair::V6 {
-            src: s.octets(),
-            dst: d.octets(),
-        },
-        _ => panic!("mixed address families {src} -> {dst}"),
-    }
+    tcp_proto::ip::pair(src, dst).unwrap_or_else(|| panic!("mixed address families {src} -> {dst}"))
 }
 
 fn options_to_elements(o: &Options) -> Vec<TcpOptionElement> {

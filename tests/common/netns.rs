@@ -184,11 +184,13 @@ impl KernelNet {
                 return Err(e);
             }
         };
+        // From here on, Drop cleans up whatever exists.
         let net = KernelNet {
             name,
             ns,
             tun: None,
         };
+        // Quiet IPv6: no router advertisements or solicitations.
         net.exec(&[
             "sh",
             "-c",
@@ -201,41 +203,25 @@ impl KernelNet {
 
     /// Creates the namespace and the TUN device and configures both.
     pub fn new() -> io::Result<KernelNet> {
-        sweep_stale_namespaces();
-        let name = format!(
-            "{NS_PREFIX}{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name])?;
-        // From here on, Drop cleans up whatever exists.
-        let ns = match File::open(format!("/run/netns/{name}")) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = ip(&["netns", "del", &name]);
-                return Err(e);
-            }
-        };
-        let mut net = KernelNet {
-            name,
-            ns,
-            tun: None,
-        };
-        // Quiet IPv6: no router advertisements/solicitations, no link-local
-        // address (so no MLD or RS chatter on the TUN). `default` applies to
-        // tcpp0, which is created after this.
-        net.exec(&[
+        let mut net = KernelNet::bare()?;
+        net.tun = Some(net.open_tun()?);
+        Ok(net)
+    }
+
+    /// Creates `tcpp0` in the namespace with the kernel's addresses on it
+    /// (see the module docs), up, and returns its fd: the device lives as
+    /// long as the fd.
+    pub fn open_tun(&self) -> io::Result<tun_rs::SyncDevice> {
+        // No link-local address on tcpp0 (so no MLD or RS chatter on the
+        // TUN): `default` applies to devices created after this.
+        self.exec(&[
             "sh",
             "-c",
-            "for k in accept_ra router_solicitations; do \
-               echo 0 > /proc/sys/net/ipv6/conf/all/$k; echo 0 > /proc/sys/net/ipv6/conf/default/$k; done; \
-             echo 1 > /proc/sys/net/ipv6/conf/default/addr_gen_mode",
+            "echo 1 > /proc/sys/net/ipv6/conf/default/addr_gen_mode",
         ])?;
-        net.ip(&["link", "set", "lo", "up"])?;
-        let tun = net.run_in(|| tun_rs::DeviceBuilder::new().name(TUN_NAME).build_sync())?;
-        net.tun = Some(tun);
-        net.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])?;
-        net.ip(&[
+        let tun = self.run_in(|| tun_rs::DeviceBuilder::new().name(TUN_NAME).build_sync())?;
+        self.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])?;
+        self.ip(&[
             "-6",
             "addr",
             "add",
@@ -246,9 +232,9 @@ impl KernelNet {
         ])?;
         // A long queue: the kernel may burst a whole window at us while the
         // test thread is busy; TUN drops would look like loss in clean runs.
-        net.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])?;
-        net.ip(&["link", "set", TUN_NAME, "up"])?;
-        Ok(net)
+        self.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])?;
+        self.ip(&["link", "set", TUN_NAME, "up"])?;
+        Ok(tun)
     }
 
     /// The namespace's name (`tcpp-<pid>-<n>`).

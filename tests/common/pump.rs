@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use tcp_proto::{Connection, Ecn, Flags, Instant, IpPair, Segment, State, pcap};
+use tcp_proto::{Config, Connection, Ecn, Flags, Instant, IpPair, Segment, SeqNum, State, pcap};
 
 use super::app::App;
 use super::impair::{Impair, Profile};
@@ -100,6 +100,15 @@ impl<'n> Pump<'n> {
             ect_seen: (0, 0),
             buf: vec![0u8; 65_536],
         }
+    }
+
+    /// Active open, now: the pump's connection becomes one from its local
+    /// port to the kernel's `remote_port`, with `cfg` and `iss`.
+    pub fn connect(&mut self, cfg: Config, remote_port: u16, iss: SeqNum) {
+        let now = self.clock.now();
+        self.conn = Some(
+            Connection::connect(cfg, self.local_port, remote_port, iss, now).expect("connect"),
+        );
     }
 
     fn drain(&mut self, now: Instant) {

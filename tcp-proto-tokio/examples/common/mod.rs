@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use tcp_proto::endpoint::EndpointConfig;
 use tcp_proto_tokio::Stack;
@@ -19,6 +19,18 @@ pub const KERNEL_V6: &str = "2001:db8::1";
 /// tcp-proto's addresses: the far end of the TUN.
 pub fn ours() -> [IpAddr; 2] {
     ["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()]
+}
+
+/// The exit status of a program named `name` whose work returned `result`;
+/// an error is printed first.
+pub fn exit_code(name: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// A command line: `--flag value` pairs (for the flags named) and the

@@ -6,11 +6,14 @@
 #[path = "../../../tests/common/netns.rs"]
 pub mod netns;
 
-use std::net::IpAddr;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use netns::{Family, KernelNet, TUN_NAME};
+use netns::{Family, KernelNet};
+use sha2::{Digest, Sha256};
 use tcp_proto::endpoint::EndpointConfig;
-use tcp_proto_tokio::Stack;
+use tcp_proto_tokio::{Stack, TcpListener, TcpStream};
 
 /// A namespace whose `tcpp0` routes the documentation prefixes to the TUN
 /// fd returned (the kernel: 192.0.2.1, 2001:db8::1; our side: 192.0.2.2,
@@ -18,30 +21,7 @@ use tcp_proto_tokio::Stack;
 /// `CI=true`).
 pub fn namespace(test: &str) -> Option<(KernelNet, tun_rs::SyncDevice)> {
     let net = KernelNet::bare_or_skip(test)?;
-    net.exec(&[
-        "sh",
-        "-c",
-        "echo 1 > /proc/sys/net/ipv6/conf/default/addr_gen_mode",
-    ])
-    .expect("quiet IPv6");
-    let tun = net
-        .run_in(|| tun_rs::DeviceBuilder::new().name(TUN_NAME).build_sync())
-        .expect("TUN in the namespace");
-    net.ip(&["addr", "add", "192.0.2.1/24", "dev", TUN_NAME])
-        .unwrap();
-    net.ip(&[
-        "-6",
-        "addr",
-        "add",
-        "2001:db8::1/64",
-        "dev",
-        TUN_NAME,
-        "nodad",
-    ])
-    .unwrap();
-    net.ip(&["link", "set", TUN_NAME, "txqueuelen", "8192"])
-        .unwrap();
-    net.ip(&["link", "set", TUN_NAME, "up"]).unwrap();
+    let tun = net.open_tun().expect("TUN in the namespace");
     Some((net, tun))
 }
 
@@ -54,6 +34,63 @@ pub fn ours() -> [IpAddr; 2] {
 pub fn stack(tun: tun_rs::SyncDevice, cfg: EndpointConfig, secret: u8) -> Stack {
     let dev = tun_rs::AsyncDevice::new(tun).expect("async TUN");
     Stack::new(dev, &ours(), cfg, [secret; 16]).expect("stack")
+}
+
+/// What a test starts from: [`namespace`], a [`runtime`] with `workers`
+/// worker threads, and a [`stack`] with the default configuration on the
+/// TUN. `None` after a loud skip without root/TUN.
+pub fn stack_in_namespace(
+    test: &str,
+    workers: usize,
+    secret: u8,
+) -> Option<(KernelNet, tokio::runtime::Runtime, Stack)> {
+    let (net, tun) = namespace(test)?;
+    let rt = runtime(workers);
+    let stack = rt.block_on(async { stack(tun, EndpointConfig::default(), secret) });
+    Some((net, rt, stack))
+}
+
+/// A multi-thread tokio runtime with `workers` worker threads.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A connection from `stack` to `to`; panics if it fails or takes more
+/// than 10 s.
+pub async fn connect(stack: &Stack, to: SocketAddr) -> TcpStream {
+    tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(stack, to))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// The next connection `listener` accepts; panics if that fails or takes
+/// more than 10 s.
+pub async fn accept(listener: &TcpListener) -> TcpStream {
+    let (s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("accept in time")
+        .expect("accept");
+    s
+}
+
+/// Reads `s` (a kernel socket) to EOF: the octets read and their SHA-256.
+pub fn sha256_to_eof(s: &mut impl Read) -> std::io::Result<(usize, [u8; 32])> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok((total, h.finalize().into()));
+        }
+        h.update(&buf[..n]);
+        total += n;
+    }
 }
 
 /// `len` pseudo-random octets from `seed` (xorshift).
