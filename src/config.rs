@@ -1,5 +1,6 @@
 //! Connection configuration with two presets: Linux's habits and the RFCs'.
 
+use alloc::sync::Arc;
 use core::time::Duration;
 
 /// The resolution of [`Instant`](crate::Instant): one microsecond. Every
@@ -262,6 +263,12 @@ impl Config {
         c
     }
 
+    /// This configuration checked once, to be shared by many connections
+    /// ([`ValidConfig::new`]).
+    pub fn validated(self) -> Result<ValidConfig, ConfigError> {
+        ValidConfig::new(self)
+    }
+
     /// Checks the settings for values no TCP can run with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.mss < 64 {
@@ -301,13 +308,14 @@ impl Config {
         if sub_tick(self.time_wait) {
             return Err(ConfigError::ZeroTimeWait);
         }
-        for d in [self.delayed_ack, self.user_timeout, self.fin_wait_2_timeout]
-            .into_iter()
-            .flatten()
+        // (Spelled out, not an iterator over an array of options: this runs
+        // on every connect and listen.)
+        let opt_sub_tick = |d: Option<Duration>| d.is_some_and(sub_tick);
+        if opt_sub_tick(self.delayed_ack)
+            || opt_sub_tick(self.user_timeout)
+            || opt_sub_tick(self.fin_wait_2_timeout)
         {
-            if sub_tick(d) {
-                return Err(ConfigError::BelowClockResolution);
-            }
+            return Err(ConfigError::BelowClockResolution);
         }
         if self.challenge_ack_limit == 0 {
             return Err(ConfigError::ZeroChallengeAckLimit);
@@ -328,12 +336,53 @@ impl Config {
         if let Some(s) = self.window_scale_shift {
             return s.min(14);
         }
+        // The smallest s with space >> s <= 65535: the bits of `space`
+        // above the low 16 (read on every SYN and SYN-ACK: no loop).
         let space = self.recv_buffer.max(self.recv_buffer_max);
-        let mut s = 0u8;
-        while s < 14 && (space >> s) > 65535 {
-            s += 1;
-        }
-        s
+        let bits = usize::BITS - space.leading_zeros();
+        bits.saturating_sub(16).min(14) as u8
+    }
+}
+
+/// A [`Config`] that passed [`Config::validate`], shared by reference
+/// count: made once with [`ValidConfig::new`] (or [`Config::validated`]),
+/// then cloned into as many connections as needed
+/// ([`Connection::connect_valid`](crate::Connection::connect_valid),
+/// [`Connection::listen_valid`](crate::Connection::listen_valid)) without
+/// checking it again or going through a `Result` per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidConfig(Arc<Config>);
+
+impl ValidConfig {
+    /// Checks `cfg` once ([`Config::validate`]).
+    pub fn new(cfg: impl Into<Arc<Config>>) -> Result<ValidConfig, ConfigError> {
+        let cfg = cfg.into();
+        cfg.validate()?;
+        Ok(ValidConfig(cfg))
+    }
+
+    /// The shared configuration.
+    pub fn arc(&self) -> &Arc<Config> {
+        &self.0
+    }
+
+    /// The shared configuration, taken out.
+    pub fn into_arc(self) -> Arc<Config> {
+        self.0
+    }
+}
+
+impl core::ops::Deref for ValidConfig {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl From<ValidConfig> for Arc<Config> {
+    fn from(v: ValidConfig) -> Arc<Config> {
+        v.0
     }
 }
 
@@ -410,12 +459,51 @@ mod tests {
     }
 
     #[test]
+    fn a_valid_config_is_checked_once_and_builds_the_same_connections() {
+        let mut bad = Config::linux();
+        bad.mss = 10;
+        assert_eq!(bad.validated(), Err(ConfigError::MssTooSmall(10)));
+        let mut bad = Config::linux();
+        bad.user_timeout = Some(Duration::from_nanos(999));
+        assert_eq!(
+            ValidConfig::new(bad),
+            Err(ConfigError::BelowClockResolution)
+        );
+        let v = Config::rfc9293().validated().expect("valid");
+        assert_eq!(**v.arc(), Config::rfc9293());
+        let now = crate::Instant::from_secs(3);
+        let iss = crate::SeqNum(u32::MAX - 1);
+        let a = crate::Connection::connect(Config::rfc9293(), 40000, 80, iss, now).expect("ok");
+        let b = crate::Connection::connect_valid(v.clone(), 40000, 80, iss, now);
+        assert_eq!(alloc::format!("{a:?}"), alloc::format!("{b:?}"));
+        let a = crate::Connection::listen(Config::rfc9293(), 80, iss).expect("ok");
+        let b = crate::Connection::listen_valid(v, 80, iss);
+        assert_eq!(alloc::format!("{a:?}"), alloc::format!("{b:?}"));
+    }
+
+    #[test]
     fn window_scale_is_the_smallest_that_covers_the_buffer() {
         let mut c = Config::rfc9293();
         c.recv_buffer = 65535;
         assert_eq!(c.rcv_wscale(), 0);
         c.recv_buffer = 1 << 20;
         assert_eq!(c.rcv_wscale(), 5);
+        // Against the definition (the smallest shift that fits, at most 14).
+        for space in [
+            0,
+            1,
+            65535,
+            65536,
+            131071,
+            131072,
+            1 << 29,
+            (1 << 30) + 1,
+            usize::MAX,
+        ] {
+            c.recv_buffer = space;
+            let want = (0..14u8).find(|&s| (space >> s) <= 65535).unwrap_or(14);
+            assert_eq!(c.rcv_wscale(), want, "space {space}");
+        }
     }
 
     #[test]

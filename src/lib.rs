@@ -213,7 +213,9 @@ pub mod time;
 mod timewait;
 pub mod wire;
 
-pub use config::{CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive};
+pub use config::{
+    CLOCK_RESOLUTION, Config, ConfigError, CongestionAlgorithm, EcnMode, Keepalive, ValidConfig,
+};
 pub use connection::{Connection, Stats, TcpInfo, reset_reply};
 pub use event::{CloseReason, Error, Event};
 pub use seq::SeqNum;

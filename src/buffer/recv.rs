@@ -30,6 +30,7 @@
 //! Together: heap ≤ ~2 × `capacity` + a constant whatever the peer sends.
 
 use crate::seq::SeqNum;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -52,28 +53,49 @@ pub(crate) const KEEP_QUEUE: usize = 4;
 /// Size of the compact block small in-order segments are copied into.
 const BLOCK: usize = 4096;
 
+/// The largest receive buffer (`Config::validate` and `set_recv_buffer`
+/// keep it there): lengths fit in `u32` with the window-scale slack.
+const MAX_CAPACITY: usize = 1 << 30;
+
+/// The out-of-order queue of a buffer that never held any.
+static NO_OOO: VecDeque<(SeqNum, Bytes)> = VecDeque::new();
+
 /// Received data. See the module documentation for the memory bounds.
+///
+/// Compact (56 octets): what a connection that reads as data arrives needs
+/// is inline (the in-order queue and a few counters); the coalescing block
+/// and the out-of-order queue live behind one pointer, allocated the first
+/// time a small segment has to be copied or a segment arrives out of order.
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
-    /// In-order data before `tail`.
+    /// In-order data before the tail block.
     /// Each with whether it is a small slice kept as it is (see `small_slices`).
     ready: VecDeque<(Bytes, bool)>,
-    /// Small slices of packets held in `ready` (at most [`SMALL_SLICES`]).
-    small_slices: usize,
-    /// In-order data after `ready`: small segments coalesced into one block.
-    tail: BytesMut,
-    /// Octets readable: `ready` plus `tail`.
-    ready_len: usize,
-    /// Out-of-order segments: sorted, disjoint, all after RCV.NXT.
-    ooo: VecDeque<(SeqNum, Bytes)>,
-    ooo_len: usize,
-    capacity: usize,
-    /// Octets beyond `capacity` the rounded-up window may offer (one
-    /// window-scale unit less one).
-    slack: usize,
+    /// The tail block and the out-of-order queue, once either was needed.
+    spill: Option<Box<Spill>>,
+    /// Octets readable: `ready` plus the tail block.
+    ready_len: u32,
+    /// At most 2^30 (`Config::validate`, `set_recv_buffer`).
+    capacity: u32,
     /// Most out-of-order pieces held at once; bounds bookkeeping per octet
     /// for a peer that sends a window full of one-octet fragments.
-    max_pieces: usize,
+    max_pieces: u32,
+    /// Small slices of packets held in `ready` (at most [`SMALL_SLICES`]).
+    small_slices: u8,
+    /// The window-scale shift: octets beyond `capacity` the rounded-up
+    /// window may offer are `2^shift - 1` (the slack).
+    shift: u8,
+}
+
+/// The part of a [`RecvBuffer`] that a reader which keeps up with
+/// full-sized in-order segments never touches.
+#[derive(Debug, Default)]
+struct Spill {
+    /// In-order data after `ready`: small segments coalesced into one block.
+    tail: BytesMut,
+    /// Out-of-order segments: sorted, disjoint, all after RCV.NXT.
+    ooo: VecDeque<(SeqNum, Bytes)>,
+    ooo_len: u32,
 }
 
 /// What an insertion did.
@@ -89,89 +111,158 @@ pub(crate) struct Inserted {
 
 impl RecvBuffer {
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
+        let capacity = capacity.min(MAX_CAPACITY);
         RecvBuffer {
             ready: VecDeque::new(),
-            small_slices: 0,
-            tail: BytesMut::new(),
+            spill: None,
             ready_len: 0,
-            ooo: VecDeque::new(),
-            ooo_len: 0,
-            capacity,
-            slack: 0,
-            max_pieces: (capacity / 512).max(32),
+            capacity: capacity as u32,
+            max_pieces: (capacity / 512).max(32) as u32,
+            small_slices: 0,
+            shift: 0,
         }
     }
 
     /// Changes the capacity (a live SO_RCVBUF). The caller keeps it at
     /// least as large as what is held plus the window already advertised.
     pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(self.ready_len + self.ooo_len);
-        self.max_pieces = (self.capacity / 256).max(64);
+        let capacity = capacity.max(self.held()).min(MAX_CAPACITY);
+        self.capacity = capacity as u32;
+        self.max_pieces = (capacity / 256).max(64) as u32;
     }
 
     /// Octets the application can read.
+    #[inline]
     pub(crate) fn readable(&self) -> usize {
-        self.ready_len
+        self.ready_len as usize
     }
 
     /// Octets held out of order.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn ooo_len(&self) -> usize {
-        self.ooo_len
+        self.spill.as_ref().map_or(0, |s| s.ooo_len as usize)
+    }
+
+    /// The out-of-order queue (empty while nothing was ever held).
+    #[inline]
+    fn ooo(&self) -> &VecDeque<(SeqNum, Bytes)> {
+        match &self.spill {
+            Some(s) => &s.ooo,
+            None => &NO_OOO,
+        }
+    }
+
+    /// Octets in the tail block.
+    #[inline]
+    fn tail_len(&self) -> usize {
+        self.spill.as_ref().map_or(0, |s| s.tail.len())
+    }
+
+    /// The spilled part, allocated now if it was not.
+    #[inline]
+    fn spill(&mut self) -> &mut Spill {
+        self.spill.get_or_insert_with(Box::default)
     }
 
     /// Sets the rounding slack for a window-scale shift of `shift`.
     pub(crate) fn set_scale(&mut self, shift: u8) {
-        self.slack = (1usize << shift.min(14)) - 1;
+        self.shift = shift.min(14);
+    }
+
+    /// Octets beyond `capacity` the rounded-up window may offer (one
+    /// window-scale unit less one).
+    #[inline]
+    fn slack(&self) -> usize {
+        (1usize << self.shift) - 1
     }
 
     /// Octets held: readable plus out of order.
     pub(crate) fn held(&self) -> usize {
-        self.ready_len + self.ooo_len
+        self.readable() + self.ooo_len()
     }
 
     /// Octets that may still arrive past RCV.NXT: the buffer plus the
     /// window-scale rounding slack, less what is readable. Nothing past it
     /// is ever stored (MUST-39).
+    #[inline]
     pub(crate) fn room(&self) -> usize {
-        (self.capacity + self.slack).saturating_sub(self.ready_len)
+        (self.capacity as usize + self.slack()).saturating_sub(self.readable())
     }
 
     /// Room for new data past RCV.NXT: the receive window before rounding.
+    #[inline]
     pub(crate) fn window(&self) -> usize {
-        self.capacity.saturating_sub(self.ready_len)
+        (self.capacity as usize).saturating_sub(self.readable())
     }
 
     /// Whether out-of-order data is held.
+    #[inline]
     pub(crate) fn has_holes(&self) -> bool {
-        !self.ooo.is_empty()
+        self.spill.as_ref().is_some_and(|s| !s.ooo.is_empty())
     }
 
     /// Memory charged for what is held: each piece its octets plus
     /// [`PIECE_OVERHEAD`], the tail block its whole allocation.
     pub(crate) fn charged(&self) -> usize {
-        let tail_alloc = if self.tail.capacity() > 0 || !self.tail.is_empty() {
-            BLOCK.max(self.tail.len())
-        } else {
-            0
+        let (tail_alloc, ooo_pieces) = match &self.spill {
+            Some(s) if s.tail.capacity() > 0 || !s.tail.is_empty() => {
+                (BLOCK.max(s.tail.len()), s.ooo.len())
+            }
+            Some(s) => (0, s.ooo.len()),
+            None => (0, 0),
         };
-        (self.ready_len - self.tail.len())
+        (self.readable() - self.tail_len())
             + self.ready.len() * PIECE_OVERHEAD
-            + self.ooo_len
-            + self.ooo.len() * PIECE_OVERHEAD
+            + self.ooo_len()
+            + ooo_pieces * PIECE_OVERHEAD
             + tail_alloc
     }
 
     /// The most memory [`charged`](Self::charged) may reach; out-of-order
     /// data is pruned to stay under it.
     pub(crate) fn mem_limit(&self) -> usize {
-        2 * self.capacity + BLOCK
+        2 * self.capacity as usize + BLOCK
     }
 
     /// Stores `data` that starts at `seq`, already trimmed to the advertised
     /// window (`rcv_nxt =< seq`). Whatever that window was, only what fits
     /// in `capacity` is kept. Returns how far RCV.NXT moves.
-    pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, mut data: Bytes) -> Inserted {
+    #[inline]
+    pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: Bytes) -> Inserted {
+        // The common cases, inlined: an in-order piece that fits, nothing
+        // out of order, no tail block in use, and the piece kept as it is
+        // (what `push_ready` does with it then).
+        let n = data.len();
+        let plain = seq == rcv_nxt
+            && n <= self.room()
+            && self
+                .spill
+                .as_ref()
+                .is_none_or(|s| s.ooo.is_empty() && s.tail.is_empty());
+        if plain && n >= COPY_BELOW {
+            self.ready_len += n as u32;
+            self.ready.push_back((data, false));
+            return Inserted {
+                advanced: n as u32,
+                out_of_order: false,
+                holes_left: false,
+            };
+        }
+        if plain && n > 0 && usize::from(self.small_slices) < SMALL_SLICES {
+            self.small_slices += 1;
+            self.ready_len += n as u32;
+            self.ready.push_back((data, true));
+            return Inserted {
+                advanced: n as u32,
+                out_of_order: false,
+                holes_left: false,
+            };
+        }
+        self.insert_general(rcv_nxt, seq, data)
+    }
+
+    /// [`insert`](Self::insert) for every other case.
+    fn insert_general(&mut self, rcv_nxt: SeqNum, seq: SeqNum, mut data: Bytes) -> Inserted {
         // MUST-39: the right edge of what we hold is `capacity + slack`
         // past the first unread octet, whatever the peer sends.
         let edge = rcv_nxt.add(self.room() as u32);
@@ -199,24 +290,19 @@ impl RecvBuffer {
         let mut next = seq.add(data.len() as u32);
         self.push_ready(data);
         let had_holes = self.has_holes();
-        // Pull every out-of-order piece that is now contiguous.
-        while let Some((s, _)) = self.ooo.front() {
-            if s.gt(next) {
-                break;
+        if had_holes {
+            // Pull every out-of-order piece that is now contiguous.
+            while let Some((s, mut b)) = self.pop_contiguous(next) {
+                let overlap = next.dist(s) as usize;
+                if overlap < b.len() {
+                    b.advance(overlap);
+                    next = next.add(b.len() as u32);
+                    self.push_ready(b);
+                }
             }
-            let Some((s, mut b)) = self.ooo.pop_front() else {
-                break;
-            };
-            self.ooo_len -= b.len();
-            let overlap = next.dist(s) as usize;
-            if overlap < b.len() {
-                b.advance(overlap);
-                next = next.add(b.len() as u32);
-                self.push_ready(b);
-            }
+            // In-order data has priority over what lies beyond a hole.
+            while self.charged() > self.mem_limit() && self.prune_last() {}
         }
-        // In-order data has priority over what lies beyond a hole.
-        while self.charged() > self.mem_limit() && self.prune_last() {}
         Inserted {
             advanced: next.dist(rcv_nxt),
             out_of_order: had_holes,
@@ -224,12 +310,24 @@ impl RecvBuffer {
         }
     }
 
+    /// The first out-of-order piece if it starts at or before `next`.
+    fn pop_contiguous(&mut self, next: SeqNum) -> Option<(SeqNum, Bytes)> {
+        let sp = self.spill.as_mut()?;
+        if sp.ooo.front()?.0.gt(next) {
+            return None;
+        }
+        let (s, b) = sp.ooo.pop_front()?;
+        sp.ooo_len -= b.len() as u32;
+        Some((s, b))
+    }
+
     /// Appends in-order data: a large piece as it is, a small one copied
     /// into the tail block (coalescing small segments).
     fn push_ready(&mut self, b: Bytes) {
         let n = b.len();
-        self.ready_len += n;
-        if n < COPY_BELOW && self.tail.is_empty() && self.small_slices < SMALL_SLICES {
+        self.ready_len += n as u32;
+        let tail_empty = self.tail_len() == 0;
+        if n < COPY_BELOW && tail_empty && usize::from(self.small_slices) < SMALL_SLICES {
             // A few small slices are kept as they are, so that an
             // application that keeps up pays no copy for the odd short
             // segment; more than that are copied.
@@ -237,15 +335,21 @@ impl RecvBuffer {
             self.ready.push_back((b, true));
             return;
         }
-        let room = self.tail.capacity() - self.tail.len();
-        if n < COPY_BELOW || (!self.tail.is_empty() && n <= room) {
+        if n >= COPY_BELOW && tail_empty {
+            self.ready.push_back((b, false));
+            return;
+        }
+        let sp = self.spill();
+        let room = sp.tail.capacity() - sp.tail.len();
+        if n < COPY_BELOW || (!sp.tail.is_empty() && n <= room) {
             if room < n {
                 self.freeze_tail();
             }
-            if self.tail.capacity() - self.tail.len() < n {
-                self.tail.reserve(BLOCK.max(n));
+            let sp = self.spill();
+            if sp.tail.capacity() - sp.tail.len() < n {
+                sp.tail.reserve(BLOCK.max(n));
             }
-            self.tail.extend_from_slice(&b);
+            sp.tail.extend_from_slice(&b);
         } else {
             self.freeze_tail();
             self.ready.push_back((b, false));
@@ -255,16 +359,19 @@ impl RecvBuffer {
     /// Moves the tail's octets to the end of `ready`: a well-filled block
     /// as it is, a sparse one as a copy of its own size (the block stays for reuse).
     fn freeze_tail(&mut self) {
-        if self.tail.is_empty() {
+        let Some(sp) = self.spill.as_mut() else {
+            return;
+        };
+        if sp.tail.is_empty() {
             return;
         }
-        let piece = if self.tail.len() >= BLOCK / 2 {
-            let p = self.tail.split().freeze();
-            self.tail = BytesMut::new();
+        let piece = if sp.tail.len() >= BLOCK / 2 {
+            let p = sp.tail.split().freeze();
+            sp.tail = BytesMut::new();
             p
         } else {
-            let p = Bytes::copy_from_slice(&self.tail);
-            self.tail.clear();
+            let p = Bytes::copy_from_slice(&sp.tail);
+            sp.tail.clear();
             p
         };
         self.ready.push_back((piece, false));
@@ -281,9 +388,12 @@ impl RecvBuffer {
 
     /// Drops the highest out-of-order piece (Linux `tcp_prune_ofo_queue`).
     fn prune_last(&mut self) -> bool {
-        match self.ooo.pop_back() {
+        let Some(sp) = self.spill.as_mut() else {
+            return false;
+        };
+        match sp.ooo.pop_back() {
             Some((_, b)) => {
-                self.ooo_len -= b.len();
+                sp.ooo_len -= b.len() as u32;
                 true
             }
             None => false,
@@ -294,12 +404,13 @@ impl RecvBuffer {
     /// above it; `false` when none can be made (the piece is dropped).
     fn make_room(&mut self, i: usize, n: usize) -> bool {
         loop {
-            if self.ooo.len() < self.max_pieces
+            let pieces = self.ooo().len();
+            if pieces < self.max_pieces as usize
                 && self.charged() + n + PIECE_OVERHEAD <= self.mem_limit()
             {
                 return true;
             }
-            if self.ooo.len() <= i || !self.prune_last() {
+            if pieces <= i || !self.prune_last() {
                 return false;
             }
         }
@@ -308,10 +419,10 @@ impl RecvBuffer {
     fn insert_ooo(&mut self, mut s: SeqNum, mut data: Bytes) {
         // First piece that ends after `s` (pieces are sorted and disjoint, so ends are sorted too).
         let mut i = self
-            .ooo
+            .ooo()
             .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(s));
         while !data.is_empty() {
-            let next = self.ooo.get(i).map(|(ps, pb)| (*ps, pb.len()));
+            let next = self.ooo().get(i).map(|(ps, pb)| (*ps, pb.len()));
             match next {
                 Some((ps, plen)) if !s.lt(ps) => {
                     // `s` lies inside piece i: skip what it already holds.
@@ -330,8 +441,9 @@ impl RecvBuffer {
                         return;
                     }
                     let head = Self::compact(data.split_to(n));
-                    self.ooo_len += n;
-                    self.ooo.insert(i, (s, head));
+                    let sp = self.spill();
+                    sp.ooo_len += n as u32;
+                    sp.ooo.insert(i, (s, head));
                     s = s.add(n as u32);
                     i += 1;
                 }
@@ -353,20 +465,27 @@ impl RecvBuffer {
                 }
                 continue;
             }
-            let k = self.tail.len().min(buf.len() - n);
+            let Some(sp) = self.spill.as_mut() else {
+                break;
+            };
+            let k = sp.tail.len().min(buf.len() - n);
             if k == 0 {
                 break;
             }
-            buf[n..n + k].copy_from_slice(&self.tail[..k]);
-            self.tail.advance(k);
+            buf[n..n + k].copy_from_slice(&sp.tail[..k]);
+            sp.tail.advance(k);
             n += k;
         }
-        self.ready_len -= n;
+        self.ready_len -= n as u32;
         n
     }
 
     /// Takes up to `max` readable octets without copying (one stored piece at most).
+    #[inline]
     pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
+        if self.ready_len == 0 {
+            return Bytes::new();
+        }
         let out = if let Some((front, _)) = self.ready.front_mut() {
             if front.len() <= max {
                 self.pop_ready()
@@ -374,17 +493,23 @@ impl RecvBuffer {
                 front.split_to(max)
             }
         } else {
-            let k = self.tail.len().min(max);
-            self.tail.split_to(k).freeze()
+            match self.spill.as_mut() {
+                Some(sp) => {
+                    let k = sp.tail.len().min(max);
+                    sp.tail.split_to(k).freeze()
+                }
+                None => Bytes::new(),
+            }
         };
-        self.ready_len -= out.len();
+        self.ready_len -= out.len() as u32;
         out
     }
 
+    #[inline]
     fn pop_ready(&mut self) -> Bytes {
         match self.ready.pop_front() {
             Some((b, small)) => {
-                self.small_slices -= usize::from(small);
+                self.small_slices -= u8::from(small);
                 b
             }
             None => Bytes::new(),
@@ -394,9 +519,11 @@ impl RecvBuffer {
     /// Whether a drained buffer still holds storage that
     /// [`reclaim_if_drained`](Self::reclaim_if_drained) would free.
     pub(crate) fn holds_idle_storage(&self) -> bool {
-        self.tail.capacity() > 0
-            || (1..=KEEP_QUEUE).contains(&self.ready.capacity())
-            || (1..=KEEP_QUEUE).contains(&self.ooo.capacity())
+        (1..=KEEP_QUEUE).contains(&self.ready.capacity())
+            || self.spill.as_ref().is_some_and(|sp| {
+                // A queue of at most KEEP_QUEUE slots (none: the box itself).
+                sp.tail.capacity() > 0 || sp.ooo.capacity() <= KEEP_QUEUE
+            })
     }
 
     /// An idle connection keeps no block, and no queue storage of a
@@ -406,15 +533,19 @@ impl RecvBuffer {
     /// reader that drains after every segment would otherwise free and
     /// allocate once per segment.
     pub(crate) fn reclaim_if_drained(&mut self) {
-        if self.ready_len == 0 {
-            if self.tail.capacity() > 0 {
-                self.tail = BytesMut::new();
-            }
-            if self.ready.is_empty() && (1..=KEEP_QUEUE).contains(&self.ready.capacity()) {
-                self.ready = VecDeque::new();
-            }
-            if self.ooo.is_empty() && (1..=KEEP_QUEUE).contains(&self.ooo.capacity()) {
-                self.ooo = VecDeque::new();
+        if self.ready_len != 0 {
+            return;
+        }
+        if self.ready.is_empty() && (1..=KEEP_QUEUE).contains(&self.ready.capacity()) {
+            self.ready = VecDeque::new();
+        }
+        if let Some(sp) = self.spill.as_mut() {
+            if sp.ooo.is_empty() && sp.ooo.capacity() <= KEEP_QUEUE {
+                // Nothing out of order and no grown queue: the whole
+                // spilled part goes (the tail block is drained).
+                self.spill = None;
+            } else if sp.tail.capacity() > 0 {
+                sp.tail = BytesMut::new();
             }
         }
     }
@@ -422,31 +553,29 @@ impl RecvBuffer {
     /// The run of contiguous out-of-order data that holds `seq`, as
     /// `(left, right)`: what a SACK block reports (RFC 2018 §4).
     pub(crate) fn ooo_run(&self, seq: SeqNum) -> Option<(SeqNum, SeqNum)> {
-        let end_of = |i: usize| self.ooo.get(i).map(|(s, b)| s.add(b.len() as u32));
-        let i = self
-            .ooo
-            .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
-        let &(start, _) = self.ooo.get(i)?;
+        let ooo = self.ooo();
+        let end_of = |i: usize| ooo.get(i).map(|(s, b)| s.add(b.len() as u32));
+        let i = ooo.partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
+        let &(start, _) = ooo.get(i)?;
         if seq.lt(start) {
             return None;
         }
         let (mut lo, mut hi) = (i, i);
-        while lo > 0 && end_of(lo - 1) == Some(self.ooo[lo].0) {
+        while lo > 0 && end_of(lo - 1) == Some(ooo[lo].0) {
             lo -= 1;
         }
-        while hi + 1 < self.ooo.len() && end_of(hi) == Some(self.ooo[hi + 1].0) {
+        while hi + 1 < ooo.len() && end_of(hi) == Some(ooo[hi + 1].0) {
             hi += 1;
         }
-        Some((self.ooo[lo].0, end_of(hi)?))
+        Some((ooo[lo].0, end_of(hi)?))
     }
 
     /// The first out-of-order data already held inside `[seq, end)`, as
     /// `(left, right)`: a duplicate that D-SACK reports (RFC 2883 §4).
     pub(crate) fn ooo_overlap(&self, seq: SeqNum, end: SeqNum) -> Option<(SeqNum, SeqNum)> {
-        let i = self
-            .ooo
-            .partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
-        let (ps, pb) = self.ooo.get(i)?;
+        let ooo = self.ooo();
+        let i = ooo.partition_point(|(ps, pb)| ps.add(pb.len() as u32).le(seq));
+        let (ps, pb) = ooo.get(i)?;
         if !ps.lt(end) {
             return None;
         }
@@ -459,10 +588,12 @@ impl RecvBuffer {
     pub(crate) fn clear(&mut self) {
         self.ready.clear();
         self.small_slices = 0;
-        self.ooo.clear();
-        self.tail = BytesMut::new();
+        if let Some(sp) = self.spill.as_mut() {
+            sp.ooo.clear();
+            sp.tail = BytesMut::new();
+            sp.ooo_len = 0;
+        }
         self.ready_len = 0;
-        self.ooo_len = 0;
     }
 }
 
@@ -541,20 +672,55 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_is_compact_and_spills_only_when_needed() {
+        assert!(
+            core::mem::size_of::<RecvBuffer>() <= 64,
+            "{}",
+            core::mem::size_of::<RecvBuffer>()
+        );
+        let mut r = RecvBuffer::new(1 << 16);
+        let mut nxt = SeqNum(u32::MAX - 2000);
+        // Full-sized in-order pieces, read as they come: nothing spills.
+        for _ in 0..10 {
+            let ins = r.insert(nxt, nxt, Bytes::from(alloc::vec![1u8; 1460]));
+            assert_eq!(ins.advanced, 1460);
+            nxt = nxt.add(ins.advanced);
+            assert_eq!(r.read_bytes(usize::MAX).len(), 1460);
+            assert!(r.read_bytes(usize::MAX).is_empty());
+        }
+        assert!(r.spill.is_none());
+        // Out of order: spills; filled in and drained, reclaim frees it all.
+        let ins = r.insert(nxt, nxt.add(1460), Bytes::from(alloc::vec![2u8; 1460]));
+        assert!(ins.out_of_order && ins.holes_left && r.spill.is_some());
+        let ins = r.insert(nxt, nxt, Bytes::from(alloc::vec![3u8; 1460]));
+        assert_eq!(
+            (ins.advanced, ins.out_of_order, ins.holes_left),
+            (2920, true, false)
+        );
+        let mut out = alloc::vec![0u8; 4000];
+        assert_eq!(r.read(&mut out), 2920);
+        assert!(out[..1460].iter().all(|&b| b == 3) && out[1460..2920].iter().all(|&b| b == 2));
+        assert!(r.holds_idle_storage());
+        r.reclaim_if_drained();
+        assert!(r.spill.is_none() && !r.holds_idle_storage());
+        assert_eq!(r.charged(), 0);
+    }
+
+    #[test]
     fn out_of_order_pressure_drops_the_highest_pieces_first() {
         let mut r = RecvBuffer::new(1 << 16);
         let base = SeqNum(0);
-        let max = r.max_pieces;
+        let max = r.max_pieces as usize;
         for k in 0..max as u32 {
             r.insert(base, base.add(10 + 2 * (k + 100)), Bytes::from_static(b"a"));
         }
-        assert_eq!(r.ooo.len(), max);
+        assert_eq!(r.ooo().len(), max);
         // A lower piece gets in by pruning the highest; a higher one is dropped.
         r.insert(base, base.add(10), Bytes::from_static(b"b"));
-        assert_eq!(r.ooo.front().map(|p| p.0), Some(base.add(10)));
-        assert_eq!(r.ooo.len(), max);
+        assert_eq!(r.ooo().front().map(|p| p.0), Some(base.add(10)));
+        assert_eq!(r.ooo().len(), max);
         r.insert(base, base.add(60_000), Bytes::from_static(b"c"));
-        assert!(r.ooo.back().is_some_and(|p| p.0.lt(base.add(60_000))));
+        assert!(r.ooo().back().is_some_and(|p| p.0.lt(base.add(60_000))));
     }
 
     proptest! {

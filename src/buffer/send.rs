@@ -2,45 +2,63 @@
 //!
 //! The application queues octets two ways: `send(&[u8])` copies them into a
 //! staging block, `send_bytes(Bytes)` queues the caller's buffer as it is.
-//! A segment is cut from the front of the queue without copying when the
-//! front chunk holds enough; when it is shorter than the segment and more
-//! is queued behind it, the segment is gathered (copied) from several
-//! chunks into a gather block, so that Nagle (SHLD-7) and sender SWS
-//! avoidance (MUST-38) see full-sized segments however the octets were queued.
+//! Everything from SND.UNA on (in flight, then unsent) is one ordered list
+//! of chunks; a cursor marks where the unsent octets start. The
+//! retransmission queue is a list of small records, one per original
+//! segment (where it starts, its length, when it went out, whether it was
+//! retransmitted or pushed): it holds no data of its own, a retransmission
+//! reads the same chunks again.
+//!
+//! A segment is a slice of the chunk under the cursor when that chunk holds
+//! enough; when it is shorter than the segment and more is queued behind
+//! it, the segment is gathered (copied) from several chunks, so that Nagle
+//! (SHLD-7) and sender SWS avoidance (MUST-38) see full-sized segments
+//! however the octets were queued. Staged copies become a chunk when a
+//! segment first needs them, in whole segments where they allow it, so
+//! that a copying sender's segments are slices too.
 //!
 //! Copies: `send` copies each octet once (a full staging block is frozen
 //! and a new one started, never reallocated with its contents); a gathered
 //! segment copies its octets once more. Blocks are allocated in sizes up to
 //! [`STAGING_BLOCK`] and reused once what was cut from them is acknowledged,
-//! so neither path allocates per segment; once everything is sent and
-//! acknowledged, the buffer lets go of its blocks (an idle connection keeps none).
+//! so neither path allocates per segment. The lists and the staging block
+//! live behind one pointer that exists only while something is queued or
+//! in flight: an idle connection keeps none of it (queues grown by a bulk
+//! flow, which drains now and then, stay: see `KEEP_QUEUE`).
 
 use super::recv::KEEP_QUEUE;
 use crate::seq::SeqNum;
 use crate::time::Instant;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Largest staging block (never more than the send buffer).
 const STAGING_BLOCK: usize = 256 * 1024;
 
-/// Largest gather block.
+/// Largest block reserved for gathering alone.
 const GATHER_BLOCK: usize = 64 * 1024;
 
 /// Smallest staging block (a short message on an idle connection).
 const MIN_BLOCK: usize = 1024;
 
-/// One segment in flight, as first sent.
-#[derive(Debug)]
+/// One segment in flight, as first sent (its octets stay in the chunks).
+#[derive(Clone, Copy, Debug)]
 struct Sent {
     seq: SeqNum,
-    data: Bytes,
+    len: u32,
     /// When it was last (re)transmitted.
     xmit: Instant,
     /// Whether it was ever retransmitted (Karn, RFC 6298 §3).
     rtx: bool,
     /// Whether it went out with PSH (a retransmission of its end keeps it).
     psh: bool,
+}
+
+impl Sent {
+    fn end(&self) -> SeqNum {
+        self.seq.add(self.len)
+    }
 }
 
 /// What a cumulative ACK freed, for RTT sampling (RFC 6298 §3, RFC 8985 §6.1).
@@ -61,64 +79,82 @@ pub(crate) struct Acked {
     pub max_xmit: Option<(Instant, bool)>,
 }
 
-/// Queued and in-flight data. `sent` holds what has been transmitted and not
-/// acknowledged, one entry per original segment (so a retransmission resends
-/// the same octets, and the queue is never split further); `unsent` and then
-/// `staging` hold what waits.
+/// The storage of a non-empty send buffer.
+#[derive(Debug, Default)]
+struct Store {
+    /// Every octet from SND.UNA on, in order: in flight, then unsent (the
+    /// staged copies follow the last chunk).
+    chunks: VecDeque<Bytes>,
+    /// One record per segment in flight, in order, contiguous from SND.UNA.
+    sent: VecDeque<Sent>,
+    /// Copies made by `send(&[u8])`, after every chunk.
+    staging: BytesMut,
+    /// Where segments spanning several chunks are copied together.
+    gather: BytesMut,
+}
+
+/// Queued and in-flight data; see the module documentation.
 #[derive(Debug)]
 pub(crate) struct SendBuffer {
-    sent: VecDeque<Sent>,
-    sent_len: usize,
-    /// Chunks queued and not sent, in order; `staging`'s octets follow them.
-    unsent: VecDeque<Bytes>,
-    /// Copies made by `send(&[u8])`, after every chunk in `unsent`.
-    staging: BytesMut,
-    /// Where segments spanning several chunks are gathered.
-    gather: BytesMut,
-    unsent_len: usize,
-    capacity: usize,
+    /// `None` exactly while nothing is queued or in flight and no grown
+    /// queue is worth keeping.
+    store: Option<Box<Store>>,
+    sent_len: u32,
+    /// Unsent octets: from the cursor to the end of the chunks, then staged.
+    unsent_len: u32,
+    capacity: u32,
+    /// The chunk holding the first unsent octet (`chunks.len()` when every
+    /// unsent octet is staged) and the offset of that octet in it.
+    next_chunk: u32,
+    next_off: u32,
 }
 
 impl SendBuffer {
     pub(crate) fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
-            sent: VecDeque::new(),
+            store: None,
             sent_len: 0,
-            unsent: VecDeque::new(),
-            staging: BytesMut::new(),
-            gather: BytesMut::new(),
             unsent_len: 0,
-            capacity,
+            capacity: capacity.min(u32::MAX as usize) as u32,
+            next_chunk: 0,
+            next_off: 0,
         }
     }
 
     /// Octets held: unacknowledged plus unsent.
     pub(crate) fn len(&self) -> usize {
-        self.sent_len + self.unsent_len
+        (self.sent_len + self.unsent_len) as usize
     }
 
     /// Octets queued and never sent.
+    #[inline]
     pub(crate) fn unsent_len(&self) -> usize {
-        self.unsent_len
+        self.unsent_len as usize
     }
 
     /// Changes the capacity (a live SO_SNDBUF); data already queued stays.
     pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity;
+        self.capacity = capacity.min(u32::MAX as usize) as u32;
     }
 
     /// Room left for the application.
+    #[inline]
     pub(crate) fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.len())
+        self.capacity
+            .saturating_sub(self.sent_len + self.unsent_len) as usize
+    }
+
+    fn store(&mut self) -> &mut Store {
+        self.store.get_or_insert_with(Box::default)
     }
 
     /// A block size for `want` more octets: small for a short message on an
     /// idle connection, up to [`STAGING_BLOCK`] for a bulk sender.
     fn block_size(&self, want: usize) -> usize {
-        (self.unsent_len + want)
+        (self.unsent_len as usize + want)
             .next_power_of_two()
             .clamp(MIN_BLOCK, STAGING_BLOCK)
-            .min(self.capacity.max(want))
+            .min((self.capacity as usize).max(want))
     }
 
     /// Copies as much of `data` as fits; returns the count. Each octet is
@@ -126,21 +162,25 @@ impl SendBuffer {
     /// started, never grown by moving what it holds.
     pub(crate) fn push_slice(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
         let mut rest = &data[..n];
         while !rest.is_empty() {
-            let mut spare = self.staging.capacity() - self.staging.len();
+            let size = self.block_size(rest.len());
+            let st = self.store();
+            let mut spare = st.staging.capacity() - st.staging.len();
             if spare == 0 {
                 // Freeze what is staged, then start a block: `reserve` on the
                 // now empty buffer reuses its allocation when every segment
                 // cut from it has been acknowledged, and copies nothing.
-                self.flush_staging();
-                let size = self.block_size(rest.len());
-                self.staging.reserve(size);
-                spare = self.staging.capacity() - self.staging.len();
+                st.flush(usize::MAX);
+                st.staging.reserve(size);
+                spare = st.staging.capacity() - st.staging.len();
             }
             let (now, later) = rest.split_at(spare.min(rest.len()));
-            self.staging.extend_from_slice(now);
-            self.unsent_len += now.len();
+            st.staging.extend_from_slice(now);
+            self.unsent_len += now.len() as u32;
             rest = later;
         }
         n
@@ -153,112 +193,152 @@ impl SendBuffer {
             return 0;
         }
         data.truncate(n);
-        self.flush_staging();
-        self.unsent.push_back(data);
-        self.unsent_len += n;
+        let st = self.store();
+        st.flush(usize::MAX);
+        st.chunks.push_back(data);
+        self.unsent_len += n as u32;
         n
     }
 
-    /// Moves the staged copies into the chunk queue (the block's spare
-    /// capacity stays in `staging`).
-    fn flush_staging(&mut self) {
-        if !self.staging.is_empty() {
-            self.unsent.push_back(self.staging.split().freeze());
-        }
-    }
-
-    /// Length of the chunk at the front of the queue.
-    fn front_len(&self) -> usize {
-        self.unsent.front().map_or(self.staging.len(), Bytes::len)
-    }
-
-    /// Takes `n` octets (at most the front chunk) off the front, without copying.
-    fn split_front(&mut self, n: usize) -> Bytes {
-        match self.unsent.front_mut() {
-            Some(front) if front.len() <= n => self.unsent.pop_front().unwrap_or_default(),
-            Some(front) => front.split_to(n),
-            None => self.staging.split_to(n.min(self.staging.len())).freeze(),
-        }
-    }
-
-    /// Copies `n` octets off the front, across chunks, into the gather block.
-    fn gather_front(&mut self, n: usize) -> Bytes {
-        if self.gather.capacity() - self.gather.len() < n {
-            // Room for a few dozen segments: one allocation per block, not per segment.
-            let size = n.saturating_mul(32).clamp(MIN_BLOCK, GATHER_BLOCK).max(n);
-            self.gather.reserve(size);
-        }
-        let mut left = n;
-        while left > 0 {
-            let piece = self.split_front(left);
-            if piece.is_empty() {
-                break;
-            }
-            left -= piece.len();
-            self.gather.extend_from_slice(&piece);
-        }
-        self.gather.split().freeze()
-    }
-
-    /// Moves up to `max` unsent octets (starting at sequence `seq`) into the
-    /// in-flight queue and returns them: `min(max, unsent)` octets, sliced
-    /// from one chunk when it holds them, gathered from several otherwise.
+    /// Moves up to `max` unsent octets (starting at sequence `seq`) into
+    /// flight and returns them: `min(max, unsent)` octets, sliced from one
+    /// chunk when it holds them, copied together from several otherwise.
     pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
-        let n = max.min(self.unsent_len);
+        let n = max.min(self.unsent_len as usize);
         if n == 0 {
             return Bytes::new();
         }
-        let data = if self.front_len() >= n {
-            self.split_front(n)
-        } else {
-            self.gather_front(n)
+        let (mut chunk, mut off) = (self.next_chunk as usize, self.next_off as usize);
+        let st = self.store();
+        if chunk == st.chunks.len() {
+            // Every unsent octet is staged: freeze the segment and as many
+            // whole segments after it as are staged, so that the next
+            // segments lie in one chunk too.
+            let staged = st.staging.len();
+            st.flush(staged - (staged - n) % n);
+        }
+        let data = match st.chunks.get(chunk) {
+            Some(c) if c.len() - off >= n => {
+                let d = c.slice(off..off + n);
+                off += n;
+                if off == c.len() {
+                    (chunk, off) = (chunk + 1, 0);
+                }
+                d
+            }
+            _ => {
+                let d;
+                (d, chunk, off) = st.take_gathered(chunk, off, n);
+                d
+            }
         };
-        self.unsent_len -= data.len();
-        self.sent_len += data.len();
-        self.sent.push_back(Sent {
+        st.sent.push_back(Sent {
             seq,
-            data: data.clone(),
+            len: n as u32,
             xmit: now,
             rtx: false,
             psh: false,
         });
+        self.next_chunk = chunk as u32;
+        self.next_off = off as u32;
+        self.unsent_len -= n as u32;
+        self.sent_len += n as u32;
         data
+    }
+
+    /// Where the in-flight octet `seq` lies, as a chunk and an offset in
+    /// it: found from the front (SND.UNA) or back from the unsent cursor,
+    /// whichever is nearer (new data and the oldest data cost a step or two).
+    fn locate(&self, st: &Store, seq: SeqNum) -> Option<(usize, usize)> {
+        let una = st.sent.front()?.seq;
+        let d = seq.dist(una);
+        if d >= self.sent_len {
+            return None;
+        }
+        if d < self.sent_len / 2 {
+            let (mut chunk, mut off) = (0, d as usize);
+            while let Some(c) = st.chunks.get(chunk)
+                && off >= c.len()
+            {
+                off -= c.len();
+                chunk += 1;
+            }
+            Some((chunk, off))
+        } else {
+            let (mut chunk, mut off) = (self.next_chunk as usize, self.next_off as usize);
+            let mut back = (self.sent_len - d) as usize;
+            while back > off {
+                back -= off;
+                chunk = chunk.checked_sub(1)?;
+                off = st.chunks.get(chunk)?.len();
+            }
+            Some((chunk, off - back))
+        }
+    }
+
+    /// The `len` in-flight octets from `seq` on, as one `Bytes`: a slice
+    /// of a chunk when one holds them all, else copied together into the
+    /// gather block.
+    fn payload(&mut self, seq: SeqNum, len: usize) -> Bytes {
+        let Some(st) = self.store.as_deref() else {
+            return Bytes::new();
+        };
+        let Some((chunk, off)) = self.locate(st, seq) else {
+            return Bytes::new();
+        };
+        if let Some(c) = st.chunks.get(chunk)
+            && c.len() - off >= len
+        {
+            return c.slice(off..off + len);
+        }
+        match self.store.as_deref_mut() {
+            Some(st) => st.gather(chunk, off, len),
+            None => Bytes::new(),
+        }
+    }
+
+    fn sent(&self) -> Option<&VecDeque<Sent>> {
+        self.store.as_deref().map(|s| &s.sent)
     }
 
     /// Records that the entry last taken by [`take_unsent`](Self::take_unsent)
     /// went out with PSH.
     pub(crate) fn mark_last_pushed(&mut self) {
-        if let Some(e) = self.sent.back_mut() {
+        if let Some(e) = self.store.as_deref_mut().and_then(|s| s.sent.back_mut()) {
             e.psh = true;
         }
     }
 
     /// Whether in-flight data ending at `end` ends an entry sent with PSH.
     pub(crate) fn pushed_up_to(&self, end: SeqNum) -> bool {
-        self.entry_at(end.sub(1))
-            .and_then(|i| self.sent.get(i))
-            .is_some_and(|e| e.psh && e.seq.add(e.data.len() as u32) == end)
+        self.entry(end.sub(1))
+            .is_some_and(|e| e.psh && e.end() == end)
     }
 
     /// Index of the in-flight entry holding `seq`.
     fn entry_at(&self, seq: SeqNum) -> Option<usize> {
-        let first = self.sent.front()?.seq;
-        let off = seq.dist(first) as usize;
+        let sent = self.sent()?;
+        let first = sent.front()?.seq;
+        let off = seq.dist(first);
         if off >= self.sent_len {
             return None;
         }
-        let i = self
-            .sent
-            .partition_point(|e| e.seq.dist(first) as usize <= off)
+        let i = sent
+            .partition_point(|e| e.seq.dist(first) <= off)
             .checked_sub(1)?;
-        let e = self.sent.get(i)?;
-        (seq.dist(e.seq) < e.data.len() as u32).then_some(i)
+        let e = sent.get(i)?;
+        (seq.dist(e.seq) < e.len).then_some(i)
+    }
+
+    fn entry(&self, seq: SeqNum) -> Option<&Sent> {
+        let i = self.entry_at(seq)?;
+        self.sent()?.get(i)
     }
 
     /// Records a retransmission of the entry holding `seq` at `now`.
     pub(crate) fn mark_retransmitted(&mut self, seq: SeqNum, now: Instant) {
         if let Some(i) = self.entry_at(seq)
-            && let Some(e) = self.sent.get_mut(i)
+            && let Some(e) = self.store.as_deref_mut().and_then(|s| s.sent.get_mut(i))
         {
             e.rtx = true;
             e.xmit = now;
@@ -275,37 +355,39 @@ impl SendBuffer {
     /// For the entry holding `seq`: when it was last sent, whether it was
     /// ever retransmitted, and where it ends.
     pub(crate) fn entry_info(&self, seq: SeqNum) -> Option<(Instant, bool, SeqNum)> {
-        let e = self.sent.get(self.entry_at(seq)?)?;
-        Some((e.xmit, e.rtx, e.seq.add(e.data.len() as u32)))
+        let e = self.entry(seq)?;
+        Some((e.xmit, e.rtx, e.end()))
     }
 
     /// Where the last in-flight entry starts (a tail loss probe resends it).
     pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
-        self.sent.back().map(|e| e.seq)
+        self.sent()?.back().map(|e| e.seq)
     }
 
-    /// Up to `max` in-flight octets starting at `seq`, for a retransmission.
-    /// Empty when `seq` is not inside the in-flight data.
-    pub(crate) fn sent_slice(&self, seq: SeqNum, max: usize) -> Bytes {
-        // Entries are contiguous and in order: find the last one starting at or before `seq`.
-        match self.entry_at(seq).and_then(|i| self.sent.get(i)) {
-            Some(e) => {
-                let skip = seq.dist(e.seq) as usize;
-                e.data
-                    .slice(skip..e.data.len().min(skip.saturating_add(max)))
-            }
-            None => Bytes::new(),
+    /// Up to `max` in-flight octets starting at `seq`, for a
+    /// retransmission, never past the end of the entry holding `seq` (it
+    /// resends the octets of one original segment). Empty when `seq` is
+    /// not inside the in-flight data.
+    pub(crate) fn sent_slice(&mut self, seq: SeqNum, max: usize) -> Bytes {
+        let n = self
+            .entry(seq)
+            .map_or(0, |e| ((e.len - seq.dist(e.seq)) as usize).min(max));
+        if n == 0 {
+            return Bytes::new();
         }
+        self.payload(seq, n)
     }
 
     /// Drops every in-flight octet before `una`; says what was freed.
     pub(crate) fn ack(&mut self, una: SeqNum) -> Acked {
         let mut a = Acked::default();
-        while let Some(e) = self.sent.front_mut() {
+        let Some(st) = self.store.as_deref_mut() else {
+            return a;
+        };
+        while let Some(e) = st.sent.front_mut() {
             if !e.seq.lt(una) {
                 break;
             }
-            let end = e.seq.add(e.data.len() as u32);
             if e.rtx {
                 a.rtx_acked = true;
             } else {
@@ -316,44 +398,136 @@ impl SendBuffer {
             if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
                 a.max_xmit = Some((e.xmit, e.rtx));
             }
-            if end.le(una) {
-                a.octets += e.data.len();
-                self.sent.pop_front();
+            if e.end().le(una) {
+                a.octets += e.len as usize;
+                st.sent.pop_front();
             } else {
-                let n = una.dist(e.seq) as usize;
-                e.data.advance(n);
+                let n = una.dist(e.seq);
                 e.seq = una;
-                a.octets += n;
+                e.len -= n;
+                a.octets += n as usize;
                 break;
             }
         }
-        self.sent_len -= a.octets;
+        // Release the acknowledged octets from the front of the chunks.
+        let mut left = a.octets;
+        while left > 0
+            && let Some(c) = st.chunks.front_mut()
+        {
+            if c.len() <= left {
+                left -= c.len();
+                st.chunks.pop_front();
+                self.next_chunk -= 1;
+            } else {
+                c.advance(left);
+                if self.next_chunk == 0 {
+                    self.next_off -= left as u32;
+                }
+                left = 0;
+            }
+        }
+        self.sent_len -= a.octets as u32;
         if self.sent_len == 0 && self.unsent_len == 0 {
             // Everything sent is acknowledged and nothing waits: an idle
-            // connection keeps no staging or gather block, and no queue
-            // storage of a message exchange (queues grown by a bulk flow,
-            // which drains now and then, stay: see `KEEP_QUEUE`).
-            self.staging = BytesMut::new();
-            self.gather = BytesMut::new();
-            if self.sent.capacity() <= KEEP_QUEUE {
-                self.sent = VecDeque::new();
+            // connection keeps no staging block, and no queue storage of a
+            // message exchange (queues grown by a bulk flow, which drains
+            // now and then, stay: see `KEEP_QUEUE`).
+            if st.sent.capacity() <= KEEP_QUEUE && st.chunks.capacity() <= KEEP_QUEUE {
+                self.store = None;
+            } else {
+                st.staging = BytesMut::new();
+                st.gather = BytesMut::new();
             }
-            if self.unsent.capacity() <= KEEP_QUEUE {
-                self.unsent = VecDeque::new();
-            }
+            (self.next_chunk, self.next_off) = (0, 0);
         }
         a
     }
 
     /// Octets in flight (sent, unacknowledged).
     pub(crate) fn sent_len(&self) -> usize {
-        self.sent_len
+        self.sent_len as usize
+    }
+}
+
+impl Store {
+    /// Moves up to `max` staged copies into the chunk list. The block's
+    /// spare capacity stays in `staging`.
+    fn flush(&mut self, max: usize) {
+        let n = self.staging.len().min(max);
+        if n == 0 {
+            return;
+        }
+        let chunk = self.staging.split_to(n).freeze();
+        self.chunks.push_back(chunk);
+    }
+
+    /// A segment of `n` octets from (`chunk`, `off`) that the chunk there
+    /// does not hold alone: whatever of it is still staged is frozen into a
+    /// chunk, with as many whole segments after it as are staged (so that
+    /// the next segments lie in one chunk again), and the pieces are copied
+    /// together. Returns them and where the next segment starts.
+    #[cold]
+    fn take_gathered(&mut self, chunk: usize, off: usize, n: usize) -> (Bytes, usize, usize) {
+        // Copy what the chunks hold, freezing staged copies when they run out.
+        if self.gather.capacity() - self.gather.len() < n {
+            // Room for a few dozen segments: one allocation per block, not per segment.
+            let size = n.saturating_mul(32).clamp(MIN_BLOCK, GATHER_BLOCK).max(n);
+            self.gather.reserve(size);
+        }
+        let (mut chunk, mut off, mut left) = (chunk, off, n);
+        while left > 0 {
+            if chunk == self.chunks.len() {
+                let more = self.staging.len() - left;
+                self.flush(left + more - more % n);
+            }
+            let Some(c) = self.chunks.get(chunk) else {
+                break;
+            };
+            let piece = (c.len() - off).min(left);
+            self.gather.extend_from_slice(&c[off..off + piece]);
+            left -= piece;
+            off += piece;
+            if off == c.len() {
+                (chunk, off) = (chunk + 1, 0);
+            }
+        }
+        (self.gather.split().freeze(), chunk, off)
+    }
+
+    /// Copies `n` octets on from (`chunk`, `off`), across chunks, into the
+    /// gather block and returns them (as many as the chunks hold).
+    fn gather(&mut self, mut chunk: usize, mut off: usize, n: usize) -> Bytes {
+        if self.gather.capacity() - self.gather.len() < n {
+            // Room for a few dozen segments: one allocation per block, not per segment.
+            let size = n.saturating_mul(32).clamp(MIN_BLOCK, GATHER_BLOCK).max(n);
+            self.gather.reserve(size);
+        }
+        let mut left = n;
+        while left > 0
+            && let Some(c) = self.chunks.get(chunk)
+        {
+            let piece = (c.len() - off).min(left);
+            self.gather.extend_from_slice(&c[off..off + piece]);
+            left -= piece;
+            (chunk, off) = (chunk + 1, 0);
+        }
+        self.gather.split().freeze()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new segment's octets.
+    fn take(b: &mut SendBuffer, seq: SeqNum, max: usize, now: Instant) -> Bytes {
+        b.take_unsent(seq, max, now)
+    }
+
+    /// A retransmission's octets.
+    fn resend(b: &mut SendBuffer, seq: SeqNum, max: usize) -> Bytes {
+        b.sent_slice(seq, max)
+    }
 
     #[test]
     fn segments_slice_retransmit_and_ack_across_the_wrap() {
@@ -362,11 +536,11 @@ mod tests {
         assert_eq!(b.push_bytes(Bytes::from_static(&[2u8; 500])), 500);
         let s0 = SeqNum(u32::MAX - 1000);
         let t = |ms| Instant::from_millis(ms);
-        let p1 = b.take_unsent(s0, 1460, t(1));
+        let p1 = take(&mut b, s0, 1460, t(1));
         assert_eq!(p1.len(), 1460);
-        let p2 = b.take_unsent(s0.add(1460), 1460, t(2));
+        let p2 = take(&mut b, s0.add(1460), 1460, t(2));
         assert_eq!(p2.len(), 1460);
-        let p3 = b.take_unsent(s0.add(2920), 1460, t(3));
+        let p3 = take(&mut b, s0.add(2920), 1460, t(3));
         assert_eq!(
             p3.len(),
             580,
@@ -375,9 +549,9 @@ mod tests {
         assert_eq!(&p3[..80], &[1u8; 80][..]);
         assert_eq!(&p3[80..], &[2u8; 500][..]);
         assert_eq!(b.unsent_len(), 0);
-        assert_eq!(b.sent_slice(s0.add(1000), 1460).len(), 460);
-        assert_eq!(b.sent_slice(s0.add(3000), 10).len(), 10);
-        assert!(b.sent_slice(s0.add(3500), 10).is_empty());
+        assert_eq!(resend(&mut b, s0.add(1000), 1460).len(), 460);
+        assert_eq!(resend(&mut b, s0.add(3000), 10).len(), 10);
+        assert!(resend(&mut b, s0.add(3500), 10).is_empty());
         b.mark_retransmitted(s0.add(1500), t(9));
         assert_eq!(b.xmit_of(s0.add(2919)), Some((t(9), true)));
         assert_eq!(b.xmit_of(s0.add(2920)), Some((t(3), false)));
@@ -386,7 +560,7 @@ mod tests {
         assert_eq!((a.first_xmit, a.last_xmit), (Some(t(1)), Some(t(1))));
         assert!(a.rtx_acked, "the second segment was retransmitted");
         assert_eq!(a.head_xmit, Some(t(9)));
-        assert_eq!(b.sent_slice(s0.add(2000), 2000).len(), 920);
+        assert_eq!(resend(&mut b, s0.add(2000), 2000).len(), 920);
         assert_eq!(b.ack(s0.add(3500)).octets, 1500);
         assert_eq!(b.len(), 0);
         assert_eq!(b.sent_len(), 0);
@@ -402,7 +576,7 @@ mod tests {
         let mut seq = s0;
         let mut segs = 0;
         while b.unsent_len() > 0 {
-            let p = b.take_unsent(seq, 1448, Instant::ZERO);
+            let p = take(&mut b, seq, 1448, Instant::ZERO);
             assert!(p.len() == 1448 || b.unsent_len() == 0, "{}", p.len());
             for (k, o) in p.iter().enumerate() {
                 let i = (seq.dist(s0) as usize + k) / 10;
@@ -412,7 +586,7 @@ mod tests {
             segs += 1;
         }
         assert_eq!(segs, 7);
-        assert_eq!(b.sent_slice(s0.add(1448), 20).len(), 20);
+        assert_eq!(resend(&mut b, s0.add(1448), 20).len(), 20);
     }
 
     #[test]
@@ -421,16 +595,29 @@ mod tests {
         let data = alloc::vec![7u8; 200_000];
         assert_eq!(b.push_slice(&data), 200_000);
         // Blocks of at most 64 KiB, each filled once, none reallocated.
-        assert!(b.unsent.iter().all(|c| c.len() <= STAGING_BLOCK));
+        let st = b.store.as_deref().expect("data queued");
+        assert!(st.chunks.iter().all(|c| c.len() <= STAGING_BLOCK));
+        assert!(st.staging.capacity() <= STAGING_BLOCK);
         let mut seq = SeqNum(1);
         while b.unsent_len() > 0 {
-            let p = b.take_unsent(seq, 1448, Instant::ZERO);
+            let p = take(&mut b, seq, 1448, Instant::ZERO);
             seq = seq.add(p.len() as u32);
         }
         assert_eq!(b.ack(seq).octets, 200_000);
         assert_eq!(b.len(), 0);
-        assert_eq!(b.staging.capacity(), 0);
-        assert_eq!(b.gather.capacity(), 0);
+        // The queues grew past `KEEP_QUEUE` (a bulk flow): they stay, empty,
+        // but the staging block goes.
+        let st = b.store.as_deref().expect("grown queues are kept");
+        assert!(st.chunks.is_empty() && st.sent.is_empty());
+        assert_eq!(st.staging.capacity() + st.gather.capacity(), 0);
+        // A message exchange leaves nothing at all.
+        let mut b = SendBuffer::new(1 << 20);
+        assert_eq!(b.push_slice(&[1u8; 300]), 300);
+        let p = take(&mut b, seq, 1448, Instant::ZERO);
+        assert_eq!(p.len(), 300);
+        drop(p);
+        assert_eq!(b.ack(seq.add(300)).octets, 300);
+        assert!(b.store.is_none(), "an idle buffer keeps no storage");
     }
 
     #[test]
@@ -440,5 +627,63 @@ mod tests {
         assert_eq!(b.push_bytes(Bytes::from_static(&[0; 80])), 20);
         assert_eq!(b.free(), 0);
         assert_eq!(b.push_slice(&[0; 1]), 0);
+    }
+
+    #[test]
+    fn mixed_queueing_sending_resending_and_acks_keep_every_octet_in_place() {
+        // A reference copy of the stream checks every segment and every
+        // retransmission while copies, `Bytes`, segments and ACKs interleave
+        // (deterministic pseudo-random sizes, sequence numbers across the wrap).
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % m as u64) as usize
+        };
+        let mut b = SendBuffer::new(20_000);
+        let s0 = SeqNum(u32::MAX - 7_000);
+        let (mut queued, mut nxt, mut una) = (0usize, 0usize, 0usize);
+        let octet = |i: usize| (i.wrapping_mul(31) >> 3) as u8;
+        for _ in 0..20_000 {
+            match next(4) {
+                0 => {
+                    let len = 1 + next(3000);
+                    let data: alloc::vec::Vec<u8> = (queued..queued + len).map(octet).collect();
+                    let n = if next(2) == 0 {
+                        b.push_slice(&data)
+                    } else {
+                        b.push_bytes(Bytes::from(data))
+                    };
+                    queued += n;
+                }
+                1 => {
+                    let max = 1 + next(1500);
+                    let p = take(&mut b, s0.add(nxt as u32), max, Instant::ZERO);
+                    assert_eq!(p.len(), max.min(queued - nxt));
+                    for (k, o) in p.iter().enumerate() {
+                        assert_eq!(*o, octet(nxt + k), "new data at {}", nxt + k);
+                    }
+                    nxt += p.len();
+                }
+                2 if nxt > una => {
+                    let at = una + next(nxt - una);
+                    let p = resend(&mut b, s0.add(at as u32), 1 + next(1500));
+                    assert!(!p.is_empty() && at + p.len() <= nxt);
+                    for (k, o) in p.iter().enumerate() {
+                        assert_eq!(*o, octet(at + k), "resent data at {}", at + k);
+                    }
+                }
+                3 if nxt > una => {
+                    let to = una + 1 + next(nxt - una);
+                    assert_eq!(b.ack(s0.add(to as u32)).octets, to - una);
+                    una = to;
+                }
+                _ => {}
+            }
+            assert_eq!(b.len(), queued - una);
+            assert_eq!(b.unsent_len(), queued - nxt);
+            assert_eq!(b.sent_len(), nxt - una);
+        }
     }
 }

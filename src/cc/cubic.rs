@@ -25,39 +25,82 @@ const INV_C_US3: u128 = 2_500_000_000_000_000_000;
 /// `u128`; any window this far out is beyond `u32::MAX` octets anyway.
 const MAX_DELTA_US: u64 = 10_000_000_000;
 
+/// The epoch's age meaning "no congestion-avoidance epoch".
+const NO_EPOCH: u32 = u32::MAX;
+
+/// Ages are kept up to this many µs (71.6 minutes). Counting any larger t
+/// as this one changes nothing the curve decides: with K ≤ 2.21·10⁹ µs
+/// (see [`Cubic::start_epoch`]) and W_max − cwnd_epoch ≥ K³/(2.5·10¹⁸)
+/// octets (from the definition of K, any SMSS ≥ 1), for every t ≥ T =
+/// 2³² − 2 µs: W_cubic(t) ≥ (K³ + (T − K)³)/2.5·10¹⁸ ≥ T³/10¹⁹ ≈
+/// 7.9·10⁹ octets, above 1.5·cwnd (≤ 6.5·10⁹) and above W_est (< 2³²).
+/// So for t ≥ T the target is 1.5·cwnd and the Reno-friendly test fails,
+/// exactly as at t = T.
+const MAX_AGE_US: u32 = NO_EPOCH - 1;
+
 /// CUBIC congestion control (RFC 9438), with HyStart++ (RFC 9406) in the
 /// initial slow start and the fast recovery of RFC 6582.
+///
+/// 72 octets, with the same arithmetic as a 64-bit-time, 128-bit-remainder
+/// version.
+// Windows in u32 octets, K in u32 µs (below 2.21·10⁹ µs, see
+// `start_epoch`), the epoch as an age relative to the last activity
+// (`MAX_AGE_US`), and HyStart's state sharing its place with the undo
+// state (HyStart++ ends at the first reduction, which is what arms an undo).
 #[derive(Clone, Copy, Debug)]
 pub struct Cubic {
     cwnd: u32,
     ssthresh: u32,
-    mss: u32,
     /// W_max: the window before the last reduction, lowered by fast
     /// convergence (RFC 9438 §4.7).
     w_max: u32,
     /// cwnd_prior: the window before the last reduction (RFC 9438 §4.6).
     cwnd_prior: u32,
-    /// Start of the current congestion-avoidance epoch (t = 0).
-    epoch: Option<Instant>,
     /// The plateau of the current curve: max(W_max, cwnd_epoch).
     origin: u32,
     /// K of the current curve, µs.
-    k_us: u64,
+    k_us: u32,
     /// W_est, the Reno-friendly estimate (RFC 9438 §4.3), octets.
     w_est: u32,
-    /// Remainders of the integer divisions of W_est and cwnd growth.
-    est_rem: u64,
-    inc_rem: u128,
+    /// The remainder of the division in W_est's update: below
+    /// 17·cwnd < 2³⁷, kept as its low 32 bits and its high 5.
+    est_rem_lo: u32,
+    est_rem_hi: u8,
+    /// The remainder of the division in cwnd's growth: below cwnd, so u32.
+    inc_rem: u32,
     /// Last time the window was allowed to move with time (ACK or send).
     last_active: Instant,
+    /// How long before `last_active` the current congestion-avoidance
+    /// epoch started (t = 0), µs, capped at [`MAX_AGE_US`]; [`NO_EPOCH`]
+    /// when there is none. (`now` never goes backwards, so the epoch is
+    /// never after `last_active`.)
+    epoch_age: u32,
     /// Fast recovery in progress (cwnd inflated).
     in_recovery: bool,
-    hystart: HyStart,
+    /// How HyStart detects a rise (kept after HyStart++ ended: Linux's
+    /// avoidance floor depends on it).
+    mode: HyStartMode,
     /// Most SMSS one ACK adds in slow start (RFC 9406's L); 0: no limit.
     ss_limit: u32,
-    /// The state before the last loss reduction, for an undo (RFC 9438
-    /// §4.9): cwnd (0: nothing to undo), ssthresh, W_max, cwnd_prior.
-    prior: [u32; 4],
+    memory: Memory,
+}
+
+/// What the controller remembers besides its window: HyStart++ during the
+/// initial slow start, then after a loss reduction the state from before
+/// it, for an undo (RFC 9438 §4.9). The first reduction ends HyStart++.
+#[derive(Clone, Copy, Debug)]
+enum Memory {
+    /// The initial slow start, HyStart++ at work.
+    HyStart(HyStart),
+    /// ssthresh, W_max and cwnd_prior from before the last reduction; cwnd
+    /// from before it is the current cwnd_prior (the reduction sets it so).
+    Undo {
+        ssthresh: u32,
+        w_max: u32,
+        cwnd_prior: u32,
+    },
+    /// Neither.
+    Nothing,
 }
 
 impl Cubic {
@@ -67,20 +110,20 @@ impl Cubic {
         Cubic {
             cwnd: initial_window.saturating_mul(mss),
             ssthresh: u32::MAX,
-            mss: mss.max(1),
             w_max: 0,
             cwnd_prior: 0,
-            epoch: None,
             origin: 0,
             k_us: 0,
             w_est: 0,
-            est_rem: 0,
+            est_rem_lo: 0,
+            est_rem_hi: 0,
             inc_rem: 0,
             last_active: Instant::ZERO,
+            epoch_age: NO_EPOCH,
             in_recovery: false,
-            hystart: HyStart::new(),
+            mode: HyStartMode::Rfc9406,
             ss_limit: L_NON_PACED,
-            prior: [0; 4],
+            memory: Memory::HyStart(HyStart::new()),
         }
     }
 
@@ -105,27 +148,55 @@ impl Cubic {
     }
 
     pub(crate) fn hystart_mode_set(&mut self, mode: HyStartMode) {
-        if self.hystart.phase() != HyStartPhase::Done && self.hystart.mode() != mode {
-            self.hystart = HyStart::with_mode(mode);
+        if self.hystart_phase() != HyStartPhase::Done && self.mode != mode {
+            self.mode = mode;
+            self.memory = Memory::HyStart(HyStart::with_mode(mode));
         }
     }
 
     /// The same without HyStart++: standard slow start to the first loss.
     pub fn without_hystart(initial_window: u32, mss: u32) -> Cubic {
         let mut c = Cubic::new(initial_window, mss);
-        c.hystart.finish();
+        c.hystart_finish();
         c
     }
 
-    /// W_cubic(t) of RFC 9438 §4.2 in octets, for `t_us` µs after the epoch.
-    fn w_cubic(&self, t_us: u64) -> u64 {
-        let (d, below) = if t_us >= self.k_us {
-            (t_us - self.k_us, false)
+    /// Where HyStart++ is.
+    fn hystart_phase(&self) -> HyStartPhase {
+        match &self.memory {
+            Memory::HyStart(h) => h.phase(),
+            Memory::Undo { .. } | Memory::Nothing => HyStartPhase::Done,
+        }
+    }
+
+    /// HyStart++ is over (an undo state stays).
+    fn hystart_finish(&mut self) {
+        if let Memory::HyStart(_) = self.memory {
+            self.memory = Memory::Nothing;
+        }
+    }
+
+    fn est_rem(&self) -> u64 {
+        u64::from(self.est_rem_hi) << 32 | u64::from(self.est_rem_lo)
+    }
+
+    fn set_est_rem(&mut self, r: u64) {
+        // r < 17·(2³² − 1) < 2³⁷: nothing is lost.
+        self.est_rem_lo = r as u32;
+        self.est_rem_hi = (r >> 32) as u8;
+    }
+
+    /// W_cubic(t) of RFC 9438 §4.2 in octets, for `t_us` µs after the
+    /// epoch, SMSS `mss`.
+    fn w_cubic(&self, t_us: u64, mss: u32) -> u64 {
+        let k_us = u64::from(self.k_us);
+        let (d, below) = if t_us >= k_us {
+            (t_us - k_us, false)
         } else {
-            (self.k_us - t_us, true)
+            (k_us - t_us, true)
         };
         let d = u128::from(d.min(MAX_DELTA_US));
-        let off = u128::from(self.mss) * d * d * d / INV_C_US3;
+        let off = u128::from(mss) * d * d * d / INV_C_US3;
         let off = u64::try_from(off).unwrap_or(u64::MAX);
         let origin = u64::from(self.origin);
         if below {
@@ -137,39 +208,76 @@ impl Cubic {
 
     /// A new congestion-avoidance epoch starts at `now` (RFC 9438 §4.2:
     /// K = ∛((W_max − cwnd_epoch)/C); §4.3: W_est = cwnd_epoch).
-    fn start_epoch(&mut self, now: Instant) {
-        self.epoch = Some(now);
+    ///
+    /// K fits u32: (W_max − cwnd)/SMSS·(1/C) ≤ (2³² − 1)·2.5·10¹⁸ <
+    /// 1.08·10²⁸ µs³, whose cube root is below 2.21·10⁹ < 2³² µs.
+    fn start_epoch(&mut self, now: Instant, mss: u32) {
+        self.epoch_age = 0;
         self.last_active = now;
         if self.w_max > self.cwnd {
             self.origin = self.w_max;
-            let segs_us3 = u128::from(self.w_max - self.cwnd) * INV_C_US3 / u128::from(self.mss);
-            self.k_us = icbrt(segs_us3);
+            let segs_us3 = u128::from(self.w_max - self.cwnd) * INV_C_US3 / u128::from(mss);
+            self.k_us = icbrt(segs_us3) as u32;
         } else {
             // Above the last maximum (or none yet): the convex region from now.
             self.origin = self.cwnd;
             self.k_us = 0;
         }
         self.w_est = self.cwnd;
-        self.est_rem = 0;
+        self.set_est_rem(0);
         self.inc_rem = 0;
     }
 
-    /// Time that did not use the window does not count towards t
-    /// (RFC 9438 §5.8): move the epoch forward by the pause.
-    fn pause_until(&mut self, now: Instant) {
-        if let Some(e) = self.epoch {
-            let from = self.last_active.max(e);
-            let gap = now.saturating_duration_since(from);
-            self.epoch = Some((e + gap).min(now));
+    /// The window moves with time again at `now`: `last_active` becomes
+    /// `now`, the epoch (if any) stays where it was, so its age grows by
+    /// the time since `last_active` (capped). Returns the new age.
+    fn touch(&mut self, now: Instant) -> u32 {
+        if self.epoch_age != NO_EPOCH {
+            let age = if now >= self.last_active {
+                let since = now.total_micros() - self.last_active.total_micros();
+                u64::from(self.epoch_age)
+                    .saturating_add(since)
+                    .min(u64::from(MAX_AGE_US)) as u32
+            } else {
+                // Only if `now` went backwards: the epoch moves no later than `now`.
+                let back = self.last_active.total_micros() - now.total_micros();
+                u64::from(self.epoch_age).saturating_sub(back) as u32
+            };
+            self.epoch_age = age;
         }
-        self.last_active = self.last_active.max(now);
+        self.last_active = now;
+        self.epoch_age
+    }
+
+    /// Time that did not use the window does not count towards t
+    /// (RFC 9438 §5.8): move the epoch forward by the pause. The epoch
+    /// keeps its age relative to the last activity.
+    fn pause_until(&mut self, now: Instant) {
+        if now >= self.last_active {
+            self.last_active = now;
+        } else if self.epoch_age != NO_EPOCH {
+            // `now` went backwards: the epoch moves back to `now` if it was later.
+            let back = self.last_active.total_micros() - now.total_micros();
+            self.epoch_age = u64::from(self.epoch_age)
+                .max(back)
+                .min(u64::from(MAX_AGE_US)) as u32;
+        }
     }
 
     /// The multiplicative decrease of a congestion event (RFC 9438 §4.6,
     /// fast convergence §4.7). Leaves cwnd to the caller.
     fn reduce(&mut self, mss: u32) {
-        self.prior = [self.cwnd, self.ssthresh, self.w_max, self.cwnd_prior];
-        self.hystart.finish();
+        // The undo state (HyStart++ ends here); cwnd before the reduction
+        // is cwnd_prior after it. A zero window has nothing to restore.
+        self.memory = if self.cwnd == 0 {
+            Memory::Nothing
+        } else {
+            Memory::Undo {
+                ssthresh: self.ssthresh,
+                w_max: self.w_max,
+                cwnd_prior: self.cwnd_prior,
+            }
+        };
         let cwnd = u64::from(self.cwnd);
         self.w_max = if self.cwnd < self.w_max {
             (cwnd * FC_NUM / FC_DEN) as u32
@@ -180,30 +288,28 @@ impl Cubic {
         // β·cwnd rather than β·FlightSize: growth is held while the window
         // is not used (`AckSample::app_limited`), as §4.6 requires then.
         self.ssthresh = ((cwnd * BETA_NUM / BETA_DEN) as u32).max(2 * mss);
-        self.epoch = None;
+        self.epoch_age = NO_EPOCH;
     }
 
-    fn slow_start(&mut self, ack: &AckSample) {
-        let hystart_was_on = self.hystart.phase() != HyStartPhase::Done;
-        let segments = self.cwnd / self.mss.max(1);
-        if hystart_was_on
-            && self
-                .hystart
-                .on_ack_in_window(ack.new_round, ack.rtt, segments)
-                == HyStartPhase::Done
+    fn slow_start(&mut self, ack: &AckSample, mss: u32) {
+        let segments = self.cwnd / mss;
+        let inc = if let Memory::HyStart(h) = &mut self.memory
+            && h.phase() != HyStartPhase::Done
         {
-            // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
-            // delay detection fired): ssthresh = cwnd.
-            self.ssthresh = self.cwnd;
-            return;
-        }
-        if ack.app_limited {
-            return;
-        }
-        let inc = if hystart_was_on {
-            self.hystart
-                .increase_limited(ack.acked, ack.mss, self.ss_limit)
+            if h.on_ack_in_window(ack.new_round, ack.rtt, segments) == HyStartPhase::Done {
+                // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
+                // delay detection fired): ssthresh = cwnd.
+                self.ssthresh = self.cwnd;
+                return;
+            }
+            if ack.app_limited {
+                return;
+            }
+            h.increase_limited(ack.acked, ack.mss, self.ss_limit)
         } else {
+            if ack.app_limited {
+                return;
+            }
             match self.ss_limit {
                 0 => ack.acked,
                 l => ack.acked.min(l.saturating_mul(ack.mss)),
@@ -216,18 +322,16 @@ impl Cubic {
             .min(self.ssthresh.max(self.cwnd));
     }
 
-    fn congestion_avoidance(&mut self, now: Instant, ack: &AckSample) {
+    fn congestion_avoidance(&mut self, now: Instant, ack: &AckSample, mss: u32) {
         if ack.app_limited {
             self.pause_until(now);
             return;
         }
-        let Some(epoch) = self.epoch else {
-            self.start_epoch(now);
-            return self.congestion_avoidance(now, ack);
-        };
-        self.last_active = now;
-        let t = now.saturating_duration_since(epoch);
-        let t_us = micros(t);
+        if self.epoch_age == NO_EPOCH {
+            self.start_epoch(now, mss);
+        }
+        // t, capped at MAX_AGE_US (which changes nothing, see there).
+        let t_us = u64::from(self.touch(now));
         let rtt_us = micros(ack.srtt.or(ack.rtt).unwrap_or(Duration::ZERO));
         let cwnd = u64::from(self.cwnd.max(1));
         // No congestion event yet, so the path's capacity is unknown:
@@ -236,10 +340,10 @@ impl Cubic {
         // detection below the capacity does not crawl along the flat
         // start of the convex curve (or at the Reno-friendly 1 SMSS per
         // round) for seconds.
-        let capacity_unknown = self.w_max == 0 && self.hystart.mode() == HyStartMode::Linux;
+        let capacity_unknown = self.w_max == 0 && self.mode == HyStartMode::Linux;
         // §4.2: target = W_cubic(t + RTT), within [cwnd, 1.5·cwnd].
         let mut target = self
-            .w_cubic(t_us.saturating_add(rtt_us))
+            .w_cubic(t_us.saturating_add(rtt_us), mss)
             .clamp(cwnd, cwnd + cwnd / 2);
         if capacity_unknown {
             target = target.max(cwnd + cwnd / 20);
@@ -251,19 +355,20 @@ impl Cubic {
         } else {
             (ALPHA_NUM, ALPHA_DEN)
         };
-        let num = an * u64::from(ack.mss) * u64::from(ack.acked) + self.est_rem;
+        let num = an * u64::from(ack.mss) * u64::from(ack.acked) + self.est_rem();
         let den = ad * cwnd;
         self.w_est = sat_u32(u64::from(self.w_est) + num / den);
-        self.est_rem = num % den;
-        if self.w_cubic(t_us) < u64::from(self.w_est) && !capacity_unknown {
+        self.set_est_rem(num % den);
+        if self.w_cubic(t_us, mss) < u64::from(self.w_est) && !capacity_unknown {
             // Reno-friendly region.
             self.cwnd = self.cwnd.max(self.w_est);
         } else {
-            // Concave or convex region: cwnd += (target − cwnd)/cwnd per SMSS acked.
-            let num = u128::from(target - cwnd) * u128::from(ack.acked) + self.inc_rem;
-            let den = u128::from(cwnd);
-            let inc = u64::try_from(num / den).unwrap_or(u64::MAX);
-            self.inc_rem = num % den;
+            // Concave or convex region: cwnd += (target − cwnd)/cwnd per
+            // SMSS acked. In u64: target − cwnd ≤ cwnd/2 < 2³¹ and
+            // acked < 2³², so num < 2⁶³ + 2³²; the remainder is below cwnd.
+            let num = (target - cwnd) * u64::from(ack.acked) + u64::from(self.inc_rem);
+            let inc = num / cwnd;
+            self.inc_rem = (num % cwnd) as u32;
             self.cwnd = sat_u32(cwnd.saturating_add(inc));
             if capacity_unknown {
                 self.cwnd = self.cwnd.max(self.w_est);
@@ -282,24 +387,24 @@ impl CongestionControl for Cubic {
     }
 
     fn reset(&mut self, initial_window: u32, mss: u32) {
-        let hystart = self.hystart.phase() != HyStartPhase::Done;
-        let mode = self.hystart.mode();
+        let hystart = self.hystart_phase() != HyStartPhase::Done;
+        let mode = self.mode;
         let ss_limit = self.ss_limit;
         *self = Cubic::new(initial_window, mss)
             .with_hystart_mode(mode)
             .with_slow_start_limit(ss_limit);
         if !hystart {
-            self.hystart.finish();
+            self.hystart_finish();
         }
     }
 
     fn on_ack(&mut self, now: Instant, ack: &AckSample) {
-        self.mss = ack.mss.max(1);
+        let mss = ack.mss.max(1);
         if self.cwnd < self.ssthresh {
-            self.slow_start(ack);
-            self.last_active = now;
+            self.slow_start(ack, mss);
+            self.touch(now);
         } else {
-            self.congestion_avoidance(now, ack);
+            self.congestion_avoidance(now, ack, mss);
         }
     }
 
@@ -329,9 +434,9 @@ impl CongestionControl for Cubic {
         if !self.in_recovery && self.cwnd > mss {
             self.reduce(mss);
         }
-        self.hystart.finish();
+        self.hystart_finish();
         self.in_recovery = false;
-        self.epoch = None;
+        self.epoch_age = NO_EPOCH;
         self.cwnd = mss;
     }
 
@@ -341,22 +446,27 @@ impl CongestionControl for Cubic {
         self.reduce(mss);
         self.cwnd = self.ssthresh;
         // A congestion mark is never spurious: nothing to undo.
-        self.prior = [0; 4];
+        self.memory = Memory::Nothing;
     }
 
     fn on_spurious_congestion(&mut self, _now: Instant) {
-        let [cwnd, ssthresh, w_max, cwnd_prior] = self.prior;
-        if cwnd == 0 {
+        let Memory::Undo {
+            ssthresh,
+            w_max,
+            cwnd_prior,
+        } = self.memory
+        else {
             return;
-        }
-        self.prior = [0; 4];
+        };
+        let cwnd = self.cwnd_prior;
+        self.memory = Memory::Nothing;
         // RFC 9438 §4.9: back to the window, threshold and curve from
         // before the reduction; the epoch restarts from the restored cwnd.
         self.cwnd = self.cwnd.max(cwnd);
         self.ssthresh = self.ssthresh.max(ssthresh);
         self.w_max = w_max;
         self.cwnd_prior = cwnd_prior;
-        self.epoch = None;
+        self.epoch_age = NO_EPOCH;
         self.in_recovery = false;
     }
 
@@ -451,8 +561,8 @@ mod tests {
             c.k_us
         );
         // The curve passes W_max at t = K and starts at cwnd_epoch.
-        assert_eq!(c.w_cubic(c.k_us), 100_000);
-        assert!(c.w_cubic(0).abs_diff(70_000) <= 1);
+        assert_eq!(c.w_cubic(u64::from(c.k_us), MSS), 100_000);
+        assert!(c.w_cubic(0, MSS).abs_diff(70_000) <= 1);
     }
 
     #[test]
@@ -509,7 +619,7 @@ mod tests {
         }
         let segs = c.cwnd() / MSS;
         assert!((94..=98).contains(&segs), "cwnd {segs} segments");
-        assert!(u64::from(c.cwnd()) > c.w_cubic(50_000) + 20_000);
+        assert!(u64::from(c.cwnd()) > c.w_cubic(50_000, MSS) + 20_000);
         // Once W_est passes cwnd_prior, α = 1: one segment per round.
         for r in 50..70u64 {
             one_round(&mut c, at_ms(r), 1);
@@ -572,7 +682,7 @@ mod tests {
             }
         }
         assert_eq!(c.ssthresh(), c.cwnd(), "slow start ended at cwnd");
-        assert_eq!(c.hystart.phase(), HyStartPhase::Done);
+        assert_eq!(c.hystart_phase(), HyStartPhase::Done);
         // Doubling for 4 rounds (10 → 160), then CSS at 1/4 for 5 rounds: no
         // overshoot to a loss, well below what plain slow start would reach.
         assert!(c.cwnd() < 1_000_000, "cwnd {}", c.cwnd());
@@ -610,7 +720,7 @@ mod tests {
         assert_eq!((c.cwnd(), c.ssthresh(), c.w_max), (MSS, 70_000, 100_000));
         c.on_ack(at_ms(1), &ack(MSS, 10));
         assert_eq!(c.cwnd(), 2 * MSS);
-        assert_eq!(c.hystart.phase(), HyStartPhase::Done);
+        assert_eq!(c.hystart_phase(), HyStartPhase::Done);
     }
 
     #[test]
@@ -624,7 +734,7 @@ mod tests {
     /// full window each at 20 ms; returns the window after.
     fn avoidance_without_loss(mode: HyStartMode, rounds: u64) -> u32 {
         let mut c = Cubic::new(100, MSS).with_hystart_mode(mode);
-        c.hystart.finish();
+        c.hystart_finish();
         c.ssthresh = c.cwnd; // slow start ended by HyStart: no loss, no W_max
         for r in 0..rounds {
             one_round(&mut c, at_ms(1000 + 20 * r), 20);

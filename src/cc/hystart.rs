@@ -19,9 +19,9 @@ use core::time::Duration;
 const MIN_RTT_THRESH: u64 = 4_000; // µs
 const MAX_RTT_THRESH: u64 = 16_000; // µs
 const MIN_RTT_DIVISOR: u64 = 8;
-const N_RTT_SAMPLE: u32 = 8;
+const N_RTT_SAMPLE: u8 = 8;
 const CSS_GROWTH_DIVISOR: u32 = 4;
-const CSS_ROUNDS: u32 = 5;
+const CSS_ROUNDS: u8 = 5;
 /// Most SMSS one ACK may add in slow start without pacing (RFC 9406 §4.3, L).
 pub(crate) const L_NON_PACED: u32 = 8;
 
@@ -55,16 +55,39 @@ pub enum HyStartPhase {
     Done,
 }
 
-/// HyStart++ state of one connection (RFC 9406 §4.2).
+/// "No RTT yet" in the RTT fields of [`HyStart`].
+const NO_RTT: u32 = u32::MAX;
+
+/// RTT samples are taken in whole µs up to this (71.6 minutes, far above
+/// any RTT a connection survives; a longer sample counts as this long).
+const MAX_RTT_US: u32 = NO_RTT - 1;
+
+/// HyStart++ state of one connection (RFC 9406 §4.2), 16 octets. RTT
+/// samples are whole microseconds; one above 71.5 minutes counts as 71.5
+/// minutes.
+// RTTs in u32 µs with `NO_RTT` for "none", the counters in octets (they
+// are compared with 8 and 5 and saturate).
 #[derive(Clone, Copy, Debug)]
 pub struct HyStart {
     mode: HyStartMode,
     phase: HyStartPhase,
-    last_round_min: Option<u64>,
-    current_round_min: Option<u64>,
-    samples: u32,
-    css_baseline: Option<u64>,
-    css_rounds: u32,
+    /// RTT samples in the current round, saturating.
+    samples: u8,
+    css_rounds: u8,
+    last_round_min: u32,
+    current_round_min: u32,
+    css_baseline: u32,
+}
+
+/// The rise over `base` µs that counts (RFC 9406 §4.2, also Linux's):
+/// base/8 within [4, 16] ms.
+fn threshold(base: u32) -> u64 {
+    (u64::from(base) / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH)
+}
+
+/// An RTT sample in µs, at most [`MAX_RTT_US`].
+fn rtt_us(rtt: Duration) -> u32 {
+    u32::try_from(crate::time::duration_micros(rtt)).map_or(MAX_RTT_US, |r| r.min(MAX_RTT_US))
 }
 
 impl Default for HyStart {
@@ -84,11 +107,11 @@ impl HyStart {
         HyStart {
             mode,
             phase: HyStartPhase::SlowStart,
-            last_round_min: None,
-            current_round_min: None,
             samples: 0,
-            css_baseline: None,
             css_rounds: 0,
+            last_round_min: NO_RTT,
+            current_round_min: NO_RTT,
+            css_baseline: NO_RTT,
         }
     }
 
@@ -132,10 +155,10 @@ impl HyStart {
         }
         if new_round {
             self.last_round_min = self.current_round_min;
-            self.current_round_min = None;
+            self.current_round_min = NO_RTT;
             self.samples = 0;
             if self.phase == HyStartPhase::Css {
-                self.css_rounds += 1;
+                self.css_rounds = self.css_rounds.saturating_add(1);
                 if self.css_rounds >= CSS_ROUNDS {
                     // The RTT stayed up for CSS_ROUNDS rounds: a real queue.
                     self.phase = HyStartPhase::Done;
@@ -144,28 +167,28 @@ impl HyStart {
             }
         }
         let Some(rtt) = rtt else { return self.phase };
-        let rtt = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        self.current_round_min = Some(self.current_round_min.map_or(rtt, |m| m.min(rtt)));
+        // A sample is never NO_RTT, so the minimum is the sample or less.
+        self.current_round_min = self.current_round_min.min(rtt_us(rtt));
         self.samples = self.samples.saturating_add(1);
         if self.samples < N_RTT_SAMPLE {
             return self.phase;
         }
-        let (Some(cur), Some(last)) = (self.current_round_min, self.last_round_min) else {
+        let (cur, last) = (self.current_round_min, self.last_round_min);
+        if last == NO_RTT {
             return self.phase;
-        };
+        }
         match self.phase {
             HyStartPhase::SlowStart => {
-                let thresh = (last / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-                if cur >= last.saturating_add(thresh) {
-                    self.css_baseline = Some(cur);
+                if u64::from(cur) >= u64::from(last) + threshold(last) {
+                    self.css_baseline = cur;
                     self.css_rounds = 0;
                     self.phase = HyStartPhase::Css;
                 }
             }
             HyStartPhase::Css => {
-                if self.css_baseline.is_some_and(|b| cur < b) {
+                if self.css_baseline != NO_RTT && cur < self.css_baseline {
                     // The rise was a false alarm: back to slow start.
-                    self.css_baseline = None;
+                    self.css_baseline = NO_RTT;
                     self.phase = HyStartPhase::SlowStart;
                 }
             }
@@ -183,21 +206,20 @@ impl HyStart {
         decide: bool,
     ) -> HyStartPhase {
         if new_round {
-            self.current_round_min = None;
+            self.current_round_min = NO_RTT;
             self.samples = 0;
         }
         let Some(rtt) = rtt else { return self.phase };
-        let rtt = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        let base = self.last_round_min.map_or(rtt, |m| m.min(rtt));
-        self.last_round_min = Some(base);
-        let cur = self.current_round_min.map_or(rtt, |m| m.min(rtt));
-        self.current_round_min = Some(cur);
+        let rtt = rtt_us(rtt);
+        let base = self.last_round_min.min(rtt);
+        self.last_round_min = base;
+        let cur = self.current_round_min.min(rtt);
+        self.current_round_min = cur;
         self.samples = self.samples.saturating_add(1);
         if self.samples < N_RTT_SAMPLE || !decide {
             return self.phase;
         }
-        let thresh = (base / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH);
-        if cur >= base.saturating_add(thresh) {
+        if u64::from(cur) >= u64::from(base) + threshold(base) {
             self.phase = HyStartPhase::Done;
         }
         self.phase

@@ -10,6 +10,8 @@
 mod cubic;
 mod hystart;
 mod newreno;
+#[cfg(test)]
+mod trajectory;
 mod usage;
 
 pub use cubic::Cubic;
@@ -240,5 +242,21 @@ impl Controller {
             Controller::Unlimited(c) => c,
             Controller::Custom(c) => c.as_mut(),
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn controller_state_stays_within_its_size_budget() {
+        // Issue 12: the controller lives inside every `Connection`.
+        assert!(size_of::<Controller>() <= 72, "{}", size_of::<Controller>());
+        assert!(size_of::<Cubic>() <= 72, "{}", size_of::<Cubic>());
+        assert!(size_of::<HyStart>() <= 16, "{}", size_of::<HyStart>());
+        assert!(size_of::<NewReno>() <= 24, "{}", size_of::<NewReno>());
+        assert!(size_of::<CwndUsage>() <= 12, "{}", size_of::<CwndUsage>());
     }
 }

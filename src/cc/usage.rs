@@ -9,18 +9,22 @@
 
 use crate::seq::SeqNum;
 
-/// Round and window-use bookkeeping of one connection.
+/// Round and window-use bookkeeping of one connection (12 octets).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CwndUsage {
     /// End of the current round trip (RFC 9406 §4.2 `windowEnd`).
     round_end: SeqNum,
     /// End of the window whose use is being tracked.
     usage_end: SeqNum,
-    /// The congestion window ran out while sending that window.
-    cwnd_limited: bool,
-    /// Largest flight seen while sending that window, octets.
+    /// Bit 31 ([`LIMITED`]): the congestion window ran out while sending
+    /// that window. The other bits: the largest flight seen while sending
+    /// it, octets. A flight is below 2³⁰ + 2 (it fits in the peer's
+    /// window, RFC 7323 §2.3), so 31 bits hold it; larger ones are capped.
     max_flight: u32,
 }
+
+/// The `cwnd_limited` bit of [`CwndUsage::max_flight`].
+const LIMITED: u32 = 1 << 31;
 
 impl CwndUsage {
     /// Starts with the first round ending at the first ACK of data after `iss`.
@@ -28,7 +32,6 @@ impl CwndUsage {
         CwndUsage {
             round_end: iss,
             usage_end: iss,
-            cwnd_limited: false,
             max_flight: 0,
         }
     }
@@ -38,12 +41,10 @@ impl CwndUsage {
     /// the octets in flight now.
     #[inline]
     pub(crate) fn on_send(&mut self, limited: bool, flight: u32, snd_una: SeqNum, snd_nxt: SeqNum) {
-        if !snd_una.lt(self.usage_end)
-            || limited
-            || (!self.cwnd_limited && flight > self.max_flight)
-        {
-            self.cwnd_limited = limited;
-            self.max_flight = flight;
+        let flight = flight.min(LIMITED - 1);
+        // While not limited the flag bit is clear, so the field is the flight.
+        if !snd_una.lt(self.usage_end) || limited || flight > self.max_flight {
+            self.max_flight = if limited { flight | LIMITED } else { flight };
             self.usage_end = snd_nxt;
         }
     }
@@ -64,7 +65,7 @@ impl CwndUsage {
     /// not be backed by use.
     #[inline]
     pub(crate) fn app_limited(&self, cwnd: u32, ssthresh: u32) -> bool {
-        if self.cwnd_limited {
+        if self.max_flight & LIMITED != 0 {
             return false;
         }
         // Slow start: keep doubling while the window is below twice the

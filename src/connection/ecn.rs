@@ -12,37 +12,57 @@ use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{Ecn, Flags, Segment};
 
-/// ECN state of one connection.
+/// ECN state of one connection (8 octets).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct EcnState {
-    /// ECN is in use: both SYNs agreed (RFC 3168 §6.1.1).
-    pub(super) ok: bool,
-    /// A SYN of ours carried the ECN-setup flags (ECE and CWR).
-    requested: bool,
-    /// Receiver: a CE mark arrived and no CWR since; every ACK carries ECE
-    /// (§6.1.3).
-    echo_ece: bool,
-    /// Sender: the next new data segment carries CWR (§6.1.2).
-    send_cwr: bool,
     /// Sender: no further reduction until an ACK passes this point (one
     /// reduction per window of data, §6.1.2).
     recover: SeqNum,
+    /// [`OK`], [`REQUESTED`], [`ECHO_ECE`], [`SEND_CWR`].
+    flags: u8,
     /// The ECN field of the IP packet that arrives now.
     incoming: Ecn,
     /// The ECN field for the segment last returned by `poll_transmit`.
     outgoing: Ecn,
 }
 
+/// ECN is in use: both SYNs agreed (RFC 3168 §6.1.1).
+const OK: u8 = 1;
+/// A SYN of ours carried the ECN-setup flags (ECE and CWR).
+const REQUESTED: u8 = 2;
+/// Receiver: a CE mark arrived and no CWR since; every ACK carries ECE
+/// (§6.1.3).
+const ECHO_ECE: u8 = 4;
+/// Sender: the next new data segment carries CWR (§6.1.2).
+const SEND_CWR: u8 = 8;
+
 impl EcnState {
     pub(super) fn new(iss: SeqNum) -> EcnState {
         EcnState {
-            ok: false,
-            requested: false,
-            echo_ece: false,
-            send_cwr: false,
             recover: iss,
+            flags: 0,
             incoming: Ecn::NotEct,
             outgoing: Ecn::NotEct,
+        }
+    }
+
+    /// ECN is in use: both SYNs agreed (RFC 3168 §6.1.1).
+    #[inline]
+    pub(super) fn ok(&self) -> bool {
+        self.has(OK)
+    }
+
+    #[inline]
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    #[inline]
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
         }
     }
 }
@@ -76,7 +96,7 @@ impl Connection {
 
     /// Whether ECN was negotiated on this connection.
     pub fn ecn_enabled(&self) -> bool {
-        self.ecn.ok
+        self.ecn.ok()
     }
 
     /// Our SYN (active open): ask for ECN with ECE and CWR (§6.1.1) on
@@ -84,7 +104,7 @@ impl Connection {
     /// ECN-setup SYNs costs one timeout, not the connection (§6.1.1.1).
     pub(super) fn ecn_syn_flags(&mut self, flags: Flags, first: bool) -> Flags {
         if self.cfg.ecn == EcnMode::On && first {
-            self.ecn.requested = true;
+            self.ecn.set(REQUESTED, true);
             return flags.with(Flags::ECE).with(Flags::CWR);
         }
         flags
@@ -92,7 +112,7 @@ impl Connection {
 
     /// Our SYN-ACK: ECE alone when we accepted the peer's request.
     pub(super) fn ecn_synack_flags(&self, flags: Flags) -> Flags {
-        if self.ecn.ok {
+        if self.ecn.ok() {
             flags.with(Flags::ECE)
         } else {
             flags
@@ -105,27 +125,28 @@ impl Connection {
     pub(super) fn ecn_on_syn(&mut self, seg: &Segment) {
         let f = seg.flags;
         let (ece, cwr) = (f.contains(Flags::ECE), f.contains(Flags::CWR));
-        self.ecn.ok = if f.ack() {
-            self.ecn.requested && ece && !cwr
+        let ok = if f.ack() {
+            self.ecn.has(REQUESTED) && ece && !cwr
         } else {
             self.cfg.ecn != EcnMode::Off && ece && cwr
         };
+        self.ecn.set(OK, ok);
     }
 
     /// Receiver side, for an acceptable segment with data (§6.1.3): CWR
     /// ends the echo, then a CE mark (re)starts it and is acknowledged at
     /// once. CE on out-of-window segments is ignored (they never get here).
     pub(super) fn ecn_on_data(&mut self, seg: &Segment) {
-        if !self.ecn.ok {
+        if !self.ecn.ok() {
             return;
         }
         if seg.flags.contains(Flags::CWR) {
-            self.ecn.echo_ece = false;
+            self.ecn.set(ECHO_ECE, false);
         }
         if self.ecn.incoming.is_ce() {
             self.cold.make().rare.ecn_ce_received += 1;
-            if !self.ecn.echo_ece {
-                self.ecn.echo_ece = true;
+            if !self.ecn.has(ECHO_ECE) {
+                self.ecn.set(ECHO_ECE, true);
                 self.flags.set_ack_now(true);
             }
         }
@@ -136,7 +157,7 @@ impl Connection {
     /// already reduced it. Returns whether the ACK carried ECE, in which
     /// case it must not grow the window.
     pub(super) fn ecn_on_ack(&mut self, now: Instant, seg: &Segment) -> bool {
-        if !self.ecn.ok || !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
+        if !self.ecn.ok() || !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
             return false;
         }
         if !self.flags.in_recovery() && self.rtx_next().is_none() && seg.ack.gt(self.ecn.recover) {
@@ -144,7 +165,7 @@ impl Connection {
             let mss = self.snd_mss;
             self.cc.get_mut().on_ecn(now, flight, mss);
             self.ecn.recover = self.snd_nxt;
-            self.ecn.send_cwr = true;
+            self.ecn.set(SEND_CWR, true);
             self.cold.make().rare.ecn_reductions += 1;
         }
         true
@@ -162,16 +183,16 @@ impl Connection {
     #[inline]
     pub(super) fn ecn_on_transmit(&mut self, s: &mut Segment, new_data: bool) {
         self.ecn.outgoing = Ecn::NotEct;
-        if !self.ecn.ok || s.flags.syn() || s.flags.rst() {
+        if !self.ecn.ok() || s.flags.syn() || s.flags.rst() {
             return;
         }
-        if self.ecn.echo_ece && s.flags.ack() {
+        if self.ecn.has(ECHO_ECE) && s.flags.ack() {
             s.flags = s.flags.with(Flags::ECE);
         }
         if new_data {
             self.ecn.outgoing = Ecn::Ect0;
-            if self.ecn.send_cwr {
-                self.ecn.send_cwr = false;
+            if self.ecn.has(SEND_CWR) {
+                self.ecn.set(SEND_CWR, false);
                 s.flags = s.flags.with(Flags::CWR);
             }
         }

@@ -26,7 +26,7 @@ impl Connection {
     /// RFC 6298 §3).
     pub(crate) fn syn_ack_sent_at(&mut self, at: Instant) {
         if self.cold.retries == 0 && self.state == State::SynReceived {
-            self.set_rtt_probe(Some((self.iss.add(1), at)));
+            self.set_syn_rtt_probe(Some(at));
         }
     }
 

@@ -858,7 +858,7 @@ impl Connection {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.set_fast_rtx(Some(self.snd_una));
             }
-        } else if !(self.ecn.ok && seg.flags.contains(Flags::ECE)) {
+        } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
             let mut sample = crate::cc::AckSample::new(acked, flight, mss);
@@ -933,7 +933,7 @@ impl Connection {
             && seg.ack.ge(end)
         {
             sample = sample.or(Some(now - sent));
-            self.set_rtt_probe(None);
+            self.set_syn_rtt_probe(None);
         }
         if let Some(r) = sample {
             // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.

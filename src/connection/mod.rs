@@ -27,7 +27,7 @@ pub(crate) use input::segment_acceptable;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ValidConfig};
 use crate::event::{CloseReason, Error, Event};
 use crate::recovery::Rack;
 use crate::seq::SeqNum;
@@ -321,14 +321,40 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Result<Connection, ConfigError> {
-        let cfg = cfg.into();
-        cfg.validate()?;
-        let mut c = Connection::new(cfg, local_port, remote_port, iss, State::Closed, now);
+        let cfg = ValidConfig::new(cfg)?;
+        Ok(Connection::connect_valid(
+            cfg,
+            local_port,
+            remote_port,
+            iss,
+            now,
+        ))
+    }
+
+    /// [`connect`](Self::connect) with a configuration checked beforehand:
+    /// nothing to fail, and the connection is built where the caller keeps
+    /// it (no `Result` to move it out of).
+    #[inline]
+    pub fn connect_valid(
+        cfg: ValidConfig,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(
+            cfg.into_arc(),
+            local_port,
+            remote_port,
+            iss,
+            State::Closed,
+            now,
+        );
         c.set_state(State::SynSent);
         c.flags.set_syn_pending(true);
         c.timers
             .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
-        Ok(c)
+        c
     }
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
@@ -342,12 +368,25 @@ impl Connection {
         local_port: u16,
         iss: SeqNum,
     ) -> Result<Connection, ConfigError> {
-        let cfg = cfg.into();
-        cfg.validate()?;
-        let mut c = Connection::new(cfg, local_port, 0, iss, State::Closed, Instant::ZERO);
+        let cfg = ValidConfig::new(cfg)?;
+        Ok(Connection::listen_valid(cfg, local_port, iss))
+    }
+
+    /// [`listen`](Self::listen) with a configuration checked beforehand
+    /// (see [`connect_valid`](Self::connect_valid)).
+    #[inline]
+    pub fn listen_valid(cfg: ValidConfig, local_port: u16, iss: SeqNum) -> Connection {
+        let mut c = Connection::new(
+            cfg.into_arc(),
+            local_port,
+            0,
+            iss,
+            State::Closed,
+            Instant::ZERO,
+        );
         c.flags.set_one_shot_listener(true);
         c.set_state(State::Listen);
-        Ok(c)
+        c
     }
 
     /// Passive open from a received SYN, for callers that demultiplex
@@ -473,7 +512,13 @@ impl Connection {
     }
 
     /// The next event for the application.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
+        // The common call finds the queue empty: a test inlined into the
+        // caller; taking an event is out of line.
+        if self.events.is_empty() {
+            return None;
+        }
         self.events.pop_front()
     }
 
@@ -795,7 +840,7 @@ impl Connection {
 
     fn on_retransmit_timeout(&mut self, now: Instant) {
         self.cold.make().rare.rto_expirations += 1;
-        self.set_rtt_probe(None); // Karn: no sample from a retransmitted segment.
+        self.set_syn_rtt_probe(None); // Karn: no sample from a retransmitted segment.
         if !self.flags.syn_acked() {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
             let syn_sent = self.state == State::SynSent;
@@ -997,12 +1042,19 @@ impl Connection {
 
     /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
+    #[inline]
     fn pipe(&self) -> u32 {
+        if !self.flags.in_recovery() && self.cold.scoreboard.is_empty() {
+            // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
+            return self.snd_nxt.dist(self.snd_una);
+        }
+        self.pipe_with_sacks()
+    }
+
+    /// [`pipe`](Self::pipe) with a scoreboard or in recovery.
+    fn pipe_with_sacks(&self) -> u32 {
         let (una, nxt) = (self.snd_una, self.snd_nxt);
         let sb = &self.cold.scoreboard;
-        if sb.is_empty() && !self.flags.in_recovery() {
-            return nxt.dist(una);
-        }
         let lost = self.lost_end();
         let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
         if self.flags.in_recovery() && self.high_rxt.gt(una) {

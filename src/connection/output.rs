@@ -8,6 +8,20 @@ use crate::wire::{Flags, Options, Segment, Timestamps};
 use alloc::collections::VecDeque;
 use bytes::Bytes;
 
+/// How much new data may go now (`Connection::new_data_len`).
+struct NewData {
+    /// What the queue and the peer's window offer (at most one MSS).
+    want: u32,
+    /// What the congestion window lets out of it.
+    len: u32,
+    /// Whether cork, Nagle or sender SWS avoidance keep even that back.
+    held: bool,
+    /// The flight size it was computed from.
+    flight: u32,
+    /// The congestion window it was computed from.
+    cwnd: u32,
+}
+
 impl Connection {
     /// The next segment to send, or `None` when there is nothing (now).
     /// Call it until it returns `None` after every input.
@@ -269,7 +283,7 @@ impl Connection {
             }
         }
         if self.cold.retries == 0 && self.rtt_probe().is_none() {
-            self.set_rtt_probe(Some((self.iss.add(1), now)));
+            self.set_syn_rtt_probe(Some(now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
@@ -315,7 +329,7 @@ impl Connection {
             self.set_rtx_next(if end == self.snd_nxt { None } else { Some(end) });
         }
         // Karn (MUST-18): nothing timed across a retransmission.
-        self.set_rtt_probe(None);
+        self.set_syn_rtt_probe(None);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -382,10 +396,15 @@ impl Connection {
             }
             return None;
         }
-        let (want, len, held) = self.new_data_len(probe, fin_due);
+        let NewData {
+            want,
+            len,
+            held,
+            flight,
+            cwnd,
+        } = self.new_data_len(probe, fin_due);
         if len < want {
             // The congestion window, not the application, holds data back.
-            let flight = self.flight_size();
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
         }
         if held && (self.flags.corked() || self.flags.more_hold()) && self.snd_una == self.snd_nxt {
@@ -394,9 +413,7 @@ impl Connection {
         if len == 0 || held {
             return None;
         }
-        let flight = self.flight_size();
         let mss = self.snd_mss;
-        let cwnd = self.cc.get().cwnd();
         let seq = self.snd_nxt;
         let data = self.sndbuf.take_unsent(seq, len as usize, now);
         let n = data.len() as u32;
@@ -446,11 +463,8 @@ impl Connection {
         self.flags.set_cork_probe(true);
     }
 
-    /// How much new data may go now: `(want, len, held)`, where `want` is
-    /// what the queue and the peer's window offer, `len` what the congestion
-    /// window lets out of it, and `held` whether cork, Nagle or sender SWS
-    /// avoidance keep even that back.
-    fn new_data_len(&self, probe: bool, fin_due: bool) -> (u32, u32, bool) {
+    /// How much new data may go now; see [`NewData`].
+    fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
         let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
@@ -479,7 +493,13 @@ impl Connection {
         let want = (unsent.min(mss as usize) as u32).min(usable);
         let len = want.min(cwnd_room);
         if len == 0 {
-            return (want, len, true);
+            return NewData {
+                want,
+                len,
+                held: true,
+                flight,
+                cwnd,
+            };
         }
         // A corked sender (or one that said more follows) holds a short
         // tail until uncorked, the FIN, or a push.
@@ -490,22 +510,46 @@ impl Connection {
             && !fin_due
             && !pushed
         {
-            return (want, len, true);
+            return NewData {
+                want,
+                len,
+                held: true,
+                flight,
+                cwnd,
+            };
         }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
             let small_unacked = self.snd_sml.gt(self.snd_una);
             if all_queued && self.cfg.nagle && small_unacked && !fin_due {
-                return (want, len, true);
+                return NewData {
+                    want,
+                    len,
+                    held: true,
+                    flight,
+                    cwnd,
+                };
             }
             // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
             // least half the largest window seen.
             if !all_queued && len < self.max_snd_wnd / 2 {
-                return (want, len, true);
+                return NewData {
+                    want,
+                    len,
+                    held: true,
+                    flight,
+                    cwnd,
+                };
             }
         }
-        (want, len, false)
+        NewData {
+            want,
+            len,
+            held: false,
+            flight,
+            cwnd,
+        }
     }
 
     /// Linux sends a run of new data as GSO packets of up to
@@ -524,9 +568,12 @@ impl Connection {
             1
         };
         let fin_due = self.fin_seq().is_some() && !self.fin_sent();
-        let closes = last
-            || u32::from(count) >= self.gso_max_segs()
-            || matches!(self.new_data_len(false, fin_due), (_, 0, _) | (_, _, true));
+        // The cheap tests first: `gso_max_segs` is at least 2.
+        let closes =
+            last || matches!(
+                self.new_data_len(false, fin_due),
+                NewData { len: 0, .. } | NewData { held: true, .. }
+            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs());
         self.gso_burst_next = self.snd_nxt;
         self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2

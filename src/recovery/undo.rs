@@ -38,7 +38,7 @@ pub(crate) struct Undo {
 }
 
 impl Undo {
-    /// No episode (equal to `Undo::default()`).
+    /// No episode (the default), for the shared empty value of `Lazy`.
     pub(crate) const EMPTY: Undo = Undo {
         open: false,
         timeout: false,

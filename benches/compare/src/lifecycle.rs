@@ -5,7 +5,9 @@
 //! checksum verified on the other side.
 //!
 //! tcp-proto builds two fresh `Connection`s per lifecycle (and drops them),
-//! both sharing one `Arc<Config>`.
+//! both sharing one configuration, validated once (`ValidConfig`: an
+//! `Arc<Config>` checked when made, as an application or the `Endpoint`
+//! with many connections holds it).
 //! smoltcp: two `Interface`s (`Medium::Ip`, IPv4, checksums computed and
 //! verified) over an in-memory pair of queues, one TCP socket each, built
 //! once and reused (listen/connect again after CLOSED: its cheapest path);
@@ -16,10 +18,11 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use smoltcp::socket::tcp;
-use tcp_proto::{ChecksumMode, Config, Connection, Instant, IpPair, Segment, SeqNum, State};
+use tcp_proto::{
+    ChecksumMode, Config, Connection, Instant, IpPair, Segment, SeqNum, State, ValidConfig,
+};
 
 use crate::device::{Host, Pool};
 use crate::{C2S, CLIENT_IP, Row, S2C, SERVER_IP, Workload};
@@ -66,12 +69,12 @@ fn pump(wire: &mut Wire, c: &mut Connection, s: &mut Connection, now: Instant) {
 }
 
 /// tcp-proto: fresh connections each lifecycle, sharing one configuration
-/// (an `Arc<Config>`, as an application or the `Endpoint` with many
-/// connections holds it).
+/// validated once (a `ValidConfig`, as an application or the `Endpoint`
+/// with many connections holds it).
 pub struct TcpProto {
     wire: Wire,
     iss: u32,
-    cfg: Arc<Config>,
+    cfg: ValidConfig,
 }
 
 impl TcpProto {
@@ -83,7 +86,7 @@ impl TcpProto {
                 segments: 0,
             },
             iss: 1000,
-            cfg: Arc::new(Config::linux()),
+            cfg: Config::linux().validated().expect("valid"),
         }
     }
 }
@@ -101,10 +104,8 @@ impl Workload for TcpProto {
         let before = wire.segments;
         let cfg = &self.cfg;
         let mut now = Instant::from_secs(1);
-        let mut s =
-            Connection::listen(cfg.clone(), 80, SeqNum(self.iss.wrapping_mul(7))).expect("listen");
-        let mut c =
-            Connection::connect(cfg.clone(), 40000, 80, SeqNum(self.iss), now).expect("connect");
+        let mut s = Connection::listen_valid(cfg.clone(), 80, SeqNum(self.iss.wrapping_mul(7)));
+        let mut c = Connection::connect_valid(cfg.clone(), 40000, 80, SeqNum(self.iss), now);
         pump(wire, &mut c, &mut s, now);
         assert_eq!(
             (c.state(), s.state()),
