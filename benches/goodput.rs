@@ -5,9 +5,11 @@
 //! queue of one bandwidth-delay product, RTT/2 of propagation delay each
 //! way, and random loss each way (`tcp_proto::sim::Pipe`, the simulator's
 //! link model: random loss, then the queue, then the delay). Every cell
-//! moves [`TRANSFER`] octets one way from a client to a server whose
-//! application reads at once; goodput is the octets read × 8 over the
-//! virtual time from the end of the handshake to the last octet read.
+//! is measured twice, one way from a client to a server whose application
+//! reads at once: a fixed size (64 MiB; goodput is the octets read × 8
+//! over the virtual time from the end of the handshake to the last octet
+//! read) and a fixed duration as iperf3 `-t` measures (the sender always
+//! has data; the octets read in the first 20 s from `connect` × 8 / 20 s).
 //! Packet sizes charged to the bottleneck are IP packets (20-octet IPv4
 //! header + TCP), so the most any TCP with timestamps can reach is
 //! 100 × 1448/1500 = 96.5 Mbit/s.
@@ -17,10 +19,14 @@
 //! loss-recovery variant its `Config` offers, and smoltcp 0.14 with Reno
 //! and with CUBIC (4 MiB socket buffers, its defaults otherwise).
 //!
-//! `cargo bench --bench goodput` prints the grid (Mbit/s, ratio to the
-//! bottleneck, ratio to smoltcp CUBIC), then criterion times one
-//! representative cell for each stack (CPU time of a whole simulated
+//! `cargo bench --bench goodput` prints the grid for both measurements
+//! (Mbit/s, ratio to smoltcp CUBIC, losses and retransmissions, tcp-proto's
+//! loss responses) and the goodput a standards-conforming sender can
+//! average in each lossy cell (Mathis; RFC 9438 §5), then criterion times
+//! one representative cell for each stack (CPU time of a whole simulated
 //! transfer). Knobs: `TCPP_GOODPUT_MIB` (transfer size, default 64),
+//! `TCPP_GOODPUT_SECS` (measurement duration, default 20),
+//! `TCPP_GOODPUT_TIMED=0` (fixed size only),
 //! `TCPP_GOODPUT_SEEDS` (seeds per cell, median taken; default 3),
 //! `TCPP_GOODPUT_GRID=0` skips the grid, `TCPP_GOODPUT_ONLY=substring`
 //! runs only the stacks whose name contains it, `TCPP_GOODPUT_RTTS=20,80`
@@ -74,6 +80,30 @@ fn pattern() -> Vec<u8> {
         .collect()
 }
 
+/// When a transfer ends: after a fixed number of octets (the time to move
+/// them is measured), or after a fixed virtual time from `connect` (the
+/// octets read by then are measured, as iperf3 does with `-t`).
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    Size(usize),
+    Duration(Duration),
+}
+
+impl Limit {
+    /// Octets the sending application offers.
+    fn octets(self) -> usize {
+        match self {
+            Limit::Size(n) => n,
+            Limit::Duration(_) => usize::MAX,
+        }
+    }
+}
+
+/// The fixed measurement duration, from `connect` (`TCPP_GOODPUT_SECS`, default 20).
+fn duration() -> Duration {
+    Duration::from_secs(env_usize("TCPP_GOODPUT_SECS", 20).max(1) as u64)
+}
+
 /// One point of the grid.
 #[derive(Clone, Copy, Debug)]
 struct Path {
@@ -99,10 +129,11 @@ impl Path {
 struct Outcome {
     /// Octets the receiving application read.
     delivered: usize,
-    /// Virtual time from the end of the handshake to the last octet read
-    /// (or to the cap).
+    /// Fixed size: virtual time from the end of the handshake to the last
+    /// octet read (or to the cap). Fixed duration: that duration.
     elapsed: Duration,
-    /// Whether the transfer finished before [`VIRTUAL_CAP`].
+    /// Whether the transfer finished before [`VIRTUAL_CAP`] (always, for a
+    /// fixed duration).
     finished: bool,
     /// Packets lost at random / dropped by the queues (both directions).
     random_losses: u64,
@@ -110,6 +141,12 @@ struct Outcome {
     /// Sender retransmissions and RTOs (tcp-proto only; smoltcp does not count them).
     retransmits: Option<u64>,
     rtos: Option<u64>,
+    /// tcp-proto's loss responses: fast-recovery entries, tail loss probes,
+    /// retransmissions RACK found lost again, undone responses.
+    recoveries: Option<u64>,
+    tlps: Option<u64>,
+    lost_retransmits: Option<u64>,
+    undos: Option<u64>,
 }
 
 impl Outcome {
@@ -190,10 +227,12 @@ fn tcp_proto_variants() -> Vec<(&'static str, Config)> {
     ]
 }
 
-fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outcome {
+fn tcp_proto_transfer(cfg: Config, path: Path, limit: Limit, pat: &[u8]) -> Outcome {
+    let total = limit.octets();
     let mut up: Pipe<Segment> = path.pipe(0);
     let mut down: Pipe<Segment> = path.pipe(1);
     let mut now = Instant::from_secs(1);
+    let connect_at = now;
     let mut a = Connection::connect(cfg, 40000, 80, SeqNum(0xfff0_0000), now).expect("cfg");
     let mut b = Connection::listen(cfg, 80, SeqNum(7)).expect("cfg");
     let mut start = None;
@@ -292,7 +331,7 @@ fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outc
             "tcp-proto: transfer stuck with nothing pending"
         );
         now = later(now, next);
-        if start.is_some_and(|s| now - s > VIRTUAL_CAP) {
+        if ended(limit, connect_at, start, now) {
             break;
         }
     }
@@ -300,12 +339,34 @@ fn tcp_proto_transfer(cfg: Config, path: Path, total: usize, pat: &[u8]) -> Outc
     let st = a.stats();
     Outcome {
         delivered: received,
-        elapsed: if received >= total { last } else { now } - start,
-        finished: received >= total,
+        elapsed: elapsed(limit, start, received >= total, last, now),
+        finished: received >= total || matches!(limit, Limit::Duration(_)),
         random_losses: up.stats().lost + down.stats().lost,
         queue_drops: up.stats().queue_drops + down.stats().queue_drops,
         retransmits: Some(st.retransmits),
         rtos: Some(st.rto_expirations),
+        recoveries: Some(st.fast_retransmits),
+        tlps: Some(st.tail_loss_probes),
+        lost_retransmits: Some(st.rack_lost_retransmits),
+        undos: Some(st.spurious_undos),
+    }
+}
+
+/// Whether the run is over at `now` (the cap, or the fixed duration).
+fn ended(limit: Limit, connect_at: Instant, start: Option<Instant>, now: Instant) -> bool {
+    match limit {
+        Limit::Size(_) => start.is_some_and(|s| now - s > VIRTUAL_CAP),
+        Limit::Duration(d) => now - connect_at > d,
+    }
+}
+
+/// The time the goodput is taken over: from the end of the handshake to the
+/// last octet (or the cap) for a fixed size; the fixed duration itself
+/// (the octets read by then count) otherwise.
+fn elapsed(limit: Limit, start: Instant, done: bool, last: Instant, now: Instant) -> Duration {
+    match limit {
+        Limit::Size(_) => (if done { last } else { now }) - start,
+        Limit::Duration(d) => d,
     }
 }
 
@@ -368,13 +429,15 @@ fn smol(t: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(t.total_micros() as i64)
 }
 
-fn smoltcp_transfer(cc: tcp::CongestionControl, path: Path, total: usize, pat: &[u8]) -> Outcome {
+fn smoltcp_transfer(cc: tcp::CongestionControl, path: Path, limit: Limit, pat: &[u8]) -> Outcome {
+    let total = limit.octets();
     let pool: Pool = Rc::new(RefCell::new(Vec::new()));
     let mut up: Pipe<Vec<u8>> = path.pipe(0);
     let mut down: Pipe<Vec<u8>> = path.pipe(1);
     let mut a = Host::new(CLIENT_IP, &pool, 1, cc);
     let mut b = Host::new(SERVER_IP, &pool, 2, cc);
     let mut now = Instant::from_secs(1);
+    let connect_at = now;
     b.socket().listen(80).expect("listen");
     let cx = a.iface.context();
     a.sockets
@@ -446,19 +509,18 @@ fn smoltcp_transfer(cc: tcp::CongestionControl, path: Path, total: usize, pat: &
             "smoltcp: transfer stuck with nothing pending"
         );
         now = later(now, next);
-        if start.is_some_and(|s| now - s > VIRTUAL_CAP) {
+        if ended(limit, connect_at, start, now) {
             break;
         }
     }
     let start = start.expect("handshake finished");
     Outcome {
         delivered: received,
-        elapsed: if received >= total { last } else { now } - start,
-        finished: received >= total,
+        elapsed: elapsed(limit, start, received >= total, last, now),
+        finished: received >= total || matches!(limit, Limit::Duration(_)),
         random_losses: up.stats().lost + down.stats().lost,
         queue_drops: up.stats().queue_drops + down.stats().queue_drops,
-        retransmits: None,
-        rtos: None,
+        ..Outcome::default()
     }
 }
 
@@ -478,10 +540,10 @@ impl Stack {
         }
     }
 
-    fn run(&self, path: Path, total: usize, pat: &[u8]) -> Outcome {
+    fn run(&self, path: Path, limit: Limit, pat: &[u8]) -> Outcome {
         match *self {
-            Stack::TcpProto(_, cfg) => tcp_proto_transfer(cfg, path, total, pat),
-            Stack::Smoltcp(_, cc) => smoltcp_transfer(cc, path, total, pat),
+            Stack::TcpProto(_, cfg) => tcp_proto_transfer(cfg, path, limit, pat),
+            Stack::Smoltcp(_, cc) => smoltcp_transfer(cc, path, limit, pat),
         }
     }
 }
@@ -528,42 +590,105 @@ fn filtered<T: Copy>(name: &str, all: &[T], key: impl Fn(T) -> f64) -> Vec<T> {
         .collect()
 }
 
+/// results[rtt][loss][stack] for one [`Limit`].
+type Results = Vec<Vec<Vec<Outcome>>>;
+
+fn run_grid(
+    stacks: &[Stack],
+    rtts: &[u64],
+    losses: &[f64],
+    seeds: usize,
+    limit: Limit,
+    pat: &[u8],
+) -> Results {
+    rtts.iter()
+        .map(|&rtt| {
+            losses
+                .iter()
+                .map(|&loss| {
+                    stacks
+                        .iter()
+                        .map(|s| {
+                            let runs = (0..seeds as u64)
+                                .map(|seed| {
+                                    let path = Path {
+                                        rtt: Duration::from_millis(rtt),
+                                        loss,
+                                        seed: 1 + seed,
+                                    };
+                                    s.run(path, limit, pat)
+                                })
+                                .collect();
+                            median(runs)
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The round trip a data packet and its ACK see on an empty queue:
+/// propagation plus the serialization of a 1500-octet packet and a
+/// 52-octet ACK at the bottleneck rate.
+fn base_rtt(rtt_ms: u64) -> f64 {
+    rtt_ms as f64 / 1e3 + (1500.0 + 52.0) * 8.0 / RATE_BPS as f64
+}
+
+/// What a standards-conforming sender can average at packet loss rate `p`
+/// on a round trip of `rtt` seconds, Mbit/s of payload (1448-octet
+/// segments), capped at [`MAX_GOODPUT_MBPS`]:
+/// - Mathis et al. (1997): MSS/RTT · C/√p with C = √(3/2) ≈ 1.22 for
+///   periodic loss (the classic bound) and C ≈ 1.31 for random loss;
+/// - RFC 9438 §5: CUBIC's average window is the larger of its curve's,
+///   (C·(3+β)/(4·(1−β)))^¼ · RTT^¾ / p^¾ segments (C = 0.4, β = 0.7), and
+///   the Reno-friendly AIMD's, √(3/2)/√p (α = 3(1−β)/(1+β) makes it Reno's).
+fn bounds(rtt: f64, p: f64) -> (f64, f64, f64) {
+    let seg = 1448.0 * 8.0 / rtt / 1e6; // Mbit/s per segment per round trip
+    let mathis = seg * 1.5f64.sqrt() / p.sqrt();
+    let mathis_random = seg * 1.31 / p.sqrt();
+    let (c, beta) = (0.4f64, 0.7f64);
+    let w_cubic =
+        (c * (3.0 + beta) / (4.0 * (1.0 - beta))).powf(0.25) * rtt.powf(0.75) / p.powf(0.75);
+    let w_reno = 1.5f64.sqrt() / p.sqrt();
+    let cubic = seg * w_cubic.max(w_reno);
+    let cap = |x: f64| x.min(MAX_GOODPUT_MBPS);
+    (cap(mathis), cap(mathis_random), cap(cubic))
+}
+
 fn grid(pat: &[u8]) {
     let total = transfer_len();
+    let secs = duration();
     let rtts = filtered("TCPP_GOODPUT_RTTS", &RTTS_MS, |r| r as f64);
     let losses = filtered("TCPP_GOODPUT_LOSSES", &LOSSES, |l| l * 100.0);
     let seeds = env_usize("TCPP_GOODPUT_SEEDS", 3).max(1);
     let stacks = stacks();
     println!(
-        "goodput grid: {} MiB one way, 100 Mbit/s bottleneck each way, drop-tail 1 BDP, \
-         random loss both ways, virtual time (median of {seeds} seed(s); * = unfinished after {} s)",
+        "goodput grid: 100 Mbit/s bottleneck each way, drop-tail 1 BDP, random loss both ways, \
+         virtual time, median of {seeds} seed(s) (1..={seeds}); two measurements per cell:\n\
+         - fixed size: {} MiB one way, octets x 8 / (end of handshake .. last octet read) \
+         (* = unfinished after {} s: what it delivered by then);\n\
+         - fixed duration (as iperf3 -t): the sender always has data, octets read in the first \
+         {} s from connect x 8 / {} s",
         total >> 20,
-        VIRTUAL_CAP.as_secs()
+        VIRTUAL_CAP.as_secs(),
+        secs.as_secs(),
+        secs.as_secs(),
     );
     let wall = std::time::Instant::now();
-    // results[rtt][loss][stack]
-    let mut results = Vec::new();
-    for &rtt in &rtts {
-        let mut row = Vec::new();
-        for &loss in &losses {
-            let mut cells = Vec::new();
-            for s in &stacks {
-                let runs = (0..seeds as u64)
-                    .map(|seed| {
-                        let path = Path {
-                            rtt: Duration::from_millis(rtt),
-                            loss,
-                            seed: 1 + seed,
-                        };
-                        s.run(path, total, pat)
-                    })
-                    .collect();
-                cells.push(median(runs));
-            }
-            row.push(cells);
-        }
-        results.push(row);
-    }
+    let sized = run_grid(&stacks, &rtts, &losses, seeds, Limit::Size(total), pat);
+    let timed = if std::env::var("TCPP_GOODPUT_TIMED").as_deref() == Ok("0") {
+        None
+    } else {
+        Some(run_grid(
+            &stacks,
+            &rtts,
+            &losses,
+            seeds,
+            Limit::Duration(secs),
+            pat,
+        ))
+    };
     let head = |title: &str| {
         print!("\n{title}\n| RTT | loss |");
         for s in &stacks {
@@ -576,7 +701,7 @@ fn grid(pat: &[u8]) {
         println!();
     };
     let smol_cubic = stacks.iter().position(|s| s.name() == SMOL_CUBIC);
-    let table = |title: &str, f: &dyn Fn(&[Outcome], &Outcome) -> String| {
+    let table = |results: &Results, title: &str, f: &dyn Fn(&[Outcome], &Outcome) -> String| {
         head(title);
         for (i, &rtt) in rtts.iter().enumerate() {
             for (j, &loss) in losses.iter().enumerate() {
@@ -590,30 +715,83 @@ fn grid(pat: &[u8]) {
         }
     };
     let mark = |o: &Outcome| if o.finished { "" } else { "*" };
-    table("Goodput, Mbit/s", &|_, o| {
-        format!("{:.1}{}", o.mbps(), mark(o))
-    });
-    table("Ratio to the bottleneck (100 Mbit/s)", &|_, o| {
-        format!("{:.2}", o.mbps() / 100.0)
-    });
-    if let Some(k) = smol_cubic {
-        table("Ratio to smoltcp CUBIC (same cell)", &|cells, o| {
-            format!("{:.2}", o.mbps() / cells[k].mbps().max(1e-9))
-        });
+    let opt = |x: Option<u64>| x.map_or("-".to_string(), |v| v.to_string());
+    let mut sets = vec![(format!("fixed size, {} MiB", total >> 20), &sized)];
+    if let Some(t) = &timed {
+        sets.push((
+            format!("fixed duration, {} s from connect", secs.as_secs()),
+            t,
+        ));
     }
-    table(
-        "Random losses / queue drops (both ways) / sender retransmits / RTOs",
-        &|_, o| {
-            let opt = |x: Option<u64>| x.map_or("-".to_string(), |v| v.to_string());
-            format!(
-                "{}/{}/{}/{}",
-                o.random_losses,
-                o.queue_drops,
-                opt(o.retransmits),
-                opt(o.rtos)
-            )
-        },
+    for (what, results) in &sets {
+        table(results, &format!("Goodput, Mbit/s ({what})"), &|_, o| {
+            format!("{:.2}{}", o.mbps(), mark(o))
+        });
+        if let Some(k) = smol_cubic {
+            table(
+                results,
+                &format!("Ratio to smoltcp CUBIC, same cell ({what})"),
+                &|cells, o| format!("{:.2}", o.mbps() / cells[k].mbps().max(1e-9)),
+            );
+        }
+        table(
+            results,
+            &format!(
+                "Random losses / queue drops (both ways) / sender retransmits / RTOs ({what})"
+            ),
+            &|_, o| {
+                format!(
+                    "{}/{}/{}/{}",
+                    o.random_losses,
+                    o.queue_drops,
+                    opt(o.retransmits),
+                    opt(o.rtos)
+                )
+            },
+        );
+        table(
+            results,
+            &format!(
+                "tcp-proto loss responses: recoveries / tail loss probes / lost retransmissions \
+                 / undone ({what})"
+            ),
+            &|_, o| {
+                format!(
+                    "{}/{}/{}/{}",
+                    opt(o.recoveries),
+                    opt(o.tlps),
+                    opt(o.lost_retransmits),
+                    opt(o.undos)
+                )
+            },
+        );
+    }
+    println!(
+        "\nWhat a standards-conforming sender can average (Mbit/s of payload; RTT = path + \
+         serialization): Mathis MSS/RTT x 1.22/sqrt(p) (periodic loss) and x 1.31/sqrt(p) \
+         (random loss); RFC 9438 section 5 CUBIC average window max(curve, Reno-friendly)"
     );
+    println!(
+        "| RTT | loss | Mathis 1.22 | Mathis 1.31 (random) | RFC 9438 CUBIC | 2x smoltcp CUBIC (size / duration) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (i, &rtt) in rtts.iter().enumerate() {
+        for (j, &loss) in losses.iter().enumerate() {
+            if loss == 0.0 {
+                continue;
+            }
+            let (m, mr, cu) = bounds(base_rtt(rtt), loss);
+            let two = |r: &Results| {
+                smol_cubic.map_or("-".into(), |k| format!("{:.2}", 2.0 * r[i][j][k].mbps()))
+            };
+            println!(
+                "| {rtt} ms | {} % | {m:.2} | {mr:.2} | {cu:.2} | {} / {} |",
+                loss * 100.0,
+                two(&sized),
+                timed.as_ref().map_or("-".into(), two),
+            );
+        }
+    }
     // The issue's goals, for the best tcp-proto variant there is.
     let best = stacks
         .iter()
@@ -621,26 +799,28 @@ fn grid(pat: &[u8]) {
     if let (Some(b), Some(k)) = (best, smol_cubic) {
         println!("\ngoals for {}:", stacks[b].name());
         let col = |loss: f64| losses.iter().position(|&l| l == loss);
-        for (i, &rtt) in rtts.iter().enumerate() {
-            if let Some(j) = col(0.0) {
-                let o = &results[i][j][b];
-                println!(
-                    "  {rtt} ms, no loss: {:.1} Mbit/s = {:.0} % of the bottleneck (goal >= 90 %; \
-                     the most with timestamps is {:.1})",
-                    o.mbps(),
-                    o.mbps(),
-                    MAX_GOODPUT_MBPS
-                );
-            }
-            if let Some(j) = col(0.01) {
-                let o1 = &results[i][j][b];
-                let s1 = &results[i][j][k];
-                println!(
-                    "  {rtt} ms, 1 % loss: {:.2} Mbit/s = {:.2}x smoltcp CUBIC ({:.2}) (goal >= 2x)",
-                    o1.mbps(),
-                    o1.mbps() / s1.mbps().max(1e-9),
-                    s1.mbps()
-                );
+        for (what, results) in &sets {
+            for (i, &rtt) in rtts.iter().enumerate() {
+                if let Some(j) = col(0.0) {
+                    let o = &results[i][j][b];
+                    println!(
+                        "  {what}: {rtt} ms, no loss: {:.1} Mbit/s = {:.1} % of the bottleneck \
+                         (goal >= 90 %; the most with timestamps is {:.1})",
+                        o.mbps(),
+                        o.mbps(),
+                        MAX_GOODPUT_MBPS
+                    );
+                }
+                if let Some(j) = col(0.01) {
+                    let o1 = &results[i][j][b];
+                    let s1 = &results[i][j][k];
+                    println!(
+                        "  {what}: {rtt} ms, 1 % loss: {:.2} Mbit/s = {:.2}x smoltcp CUBIC ({:.2}) (goal >= 2x)",
+                        o1.mbps(),
+                        o1.mbps() / s1.mbps().max(1e-9),
+                        s1.mbps()
+                    );
+                }
             }
         }
     }
@@ -665,7 +845,9 @@ fn goodput(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Bytes(total as u64));
     for s in stacks() {
-        g.bench_function(s.name(), |bch| bch.iter(|| s.run(path, total, &pat)));
+        g.bench_function(s.name(), |bch| {
+            bch.iter(|| s.run(path, Limit::Size(total), &pat))
+        });
     }
     g.finish();
 }

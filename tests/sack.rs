@@ -416,6 +416,44 @@ fn limited_transmit_sends_new_data_on_the_first_two_dup_acks() {
     }
 }
 
+/// RFC 5681 §3.2 step 2 (and RFC 6675 §5 step 4.2): the FlightSize a
+/// loss halves leaves out what limited transmit sent on the first two
+/// duplicate ACKs. A window-limited NewReno sender with cwnd 10 goes to
+/// ssthresh 5, not 6 — with and without SACK.
+#[test]
+fn limited_transmit_is_not_counted_in_the_flight_that_a_loss_halves() {
+    for sack in [false, true] {
+        let mut cfg = plain();
+        cfg.sack = sack;
+        cfg.rack = false;
+        cfg.congestion = tcp_proto::CongestionAlgorithm::NewReno;
+        let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+        let mss = h.c.stats().snd_mss;
+        let at = |k: u32| snd.add(k * mss);
+        h.c.send(&pattern(30 * mss as usize, 1)).unwrap();
+        assert_eq!(data(&h.drain()).len(), 10, "IW10");
+        let mut sent = Vec::new();
+        for k in 1..=3u32 {
+            let mut a = h.seg(rcv, Some(at(0)), ACK, b"");
+            if sack {
+                a.options.sack_blocks.push(SackBlock {
+                    left: at(1),
+                    right: at(k + 1),
+                });
+            }
+            sent.extend(data(&h.feed(a)));
+        }
+        assert!(
+            sent.contains(&at(10)) && sent.contains(&at(11)),
+            "limited transmit: {sent:?}"
+        );
+        assert!(sent.contains(&at(0)), "fast retransmit: {sent:?}");
+        let st = h.c.stats();
+        assert_eq!(st.fast_retransmits, 1);
+        assert_eq!(st.ssthresh, 5 * mss, "sack {sack}: {st:?}");
+    }
+}
+
 #[test]
 fn reneging_peer_that_drops_sacked_data_still_gets_everything() {
     let mut cfg = plain();
@@ -474,6 +512,170 @@ fn reneging_peer_that_drops_sacked_data_still_gets_everything() {
         link.extend(h.feed(sack_ack(&h, rcv, ack, &blocks)));
     }
     assert_eq!(got, payload, "every octet, in order, once");
+}
+
+/// What a receiver modelled at segment granularity saw of one transfer.
+#[derive(Debug)]
+struct Delivery {
+    /// Segments sent after the first RTO that the receiver already held
+    /// (needless resends).
+    needless: usize,
+    rtos: u64,
+    /// Virtual time from the first send to the last octet held in order.
+    took: std::time::Duration,
+}
+
+/// Sends `total` segments and plays an honest SACK receiver (blocks most
+/// recent first, at most `max_blocks`) over a FIFO link until it holds
+/// everything; `drop(k, n)` says whether the `n`-th transmission (1 = the
+/// first) of segment `k` is lost. Timers fire when the link is empty.
+fn deliver(
+    cfg: Config,
+    total: u32,
+    max_blocks: usize,
+    drop: impl Fn(u32, u32) -> bool,
+) -> Delivery {
+    let (mut h, snd, rcv) = established_sack(cfg, u32::MAX - 7000, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern((total * mss) as usize, 5)).unwrap();
+    let start = h.now;
+    let mut link: std::collections::VecDeque<Segment> = h.drain().into_iter().collect();
+    let mut sends = std::collections::HashMap::<u32, u32>::new();
+    let mut held: Vec<u32> = Vec::new();
+    let mut rcv_nxt = 0u32;
+    let mut needless = 0;
+    for _ in 0..100_000 {
+        if rcv_nxt == total {
+            break;
+        }
+        let Some(seg) = link.pop_front() else {
+            let (_, out) = h.fire().expect("a timer while data is outstanding");
+            assert!(h.now - start < ms(60_000), "stalled");
+            link.extend(out);
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let k = seg.seq.dist(snd) / mss;
+        let n = sends.entry(k).or_default();
+        *n += 1;
+        if (k < rcv_nxt || held.contains(&k)) && h.c.stats().rto_expirations > 0 {
+            needless += 1;
+        }
+        if drop(k, *n) {
+            continue;
+        }
+        if k == rcv_nxt {
+            rcv_nxt += 1;
+            while let Some(i) = held.iter().position(|&x| x == rcv_nxt) {
+                held.swap_remove(i);
+                rcv_nxt += 1;
+            }
+        } else if k > rcv_nxt && !held.contains(&k) {
+            held.push(k);
+        }
+        let blocks = if held.is_empty() {
+            vec![]
+        } else {
+            let latest = if held.contains(&k) {
+                k
+            } else {
+                *held.iter().max().unwrap()
+            };
+            blocks_for(at, &held, latest, max_blocks)
+        };
+        h.advance(ms(1));
+        let out = h.feed(sack_ack(&h, rcv, at(rcv_nxt), &blocks));
+        link.extend(out);
+    }
+    assert_eq!(rcv_nxt, total, "everything delivered");
+    Delivery {
+        needless,
+        rtos: h.c.stats().rto_expirations,
+        took: h.now - start,
+    }
+}
+
+/// RFC 6675 §5.1 (with Errata 1610) and Linux: what the peer SACKed
+/// survives the first RTO, so go-back-N resends only the holes. Six holes
+/// whose fast retransmissions are lost too (only the timer finds that
+/// without RACK, and here RACK has nothing sent later to go by); the
+/// receiver reports only its three most recent blocks, so a sender that
+/// forgot the scoreboard at the timeout (RFC 2018 §8's SHOULD) would
+/// resend segments of the older ranges the receiver holds.
+#[test]
+fn the_first_rto_keeps_the_scoreboard_and_resends_only_holes() {
+    for rack in [false, true] {
+        let mut cfg = plain();
+        cfg.rack = rack;
+        cfg.initial_window = 40;
+        let holes = [0u32, 5, 10, 15, 20, 25];
+        let d = deliver(cfg, 40, 3, |k, n| holes.contains(&k) && n <= 2);
+        assert!(
+            d.rtos >= 1,
+            "rack {rack}: the timer found the lost retransmissions: {d:?}"
+        );
+        assert_eq!(
+            d.needless, 0,
+            "rack {rack}: nothing the receiver held was resent: {d:?}"
+        );
+    }
+}
+
+/// A receiver that reneges (drops what it SACKed) is still served across
+/// timeouts: the scoreboard kept at the first RTO is forgotten when an ACK
+/// stops at a SACKed edge, and go-back-N resends from SND.UNA.
+#[test]
+fn a_kept_scoreboard_is_forgotten_when_the_receiver_reneges_after_an_rto() {
+    let mut cfg = plain();
+    cfg.rack = false;
+    cfg.initial_window = 20;
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern((20 * mss) as usize, 5)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 20);
+    // Segment 0 is lost; 1..=19 are SACKed; the fast retransmission is lost.
+    for k in 1..20u32 {
+        let b = [SackBlock {
+            left: at(1),
+            right: at(k + 1),
+        }];
+        h.feed(sack_ack(&h, rcv, at(0), &b));
+    }
+    // The timer: segment 0 again, nothing SACKed.
+    let mut rto_out = Vec::new();
+    while h.c.stats().rto_expirations == 0 {
+        rto_out = data(&h.fire().expect("RTO").1);
+    }
+    assert_eq!(rto_out, vec![at(0)]);
+    // The receiver threw 1..=19 away: its ACK stops at their left edge.
+    let out = data(&h.feed(h.seg(rcv, Some(at(1)), ACK, b"")));
+    assert_eq!(
+        out.first(),
+        Some(&at(1)),
+        "reneging seen: go-back-N resends from SND.UNA: {out:?}"
+    );
+}
+
+/// RFC 6675 §4 NextSeg rule 4: when no hole is lost, no new data is
+/// there and no other hole lies below the highest SACK, one "rescue"
+/// retransmission per recovery resends the segment holding the highest
+/// unSACKed octet. Segment 3 and the tail (18, 19) are lost and the
+/// application has nothing more to send: the rescue repairs the tail
+/// within the recovery instead of the RTO. RACK-TLP (RFC 8985) covers
+/// tails by its probe, so the rule serves RFC 6675 loss detection only.
+#[test]
+fn rescue_retransmission_repairs_a_lost_tail_in_recovery_without_rto() {
+    let mut cfg = plain();
+    cfg.rack = false;
+    cfg.initial_window = 20;
+    let lost = [3u32, 18, 19];
+    let d = deliver(cfg, 20, 4, |k, n| lost.contains(&k) && n == 1);
+    assert_eq!(d.rtos, 0, "the tail was repaired without the timer: {d:?}");
+    assert!(d.took < ms(200), "{d:?}");
 }
 
 #[test]
@@ -641,6 +843,84 @@ fn rack_detects_a_lost_retransmission_and_resends_it_without_rto() {
     let st = h.c.stats();
     assert_eq!(st.rto_expirations, 0, "{st:?}");
     assert_eq!(st.rack_lost_retransmits, 1);
+}
+
+/// RACK with 40 segments queued, 20 sent (IW20, RTT 50 ms): segments 0..5
+/// are acknowledged after a `prelude` (nothing more, a D-SACK, or
+/// reordering); segment 5 is lost and 6, 7, 8 arrive, which starts a
+/// recovery that resends 5; then 9 and 13 arrive (10, 11, 12 missing, one
+/// segment SACKed above them: not lost by DupThresh). Returns how long
+/// until the connection's next timer then: RACK's reordering timer when it
+/// waits to call 10-12 lost, else the RTO. After reordering, 5 itself is
+/// not resent at DupThresh and the time to RACK's timer for it is returned.
+fn second_hole_in_recovery(prelude: &str) -> (H, std::time::Duration) {
+    let (mut h, snd, rcv) = established_rack(20);
+    let mss = h.c.stats().snd_mss;
+    let at = move |k: u32| snd.add(k * mss);
+    h.c.send(&pattern(40 * mss as usize, 2)).unwrap();
+    assert_eq!(data(&h.drain()).len(), 20);
+    h.advance(ms(50));
+    let block = |l: u32, r: u32| SackBlock {
+        left: at(l),
+        right: at(r),
+    };
+    match prelude {
+        // A duplicate of segment 3 arrived: D-SACK.
+        "dsack" => {
+            h.feed(sack_ack(&h, rcv, at(5), &[block(3, 4)]));
+        }
+        // Segment 0 arrives after 1 and 2, never resent: reordering.
+        "reorder" => {
+            h.feed(sack_ack(&h, rcv, at(0), &[block(1, 2)]));
+            h.feed(sack_ack(&h, rcv, at(0), &[block(1, 3)]));
+            h.feed(h.seg(rcv, Some(at(3)), ACK, b""));
+            h.feed(h.seg(rcv, Some(at(5)), ACK, b""));
+        }
+        _ => {
+            h.feed(h.seg(rcv, Some(at(5)), ACK, b""));
+        }
+    }
+    let mut out = Vec::new();
+    for k in 7..=9 {
+        out.extend(data(&h.feed(sack_ack(&h, rcv, at(5), &[block(6, k)]))));
+    }
+    if prelude == "reorder" {
+        // DupThresh does not call 5 lost; RACK waits min RTT / 4.
+        assert!(!out.contains(&at(5)), "reordering seen: {out:?}");
+        let next = h.c.poll_timeout().expect("a timer") - h.now;
+        return (h, next);
+    }
+    assert!(
+        out.contains(&at(5)),
+        "{prelude}: recovery resent 5: {out:?}"
+    );
+    let out = data(&h.feed(sack_ack(&h, rcv, at(5), &[block(13, 14), block(6, 10)])));
+    assert!(out.is_empty(), "{prelude}: PRR has no room: {out:?}");
+    let next = h.c.poll_timeout().expect("a timer") - h.now;
+    (h, next)
+}
+
+/// RFC 8985 §6.2 step 4: until reordering is seen, RACK's reordering
+/// window is zero in recovery, so the holes sent before a SACKed segment
+/// are lost at once, though DupThresh would not call them lost (one
+/// segment SACKed above). A D-SACK (a needless retransmission) is not
+/// reordering (step 3). After real reordering (an original delivered
+/// below the highest SACK) RACK waits min RTT / 4 first.
+#[test]
+fn in_recovery_rack_marks_holes_lost_at_once_unless_reordering_was_seen() {
+    for prelude in ["plain", "dsack"] {
+        let (h, next) = second_hole_in_recovery(prelude);
+        assert!(
+            next > ms(100),
+            "{prelude}: 10-12 lost at once, no reordering timer: next timer in {next:?}"
+        );
+        assert_eq!(h.c.stats().rto_expirations, 0);
+    }
+    let (_, next) = second_hole_in_recovery("reorder");
+    assert!(
+        next <= ms(13),
+        "reordering seen: RACK's timer waits min RTT / 4: next timer in {next:?}"
+    );
 }
 
 #[test]

@@ -38,34 +38,42 @@ const NO_EPOCH: u32 = u32::MAX;
 /// exactly as at t = T.
 const MAX_AGE_US: u32 = NO_EPOCH - 1;
 
+/// In `Cubic::bits`: bits 32..37 of the W_est remainder.
+const EST_REM_HI: u8 = 0x1f;
+/// In `Cubic::bits`: W_max = ⌊0.85·cwnd_prior⌋ (fast convergence), not cwnd_prior.
+const FAST_CONVERGED: u8 = 0x20;
+/// In `Cubic::bits`: the curve starts at its plateau (K = 0).
+const CONVEX: u8 = 0x40;
+
 /// CUBIC congestion control (RFC 9438), with HyStart++ (RFC 9406) in the
 /// initial slow start and the fast recovery of RFC 6582.
 ///
-/// 72 octets, with the same arithmetic as a 64-bit-time, 128-bit-remainder
+/// 64 octets, with the same arithmetic as a 64-bit-time, 128-bit-remainder
 /// version.
 // Windows in u32 octets, K in u32 µs (below 2.21·10⁹ µs, see
 // `start_epoch`), the epoch as an age relative to the last activity
-// (`MAX_AGE_US`), and HyStart's state sharing its place with the undo
+// (`MAX_AGE_US`), W_max as cwnd_prior and one bit, the curve's plateau
+// and K in one word, and HyStart's state sharing its place with the undo
 // state (HyStart++ ends at the first reduction, which is what arms an undo).
 #[derive(Clone, Copy, Debug)]
 pub struct Cubic {
     cwnd: u32,
     ssthresh: u32,
-    /// W_max: the window before the last reduction, lowered by fast
-    /// convergence (RFC 9438 §4.7).
-    w_max: u32,
     /// cwnd_prior: the window before the last reduction (RFC 9438 §4.6).
+    /// W_max (§4.7) is this, or 0.85 times it after fast convergence
+    /// ([`FAST_CONVERGED`]): the two are only ever set together.
     cwnd_prior: u32,
-    /// The plateau of the current curve: max(W_max, cwnd_epoch).
-    origin: u32,
-    /// K of the current curve, µs.
-    k_us: u32,
+    /// The current curve: K in µs, its plateau being W_max; or with
+    /// [`CONVEX`] the plateau itself (cwnd_epoch ≥ W_max), K being 0.
+    curve: u32,
     /// W_est, the Reno-friendly estimate (RFC 9438 §4.3), octets.
     w_est: u32,
     /// The remainder of the division in W_est's update: below
-    /// 17·cwnd < 2³⁷, kept as its low 32 bits and its high 5.
+    /// 17·cwnd < 2³⁷, kept as these low 32 bits and the 5 bits of
+    /// [`EST_REM_HI`] in `bits`.
     est_rem_lo: u32,
-    est_rem_hi: u8,
+    /// [`EST_REM_HI`], [`FAST_CONVERGED`], [`CONVEX`].
+    bits: u8,
     /// The remainder of the division in cwnd's growth: below cwnd, so u32.
     inc_rem: u32,
     /// Last time the window was allowed to move with time (ACK or send).
@@ -92,12 +100,13 @@ pub struct Cubic {
 enum Memory {
     /// The initial slow start, HyStart++ at work.
     HyStart(HyStart),
-    /// ssthresh, W_max and cwnd_prior from before the last reduction; cwnd
-    /// from before it is the current cwnd_prior (the reduction sets it so).
+    /// ssthresh, cwnd_prior and W_max (as its fast-convergence bit) from
+    /// before the last reduction; cwnd from before it is the current
+    /// cwnd_prior (the reduction sets it so).
     Undo {
         ssthresh: u32,
-        w_max: u32,
         cwnd_prior: u32,
+        fast_converged: bool,
     },
     /// Neither.
     Nothing,
@@ -110,13 +119,11 @@ impl Cubic {
         Cubic {
             cwnd: initial_window.saturating_mul(mss),
             ssthresh: u32::MAX,
-            w_max: 0,
             cwnd_prior: 0,
-            origin: 0,
-            k_us: 0,
+            curve: 0,
             w_est: 0,
             est_rem_lo: 0,
-            est_rem_hi: 0,
+            bits: 0,
             inc_rem: 0,
             last_active: Instant::ZERO,
             epoch_age: NO_EPOCH,
@@ -177,19 +184,51 @@ impl Cubic {
     }
 
     fn est_rem(&self) -> u64 {
-        u64::from(self.est_rem_hi) << 32 | u64::from(self.est_rem_lo)
+        u64::from(self.bits & EST_REM_HI) << 32 | u64::from(self.est_rem_lo)
     }
 
     fn set_est_rem(&mut self, r: u64) {
         // r < 17·(2³² − 1) < 2³⁷: nothing is lost.
         self.est_rem_lo = r as u32;
-        self.est_rem_hi = (r >> 32) as u8;
+        self.bits = (self.bits & !EST_REM_HI) | (r >> 32) as u8;
+    }
+
+    fn set_bit(&mut self, bit: u8, on: bool) {
+        if on {
+            self.bits |= bit;
+        } else {
+            self.bits &= !bit;
+        }
+    }
+
+    /// W_max: the window before the last reduction, lowered by fast
+    /// convergence (RFC 9438 §4.7).
+    fn w_max(&self) -> u32 {
+        if self.bits & FAST_CONVERGED != 0 {
+            (u64::from(self.cwnd_prior) * FC_NUM / FC_DEN) as u32
+        } else {
+            self.cwnd_prior
+        }
+    }
+
+    /// The plateau of the current curve, max(W_max, cwnd_epoch), and its K in µs.
+    fn curve(&self) -> (u64, u64) {
+        if self.bits & CONVEX != 0 {
+            (u64::from(self.curve), 0)
+        } else {
+            (u64::from(self.w_max()), u64::from(self.curve))
+        }
+    }
+
+    /// W_cubic(t) of the current curve (tests).
+    #[cfg(test)]
+    fn w_cubic(&self, t_us: u64, mss: u32) -> u64 {
+        Self::w_cubic_on(self.curve(), t_us, mss)
     }
 
     /// W_cubic(t) of RFC 9438 §4.2 in octets, for `t_us` µs after the
-    /// epoch, SMSS `mss`.
-    fn w_cubic(&self, t_us: u64, mss: u32) -> u64 {
-        let k_us = u64::from(self.k_us);
+    /// epoch, SMSS `mss`, on the curve `(origin, K)`.
+    fn w_cubic_on((origin, k_us): (u64, u64), t_us: u64, mss: u32) -> u64 {
         let (d, below) = if t_us >= k_us {
             (t_us - k_us, false)
         } else {
@@ -198,7 +237,6 @@ impl Cubic {
         let d = u128::from(d.min(MAX_DELTA_US));
         let off = u128::from(mss) * d * d * d / INV_C_US3;
         let off = u64::try_from(off).unwrap_or(u64::MAX);
-        let origin = u64::from(self.origin);
         if below {
             origin.saturating_sub(off)
         } else {
@@ -214,14 +252,17 @@ impl Cubic {
     fn start_epoch(&mut self, now: Instant, mss: u32) {
         self.epoch_age = 0;
         self.last_active = now;
-        if self.w_max > self.cwnd {
-            self.origin = self.w_max;
-            let segs_us3 = u128::from(self.w_max - self.cwnd) * INV_C_US3 / u128::from(mss);
-            self.k_us = icbrt(segs_us3) as u32;
+        let w_max = self.w_max();
+        if w_max > self.cwnd {
+            // The plateau is W_max, which stays as it is for the epoch
+            // (only a reduction or an undo changes it, and they end it).
+            let segs_us3 = u128::from(w_max - self.cwnd) * INV_C_US3 / u128::from(mss);
+            self.curve = icbrt(segs_us3) as u32;
+            self.set_bit(CONVEX, false);
         } else {
             // Above the last maximum (or none yet): the convex region from now.
-            self.origin = self.cwnd;
-            self.k_us = 0;
+            self.curve = self.cwnd;
+            self.set_bit(CONVEX, true);
         }
         self.w_est = self.cwnd;
         self.set_est_rem(0);
@@ -274,16 +315,15 @@ impl Cubic {
         } else {
             Memory::Undo {
                 ssthresh: self.ssthresh,
-                w_max: self.w_max,
                 cwnd_prior: self.cwnd_prior,
+                fast_converged: self.bits & FAST_CONVERGED != 0,
             }
         };
         let cwnd = u64::from(self.cwnd);
-        self.w_max = if self.cwnd < self.w_max {
-            (cwnd * FC_NUM / FC_DEN) as u32
-        } else {
-            self.cwnd
-        };
+        // W_max = 0.85·cwnd if the window shrank since the last
+        // reduction, else cwnd; cwnd_prior = cwnd.
+        let shrank = self.cwnd < self.w_max();
+        self.set_bit(FAST_CONVERGED, shrank);
         self.cwnd_prior = self.cwnd;
         // β·cwnd rather than β·FlightSize: growth is held while the window
         // is not used (`AckSample::app_limited`), as §4.6 requires then.
@@ -340,11 +380,11 @@ impl Cubic {
         // detection below the capacity does not crawl along the flat
         // start of the convex curve (or at the Reno-friendly 1 SMSS per
         // round) for seconds.
-        let capacity_unknown = self.w_max == 0 && self.mode == HyStartMode::Linux;
+        let capacity_unknown = self.mode == HyStartMode::Linux && self.w_max() == 0;
         // §4.2: target = W_cubic(t + RTT), within [cwnd, 1.5·cwnd].
-        let mut target = self
-            .w_cubic(t_us.saturating_add(rtt_us), mss)
-            .clamp(cwnd, cwnd + cwnd / 2);
+        let curve = self.curve();
+        let mut target =
+            Self::w_cubic_on(curve, t_us.saturating_add(rtt_us), mss).clamp(cwnd, cwnd + cwnd / 2);
         if capacity_unknown {
             target = target.max(cwnd + cwnd / 20);
         }
@@ -359,7 +399,7 @@ impl Cubic {
         let den = ad * cwnd;
         self.w_est = sat_u32(u64::from(self.w_est) + num / den);
         self.set_est_rem(num % den);
-        if self.w_cubic(t_us, mss) < u64::from(self.w_est) && !capacity_unknown {
+        if Self::w_cubic_on(curve, t_us, mss) < u64::from(self.w_est) && !capacity_unknown {
             // Reno-friendly region.
             self.cwnd = self.cwnd.max(self.w_est);
         } else {
@@ -452,8 +492,8 @@ impl CongestionControl for Cubic {
     fn on_spurious_congestion(&mut self, _now: Instant) {
         let Memory::Undo {
             ssthresh,
-            w_max,
             cwnd_prior,
+            fast_converged,
         } = self.memory
         else {
             return;
@@ -464,8 +504,8 @@ impl CongestionControl for Cubic {
         // before the reduction; the epoch restarts from the restored cwnd.
         self.cwnd = self.cwnd.max(cwnd);
         self.ssthresh = self.ssthresh.max(ssthresh);
-        self.w_max = w_max;
         self.cwnd_prior = cwnd_prior;
+        self.set_bit(FAST_CONVERGED, fast_converged);
         self.epoch_age = NO_EPOCH;
         self.in_recovery = false;
     }
@@ -551,17 +591,14 @@ mod tests {
         // RFC 9438 §4.6: W_max = 100 segments, ssthresh = cwnd = 70;
         // §4.2: K = ∛((100 − 70)/0.4) = ∛75 = 4.2172 s.
         let mut c = after_loss_at(100);
-        assert_eq!((c.w_max, c.cwnd_prior), (100_000, 100_000));
+        assert_eq!((c.w_max(), c.cwnd_prior), (100_000, 100_000));
         assert_eq!((c.ssthresh(), c.cwnd()), (70_000, 70_000));
         c.on_ack(at_ms(0), &ack(MSS, 100));
-        assert_eq!(c.origin, 100_000);
-        assert!(
-            (4_217_162..=4_217_164).contains(&c.k_us),
-            "K = {} µs",
-            c.k_us
-        );
+        let (origin, k_us) = c.curve();
+        assert_eq!(origin, 100_000);
+        assert!((4_217_162..=4_217_164).contains(&k_us), "K = {k_us} µs");
         // The curve passes W_max at t = K and starts at cwnd_epoch.
-        assert_eq!(c.w_cubic(u64::from(c.k_us), MSS), 100_000);
+        assert_eq!(c.w_cubic(k_us, MSS), 100_000);
         assert!(c.w_cubic(0, MSS).abs_diff(70_000) <= 1);
     }
 
@@ -573,17 +610,17 @@ mod tests {
         c.cwnd = 80_000;
         c.on_fast_retransmit(Instant::ZERO, 80_000, MSS);
         c.on_recovery_end(80_000, MSS);
-        assert_eq!((c.w_max, c.cwnd_prior, c.cwnd()), (68_000, 80_000, 56_000));
-        c.on_ack(at_ms(0), &ack(MSS, 100));
-        assert!(
-            (3_107_231..=3_107_233).contains(&c.k_us),
-            "K = {} µs",
-            c.k_us
+        assert_eq!(
+            (c.w_max(), c.cwnd_prior, c.cwnd()),
+            (68_000, 80_000, 56_000)
         );
+        c.on_ack(at_ms(0), &ack(MSS, 100));
+        let k_us = c.curve().1;
+        assert!((3_107_231..=3_107_233).contains(&k_us), "K = {k_us} µs");
         // A loss above W_max takes the window as it is.
         c.cwnd = 90_000;
         c.on_fast_retransmit(Instant::ZERO, 90_000, MSS);
-        assert_eq!(c.w_max, 90_000);
+        assert_eq!(c.w_max(), 90_000);
     }
 
     #[test]
@@ -714,10 +751,10 @@ mod tests {
     fn timeout_reduces_once_and_falls_back_to_standard_slow_start() {
         let mut c = Cubic::new(100, MSS);
         c.on_rto(Instant::ZERO, 100_000, MSS);
-        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max), (MSS, 70_000, 100_000));
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max()), (MSS, 70_000, 100_000));
         // A repeated timeout without progress keeps the first reduction.
         c.on_rto(Instant::ZERO, MSS, MSS);
-        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max), (MSS, 70_000, 100_000));
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max()), (MSS, 70_000, 100_000));
         c.on_ack(at_ms(1), &ack(MSS, 10));
         assert_eq!(c.cwnd(), 2 * MSS);
         assert_eq!(c.hystart_phase(), HyStartPhase::Done);

@@ -253,8 +253,8 @@ mod size_tests {
     #[test]
     fn controller_state_stays_within_its_size_budget() {
         // Issue 12: the controller lives inside every `Connection`.
-        assert!(size_of::<Controller>() <= 72, "{}", size_of::<Controller>());
-        assert!(size_of::<Cubic>() <= 72, "{}", size_of::<Cubic>());
+        assert!(size_of::<Controller>() <= 64, "{}", size_of::<Controller>());
+        assert!(size_of::<Cubic>() <= 64, "{}", size_of::<Cubic>());
         assert!(size_of::<HyStart>() <= 16, "{}", size_of::<HyStart>());
         assert!(size_of::<NewReno>() <= 24, "{}", size_of::<NewReno>());
         assert!(size_of::<CwndUsage>() <= 12, "{}", size_of::<CwndUsage>());

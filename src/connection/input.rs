@@ -654,6 +654,9 @@ impl Connection {
         let sacked_before = self.cold.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let blocks = seg.options.sack_blocks.as_slice();
+        if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
+            self.rack.on_reordering();
+        }
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
             && self
@@ -678,7 +681,7 @@ impl Connection {
                     .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
-                self.rack.on_dsack();
+                self.rack.on_dsack(self.snd_una, self.snd_nxt);
                 self.flags.set_tlp_dsack(true);
             }
         }
@@ -719,7 +722,7 @@ impl Connection {
                 && seg.ack.sub(1).ge(self.recover)
             {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
-                let flight = self.flight_size();
+                let flight = self.loss_flight(self.flight_size());
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
                 self.cold.make().undo.start(self.snd_una, false);
                 self.ecn_on_loss();
@@ -769,12 +772,14 @@ impl Connection {
         {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
-            self.cc.get_mut().on_fast_retransmit(now, flight, mss);
+            let loss_flight = self.loss_flight(flight);
+            self.cc.get_mut().on_fast_retransmit(now, loss_flight, mss);
             self.cold.make().undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.flags.set_in_recovery(true);
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
+            // RFC 6937: RecoverFS is everything outstanding.
             self.cold.make().prr.start(flight);
             self.cold.make().rare.fast_retransmits += 1;
         }
@@ -819,9 +824,16 @@ impl Connection {
             && sb.on_ack(self.snd_una)
         {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
-            // Forget the scoreboard; recovery resends from SND.UNA.
+            // Forget the scoreboard; recovery, or go-back-N after a timeout
+            // (SND.UNA still below the timeout's recovery point; its cursor
+            // skipped the reneged ranges), resends from SND.UNA.
             sb.clear();
             self.high_rxt = self.snd_una;
+            if self.rtx_next().is_some()
+                || (!self.flags.in_recovery() && self.snd_una.lt(self.recover))
+            {
+                self.set_rtx_next(Some(self.snd_una));
+            }
         }
         if let Some(c) = self.cold.present() {
             c.retries = 0;

@@ -38,6 +38,36 @@ impl Connection {
         }
     }
 
+    /// RFC 8985 §6.2 step 3: before an ACK is processed, whether it shows
+    /// reordering: it delivers an original transmission (never resent)
+    /// that lies below the highest octet SACKed so far — the hole at
+    /// SND.UNA by the cumulative ACK, or the newest SACK block (a
+    /// receiver's first block holds the segment that just arrived).
+    pub(super) fn rack_sees_reordering(&self, ack: SeqNum, blocks: &[SackBlock]) -> bool {
+        let Some(fack) = self.cold.scoreboard.high_sacked() else {
+            return false;
+        };
+        let una = self.snd_una;
+        let original_below_fack = |seq: SeqNum| {
+            self.sndbuf
+                .entry_info(seq)
+                .is_some_and(|(_, rtx, end)| !rtx && end.le(fack))
+        };
+        if ack.gt(una) && self.cold.scoreboard.next_hole(una).0 == una && original_below_fack(una) {
+            return true;
+        }
+        let first = blocks.get(usize::from(
+            crate::recovery::dsack_block(blocks, ack).is_some(),
+        ));
+        first.is_some_and(|b| {
+            b.left.lt(b.right)
+                && b.left.ge(una)
+                && b.right.le(fack)
+                && self.cold.scoreboard.unsacked_between(b.left, b.right) > 0
+                && original_below_fack(b.right.sub(1))
+        })
+    }
+
     /// RFC 8985 §6.2 step 5 and §6.3: moves RACK's lost boundary over the
     /// original transmissions that have been outstanding longer than the
     /// latest RTT plus the reordering window, arms the reordering timer for
@@ -47,7 +77,12 @@ impl Connection {
             self.timers.stop(Timer::Rack);
             return;
         }
-        let reo = self.rack.reo_wnd(self.rtt.srtt());
+        let recovering = self.flags.in_recovery() || self.rtx_next().is_some();
+        let dupthresh_sacked = self.cold.scoreboard.sacked_bytes()
+            >= crate::recovery::DUP_THRESH.saturating_mul(self.snd_mss);
+        let reo = self
+            .rack
+            .reo_wnd(self.rtt.srtt(), recovering, dupthresh_sacked);
         let mut wait: Option<Duration> = None;
         // A retransmission that is itself lost (RFC 8985 §2.2 ⑤): resend it.
         if self.flags.in_recovery()

@@ -904,9 +904,17 @@ impl Connection {
         self.recover = self.snd_nxt;
         self.set_fast_rtx(None);
         self.set_rtx_next(Some(self.snd_una));
-        // RFC 2018 §8, RFC 6675 §5.1: the receiver may have reneged; resend
-        // from SND.UNA ignoring what was SACKed before.
-        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard) {
+        // RFC 6675 §5.1 (Errata 1610) lets the sender keep what the peer
+        // SACKed across a timeout when reneging is tested for robustly, as
+        // Linux does: go-back-N then resends only the holes, not a window
+        // the receiver holds. The test: an ACK that stops at the left edge
+        // of a SACKed range (`ack_new_data`) forgets the scoreboard and
+        // resends from SND.UNA. A second timeout without progress follows
+        // RFC 2018 §8 and forgets it too (the peer may have reneged without
+        // our seeing it), so a reneging receiver costs at most one more RTO.
+        if self.cold.retries > 1
+            && let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
+        {
             sb.clear();
         }
         self.rack.on_rto();
@@ -1034,10 +1042,21 @@ impl Connection {
     /// with SACK, RFC 6675's pipe.
     fn flight_size(&self) -> u32 {
         match self.rtx_next() {
-            Some(c) => c.dist(self.snd_una),
+            // SACKed octets the cursor skipped are not in flight.
+            Some(c) => self.cold.scoreboard.unsacked_between(self.snd_una, c),
             None if self.flags.sack_enabled() => self.pipe(),
             None => self.snd_nxt.dist(self.snd_una),
         }
+    }
+
+    /// The FlightSize a loss response halves (or multiplies by β): RFC
+    /// 5681 §3.2 step 2 (and RFC 6675 §5 step 4.2) leave out what limited
+    /// transmit (RFC 3042) sent beyond the window on the first duplicate
+    /// ACKs — with SACK, the new data sent for segments SACKed before loss
+    /// was declared. A window-limited sender had the congestion window in
+    /// flight before those; an application-limited one less.
+    fn loss_flight(&self, flight: u32) -> u32 {
+        flight.min(self.cc.get().cwnd())
     }
 
     /// RFC 6675 §4 SetPipe: un-SACKed octets not deemed lost, plus those

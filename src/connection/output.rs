@@ -162,7 +162,8 @@ impl Connection {
 
     /// RFC 6675 §4 NextSeg under the PRR budget (RFC 6937): (1) the first
     /// lost hole above HighRxt, (2) new data, (3) a hole not yet deemed lost
-    /// below the highest SACKed octet.
+    /// below the highest SACKed octet, (4) once per recovery, a rescue
+    /// retransmission of the segment holding the highest un-SACKed octet.
     fn sack_recovery_segment(&mut self, now: Instant) -> Option<Segment> {
         let mss = self.snd_mss;
         let una = self.snd_una;
@@ -189,8 +190,30 @@ impl Connection {
             if self.cold.prr.may_send(len) && self.sndbuf.unsent_len() == 0 {
                 return self.recovery_retransmission(now, hole, len);
             }
+            return None;
         }
-        None
+        self.rescue_retransmission(now)
+    }
+
+    /// RFC 6675 §4 NextSeg (4): nothing else to send, yet un-SACKed data is
+    /// outstanding (typically a lost tail with nothing sent after it): one
+    /// segment of up to SMSS that ends with the highest un-SACKed octet,
+    /// once per recovery; HighRxt is not moved. Only with RFC 6675's own
+    /// loss detection: RACK-TLP (RFC 8985 §7) probes such a tail instead.
+    fn rescue_retransmission(&mut self, now: Instant) -> Option<Segment> {
+        if self.rack_on() || self.sndbuf.unsent_len() > 0 {
+            return None;
+        }
+        let end = self
+            .cold
+            .scoreboard
+            .highest_unsacked_end(self.snd_una, self.snd_nxt)?;
+        let start = self.snd_una.max(end.sub(self.snd_mss));
+        let len = end.dist(start);
+        if !self.cold.prr.may_send(len) || !self.cold.make().prr.take_rescue() {
+            return None;
+        }
+        self.retransmission(now, start, len)
     }
 
     fn recovery_retransmission(&mut self, now: Instant, seq: SeqNum, len: u32) -> Option<Segment> {

@@ -2,7 +2,8 @@
 //! loss recovery, so that the window comes down to ssthresh smoothly
 //! (no burst, no silence) and ends there.
 
-/// PRR state of one recovery episode, in octets.
+/// PRR state of one recovery episode, in octets, and whether the
+/// episode's one RFC 6675 rescue retransmission went out.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Prr {
     /// RecoverFS: what was in flight when recovery started.
@@ -13,6 +14,9 @@ pub(crate) struct Prr {
     out: u32,
     /// sndcnt of the last ACK, less what was sent since.
     quota: u32,
+    /// RFC 6675 §4 NextSeg (4): one rescue retransmission per entry into
+    /// loss recovery (RescueRxt = RecoveryPoint, kept as "done").
+    rescued: bool,
 }
 
 impl Prr {
@@ -22,6 +26,7 @@ impl Prr {
         delivered: 0,
         out: 0,
         quota: 0,
+        rescued: false,
     };
 
     /// Recovery starts with `recover_fs` octets in flight (RFC 6937 §3, initialisation).
@@ -52,6 +57,12 @@ impl Prr {
             (ssthresh - pipe).min(limit)
         };
         self.quota = sndcnt;
+    }
+
+    /// Whether this episode may still send its rescue retransmission;
+    /// marks it spent.
+    pub(crate) fn take_rescue(&mut self) -> bool {
+        !core::mem::replace(&mut self.rescued, true)
     }
 
     /// Whether a segment of `len` octets may go now. The first one of an

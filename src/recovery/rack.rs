@@ -32,13 +32,19 @@ pub(crate) struct Rack {
     xmit_ts: u64,
     /// RACK.end_seq: its end.
     end_seq: SeqNum,
-    /// RACK.rtt, µs: the RTT measured from that segment.
-    rtt: u64,
+    /// RACK.rtt, µs: the RTT measured from that segment (saturating at
+    /// ~71 minutes, far above any RTO cap).
+    rtt: u32,
     /// Windowed minimum RTT, µs ([`NONE`] before any sample), and when it was taken.
     min_rtt: u64,
     min_rtt_at: Instant,
-    /// RACK.reordering_seen (a D-SACK arrived).
+    /// RACK.reordering_seen: an original transmission was delivered below
+    /// the highest SACKed octet (RFC 8985 §6.2 step 3).
     reordering_seen: bool,
+    /// RACK.dsack_round: the D-SACK round in progress ends when SND.UNA
+    /// reaches this (`dsack_round_on`).
+    dsack_round: SeqNum,
+    dsack_round_on: bool,
     /// Multiplier of min_RTT/4 for the reordering window, raised by D-SACKs.
     reo_wnd_mult: u8,
     /// Recoveries left before the multiplier falls back to 1.
@@ -54,6 +60,8 @@ impl Default for Rack {
             min_rtt: NONE,
             min_rtt_at: Instant::ZERO,
             reordering_seen: false,
+            dsack_round: SeqNum(0),
+            dsack_round_on: false,
             reo_wnd_mult: 0,
             reo_wnd_persist: 0,
         }
@@ -87,7 +95,7 @@ impl Rack {
         if newer {
             self.xmit_ts = x;
             self.end_seq = end;
-            self.rtt = us(rtt);
+            self.rtt = u32::try_from(us(rtt)).unwrap_or(u32::MAX);
         }
     }
 
@@ -102,12 +110,26 @@ impl Rack {
         }
     }
 
-    /// A D-SACK arrived: the path reorders (or a retransmission was
-    /// spurious); widen the reordering window (RFC 8985 §6.2 step 4).
-    pub(crate) fn on_dsack(&mut self) {
+    /// A D-SACK arrived (a retransmission was needless: the path reorders,
+    /// or delayed what it was thought to have lost): widen the reordering
+    /// window by one step per round trip that saw a D-SACK (RFC 8985 §6.2
+    /// step 4: the round ends when SND.UNA passes the SND.NXT of its first).
+    pub(crate) fn on_dsack(&mut self, snd_una: SeqNum, snd_nxt: SeqNum) {
+        if self.dsack_round_on && snd_una.ge(self.dsack_round) {
+            self.dsack_round_on = false;
+        }
+        if !self.dsack_round_on {
+            self.dsack_round_on = true;
+            self.dsack_round = snd_nxt;
+            self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
+            self.reo_wnd_persist = REO_WND_PERSIST;
+        }
+    }
+
+    /// An original transmission was delivered below the highest SACKed
+    /// octet: the path reorders (RFC 8985 §6.2 step 3).
+    pub(crate) fn on_reordering(&mut self) {
         self.reordering_seen = true;
-        self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
-        self.reo_wnd_persist = REO_WND_PERSIST;
     }
 
     /// A recovery ended: a widened window decays after 16 of them.
@@ -125,9 +147,20 @@ impl Rack {
         self.reordering_seen
     }
 
-    /// RACK.reo_wnd: min_RTT/4 times the multiplier, at most SRTT
-    /// (RFC 8985 §6.2 step 4).
-    pub(crate) fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
+    /// RACK.reo_wnd (RFC 8985 §6.2 step 4): until reordering is seen,
+    /// zero in recovery (`recovering`: fast or after an RTO) and once
+    /// DupThresh segments are SACKed (`dupthresh_sacked`), as DupThresh
+    /// itself would act; otherwise min_RTT/4 times the multiplier, at most
+    /// SRTT.
+    pub(crate) fn reo_wnd(
+        &self,
+        srtt: Option<Duration>,
+        recovering: bool,
+        dupthresh_sacked: bool,
+    ) -> Duration {
+        if !self.reordering_seen && (recovering || dupthresh_sacked) {
+            return Duration::ZERO;
+        }
         let Some(m) = self.min_rtt() else {
             return Duration::ZERO;
         };
@@ -153,7 +186,7 @@ impl Rack {
         if !(t > x || (t == x && self.end_seq.gt(end))) {
             return None;
         }
-        let deadline = xmit + Duration::from_micros(self.rtt) + reo_wnd;
+        let deadline = xmit + Duration::from_micros(u64::from(self.rtt)) + reo_wnd;
         Some(if deadline <= now && now > xmit {
             Duration::ZERO
         } else if deadline <= now {
@@ -202,7 +235,7 @@ mod tests {
         r.on_rtt_sample(t(100), Duration::from_millis(100));
         // Sent at 0 and 10; the one sent at 10 is delivered at 110.
         r.on_delivered(t(110), t(10), false, SeqNum(2000));
-        let w = r.reo_wnd(Some(Duration::from_millis(100)));
+        let w = r.reo_wnd(Some(Duration::from_millis(100)), false, false);
         assert_eq!(w, Duration::from_millis(25));
         assert_eq!(
             r.time_to_loss(t(110), t(0), SeqNum(1000), w),
@@ -228,16 +261,38 @@ mod tests {
     }
 
     #[test]
-    fn dsack_widens_the_window_for_sixteen_recoveries() {
+    fn dsack_widens_the_window_once_per_round_for_sixteen_recoveries() {
         let mut r = Rack::default();
         r.on_rtt_sample(t(0), Duration::from_millis(40));
         let srtt = Some(Duration::from_millis(80));
-        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(10));
-        r.on_dsack();
-        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(20));
+        let w = |r: &Rack| r.reo_wnd(srtt, false, false);
+        assert_eq!(w(&r), Duration::from_millis(10));
+        r.on_dsack(SeqNum(u32::MAX - 10), SeqNum(5000));
+        assert_eq!(w(&r), Duration::from_millis(20));
+        // A second D-SACK in the same round (SND.UNA below its SND.NXT, across the wrap).
+        r.on_dsack(SeqNum(100), SeqNum(9000));
+        assert_eq!(w(&r), Duration::from_millis(20));
+        // The next round widens it again.
+        r.on_dsack(SeqNum(5000), SeqNum(9000));
+        assert_eq!(w(&r), Duration::from_millis(30));
         for _ in 0..16 {
             r.on_recovery_end();
         }
-        assert_eq!(r.reo_wnd(srtt), Duration::from_millis(10));
+        assert_eq!(w(&r), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn without_reordering_the_window_is_zero_in_recovery_and_at_dupthresh() {
+        let mut r = Rack::default();
+        r.on_rtt_sample(t(0), Duration::from_millis(40));
+        let srtt = Some(Duration::from_millis(40));
+        assert_eq!(r.reo_wnd(srtt, false, false), Duration::from_millis(10));
+        assert_eq!(r.reo_wnd(srtt, true, false), Duration::ZERO);
+        assert_eq!(r.reo_wnd(srtt, false, true), Duration::ZERO);
+        // A D-SACK alone is not reordering (RFC 8985 §6.2 step 3).
+        r.on_dsack(SeqNum(0), SeqNum(1000));
+        assert_eq!(r.reo_wnd(srtt, true, true), Duration::ZERO);
+        r.on_reordering();
+        assert_eq!(r.reo_wnd(srtt, true, true), Duration::from_millis(20));
     }
 }

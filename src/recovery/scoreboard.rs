@@ -216,6 +216,17 @@ impl Scoreboard {
         snd_una
     }
 
+    /// The end (exclusive) of the highest un-SACKed octet in
+    /// `[snd_una, snd_nxt)`, or `None` when all of it is SACKed.
+    pub(crate) fn highest_unsacked_end(&self, snd_una: SeqNum, snd_nxt: SeqNum) -> Option<SeqNum> {
+        // Ranges never touch, so only the top one can hide SND.NXT's side.
+        let end = match self.ranges.back() {
+            Some(&(l, r)) if r == snd_nxt => l,
+            _ => snd_nxt,
+        };
+        end.gt(snd_una).then_some(end)
+    }
+
     /// Un-SACKed octets in `[from, to)`.
     pub(crate) fn unsacked_between(&self, from: SeqNum, to: SeqNum) -> u32 {
         if !from.lt(to) {
