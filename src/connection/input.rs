@@ -407,7 +407,15 @@ impl Connection {
         } else {
             self.process_ack(now, seg);
         }
-        self.after_ack(now, seg);
+        if self.state == State::Established {
+            // What `after_ack` does in ESTABLISHED (no state change is due,
+            // the handshake is done), without its state tests: remember the
+            // timestamp, then step 7. `predicted` let no FIN or URG through.
+            self.update_ts_recent(seg);
+            self.text_and_fin(now, seg);
+        } else {
+            self.after_ack(now, seg);
+        }
     }
 
     /// A segment in TIME-WAIT: [`crate::timewait::on_segment`] decides.
@@ -1005,7 +1013,11 @@ impl Connection {
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
         self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
-        if now.saturating_duration_since(self.last_data_recv) > self.rtt.rto() {
+        if now
+            .total_micros()
+            .saturating_sub(self.last_data_recv.total_micros())
+            > self.rtt.rto_micros()
+        {
             // Data after a silence longer than our RTO: the sender is likely
             // restarting from a timeout with a small window (Linux
             // `tcp_event_data_recv`).

@@ -1180,12 +1180,17 @@ impl Connection {
             return;
         }
         let advertised = self.rcv_wnd() as usize;
+        if advertised >= self.recv_buffer() / 2 {
+            // Half the buffer or more still offered: no update (tested
+            // first, so that a reader that keeps up computes nothing more).
+            return;
+        }
         // What an ACK would offer now: the window field as it would be sent
         // (so a window that cannot grow past 65,535 without scaling draws
         // no ACK re-advertising the same value).
         let offered = (usize::from(self.window_field())) << self.rcv_wscale;
         let threshold = (self.recv_buffer() / 2).min(usize::from(self.cfg.mss));
-        if offered >= advertised + threshold && advertised < self.recv_buffer() / 2 {
+        if offered >= advertised + threshold {
             self.flags.set_ack_now(true);
         }
     }

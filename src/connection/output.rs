@@ -92,6 +92,27 @@ impl Connection {
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
     }
 
+    /// Whether every source of output below but the pure ACK is empty
+    /// (the receiving side of a transfer): then the chain of
+    /// [`next_segment`](Self::next_segment) would come down to
+    /// [`take_pure_ack`](Self::take_pure_ack) without effect on the way
+    /// (no retransmission, probe, recovery segment, new data or FIN due).
+    #[inline]
+    fn only_ack_due(&self) -> bool {
+        // Bit tests of one word (LLVM folds them into one mask test), then
+        // the queue of new data.
+        let f = self.flags;
+        !f.syn_pending()
+            && !f.has_fast_rtx()
+            && !f.tlp_pending()
+            && !f.in_recovery()
+            && !f.has_rtx_next()
+            && !f.has_fin_seq()
+            && !f.zero_window_probe()
+            && !f.keepalive_probe()
+            && self.sndbuf.unsent_len() == 0
+    }
+
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
         if let Some(mut r) = self
             .cold
@@ -112,7 +133,7 @@ impl Connection {
             self.flags.set_syn_pending(false);
             return Some(self.syn_segment(now));
         }
-        if !self.flags.syn_acked() {
+        if !self.flags.syn_acked() || self.only_ack_due() {
             return self.take_pure_ack(now);
         }
         if let Some(seq) = self.take_fast_rtx()
