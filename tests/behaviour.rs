@@ -899,6 +899,24 @@ fn time_wait_lasts_2msl() {
     assert_eq!(h.closed_event(), Some(CloseReason::Normal));
 }
 
+/// `TCP_LINGER2` only concerns FIN-WAIT-2: set in TIME-WAIT it neither
+/// cuts nor extends the 2·MSL wait, which still ends normally.
+#[test]
+fn changing_linger2_in_time_wait_leaves_the_2msl_wait() {
+    let (mut h, _, _) = to_time_wait(ISS, PEER_ISS);
+    let t0 = h.now;
+    h.advance(secs(10));
+    let now = h.now;
+    h.c.set_fin_wait_2_timeout(Some(secs(1)), now);
+    h.c.set_fin_wait_2_timeout(None, now);
+    assert_eq!(h.c.poll_timeout(), Some(t0 + secs(60)));
+    h.advance(secs(50) - Duration::from_micros(1));
+    assert_eq!(h.c.state(), State::TimeWait);
+    h.advance(Duration::from_micros(1));
+    assert_eq!(h.c.state(), State::Closed);
+    assert_eq!(h.closed_event(), Some(CloseReason::Normal));
+}
+
 #[test]
 fn retransmitted_fin_in_time_wait_restarts_2msl() {
     time_wait_restart(ISS, PEER_ISS);

@@ -144,7 +144,7 @@ impl Connection {
             self.ecn.set(ECHO_ECE, false);
         }
         if self.ecn.incoming.is_ce() {
-            self.stats.rare.make().ecn_ce_received += 1;
+            self.cold.make().rare.ecn_ce_received += 1;
             if !self.ecn.has(ECHO_ECE) {
                 self.ecn.set(ECHO_ECE, true);
                 self.flags.set_ack_now(true);
@@ -166,7 +166,7 @@ impl Connection {
             self.cc.get_mut().on_ecn(now, flight, mss);
             self.ecn.recover = self.snd_nxt;
             self.ecn.set(SEND_CWR, true);
-            self.stats.rare.make().ecn_reductions += 1;
+            self.cold.make().rare.ecn_reductions += 1;
         }
         true
     }

@@ -48,19 +48,40 @@ fn encode(e: Event) -> u8 {
     }
 }
 
+/// Code → event, built at compile time: decoding is one load (the codes
+/// no event has hold `None`).
+static DECODE: [Option<Event>; 256] = decode_table();
+
+const fn decode_table() -> [Option<Event>; 256] {
+    let mut t = [None; 256];
+    let n = State::ALL.len();
+    let mut from = 0;
+    while from < n {
+        let mut to = 0;
+        while to < n {
+            t[from * n + to] = Some(Event::StateChanged {
+                from: State::ALL[from],
+                to: State::ALL[to],
+            });
+            to += 1;
+        }
+        from += 1;
+    }
+    t[CONNECTED as usize] = Some(Event::Connected);
+    t[READABLE as usize] = Some(Event::Readable);
+    t[WRITABLE as usize] = Some(Event::Writable);
+    t[PEER_FINISHED as usize] = Some(Event::PeerFinished);
+    let mut r = 0;
+    while r < REASONS.len() {
+        t[CLOSED as usize + r] = Some(Event::Closed(REASONS[r]));
+        r += 1;
+    }
+    t
+}
+
 #[inline]
 fn decode(c: u8) -> Option<Event> {
-    Some(match c {
-        _ if c < CONNECTED => Event::StateChanged {
-            from: *State::ALL.get(usize::from(c / STATES))?,
-            to: *State::ALL.get(usize::from(c % STATES))?,
-        },
-        CONNECTED => Event::Connected,
-        READABLE => Event::Readable,
-        WRITABLE => Event::Writable,
-        PEER_FINISHED => Event::PeerFinished,
-        _ => Event::Closed(*REASONS.get(usize::from(c - CLOSED))?),
-    })
+    DECODE[usize::from(c)]
 }
 
 #[derive(Clone, Debug)]
@@ -93,20 +114,16 @@ impl EventQueue {
             self.dropped += 1;
         }
         let i = usize::from(self.head + self.len) % CAPACITY;
-        if let Some(slot) = self.buf.get_mut(i) {
-            *slot = encode(e);
-            self.len += 1;
-        }
+        self.buf[i] = encode(e);
+        self.len += 1;
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {
             return None;
         }
-        let e = self
-            .buf
-            .get(usize::from(self.head))
-            .and_then(|&c| decode(c));
+        // `% CAPACITY` keeps the index in bounds without a check.
+        let e = decode(self.buf[usize::from(self.head) % CAPACITY]);
         self.head = (self.head + 1) % CAPACITY as u8;
         self.len -= 1;
         e

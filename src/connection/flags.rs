@@ -121,7 +121,7 @@ flags! {
     has_fast_rtx, set_has_fast_rtx = 5;
     /// [`Marks::tlp_high_seq`] is set.
     has_tlp_high_seq, set_has_tlp_high_seq = 26;
-    /// [`Marks::rtt_probe_end`] and [`Marks::rtt_probe_at`] are set.
+    /// [`Marks::rtt_probe_at`] is set.
     has_rtt_probe, set_has_rtt_probe = 27;
 }
 
@@ -140,10 +140,8 @@ pub(super) struct Marks {
     pub(super) fast_rtx: SeqNum,
     /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
     pub(super) tlp_high_seq: SeqNum,
-    /// RTT timing of one segment without timestamps (Karn): the sequence
-    /// number it ends at ...
-    pub(super) rtt_probe_end: SeqNum,
-    /// ... and when it was sent.
+    /// RTT timing of the SYN (or SYN-ACK) without timestamps (Karn): when
+    /// it was sent. It ends at ISS + 1, the only segment ever timed this way.
     pub(super) rtt_probe_at: Instant,
 }
 
@@ -186,20 +184,20 @@ impl super::Connection {
         v
     }
 
-    /// The segment timed for an RTT sample (Karn): where it ends, when it was sent.
+    /// The SYN timed for an RTT sample (Karn): where it ends (ISS + 1),
+    /// when it was sent.
     #[inline(always)]
     pub(super) fn rtt_probe(&self) -> Option<(SeqNum, Instant)> {
         self.flags
             .has_rtt_probe()
-            .then_some((self.marks.rtt_probe_end, self.marks.rtt_probe_at))
+            .then_some((self.iss.add(1), self.marks.rtt_probe_at))
     }
 
+    /// Times the SYN sent `at` (or stops timing it: `None`).
     #[inline(always)]
-    pub(super) fn set_rtt_probe(&mut self, v: Option<(SeqNum, Instant)>) {
-        self.flags.set_has_rtt_probe(v.is_some());
-        let (end, at) = v.unwrap_or_default();
-        self.marks.rtt_probe_end = end;
-        self.marks.rtt_probe_at = at;
+    pub(super) fn set_syn_rtt_probe(&mut self, at: Option<Instant>) {
+        self.flags.set_has_rtt_probe(at.is_some());
+        self.marks.rtt_probe_at = at.unwrap_or_default();
     }
 }
 

@@ -16,7 +16,7 @@ impl Connection {
     pub(crate) fn may_transmit(&self) -> bool {
         if matches!(self.state, State::Closed | State::Listen) {
             // Only queued replies (a RST) leave a closed connection.
-            return !self.replies.is_empty();
+            return !self.cold.replies.is_empty();
         }
         !self.nothing_to_send()
     }
@@ -25,8 +25,8 @@ impl Connection {
     /// retransmitted it: the ACK completing the handshake times it (Karn,
     /// RFC 6298 §3).
     pub(crate) fn syn_ack_sent_at(&mut self, at: Instant) {
-        if self.retries == 0 && self.state == State::SynReceived {
-            self.set_rtt_probe(Some((self.iss.add(1), at)));
+        if self.cold.retries == 0 && self.state == State::SynReceived {
+            self.set_syn_rtt_probe(Some(at));
         }
     }
 

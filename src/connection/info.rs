@@ -173,7 +173,7 @@ impl Connection {
             4
         } else if self.flags.in_recovery() {
             3
-        } else if self.dupacks > 0 {
+        } else if self.cold.dupacks > 0 {
             1
         } else {
             0
@@ -196,8 +196,12 @@ impl Connection {
         TcpInfo {
             state: linux_state(self.state),
             ca_state,
-            retransmits: self.retries.min(255) as u8,
-            probes: self.persist_unanswered.max(self.keepalive_sent).min(255) as u8,
+            retransmits: self.cold.retries.min(255) as u8,
+            probes: self
+                .cold
+                .persist_unanswered
+                .max(self.keepalive_sent)
+                .min(255) as u8,
             backoff: self.rtt.backoff(),
             options,
             snd_wscale: self.snd_wscale,
@@ -230,16 +234,15 @@ impl Connection {
             advmss: u32::from(self.cfg.mss),
             reordering: 3,
             rcv_space: self.rcvbuf.window() as u32,
-            total_retrans: clamp32(self.stats.rare.retransmits),
+            total_retrans: clamp32(self.cold.rare.retransmits),
             bytes_acked: self
-                .stats
-                .bytes_sent
+                .bytes_sent()
                 .saturating_sub(self.sndbuf.sent_len() as u64),
-            bytes_received: self.stats.bytes_received,
-            segs_out: clamp32(self.stats.segments_out),
-            segs_in: clamp32(self.stats.segments_in),
+            bytes_received: self.bytes_received(),
+            segs_out: clamp32(self.segments_out()),
+            segs_in: clamp32(self.segments_in()),
             notsent_bytes: self.sndbuf.unsent_len() as u32,
-            total_rto: clamp32(self.stats.rare.rto_expirations),
+            total_rto: clamp32(self.cold.rare.rto_expirations),
         }
     }
 }

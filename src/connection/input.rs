@@ -15,10 +15,10 @@ impl Connection {
     /// Processes one arriving segment. Never panics and never fails: a
     /// segment that does not belong is a counted drop (and maybe a RST or ACK).
     pub fn handle_segment(&mut self, now: Instant, mut seg: Segment) {
-        self.stats.segments_in += 1;
+        self.count_segment_in();
         let listening = self.state == State::Listen && self.remote_port == 0;
         if seg.dst_port != self.local_port || (!listening && seg.src_port != self.remote_port) {
-            self.stats.rare.make().dropped_other += 1;
+            self.cold.make().rare.dropped_other += 1;
             return;
         }
         match self.state {
@@ -30,8 +30,9 @@ impl Connection {
         }
         // With the window open and no probe pending there is nothing to
         // arm or disarm; skip the call.
-        let persist_idle =
-            self.snd_wnd > 0 && self.persist_backoff == 0 && !self.timers.is_set(Timer::Persist);
+        let persist_idle = self.snd_wnd > 0
+            && self.cold.persist_backoff == 0
+            && !self.timers.is_set(Timer::Persist);
         if self.state != State::Closed && !persist_idle {
             self.arm_persist_if_needed(now);
         }
@@ -58,7 +59,7 @@ impl Connection {
                 return;
             }
             ListenAction::Drop => {
-                self.stats.rare.make().dropped_other += 1;
+                self.cold.make().rare.dropped_other += 1;
                 return;
             }
             ListenAction::Syn => {}
@@ -88,7 +89,7 @@ impl Connection {
         // RFC 2018 §2: SACK only when both SYNs permit it.
         self.flags
             .set_sack_enabled(self.cfg.sack && o.sack_permitted);
-        if let Some(r) = self.sack_report.present() {
+        if let Some(r) = self.cold.present().map(|c| &mut c.sack_report) {
             r.clear();
         }
         let ts = self.cfg.timestamps && o.timestamps.is_some();
@@ -133,7 +134,7 @@ impl Connection {
             if !f.rst() {
                 self.reply_reset(seg); // S1
             }
-            self.stats.rare.make().dropped_bad_ack += 1;
+            self.cold.make().rare.dropped_bad_ack += 1;
             return;
         }
         // Second: the RST, which counts only with an acceptable ACK (S2/S3, B12).
@@ -144,7 +145,7 @@ impl Connection {
             return;
         }
         if !f.syn() {
-            self.stats.rare.make().dropped_other += 1; // S7
+            self.cold.make().rare.dropped_other += 1; // S7
             return;
         }
         // Fourth: the SYN.
@@ -167,7 +168,9 @@ impl Connection {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
             self.origin = Origin::Active;
             self.flags.set_syn_pending(true);
-            self.retries = 0;
+            if let Some(c) = self.cold.present() {
+                c.retries = 0;
+            }
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
             self.set_state(State::SynReceived);
@@ -214,7 +217,7 @@ impl Connection {
                 .timestamps
                 .is_some_and(|t| (t.val.wrapping_sub(self.ts_recent) as i32) < 0);
         if paws_fail || !self.acceptable(seg, rcv_wnd) {
-            self.stats.rare.make().dropped_unacceptable += 1;
+            self.cold.make().rare.dropped_unacceptable += 1;
             if f.rst() {
                 return; // Never answer a RST (invariant 4).
             }
@@ -266,14 +269,14 @@ impl Connection {
 
         // Step 5: ACK.
         if !f.ack() {
-            self.stats.rare.make().dropped_other += 1;
+            self.cold.make().rare.dropped_other += 1;
             return;
         }
         if !self.flags.syn_acked() {
             // SYN-RECEIVED: SND.UNA < SEG.ACK =< SND.NXT completes the handshake (R8/R10).
             if seg.ack.le(self.snd_una) || seg.ack.gt(self.snd_nxt) {
                 self.reply_reset(seg);
-                self.stats.rare.make().dropped_bad_ack += 1;
+                self.cold.make().rare.dropped_bad_ack += 1;
                 return;
             }
             self.flags.set_syn_acked(true);
@@ -292,7 +295,7 @@ impl Connection {
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3),
             // or, as Linux does in ESTABLISHED, drop without a word.
-            self.stats.rare.make().dropped_bad_ack += 1;
+            self.cold.make().rare.dropped_bad_ack += 1;
             if !(self.cfg.drop_ack_of_unsent_silently && self.state == State::Established) {
                 self.oow_ack(now, seg);
             }
@@ -300,7 +303,7 @@ impl Connection {
         }
         if self.cfg.rfc5961 && seg.ack.lt(self.snd_una.sub(self.max_snd_wnd)) {
             // E7: RFC 5961 §5.2 blind data injection check (MAY-12).
-            self.stats.rare.make().dropped_bad_ack += 1;
+            self.cold.make().rare.dropped_bad_ack += 1;
             self.challenge_ack(now);
             return;
         }
@@ -398,7 +401,9 @@ impl Connection {
             self.flags.set_more_hold(false);
             let wnd = u32::from(seg.window) << self.snd_wscale;
             self.update_send_window(seg, wnd);
-            self.persist_unanswered = 0;
+            if let Some(c) = self.cold.present() {
+                c.persist_unanswered = 0;
+            }
         } else {
             self.process_ack(now, seg);
         }
@@ -421,9 +426,9 @@ impl Connection {
                 self.reincarnate(now, seg, timewait::reincarnation_iss(&view))
             }
             TimeWaitAction::Ack { restart } => {
-                self.stats.rare.make().dropped_unacceptable += 1;
+                self.cold.make().rare.dropped_unacceptable += 1;
                 if restart {
-                    self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+                    self.timers.set(Timer::Linger, now + self.cfg.time_wait);
                 }
                 self.note_duplicate(seg);
                 self.oow_ack(now, seg);
@@ -433,7 +438,7 @@ impl Connection {
             TimeWaitAction::ResetAndClose => self.reset_and_close(CloseReason::Reset),
             TimeWaitAction::Drop { unacceptable } => {
                 if unacceptable {
-                    self.stats.rare.make().dropped_unacceptable += 1;
+                    self.cold.make().rare.dropped_unacceptable += 1;
                 }
             }
         }
@@ -535,8 +540,9 @@ impl Connection {
         self.enter_quick_ack();
         if self.flags.sack_enabled() {
             let end = seg.seq.add(seg.payload.len() as u32);
-            self.sack_report
+            self.cold
                 .make()
+                .sack_report
                 .set_dsack(seg.seq, end.min(self.rcv_nxt));
         }
     }
@@ -653,7 +659,7 @@ impl Connection {
         self.flags.set_more_hold(false);
         let wnd = u32::from(seg.window) << self.snd_wscale;
         self.ecn_on_ack(now, seg);
-        let sacked_before = self.scoreboard.sacked_bytes();
+        let sacked_before = self.cold.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
         let blocks = seg.options.sack_blocks.as_slice();
         if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
@@ -661,8 +667,10 @@ impl Connection {
         }
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
-            && let Some(u) = self.undo.present()
-            && u.on_dsack(d.left, d.right, self.snd_mss)
+            && self
+                .cold
+                .present()
+                .is_some_and(|c| c.undo.on_dsack(d.left, d.right, self.snd_mss))
         {
             // Before this ACK moves SND.UNA (which may close the episode).
             self.undo_spurious_response(now);
@@ -674,10 +682,11 @@ impl Connection {
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
         if self.flags.sack_enabled() && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
-            let up = self
-                .scoreboard
-                .make()
-                .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
+            let up =
+                self.cold
+                    .make()
+                    .scoreboard
+                    .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
                 self.rack.on_dsack(self.snd_una, self.snd_nxt);
@@ -698,12 +707,13 @@ impl Connection {
             && (wnd == self.snd_wnd || newly_sacked > 0);
         if is_dup {
             // RFC 5681 §2 (RFC 6675 §2: or one that SACKs new data).
-            self.stats.rare.make().dup_acks += 1;
-            self.dupacks += 1;
+            self.cold.make().rare.dup_acks += 1;
+            self.cold.make().dupacks += 1;
         }
         if self.flags.sack_enabled() {
             // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
-            let delivered = (acked + self.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
+            let delivered =
+                (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             self.sack_loss_recovery(now, delivered);
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
@@ -715,24 +725,26 @@ impl Connection {
             let mss = self.snd_mss;
             if self.flags.in_recovery() {
                 self.cc.get_mut().on_dup_ack_in_recovery(mss);
-            } else if self.dupacks == 3
+            } else if self.cold.dupacks == 3
                 && self.rtx_next().is_none()
                 && seg.ack.sub(1).ge(self.recover)
             {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.loss_flight(self.flight_size());
                 self.cc.get_mut().on_fast_retransmit(now, flight, mss);
-                self.undo.make().start(self.snd_una, false);
+                self.cold.make().undo.start(self.snd_una, false);
                 self.ecn_on_loss();
                 self.flags.set_in_recovery(true);
                 self.recover = self.snd_nxt;
                 self.set_fast_rtx(Some(self.snd_una));
-                self.stats.rare.make().fast_retransmits += 1;
+                self.cold.make().rare.fast_retransmits += 1;
             }
         }
         self.update_send_window(seg, wnd);
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
-        self.persist_unanswered = 0;
+        if let Some(c) = self.cold.present() {
+            c.persist_unanswered = 0;
+        }
     }
 
     /// §3.10.7.4 step 5: update the window (`wnd`, scaled) only from newer
@@ -747,8 +759,8 @@ impl Connection {
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             if wnd > 0 {
                 self.timers.stop(Timer::Persist);
-                if opened {
-                    self.persist_backoff = 0;
+                if opened && let Some(c) = self.cold.present() {
+                    c.persist_backoff = 0;
                 }
             }
         }
@@ -763,25 +775,26 @@ impl Connection {
             && self.rtx_next().is_none()
             && self.snd_una != self.snd_nxt
             && self.snd_una.ge(self.recover)
-            && (self.dupacks >= crate::recovery::DUP_THRESH || self.lost_end().gt(self.snd_una))
+            && (self.cold.dupacks >= crate::recovery::DUP_THRESH
+                || self.lost_end().gt(self.snd_una))
         {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
             let loss_flight = self.loss_flight(flight);
             self.cc.get_mut().on_fast_retransmit(now, loss_flight, mss);
-            self.undo.make().start(self.snd_una, false);
+            self.cold.make().undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.flags.set_in_recovery(true);
             self.recover = self.snd_nxt;
             self.high_rxt = self.snd_una;
             // RFC 6937: RecoverFS is everything outstanding.
-            self.prr.make().start(flight);
-            self.stats.rare.make().fast_retransmits += 1;
+            self.cold.make().prr.start(flight);
+            self.cold.make().rare.fast_retransmits += 1;
         }
         if self.flags.in_recovery() {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.prr.make().on_ack(delivered, pipe, ssthresh, mss);
+            self.cold.make().prr.on_ack(delivered, pipe, ssthresh, mss);
         }
     }
 
@@ -790,7 +803,7 @@ impl Connection {
     /// ends, and after a timeout go-back-N stops (RFC 4015: the data was
     /// delayed, not lost; later losses are found by SACK/RACK or the timer).
     fn undo_spurious_response(&mut self, now: Instant) {
-        self.stats.rare.make().spurious_undos += 1;
+        self.cold.make().rare.spurious_undos += 1;
         self.cc.get_mut().on_spurious_congestion(now);
         self.set_rtx_next(None);
         self.set_fast_rtx(None);
@@ -815,7 +828,7 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if let Some(sb) = self.scoreboard.present()
+        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
             && sb.on_ack(self.snd_una)
         {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
@@ -830,17 +843,23 @@ impl Connection {
                 self.set_rtx_next(Some(self.snd_una));
             }
         }
-        self.retries = 0;
+        if let Some(c) = self.cold.present() {
+            c.retries = 0;
+        }
         self.last_progress = now;
-        self.dupacks = 0;
+        if let Some(c) = self.cold.present() {
+            c.dupacks = 0;
+        }
         let rtt_sample = self.take_rtt_sample(now, seg, &freed);
         let ecr = seg
             .options
             .timestamps
             .filter(|_| self.flags.ts_enabled())
             .map(|t| t.ecr);
-        if let Some(u) = self.undo.present()
-            && u.on_ack(self.snd_una, ecr)
+        if self
+            .cold
+            .present()
+            .is_some_and(|c| c.undo.on_ack(self.snd_una, ecr))
         {
             self.undo_spurious_response(now);
         }
@@ -851,8 +870,8 @@ impl Connection {
             if seg.ack.ge(self.recover) {
                 self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
                 self.cc.get_mut().on_recovery_end(flight, mss);
-                if let Some(u) = self.undo.present() {
-                    u.on_recovery_end(self.snd_nxt);
+                if let Some(c) = self.cold.present() {
+                    c.undo.on_recovery_end(self.snd_nxt);
                 }
                 self.rack.on_recovery_end();
             } else if !self.flags.sack_enabled() {
@@ -934,7 +953,7 @@ impl Connection {
             && seg.ack.ge(end)
         {
             sample = sample.or(Some(now - sent));
-            self.set_rtt_probe(None);
+            self.set_syn_rtt_probe(None);
         }
         if let Some(r) = sample {
             // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.
@@ -984,7 +1003,7 @@ impl Connection {
             self.take_text(now, seg.seq, payload);
         } else if !seg.payload.is_empty() {
             // Data after the peer's FIN (or before we are synchronized): ignored.
-            self.stats.rare.make().dropped_other += 1;
+            self.cold.make().rare.dropped_other += 1;
         }
         if !self.flags.peer_finished() && self.rcv_fin() == Some(self.rcv_nxt) {
             self.take_fin(now);
@@ -1014,25 +1033,26 @@ impl Connection {
             && let Some((l, r)) = self.rcvbuf.ooo_overlap(seq, seq.add(len))
         {
             // RFC 2883 §4: a duplicate of out-of-order data held.
-            self.sack_report.make().set_dsack(l, r);
+            self.cold.make().sack_report.set_dsack(l, r);
         }
         let ins = self.rcvbuf.insert(self.rcv_nxt, seq, payload);
         if self.flags.sack_enabled()
             && ins.advanced == 0
             && let Some((left, right)) = self.rcvbuf.ooo_run(seq)
         {
-            self.sack_report
+            self.cold
                 .make()
+                .sack_report
                 .on_arrival(crate::wire::SackBlock { left, right });
         }
         if ins.advanced > 0 {
             self.rcv_nxt = self.rcv_nxt.add(ins.advanced);
-            self.stats.bytes_received += u64::from(ins.advanced);
+            self.count_bytes_received(ins.advanced);
             self.unacked_rcv = self.unacked_rcv.saturating_add(ins.advanced);
             self.signal_readable();
         }
         if ins.out_of_order {
-            self.stats.rare.make().out_of_order += 1;
+            self.cold.make().rare.out_of_order += 1;
         }
         // RFC 5681 §4.2: ACK at once for out-of-order data and for data that
         // fills a hole; otherwise every second full segment (SHLD-19), within
@@ -1062,7 +1082,7 @@ impl Connection {
         let delay = self.cfg.delay_fin_ack
             && self.state == State::Established
             && !self.flags.ack_now()
-            && self.stats.bytes_received > 0;
+            && self.bytes_received() > 0;
         match self.cfg.delayed_ack.filter(|_| delay) {
             Some(d) => {
                 if !self.timers.is_set(Timer::DelayedAck) {
@@ -1101,7 +1121,9 @@ impl Connection {
         if !(matches!(self.state, State::SynSent | State::SynReceived) && self.flags.syn_acked()) {
             return;
         }
-        self.retries = 0;
+        if let Some(c) = self.cold.present() {
+            c.retries = 0;
+        }
         self.timers.stop(Timer::Retransmit);
         self.set_state(State::Established);
         self.events.push_back(Event::Connected);

@@ -1,8 +1,8 @@
-//! State that most connections never need (a SACK scoreboard, PRR, the SACK
-//! blocks to report, queued replies, the undo state of a loss response), kept behind one pointer and allocated
-//! the first time it is written: an idle or loss-free connection carries
-//! 8 octets for each instead of the state itself, and allocates nothing.
-//! Once allocated it stays (no allocation per segment afterwards).
+//! State that most connections never need (see [`Cold`](super::cold::Cold)),
+//! kept behind one pointer and allocated the first time it is written: an
+//! idle or loss-free connection carries 8 octets instead of the state
+//! itself, and allocates nothing. Once allocated it stays (no allocation
+//! per segment afterwards).
 
 use alloc::boxed::Box;
 use core::ops::Deref;
@@ -33,6 +33,12 @@ impl<T: Empty> Lazy<T> {
     pub(crate) fn present(&mut self) -> Option<&mut T> {
         self.0.as_deref_mut()
     }
+
+    /// The state, if it was ever allocated (for memory accounting).
+    #[inline]
+    pub(crate) fn allocated(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
 }
 
 impl<T: Empty> Deref for Lazy<T> {
@@ -47,71 +53,22 @@ impl<T: Empty> Deref for Lazy<T> {
     }
 }
 
-mod empties {
-    use super::Empty;
-    use crate::recovery::{Prr, SackReport, Scoreboard, Undo};
-    use crate::wire::Segment;
-    use alloc::collections::VecDeque;
-
-    static SCOREBOARD: Scoreboard = Scoreboard::EMPTY;
-    static UNDO: Undo = Undo::EMPTY;
-    static PRR: Prr = Prr::EMPTY;
-    static SACK_REPORT: SackReport = SackReport::EMPTY;
-    static REPLIES: VecDeque<Segment> = VecDeque::new();
-
-    impl Empty for Scoreboard {
-        fn empty() -> &'static Self {
-            &SCOREBOARD
-        }
-    }
-
-    impl Empty for Prr {
-        fn empty() -> &'static Self {
-            &PRR
-        }
-    }
-
-    impl Empty for Undo {
-        fn empty() -> &'static Self {
-            &UNDO
-        }
-    }
-
-    impl Empty for SackReport {
-        fn empty() -> &'static Self {
-            &SACK_REPORT
-        }
-    }
-
-    impl Empty for VecDeque<Segment> {
-        fn empty() -> &'static Self {
-            &REPLIES
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recovery::{Prr, SackReport, Scoreboard};
+    use crate::connection::cold::Cold;
 
     #[test]
-    fn the_empty_values_equal_the_defaults() {
-        assert!(Scoreboard::empty().is_empty());
-        assert_eq!(Scoreboard::empty().sacked_bytes(), 0);
-        assert!(SackReport::empty().is_empty());
-        assert_eq!(
-            alloc::format!("{:?}", crate::recovery::Undo::empty()),
-            alloc::format!("{:?}", crate::recovery::Undo::default())
-        );
-        assert_eq!(
-            alloc::format!("{:?}", Prr::empty()),
-            alloc::format!("{:?}", Prr::default())
-        );
-        let mut l: Lazy<Scoreboard> = Lazy::default();
+    fn reads_see_the_empty_value_until_the_first_write_allocates() {
+        let mut l: Lazy<Cold> = Lazy::default();
         assert!(l.present().is_none());
-        assert!(l.is_empty());
-        l.make();
+        assert!(l.scoreboard.is_empty());
+        assert_eq!(l.retries, 0);
+        assert!(l.allocated().is_none());
+        l.make().retries += 1;
         assert!(l.present().is_some());
+        assert!(l.allocated().is_some());
+        assert_eq!(l.retries, 1);
+        assert_eq!(Cold::empty().retries, 0);
     }
 }

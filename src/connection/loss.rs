@@ -44,7 +44,7 @@ impl Connection {
     /// SND.UNA by the cumulative ACK, or the newest SACK block (a
     /// receiver's first block holds the segment that just arrived).
     pub(super) fn rack_sees_reordering(&self, ack: SeqNum, blocks: &[SackBlock]) -> bool {
-        let Some(fack) = self.scoreboard.high_sacked() else {
+        let Some(fack) = self.cold.scoreboard.high_sacked() else {
             return false;
         };
         let una = self.snd_una;
@@ -53,7 +53,7 @@ impl Connection {
                 .entry_info(seq)
                 .is_some_and(|(_, rtx, end)| !rtx && end.le(fack))
         };
-        if ack.gt(una) && self.scoreboard.next_hole(una).0 == una && original_below_fack(una) {
+        if ack.gt(una) && self.cold.scoreboard.next_hole(una).0 == una && original_below_fack(una) {
             return true;
         }
         let first = blocks.get(usize::from(
@@ -63,7 +63,7 @@ impl Connection {
             b.left.lt(b.right)
                 && b.left.ge(una)
                 && b.right.le(fack)
-                && self.scoreboard.unsacked_between(b.left, b.right) > 0
+                && self.cold.scoreboard.unsacked_between(b.left, b.right) > 0
                 && original_below_fack(b.right.sub(1))
         })
     }
@@ -78,7 +78,7 @@ impl Connection {
             return;
         }
         let recovering = self.flags.in_recovery() || self.rtx_next().is_some();
-        let dupthresh_sacked = self.scoreboard.sacked_bytes()
+        let dupthresh_sacked = self.cold.scoreboard.sacked_bytes()
             >= crate::recovery::DUP_THRESH.saturating_mul(self.snd_mss);
         let reo = self
             .rack
@@ -92,7 +92,7 @@ impl Connection {
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) if self.fast_rtx().is_none() => {
                     self.set_fast_rtx(Some(self.snd_una));
-                    self.stats.rare.make().rack_lost_retransmits += 1;
+                    self.cold.make().rare.rack_lost_retransmits += 1;
                 }
                 Some(d) if !d.is_zero() => wait = Some(d),
                 _ => {}
@@ -100,7 +100,7 @@ impl Connection {
         }
         let mut cur = self.rack_lost_end.max(self.high_rxt).max(self.snd_una);
         for _ in 0..RACK_SCAN {
-            let (hole, _) = self.scoreboard.next_hole(cur);
+            let (hole, _) = self.cold.scoreboard.next_hole(cur);
             if !hole.lt(self.snd_nxt) {
                 break;
             }

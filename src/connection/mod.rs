@@ -6,6 +6,7 @@
 //! [`Connection::poll_transmit`], [`Connection::poll_timeout`],
 //! [`Connection::poll_event`].
 
+mod cold;
 mod counters;
 mod ecn;
 mod events;
@@ -28,12 +29,11 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::cc::{CongestionControl, Controller, CwndUsage};
 use crate::config::{Config, ConfigError, ValidConfig};
 use crate::event::{CloseReason, Error, Event};
-use crate::recovery::{Prr, Rack, SackReport, Scoreboard};
+use crate::recovery::Rack;
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 use crate::wire::Segment;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use bytes::Bytes;
 use core::time::Duration;
@@ -50,6 +50,17 @@ enum Origin {
     Active,
 }
 
+/// How a new connection starts (see `Connection::opened`).
+#[derive(Clone, Copy, Default)]
+struct Opening {
+    /// It moved from CLOSED to its state (reported as an event).
+    from_closed: bool,
+    /// Its SYN is due (and the retransmission timer armed for it).
+    syn_pending: bool,
+    /// Made by `listen`.
+    one_shot_listener: bool,
+}
+
 /// Most replies (RSTs to bad segments) held while the caller does not poll.
 const MAX_REPLIES: usize = 8;
 
@@ -58,35 +69,6 @@ const MAX_REPLIES: usize = 8;
 /// idle socket in the same spirit). Short enough that an idle connection
 /// soon holds no block; long against the gap between segments of a flow.
 pub(crate) const RECLAIM_AFTER_US: u64 = 200_000;
-
-/// A per-second allowance of ACKs (RFC 5961 §7).
-#[derive(Clone, Copy, Debug)]
-struct AckBudget {
-    window_start: Instant,
-    used: u32,
-}
-
-impl AckBudget {
-    fn new(now: Instant) -> AckBudget {
-        AckBudget {
-            window_start: now,
-            used: 0,
-        }
-    }
-
-    /// Spends one of `limit` per second; `false` when none is left.
-    fn take(&mut self, now: Instant, limit: u32) -> bool {
-        if now - self.window_start >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.used = 0;
-        }
-        if self.used >= limit {
-            return false;
-        }
-        self.used += 1;
-        true
-    }
-}
 
 /// Read-only counters and estimates of one connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -207,8 +189,6 @@ pub struct Connection {
 
     // Options negotiated.
     ts_recent: u32,
-    /// The SACK blocks our ACKs report (RFC 2018 §4, RFC 2883).
-    sack_report: Lazy<SackReport>,
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
@@ -220,15 +200,9 @@ pub struct Connection {
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
-    retries: u32,
-    dupacks: u32,
     recover: SeqNum,
-    /// What the peer SACKed (RFC 6675 §3).
-    scoreboard: Lazy<Scoreboard>,
     /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
     high_rxt: SeqNum,
-    /// The sending rate during SACK recovery (RFC 6937).
-    prr: Lazy<Prr>,
     /// RACK's variables (RFC 8985).
     rack: Rack,
     /// Original transmissions below this point are lost by RACK's clock.
@@ -246,10 +220,6 @@ pub struct Connection {
     quick_acks: u32,
 
     // Probes.
-    /// Doublings of the persist interval (SHLD-30); cleared when the window opens.
-    persist_backoff: u32,
-    /// Zero-window probes sent since the peer last answered anything.
-    persist_unanswered: u32,
     keepalive_sent: u32,
     last_rcv: Instant,
     /// When data was last sent / received (tcp_info).
@@ -257,21 +227,15 @@ pub struct Connection {
     last_data_recv: Instant,
 
     // Output queues and limits.
-    replies: Lazy<VecDeque<Segment>>,
-    /// RFC 5961 challenge ACKs: their own per-second budget.
-    challenge_budget: AckBudget,
-    /// ACKs to out-of-window segments without data (§3.10.7.4 step 1):
-    /// a separate budget, so junk cannot silence challenge ACKs or the
-    /// answers to the peer's real retransmissions (which are exempt).
-    oow_budget: AckBudget,
-
     timers: TimerTable,
     events: events::EventQueue,
     close_reason: Option<CloseReason>,
     stats: counters::Counters,
-    /// The loss response that may still prove spurious (allocated at the
-    /// first loss response).
-    undo: Lazy<crate::recovery::Undo>,
+    /// What a clean connection never writes (allocated on first write).
+    cold: Lazy<cold::Cold>,
+    /// When the connection was made: the start of its first ACK-budget
+    /// window (RFC 5961 §7).
+    born: Instant,
 }
 
 impl Connection {
@@ -287,7 +251,35 @@ impl Connection {
         state: State,
         now: Instant,
     ) -> Connection {
+        Connection::opened(
+            cfg,
+            local_port,
+            remote_port,
+            iss,
+            state,
+            now,
+            Opening::default(),
+        )
+    }
+
+    /// [`Connection::new`] already opened as `opening` says: the state change
+    /// from CLOSED reported, the flags set, the retransmission timer armed,
+    /// all inside the one struct expression, so that `connect_valid` and
+    /// `listen_valid` return it without a copy of the whole connection
+    /// (building it and then changing it made the compiler move it).
+    #[inline(always)]
+    fn opened(
+        cfg: Arc<Config>,
+        local_port: u16,
+        remote_port: u16,
+        iss: SeqNum,
+        state: State,
+        now: Instant,
+        opening: Opening,
+    ) -> Connection {
         let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
+        let rtt = RttEstimator::new(cfg.as_ref());
+        debug_assert!(!opening.from_closed || State::Closed.can_move_to(state));
         Connection {
             ts_offset: cfg.ts_offset,
             // Validated ≤ 2^30 (and kept so by `resize_recv_buffer`).
@@ -296,6 +288,8 @@ impl Connection {
             flags: {
                 let mut f = flags::Flags::default();
                 f.set_header_prediction(true);
+                f.set_syn_pending(opening.syn_pending);
+                f.set_one_shot_listener(opening.one_shot_listener);
                 f
             },
             marks: flags::Marks::default(),
@@ -320,18 +314,13 @@ impl Connection {
             rcv_wscale: 0,
             rcv_mss: u32::from(cfg.mss.min(536)),
             ts_recent: 0,
-            sack_report: Lazy::default(),
             last_ack_sent: SeqNum(0),
             sndbuf: SendBuffer::new(cfg.send_buffer),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             push_end: iss,
-            rtt: RttEstimator::new(cfg.as_ref()),
-            retries: 0,
-            dupacks: 0,
+            rtt,
             recover: iss,
-            scoreboard: Lazy::default(),
             high_rxt: iss,
-            prr: Lazy::default(),
             rack: Rack::default(),
             rack_lost_end: iss,
             cc: {
@@ -345,20 +334,31 @@ impl Connection {
             last_progress: now,
             unacked_rcv: 0,
             quick_acks: cfg.quick_acks,
-            persist_backoff: 0,
-            persist_unanswered: 0,
             keepalive_sent: 0,
             last_rcv: now,
             last_data_sent: now,
             last_data_recv: now,
-            replies: Lazy::default(),
-            challenge_budget: AckBudget::new(now),
-            oow_budget: AckBudget::new(now),
-            timers: TimerTable::default(),
-            events: events::EventQueue::default(),
+            timers: {
+                let mut t = TimerTable::default();
+                if opening.syn_pending {
+                    t.set_after(Timer::Retransmit, now, rtt.rto_micros());
+                }
+                t
+            },
+            events: {
+                let mut q = events::EventQueue::default();
+                if opening.from_closed {
+                    q.push_back(Event::StateChanged {
+                        from: State::Closed,
+                        to: state,
+                    });
+                }
+                q
+            },
             close_reason: None,
             stats: counters::Counters::default(),
-            undo: Lazy::default(),
+            cold: Lazy::default(),
+            born: now,
             cfg,
         }
     }
@@ -398,19 +398,19 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Connection {
-        let mut c = Connection::new(
+        Connection::opened(
             cfg.into_arc(),
             local_port,
             remote_port,
             iss,
-            State::Closed,
+            State::SynSent,
             now,
-        );
-        c.set_state(State::SynSent);
-        c.flags.set_syn_pending(true);
-        c.timers
-            .set_after(Timer::Retransmit, now, c.rtt.rto_micros());
-        c
+            Opening {
+                from_closed: true,
+                syn_pending: true,
+                one_shot_listener: false,
+            },
+        )
     }
 
     /// The RFC's one-shot passive open: CLOSED → LISTEN. The first SYN that
@@ -432,17 +432,19 @@ impl Connection {
     /// (see [`connect_valid`](Self::connect_valid)).
     #[inline]
     pub fn listen_valid(cfg: ValidConfig, local_port: u16, iss: SeqNum) -> Connection {
-        let mut c = Connection::new(
+        Connection::opened(
             cfg.into_arc(),
             local_port,
             0,
             iss,
-            State::Closed,
+            State::Listen,
             Instant::ZERO,
-        );
-        c.flags.set_one_shot_listener(true);
-        c.set_state(State::Listen);
-        c
+            Opening {
+                from_closed: true,
+                syn_pending: false,
+                one_shot_listener: true,
+            },
+        )
     }
 
     /// Passive open from a received SYN, for callers that demultiplex
@@ -503,8 +505,7 @@ impl Connection {
     /// Counters and estimates.
     pub fn stats(&self) -> Stats {
         let cc = self.cc.get();
-        let c = &self.stats;
-        let r = &*c.rare;
+        let r = &self.cold.rare;
         Stats {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
@@ -515,10 +516,10 @@ impl Connection {
             snd_wnd: self.snd_wnd,
             rcv_wnd: self.rcv_wnd(),
             snd_mss: self.snd_mss,
-            segments_in: c.segments_in,
-            segments_out: c.segments_out,
-            bytes_sent: c.bytes_sent,
-            bytes_received: c.bytes_received,
+            segments_in: self.segments_in(),
+            segments_out: self.segments_out(),
+            bytes_sent: self.bytes_sent(),
+            bytes_received: self.bytes_received(),
             retransmits: r.retransmits.get(),
             rto_expirations: r.rto_expirations.get(),
             fast_retransmits: r.fast_retransmits.get(),
@@ -851,19 +852,22 @@ impl Connection {
                     self.flags.set_cork_probe(false);
                     // SHLD-29/30: probe, then back off. MUST-37: never give up
                     // while probes are answered (`persist_unanswered` resets on any ACK).
-                    if self.persist_unanswered > self.cfg.max_retries {
+                    if self.cold.persist_unanswered > self.cfg.max_retries {
                         self.enter_closed(CloseReason::TimedOut);
                         return;
                     }
                     self.flags.set_zero_window_probe(true);
-                    self.persist_unanswered += 1;
-                    self.persist_backoff += 1;
+                    self.cold.make().persist_unanswered += 1;
+                    self.cold.make().persist_backoff += 1;
                     self.arm_persist(now);
                 }
                 Timer::DelayedAck => self.flags.set_ack_now(true),
                 Timer::Keepalive => self.on_keepalive_timeout(now),
-                Timer::TimeWait => self.enter_closed(CloseReason::Normal),
-                Timer::FinWait2 => self.enter_closed(CloseReason::TimedOut),
+                // TIME-WAIT ends normally; FIN-WAIT-2 gives up (see `Timer::Linger`).
+                Timer::Linger if self.state == State::TimeWait => {
+                    self.enter_closed(CloseReason::Normal)
+                }
+                Timer::Linger => self.enter_closed(CloseReason::TimedOut),
                 Timer::Rack => {
                     self.rack_detect(now);
                     self.sack_loss_recovery(now, 0);
@@ -898,8 +902,8 @@ impl Connection {
     }
 
     fn on_retransmit_timeout(&mut self, now: Instant) {
-        self.stats.rare.make().rto_expirations += 1;
-        self.set_rtt_probe(None); // Karn: no sample from a retransmitted segment.
+        self.cold.make().rare.rto_expirations += 1;
+        self.set_syn_rtt_probe(None); // Karn: no sample from a retransmitted segment.
         if !self.flags.syn_acked() {
             // MUST-22: SYN and SYN-ACK retransmissions follow the general rules.
             let syn_sent = self.state == State::SynSent;
@@ -913,7 +917,7 @@ impl Connection {
             } else {
                 self.cfg.synack_retries
             };
-            if self.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
+            if self.cold.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
                 if self.state == State::SynReceived
                     && self.origin == Origin::Passive
                     && self.flags.one_shot_listener()
@@ -925,12 +929,12 @@ impl Connection {
                 }
                 return;
             }
-            self.retries += 1;
-            if self.retries > linear {
+            self.cold.make().retries += 1;
+            if self.cold.retries > linear {
                 self.rtt.back_off();
             }
             self.flags.set_syn_pending(true);
-            self.stats.rare.make().retransmits += 1;
+            self.cold.make().rare.retransmits += 1;
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
             return;
@@ -943,21 +947,23 @@ impl Connection {
             .cfg
             .user_timeout
             .is_some_and(|t| now - self.last_progress >= t);
-        if self.retries >= self.cfg.max_retries || user_timed_out {
+        if self.cold.retries >= self.cfg.max_retries || user_timed_out {
             self.enter_closed(CloseReason::TimedOut);
             return;
         }
-        self.retries += 1;
+        self.cold.make().retries += 1;
         self.rtt.back_off();
         let flight = self.flight_size();
         let mss = self.snd_mss;
         self.cc.get_mut().on_rto(now, flight, mss);
-        self.undo.make().start(self.snd_una, true);
+        self.cold.make().undo.start(self.snd_una, true);
         self.ecn_on_loss();
         // RFC 6582 §4 / RFC 5681: after an RTO, everything outstanding is resent
         // in slow start, and fast recovery is not re-entered for it.
         self.flags.set_in_recovery(false);
-        self.dupacks = 0;
+        if let Some(c) = self.cold.present() {
+            c.dupacks = 0;
+        }
         self.recover = self.snd_nxt;
         self.set_fast_rtx(None);
         self.set_rtx_next(Some(self.snd_una));
@@ -969,8 +975,8 @@ impl Connection {
         // resends from SND.UNA. A second timeout without progress follows
         // RFC 2018 §8 and forgets it too (the peer may have reneged without
         // our seeing it), so a reneging receiver costs at most one more RTO.
-        if self.retries > 1
-            && let Some(sb) = self.scoreboard.present()
+        if self.cold.retries > 1
+            && let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
         {
             sb.clear();
         }
@@ -1056,24 +1062,22 @@ impl Connection {
     }
 
     fn push_reply(&mut self, seg: Segment) {
-        if self.replies.len() < MAX_REPLIES {
-            self.replies.make().push_back(seg);
+        if self.cold.replies.len() < MAX_REPLIES {
+            self.cold.make().replies.push_back(seg);
         } else {
-            self.stats.rare.make().dropped_other += 1;
+            self.cold.make().rare.dropped_other += 1;
         }
     }
 
     /// A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited per
     /// connection (RFC 5961 §7; tcp-checklist B16) by its own budget.
     fn challenge_ack(&mut self, now: Instant) {
-        if self
-            .challenge_budget
-            .take(now, self.cfg.challenge_ack_limit)
-        {
-            self.stats.rare.make().challenge_acks += 1;
+        let (limit, born) = (self.cfg.challenge_ack_limit, self.born);
+        if self.cold.make().challenge_budget.take(now, limit, born) {
+            self.cold.make().rare.challenge_acks += 1;
             self.flags.set_ack_now(true);
         } else {
-            self.stats.rare.make().challenge_acks_suppressed += 1;
+            self.cold.make().rare.challenge_acks_suppressed += 1;
         }
     }
 
@@ -1088,10 +1092,11 @@ impl Connection {
     fn oow_ack(&mut self, now: Instant, seg: &Segment) {
         let occupies = seg.seg_len() > 0 && !seg.flags.syn();
         let probe = seg.seq == self.rcv_nxt.sub(1);
-        if occupies || probe || self.oow_budget.take(now, self.cfg.challenge_ack_limit) {
+        let (limit, born) = (self.cfg.challenge_ack_limit, self.born);
+        if occupies || probe || self.cold.make().oow_budget.take(now, limit, born) {
             self.flags.set_ack_now(true);
         } else {
-            self.stats.rare.make().oow_acks_suppressed += 1;
+            self.cold.make().rare.oow_acks_suppressed += 1;
         }
     }
 
@@ -1101,7 +1106,7 @@ impl Connection {
     fn flight_size(&self) -> u32 {
         match self.rtx_next() {
             // SACKed octets the cursor skipped are not in flight.
-            Some(c) => self.scoreboard.unsacked_between(self.snd_una, c),
+            Some(c) => self.cold.scoreboard.unsacked_between(self.snd_una, c),
             None if self.flags.sack_enabled() => self.pipe(),
             None => self.snd_nxt.dist(self.snd_una),
         }
@@ -1121,7 +1126,7 @@ impl Connection {
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
     #[inline]
     fn pipe(&self) -> u32 {
-        if !self.flags.in_recovery() && self.scoreboard.is_empty() {
+        if !self.flags.in_recovery() && self.cold.scoreboard.is_empty() {
             // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
             return self.snd_nxt.dist(self.snd_una);
         }
@@ -1131,7 +1136,7 @@ impl Connection {
     /// [`pipe`](Self::pipe) with a scoreboard or in recovery.
     fn pipe_with_sacks(&self) -> u32 {
         let (una, nxt) = (self.snd_una, self.snd_nxt);
-        let sb = &self.scoreboard;
+        let sb = &self.cold.scoreboard;
         let lost = self.lost_end();
         let mut p = sb.unsacked_between(una, nxt) - sb.unsacked_between(una, lost);
         if self.flags.in_recovery() && self.high_rxt.gt(una) {
@@ -1144,7 +1149,7 @@ impl Connection {
     /// IsLost, and with RACK its clock (alone once reordering was seen,
     /// RFC 8985 §6.2 step 4).
     fn lost_end(&self) -> SeqNum {
-        let dup = self.scoreboard.lost_end(self.snd_una, self.snd_mss);
+        let dup = self.cold.scoreboard.lost_end(self.snd_una, self.snd_mss);
         if !self.rack_on() {
             return dup;
         }
@@ -1184,9 +1189,9 @@ impl Connection {
         if self.state == State::FinWait2
             && self.flags.app_closed()
             && let Some(t) = self.cfg.fin_wait_2_timeout
-            && !self.timers.is_set(Timer::FinWait2)
+            && !self.timers.is_set(Timer::Linger)
         {
-            self.timers.set(Timer::FinWait2, now + t);
+            self.timers.set(Timer::Linger, now + t);
         }
     }
 
@@ -1195,12 +1200,12 @@ impl Connection {
         self.timers.stop_all();
         self.set_rtx_next(None);
         self.set_fast_rtx(None);
-        self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
+        self.timers.set(Timer::Linger, now + self.cfg.time_wait);
     }
 
     fn arm_persist(&mut self, now: Instant) {
         self.flags.set_cork_probe(false);
-        let shift = self.persist_backoff.min(16);
+        let shift = self.cold.persist_backoff.min(16);
         let d = self
             .rtt
             .rto()
@@ -1225,7 +1230,9 @@ impl Connection {
             }
         } else if self.snd_wnd > 0 {
             self.timers.stop(Timer::Persist);
-            self.persist_backoff = 0;
+            if let Some(c) = self.cold.present() {
+                c.persist_backoff = 0;
+            }
         }
     }
 

@@ -48,10 +48,10 @@ impl Connection {
                 // New data starts at the old SND.NXT; anything below is a retransmission.
                 let new_data = !s.payload.is_empty() && s.seq == nxt_before;
                 self.ecn_on_transmit(s, new_data);
-                self.stats.segments_out += 1;
+                self.count_segment_out();
                 if self.flags.in_recovery() && self.flags.sack_enabled() {
                     // RFC 6937: prr_out counts every octet sent in recovery.
-                    self.prr.make().on_sent(s.payload.len() as u32);
+                    self.cold.make().prr.on_sent(s.payload.len() as u32);
                 }
                 // Where a write's data ends (MUST-61) is kept for retransmissions;
                 // the GSO-burst marks below are not (Linux splits them off).
@@ -86,7 +86,7 @@ impl Connection {
         // `output_due`: SYN, ACK, loss probe, zero-window or keep-alive
         // probe due, or a fast or go-back-N retransmission pending.
         !self.flags.output_due()
-            && self.replies.is_empty()
+            && self.cold.replies.is_empty()
             && !(self.flags.in_recovery() && self.flags.sack_enabled())
             && self.sndbuf.unsent_len() == 0
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
@@ -114,7 +114,12 @@ impl Connection {
     }
 
     fn next_segment(&mut self, now: Instant) -> Option<Segment> {
-        if let Some(mut r) = self.replies.present().and_then(VecDeque::pop_front) {
+        if let Some(mut r) = self
+            .cold
+            .present()
+            .map(|c| &mut c.replies)
+            .and_then(VecDeque::pop_front)
+        {
             if r.options.timestamps.is_some() {
                 self.stamp(now, &mut r); // Our own RST: TSval of now.
             }
@@ -172,7 +177,7 @@ impl Connection {
         self.set_tlp_high_seq(Some(if rtx { high } else { self.snd_nxt }));
         self.flags.set_tlp_was_rtx(rtx);
         self.flags.set_tlp_dsack(false);
-        self.stats.rare.make().tail_loss_probes += 1;
+        self.cold.make().rare.tail_loss_probes += 1;
         Some(s)
     }
 
@@ -184,14 +189,14 @@ impl Connection {
         let mss = self.snd_mss;
         let una = self.snd_una;
         let lost = self.lost_end();
-        let (hole, run) = self.scoreboard.next_hole(self.high_rxt.max(una));
+        let (hole, run) = self.cold.scoreboard.next_hole(self.high_rxt.max(una));
         let hole_len = |upto: SeqNum| {
             let n = run.unwrap_or(u32::MAX).min(upto.dist(hole));
             n.min(mss)
         };
         if hole.lt(lost) {
             let len = hole_len(lost);
-            if !self.prr.may_send(len) {
+            if !self.cold.prr.may_send(len) {
                 return None;
             }
             return self.recovery_retransmission(now, hole, len);
@@ -199,11 +204,11 @@ impl Connection {
         if let Some(s) = self.new_data(now, false) {
             return Some(s);
         }
-        if let Some(high) = self.scoreboard.high_sacked()
+        if let Some(high) = self.cold.scoreboard.high_sacked()
             && hole.lt(high)
         {
             let len = hole_len(high);
-            if self.prr.may_send(len) && self.sndbuf.unsent_len() == 0 {
+            if self.cold.prr.may_send(len) && self.sndbuf.unsent_len() == 0 {
                 return self.recovery_retransmission(now, hole, len);
             }
             return None;
@@ -221,11 +226,12 @@ impl Connection {
             return None;
         }
         let end = self
+            .cold
             .scoreboard
             .highest_unsacked_end(self.snd_una, self.snd_nxt)?;
         let start = self.snd_una.max(end.sub(self.snd_mss));
         let len = end.dist(start);
-        if !self.prr.may_send(len) || !self.prr.make().take_rescue() {
+        if !self.cold.prr.may_send(len) || !self.cold.make().prr.take_rescue() {
             return None;
         }
         self.retransmission(now, start, len)
@@ -277,7 +283,7 @@ impl Connection {
         let flags = if with_ack {
             self.ecn_synack_flags(Flags::SYN.with(Flags::ACK))
         } else {
-            self.ecn_syn_flags(Flags::SYN, self.retries == 0)
+            self.ecn_syn_flags(Flags::SYN, self.cold.retries == 0)
         };
         let mut s = Segment {
             src_port: self.local_port,
@@ -320,8 +326,8 @@ impl Connection {
                 self.rcv_adv = edge;
             }
         }
-        if self.retries == 0 && self.rtt_probe().is_none() {
-            self.set_rtt_probe(Some((self.iss.add(1), now)));
+        if self.cold.retries == 0 && self.rtt_probe().is_none() {
+            self.set_syn_rtt_probe(Some(now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
@@ -340,8 +346,8 @@ impl Connection {
         if !data.is_empty() {
             self.sndbuf.mark_retransmitted(seq, now);
             let tsval = self.flags.ts_enabled().then(|| self.ts_now(now));
-            if let Some(u) = self.undo.present() {
-                u.on_retransmit(seq.add(data.len() as u32), tsval);
+            if let Some(c) = self.cold.present() {
+                c.undo.on_retransmit(seq.add(data.len() as u32), tsval);
             }
         }
         let fin = self
@@ -350,7 +356,7 @@ impl Connection {
         if data.is_empty() && fin.is_none() {
             return None;
         }
-        self.stats.rare.make().retransmits += 1;
+        self.cold.make().rare.retransmits += 1;
         let mut flags = Flags::ACK;
         if fin.is_some() {
             flags = flags.with(Flags::FIN);
@@ -367,7 +373,7 @@ impl Connection {
             self.set_rtx_next(if end == self.snd_nxt { None } else { Some(end) });
         }
         // Karn (MUST-18): nothing timed across a retransmission.
-        self.set_rtt_probe(None);
+        self.set_syn_rtt_probe(None);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -378,9 +384,9 @@ impl Connection {
     /// After an RTO: resend from the cursor as the congestion window allows.
     fn go_back_n(&mut self, now: Instant) -> Option<Segment> {
         let mut cursor = self.rtx_next()?;
-        if !self.scoreboard.is_empty() {
+        if !self.cold.scoreboard.is_empty() {
             // What the peer SACKed since the timeout needs no resend.
-            cursor = self.scoreboard.next_hole(cursor).0;
+            cursor = self.cold.scoreboard.next_hole(cursor).0;
             self.set_rtx_next(Some(cursor));
         }
         if !cursor.lt(self.snd_nxt) {
@@ -460,7 +466,7 @@ impl Connection {
         }
         self.start_progress_clock(now);
         self.snd_nxt = self.snd_nxt.add(n);
-        self.stats.bytes_sent += u64::from(n);
+        self.count_bytes_sent(n);
         self.last_data_sent = now;
         if n < mss {
             self.snd_sml = self.snd_nxt;
@@ -517,14 +523,14 @@ impl Connection {
         let cwnd_room = if probe {
             mss
         } else if self.flags.in_recovery() && self.flags.sack_enabled() {
-            self.prr.room(mss)
+            self.cold.prr.room(mss)
         } else {
             let mut cwnd = cwnd;
-            if !self.flags.sack_enabled() && !self.flags.in_recovery() && self.dupacks < 3 {
+            if !self.flags.sack_enabled() && !self.flags.in_recovery() && self.cold.dupacks < 3 {
                 // RFC 3042 limited transmit: each of the first two duplicate
                 // ACKs lets one new segment go beyond the window. (With SACK,
                 // pipe already leaves out what the duplicates SACKed.)
-                cwnd = cwnd.saturating_add(self.dupacks * mss);
+                cwnd = cwnd.saturating_add(self.cold.dupacks * mss);
             }
             cwnd.saturating_sub(flight)
         };
@@ -678,13 +684,17 @@ impl Connection {
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
         let mut options = Options::default();
-        if self.flags.sack_enabled() && flags.ack() && !flags.rst() && !self.sack_report.is_empty()
+        if self.flags.sack_enabled()
+            && flags.ack()
+            && !flags.rst()
+            && !self.cold.sack_report.is_empty()
         {
             // RFC 2018 §3: four blocks fit, three beside timestamps.
             let max = if self.flags.ts_enabled() { 3 } else { 4 };
             let rcvbuf = &self.rcvbuf;
-            self.sack_report
+            self.cold
                 .make()
+                .sack_report
                 .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
                     rcvbuf.ooo_run(s)
                 });

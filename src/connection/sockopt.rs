@@ -105,7 +105,11 @@ impl Connection {
     /// full close; `None` waits forever. Restarts a running timer.
     pub fn set_fin_wait_2_timeout(&mut self, timeout: Option<Duration>, now: Instant) {
         self.config_mut().fin_wait_2_timeout = timeout;
-        self.timers.stop(Timer::FinWait2);
+        // Only FIN-WAIT-2 runs this timer (in TIME-WAIT the same slot
+        // holds the 2·MSL wait, which this must not touch).
+        if self.state == State::FinWait2 {
+            self.timers.stop(Timer::Linger);
+        }
         self.arm_fin_wait_2(now);
     }
 

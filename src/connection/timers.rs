@@ -13,27 +13,28 @@ pub(crate) enum Timer {
     DelayedAck = 2,
     /// Keep-alive (RFC 9293 §3.8.4).
     Keepalive = 3,
-    /// TIME-WAIT 2·MSL (RFC 9293 §3.6.1).
-    TimeWait = 4,
-    /// FIN-WAIT-2 give-up after a full close (Linux `tcp_fin_timeout`).
-    FinWait2 = 5,
+    /// In TIME-WAIT, the 2·MSL wait (RFC 9293 §3.6.1); in FIN-WAIT-2, the
+    /// give-up after a full close (Linux `tcp_fin_timeout`). One deadline
+    /// serves both: the first is armed only in TIME-WAIT and the second
+    /// only in FIN-WAIT-2, and every way out of either state (to TIME-WAIT
+    /// or CLOSED, or a new incarnation) disarms every timer.
+    Linger = 4,
     /// RACK reordering window: a segment becomes lost (RFC 8985 §6.3).
-    Rack = 6,
+    Rack = 5,
     /// Tail loss probe (RFC 8985 §7).
-    LossProbe = 7,
+    LossProbe = 6,
     /// Frees the receive buffer's storage once the connection has received
     /// nothing for a while and the application has read everything.
-    Reclaim = 8,
+    Reclaim = 7,
 }
 
 impl Timer {
-    pub(crate) const ALL: [Timer; 9] = [
+    pub(crate) const ALL: [Timer; 8] = [
         Timer::Retransmit,
         Timer::Persist,
         Timer::DelayedAck,
         Timer::Keepalive,
-        Timer::TimeWait,
-        Timer::FinWait2,
+        Timer::Linger,
         Timer::Rack,
         Timer::LossProbe,
         Timer::Reclaim,
@@ -49,13 +50,13 @@ const UNSET: u64 = u64::MAX;
 /// 8 octets a timer instead of an `Option<Instant>`'s 16.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimerTable {
-    deadlines: [u64; 9],
+    deadlines: [u64; 8],
 }
 
 impl Default for TimerTable {
     fn default() -> Self {
         TimerTable {
-            deadlines: [UNSET; 9],
+            deadlines: [UNSET; 8],
         }
     }
 }
@@ -91,7 +92,7 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.deadlines = [UNSET; 9];
+        self.deadlines = [UNSET; 8];
     }
 
     /// The earliest deadline armed.
@@ -120,7 +121,7 @@ mod tests {
     fn earliest_deadline_wins_and_expiry_disarms() {
         let mut t = TimerTable::default();
         assert_eq!(t.next(), None);
-        t.set(Timer::TimeWait, Instant::from_secs(60));
+        t.set(Timer::Linger, Instant::from_secs(60));
         t.set(Timer::DelayedAck, Instant::from_millis(40));
         assert_eq!(t.next(), Some(Instant::from_millis(40)));
         assert_eq!(t.take_expired(Instant::from_millis(39)), None);
@@ -128,12 +129,9 @@ mod tests {
             t.take_expired(Instant::from_secs(61)),
             Some(Timer::DelayedAck)
         );
-        assert_eq!(
-            t.take_expired(Instant::from_secs(61)),
-            Some(Timer::TimeWait)
-        );
+        assert_eq!(t.take_expired(Instant::from_secs(61)), Some(Timer::Linger));
         assert_eq!(t.take_expired(Instant::from_secs(61)), None);
-        assert!(!t.is_set(Timer::TimeWait));
+        assert!(!t.is_set(Timer::Linger));
     }
 
     #[test]

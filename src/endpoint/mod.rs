@@ -465,12 +465,20 @@ impl Endpoint {
     }
 
     /// Heap octets the endpoint's own structures hold (slabs, table, heap,
-    /// queues, the boxed connections), not counting buffered data (see
-    /// [`Counts::buffered`]).
+    /// queues, the boxed connections and the state each allocated when
+    /// something rare happened to it), not counting buffered data (see
+    /// [`Counts::buffered`]). It visits every connection: a figure for
+    /// reports, not for every event.
     pub fn heap_bytes(&self) -> usize {
         use core::mem::size_of;
         self.conns.capacity() * size_of::<ConnSlot>()
             + self.conn_count * size_of::<Connection>()
+            + self
+                .conns
+                .iter()
+                .filter_map(|s| s.conn.as_deref())
+                .map(Connection::cold_heap_bytes)
+                .sum::<usize>()
             + (self.conn_free.capacity() + self.half_free.capacity() + self.tw_free.capacity()) * 4
             + self.half.capacity() * size_of::<Option<HalfOpen>>()
             + self.tw.capacity() * size_of::<Option<TimeWait>>()

@@ -56,6 +56,11 @@ impl Scoreboard {
         sacked: 0,
     };
 
+    /// Heap octets of the range storage.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.ranges.capacity() * core::mem::size_of::<(SeqNum, SeqNum)>()
+    }
+
     /// Whether nothing is SACKed.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
