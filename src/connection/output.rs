@@ -536,15 +536,26 @@ impl Connection {
         };
         let want = (unsent.min(mss as usize) as u32).min(usable);
         let len = want.min(cwnd_room);
-        if len == 0 {
-            return NewData {
-                want,
-                len,
-                held: true,
-                flight,
-                cwnd,
-            };
+        let held = self.holds_back(len, unsent, flight, fin_due);
+        NewData {
+            want,
+            len,
+            held,
+            flight,
+            cwnd,
         }
+    }
+
+    /// Whether `len` octets of new data (of `unsent` queued) wait for now:
+    /// nothing may go, a cork or `send_more` holds a short tail, Nagle holds
+    /// a small tail behind an unacknowledged small segment, or SWS avoidance
+    /// refuses a small window-limited piece.
+    #[inline]
+    fn holds_back(&self, len: u32, unsent: usize, flight: u32, fin_due: bool) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let mss = self.snd_mss;
         // A corked sender (or one that said more follows) holds a short
         // tail until uncorked, the FIN, or a push.
         let pushed = !self.push_end.lt(self.snd_nxt.add(len));
@@ -554,46 +565,22 @@ impl Connection {
             && !fin_due
             && !pushed
         {
-            return NewData {
-                want,
-                len,
-                held: true,
-                flight,
-                cwnd,
-            };
+            return true;
         }
         if len < mss && flight > 0 {
             let all_queued = len as usize == unsent;
             // Nagle/Minshall: hold a small tail while a small segment is unacknowledged.
             let small_unacked = self.snd_sml.gt(self.snd_una);
             if all_queued && self.cfg.nagle && small_unacked && !fin_due {
-                return NewData {
-                    want,
-                    len,
-                    held: true,
-                    flight,
-                    cwnd,
-                };
+                return true;
             }
             // SWS (RFC 9293 §3.8.6.2.1): a window-limited piece must be at
             // least half the largest window seen.
             if !all_queued && len < self.max_snd_wnd / 2 {
-                return NewData {
-                    want,
-                    len,
-                    held: true,
-                    flight,
-                    cwnd,
-                };
+                return true;
             }
         }
-        NewData {
-            want,
-            len,
-            held: false,
-            flight,
-            cwnd,
-        }
+        false
     }
 
     /// Linux sends a run of new data as GSO packets of up to
