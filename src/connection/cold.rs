@@ -1,7 +1,9 @@
 //! The state a clean connection never writes, behind one [`Lazy`] pointer:
 //! the SACK scoreboard, PRR, the SACK blocks to report, queued replies,
 //! the counts of rare events (and the carries of the 32-bit totals), the undo state of a loss response, the ACK
-//! rate budgets and the retry, duplicate-ACK and persist counts. An idle
+//! rate budgets, the retry, duplicate-ACK and persist counts, and the
+//! sequence marks of loss recovery (go-back-N cursor, fast retransmit,
+//! tail loss probe) and RACK's reordering state. An idle
 //! or loss-free connection carries 8 octets for all of it and allocates
 //! nothing; the first loss, reordering, drop or bad segment allocates it
 //! once (one allocation per connection lifetime, never per segment).
@@ -18,8 +20,9 @@
 //! [`Lazy::present`]: super::lazy::Lazy::present
 
 use super::counters::{Counters, Rare};
+use super::flags::RareMarks;
 use super::lazy::Empty;
-use crate::recovery::{Prr, SackReport, Scoreboard, Undo};
+use crate::recovery::{Prr, Reordering, SackReport, Scoreboard, Undo};
 use crate::time::Instant;
 use crate::wire::Segment;
 use alloc::collections::VecDeque;
@@ -56,6 +59,11 @@ pub(crate) struct Cold {
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the peer last answered anything.
     pub(crate) persist_unanswered: u32,
+    /// The values of the sequence marks loss recovery sets (their presence
+    /// bits are in the connection's flags).
+    pub(super) marks: RareMarks,
+    /// RACK's reordering state (RFC 8985 §6.2 steps 3 and 4).
+    pub(crate) reordering: Reordering,
 }
 
 impl Cold {
@@ -75,6 +83,8 @@ impl Cold {
         dupacks: 0,
         persist_backoff: 0,
         persist_unanswered: 0,
+        marks: RareMarks::NONE,
+        reordering: Reordering::NONE,
     };
 }
 

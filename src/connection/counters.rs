@@ -145,6 +145,8 @@ pub(crate) struct Rare {
     pub(crate) ecn_ce_received: Count,
     pub(crate) ecn_reductions: Count,
     pub(crate) spurious_undos: Count,
+    /// Events dropped because the application did not poll them.
+    pub(crate) events_dropped: Count,
 }
 
 impl Rare {
@@ -166,6 +168,7 @@ impl Rare {
         ecn_ce_received: Count(0),
         ecn_reductions: Count(0),
         spurious_undos: Count(0),
+        events_dropped: Count(0),
     };
 }
 

@@ -7,6 +7,8 @@
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
+use crate::event::CloseReason;
+
 /// Defines the flag bits with a getter `name()` and a setter `set_name(v)` each.
 macro_rules! flags {
     ($($(#[$doc:meta])* $get:ident, $set:ident = $bit:expr;)*) => {
@@ -34,6 +36,8 @@ macro_rules! flags {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.debug_struct("Flags")
                     $(.field(stringify!($get), &self.$get()))*
+                    .field("active_origin", &self.active_origin())
+                    .field("close_reason", &self.close_reason())
                     .finish()
             }
         }
@@ -115,34 +119,85 @@ flags! {
     has_fin_seq, set_has_fin_seq = 24;
     /// [`Marks::rcv_fin`] is set.
     has_rcv_fin, set_has_rcv_fin = 25;
-    /// [`Marks::rtx_next`] is set.
+    /// [`RareMarks::rtx_next`] is set.
     has_rtx_next, set_has_rtx_next = 6;
-    /// [`Marks::fast_rtx`] is set.
+    /// [`RareMarks::fast_rtx`] is set.
     has_fast_rtx, set_has_fast_rtx = 5;
-    /// [`Marks::tlp_high_seq`] is set.
+    /// [`RareMarks::tlp_high_seq`] is set.
     has_tlp_high_seq, set_has_tlp_high_seq = 26;
     /// [`Marks::rtt_probe_at`] is set.
     has_rtt_probe, set_has_rtt_probe = 27;
+    /// SYN-RECEIVED was reached from SYN-SENT (simultaneous open), not
+    /// from LISTEN (MUST-11); see `Connection::origin`.
+    active_origin, set_active_origin = 28;
+}
+
+/// Bits 29–31: why the connection closed, 0 while it has not (else the
+/// reason's index in [`REASONS`] plus one).
+const CLOSE_SHIFT: u32 = 29;
+const CLOSE_MASK: u32 = 0b111 << CLOSE_SHIFT;
+
+/// Every close reason, in the order of their codes.
+const REASONS: [CloseReason; 5] = [
+    CloseReason::Normal,
+    CloseReason::Reset,
+    CloseReason::Refused,
+    CloseReason::TimedOut,
+    CloseReason::Aborted,
+];
+
+impl Flags {
+    /// Why the connection closed, once it has.
+    #[inline(always)]
+    pub(super) fn close_reason(self) -> Option<CloseReason> {
+        let code = (self.0 & CLOSE_MASK) >> CLOSE_SHIFT;
+        code.checked_sub(1)
+            .map(|i| REASONS[i as usize % REASONS.len()])
+    }
+
+    #[inline(always)]
+    pub(super) fn set_close_reason(&mut self, r: Option<CloseReason>) {
+        let code = r.map_or(0, |r| r as u32 + 1);
+        self.0 = (self.0 & !CLOSE_MASK) | (code << CLOSE_SHIFT);
+    }
 }
 
 /// Sequence numbers that are not always set; each is valid only while its
 /// presence bit in [`Flags`] is set, and zero while it is not (read them through the `Connection`
-/// accessors of the same name, which return `Option<SeqNum>`).
+/// accessors of the same name, which return `Option<SeqNum>`). The three
+/// that only loss recovery sets (`rtx_next`, `fast_rtx`, `tlp_high_seq`)
+/// keep their values in the cold state ([`Cold`](super::cold::Cold)); their
+/// presence bits stay here, so a clean connection tests a bit and never
+/// reads the cold state for them.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Marks {
     /// Sequence number of our FIN, once the application shut down writing.
     pub(super) fin_seq: SeqNum,
     /// Sequence number of the peer's FIN, once seen (perhaps out of order).
     pub(super) rcv_fin: SeqNum,
+    /// RTT timing of the SYN (or SYN-ACK) without timestamps (Karn): when
+    /// it was sent. It ends at ISS + 1, the only segment ever timed this way.
+    pub(super) rtt_probe_at: Instant,
+}
+
+/// The marks that loss recovery sets, kept in the cold state.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RareMarks {
     /// Go-back-N cursor after an RTO: next octet to retransmit.
     pub(super) rtx_next: SeqNum,
     /// One segment to retransmit now (fast retransmit, partial ACK).
     pub(super) fast_rtx: SeqNum,
     /// SND.NXT when a tail loss probe went out; cleared once acknowledged.
     pub(super) tlp_high_seq: SeqNum,
-    /// RTT timing of the SYN (or SYN-ACK) without timestamps (Karn): when
-    /// it was sent. It ends at ISS + 1, the only segment ever timed this way.
-    pub(super) rtt_probe_at: Instant,
+}
+
+impl RareMarks {
+    /// None set.
+    pub(super) const NONE: RareMarks = RareMarks {
+        rtx_next: SeqNum(0),
+        fast_rtx: SeqNum(0),
+        tlp_high_seq: SeqNum(0),
+    };
 }
 
 /// `Connection` accessors for the optional sequence numbers: `name()`
@@ -170,6 +225,45 @@ macro_rules! marks {
 marks! {
     fin_seq, set_fin_seq, has_fin_seq, set_has_fin_seq;
     rcv_fin, set_rcv_fin, has_rcv_fin, set_has_rcv_fin;
+}
+
+/// The same accessors for the marks kept in the cold state: a value is
+/// written there only when set (which allocates the cold state: loss
+/// recovery does anyway); clearing one that is not set touches only the
+/// bit, and clearing one that is set zeroes its value too, so that equal
+/// states print alike.
+macro_rules! rare_marks {
+    ($($get:ident, $set:ident, $has:ident, $set_has:ident;)*) => {
+        impl super::Connection {
+            $(
+                #[inline(always)]
+                pub(super) fn $get(&self) -> Option<SeqNum> {
+                    self.flags.$has().then(|| self.cold.marks.$get)
+                }
+
+                #[inline(always)]
+                pub(super) fn $set(&mut self, v: Option<SeqNum>) {
+                    match v {
+                        Some(s) => {
+                            self.flags.$set_has(true);
+                            self.cold.make().marks.$get = s;
+                        }
+                        None => {
+                            if self.flags.$has() {
+                                self.flags.$set_has(false);
+                                if let Some(c) = self.cold.present() {
+                                    c.marks.$get = SeqNum(0);
+                                }
+                            }
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+rare_marks! {
     rtx_next, set_rtx_next, has_rtx_next, set_has_rtx_next;
     fast_rtx, set_fast_rtx, has_fast_rtx, set_has_fast_rtx;
     tlp_high_seq, set_tlp_high_seq, has_tlp_high_seq, set_has_tlp_high_seq;
@@ -207,7 +301,7 @@ mod tests {
 
     #[test]
     fn every_flag_has_its_own_bit() {
-        let mut seen = 0u32;
+        let mut seen = CLOSE_MASK;
         for &b in BITS {
             assert!(b < 32);
             assert_eq!(seen & (1 << b), 0, "bit {b} used twice");
@@ -239,6 +333,20 @@ mod tests {
             let mut g = f;
             set(&mut g, true);
             assert!(g.output_due());
+        }
+    }
+
+    #[test]
+    fn the_close_reason_round_trips_beside_the_flags() {
+        for (i, r) in REASONS.into_iter().enumerate() {
+            assert_eq!(r as usize, i);
+            let mut f = Flags(!CLOSE_MASK);
+            assert_eq!(f.close_reason(), None);
+            f.set_close_reason(Some(r));
+            assert_eq!(f.close_reason(), Some(r));
+            assert_eq!(f.0 | CLOSE_MASK, !0, "no flag cleared");
+            f.set_close_reason(None);
+            assert_eq!(f, Flags(!CLOSE_MASK));
         }
     }
 

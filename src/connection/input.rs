@@ -66,7 +66,7 @@ impl Connection {
         }
         self.remote_port = seg.src_port;
         self.take_syn(now, seg);
-        self.origin = Origin::Passive;
+        self.set_origin(Origin::Passive);
         self.flags.set_syn_pending(true);
         self.timers
             .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -166,7 +166,7 @@ impl Connection {
             self.finish_handshake(now);
         } else {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
-            self.origin = Origin::Active;
+            self.set_origin(Origin::Active);
             self.flags.set_syn_pending(true);
             if let Some(c) = self.cold.present() {
                 c.retries = 0;
@@ -180,7 +180,7 @@ impl Connection {
     /// §3.10.7.4: SYN-RECEIVED and the synchronized states, steps 1–8.
     fn on_other(&mut self, now: Instant, seg: &mut Segment) {
         if self.state == State::SynReceived
-            && self.origin == Origin::Active
+            && self.origin() == Origin::Active
             && seg.flags.syn()
             && seg.flags.ack()
             && !seg.flags.rst()
@@ -253,7 +253,7 @@ impl Connection {
         // Step 4: SYN in the window (the duplicate at IRS was handled in step 1).
         if seg.flags.syn() {
             if self.state == State::SynReceived
-                && self.origin == Origin::Passive
+                && self.origin() == Origin::Passive
                 && self.flags.one_shot_listener()
             {
                 self.back_to_listen(now); // R6
@@ -284,7 +284,7 @@ impl Connection {
             if self.state != State::SynReceived {
                 // The application closed in SYN-RECEIVED (R12): the handshake
                 // still completed, and it is told so.
-                self.events.push_back(Event::Connected);
+                self.push_event(Event::Connected);
             }
             // B10: the window comes from this ACK.
             self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
@@ -468,6 +468,7 @@ impl Connection {
             now,
         );
         fresh.events = core::mem::take(&mut self.events);
+        fresh.keep_events_dropped(self);
         fresh
             .flags
             .set_one_shot_listener(self.flags.one_shot_listener());
@@ -477,7 +478,7 @@ impl Connection {
         fresh.ts_offset = self.ts_offset;
         *self = fresh;
         self.take_syn(now, seg);
-        self.origin = Origin::Passive;
+        self.set_origin(Origin::Passive);
         self.flags.set_syn_pending(true);
         self.timers
             .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
@@ -598,11 +599,11 @@ impl Connection {
     fn on_reset(&mut self, now: Instant) {
         match self.state {
             State::SynReceived
-                if self.origin == Origin::Passive && self.flags.one_shot_listener() =>
+                if self.origin() == Origin::Passive && self.flags.one_shot_listener() =>
             {
                 self.back_to_listen(now); // R2
             }
-            State::SynReceived if self.origin == Origin::Active => {
+            State::SynReceived if self.origin() == Origin::Active => {
                 self.enter_closed(CloseReason::Refused)
             } // R3
             // TIME-WAIT never gets here: crate::timewait decides there
@@ -638,6 +639,7 @@ impl Connection {
         fresh.ts_offset = self.ts_offset;
         fresh.recv_buffer = self.recv_buffer;
         fresh.events = core::mem::take(&mut self.events);
+        fresh.keep_events_dropped(self);
         fresh.stats = core::mem::take(&mut self.stats);
         fresh.flags.set_one_shot_listener(true);
         fresh
@@ -663,7 +665,7 @@ impl Connection {
         let una_before = self.snd_una;
         let blocks = seg.options.sack_blocks.as_slice();
         if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
-            self.rack.on_reordering();
+            self.cold.make().reordering.on_reordering();
         }
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
@@ -689,7 +691,8 @@ impl Connection {
                     .on_blocks(blocks, seg.ack, self.snd_una, self.snd_nxt);
             newly_sacked = up.newly_sacked;
             if up.dsack.is_some() && self.rack_on() {
-                self.rack.on_dsack(self.snd_una, self.snd_nxt);
+                let (una, nxt) = (self.snd_una, self.snd_nxt);
+                self.cold.make().reordering.on_dsack(una, nxt);
                 self.flags.set_tlp_dsack(true);
             }
         }
@@ -809,7 +812,9 @@ impl Connection {
         self.set_fast_rtx(None);
         if self.flags.in_recovery() {
             self.flags.set_in_recovery(false);
-            self.rack.on_recovery_end();
+            if let Some(c) = self.cold.present() {
+                c.reordering.on_recovery_end();
+            }
         }
         // This window may enter recovery again for a real loss.
         self.recover = self.snd_una;
@@ -873,7 +878,9 @@ impl Connection {
                 if let Some(c) = self.cold.present() {
                     c.undo.on_recovery_end(self.snd_nxt);
                 }
-                self.rack.on_recovery_end();
+                if let Some(c) = self.cold.present() {
+                    c.reordering.on_recovery_end();
+                }
             } else if !self.flags.sack_enabled() {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.set_fast_rtx(Some(self.snd_una));
@@ -911,7 +918,7 @@ impl Connection {
         }
         if self.flags.want_writable() && self.sndbuf.free() > 0 && self.fin_seq().is_none() {
             self.flags.set_want_writable(false);
-            self.events.push_back(Event::Writable);
+            self.push_event(Event::Writable);
         }
         freed
     }
@@ -1091,11 +1098,11 @@ impl Connection {
             }
             None => self.flags.set_ack_now(true),
         }
-        self.events.push_back(Event::PeerFinished);
+        self.push_event(Event::PeerFinished);
         match self.state {
             State::SynSent | State::SynReceived | State::Established => {
                 if !matches!(self.state, State::Established) {
-                    self.events.push_back(Event::Connected);
+                    self.push_event(Event::Connected);
                     self.timers.stop(Timer::Retransmit);
                 }
                 self.set_state(State::CloseWait); // E9, S5, R9
@@ -1126,7 +1133,7 @@ impl Connection {
         }
         self.timers.stop(Timer::Retransmit);
         self.set_state(State::Established);
-        self.events.push_back(Event::Connected);
+        self.push_event(Event::Connected);
         // tcp_info's last_data_recv counts from the handshake's end until
         // data arrives (Linux stamps lrcvtime at the SYN-ACK, or when the
         // passive side's connection is created).
@@ -1140,7 +1147,7 @@ impl Connection {
         }
         if self.sndbuf.free() > 0 && self.flags.want_writable() {
             self.flags.set_want_writable(false);
-            self.events.push_back(Event::Writable);
+            self.push_event(Event::Writable);
         }
     }
 }

@@ -80,9 +80,12 @@ impl Connection {
         let recovering = self.flags.in_recovery() || self.rtx_next().is_some();
         let dupthresh_sacked = self.cold.scoreboard.sacked_bytes()
             >= crate::recovery::DUP_THRESH.saturating_mul(self.snd_mss);
-        let reo = self
-            .rack
-            .reo_wnd(self.rtt.srtt(), recovering, dupthresh_sacked);
+        let reo = self.rack.reo_wnd(
+            &self.cold.reordering,
+            self.rtt.srtt(),
+            recovering,
+            dupthresh_sacked,
+        );
         let mut wait: Option<Duration> = None;
         // A retransmission that is itself lost (RFC 8985 §2.2 ⑤): resend it.
         if self.flags.in_recovery()

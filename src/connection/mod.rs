@@ -50,6 +50,42 @@ enum Origin {
     Active,
 }
 
+impl Connection {
+    /// Queues `e` for `poll_event`; an event dropped from a full queue is
+    /// counted (`Stats::events_dropped`).
+    #[inline]
+    fn push_event(&mut self, e: Event) {
+        if self.events.push_back(e) {
+            self.cold.make().rare.events_dropped += 1;
+        }
+    }
+
+    /// A fresh TCB that takes over `old`'s undelivered events keeps the
+    /// count of those dropped too (it went with the queue before the count
+    /// moved to the cold state).
+    fn keep_events_dropped(&mut self, old: &Connection) {
+        let n = old.cold.rare.events_dropped;
+        if n.get() > 0 {
+            self.cold.make().rare.events_dropped = n;
+        }
+    }
+
+    /// How SYN-RECEIVED was reached (a flag bit).
+    #[inline(always)]
+    fn origin(&self) -> Origin {
+        if self.flags.active_origin() {
+            Origin::Active
+        } else {
+            Origin::Passive
+        }
+    }
+
+    #[inline(always)]
+    fn set_origin(&mut self, o: Origin) {
+        self.flags.set_active_origin(o == Origin::Active);
+    }
+}
+
 /// How a new connection starts (see `Connection::opened`).
 #[derive(Clone, Copy, Default)]
 struct Opening {
@@ -157,7 +193,6 @@ pub struct Connection {
     flags: flags::Flags,
     /// The sequence numbers that are not always set.
     marks: flags::Marks,
-    origin: Origin,
     local_port: u16,
     remote_port: u16,
 
@@ -229,7 +264,6 @@ pub struct Connection {
     // Output queues and limits.
     timers: TimerTable,
     events: events::EventQueue,
-    close_reason: Option<CloseReason>,
     stats: counters::Counters,
     /// What a clean connection never writes (allocated on first write).
     cold: Lazy<cold::Cold>,
@@ -293,7 +327,6 @@ impl Connection {
                 f
             },
             marks: flags::Marks::default(),
-            origin: Origin::Passive,
             local_port,
             remote_port,
             iss,
@@ -348,14 +381,14 @@ impl Connection {
             events: {
                 let mut q = events::EventQueue::default();
                 if opening.from_closed {
-                    q.push_back(Event::StateChanged {
+                    // An empty queue drops nothing.
+                    let _ = q.push_back(Event::StateChanged {
                         from: State::Closed,
                         to: state,
                     });
                 }
                 q
             },
-            close_reason: None,
             stats: counters::Counters::default(),
             cold: Lazy::default(),
             born: now,
@@ -464,7 +497,7 @@ impl Connection {
             return Err(ConfigError::NotASyn);
         }
         c.events.clear();
-        c.events.push_back(Event::StateChanged {
+        c.push_event(Event::StateChanged {
             from: State::Listen,
             to: State::SynReceived,
         });
@@ -499,7 +532,7 @@ impl Connection {
 
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.close_reason
+        self.flags.close_reason()
     }
 
     /// Counters and estimates.
@@ -536,7 +569,7 @@ impl Connection {
             ecn_ce_received: r.ecn_ce_received.get(),
             ecn_reductions: r.ecn_reductions.get(),
             spurious_undos: r.spurious_undos.get(),
-            events_dropped: self.events.dropped.get(),
+            events_dropped: r.events_dropped.get(),
         }
     }
 
@@ -623,7 +656,7 @@ impl Connection {
             });
         }
         self.remote_port = remote_port;
-        self.origin = Origin::Active;
+        self.set_origin(Origin::Active);
         self.flags.set_syn_pending(true);
         self.last_progress = now;
         self.timers
@@ -668,7 +701,7 @@ impl Connection {
     }
 
     fn check_send(&self) -> Result<(), Error> {
-        if let Some(r) = self.close_reason {
+        if let Some(r) = self.flags.close_reason() {
             return Err(Error::Closed(r));
         }
         if !self.can_send() {
@@ -733,7 +766,7 @@ impl Connection {
         if self.flags.peer_finished() || self.flags.rd_shut() {
             return Ok(0);
         }
-        match self.close_reason {
+        match self.flags.close_reason() {
             Some(CloseReason::Normal) => Ok(0),
             Some(r) => Err(Error::Closed(r)),
             None => Err(Error::WouldBlock),
@@ -763,7 +796,7 @@ impl Connection {
             | State::Closing
             | State::LastAck
             | State::TimeWait => Ok(()),
-            State::Closed | State::Listen => Err(match self.close_reason {
+            State::Closed | State::Listen => Err(match self.flags.close_reason() {
                 Some(r) => Error::Closed(r),
                 None => Error::InvalidState {
                     call: "shutdown_write",
@@ -779,7 +812,7 @@ impl Connection {
     pub fn close(&mut self, now: Instant) -> Result<(), Error> {
         match self.state {
             State::Closed => {
-                return match self.close_reason {
+                return match self.flags.close_reason() {
                     Some(_) => {
                         // Already closed (e.g. LAST-ACK acknowledged after a
                         // half-close): nobody will read what is left, and
@@ -919,7 +952,7 @@ impl Connection {
             };
             if self.cold.retries >= limit || matches!(self.state, State::Listen | State::Closed) {
                 if self.state == State::SynReceived
-                    && self.origin == Origin::Passive
+                    && self.origin() == Origin::Passive
                     && self.flags.one_shot_listener()
                 {
                     // R15: the handshake failed, the listener survives.
@@ -1022,7 +1055,7 @@ impl Connection {
         }
         debug_assert!(from.can_move_to(to), "illegal transition {from} -> {to}");
         self.state = to;
-        self.events.push_back(Event::StateChanged { from, to });
+        self.push_event(Event::StateChanged { from, to });
     }
 
     /// CLOSED, with its reason; all timers stop and in-flight data is dropped.
@@ -1031,7 +1064,7 @@ impl Connection {
             return;
         }
         self.set_state(State::Closed);
-        self.close_reason = Some(reason);
+        self.flags.set_close_reason(Some(reason));
         self.timers.stop_all();
         self.flags.set_syn_pending(false);
         self.flags.set_ack_now(false);
@@ -1042,7 +1075,7 @@ impl Connection {
         if reason != CloseReason::Normal {
             self.rcvbuf.clear();
         }
-        self.events.push_back(Event::Closed(reason));
+        self.push_event(Event::Closed(reason));
     }
 
     /// Sends `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` and closes (§3.10.5).
@@ -1154,7 +1187,7 @@ impl Connection {
             return dup;
         }
         let rack = self.rack_lost_end.max(self.snd_una).min(self.snd_nxt);
-        if self.rack.reordering_seen() {
+        if self.cold.reordering.reordering_seen() {
             rack
         } else {
             rack.max(dup)
@@ -1261,7 +1294,7 @@ impl Connection {
     fn signal_readable(&mut self) {
         if !self.flags.readable_signalled() && self.rcvbuf.readable() > 0 {
             self.flags.set_readable_signalled(true);
-            self.events.push_back(Event::Readable);
+            self.push_event(Event::Readable);
         }
     }
 }

@@ -68,7 +68,7 @@ impl Connection {
         self.sndbuf.set_capacity(octets);
         if self.flags.want_writable() && self.sndbuf.free() > 0 && self.can_send() {
             self.flags.set_want_writable(false);
-            self.events.push_back(Event::Writable);
+            self.push_event(Event::Writable);
         }
     }
 

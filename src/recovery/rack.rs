@@ -24,7 +24,9 @@ const WC_DEL_ACK: Duration = Duration::from_millis(200);
 /// microseconds as every time here is; `Option`s would double their size).
 const NONE: u64 = u64::MAX;
 
-/// RACK's state for one connection.
+/// RACK's state for one connection: what every delivery updates. What
+/// only reordering and D-SACKs change is [`Reordering`], kept apart (a
+/// connection keeps it in its cold state: a clean path never writes it).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rack {
     /// RACK.xmit_ts, µs: send time of the most recently sent segment
@@ -38,6 +40,24 @@ pub(crate) struct Rack {
     /// Windowed minimum RTT, µs ([`NONE`] before any sample), and when it was taken.
     min_rtt: u64,
     min_rtt_at: Instant,
+}
+
+impl Default for Rack {
+    fn default() -> Self {
+        Rack {
+            xmit_ts: NONE,
+            end_seq: SeqNum(0),
+            rtt: 0,
+            min_rtt: NONE,
+            min_rtt_at: Instant::ZERO,
+        }
+    }
+}
+
+/// RACK's reordering state: whether the path reorders, and the widening
+/// of the reordering window by D-SACKs (RFC 8985 §6.2 steps 3 and 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reordering {
     /// RACK.reordering_seen: an original transmission was delivered below
     /// the highest SACKed octet (RFC 8985 §6.2 step 3).
     reordering_seen: bool,
@@ -51,20 +71,51 @@ pub(crate) struct Rack {
     reo_wnd_persist: u8,
 }
 
-impl Default for Rack {
-    fn default() -> Self {
-        Rack {
-            xmit_ts: NONE,
-            end_seq: SeqNum(0),
-            rtt: 0,
-            min_rtt: NONE,
-            min_rtt_at: Instant::ZERO,
-            reordering_seen: false,
-            dsack_round: SeqNum(0),
-            dsack_round_on: false,
-            reo_wnd_mult: 0,
-            reo_wnd_persist: 0,
+impl Reordering {
+    /// Nothing seen (the default).
+    pub(crate) const NONE: Reordering = Reordering {
+        reordering_seen: false,
+        dsack_round: SeqNum(0),
+        dsack_round_on: false,
+        reo_wnd_mult: 0,
+        reo_wnd_persist: 0,
+    };
+
+    /// A D-SACK arrived (a retransmission was needless: the path reorders,
+    /// or delayed what it was thought to have lost): widen the reordering
+    /// window by one step per round trip that saw a D-SACK (RFC 8985 §6.2
+    /// step 4: the round ends when SND.UNA passes the SND.NXT of its first).
+    pub(crate) fn on_dsack(&mut self, snd_una: SeqNum, snd_nxt: SeqNum) {
+        if self.dsack_round_on && snd_una.ge(self.dsack_round) {
+            self.dsack_round_on = false;
         }
+        if !self.dsack_round_on {
+            self.dsack_round_on = true;
+            self.dsack_round = snd_nxt;
+            self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
+            self.reo_wnd_persist = REO_WND_PERSIST;
+        }
+    }
+
+    /// An original transmission was delivered below the highest SACKed
+    /// octet: the path reorders (RFC 8985 §6.2 step 3).
+    pub(crate) fn on_reordering(&mut self) {
+        self.reordering_seen = true;
+    }
+
+    /// A recovery ended: a widened window decays after 16 of them.
+    pub(crate) fn on_recovery_end(&mut self) {
+        if self.reo_wnd_persist > 0 {
+            self.reo_wnd_persist -= 1;
+            if self.reo_wnd_persist == 0 {
+                self.reo_wnd_mult = 1;
+            }
+        }
+    }
+
+    /// Whether no reordering was seen: DupThresh then applies as well.
+    pub(crate) fn reordering_seen(&self) -> bool {
+        self.reordering_seen
     }
 }
 
@@ -110,43 +161,6 @@ impl Rack {
         }
     }
 
-    /// A D-SACK arrived (a retransmission was needless: the path reorders,
-    /// or delayed what it was thought to have lost): widen the reordering
-    /// window by one step per round trip that saw a D-SACK (RFC 8985 §6.2
-    /// step 4: the round ends when SND.UNA passes the SND.NXT of its first).
-    pub(crate) fn on_dsack(&mut self, snd_una: SeqNum, snd_nxt: SeqNum) {
-        if self.dsack_round_on && snd_una.ge(self.dsack_round) {
-            self.dsack_round_on = false;
-        }
-        if !self.dsack_round_on {
-            self.dsack_round_on = true;
-            self.dsack_round = snd_nxt;
-            self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(8);
-            self.reo_wnd_persist = REO_WND_PERSIST;
-        }
-    }
-
-    /// An original transmission was delivered below the highest SACKed
-    /// octet: the path reorders (RFC 8985 §6.2 step 3).
-    pub(crate) fn on_reordering(&mut self) {
-        self.reordering_seen = true;
-    }
-
-    /// A recovery ended: a widened window decays after 16 of them.
-    pub(crate) fn on_recovery_end(&mut self) {
-        if self.reo_wnd_persist > 0 {
-            self.reo_wnd_persist -= 1;
-            if self.reo_wnd_persist == 0 {
-                self.reo_wnd_mult = 1;
-            }
-        }
-    }
-
-    /// Whether no reordering was seen: DupThresh then applies as well.
-    pub(crate) fn reordering_seen(&self) -> bool {
-        self.reordering_seen
-    }
-
     /// RACK.reo_wnd (RFC 8985 §6.2 step 4): until reordering is seen,
     /// zero in recovery (`recovering`: fast or after an RTO) and once
     /// DupThresh segments are SACKed (`dupthresh_sacked`), as DupThresh
@@ -154,17 +168,18 @@ impl Rack {
     /// SRTT.
     pub(crate) fn reo_wnd(
         &self,
+        reo: &Reordering,
         srtt: Option<Duration>,
         recovering: bool,
         dupthresh_sacked: bool,
     ) -> Duration {
-        if !self.reordering_seen && (recovering || dupthresh_sacked) {
+        if !reo.reordering_seen && (recovering || dupthresh_sacked) {
             return Duration::ZERO;
         }
         let Some(m) = self.min_rtt() else {
             return Duration::ZERO;
         };
-        let w = m / 4 * u32::from(self.reo_wnd_mult.max(1));
+        let w = m / 4 * u32::from(reo.reo_wnd_mult.max(1));
         srtt.map_or(w, |s| w.min(s))
     }
 
@@ -235,7 +250,12 @@ mod tests {
         r.on_rtt_sample(t(100), Duration::from_millis(100));
         // Sent at 0 and 10; the one sent at 10 is delivered at 110.
         r.on_delivered(t(110), t(10), false, SeqNum(2000));
-        let w = r.reo_wnd(Some(Duration::from_millis(100)), false, false);
+        let w = r.reo_wnd(
+            &Reordering::NONE,
+            Some(Duration::from_millis(100)),
+            false,
+            false,
+        );
         assert_eq!(w, Duration::from_millis(25));
         assert_eq!(
             r.time_to_loss(t(110), t(0), SeqNum(1000), w),
@@ -263,36 +283,42 @@ mod tests {
     #[test]
     fn dsack_widens_the_window_once_per_round_for_sixteen_recoveries() {
         let mut r = Rack::default();
+        let mut reo = Reordering::default();
         r.on_rtt_sample(t(0), Duration::from_millis(40));
         let srtt = Some(Duration::from_millis(80));
-        let w = |r: &Rack| r.reo_wnd(srtt, false, false);
-        assert_eq!(w(&r), Duration::from_millis(10));
-        r.on_dsack(SeqNum(u32::MAX - 10), SeqNum(5000));
-        assert_eq!(w(&r), Duration::from_millis(20));
+        let w = |reo: &Reordering| r.reo_wnd(reo, srtt, false, false);
+        assert_eq!(w(&reo), Duration::from_millis(10));
+        reo.on_dsack(SeqNum(u32::MAX - 10), SeqNum(5000));
+        assert_eq!(w(&reo), Duration::from_millis(20));
         // A second D-SACK in the same round (SND.UNA below its SND.NXT, across the wrap).
-        r.on_dsack(SeqNum(100), SeqNum(9000));
-        assert_eq!(w(&r), Duration::from_millis(20));
+        reo.on_dsack(SeqNum(100), SeqNum(9000));
+        assert_eq!(w(&reo), Duration::from_millis(20));
         // The next round widens it again.
-        r.on_dsack(SeqNum(5000), SeqNum(9000));
-        assert_eq!(w(&r), Duration::from_millis(30));
+        reo.on_dsack(SeqNum(5000), SeqNum(9000));
+        assert_eq!(w(&reo), Duration::from_millis(30));
         for _ in 0..16 {
-            r.on_recovery_end();
+            reo.on_recovery_end();
         }
-        assert_eq!(w(&r), Duration::from_millis(10));
+        assert_eq!(w(&reo), Duration::from_millis(10));
     }
 
     #[test]
     fn without_reordering_the_window_is_zero_in_recovery_and_at_dupthresh() {
         let mut r = Rack::default();
+        let mut reo = Reordering::default();
         r.on_rtt_sample(t(0), Duration::from_millis(40));
         let srtt = Some(Duration::from_millis(40));
-        assert_eq!(r.reo_wnd(srtt, false, false), Duration::from_millis(10));
-        assert_eq!(r.reo_wnd(srtt, true, false), Duration::ZERO);
-        assert_eq!(r.reo_wnd(srtt, false, true), Duration::ZERO);
+        assert_eq!(
+            r.reo_wnd(&reo, srtt, false, false),
+            Duration::from_millis(10)
+        );
+        assert_eq!(r.reo_wnd(&reo, srtt, true, false), Duration::ZERO);
+        assert_eq!(r.reo_wnd(&reo, srtt, false, true), Duration::ZERO);
         // A D-SACK alone is not reordering (RFC 8985 §6.2 step 3).
-        r.on_dsack(SeqNum(0), SeqNum(1000));
-        assert_eq!(r.reo_wnd(srtt, true, true), Duration::ZERO);
-        r.on_reordering();
-        assert_eq!(r.reo_wnd(srtt, true, true), Duration::from_millis(20));
+        reo.on_dsack(SeqNum(0), SeqNum(1000));
+        assert_eq!(r.reo_wnd(&reo, srtt, true, true), Duration::ZERO);
+        reo.on_reordering();
+        assert_eq!(r.reo_wnd(&reo, srtt, true, true), Duration::from_millis(20));
+        assert_eq!(Reordering::NONE, Reordering::default());
     }
 }
