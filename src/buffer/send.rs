@@ -102,7 +102,6 @@ pub(crate) struct SendBuffer {
     sent_len: u32,
     /// Unsent octets: from the cursor to the end of the chunks, then staged.
     unsent_len: u32,
-    capacity: u32,
     /// The chunk holding the first unsent octet (`chunks.len()` when every
     /// unsent octet is staged) and the offset of that octet in it.
     next_chunk: u32,
@@ -110,12 +109,11 @@ pub(crate) struct SendBuffer {
 }
 
 impl SendBuffer {
-    pub(crate) fn new(capacity: usize) -> SendBuffer {
+    pub(crate) fn new() -> SendBuffer {
         SendBuffer {
             store: None,
             sent_len: 0,
             unsent_len: 0,
-            capacity: capacity.min(u32::MAX as usize) as u32,
             next_chunk: 0,
             next_off: 0,
         }
@@ -132,16 +130,12 @@ impl SendBuffer {
         self.unsent_len as usize
     }
 
-    /// Changes the capacity (a live SO_SNDBUF); data already queued stays.
-    pub(crate) fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.min(u32::MAX as usize) as u32;
-    }
-
-    /// Room left for the application.
+    /// Room left for the application in a buffer of `capacity` octets
+    /// (`Config::send_buffer`: the connection's configuration holds the
+    /// size, which SO_SNDBUF changes; data already queued stays).
     #[inline]
-    pub(crate) fn free(&self) -> usize {
-        self.capacity
-            .saturating_sub(self.sent_len + self.unsent_len) as usize
+    pub(crate) fn free(&self, capacity: usize) -> usize {
+        capacity.saturating_sub(self.len())
     }
 
     fn store(&mut self) -> &mut Store {
@@ -150,24 +144,24 @@ impl SendBuffer {
 
     /// A block size for `want` more octets: small for a short message on an
     /// idle connection, up to [`STAGING_BLOCK`] for a bulk sender.
-    fn block_size(&self, want: usize) -> usize {
+    fn block_size(&self, want: usize, capacity: usize) -> usize {
         (self.unsent_len as usize + want)
             .next_power_of_two()
             .clamp(MIN_BLOCK, STAGING_BLOCK)
-            .min((self.capacity as usize).max(want))
+            .min(capacity.max(want))
     }
 
-    /// Copies as much of `data` as fits; returns the count. Each octet is
-    /// copied once: a full block is frozen into the queue and a fresh one
-    /// started, never grown by moving what it holds.
-    pub(crate) fn push_slice(&mut self, data: &[u8]) -> usize {
-        let n = data.len().min(self.free());
+    /// Copies as much of `data` as fits in `capacity`; returns the count.
+    /// Each octet is copied once: a full block is frozen into the queue and
+    /// a fresh one started, never grown by moving what it holds.
+    pub(crate) fn push_slice(&mut self, data: &[u8], capacity: usize) -> usize {
+        let n = data.len().min(self.free(capacity));
         if n == 0 {
             return 0;
         }
         let mut rest = &data[..n];
         while !rest.is_empty() {
-            let size = self.block_size(rest.len());
+            let size = self.block_size(rest.len(), capacity);
             let st = self.store();
             let mut spare = st.staging.capacity() - st.staging.len();
             if spare == 0 {
@@ -186,9 +180,10 @@ impl SendBuffer {
         n
     }
 
-    /// Queues as much of `data` as fits without copying; returns the count.
-    pub(crate) fn push_bytes(&mut self, mut data: Bytes) -> usize {
-        let n = data.len().min(self.free());
+    /// Queues as much of `data` as fits in `capacity` without copying;
+    /// returns the count.
+    pub(crate) fn push_bytes(&mut self, mut data: Bytes, capacity: usize) -> usize {
+        let n = data.len().min(self.free(capacity));
         if n == 0 {
             return 0;
         }
@@ -531,9 +526,9 @@ mod tests {
 
     #[test]
     fn segments_slice_retransmit_and_ack_across_the_wrap() {
-        let mut b = SendBuffer::new(10_000);
-        assert_eq!(b.push_slice(&[1u8; 3000]), 3000);
-        assert_eq!(b.push_bytes(Bytes::from_static(&[2u8; 500])), 500);
+        let (mut b, cap) = (SendBuffer::new(), 10_000);
+        assert_eq!(b.push_slice(&[1u8; 3000], cap), 3000);
+        assert_eq!(b.push_bytes(Bytes::from_static(&[2u8; 500]), cap), 500);
         let s0 = SeqNum(u32::MAX - 1000);
         let t = |ms| Instant::from_millis(ms);
         let p1 = take(&mut b, s0, 1460, t(1));
@@ -568,9 +563,9 @@ mod tests {
 
     #[test]
     fn small_chunks_are_gathered_into_full_segments() {
-        let mut b = SendBuffer::new(100_000);
+        let (mut b, cap) = (SendBuffer::new(), 100_000);
         for i in 0..1000u32 {
-            assert_eq!(b.push_bytes(Bytes::from(alloc::vec![i as u8; 10])), 10);
+            assert_eq!(b.push_bytes(Bytes::from(alloc::vec![i as u8; 10]), cap), 10);
         }
         let s0 = SeqNum(u32::MAX - 5);
         let mut seq = s0;
@@ -591,9 +586,9 @@ mod tests {
 
     #[test]
     fn staged_copies_are_never_moved_and_an_idle_buffer_keeps_no_block() {
-        let mut b = SendBuffer::new(1 << 20);
+        let (mut b, cap) = (SendBuffer::new(), 1 << 20);
         let data = alloc::vec![7u8; 200_000];
-        assert_eq!(b.push_slice(&data), 200_000);
+        assert_eq!(b.push_slice(&data, cap), 200_000);
         // Blocks of at most 64 KiB, each filled once, none reallocated.
         let st = b.store.as_deref().expect("data queued");
         assert!(st.chunks.iter().all(|c| c.len() <= STAGING_BLOCK));
@@ -611,8 +606,8 @@ mod tests {
         assert!(st.chunks.is_empty() && st.sent.is_empty());
         assert_eq!(st.staging.capacity() + st.gather.capacity(), 0);
         // A message exchange leaves nothing at all.
-        let mut b = SendBuffer::new(1 << 20);
-        assert_eq!(b.push_slice(&[1u8; 300]), 300);
+        let (mut b, cap) = (SendBuffer::new(), 1 << 20);
+        assert_eq!(b.push_slice(&[1u8; 300], cap), 300);
         let p = take(&mut b, seq, 1448, Instant::ZERO);
         assert_eq!(p.len(), 300);
         drop(p);
@@ -622,11 +617,11 @@ mod tests {
 
     #[test]
     fn capacity_bounds_what_is_accepted() {
-        let mut b = SendBuffer::new(100);
-        assert_eq!(b.push_slice(&[0; 80]), 80);
-        assert_eq!(b.push_bytes(Bytes::from_static(&[0; 80])), 20);
-        assert_eq!(b.free(), 0);
-        assert_eq!(b.push_slice(&[0; 1]), 0);
+        let (mut b, cap) = (SendBuffer::new(), 100);
+        assert_eq!(b.push_slice(&[0; 80], cap), 80);
+        assert_eq!(b.push_bytes(Bytes::from_static(&[0; 80]), cap), 20);
+        assert_eq!(b.free(cap), 0);
+        assert_eq!(b.push_slice(&[0; 1], cap), 0);
     }
 
     #[test]
@@ -641,7 +636,7 @@ mod tests {
             rng ^= rng << 17;
             (rng % m as u64) as usize
         };
-        let mut b = SendBuffer::new(20_000);
+        let (mut b, cap) = (SendBuffer::new(), 20_000);
         let s0 = SeqNum(u32::MAX - 7_000);
         let (mut queued, mut nxt, mut una) = (0usize, 0usize, 0usize);
         let octet = |i: usize| (i.wrapping_mul(31) >> 3) as u8;
@@ -651,9 +646,9 @@ mod tests {
                     let len = 1 + next(3000);
                     let data: alloc::vec::Vec<u8> = (queued..queued + len).map(octet).collect();
                     let n = if next(2) == 0 {
-                        b.push_slice(&data)
+                        b.push_slice(&data, cap)
                     } else {
-                        b.push_bytes(Bytes::from(data))
+                        b.push_bytes(Bytes::from(data), cap)
                     };
                     queued += n;
                 }

@@ -3,7 +3,7 @@
 //! the counts of rare events (and the carries of the 32-bit totals), the undo state of a loss response, the ACK
 //! rate budgets, the retry, duplicate-ACK and persist counts, and the
 //! sequence marks of loss recovery (go-back-N cursor, fast retransmit,
-//! tail loss probe) and RACK's reordering state. An idle
+//! tail loss probe), RACK's reordering state and ECN's recovery point. An idle
 //! or loss-free connection carries 8 octets for all of it and allocates
 //! nothing; the first loss, reordering, drop or bad segment allocates it
 //! once (one allocation per connection lifetime, never per segment).
@@ -23,6 +23,7 @@ use super::counters::{Counters, Rare};
 use super::flags::RareMarks;
 use super::lazy::Empty;
 use crate::recovery::{Prr, Reordering, SackReport, Scoreboard, Undo};
+use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::Segment;
 use alloc::collections::VecDeque;
@@ -64,6 +65,9 @@ pub(crate) struct Cold {
     pub(super) marks: RareMarks,
     /// RACK's reordering state (RFC 8985 §6.2 steps 3 and 4).
     pub(crate) reordering: Reordering,
+    /// ECN's recovery point (RFC 3168 §6.1.2), once a reduction or a loss
+    /// response set it (`None`: still the ISS).
+    pub(crate) ecn_recover: Option<SeqNum>,
 }
 
 impl Cold {
@@ -85,6 +89,7 @@ impl Cold {
         persist_unanswered: 0,
         marks: RareMarks::NONE,
         reordering: Reordering::NONE,
+        ecn_recover: None,
     };
 }
 

@@ -12,12 +12,10 @@ use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::{Ecn, Flags, Segment};
 
-/// ECN state of one connection (8 octets).
+/// ECN state of one connection (3 octets; the sender's recovery point,
+/// written only by a reduction, is in the cold state: [`Connection::ecn_recover`]).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct EcnState {
-    /// Sender: no further reduction until an ACK passes this point (one
-    /// reduction per window of data, §6.1.2).
-    recover: SeqNum,
     /// [`OK`], [`REQUESTED`], [`ECHO_ECE`], [`SEND_CWR`].
     flags: u8,
     /// The ECN field of the IP packet that arrives now.
@@ -37,9 +35,8 @@ const ECHO_ECE: u8 = 4;
 const SEND_CWR: u8 = 8;
 
 impl EcnState {
-    pub(super) fn new(iss: SeqNum) -> EcnState {
+    pub(super) fn new() -> EcnState {
         EcnState {
-            recover: iss,
             flags: 0,
             incoming: Ecn::NotEct,
             outgoing: Ecn::NotEct,
@@ -160,11 +157,12 @@ impl Connection {
         if !self.ecn.ok() || !seg.flags.contains(Flags::ECE) || seg.flags.syn() {
             return false;
         }
-        if !self.flags.in_recovery() && self.rtx_next().is_none() && seg.ack.gt(self.ecn.recover) {
+        if !self.flags.in_recovery() && self.rtx_next().is_none() && seg.ack.gt(self.ecn_recover())
+        {
             let flight = self.flight_size();
             let mss = self.snd_mss;
             self.cc.get_mut().on_ecn(now, flight, mss);
-            self.ecn.recover = self.snd_nxt;
+            self.cold.make().ecn_recover = Some(self.snd_nxt);
             self.ecn.set(SEND_CWR, true);
             self.cold.make().rare.ecn_reductions += 1;
         }
@@ -174,7 +172,14 @@ impl Connection {
     /// A loss response also counts as this window's reduction (§6.1.2:
     /// at most one per window, whichever signal came first).
     pub(super) fn ecn_on_loss(&mut self) {
-        self.ecn.recover = self.snd_nxt;
+        self.cold.make().ecn_recover = Some(self.snd_nxt);
+    }
+
+    /// Sender: no further reduction until an ACK passes this point (one
+    /// reduction per window of data, §6.1.2); the ISS until the first
+    /// reduction or loss response.
+    fn ecn_recover(&self) -> SeqNum {
+        self.cold.ecn_recover.unwrap_or(self.iss)
     }
 
     /// Marks an outgoing segment: ECE on ACKs while echoing, CWR and ECT(0)

@@ -206,13 +206,13 @@ impl Connection {
             options,
             snd_wscale: self.snd_wscale,
             rcv_wscale: self.rcv_wscale,
-            rto: clamp32(self.rtt.rto().as_micros() as u64),
+            rto: clamp32(self.rtt.rto(&self.cfg).as_micros() as u64),
             ato: self
                 .cfg
                 .delayed_ack
                 .map_or(0, |d| clamp32(d.as_micros() as u64)),
             snd_mss: self.snd_mss,
-            rcv_mss: self.rcv_mss,
+            rcv_mss: u32::from(self.rcv_mss),
             unacked: in_flight.div_ceil(mss),
             sacked: 0,
             lost,

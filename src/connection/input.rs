@@ -69,7 +69,7 @@ impl Connection {
         self.set_origin(Origin::Passive);
         self.flags.set_syn_pending(true);
         self.timers
-            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         self.set_state(State::SynReceived);
     }
 
@@ -172,7 +172,7 @@ impl Connection {
                 c.retries = 0;
             }
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
             self.set_state(State::SynReceived);
         }
     }
@@ -481,7 +481,7 @@ impl Connection {
         self.set_origin(Origin::Passive);
         self.flags.set_syn_pending(true);
         self.timers
-            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         self.set_state(State::SynReceived);
     }
 
@@ -556,7 +556,7 @@ impl Connection {
     /// window of full segments, at least 2, at most `Config::quick_acks`
     /// (so a preset without quick ACKs never gets them).
     fn enter_quick_ack(&mut self) {
-        let half_window = self.rcv_wnd() / (2 * self.rcv_mss.max(1));
+        let half_window = self.rcv_wnd() / (2 * u32::from(self.rcv_mss.max(1)));
         let n = half_window.max(2).min(self.cfg.quick_acks);
         self.quick_acks = self.quick_acks.max(n);
     }
@@ -914,9 +914,12 @@ impl Connection {
             self.set_rtx_next(None);
         } else {
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
-        if self.flags.want_writable() && self.sndbuf.free() > 0 && self.fin_seq().is_none() {
+        if self.flags.want_writable()
+            && self.sndbuf.free(self.cfg.send_buffer) > 0
+            && self.fin_seq().is_none()
+        {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }
@@ -1019,11 +1022,12 @@ impl Connection {
 
     fn take_text(&mut self, now: Instant, seq: SeqNum, payload: Bytes) {
         let len = payload.len() as u32;
-        self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)));
+        // At most `cfg.mss`, so it fits the u16.
+        self.rcv_mss = self.rcv_mss.max(len.min(u32::from(self.cfg.mss)) as u16);
         if now
             .total_micros()
             .saturating_sub(self.last_data_recv.total_micros())
-            > self.rtt.rto_micros()
+            > self.rtt.rto_micros(&self.cfg)
         {
             // Data after a silence longer than our RTO: the sender is likely
             // restarting from a timeout with a small window (Linux
@@ -1069,7 +1073,7 @@ impl Connection {
         } else if self.quick_acks > 0 {
             self.quick_acks -= 1;
             self.flags.set_ack_now(true);
-        } else if self.unacked_rcv > self.rcv_mss {
+        } else if self.unacked_rcv > u32::from(self.rcv_mss) {
             self.flags.set_ack_now(true);
         } else if !self.timers.is_set(Timer::DelayedAck)
             && let Some(d) = self.cfg.delayed_ack
@@ -1145,7 +1149,7 @@ impl Connection {
             // The application closed before the handshake finished.
             self.set_state(State::FinWait1);
         }
-        if self.sndbuf.free() > 0 && self.flags.want_writable() {
+        if self.sndbuf.free(self.cfg.send_buffer) > 0 && self.flags.want_writable() {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }

@@ -167,7 +167,7 @@ impl Connection {
         {
             self.flags.set_tlp_pending(true);
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
     }
 

@@ -219,8 +219,9 @@ pub struct Connection {
     /// Right edge last advertised: RCV.NXT + RCV.WND; never moves left (SHLD-14).
     rcv_adv: SeqNum,
     rcv_wscale: u8,
-    /// Largest payload seen from the peer: the "full-sized segment" of delayed ACK.
-    rcv_mss: u32,
+    /// Largest payload seen from the peer: the "full-sized segment" of
+    /// delayed ACK (at most `Config::mss`, a u16).
+    rcv_mss: u16,
 
     // Options negotiated.
     ts_recent: u32,
@@ -345,10 +346,10 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_wscale: 0,
-            rcv_mss: u32::from(cfg.mss.min(536)),
+            rcv_mss: cfg.mss.min(536),
             ts_recent: 0,
             last_ack_sent: SeqNum(0),
-            sndbuf: SendBuffer::new(cfg.send_buffer),
+            sndbuf: SendBuffer::new(),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             push_end: iss,
             rtt,
@@ -363,7 +364,7 @@ impl Connection {
                 cc
             },
             usage: CwndUsage::new(iss),
-            ecn: ecn::EcnState::new(iss),
+            ecn: ecn::EcnState::new(),
             last_progress: now,
             unacked_rcv: 0,
             quick_acks: cfg.quick_acks,
@@ -374,7 +375,7 @@ impl Connection {
             timers: {
                 let mut t = TimerTable::default();
                 if opening.syn_pending {
-                    t.set_after(Timer::Retransmit, now, rtt.rto_micros());
+                    t.set_after(Timer::Retransmit, now, rtt.rto_micros(&cfg));
                 }
                 t
             },
@@ -542,7 +543,7 @@ impl Connection {
         Stats {
             srtt: self.rtt.srtt(),
             rttvar: self.rtt.rttvar(),
-            rto: self.rtt.rto(),
+            rto: self.rtt.rto(&self.cfg),
             cwnd: cc.cwnd(),
             ssthresh: cc.ssthresh(),
             bytes_in_flight: self.snd_nxt.dist(self.snd_una),
@@ -616,7 +617,7 @@ impl Connection {
     /// Octets the application can queue now.
     pub fn send_capacity(&self) -> usize {
         if self.can_send() {
-            self.sndbuf.free()
+            self.sndbuf.free(self.cfg.send_buffer)
         } else {
             0
         }
@@ -660,7 +661,7 @@ impl Connection {
         self.flags.set_syn_pending(true);
         self.last_progress = now;
         self.timers
-            .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+            .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         self.set_state(State::SynSent);
         Ok(())
     }
@@ -669,7 +670,7 @@ impl Connection {
     /// ESTABLISHED). Returns how many octets were taken; `WouldBlock` when none fit.
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
-        let n = self.sndbuf.push_slice(data);
+        let n = self.sndbuf.push_slice(data, self.cfg.send_buffer);
         self.flags.set_more_hold(false);
         self.flags.set_more_unpushed(false);
         self.after_send(n, data.len())
@@ -682,7 +683,7 @@ impl Connection {
     /// carries no PSH.
     pub fn send_more(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
-        let n = self.sndbuf.push_slice(data);
+        let n = self.sndbuf.push_slice(data, self.cfg.send_buffer);
         if n > 0 {
             self.flags.set_more_hold(true);
             self.flags.set_more_unpushed(true);
@@ -694,7 +695,7 @@ impl Connection {
     pub fn send_bytes(&mut self, data: Bytes) -> Result<usize, Error> {
         self.check_send()?;
         let len = data.len();
-        let n = self.sndbuf.push_bytes(data);
+        let n = self.sndbuf.push_bytes(data, self.cfg.send_buffer);
         self.flags.set_more_hold(false);
         self.flags.set_more_unpushed(false);
         self.after_send(n, len)
@@ -969,7 +970,7 @@ impl Connection {
             self.flags.set_syn_pending(true);
             self.cold.make().rare.retransmits += 1;
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
             return;
         }
         if self.snd_una == self.snd_nxt {
@@ -1020,7 +1021,7 @@ impl Connection {
         self.timers.stop(Timer::Rack);
         self.timers.stop(Timer::LossProbe);
         // The user timeout fires at its deadline, not at the next backed-off RTO.
-        let mut next = now + self.rtt.rto();
+        let mut next = now + self.rtt.rto(&self.cfg);
         if let Some(t) = self.cfg.user_timeout {
             next = next.min(self.last_progress + t);
         }
@@ -1241,7 +1242,7 @@ impl Connection {
         let shift = self.cold.persist_backoff.min(16);
         let d = self
             .rtt
-            .rto()
+            .rto(&self.cfg)
             .saturating_mul(1 << shift)
             .min(self.cfg.max_rto);
         self.timers.set(Timer::Persist, now + d);

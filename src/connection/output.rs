@@ -331,7 +331,7 @@ impl Connection {
         }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
         s
     }
@@ -376,7 +376,7 @@ impl Connection {
         self.set_syn_rtt_probe(None);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
         Some(self.data_segment(now, seq, flags, data))
     }
@@ -429,7 +429,7 @@ impl Connection {
                 self.snd_nxt = self.snd_nxt.add(1);
                 if !self.timers.is_set(Timer::Retransmit) {
                     self.timers
-                        .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                        .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
                 }
                 let seg = self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new());
                 if self.rack_on() {
@@ -486,7 +486,7 @@ impl Connection {
             .on_send(flight >= cwnd, flight, self.snd_una, self.snd_nxt);
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
-                .set_after(Timer::Retransmit, now, self.rtt.rto_micros());
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
         let seg = self.data_segment(now, seq, flags, data);
         if self.rack_on() {
@@ -502,7 +502,10 @@ impl Connection {
         if self.timers.is_set(Timer::Persist) {
             return;
         }
-        let d = self.rtt.rto().max(core::time::Duration::from_millis(200));
+        let d = self
+            .rtt
+            .rto(&self.cfg)
+            .max(core::time::Duration::from_millis(200));
         self.timers.set(Timer::Persist, now + d);
         self.flags.set_cork_probe(true);
     }

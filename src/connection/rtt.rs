@@ -22,12 +22,11 @@ pub(crate) struct RttEstimator {
     /// sample. It saturates at 255: only `min(16)` of it is ever used, and
     /// `tcp_info` reports it in a u8.
     backoff: u8,
-    /// The RTO before backoff.
+    /// The RTO before backoff; never above `Config::max_rto`, so that
+    /// without backoff it is the RTO in force and arming the retransmission
+    /// timer reads nothing else. (`max_rto`, `min_rto` and `rttvar_floor`
+    /// are read from the configuration the estimator was made from.)
     base_rto: u64,
-    /// `Config::max_rto`, µs: read with every arming of the retransmission
-    /// timer. (`min_rto` and `rttvar_floor`, needed once per sample, are
-    /// read from the configuration.)
-    max_rto: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -42,7 +41,6 @@ impl RttEstimator {
             min_rtt: NONE,
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
-            max_rto: micros(cfg.max_rto),
         }
     }
 
@@ -69,21 +67,28 @@ impl RttEstimator {
         let rto = srtt + (rttvar * 4).max(micros(cfg.rttvar_floor));
         // `min_rto ≤ max_rto` (validated), so the clamp cannot panic; the
         // `min` keeps that so for a configuration that skipped validation.
-        let max_rto = self.max_rto;
+        let max_rto = micros(cfg.max_rto);
         self.base_rto = rto.clamp(micros(cfg.min_rto).min(max_rto), max_rto);
         self.backoff = 0;
     }
 
     /// The RTO in force, backoff included (RFC 6298 (5.5), capped (2.5)).
-    pub(crate) fn rto(&self) -> Duration {
-        Duration::from_micros(self.rto_micros())
+    /// `cfg` is the configuration the estimator was made from.
+    pub(crate) fn rto(&self, cfg: &Config) -> Duration {
+        Duration::from_micros(self.rto_micros(cfg))
     }
 
     /// [`rto`](Self::rto) in microseconds.
     #[inline]
-    pub(crate) fn rto_micros(&self) -> u64 {
+    pub(crate) fn rto_micros(&self, cfg: &Config) -> u64 {
+        if self.backoff == 0 {
+            // `base_rto ≤ max_rto` (see the field).
+            return self.base_rto;
+        }
         let shift = u32::from(self.backoff.min(16));
-        self.base_rto.saturating_mul(1 << shift).min(self.max_rto)
+        self.base_rto
+            .saturating_mul(1 << shift)
+            .min(micros(cfg.max_rto))
     }
 
     /// Doubles the RTO after an expiry (RFC 6298 (5.5)).
@@ -117,12 +122,12 @@ mod tests {
     fn first_sample_sets_srtt_and_half_variance() {
         let cfg = Config::rfc9293();
         let mut r = RttEstimator::new(&cfg);
-        assert_eq!(r.rto(), Duration::from_secs(1));
+        assert_eq!(r.rto(&cfg), Duration::from_secs(1));
         r.sample(Duration::from_millis(100), &cfg);
         assert_eq!(r.srtt(), Some(Duration::from_millis(100)));
         assert_eq!(r.rttvar(), Duration::from_millis(50));
         // 100 + 4·50 = 300 ms, raised to the 1 s minimum of RFC 6298 (2.4).
-        assert_eq!(r.rto(), Duration::from_secs(1));
+        assert_eq!(r.rto(&cfg), Duration::from_secs(1));
     }
 
     #[test]
@@ -130,15 +135,15 @@ mod tests {
         let cfg = Config::linux();
         let mut r = RttEstimator::new(&cfg);
         r.sample(Duration::from_millis(10), &cfg);
-        assert_eq!(r.rto(), Duration::from_millis(210));
+        assert_eq!(r.rto(&cfg), Duration::from_millis(210));
         for _ in 0..50 {
             r.sample(Duration::from_millis(10), &cfg);
         }
-        assert_eq!(r.rto(), Duration::from_millis(210));
+        assert_eq!(r.rto(&cfg), Duration::from_millis(210));
         r.sample(Duration::from_millis(500), &cfg);
         // RFC 6298 (2.3): RTTVAR = 3/4·~0 + 1/4·490 = 122.5 ms, SRTT = (7·10 + 500)/8
         // = 71.25 ms, RTO = 71.25 + 4·122.5 = 561.25 ms.
-        let rto = r.rto();
+        let rto = r.rto(&cfg);
         assert!(
             rto > Duration::from_millis(560) && rto < Duration::from_millis(562),
             "{rto:?}"
@@ -152,9 +157,32 @@ mod tests {
         for _ in 0..10 {
             r.back_off();
         }
-        assert_eq!(r.rto(), Duration::from_secs(120));
+        assert_eq!(r.rto(&cfg), Duration::from_secs(120));
         r.sample(Duration::from_millis(10), &cfg);
-        assert_eq!(r.rto(), Duration::from_millis(210));
+        assert_eq!(r.rto(&cfg), Duration::from_millis(210));
+    }
+
+    #[test]
+    fn without_backoff_the_rto_is_the_base_already_capped_by_max_rto() {
+        let mut cfg = Config::linux();
+        cfg.initial_rto = Duration::from_secs(200);
+        cfg.max_rto = Duration::from_secs(60);
+        cfg.rttvar_floor = Duration::from_secs(100);
+        let mut r = RttEstimator::new(&cfg);
+        assert_eq!(r.rto(&cfg), Duration::from_secs(60));
+        r.sample(Duration::from_millis(10), &cfg);
+        assert_eq!(r.base_rto, 60_000_000);
+        assert_eq!(r.rto(&cfg), Duration::from_secs(60));
+        r.back_off();
+        assert_eq!(r.rto(&cfg), Duration::from_secs(60));
+        cfg.rttvar_floor = Duration::from_millis(1);
+        r.sample(Duration::from_millis(10), &cfg);
+        r.back_off();
+        assert_eq!(
+            r.rto(&cfg),
+            Duration::from_millis(400),
+            "2 x 200 ms minimum"
+        );
     }
 
     #[test]
@@ -166,7 +194,7 @@ mod tests {
         }
         assert_eq!(r.srtt(), Some(Duration::from_secs(600)));
         assert_eq!(r.min_rtt(), Some(Duration::from_secs(600)));
-        assert_eq!(r.rto(), Duration::from_secs(120));
+        assert_eq!(r.rto(&cfg), Duration::from_secs(120));
         r.sample(Duration::from_micros(1), &cfg);
         assert_eq!(r.min_rtt(), Some(Duration::from_micros(1)));
         assert!(r.srtt() < Some(Duration::from_secs(600)));

@@ -65,8 +65,10 @@ impl Connection {
     pub fn set_send_buffer(&mut self, octets: usize) {
         let octets = octets.clamp(1, 1 << 30);
         self.config_mut().send_buffer = octets;
-        self.sndbuf.set_capacity(octets);
-        if self.flags.want_writable() && self.sndbuf.free() > 0 && self.can_send() {
+        if self.flags.want_writable()
+            && self.sndbuf.free(self.cfg.send_buffer) > 0
+            && self.can_send()
+        {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }
