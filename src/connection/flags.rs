@@ -47,6 +47,11 @@ macro_rules! flags {
     };
 }
 
+/// The presence bits of `rtx_next` and `fast_rtx` (cleared together by
+/// `clear_retransmit_marks`).
+const RTX_NEXT_BIT: u32 = 6;
+const FAST_RTX_BIT: u32 = 5;
+
 /// A connection's flags (all clear in a new connection but
 /// `header_prediction`).
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -120,9 +125,9 @@ flags! {
     /// [`Marks::rcv_fin`] is set.
     has_rcv_fin, set_has_rcv_fin = 25;
     /// [`RareMarks::rtx_next`] is set.
-    has_rtx_next, set_has_rtx_next = 6;
+    has_rtx_next, set_has_rtx_next = RTX_NEXT_BIT;
     /// [`RareMarks::fast_rtx`] is set.
-    has_fast_rtx, set_has_fast_rtx = 5;
+    has_fast_rtx, set_has_fast_rtx = FAST_RTX_BIT;
     /// [`RareMarks::tlp_high_seq`] is set.
     has_tlp_high_seq, set_has_tlp_high_seq = 26;
     /// [`Marks::rtt_probe_at`] is set.
@@ -146,13 +151,23 @@ const REASONS: [CloseReason; 5] = [
     CloseReason::Aborted,
 ];
 
+/// Code → reason (one load; codes 6 and 7 are never stored).
+const DECODE_REASON: [Option<CloseReason>; 8] = [
+    None,
+    Some(REASONS[0]),
+    Some(REASONS[1]),
+    Some(REASONS[2]),
+    Some(REASONS[3]),
+    Some(REASONS[4]),
+    None,
+    None,
+];
+
 impl Flags {
     /// Why the connection closed, once it has.
     #[inline(always)]
     pub(super) fn close_reason(self) -> Option<CloseReason> {
-        let code = (self.0 & CLOSE_MASK) >> CLOSE_SHIFT;
-        code.checked_sub(1)
-            .map(|i| REASONS[i as usize % REASONS.len()])
+        DECODE_REASON[(self.0 >> CLOSE_SHIFT) as usize & 7]
     }
 
     #[inline(always)]
@@ -251,9 +266,7 @@ macro_rules! rare_marks {
                         None => {
                             if self.flags.$has() {
                                 self.flags.$set_has(false);
-                                if let Some(c) = self.cold.present() {
-                                    c.marks.$get = SeqNum(0);
-                                }
+                                self.tidy_rare_marks();
                             }
                         }
                     }
@@ -267,6 +280,38 @@ rare_marks! {
     rtx_next, set_rtx_next, has_rtx_next, set_has_rtx_next;
     fast_rtx, set_fast_rtx, has_fast_rtx, set_has_fast_rtx;
     tlp_high_seq, set_tlp_high_seq, has_tlp_high_seq, set_has_tlp_high_seq;
+}
+
+impl super::Connection {
+    /// `set_rtx_next(None)` and `set_fast_rtx(None)` with one test.
+    #[inline(always)]
+    pub(super) fn clear_retransmit_marks(&mut self) {
+        const BOTH: u32 = 1 << RTX_NEXT_BIT | 1 << FAST_RTX_BIT;
+        if self.flags.0 & BOTH != 0 {
+            self.flags.0 &= !BOTH;
+            self.tidy_rare_marks();
+        }
+    }
+
+    /// Zeroes the cold values of the rare marks that are not set (out of
+    /// line: only clearing a mark that was set comes here, so the inlined
+    /// setters stay a bit test on the common path).
+    #[cold]
+    #[inline(never)]
+    fn tidy_rare_marks(&mut self) {
+        let f = self.flags;
+        if let Some(c) = self.cold.present() {
+            if !f.has_rtx_next() {
+                c.marks.rtx_next = SeqNum(0);
+            }
+            if !f.has_fast_rtx() {
+                c.marks.fast_rtx = SeqNum(0);
+            }
+            if !f.has_tlp_high_seq() {
+                c.marks.tlp_high_seq = SeqNum(0);
+            }
+        }
+    }
 }
 
 impl super::Connection {

@@ -808,8 +808,7 @@ impl Connection {
     fn undo_spurious_response(&mut self, now: Instant) {
         self.cold.make().rare.spurious_undos += 1;
         self.cc.get_mut().on_spurious_congestion(now);
-        self.set_rtx_next(None);
-        self.set_fast_rtx(None);
+        self.clear_retransmit_marks();
         if self.flags.in_recovery() {
             self.flags.set_in_recovery(false);
             if let Some(c) = self.cold.present() {

@@ -56,8 +56,14 @@ impl Connection {
     #[inline]
     fn push_event(&mut self, e: Event) {
         if self.events.push_back(e) {
-            self.cold.make().rare.events_dropped += 1;
+            self.count_dropped_event();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_dropped_event(&mut self) {
+        self.cold.make().rare.events_dropped += 1;
     }
 
     /// A fresh TCB that takes over `old`'s undelivered events keeps the
@@ -1071,8 +1077,7 @@ impl Connection {
         self.flags.set_ack_now(false);
         self.flags.set_zero_window_probe(false);
         self.flags.set_keepalive_probe(false);
-        self.set_rtx_next(None);
-        self.set_fast_rtx(None);
+        self.clear_retransmit_marks();
         if reason != CloseReason::Normal {
             self.rcvbuf.clear();
         }
@@ -1232,8 +1237,7 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.stop_all();
-        self.set_rtx_next(None);
-        self.set_fast_rtx(None);
+        self.clear_retransmit_marks();
         self.timers.set(Timer::Linger, now + self.cfg.time_wait);
     }
 

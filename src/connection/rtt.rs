@@ -65,10 +65,17 @@ impl RttEstimator {
         self.min_rtt = self.min_rtt.min(r as u32);
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
         let rto = srtt + (rttvar * 4).max(micros(cfg.rttvar_floor));
-        // `min_rto ≤ max_rto` (validated), so the clamp cannot panic; the
-        // `min` keeps that so for a configuration that skipped validation.
-        let max_rto = micros(cfg.max_rto);
-        self.base_rto = rto.clamp(micros(cfg.min_rto).min(max_rto), max_rto);
+        // Raised to `min_rto`, then capped at `max_rto` (2.5): the cap wins
+        // should `min_rto > max_rto` (validation forbids it). Below the
+        // whole seconds of `max_rto` no cap applies, so the exact conversion
+        // of `max_rto` is needed only near it.
+        let rto = rto.max(micros(cfg.min_rto));
+        let below = cfg.max_rto.as_secs().saturating_mul(1_000_000);
+        self.base_rto = if rto < below {
+            rto
+        } else {
+            rto.min(micros(cfg.max_rto))
+        };
         self.backoff = 0;
     }
 
@@ -183,6 +190,26 @@ mod tests {
             Duration::from_millis(400),
             "2 x 200 ms minimum"
         );
+    }
+
+    #[test]
+    fn the_cap_wins_over_the_minimum_and_applies_below_a_whole_second() {
+        // Unvalidated: min_rto above max_rto.
+        let mut cfg = Config::linux();
+        cfg.min_rto = Duration::from_secs(10);
+        cfg.max_rto = Duration::from_millis(5_500);
+        let mut r = RttEstimator::new(&cfg);
+        r.sample(Duration::from_millis(10), &cfg);
+        assert_eq!(r.rto(&cfg), Duration::from_millis(5_500));
+        // An RTO between the whole seconds of max_rto and max_rto itself.
+        cfg.min_rto = Duration::from_millis(200);
+        cfg.rttvar_floor = Duration::from_millis(5_200);
+        r.sample(Duration::from_millis(200), &cfg);
+        // SRTT 7/8·10 + 1/8·200 = 33.75 ms; RTTVAR 3/4·5 + 1/4·190 = 51.25 ms.
+        assert_eq!(r.rto(&cfg), Duration::from_micros(33_750 + 5_200_000));
+        cfg.rttvar_floor = Duration::from_millis(5_490);
+        r.sample(Duration::from_millis(33), &cfg);
+        assert_eq!(r.rto(&cfg), Duration::from_millis(5_500));
     }
 
     #[test]
