@@ -828,9 +828,17 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
-            && sb.on_ack(self.snd_una)
-        {
+        // Octets SACKed earlier (or announced by duplicate ACKs) that this
+        // ACK now covers: delivered before, so not counted again for window
+        // growth below.
+        let mut sacked_freed = 0;
+        let mut reneged = false;
+        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard) {
+            let before = sb.sacked_bytes();
+            reneged = sb.on_ack(self.snd_una);
+            sacked_freed = before - sb.sacked_bytes();
+        }
+        if reneged && let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard) {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery, or go-back-N after a timeout
             // (SND.UNA still below the timeout's recovery point; its cursor
@@ -848,6 +856,11 @@ impl Connection {
         }
         self.last_progress = now;
         if let Some(c) = self.cold.present() {
+            if !self.flags.sack_enabled() {
+                // RFC 6937 §3 without SACK: each duplicate ACK stood for one
+                // SMSS delivered; the cumulative ACK delivers the rest.
+                sacked_freed = acked.min(c.dupacks.saturating_mul(self.snd_mss));
+            }
             c.dupacks = 0;
         }
         let rtt_sample = self.take_rtt_sample(now, seg, &freed);
@@ -881,7 +894,11 @@ impl Connection {
         } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
-            let mut sample = crate::cc::AckSample::new(acked, flight, mss);
+            // RFC 6937 DeliveredData (Linux's `acked_sacked`): octets SACKed
+            // by an earlier ACK were delivered then, and grow the window at
+            // most once (RFC 5681 §3.1: growth is for newly delivered data).
+            let delivered = acked.saturating_sub(sacked_freed);
+            let mut sample = crate::cc::AckSample::new(delivered, flight, mss);
             sample.rtt = rtt_sample;
             sample.srtt = self.rtt.srtt();
             sample.min_rtt = self.rtt.min_rtt();
