@@ -661,6 +661,9 @@ impl Connection {
         self.ecn_on_ack(now, seg);
         let sacked_before = self.cold.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
+        // Where loss was known to end before this ACK, in recovery: an ACK
+        // that moves it shows further loss (RFC 9937 §4 SafeACK).
+        let lost_before = self.flags.in_recovery().then(|| self.lost_end());
         let blocks = seg.options.sack_blocks.as_slice();
         if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
             self.rack.on_reordering();
@@ -714,7 +717,10 @@ impl Connection {
             // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
             let delivered =
                 (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
-            self.sack_loss_recovery(now, delivered);
+            // RFC 9937 §4 SafeACK: SND.UNA advanced and no further loss shown.
+            let safe =
+                acked > 0 && lost_before.is_some_and(|l| !self.lost_end().gt(l.max(self.snd_una)));
+            self.sack_loss_recovery(now, delivered, safe);
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
                 if acked > 0 || self.flags.in_recovery() {
@@ -766,10 +772,10 @@ impl Connection {
         }
     }
 
-    /// RFC 6675 §5 with RFC 6937: enter recovery when SND.UNA + 1 is deemed
-    /// lost (or on the DupThresh-th duplicate ACK), and set how much may be
-    /// sent for this ACK while in recovery.
-    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
+    /// RFC 6675 §5 with RFC 9937 (PRR): enter recovery when SND.UNA + 1 is
+    /// deemed lost (or on the DupThresh-th duplicate ACK), and set how much
+    /// may be sent for this ACK while in recovery (`safe`: a SafeACK).
+    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32, safe: bool) {
         let mss = self.snd_mss;
         if !self.flags.in_recovery()
             && self.rtx_next().is_none()
@@ -794,7 +800,10 @@ impl Connection {
         if self.flags.in_recovery() {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.cold.make().prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.cold
+                .make()
+                .prr
+                .on_ack(delivered, pipe, ssthresh, mss, safe);
         }
     }
 
