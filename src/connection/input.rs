@@ -665,8 +665,14 @@ impl Connection {
         // that moves it shows further loss (RFC 9937 §4 SafeACK).
         let lost_before = self.flags.in_recovery().then(|| self.lost_end());
         let blocks = seg.options.sack_blocks.as_slice();
-        if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
+        if self.rack_on()
+            && let Some(distance) = self.rack_sees_reordering(seg.ack, blocks)
+        {
             self.rack.on_reordering();
+            // How far out of order, in segments (Linux `reordering`, for tcp_info).
+            let segs = distance.div_ceil(self.snd_mss.max(1));
+            let c = self.cold.make();
+            c.reordering = c.reordering.max(segs);
         }
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)

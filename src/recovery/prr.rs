@@ -92,6 +92,11 @@ impl Prr {
         }
     }
 
+    /// Octets the last ACK still lets go (sndcnt less what was sent since).
+    pub(crate) fn quota(&self) -> u32 {
+        self.quota
+    }
+
     /// `len` octets were sent (new data or a retransmission).
     pub(crate) fn on_sent(&mut self, len: u32) {
         self.out = self.out.saturating_add(len);
