@@ -60,11 +60,14 @@ pub(crate) struct Cold {
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the peer last answered anything.
     pub(crate) persist_unanswered: u32,
+    /// The farthest reordering seen, in segments (Linux `reordering`,
+    /// reported by `tcp_info` once above the duplicate-ACK threshold).
+    pub(crate) reordering: u32,
     /// The values of the sequence marks loss recovery sets (their presence
     /// bits are in the connection's flags).
     pub(super) marks: RareMarks,
     /// RACK's reordering state (RFC 8985 §6.2 steps 3 and 4).
-    pub(crate) reordering: Reordering,
+    pub(crate) rack_reordering: Reordering,
     /// ECN's recovery point (RFC 3168 §6.1.2), once a reduction or a loss
     /// response set it (`None`: still the ISS).
     pub(crate) ecn_recover: Option<SeqNum>,
@@ -87,8 +90,9 @@ impl Cold {
         dupacks: 0,
         persist_backoff: 0,
         persist_unanswered: 0,
+        reordering: 0,
         marks: RareMarks::NONE,
-        reordering: Reordering::NONE,
+        rack_reordering: Reordering::NONE,
         ecn_recover: None,
     };
 }

@@ -910,7 +910,7 @@ impl Connection {
                 Timer::Linger => self.enter_closed(CloseReason::TimedOut),
                 Timer::Rack => {
                     self.rack_detect(now);
-                    self.sack_loss_recovery(now, 0);
+                    self.sack_loss_recovery(now, 0, false);
                 }
                 Timer::LossProbe => self.on_loss_probe_timeout(now),
                 Timer::Reclaim => self.on_reclaim_timeout(now),
@@ -1193,7 +1193,7 @@ impl Connection {
             return dup;
         }
         let rack = self.rack_lost_end.max(self.snd_una).min(self.snd_nxt);
-        if self.cold.reordering.reordering_seen() {
+        if self.cold.rack_reordering.reordering_seen() {
             rack
         } else {
             rack.max(dup)
