@@ -215,12 +215,35 @@ impl Controller {
         }
     }
 
-    /// Back to the initial window once the SYN exchange fixed the MSS: the
-    /// configured algorithm afresh, or the user's told to reset.
-    pub(crate) fn restart(&mut self, alg: CongestionAlgorithm, initial_window: u32, mss: u32) {
+    /// A controller for `cfg` and `mss`: [`Controller::new`] with the
+    /// slow-start limit and the HyStart mode set, built in one piece (the
+    /// connection makes one per SYN exchanged).
+    #[inline]
+    pub(crate) fn configured(cfg: &crate::config::Config, mss: u32) -> Controller {
+        if cfg.congestion == CongestionAlgorithm::Cubic {
+            // What `set_slow_start_limit` and `set_hystart_mode` do to a
+            // fresh Cubic, whose HyStart++ has not ended.
+            let mut c = Cubic::new(cfg.initial_window, mss);
+            if let Some(l) = cfg.slow_start_limit {
+                c.ss_limit_set(l);
+            }
+            c.hystart_mode_set(cfg.hystart);
+            return Controller::Cubic(c);
+        }
+        let mut c = Controller::new(cfg.congestion, cfg.initial_window, mss);
+        c.set_slow_start_limit(cfg.slow_start_limit);
+        c.set_hystart_mode(cfg.hystart);
+        c
+    }
+
+    /// A fresh start (the SYN exchange fixed the MSS): a built-in
+    /// algorithm is replaced by [`Controller::configured`], the caller's
+    /// own is reset.
+    #[inline]
+    pub(crate) fn restart_configured(&mut self, cfg: &crate::config::Config, mss: u32) {
         match self {
-            Controller::Custom(c) => c.reset(initial_window, mss),
-            _ => *self = Controller::new(alg, initial_window, mss),
+            Controller::Custom(c) => c.reset(cfg.initial_window, mss),
+            _ => *self = Controller::configured(cfg, mss),
         }
     }
 
