@@ -167,12 +167,15 @@ impl Connection {
             self.flags.set_syn_acked(true);
             self.flags.set_syn_pending(false);
             self.flags.set_ack_now(true);
-            // What follows the SYN.
-            seg.seq = seg.seq.add(1);
-            seg.flags = seg.flags.without(Flags::SYN);
-            let wnd = self.rcv_wnd();
-            self.trim_to_window(seg, wnd);
-            self.text_and_fin(now, seg);
+            // What follows the SYN (nearly always nothing: then trimming
+            // and steps 7 and 8 have nothing to do).
+            if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
+                seg.seq = seg.seq.add(1);
+                seg.flags = seg.flags.without(Flags::SYN);
+                let wnd = self.rcv_wnd();
+                self.trim_to_window(seg, wnd);
+                self.text_and_fin(now, seg);
+            }
             self.finish_handshake(now);
         } else {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
@@ -341,8 +344,11 @@ impl Connection {
         }
         self.update_ts_recent(seg);
 
-        // Steps 6–8: URG (noted only), text, FIN.
-        self.text_and_fin(now, seg);
+        // Steps 6–8: URG (noted only), text, FIN; nothing to do for a
+        // segment without either when no FIN waits for a gap to fill.
+        if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
+            self.text_and_fin(now, seg);
+        }
         self.finish_handshake(now);
         if self.state == State::FinWait1 && self.fin_acked() {
             self.set_state(State::FinWait2); // F1
