@@ -448,9 +448,9 @@ impl Connection {
             // timestamp, then steps 7 and 8 (no state change before them:
             // `predicted` let no URG through).
             self.update_ts_recent(seg);
-            if seg.payload.is_empty() {
-                // A pure ACK: no text, and `predicted` let no FIN through;
-                // only step 8's check for a FIN that was waiting is left.
+            if seg.payload.is_empty() && !seg.flags.fin() {
+                // A pure ACK: no text, no FIN; only step 8's check for a
+                // FIN that was waiting is left.
                 if !self.flags.peer_finished() && self.rcv_fin() == Some(self.rcv_nxt) {
                     self.take_fin(now);
                 }
