@@ -369,7 +369,7 @@ impl Connection {
     /// neither E6 nor RFC 5961's blind-ACK test fires). Anything else takes
     /// the full steps in [`Connection::on_other`]; both give the same
     /// result (tests/header_prediction.rs compares them).
-    #[inline]
+    #[inline(always)]
     fn predicted(&self, seg: &Segment) -> bool {
         if !self.flags.header_prediction()
             || seg.flags.without(Flags::PSH).without(Flags::FIN) != Flags::ACK
