@@ -99,6 +99,13 @@ pub trait CongestionControl {
     fn on_partial_ack(&mut self, acked: u32, mss: u32);
     /// Recovery ended with a full ACK (RFC 6582 §3.2 step 4).
     fn on_recovery_end(&mut self, flight: u32, mss: u32);
+    /// A SACK-based recovery (RFC 6675) ended: PRR (RFC 6937) has kept the
+    /// flight near ssthresh. The default is
+    /// [`on_recovery_end`](Self::on_recovery_end); CUBIC sets cwnd =
+    /// ssthresh (RFC 5681 §3.2 step 6).
+    fn on_sack_recovery_end(&mut self, flight: u32, mss: u32) {
+        self.on_recovery_end(flight, mss);
+    }
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4: loss window).
     fn on_rto(&mut self, now: Instant, flight: u32, mss: u32);
     /// The peer echoed a congestion mark (ECE, RFC 3168 §6.1.2): reduce as
@@ -161,6 +168,20 @@ pub(crate) mod recovery {
     pub(crate) fn end(ssthresh: u32, flight: u32, mss: u32) -> u32 {
         ssthresh.min(flight.max(mss).saturating_add(mss))
     }
+
+    /// Most segments a recovery's end may send at once beyond the flight
+    /// (Linux's former `tcp_max_burst`).
+    const MAX_BURST: u32 = 3;
+
+    /// RFC 6582 §3.2 step 4, option (2): cwnd = ssthresh, with the burst
+    /// it permits when much less is in flight limited to [`MAX_BURST`]
+    /// segments, as that option asks ("take measures to avoid a possible
+    /// burst"). After PRR (RFC 6937) the flight is within a segment or two
+    /// of ssthresh, and this is ssthresh itself; option (1)'s single SMSS
+    /// would round ssthresh down to whole segments.
+    pub(crate) fn end_moderated(ssthresh: u32, flight: u32, mss: u32) -> u32 {
+        ssthresh.min(flight.max(mss).saturating_add(MAX_BURST * mss))
+    }
 }
 
 /// The controller of one connection: the ones the crate ships, dispatched
@@ -215,12 +236,35 @@ impl Controller {
         }
     }
 
-    /// Back to the initial window once the SYN exchange fixed the MSS: the
-    /// configured algorithm afresh, or the user's told to reset.
-    pub(crate) fn restart(&mut self, alg: CongestionAlgorithm, initial_window: u32, mss: u32) {
+    /// A controller for `cfg` and `mss`: [`Controller::new`] with the
+    /// slow-start limit and the HyStart mode set, built in one piece (the
+    /// connection makes one per SYN exchanged).
+    #[inline]
+    pub(crate) fn configured(cfg: &crate::config::Config, mss: u32) -> Controller {
+        if cfg.congestion == CongestionAlgorithm::Cubic {
+            // What `set_slow_start_limit` and `set_hystart_mode` do to a
+            // fresh Cubic, whose HyStart++ has not ended.
+            let mut c = Cubic::new(cfg.initial_window, mss);
+            if let Some(l) = cfg.slow_start_limit {
+                c.ss_limit_set(l);
+            }
+            c.hystart_mode_set(cfg.hystart);
+            return Controller::Cubic(c);
+        }
+        let mut c = Controller::new(cfg.congestion, cfg.initial_window, mss);
+        c.set_slow_start_limit(cfg.slow_start_limit);
+        c.set_hystart_mode(cfg.hystart);
+        c
+    }
+
+    /// A fresh start (the SYN exchange fixed the MSS): a built-in
+    /// algorithm is replaced by [`Controller::configured`], the caller's
+    /// own is reset.
+    #[inline]
+    pub(crate) fn restart_configured(&mut self, cfg: &crate::config::Config, mss: u32) {
         match self {
-            Controller::Custom(c) => c.reset(initial_window, mss),
-            _ => *self = Controller::new(alg, initial_window, mss),
+            Controller::Custom(c) => c.reset(cfg.initial_window, mss),
+            _ => *self = Controller::configured(cfg, mss),
         }
     }
 

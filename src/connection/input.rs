@@ -22,7 +22,20 @@ impl Connection {
             return;
         }
         match self.state {
-            State::Established if self.predicted(&seg) => self.on_predicted(now, &mut seg),
+            // SYN-RECEIVED and the synchronized states but TIME-WAIT
+            // (which has its own rules, `on_time_wait`): the same steps
+            // 1-5 apply in each.
+            State::Established
+            | State::SynReceived
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck
+                if self.predicted(&seg) =>
+            {
+                self.on_predicted(now, &mut seg)
+            }
             State::Closed => self.on_closed(&seg),
             State::Listen => self.on_listen(now, &seg),
             State::SynSent => self.on_syn_sent(now, &mut seg),
@@ -102,10 +115,7 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
-        self.cc
-            .restart(self.cfg.congestion, self.cfg.initial_window, self.snd_mss);
-        self.cc.set_slow_start_limit(self.cfg.slow_start_limit);
-        self.cc.set_hystart_mode(self.cfg.hystart);
+        self.cc.restart_configured(&self.cfg, self.snd_mss);
         self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
         // §2.3: a shift above 14 is taken as 14.
@@ -157,12 +167,15 @@ impl Connection {
             self.flags.set_syn_acked(true);
             self.flags.set_syn_pending(false);
             self.flags.set_ack_now(true);
-            // What follows the SYN.
-            seg.seq = seg.seq.add(1);
-            seg.flags = seg.flags.without(Flags::SYN);
-            let wnd = self.rcv_wnd();
-            self.trim_to_window(seg, wnd);
-            self.text_and_fin(now, seg);
+            // What follows the SYN (nearly always nothing: then trimming
+            // and steps 7 and 8 have nothing to do).
+            if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
+                seg.seq = seg.seq.add(1);
+                seg.flags = seg.flags.without(Flags::SYN);
+                let wnd = self.rcv_wnd();
+                self.trim_to_window(seg, wnd);
+                self.text_and_fin(now, seg);
+            }
             self.finish_handshake(now);
         } else {
             // S6: simultaneous open (MUST-10): SYN-ACK with the same ISS.
@@ -279,18 +292,7 @@ impl Connection {
                 self.cold.make().rare.dropped_bad_ack += 1;
                 return;
             }
-            self.flags.set_syn_acked(true);
-            self.flags.set_syn_pending(false);
-            if self.state != State::SynReceived {
-                // The application closed in SYN-RECEIVED (R12): the handshake
-                // still completed, and it is told so.
-                self.push_event(Event::Connected);
-            }
-            // B10: the window comes from this ACK.
-            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
+            self.take_ack_of_syn(seg);
         }
         if seg.ack.gt(self.snd_nxt) {
             // E6: it acknowledges something not yet sent: ACK and drop (B3),
@@ -311,6 +313,23 @@ impl Connection {
         self.after_ack(now, seg);
     }
 
+    /// Step 5 in SYN-RECEIVED (or after a close there, R12) for an ACK
+    /// with SND.UNA < SEG.ACK =< SND.NXT: our SYN is acknowledged.
+    fn take_ack_of_syn(&mut self, seg: &Segment) {
+        self.flags.set_syn_acked(true);
+        self.flags.set_syn_pending(false);
+        if self.state != State::SynReceived {
+            // The application closed in SYN-RECEIVED (R12): the handshake
+            // still completed, and it is told so.
+            self.push_event(Event::Connected);
+        }
+        // B10: the window comes from this ACK.
+        self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+    }
+
     /// The rest of step 5 once the ACK is taken, then steps 6–8 (URG noted
     /// only, text, FIN). Shared by [`Connection::on_other`] and the
     /// predicted path.
@@ -325,8 +344,11 @@ impl Connection {
         }
         self.update_ts_recent(seg);
 
-        // Steps 6–8: URG (noted only), text, FIN.
-        self.text_and_fin(now, seg);
+        // Steps 6–8: URG (noted only), text, FIN; nothing to do for a
+        // segment without either when no FIN waits for a gap to fill.
+        if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
+            self.text_and_fin(now, seg);
+        }
         self.finish_handshake(now);
         if self.state == State::FinWait1 && self.fin_acked() {
             self.set_state(State::FinWait2); // F1
@@ -336,22 +358,22 @@ impl Connection {
     }
 
     /// Header prediction (after Van Jacobson's, as BSD and Linux do it):
-    /// whether `seg`, arriving in ESTABLISHED, is the common case whose
-    /// checks in steps 1–5 of §3.10.7.4 all pass without effect. It is an
-    /// ACK (PSH allowed; no SYN, FIN, RST, URG, ECE or CWR) at exactly
-    /// RCV.NXT, whose data fits the window and the buffer (so step 1
-    /// accepts it and trims nothing, and no D-SACK is due), that passes
+    /// whether `seg`, arriving in a synchronized state other than
+    /// TIME-WAIT, is the common case whose checks in steps 1–5 of
+    /// §3.10.7.4 all pass without effect. It is an ACK (PSH and FIN
+    /// allowed; no SYN, RST, URG, ECE or CWR) at exactly RCV.NXT, whose
+    /// data (and FIN) fits the window and the buffer (so step 1 accepts it
+    /// and trims nothing, and no D-SACK is due), that passes
     /// PAWS when timestamps are on, carries no SACK blocks and no SYN-only
     /// options, and acknowledges something in [SND.UNA, SND.NXT] (so
     /// neither E6 nor RFC 5961's blind-ACK test fires). Anything else takes
     /// the full steps in [`Connection::on_other`]; both give the same
     /// result (tests/header_prediction.rs compares them).
-    #[inline]
+    #[inline(always)]
     fn predicted(&self, seg: &Segment) -> bool {
         if !self.flags.header_prediction()
-            || seg.flags.without(Flags::PSH) != Flags::ACK
+            || seg.flags.without(Flags::PSH).without(Flags::FIN) != Flags::ACK
             || seg.seq != self.rcv_nxt
-            || !self.flags.syn_acked()
         {
             return false;
         }
@@ -369,9 +391,18 @@ impl Connection {
                 _ => return false,
             }
         }
-        let len = seg.payload.len();
-        if len > 0 && len as u64 > u64::from(self.rcv_wnd().min(self.rcvbuf.room() as u32)) {
+        // SEG.LEN with the FIN: a FIN that fits keeps step 1's test (Table
+        // 6 needs a window for it) and `trim_to_window` from cutting it.
+        let len = seg.payload.len() as u64 + u64::from(seg.flags.fin());
+        if len > 0 && len > u64::from(self.rcv_wnd().min(self.rcvbuf.room() as u32)) {
             return false;
+        }
+        if !self.flags.syn_acked() {
+            // SYN-RECEIVED (also after a close there): an ACK of our SYN
+            // completes the handshake in step 5 (R8/R10); anything else
+            // there (a RST is due) takes the full steps. Above SND.UNA, it
+            // cannot fail RFC 5961's blind-ACK test either.
+            return seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_nxt);
         }
         seg.ack.ge(self.snd_una)
             && seg.ack.le(self.snd_nxt)
@@ -388,6 +419,10 @@ impl Connection {
         self.keepalive_sent = 0;
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
+        }
+        if !self.flags.syn_acked() {
+            // `predicted` let only an ACK of our SYN through here.
+            self.take_ack_of_syn(seg);
         }
         if seg.ack == self.snd_una
             && self.snd_una == self.snd_nxt
@@ -410,11 +445,12 @@ impl Connection {
         if self.state == State::Established {
             // What `after_ack` does in ESTABLISHED (no state change is due,
             // the handshake is done), without its state tests: remember the
-            // timestamp, then step 7. `predicted` let no FIN or URG through.
+            // timestamp, then steps 7 and 8 (no state change before them:
+            // `predicted` let no URG through).
             self.update_ts_recent(seg);
-            if seg.payload.is_empty() {
-                // A pure ACK: no text, and `predicted` let no FIN through;
-                // only step 8's check for a FIN that was waiting is left.
+            if seg.payload.is_empty() && !seg.flags.fin() {
+                // A pure ACK: no text, no FIN; only step 8's check for a
+                // FIN that was waiting is left.
                 if !self.flags.peer_finished() && self.rcv_fin() == Some(self.rcv_nxt) {
                     self.take_fin(now);
                 }
@@ -912,7 +948,11 @@ impl Connection {
         if self.flags.in_recovery() {
             if seg.ack.ge(self.recover) {
                 self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
-                self.cc.get_mut().on_recovery_end(flight, mss);
+                if self.flags.sack_enabled() {
+                    self.cc.get_mut().on_sack_recovery_end(flight, mss);
+                } else {
+                    self.cc.get_mut().on_recovery_end(flight, mss);
+                }
                 if let Some(c) = self.cold.present() {
                     c.undo.on_recovery_end(self.snd_nxt);
                 }

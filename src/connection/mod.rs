@@ -363,12 +363,7 @@ impl Connection {
             high_rxt: iss,
             rack: Rack::default(),
             rack_lost_end: iss,
-            cc: {
-                let mut cc = Controller::new(cfg.congestion, cfg.initial_window, snd_mss);
-                cc.set_slow_start_limit(cfg.slow_start_limit);
-                cc.set_hystart_mode(cfg.hystart);
-                cc
-            },
+            cc: Controller::configured(&cfg, snd_mss),
             usage: CwndUsage::new(iss),
             ecn: ecn::EcnState::new(),
             last_progress: now,

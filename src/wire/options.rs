@@ -234,6 +234,7 @@ impl Options {
     }
 
     /// Length in Linux's padded layout.
+    #[inline]
     fn padded_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
