@@ -370,6 +370,7 @@ impl SendBuffer {
     }
 
     /// Drops every in-flight octet before `una`; says what was freed.
+    #[inline]
     pub(crate) fn ack(&mut self, una: SeqNum) -> Acked {
         let mut a = Acked::default();
         let Some(st) = self.store.as_deref_mut() else {

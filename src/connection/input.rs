@@ -1023,11 +1023,13 @@ impl Connection {
         seg: &Segment,
         freed: &crate::buffer::Acked,
     ) -> Option<core::time::Duration> {
+        // In whole µs (`now - t`, saturating) until the controller's sample.
+        let since = |t: Instant| now.total_micros().saturating_sub(t.total_micros());
         let mut sample = None;
         if !freed.rtx_acked
             && let Some(t) = freed.last_xmit
         {
-            sample = Some(now - t);
+            sample = Some(since(t));
         } else if self.flags.ts_enabled()
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
@@ -1036,23 +1038,20 @@ impl Connection {
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);
             if (ms as i32) >= 0 {
-                sample = Some(core::time::Duration::from_millis(u64::from(
-                    ms.min(600_000),
-                )));
+                sample = Some(u64::from(ms.min(600_000)) * 1000);
             }
         }
         if let Some((end, sent)) = self.rtt_probe()
             && seg.ack.ge(end)
         {
-            sample = sample.or(Some(now - sent));
+            sample = sample.or(Some(since(sent)));
             self.set_syn_rtt_probe(None);
         }
-        if let Some(r) = sample {
-            // RFC 6298 (5.7) via `sample`: a valid sample clears the backoff.
-            self.rtt.sample(r, &self.cfg);
-            self.rack.on_rtt_sample(now, r);
-        }
-        sample
+        let r = sample?;
+        // RFC 6298 (5.7) via `sample_us`: a valid sample clears the backoff.
+        self.rtt.sample_us(r, &self.cfg);
+        self.rack.on_rtt_sample_us(now, r);
+        Some(core::time::Duration::from_micros(r))
     }
 
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.

@@ -46,10 +46,17 @@ impl RttEstimator {
 
     /// Feeds one RTT measurement (RFC 6298 (2.2)/(2.3)); clears the backoff.
     /// `cfg` is the configuration the estimator was made from.
+    #[cfg(test)]
     pub(crate) fn sample(&mut self, r: Duration, cfg: &Config) {
+        self.sample_us(micros(r), cfg);
+    }
+
+    /// [`sample`](Self::sample) with the measurement in µs (the per-ACK
+    /// form: no `Duration` on the way).
+    pub(crate) fn sample_us(&mut self, r: u64, cfg: &Config) {
         // Samples are capped at ten minutes, so nothing below can overflow
         // (the sums are taken in 64 bits; SRTT and RTTVAR stay ≤ the cap).
-        let r = micros(r).min(MAX_SAMPLE);
+        let r = r.min(MAX_SAMPLE);
         let (srtt, rttvar) = if self.srtt == NONE {
             (r, r / 2)
         } else {

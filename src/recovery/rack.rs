@@ -12,6 +12,8 @@ use core::time::Duration;
 
 /// How long a minimum RTT sample stays valid (Linux `tcp_min_rtt_wlen`: 300 s).
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(300);
+/// [`MIN_RTT_WINDOW`] in µs.
+const MIN_RTT_WINDOW_US: u64 = MIN_RTT_WINDOW.as_secs() * 1_000_000;
 
 /// Most recoveries a reordering window widened by D-SACK persists (RFC 8985 §6.2 step 4).
 const REO_WND_PERSIST: u8 = 16;
@@ -120,6 +122,7 @@ impl Reordering {
 }
 
 /// Whole microseconds of a duration (every duration here is one).
+#[cfg(test)]
 fn us(d: Duration) -> u64 {
     crate::time::duration_micros(d)
 }
@@ -134,8 +137,9 @@ impl Rack {
     /// retransmitted), was delivered (acknowledged or SACKed) at `now`
     /// (RFC 8985 §6.2 step 2).
     pub(crate) fn on_delivered(&mut self, now: Instant, xmit: Instant, rtx: bool, end: SeqNum) {
-        let rtt = now - xmit;
-        if rtx && self.min_rtt().is_some_and(|m| rtt < m) {
+        // In whole microseconds (`now - xmit`, saturating), as every time here.
+        let rtt = now.total_micros().saturating_sub(xmit.total_micros());
+        if rtx && self.min_rtt != NONE && rtt < self.min_rtt {
             // Delivered sooner than any RTT: the original, not this
             // retransmission, arrived (RFC 8985 §6.2 step 2, ambiguity).
             return;
@@ -146,17 +150,28 @@ impl Rack {
         if newer {
             self.xmit_ts = x;
             self.end_seq = end;
-            self.rtt = u32::try_from(us(rtt)).unwrap_or(u32::MAX);
+            self.rtt = u32::try_from(rtt).unwrap_or(u32::MAX);
         }
     }
 
     /// A valid RTT sample for the windowed minimum.
+    #[cfg(test)]
     pub(crate) fn on_rtt_sample(&mut self, now: Instant, rtt: Duration) {
-        let stale = self
-            .min_rtt()
-            .is_none_or(|m| rtt <= m || now - self.min_rtt_at > MIN_RTT_WINDOW);
+        self.on_rtt_sample_us(now, us(rtt));
+    }
+
+    /// [`on_rtt_sample`](Self::on_rtt_sample) with the sample in µs (the
+    /// per-ACK form: no `Duration` on the way).
+    #[inline]
+    pub(crate) fn on_rtt_sample_us(&mut self, now: Instant, rtt: u64) {
+        let stale = self.min_rtt == NONE
+            || rtt <= self.min_rtt
+            || now
+                .total_micros()
+                .saturating_sub(self.min_rtt_at.total_micros())
+                > MIN_RTT_WINDOW_US;
         if stale {
-            self.min_rtt = us(rtt).min(NONE - 1);
+            self.min_rtt = rtt.min(NONE - 1);
             self.min_rtt_at = now;
         }
     }
