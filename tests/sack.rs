@@ -387,6 +387,26 @@ fn prr_sends_about_ssthresh_by_the_end_of_recovery() {
 }
 
 #[test]
+fn sack_recovery_ends_with_cwnd_at_ssthresh_not_rounded_to_whole_segments() {
+    // One segment of the initial 11 lost: the two ACKed before it grow
+    // the window to 13 segments, CUBIC's ssthresh is 0.7 · 13 = 9.1
+    // segments. RFC 9438 §4.6 and RFC 5681 §3.2 step 6 (as Linux): cwnd =
+    // ssthresh when the recovery ends, not min(ssthresh, FlightSize +
+    // SMSS) (RFC 6582's NewReno form), which would start the next epoch at
+    // 9 segments.
+    let mut cfg = plain();
+    cfg.initial_window = 11;
+    let (mut h, snd, rcv) = established_sack(cfg, 100, 9000, false);
+    let mss = h.c.stats().snd_mss;
+    h.c.send(&pattern(100 * mss as usize, 1)).unwrap();
+    let (ssthresh, flight, _) = run_until_recovery_ends(&mut h, snd, rcv, &[2]);
+    assert_eq!(ssthresh, 13 * mss * 7 / 10);
+    assert_ne!(ssthresh % mss, 0);
+    assert!(flight < ssthresh, "in flight {flight}, ssthresh {ssthresh}");
+    assert_eq!(h.c.stats().cwnd, ssthresh);
+}
+
+#[test]
 fn limited_transmit_sends_new_data_on_the_first_two_dup_acks() {
     for sack in [false, true] {
         let mut cfg = plain();

@@ -467,6 +467,17 @@ impl CongestionControl for Cubic {
         self.in_recovery = false;
     }
 
+    fn on_sack_recovery_end(&mut self, flight: u32, mss: u32) {
+        // RFC 9438 §4.6 (the reduced window is ssthresh), RFC 5681 §3.2
+        // step 6, as Linux (`tcp_end_cwnd_reduction`): PRR has brought the
+        // flight to ssthresh, and RFC 6582's min(ssthresh, FlightSize +
+        // SMSS) would only round ssthresh down to whole segments, the slow
+        // start back to it (which stops at ssthresh here, as Linux's)
+        // starting the next epoch (cwnd_epoch, W_est) late.
+        self.cwnd = recovery::end_moderated(self.ssthresh, flight, mss);
+        self.in_recovery = false;
+    }
+
     fn on_rto(&mut self, _now: Instant, _flight: u32, mss: u32) {
         // RFC 9438 §4.8: ssthresh with β_cubic, cwnd = 1 SMSS. A timeout
         // during recovery, or a repeated one with no progress since, has
@@ -569,6 +580,27 @@ mod tests {
         for _ in 0..c.cwnd() / MSS {
             c.on_ack(now, &ack(MSS, srtt_ms));
         }
+    }
+
+    #[test]
+    fn sack_recovery_ends_at_ssthresh_with_the_burst_bounded() {
+        // 11 segments: ssthresh 7.7 segments, not a whole number of them.
+        let mut c = Cubic::without_hystart(11, MSS);
+        c.on_fast_retransmit(Instant::ZERO, 11 * MSS, MSS);
+        let ssthresh = c.ssthresh();
+        assert_eq!(ssthresh, 7700);
+        // After PRR the flight is a segment or so below ssthresh: cwnd =
+        // ssthresh (RFC 6582's option (1) would give 7 segments).
+        let mut d = c;
+        d.on_sack_recovery_end(6 * MSS, MSS);
+        assert_eq!(d.cwnd(), ssthresh);
+        c.on_recovery_end(6 * MSS, MSS);
+        assert_eq!(c.cwnd(), 7 * MSS);
+        // Little in flight: at most three segments beyond it.
+        let mut e = Cubic::without_hystart(11, MSS);
+        e.on_fast_retransmit(Instant::ZERO, 11 * MSS, MSS);
+        e.on_sack_recovery_end(MSS, MSS);
+        assert_eq!(e.cwnd(), 4 * MSS);
     }
 
     #[test]

@@ -99,6 +99,13 @@ pub trait CongestionControl {
     fn on_partial_ack(&mut self, acked: u32, mss: u32);
     /// Recovery ended with a full ACK (RFC 6582 §3.2 step 4).
     fn on_recovery_end(&mut self, flight: u32, mss: u32);
+    /// A SACK-based recovery (RFC 6675) ended: PRR (RFC 6937) has kept the
+    /// flight near ssthresh. The default is
+    /// [`on_recovery_end`](Self::on_recovery_end); CUBIC sets cwnd =
+    /// ssthresh (RFC 5681 §3.2 step 6).
+    fn on_sack_recovery_end(&mut self, flight: u32, mss: u32) {
+        self.on_recovery_end(flight, mss);
+    }
     /// The retransmission timer expired (RFC 5681 §3.1 eq. 4: loss window).
     fn on_rto(&mut self, now: Instant, flight: u32, mss: u32);
     /// The peer echoed a congestion mark (ECE, RFC 3168 §6.1.2): reduce as
@@ -160,6 +167,20 @@ pub(crate) mod recovery {
     /// RFC 6582 §3.2 step 4, option (1): min(ssthresh, max(FlightSize, SMSS) + SMSS).
     pub(crate) fn end(ssthresh: u32, flight: u32, mss: u32) -> u32 {
         ssthresh.min(flight.max(mss).saturating_add(mss))
+    }
+
+    /// Most segments a recovery's end may send at once beyond the flight
+    /// (Linux's former `tcp_max_burst`).
+    const MAX_BURST: u32 = 3;
+
+    /// RFC 6582 §3.2 step 4, option (2): cwnd = ssthresh, with the burst
+    /// it permits when much less is in flight limited to [`MAX_BURST`]
+    /// segments, as that option asks ("take measures to avoid a possible
+    /// burst"). After PRR (RFC 6937) the flight is within a segment or two
+    /// of ssthresh, and this is ssthresh itself; option (1)'s single SMSS
+    /// would round ssthresh down to whole segments.
+    pub(crate) fn end_moderated(ssthresh: u32, flight: u32, mss: u32) -> u32 {
+        ssthresh.min(flight.max(mss).saturating_add(MAX_BURST * mss))
     }
 }
 

@@ -908,7 +908,11 @@ impl Connection {
         if self.flags.in_recovery() {
             if seg.ack.ge(self.recover) {
                 self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
-                self.cc.get_mut().on_recovery_end(flight, mss);
+                if self.flags.sack_enabled() {
+                    self.cc.get_mut().on_sack_recovery_end(flight, mss);
+                } else {
+                    self.cc.get_mut().on_recovery_end(flight, mss);
+                }
                 if let Some(c) = self.cold.present() {
                     c.undo.on_recovery_end(self.snd_nxt);
                 }

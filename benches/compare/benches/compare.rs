@@ -3,10 +3,13 @@
 //! Cargo.toml for the whole report; by hand:
 //!
 //! - `cargo bench -p tcp-proto-compare` — criterion, every row;
+//! - `COMPARE_LIST=1 <bench binary>` — every row's id, one per line;
 //! - `COMPARE_CHECK=1 <bench binary>` — every bulk cell once with the data
 //!   checked, printing virtual-time throughput and timer stalls;
 //! - `COMPARE_ROW='<group>/<name>' <bench binary>` — that row's units only
-//!   (for `valgrind --tool=callgrind --toggle-collect='*measured_call*'`);
+//!   (for `valgrind --tool=callgrind --toggle-collect='*measured_call*'`;
+//!   with `COMPARE_PRINT_UNITS=1` it prints what the units returned, a
+//!   bulk row's data segments, as `cachesim.sh` needs);
 //! - `COMPARE_REPORT=<criterion dir> <bench binary>` — runs every row under
 //!   callgrind and prints one table with criterion's medians beside the
 //!   instruction counts.
@@ -24,6 +27,12 @@ use tcp_proto_compare::{Row, Workload, assert_smoltcp_is_ipv4_only, measured_cal
 
 fn main() {
     assert_smoltcp_is_ipv4_only();
+    if std::env::var_os("COMPARE_LIST").is_some() {
+        for row in rows() {
+            println!("{}", row.id());
+        }
+        return;
+    }
     if let Ok(id) = std::env::var("COMPARE_ROW") {
         return run_row(&id);
     }
@@ -93,9 +102,15 @@ fn run_row(id: &str) {
         // Called directly, not through `measured_call`: not counted.
         black_box(w.once());
     }
+    let mut units = 0;
     for _ in 0..row.callgrind_units {
         w.setup();
-        black_box(measured_call(&mut *w));
+        units += black_box(measured_call(&mut *w));
+    }
+    // `cachesim.sh` divides its counts by this (a bulk unit returns its
+    // data segments).
+    if std::env::var_os("COMPARE_PRINT_UNITS").is_some() {
+        eprintln!("measured units returned: {units}");
     }
 }
 
