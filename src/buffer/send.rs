@@ -350,6 +350,11 @@ impl SendBuffer {
         Some((e.xmit, e.rtx, e.end()))
     }
 
+    /// Where the in-flight entry holding `seq` starts.
+    pub(crate) fn entry_start(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.entry(seq).map(|e| e.seq)
+    }
+
     /// Where the last in-flight entry starts (a tail loss probe resends it).
     pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
         self.sent()?.back().map(|e| e.seq)

@@ -32,8 +32,25 @@ impl Connection {
             if !(b.left.ge(self.snd_una) && b.right.le(self.snd_nxt) && b.left.lt(b.right)) {
                 continue;
             }
-            if let Some((xmit, rtx, end)) = self.sndbuf.entry_info(b.right.sub(1)) {
-                self.rack.on_delivered(now, xmit, rtx, end);
+            // A segment is delivered once all of it is: a SACK of part of
+            // one delivers nothing (RFC 8985 works on segments; Linux rounds
+            // SACKs to whole segments). The block's last whole segment is
+            // the one holding its end, or else the one before.
+            let mut at = b.right.sub(1);
+            for _ in 0..2 {
+                let (Some((xmit, rtx, end)), Some(start)) =
+                    (self.sndbuf.entry_info(at), self.sndbuf.entry_start(at))
+                else {
+                    break;
+                };
+                if self.cold.scoreboard.unsacked_between(start, end) == 0 {
+                    self.rack.on_delivered(now, xmit, rtx, end);
+                    break;
+                }
+                if !start.gt(b.left) {
+                    break;
+                }
+                at = start.sub(1);
             }
         }
     }
