@@ -641,6 +641,7 @@ impl Connection {
     /// closes such a packet: the group is full, or this segment is the last
     /// of the run (`last`, or nothing more may go now). Returns whether the
     /// new-data segment just sent, which started at `seq`, gets PSH.
+    #[inline(always)]
     fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
         let (next, count) = (self.gso_burst_next, self.gso_burst_count);
         let count = if next == seq {
@@ -667,20 +668,17 @@ impl Connection {
     fn gso_max_segs(&self) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = u64::from(self.snd_mss.max(1));
-        let cc = self.cc.get();
-        let Some(srtt) = self.rtt.srtt() else {
+        let Some(srtt_us) = self.rtt.srtt_micros() else {
             return (GSO_MAX / mss).max(2) as u32;
         };
-        let srtt_us = (srtt.as_micros() as u64).max(1);
-        let ratio = if cc.cwnd() < cc.ssthresh() / 2 {
-            200
-        } else {
-            120
-        };
-        let rate = u64::from(cc.cwnd()) * ratio / 100 * 1_000_000 / srtt_us;
+        let srtt_us = u64::from(srtt_us).max(1);
+        let cc = self.cc.get();
+        let cwnd = cc.cwnd();
+        let ratio = if cwnd < cc.ssthresh() / 2 { 200 } else { 120 };
+        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
         let mut bytes = rate >> 10;
-        if let Some(min_rtt) = self.rtt.min_rtt() {
-            let r = (min_rtt.as_micros() as u64) >> 9;
+        if let Some(min_rtt_us) = self.rtt.min_rtt_micros() {
+            let r = min_rtt_us >> 9;
             if r < 32 {
                 bytes += GSO_MAX >> r;
             }
