@@ -65,15 +65,11 @@ impl Sent {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Acked {
     /// Octets freed.
-    pub octets: usize,
-    /// Send time of the oldest newly acknowledged segment never retransmitted.
-    pub first_xmit: Option<Instant>,
+    pub octets: u32,
     /// Send time of the newest newly acknowledged segment never retransmitted.
     pub last_xmit: Option<Instant>,
     /// Whether any newly acknowledged segment had been retransmitted.
     pub rtx_acked: bool,
-    /// Last transmission time of the highest newly acknowledged segment.
-    pub head_xmit: Option<Instant>,
     /// The latest last-transmission time among the newly acknowledged
     /// segments, and whether that one had been retransmitted (RACK).
     pub max_xmit: Option<(Instant, bool)>,
@@ -391,26 +387,24 @@ impl SendBuffer {
             if e.rtx {
                 a.rtx_acked = true;
             } else {
-                a.first_xmit = a.first_xmit.or(Some(e.xmit));
                 a.last_xmit = Some(e.xmit);
             }
-            a.head_xmit = Some(e.xmit);
             if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
                 a.max_xmit = Some((e.xmit, e.rtx));
             }
             if e.end().le(una) {
-                a.octets += e.len as usize;
+                a.octets += e.len;
                 st.sent.pop_front();
             } else {
                 let n = una.dist(e.seq);
                 e.seq = una;
                 e.len -= n;
-                a.octets += n as usize;
+                a.octets += n;
                 break;
             }
         }
         // Release the acknowledged octets from the front of the chunks.
-        let mut left = a.octets;
+        let mut left = a.octets as usize;
         while left > 0
             && let Some(c) = st.chunks.front_mut()
         {
@@ -426,7 +420,7 @@ impl SendBuffer {
                 left = 0;
             }
         }
-        self.sent_len -= a.octets as u32;
+        self.sent_len -= a.octets;
         if self.sent_len == 0 && self.unsent_len == 0 {
             // Everything sent is acknowledged and nothing waits: an idle
             // connection keeps no staging block, and no queue storage of a
@@ -556,9 +550,9 @@ mod tests {
         assert_eq!(b.xmit_of(s0.add(2920)), Some((t(3), false)));
         let a = b.ack(s0.add(2000));
         assert_eq!(a.octets, 2000);
-        assert_eq!((a.first_xmit, a.last_xmit), (Some(t(1)), Some(t(1))));
+        assert_eq!(a.last_xmit, Some(t(1)), "the newest never retransmitted");
         assert!(a.rtx_acked, "the second segment was retransmitted");
-        assert_eq!(a.head_xmit, Some(t(9)));
+        assert_eq!(a.max_xmit, Some((t(9), true)), "latest transmission");
         assert_eq!(resend(&mut b, s0.add(2000), 2000).len(), 920);
         assert_eq!(b.ack(s0.add(3500)).octets, 1500);
         assert_eq!(b.len(), 0);
@@ -675,7 +669,7 @@ mod tests {
                 }
                 3 if nxt > una => {
                     let to = una + 1 + next(nxt - una);
-                    assert_eq!(b.ack(s0.add(to as u32)).octets, to - una);
+                    assert_eq!(b.ack(s0.add(to as u32)).octets as usize, to - una);
                     una = to;
                 }
                 _ => {}

@@ -412,7 +412,15 @@ impl Connection {
             // the handshake is done), without its state tests: remember the
             // timestamp, then step 7. `predicted` let no FIN or URG through.
             self.update_ts_recent(seg);
-            self.text_and_fin(now, seg);
+            if seg.payload.is_empty() {
+                // A pure ACK: no text, and `predicted` let no FIN through;
+                // only step 8's check for a FIN that was waiting is left.
+                if !self.flags.peer_finished() && self.rcv_fin() == Some(self.rcv_nxt) {
+                    self.take_fin(now);
+                }
+            } else {
+                self.text_and_fin(now, seg);
+            }
         } else {
             self.after_ack(now, seg);
         }
@@ -714,7 +722,10 @@ impl Connection {
             // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
             let delivered =
                 (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
-            self.sack_loss_recovery(now, delivered);
+            // Outside recovery with nothing outstanding it can do nothing.
+            if self.flags.in_recovery() || self.snd_una != self.snd_nxt {
+                self.sack_loss_recovery(now, delivered);
+            }
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
                 if acked > 0 || self.flags.in_recovery() {

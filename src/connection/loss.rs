@@ -72,11 +72,19 @@ impl Connection {
     /// original transmissions that have been outstanding longer than the
     /// latest RTT plus the reordering window, arms the reordering timer for
     /// the next one, and finds a lost retransmission at SND.UNA.
+    #[inline]
     pub(super) fn rack_detect(&mut self, now: Instant) {
         if !self.rack_on() || self.snd_una == self.snd_nxt {
+            // Nothing outstanding (every ACK of a sender that keeps up):
+            // nothing can be lost, no reordering timer to run.
             self.timers.stop(Timer::Rack);
             return;
         }
+        self.rack_detect_outstanding(now);
+    }
+
+    /// [`rack_detect`](Self::rack_detect) with data outstanding.
+    fn rack_detect_outstanding(&mut self, now: Instant) {
         let recovering = self.flags.in_recovery() || self.rtx_next().is_some();
         let dupthresh_sacked = self.cold.scoreboard.sacked_bytes()
             >= crate::recovery::DUP_THRESH.saturating_mul(self.snd_mss);
