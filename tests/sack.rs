@@ -779,11 +779,18 @@ fn tail_loss_probe_fires_on_tail_loss_and_recovers_without_rto() {
         right: at(10),
     });
     let out = h.feed(a);
-    assert_eq!(
-        data(&out),
-        vec![at(7), at(8)],
-        "RACK repairs the tail: {out:?}"
-    );
+    // PRR (RFC 9937 §4): the ACK did not move SND.UNA, so the conservative
+    // bound sends what it delivered, one segment; the ACK of that
+    // retransmission is a SafeACK and lets the next one go.
+    assert_eq!(data(&out), vec![at(7)], "RACK repairs the tail: {out:?}");
+    h.advance(ms(50));
+    let mut a = h.seg(rcv, Some(at(8)), ACK, b"");
+    a.options.sack_blocks.push(SackBlock {
+        left: at(9),
+        right: at(10),
+    });
+    let out = h.feed(a);
+    assert_eq!(data(&out), vec![at(8)], "then the other hole: {out:?}");
     h.advance(ms(50));
     h.feed(h.seg(rcv, Some(at(10)), ACK, b""));
     let st = h.c.stats();

@@ -56,6 +56,9 @@ pub(crate) struct Cold {
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the peer last answered anything.
     pub(crate) persist_unanswered: u32,
+    /// The farthest reordering seen, in segments (Linux `reordering`,
+    /// reported by `tcp_info` once above the duplicate-ACK threshold).
+    pub(crate) reordering: u32,
 }
 
 impl Cold {
@@ -75,6 +78,7 @@ impl Cold {
         dupacks: 0,
         persist_backoff: 0,
         persist_unanswered: 0,
+        reordering: 0,
     };
 }
 

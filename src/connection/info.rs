@@ -43,9 +43,11 @@ pub struct TcpInfo {
     pub rcv_mss: u32,
     /// Segments in flight (Linux `packets_out`), counted in send-MSS units.
     pub unacked: u32,
-    /// Segments the peer SACKed (0: the sender keeps no SACK scoreboard yet).
+    /// Segments the peer SACKed (in send-MSS units, a partial one counted whole).
     pub sacked: u32,
-    /// Segments presumed lost: those outstanding at an RTO not yet resent.
+    /// Segments presumed lost: those outstanding at an RTO not yet resent;
+    /// with SACK, the un-SACKed ones deemed lost (RFC 6675 IsLost, RACK),
+    /// resent or not.
     pub lost: u32,
     /// Retransmitted segments still in flight (after an RTO or fast retransmit).
     pub retrans: u32,
@@ -67,11 +69,13 @@ pub struct TcpInfo {
     pub rttvar: u32,
     /// Slow-start threshold in segments; Linux's 0x7fffffff while infinite.
     pub snd_ssthresh: u32,
-    /// Congestion window in segments.
+    /// Congestion window in segments; during a SACK recovery, what is in
+    /// flight (RFC 6675 pipe) plus what PRR lets go now, as Linux reports it.
     pub snd_cwnd: u32,
     /// MSS we advertise.
     pub advmss: u32,
-    /// Duplicate-ACK threshold (Linux `reordering`): 3.
+    /// How far out of order the peer's ACKs have shown segments to arrive,
+    /// in segments, at least the duplicate-ACK threshold 3 (Linux `reordering`).
     pub reordering: u32,
     /// Free receive buffer, octets (Linux `rcv_space` is an estimate of it).
     pub rcv_space: u32,
@@ -190,9 +194,24 @@ impl Connection {
         }
         let ssthresh = cc.ssthresh();
         let opt_len = if self.flags.ts_enabled() { 12 } else { 0 };
-        let lost = self
-            .rtx_next()
-            .map_or(0, |c| self.snd_nxt.dist(c).div_ceil(mss));
+        let sb = &self.cold.scoreboard;
+        let lost = match self.rtx_next() {
+            Some(c) => self.snd_nxt.dist(c).div_ceil(mss),
+            // SACK recovery: the un-SACKed octets deemed lost (RFC 6675
+            // IsLost or RACK), resent or not, as Linux's `lost_out`.
+            None if self.flags.sack_enabled() => sb
+                .unsacked_between(self.snd_una, self.lost_end())
+                .div_ceil(mss),
+            None => 0,
+        };
+        // Linux sets cwnd to what is in flight plus what PRR lets go on
+        // each ACK of a recovery (tcp_cwnd_reduction); the same here,
+        // from RFC 6675's pipe and PRR's quota (RFC 9937).
+        let cwnd = if self.flags.in_recovery() && self.flags.sack_enabled() {
+            self.pipe().saturating_add(self.cold.prr.quota())
+        } else {
+            cc.cwnd()
+        };
         TcpInfo {
             state: linux_state(self.state),
             ca_state,
@@ -214,7 +233,7 @@ impl Connection {
             snd_mss: self.snd_mss,
             rcv_mss: self.rcv_mss,
             unacked: in_flight.div_ceil(mss),
-            sacked: 0,
+            sacked: sb.sacked_bytes().div_ceil(mss),
             lost,
             retrans: u32::from(self.rtx_next().is_some() || self.flags.in_recovery())
                 .min(in_flight.div_ceil(mss)),
@@ -230,9 +249,9 @@ impl Connection {
             } else {
                 ssthresh / mss
             },
-            snd_cwnd: cc.cwnd() / mss,
+            snd_cwnd: cwnd / mss,
             advmss: u32::from(self.cfg.mss),
-            reordering: 3,
+            reordering: self.cold.reordering.max(crate::recovery::DUP_THRESH),
             rcv_space: self.rcvbuf.window() as u32,
             total_retrans: clamp32(self.cold.rare.retransmits),
             bytes_acked: self

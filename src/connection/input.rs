@@ -669,9 +669,18 @@ impl Connection {
         self.ecn_on_ack(now, seg);
         let sacked_before = self.cold.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
+        // Where loss was known to end before this ACK, in recovery: an ACK
+        // that moves it shows further loss (RFC 9937 §4 SafeACK).
+        let lost_before = self.flags.in_recovery().then(|| self.lost_end());
         let blocks = seg.options.sack_blocks.as_slice();
-        if self.rack_on() && self.rack_sees_reordering(seg.ack, blocks) {
+        if self.rack_on()
+            && let Some(distance) = self.rack_sees_reordering(seg.ack, blocks)
+        {
             self.rack.on_reordering();
+            // How far out of order, in segments (Linux `reordering`, for tcp_info).
+            let segs = distance.div_ceil(self.snd_mss.max(1));
+            let c = self.cold.make();
+            c.reordering = c.reordering.max(segs);
         }
         if self.flags.sack_enabled()
             && let Some(d) = crate::recovery::dsack_block(blocks, seg.ack)
@@ -724,7 +733,10 @@ impl Connection {
                 (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             // Outside recovery with nothing outstanding it can do nothing.
             if self.flags.in_recovery() || self.snd_una != self.snd_nxt {
-                self.sack_loss_recovery(now, delivered);
+                // RFC 9937 §4 SafeACK: SND.UNA advanced and no further loss shown.
+                let safe = acked > 0
+                    && lost_before.is_some_and(|l| !self.lost_end().gt(l.max(self.snd_una)));
+                self.sack_loss_recovery(now, delivered, safe);
             }
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
@@ -777,10 +789,10 @@ impl Connection {
         }
     }
 
-    /// RFC 6675 §5 with RFC 6937: enter recovery when SND.UNA + 1 is deemed
-    /// lost (or on the DupThresh-th duplicate ACK), and set how much may be
-    /// sent for this ACK while in recovery.
-    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32) {
+    /// RFC 6675 §5 with RFC 9937 (PRR): enter recovery when SND.UNA + 1 is
+    /// deemed lost (or on the DupThresh-th duplicate ACK), and set how much
+    /// may be sent for this ACK while in recovery (`safe`: a SafeACK).
+    pub(super) fn sack_loss_recovery(&mut self, now: Instant, delivered: u32, safe: bool) {
         let mss = self.snd_mss;
         if !self.flags.in_recovery()
             && self.rtx_next().is_none()
@@ -805,7 +817,10 @@ impl Connection {
         if self.flags.in_recovery() {
             let ssthresh = self.cc.get().ssthresh();
             let pipe = self.pipe();
-            self.cold.make().prr.on_ack(delivered, pipe, ssthresh, mss);
+            self.cold
+                .make()
+                .prr
+                .on_ack(delivered, pipe, ssthresh, mss, safe);
         }
     }
 
@@ -839,9 +854,17 @@ impl Connection {
         if self.high_rxt.lt(self.snd_una) {
             self.high_rxt = self.snd_una;
         }
-        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
-            && sb.on_ack(self.snd_una)
-        {
+        // Octets SACKed earlier (or announced by duplicate ACKs) that this
+        // ACK now covers: delivered before, so not counted again for window
+        // growth below.
+        let mut sacked_freed = 0;
+        let mut reneged = false;
+        if let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard) {
+            let before = sb.sacked_bytes();
+            reneged = sb.on_ack(self.snd_una);
+            sacked_freed = before - sb.sacked_bytes();
+        }
+        if reneged && let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard) {
             // RFC 2018 §8: the receiver dropped data it had SACKed (reneging).
             // Forget the scoreboard; recovery, or go-back-N after a timeout
             // (SND.UNA still below the timeout's recovery point; its cursor
@@ -859,6 +882,11 @@ impl Connection {
         }
         self.last_progress = now;
         if let Some(c) = self.cold.present() {
+            if !self.flags.sack_enabled() {
+                // RFC 6937 §3 without SACK: each duplicate ACK stood for one
+                // SMSS delivered; the cumulative ACK delivers the rest.
+                sacked_freed = acked.min(c.dupacks.saturating_mul(self.snd_mss));
+            }
             c.dupacks = 0;
         }
         let rtt_sample = self.take_rtt_sample(now, seg, &freed);
@@ -892,7 +920,11 @@ impl Connection {
         } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
             let cc = self.cc.get_mut();
-            let mut sample = crate::cc::AckSample::new(acked, flight, mss);
+            // RFC 6937 DeliveredData (Linux's `acked_sacked`): octets SACKed
+            // by an earlier ACK were delivered then, and grow the window at
+            // most once (RFC 5681 §3.1: growth is for newly delivered data).
+            let delivered = acked.saturating_sub(sacked_freed);
+            let mut sample = crate::cc::AckSample::new(delivered, flight, mss);
             sample.rtt = rtt_sample;
             sample.srtt = self.rtt.srtt();
             sample.min_rtt = self.rtt.min_rtt();

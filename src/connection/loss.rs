@@ -42,11 +42,10 @@ impl Connection {
     /// reordering: it delivers an original transmission (never resent)
     /// that lies below the highest octet SACKed so far — the hole at
     /// SND.UNA by the cumulative ACK, or the newest SACK block (a
-    /// receiver's first block holds the segment that just arrived).
-    pub(super) fn rack_sees_reordering(&self, ack: SeqNum, blocks: &[SackBlock]) -> bool {
-        let Some(fack) = self.cold.scoreboard.high_sacked() else {
-            return false;
-        };
+    /// receiver's first block holds the segment that just arrived). Gives
+    /// how far below the highest SACKed octet the reordered data starts.
+    pub(super) fn rack_sees_reordering(&self, ack: SeqNum, blocks: &[SackBlock]) -> Option<u32> {
+        let fack = self.cold.scoreboard.high_sacked()?;
         let una = self.snd_una;
         let original_below_fack = |seq: SeqNum| {
             self.sndbuf
@@ -54,18 +53,21 @@ impl Connection {
                 .is_some_and(|(_, rtx, end)| !rtx && end.le(fack))
         };
         if ack.gt(una) && self.cold.scoreboard.next_hole(una).0 == una && original_below_fack(una) {
-            return true;
+            return Some(fack.dist(una));
         }
         let first = blocks.get(usize::from(
             crate::recovery::dsack_block(blocks, ack).is_some(),
-        ));
-        first.is_some_and(|b| {
-            b.left.lt(b.right)
-                && b.left.ge(una)
-                && b.right.le(fack)
-                && self.cold.scoreboard.unsacked_between(b.left, b.right) > 0
-                && original_below_fack(b.right.sub(1))
-        })
+        ))?;
+        (first.left.lt(first.right)
+            && first.left.ge(una)
+            && first.right.le(fack)
+            && self
+                .cold
+                .scoreboard
+                .unsacked_between(first.left, first.right)
+                > 0
+            && original_below_fack(first.right.sub(1)))
+        .then(|| fack.dist(self.cold.scoreboard.next_hole(first.left).0))
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: moves RACK's lost boundary over the

@@ -870,7 +870,7 @@ impl Connection {
                 Timer::Linger => self.enter_closed(CloseReason::TimedOut),
                 Timer::Rack => {
                     self.rack_detect(now);
-                    self.sack_loss_recovery(now, 0);
+                    self.sack_loss_recovery(now, 0, false);
                 }
                 Timer::LossProbe => self.on_loss_probe_timeout(now),
                 Timer::Reclaim => self.on_reclaim_timeout(now),

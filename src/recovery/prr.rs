@@ -38,9 +38,17 @@ impl Prr {
     }
 
     /// One ACK in recovery: `delivered` octets newly acknowledged or SACKed,
-    /// `pipe` after it (RFC 6675), the target `ssthresh` (RFC 6937 §3,
-    /// with the slow-start reduction bound).
-    pub(crate) fn on_ack(&mut self, delivered: u32, pipe: u32, ssthresh: u32, mss: u32) {
+    /// `pipe` after it (RFC 6675), the target `ssthresh`, and whether the
+    /// ACK is a SafeACK (it advanced SND.UNA and showed no further loss)
+    /// (RFC 9937 §4, which obsoletes RFC 6937).
+    pub(crate) fn on_ack(
+        &mut self,
+        delivered: u32,
+        pipe: u32,
+        ssthresh: u32,
+        mss: u32,
+        safe: bool,
+    ) {
         self.delivered = self.delivered.saturating_add(delivered);
         let sndcnt = if pipe > ssthresh {
             // Proportional part: CEIL(prr_delivered · ssthresh / RecoverFS) − prr_out.
@@ -48,12 +56,16 @@ impl Prr {
             let due = (u64::from(self.delivered) * u64::from(ssthresh)).div_ceil(rfs);
             (due.min(u64::from(u32::MAX)) as u32).saturating_sub(self.out)
         } else {
-            // Slow-start reduction bound: catch up to ssthresh, no faster than slow start.
-            let limit = self
-                .delivered
-                .saturating_sub(self.out)
-                .max(delivered)
-                .saturating_add(mss);
+            // RFC 9937 §4: the conservative reduction bound (PRR-CRB, send
+            // what was delivered) by default; the slow-start reduction bound
+            // (PRR-SSRB, one SMSS more) only on a SafeACK, when recovery is
+            // making progress. Linux's tcp_cwnd_reduction does the same.
+            let limit = self.delivered.saturating_sub(self.out).max(delivered);
+            let limit = if safe {
+                limit.saturating_add(mss)
+            } else {
+                limit
+            };
             (ssthresh - pipe).min(limit)
         };
         self.quota = sndcnt;
@@ -80,6 +92,11 @@ impl Prr {
         }
     }
 
+    /// Octets the last ACK still lets go (sndcnt less what was sent since).
+    pub(crate) fn quota(&self) -> u32 {
+        self.quota
+    }
+
     /// `len` octets were sent (new data or a retransmission).
     pub(crate) fn on_sent(&mut self, len: u32) {
         self.out = self.out.saturating_add(len);
@@ -100,7 +117,7 @@ mod tests {
         let mut sent = 0;
         let mut pipe = 19_000; // one lost
         for _ in 0..10 {
-            p.on_ack(mss, pipe, 10_000, mss);
+            p.on_ack(mss, pipe, 10_000, mss, false);
             pipe -= mss;
             while p.may_send(mss) {
                 p.on_sent(mss);
@@ -109,12 +126,16 @@ mod tests {
             }
         }
         assert_eq!(sent, 5, "half of what was delivered");
-        // Far below ssthresh (more losses): the slow-start bound lets it
-        // catch up by what PRR held back (11 delivered − 5 sent) plus one MSS.
-        p.on_ack(mss, 2_000, 10_000, mss);
+        // Far below ssthresh (more losses): the conservative bound lets it
+        // catch up by what PRR held back (11 delivered − 5 sent) ...
+        let mut crb = p;
+        crb.on_ack(mss, 2_000, 10_000, mss, false);
+        assert_eq!(crb.room(mss), 6 * mss);
+        // ... and on a SafeACK the slow-start bound by one MSS more.
+        p.on_ack(mss, 2_000, 10_000, mss, true);
         assert_eq!(p.room(mss), 7 * mss);
         // Just below ssthresh: only the gap.
-        p.on_ack(mss, 9_500, 10_000, mss);
+        p.on_ack(mss, 9_500, 10_000, mss, true);
         assert_eq!(p.room(mss), 500);
     }
 }

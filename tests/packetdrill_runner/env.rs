@@ -118,6 +118,13 @@ impl World {
                     c.send_buffer = def.max(1);
                 }
             }
+            // Linux restarts from a smaller window after an idle RTO
+            // (RFC 5681 §4.1); defaults.sh turns that off, as we do.
+            "tcp_slow_start_after_idle" if n()? != 0 => {
+                return Err(
+                    "sysctl tcp_slow_start_after_idle=1 (restart after idle) is not modeled".into(),
+                );
+            }
             // Settings whose Linux value is what we do anyway, or that only
             // tune machinery we do not have (TSO, pacing, metrics cache).
             "tcp_sack"
@@ -154,6 +161,8 @@ impl World {
 
     /// Runs one back-quoted shell block, line by line.
     pub fn shell(&mut self, cmd: &str) -> Result<(), String> {
+        // A backslash at the end of a line continues the command.
+        let cmd = cmd.replace("\\\n", " ");
         for line in cmd.lines().flat_map(|l| l.split(';')) {
             let w: Vec<&str> = line.split_whitespace().collect();
             let Some(&prog) = w.first() else { continue };
