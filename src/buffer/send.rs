@@ -461,7 +461,6 @@ impl Store {
     /// chunk, with as many whole segments after it as are staged (so that
     /// the next segments lie in one chunk again), and the pieces are copied
     /// together. Returns them and where the next segment starts.
-    #[cold]
     fn take_gathered(&mut self, chunk: usize, off: usize, n: usize) -> (Bytes, usize, usize) {
         // Copy what the chunks hold, freezing staged copies when they run out.
         if self.gather.capacity() - self.gather.len() < n {

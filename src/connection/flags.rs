@@ -71,6 +71,22 @@ impl Flags {
     }
 }
 
+/// The flags [`Flags::sends_new_data_only`] wants set (header prediction
+/// on, our SYN acknowledged) and clear (SYN, loss probe, zero-window and
+/// keep-alive probes, fast and go-back-N retransmissions, recovery, FIN).
+/// `ack_now` may be either: a data segment carries the ACK.
+const NEW_DATA_SET: u32 = 1 << 8 | 1 << 9;
+const NEW_DATA_CLEAR: u32 = 1 << 0 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 19 | 1 << 24;
+
+impl Flags {
+    /// Whether no flag makes anything but new data (or, failing that, a
+    /// pure ACK) the next segment (one mask test for the ten flags).
+    #[inline(always)]
+    pub(super) fn sends_new_data_only(self) -> bool {
+        self.0 & (NEW_DATA_SET | NEW_DATA_CLEAR) == NEW_DATA_SET
+    }
+}
+
 flags! {
     /// Made by `Connection::listen`: a reset in SYN-RECEIVED returns to LISTEN.
     one_shot_listener, set_one_shot_listener = 7;
@@ -392,6 +408,42 @@ mod tests {
             assert_eq!(f.0 | CLOSE_MASK, !0, "no flag cleared");
             f.set_close_reason(None);
             assert_eq!(f, Flags(!CLOSE_MASK));
+        }
+    }
+
+    #[test]
+    fn new_data_only_is_exactly_its_ten_flags() {
+        let mut f = Flags::default();
+        f.set_header_prediction(true);
+        f.set_syn_acked(true);
+        // Flags that do not matter.
+        f.set_ack_now(true);
+        f.set_ts_enabled(true);
+        f.set_sack_enabled(true);
+        f.set_want_writable(true);
+        f.set_has_tlp_high_seq(true);
+        assert!(f.sends_new_data_only());
+        type Set = fn(&mut Flags, bool);
+        let must_be_clear: [Set; 8] = [
+            Flags::set_syn_pending,
+            Flags::set_tlp_pending,
+            Flags::set_zero_window_probe,
+            Flags::set_keepalive_probe,
+            Flags::set_has_fast_rtx,
+            Flags::set_has_rtx_next,
+            Flags::set_in_recovery,
+            Flags::set_has_fin_seq,
+        ];
+        for set in must_be_clear {
+            let mut g = f;
+            set(&mut g, true);
+            assert!(!g.sends_new_data_only());
+        }
+        let must_be_set: [Set; 2] = [Flags::set_header_prediction, Flags::set_syn_acked];
+        for set in must_be_set {
+            let mut g = f;
+            set(&mut g, false);
+            assert!(!g.sends_new_data_only());
         }
     }
 

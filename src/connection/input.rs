@@ -1067,6 +1067,7 @@ impl Connection {
 
     /// Steps 7 and 8: take in-window data (out of order kept, SHLD-31) and act
     /// on a FIN only once everything before it has arrived (B5).
+    #[inline(always)]
     fn text_and_fin(&mut self, now: Instant, seg: &mut Segment) {
         let receiving = match self.state {
             State::Established | State::FinWait1 | State::FinWait2 => true,

@@ -4,7 +4,7 @@
 
 use super::{Connection, Timer};
 use crate::buffer::Acked;
-use crate::recovery::probe_timeout;
+use crate::recovery::probe_timeout_micros;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 use crate::wire::SackBlock;
@@ -172,15 +172,14 @@ impl Connection {
             return;
         }
         let one = self.snd_nxt.dist(self.snd_una) <= self.snd_mss;
-        let pto = probe_timeout(self.rtt.srtt(), one);
-        let mut at = now + pto;
+        let pto = probe_timeout_micros(self.rtt.srtt_micros(), one);
+        let mut at = now.total_micros().saturating_add(pto);
         if let Some(rto) = self.timers.deadline(Timer::Retransmit)
-            && at >= rto
+            && at >= rto.total_micros()
         {
-            let before = Instant::from_micros(rto.total_micros().saturating_sub(1));
-            at = before.max(now);
+            at = rto.total_micros().saturating_sub(1).max(now.total_micros());
         }
-        self.timers.set(Timer::LossProbe, at);
+        self.timers.set(Timer::LossProbe, Instant::from_micros(at));
     }
 
     /// RFC 8985 §7.3: the probe timer fired: one probe goes out next, and

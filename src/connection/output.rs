@@ -4,7 +4,7 @@ use super::{Connection, Timer};
 use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
-use crate::wire::{Flags, Options, Segment, Timestamps};
+use crate::wire::{Flags, Options, SackBlocks, Segment, Timestamps};
 use alloc::collections::VecDeque;
 use bytes::Bytes;
 
@@ -42,7 +42,15 @@ impl Connection {
     #[inline(never)]
     fn transmit(&mut self, now: Instant) -> Option<Segment> {
         let nxt_before = self.snd_nxt;
-        let mut seg = self.next_segment(now);
+        let mut seg = if self.sends_new_data_only() {
+            match self.new_data_fast(now) {
+                Some(s) => return Some(s),
+                // What `next_segment` sends when no new data may go.
+                None => self.probe_or_ack(now),
+            }
+        } else {
+            self.next_segment(now)
+        };
         match &mut seg {
             Some(s) => {
                 // New data starts at the old SND.NXT; anything below is a retransmission.
@@ -77,6 +85,40 @@ impl Connection {
             }
         }
         seg
+    }
+
+    /// Whether [`next_segment`](Self::next_segment) comes down to new data
+    /// or, when none may go, [`probe_or_ack`](Self::probe_or_ack): data is
+    /// queued in ESTABLISHED and nothing it puts first is due (no reply,
+    /// SYN, retransmission, loss probe, recovery or FIN). A sender in a
+    /// bulk transfer, every segment. Off with header prediction, so that
+    /// tests/header_prediction.rs compares it with the general path.
+    #[inline]
+    fn sends_new_data_only(&self) -> bool {
+        self.flags.sends_new_data_only()
+            && self.state == State::Established
+            && self.sndbuf.unsent_len() > 0
+            && self.cold.replies.is_empty()
+    }
+
+    /// [`new_data`](Self::new_data) and what [`transmit`](Self::transmit)
+    /// does with its segment, for [`sends_new_data_only`](Self::sends_new_data_only):
+    /// no FIN to send, not in recovery (no PRR count), a segment that is
+    /// new data by construction.
+    #[inline]
+    fn new_data_fast(&mut self, now: Instant) -> Option<Segment> {
+        let nd = self.new_data_len(false, false);
+        let mut s = self.send_new_data(now, nd, false)?;
+        self.ecn_on_transmit(&mut s, true);
+        self.count_segment_out();
+        if s.flags.psh() {
+            self.sndbuf.mark_last_pushed();
+        }
+        if self.cfg.push_each_gso_burst && self.closes_gso_burst(s.seq, s.flags.psh()) {
+            s.flags = s.flags.with(Flags::PSH);
+        }
+        self.on_ack_sent(&s);
+        Some(s)
     }
 
     /// A cheap test that every source of output below is empty, so that
@@ -440,13 +482,20 @@ impl Connection {
             }
             return None;
         }
+        let nd = self.new_data_len(probe, fin_due);
+        self.send_new_data(now, nd, fin_due)
+    }
+
+    /// The rest of [`new_data`](Self::new_data) once `nd` says how much may go.
+    #[inline(always)]
+    fn send_new_data(&mut self, now: Instant, nd: NewData, fin_due: bool) -> Option<Segment> {
         let NewData {
             want,
             len,
             held,
             flight,
             cwnd,
-        } = self.new_data_len(probe, fin_due);
+        } = nd;
         if len < want {
             // The congestion window, not the application, holds data back.
             self.usage.on_send(true, flight, self.snd_una, self.snd_nxt);
@@ -511,6 +560,7 @@ impl Connection {
     }
 
     /// How much new data may go now; see [`NewData`].
+    #[inline(always)]
     fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
         let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
@@ -594,6 +644,7 @@ impl Connection {
     /// closes such a packet: the group is full, or this segment is the last
     /// of the run (`last`, or nothing more may go now). Returns whether the
     /// new-data segment just sent, which started at `seq`, gets PSH.
+    #[inline(always)]
     fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
         let (next, count) = (self.gso_burst_next, self.gso_burst_count);
         let count = if next == seq {
@@ -620,20 +671,17 @@ impl Connection {
     fn gso_max_segs(&self) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = u64::from(self.snd_mss.max(1));
-        let cc = self.cc.get();
-        let Some(srtt) = self.rtt.srtt() else {
+        let Some(srtt_us) = self.rtt.srtt_micros() else {
             return (GSO_MAX / mss).max(2) as u32;
         };
-        let srtt_us = (srtt.as_micros() as u64).max(1);
-        let ratio = if cc.cwnd() < cc.ssthresh() / 2 {
-            200
-        } else {
-            120
-        };
-        let rate = u64::from(cc.cwnd()) * ratio / 100 * 1_000_000 / srtt_us;
+        let srtt_us = u64::from(srtt_us).max(1);
+        let cc = self.cc.get();
+        let cwnd = cc.cwnd();
+        let ratio = if cwnd < cc.ssthresh() / 2 { 200 } else { 120 };
+        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
         let mut bytes = rate >> 10;
-        if let Some(min_rtt) = self.rtt.min_rtt() {
-            let r = (min_rtt.as_micros() as u64) >> 9;
+        if let Some(min_rtt_us) = self.rtt.min_rtt_micros() {
+            let r = min_rtt_us >> 9;
             if r < 32 {
                 bytes += GSO_MAX >> r;
             }
@@ -652,22 +700,67 @@ impl Connection {
         }
     }
 
+    /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` carrying `payload` (or a lone
+    /// FIN): [`make_segment`](Self::make_segment) and
+    /// [`stamp`](Self::stamp) for a segment that always has ACK, built in
+    /// one place (a data segment in a bulk transfer is this, every time).
+    #[inline(always)]
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
-        let mut s = self.make_segment(seq, flags);
-        if !s.options.sack_blocks.is_empty() && !payload.is_empty() {
-            // The blocks must not push the segment past the MSS (RFC 9293
-            // §3.7.1): keep those that fit beside the payload.
-            let room = self.snd_mss.saturating_sub(payload.len() as u32);
-            let fit = (room.saturating_sub(4) / 8) as usize;
-            let all = s.options.sack_blocks;
-            s.options.sack_blocks.clear();
-            for b in all.as_slice().iter().take(fit) {
-                s.options.sack_blocks.push(*b);
-            }
+        debug_assert!(flags.ack() && !flags.rst());
+        let window = self.window_field();
+        let mut options = Options::default();
+        if self.flags.sack_enabled() && !self.cold.sack_report.is_empty() {
+            options.sack_blocks = self.data_sack_blocks(payload.len());
         }
-        s.payload = payload;
-        self.stamp(now, &mut s);
-        s
+        if self.flags.ts_enabled() {
+            options.timestamps = Some(Timestamps {
+                val: self.ts_now(now),
+                ecr: self.ts_recent,
+            });
+        }
+        Segment {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq,
+            ack: self.rcv_nxt,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload,
+        }
+    }
+
+    /// The SACK blocks of a segment carrying `payload_len` octets: those
+    /// [`make_segment`](Self::make_segment) reports, less any that would
+    /// push the segment past the MSS (RFC 9293 §3.7.1: keep those that fit
+    /// beside the payload).
+    #[inline(never)]
+    fn data_sack_blocks(&mut self, payload_len: usize) -> SackBlocks {
+        let all = self.report_sack_blocks();
+        if all.is_empty() || payload_len == 0 {
+            return all;
+        }
+        let room = self.snd_mss.saturating_sub(payload_len as u32);
+        let fit = (room.saturating_sub(4) / 8) as usize;
+        let mut kept = SackBlocks::new();
+        for b in all.as_slice().iter().take(fit) {
+            kept.push(*b);
+        }
+        kept
+    }
+
+    /// The SACK blocks to report now (RFC 2018 §3: four fit, three beside
+    /// timestamps), for a segment with ACK (and no RST) once SACK is on.
+    fn report_sack_blocks(&mut self) -> SackBlocks {
+        let mut blocks = SackBlocks::new();
+        let max = if self.flags.ts_enabled() { 3 } else { 4 };
+        let rcvbuf = &self.rcvbuf;
+        self.cold
+            .make()
+            .sack_report
+            .fill(&mut blocks, max, self.rcv_nxt, |s| rcvbuf.ooo_run(s));
+        blocks
     }
 
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with the window we advertise now.
@@ -679,15 +772,7 @@ impl Connection {
             && !flags.rst()
             && !self.cold.sack_report.is_empty()
         {
-            // RFC 2018 §3: four blocks fit, three beside timestamps.
-            let max = if self.flags.ts_enabled() { 3 } else { 4 };
-            let rcvbuf = &self.rcvbuf;
-            self.cold
-                .make()
-                .sack_report
-                .fill(&mut options.sack_blocks, max, self.rcv_nxt, |s| {
-                    rcvbuf.ooo_run(s)
-                });
+            options.sack_blocks = self.report_sack_blocks();
         }
         Segment {
             src_port: self.local_port,

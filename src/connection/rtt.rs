@@ -119,6 +119,18 @@ impl RttEstimator {
         (self.srtt != NONE).then(|| Duration::from_micros(u64::from(self.srtt)))
     }
 
+    /// [`srtt`](Self::srtt) in microseconds (what it is kept in).
+    #[inline]
+    pub(crate) fn srtt_micros(&self) -> Option<u32> {
+        (self.srtt != NONE).then_some(self.srtt)
+    }
+
+    /// [`min_rtt`](Self::min_rtt) in microseconds.
+    #[inline]
+    pub(crate) fn min_rtt_micros(&self) -> Option<u32> {
+        (self.min_rtt != NONE).then_some(self.min_rtt)
+    }
+
     pub(crate) fn min_rtt(&self) -> Option<Duration> {
         (self.min_rtt != NONE).then(|| Duration::from_micros(u64::from(self.min_rtt)))
     }

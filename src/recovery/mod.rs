@@ -11,7 +11,7 @@ mod scoreboard;
 mod undo;
 
 pub(crate) use prr::Prr;
-pub(crate) use rack::{Rack, Reordering, probe_timeout};
+pub(crate) use rack::{Rack, Reordering, probe_timeout_micros};
 pub(crate) use report::SackReport;
 pub(crate) use scoreboard::{DUP_THRESH, Scoreboard, dsack_block};
 pub(crate) use undo::Undo;

@@ -19,8 +19,8 @@ const MIN_RTT_WINDOW_US: u64 = MIN_RTT_WINDOW.as_secs() * 1_000_000;
 const REO_WND_PERSIST: u8 = 16;
 
 /// Worst-case delayed ACK added to the probe timeout when one segment is
-/// in flight (RFC 8985 §7.2, WCDelAckT).
-const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// in flight (RFC 8985 §7.2, WCDelAckT), µs.
+const WC_DEL_ACK_US: u64 = 200_000;
 
 /// No time recorded (for `xmit_ts` and `min_rtt`, kept in whole
 /// microseconds as every time here is; `Option`s would double their size).
@@ -237,15 +237,17 @@ impl Rack {
 /// (`tcp_schedule_loss_probe`): 2·SRTT, plus the worst-case delayed ACK
 /// when a single segment is in flight, else plus 2 ms of timer slack
 /// (`TCP_TIMEOUT_MIN`); 1 s before any RTT sample.
-pub(crate) fn probe_timeout(srtt: Option<Duration>, one_segment: bool) -> Duration {
-    match srtt {
-        None => Duration::from_secs(1),
+/// In microseconds, from SRTT in microseconds: integer arithmetic, as the
+/// timer is re-armed with every new data segment.
+pub(crate) fn probe_timeout_micros(srtt_us: Option<u32>, one_segment: bool) -> u64 {
+    match srtt_us {
+        None => 1_000_000,
         Some(s) => {
-            let pto = s * 2;
+            let pto = 2 * u64::from(s);
             if one_segment {
-                pto + WC_DEL_ACK
+                pto + WC_DEL_ACK_US
             } else {
-                pto + Duration::from_millis(2)
+                pto + 2_000
             }
         }
     }
