@@ -1199,3 +1199,45 @@ fn keepalive_probes_an_idle_peer_and_gives_up_only_after_the_configured_probes()
     assert_eq!(h.c.state(), State::Closed);
     assert_eq!(h.closed_event(), Some(CloseReason::TimedOut));
 }
+
+/// RFC 9293 §3.10.7.4 step 5 keeps SND.WND as an offset from SND.UNA. An
+/// older peer segment (a retransmission: SEG.SEQ < SND.WL1) that
+/// acknowledges new data with a small window must still set the window:
+/// keeping the old offset after SND.UNA moved would put the right edge past
+/// what the peer offered, and Linux 6.x drops a segment that ends beyond its
+/// window together with its ACK (a deadlock seen with a kernel echo server
+/// whose window had closed to 1 KiB).
+fn old_segment_acking_new_data_sets_the_window(iss: u32, peer_iss: u32) {
+    let (mut h, snd, rcv) = established_active(plain(), iss, peer_iss);
+    let mss = 1460u32;
+    // The peer's first data segment is lost; its second arrives out of
+    // order and SND.WL1 becomes its sequence number.
+    h.feed(h.seg(rcv.add(100), Some(snd), ACK, &[2u8; 100]));
+    h.drain();
+    h.c.send(&pattern(20 * mss as usize, 9)).unwrap();
+    let out = h.drain();
+    assert_eq!(data_of(&out).len(), 10, "initial window: {out:?}");
+    // The peer retransmits its first segment (SEG.SEQ < SND.WL1, at
+    // RCV.NXT), now acknowledging one of ours and offering 1,000 octets.
+    let mut old = h.seg(rcv, Some(snd.add(mss)), ACK, &[1u8; 100]);
+    old.window = 1000;
+    let out = h.feed(old);
+    let edge = snd.add(mss + 1000);
+    for s in data_of(&out) {
+        assert!(
+            s.seq.add(s.payload.len() as u32).le(edge),
+            "sent beyond the offered window (edge {edge:?}): {s:?}"
+        );
+    }
+    assert!(data_of(&out).is_empty(), "nothing new fits: {out:?}");
+}
+
+#[test]
+fn an_old_segment_acking_new_data_sets_the_send_window() {
+    old_segment_acking_new_data_sets_the_window(ISS, PEER_ISS);
+}
+
+#[test]
+fn an_old_segment_acking_new_data_sets_the_send_window_across_the_wrap() {
+    old_segment_acking_new_data_sets_the_window(WRAP_ISS, WRAP_PEER_ISS);
+}

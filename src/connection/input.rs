@@ -435,7 +435,7 @@ impl Connection {
             // held `send_more` tail is released, and the window updated.
             self.flags.set_more_hold(false);
             let wnd = u32::from(seg.window) << self.snd_wscale;
-            self.update_send_window(seg, wnd);
+            self.update_send_window(seg, wnd, false);
             if let Some(c) = self.cold.present() {
                 c.persist_unanswered = 0;
             }
@@ -802,7 +802,7 @@ impl Connection {
                 self.cold.make().rare.fast_retransmits += 1;
             }
         }
-        self.update_send_window(seg, wnd);
+        self.update_send_window(seg, wnd, acked > 0);
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
         if let Some(c) = self.cold.present() {
             c.persist_unanswered = 0;
@@ -811,9 +811,21 @@ impl Connection {
 
     /// §3.10.7.4 step 5: update the window (`wnd`, scaled) only from newer
     /// segments (SND.WL1/WL2, B9).
+    ///
+    /// An ACK that advanced SND.UNA (`advanced`) also updates it, whatever
+    /// its sequence number (as Linux's `tcp_may_update_window`): SND.WND is
+    /// an offset from SND.UNA, so keeping the old offset after SND.UNA moved
+    /// would slide the right edge past what the peer offered. A retransmitted
+    /// peer segment (SEG.SEQ < SND.WL1) acknowledging new data with a small
+    /// window would otherwise let us send beyond it, and a receiver that
+    /// drops segments beyond its window (Linux 6.x) then drops their ACKs
+    /// too: both sides wait on each other.
     #[inline]
-    fn update_send_window(&mut self, seg: &Segment, wnd: u32) {
-        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+    fn update_send_window(&mut self, seg: &Segment, wnd: u32, advanced: bool) {
+        if advanced
+            || self.snd_wl1.lt(seg.seq)
+            || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack))
+        {
             let opened = wnd > self.snd_wnd;
             self.snd_wnd = wnd;
             self.snd_wl1 = seg.seq;
