@@ -20,7 +20,8 @@ const READABLE: u8 = CONNECTED + 1;
 const WRITABLE: u8 = CONNECTED + 2;
 const PEER_FINISHED: u8 = CONNECTED + 3;
 const CLOSED: u8 = CONNECTED + 4;
-const REASONS: [CloseReason; 5] = [
+/// Every close reason, in the order of their codes (also the flags word's).
+pub(super) const REASONS: [CloseReason; 5] = [
     CloseReason::Normal,
     CloseReason::Reset,
     CloseReason::Refused,

@@ -158,14 +158,8 @@ flags! {
 const CLOSE_SHIFT: u32 = 29;
 const CLOSE_MASK: u32 = 0b111 << CLOSE_SHIFT;
 
-/// Every close reason, in the order of their codes.
-const REASONS: [CloseReason; 5] = [
-    CloseReason::Normal,
-    CloseReason::Reset,
-    CloseReason::Refused,
-    CloseReason::TimedOut,
-    CloseReason::Aborted,
-];
+// Every close reason, in the order of their codes: the event queue's table.
+use super::events::REASONS;
 
 /// Code → reason (one load; codes 6 and 7 are never stored).
 const DECODE_REASON: [Option<CloseReason>; 8] = [
