@@ -128,6 +128,15 @@ impl Connection {
         self.cold.allocated().is_some_and(|c| !c.replies.is_empty())
     }
 
+    /// Whether out-of-order data waits to be reported in SACK blocks (none
+    /// while the cold state was never allocated).
+    #[inline(always)]
+    fn has_sack_report(&self) -> bool {
+        self.cold
+            .allocated()
+            .is_some_and(|c| !c.sack_report.is_empty())
+    }
+
     /// A cheap test that every source of output below is empty, so that
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
@@ -716,7 +725,7 @@ impl Connection {
         debug_assert!(flags.ack() && !flags.rst());
         let window = self.window_field();
         let mut options = Options::default();
-        if self.flags.sack_enabled() && !self.cold.sack_report.is_empty() {
+        if self.flags.sack_enabled() && self.has_sack_report() {
             options.sack_blocks = self.data_sack_blocks(payload.len());
         }
         if self.flags.ts_enabled() {
@@ -774,11 +783,7 @@ impl Connection {
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
         let mut options = Options::default();
-        if self.flags.sack_enabled()
-            && flags.ack()
-            && !flags.rst()
-            && !self.cold.sack_report.is_empty()
-        {
+        if self.flags.sack_enabled() && flags.ack() && !flags.rst() && self.has_sack_report() {
             options.sack_blocks = self.report_sack_blocks();
         }
         Segment {
