@@ -124,8 +124,16 @@ impl Connection {
     /// Whether a reply (a RST) is queued: a null test while the cold
     /// state was never allocated, as in nearly every connection.
     #[inline(always)]
-    fn has_replies(&self) -> bool {
+    pub(super) fn has_replies(&self) -> bool {
         self.cold.allocated().is_some_and(|c| !c.replies.is_empty())
+    }
+
+    /// Whether the retransmission timer has not expired since the last
+    /// progress (`Cold::retries` is zero; a null test while the cold state
+    /// was never allocated).
+    #[inline(always)]
+    pub(super) fn no_retries(&self) -> bool {
+        self.cold.allocated().is_none_or(|c| c.retries == 0)
     }
 
     /// Whether out-of-order data waits to be reported in SACK blocks (none
@@ -341,7 +349,7 @@ impl Connection {
         let flags = if with_ack {
             self.ecn_synack_flags(Flags::SYN.with(Flags::ACK))
         } else {
-            self.ecn_syn_flags(Flags::SYN, self.cold.retries == 0)
+            self.ecn_syn_flags(Flags::SYN, self.no_retries())
         };
         let mut s = Segment {
             src_port: self.local_port,
@@ -384,7 +392,7 @@ impl Connection {
                 self.rcv_adv = edge;
             }
         }
-        if self.cold.retries == 0 && self.rtt_probe().is_none() {
+        if self.no_retries() && self.rtt_probe().is_none() {
             self.set_syn_rtt_probe(Some(now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
