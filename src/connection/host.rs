@@ -16,7 +16,7 @@ impl Connection {
     pub(crate) fn may_transmit(&self) -> bool {
         if matches!(self.state, State::Closed | State::Listen) {
             // Only queued replies (a RST) leave a closed connection.
-            return self.has_replies();
+            return !self.no_replies();
         }
         !self.nothing_to_send()
     }

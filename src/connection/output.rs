@@ -98,7 +98,7 @@ impl Connection {
         self.flags.sends_new_data_only()
             && self.state == State::Established
             && self.sndbuf.unsent_len() > 0
-            && !self.has_replies()
+            && self.no_replies()
     }
 
     /// [`new_data`](Self::new_data) and what [`transmit`](Self::transmit)
@@ -121,11 +121,11 @@ impl Connection {
         Some(s)
     }
 
-    /// Whether a reply (a RST) is queued: a null test while the cold
+    /// Whether no reply (a RST) is queued: a null test while the cold
     /// state was never allocated, as in nearly every connection.
     #[inline(always)]
-    pub(super) fn has_replies(&self) -> bool {
-        self.cold.allocated().is_some_and(|c| !c.replies.is_empty())
+    pub(super) fn no_replies(&self) -> bool {
+        self.cold.allocated().is_none_or(|c| c.replies.is_empty())
     }
 
     /// Whether the retransmission timer has not expired since the last
@@ -152,7 +152,7 @@ impl Connection {
         // `output_due`: SYN, ACK, loss probe, zero-window or keep-alive
         // probe due, or a fast or go-back-N retransmission pending.
         !self.flags.output_due()
-            && !self.has_replies()
+            && self.no_replies()
             && !(self.flags.in_recovery() && self.flags.sack_enabled())
             && self.sndbuf.unsent_len() == 0
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
