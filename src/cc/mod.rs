@@ -318,6 +318,29 @@ impl Controller {
         }
     }
 
+    /// [`CongestionControl::cwnd`], without the call through `dyn` for
+    /// the crate's controllers.
+    #[inline]
+    pub(crate) fn cwnd(&self) -> u32 {
+        match self {
+            Controller::NewReno(c) => c.cwnd(),
+            Controller::Cubic(c) => c.cwnd(),
+            Controller::Unlimited(c) => c.cwnd(),
+            Controller::Custom(c) => c.cwnd(),
+        }
+    }
+
+    /// [`CongestionControl::ssthresh`], as [`cwnd`](Self::cwnd).
+    #[inline]
+    pub(crate) fn ssthresh(&self) -> u32 {
+        match self {
+            Controller::NewReno(c) => c.ssthresh(),
+            Controller::Cubic(c) => c.ssthresh(),
+            Controller::Unlimited(c) => c.ssthresh(),
+            Controller::Custom(c) => c.ssthresh(),
+        }
+    }
+
     /// [`CongestionControl::on_ack`]: the crate's CUBIC takes the µs form
     /// as it is, any other controller the [`AckSample`] made from it.
     #[inline]

@@ -1026,7 +1026,7 @@ impl Connection {
             // by an earlier ACK were delivered then, and grow the window at
             // most once (RFC 5681 §3.1: growth is for newly delivered data).
             let delivered = acked.saturating_sub(sacked_freed);
-            let cc = self.cc.get();
+            let cc = &self.cc;
             let sample = crate::cc::AckInfo {
                 acked: delivered,
                 flight,
