@@ -108,14 +108,21 @@ impl Connection {
     #[inline]
     fn new_data_fast(&mut self, now: Instant) -> Option<Segment> {
         let nd = self.new_data_len(false, false);
+        let cwnd = nd.cwnd;
         let mut s = self.send_new_data(now, nd, false)?;
         self.ecn_on_transmit(&mut s, true);
         self.count_segment_out();
         if s.flags.psh() {
             self.sndbuf.mark_last_pushed();
         }
-        if self.cfg.push_each_gso_burst && self.closes_gso_burst(s.seq, s.flags.psh()) {
-            s.flags = s.flags.with(Flags::PSH);
+        if self.cfg.push_each_gso_burst {
+            // Sending changes the congestion window only when it restarts
+            // an idle flight (`start_progress_clock`): otherwise the
+            // look-ahead uses the one read above.
+            let cwnd = (s.seq != self.snd_una).then_some(cwnd);
+            if self.closes_gso_burst_at(s.seq, s.flags.psh(), false, cwnd) {
+                s.flags = s.flags.with(Flags::PSH);
+            }
         }
         self.on_ack_sent(&s);
         Some(s)
@@ -562,6 +569,13 @@ impl Connection {
     /// How much new data may go now; see [`NewData`].
     #[inline(always)]
     fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
+        self.new_data_len_at(probe, fin_due, self.cc.get().cwnd())
+    }
+
+    /// [`new_data_len`](Self::new_data_len) with the congestion window
+    /// `cwnd` (the controller's, read by the caller).
+    #[inline(always)]
+    fn new_data_len_at(&self, probe: bool, fin_due: bool, cwnd: u32) -> NewData {
         let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
@@ -572,7 +586,6 @@ impl Connection {
         };
         let flight = self.flight_size();
         let mss = self.snd_mss;
-        let cwnd = self.cc.get().cwnd();
         let cwnd_room = if probe {
             mss
         } else if self.flags.in_recovery() && self.flags.sack_enabled() {
@@ -646,19 +659,34 @@ impl Connection {
     /// new-data segment just sent, which started at `seq`, gets PSH.
     #[inline(always)]
     fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
+        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
+        self.closes_gso_burst_at(seq, last, fin_due, None)
+    }
+
+    /// [`closes_gso_burst`](Self::closes_gso_burst) with `fin_due` (a FIN
+    /// waits to be sent) and, when the caller knows it, the congestion
+    /// window (else it is read).
+    #[inline(always)]
+    fn closes_gso_burst_at(
+        &mut self,
+        seq: SeqNum,
+        last: bool,
+        fin_due: bool,
+        cwnd: Option<u32>,
+    ) -> bool {
         let (next, count) = (self.gso_burst_next, self.gso_burst_count);
         let count = if next == seq {
             count.saturating_add(1)
         } else {
             1
         };
-        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
+        let cwnd = cwnd.unwrap_or_else(|| self.cc.get().cwnd());
         // The cheap tests first: `gso_max_segs` is at least 2.
         let closes =
             last || matches!(
-                self.new_data_len(false, fin_due),
+                self.new_data_len_at(false, fin_due, cwnd),
                 NewData { len: 0, .. } | NewData { held: true, .. }
-            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs());
+            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs(cwnd));
         self.gso_burst_next = self.snd_nxt;
         self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2
@@ -668,24 +696,29 @@ impl Connection {
     /// (twice cwnd per RTT in slow start, 1.2 times after), plus a share of
     /// 64 KiB on paths under a few ms, never under 2 segments nor over
     /// 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
-    fn gso_max_segs(&self) -> u32 {
+    fn gso_max_segs(&self, cwnd: u32) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = u64::from(self.snd_mss.max(1));
         let Some(srtt_us) = self.rtt.srtt_micros() else {
             return (GSO_MAX / mss).max(2) as u32;
         };
-        let srtt_us = u64::from(srtt_us).max(1);
-        let cc = self.cc.get();
-        let cwnd = cc.cwnd();
-        let ratio = if cwnd < cc.ssthresh() / 2 { 200 } else { 120 };
-        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
-        let mut bytes = rate >> 10;
-        if let Some(min_rtt_us) = self.rtt.min_rtt_micros() {
-            let r = min_rtt_us >> 9;
-            if r < 32 {
-                bytes += GSO_MAX >> r;
-            }
+        // The share of 64 KiB for a short path: all of it under 512 µs.
+        let share = match self.rtt.min_rtt_micros() {
+            Some(min_rtt_us) if min_rtt_us >> 9 < 32 => GSO_MAX >> (min_rtt_us >> 9),
+            _ => 0,
+        };
+        if share == GSO_MAX {
+            // The share alone reaches the cap: no need for the rate.
+            return (GSO_MAX / mss).max(2) as u32;
         }
+        let srtt_us = u64::from(srtt_us).max(1);
+        let ratio = if cwnd < self.cc.get().ssthresh() / 2 {
+            200
+        } else {
+            120
+        };
+        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
+        let bytes = (rate >> 10) + share;
         (bytes.min(GSO_MAX) / mss).max(2) as u32
     }
 
