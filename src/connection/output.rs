@@ -109,23 +109,26 @@ impl Connection {
     fn new_data_fast(&mut self, now: Instant) -> Option<Segment> {
         let nd = self.new_data_len(false, false);
         let cwnd = nd.cwnd;
-        let mut s = self.send_new_data(now, nd, false)?;
-        self.ecn_on_transmit(&mut s, true);
+        let (seq, flags, data) = self.take_new_data(now, nd, false)?;
+        let mut flags = self.ecn_flags_on_transmit(flags, true);
         self.count_segment_out();
-        if s.flags.psh() {
+        if flags.psh() {
             self.sndbuf.mark_last_pushed();
         }
         if self.cfg.push_each_gso_burst {
             // Sending changes the congestion window only when it restarts
             // an idle flight (`start_progress_clock`): otherwise the
             // look-ahead uses the one read above.
-            let cwnd = (s.seq != self.snd_una).then_some(cwnd);
-            if self.closes_gso_burst_at(s.seq, s.flags.psh(), false, cwnd) {
-                s.flags = s.flags.with(Flags::PSH);
+            let cwnd = (seq != self.snd_una).then_some(cwnd);
+            if self.closes_gso_burst_at(seq, flags.psh(), false, cwnd) {
+                flags = flags.with(Flags::PSH);
             }
         }
-        self.on_ack_sent(&s);
-        Some(s)
+        // The segment is built last, straight into the caller's: its
+        // window first, then the ACK bookkeeping that moves RCV.ADV.
+        let window = self.window_field();
+        self.on_ack_sent_fields(self.rcv_nxt, window, false);
+        Some(self.data_segment_with(now, seq, flags, data, window))
     }
 
     /// A cheap test that every source of output below is empty, so that
@@ -496,6 +499,19 @@ impl Connection {
     /// The rest of [`new_data`](Self::new_data) once `nd` says how much may go.
     #[inline(always)]
     fn send_new_data(&mut self, now: Instant, nd: NewData, fin_due: bool) -> Option<Segment> {
+        let (seq, flags, data) = self.take_new_data(now, nd, fin_due)?;
+        Some(self.data_segment(now, seq, flags, data))
+    }
+
+    /// [`send_new_data`](Self::send_new_data) but the segment: the
+    /// octets moved into flight, where they start and the flags.
+    #[inline(always)]
+    fn take_new_data(
+        &mut self,
+        now: Instant,
+        nd: NewData,
+        fin_due: bool,
+    ) -> Option<(SeqNum, Flags, Bytes)> {
         let NewData {
             want,
             len,
@@ -544,11 +560,10 @@ impl Connection {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
-        let seg = self.data_segment(now, seq, flags, data);
         if self.rack_on() {
             self.arm_loss_probe(now);
         }
-        Some(seg)
+        Some((seq, flags, data))
     }
 
     /// A corked tail with nothing in flight is not held forever: Linux's
@@ -739,8 +754,21 @@ impl Connection {
     /// one place (a data segment in a bulk transfer is this, every time).
     #[inline(always)]
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
-        debug_assert!(flags.ack() && !flags.rst());
         let window = self.window_field();
+        self.data_segment_with(now, seq, flags, payload, window)
+    }
+
+    /// [`data_segment`](Self::data_segment) with the window field.
+    #[inline(always)]
+    fn data_segment_with(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        flags: Flags,
+        payload: Bytes,
+        window: u16,
+    ) -> Segment {
+        debug_assert!(flags.ack() && !flags.rst());
         let mut options = Options::default();
         if self.flags.sack_enabled() && !self.cold.sack_report.is_empty() {
             options.sack_blocks = self.data_sack_blocks(payload.len());
@@ -834,17 +862,23 @@ impl Connection {
     pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
-        let step = ((self.recv_buffer() / 2).min(usize::from(self.cfg.mss))) as u32;
         // While out-of-order data waits for a hole, the right edge stays put:
         // the duplicate ACKs then carry the same window, as RFC 5681 §2
         // requires of a duplicate (stacks that check it, BSD's and
-        // smoltcp's, would otherwise miss the fast retransmit).
-        let wnd = if self.rcvbuf.has_holes() {
-            cur
-        } else if free >= cur.saturating_add(step) || free == cur {
+        // smoltcp's, would otherwise miss the fast retransmit). An edge
+        // that stays where it is (a sender that receives nothing) is
+        // `free`, whichever rule applies.
+        let wnd = if free == cur {
             free
-        } else {
+        } else if self.rcvbuf.has_holes() {
             cur
+        } else {
+            let step = ((self.recv_buffer() / 2).min(usize::from(self.cfg.mss))) as u32;
+            if free >= cur.saturating_add(step) {
+                free
+            } else {
+                cur
+            }
         };
         // Round up so that scaling never moves the edge left (SHLD-14); it
         // also keeps the field steady while the buffer is nearly empty (a
@@ -858,12 +892,19 @@ impl Connection {
 
     /// Bookkeeping for every segment that carries our ACK.
     fn on_ack_sent(&mut self, s: &Segment) {
+        self.on_ack_sent_fields(s.ack, s.window, s.flags.syn());
+    }
+
+    /// [`on_ack_sent`](Self::on_ack_sent) for a segment with these
+    /// acknowledgment and window fields, and SYN or not.
+    #[inline(always)]
+    fn on_ack_sent_fields(&mut self, ack: SeqNum, window: u16, syn: bool) {
         self.flags.set_ack_now(false);
         self.unacked_rcv = 0;
         self.timers.stop(Timer::DelayedAck);
-        self.last_ack_sent = s.ack;
-        if !s.flags.syn() {
-            let edge = self.rcv_nxt.add(u32::from(s.window) << self.rcv_wscale);
+        self.last_ack_sent = ack;
+        if !syn {
+            let edge = self.rcv_nxt.add(u32::from(window) << self.rcv_wscale);
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
