@@ -3,7 +3,9 @@
 //! prediction on (the default) and one with every segment through the full
 //! §3.10.7.4 steps, and after every step the segments sent, the events, the
 //! deadlines, the counters and the whole connection state (its `Debug`
-//! rendering) must be identical.
+//! rendering) must be identical. The same switch turns off the sender's
+//! short form of step 5 for the common ACK of new data (no SACK blocks, no
+//! ECE, outside recovery, no cold state), which the same script pins.
 //!
 //! The script moves data both ways over a link that can reorder, drop and
 //! duplicate, and it forges segments from the queued ones by moving their

@@ -377,33 +377,50 @@ impl SendBuffer {
     /// Drops every in-flight octet before `una`; says what was freed.
     #[inline]
     pub(crate) fn ack(&mut self, una: SeqNum) -> Acked {
-        let mut a = Acked::default();
         let Some(st) = self.store.as_deref_mut() else {
-            return a;
+            return Acked::default();
         };
-        while let Some(e) = st.sent.front_mut() {
-            if !e.seq.lt(una) {
-                break;
+        // The records this ACK covers, in order: in scalars, not in an
+        // `Acked` (two `Option`s kept in registers cost a spill per record).
+        // `any`: a record was covered; `last`/`non_rtx`: the send time of
+        // the newest one never retransmitted; `max`/`max_rtx`: the latest
+        // transmission, the first record's or a later one at least as late.
+        let (mut any, mut rtx_acked, mut non_rtx) = (false, false, false);
+        let (mut last, mut max, mut max_rtx) = (Instant::ZERO, Instant::ZERO, false);
+        let mut octets = 0u32;
+        let mut note = |e: &Sent| {
+            rtx_acked |= e.rtx;
+            if !e.rtx {
+                (non_rtx, last) = (true, e.xmit);
             }
-            if e.rtx {
-                a.rtx_acked = true;
-            } else {
-                a.last_xmit = Some(e.xmit);
+            if !any || e.xmit >= max {
+                (max, max_rtx) = (e.xmit, e.rtx);
             }
-            if a.max_xmit.is_none_or(|(t, _)| e.xmit >= t) {
-                a.max_xmit = Some((e.xmit, e.rtx));
-            }
-            if e.end().le(una) {
-                a.octets += e.len;
-                st.sent.pop_front();
-            } else {
-                let n = una.dist(e.seq);
-                e.seq = una;
-                e.len -= n;
-                a.octets += n;
-                break;
-            }
+            any = true;
+        };
+        while let Some(e) = st.sent.front()
+            && e.end().le(una)
+        {
+            note(e);
+            octets += e.len;
+            st.sent.pop_front();
         }
+        if let Some(e) = st.sent.front_mut()
+            && e.seq.lt(una)
+        {
+            // Part of a record: what is left of it stays, as it was sent.
+            note(e);
+            let n = una.dist(e.seq);
+            e.seq = una;
+            e.len -= n;
+            octets += n;
+        }
+        let a = Acked {
+            octets,
+            last_xmit: non_rtx.then_some(last),
+            rtx_acked,
+            max_xmit: any.then_some((max, max_rtx)),
+        };
         // Release the acknowledged octets from the front of the chunks.
         let mut left = a.octets as usize;
         while left > 0

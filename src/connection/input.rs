@@ -704,6 +704,16 @@ impl Connection {
         // socket's own Nagle setting once the ACK is processed).
         self.flags.set_more_hold(false);
         let wnd = u32::from(seg.window) << self.snd_wscale;
+        if self.flags.header_prediction()
+            && seg.ack.gt(self.snd_una)
+            && seg.options.sack_blocks.is_empty()
+            && !self.flags.in_recovery()
+            && !seg.flags.contains(Flags::ECE)
+            && self.cold.present().is_none()
+        {
+            self.process_common_ack(now, seg, wnd);
+            return;
+        }
         self.ecn_on_ack(now, seg);
         let sacked_before = self.cold.scoreboard.sacked_bytes();
         let una_before = self.snd_una;
@@ -804,6 +814,41 @@ impl Connection {
         }
         self.update_send_window(seg, wnd, acked > 0);
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
+        if let Some(c) = self.cold.present() {
+            c.persist_unanswered = 0;
+        }
+    }
+
+    /// [`Connection::process_ack`] for the common ACK of a sender: it
+    /// acknowledges new data, carries no SACK blocks and no ECE, outside
+    /// recovery, with no cold state (nothing SACKed, no duplicate ACKs
+    /// counted, no loss response to undo, no probe unanswered). The steps
+    /// of the general path that can do nothing then are left out: no ECN
+    /// reaction, no reordering seen (nothing SACKed), no D-SACK, no
+    /// scoreboard update, not a duplicate, DeliveredData is what SND.UNA
+    /// moved, and no SafeACK (not in recovery). The rest are the same calls
+    /// in the same order. tests/header_prediction.rs compares the two
+    /// (`set_header_prediction(false)` turns this path off).
+    fn process_common_ack(&mut self, now: Instant, seg: &Segment, wnd: u32) {
+        let una_before = self.snd_una;
+        let freed = self.ack_new_data(now, seg);
+        if self.rack_on() {
+            self.rack_on_ack(now, &freed, seg.ack, &[]);
+            self.rack_detect(now);
+        }
+        if self.flags.sack_enabled() {
+            // RFC 6937 DeliveredData: what SND.UNA moved (no scoreboard,
+            // before or after: nothing here makes the cold state).
+            let delivered = self.snd_una.dist(una_before);
+            if self.flags.in_recovery() || self.snd_una != self.snd_nxt {
+                self.sack_loss_recovery(now, delivered, false);
+            }
+            if self.rack_on() {
+                self.tlp_on_ack(now, seg.ack);
+                self.arm_loss_probe(now);
+            }
+        }
+        self.update_send_window(seg, wnd, true);
         if let Some(c) = self.cold.present() {
             c.persist_unanswered = 0;
         }

@@ -576,7 +576,8 @@ impl Connection {
     }
 
     /// Turns header prediction (the fast path for in-order segments in
-    /// ESTABLISHED) on or off. It is on by default and changes nothing
+    /// ESTABLISHED, and the sender's short form of step 5 for the common
+    /// ACK of new data) on or off. It is on by default and changes nothing
     /// observable, only the cost: this exists so that tests can compare it
     /// with the full segment-arrival steps.
     #[doc(hidden)]
