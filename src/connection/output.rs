@@ -317,9 +317,9 @@ impl Connection {
         if !self.flags.ack_now() || !self.state_sends_acks() {
             return None;
         }
-        let mut s = self.make_segment(self.snd_nxt, Flags::ACK);
-        self.stamp(now, &mut s);
-        Some(s)
+        // Built once, where it is returned (as `make_segment` and `stamp`
+        // would build it: a pure ACK is a data segment without data).
+        Some(self.data_segment(now, self.snd_nxt, Flags::ACK, Bytes::new()))
     }
 
     fn state_sends_acks(&self) -> bool {
@@ -749,9 +749,9 @@ impl Connection {
     }
 
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` carrying `payload` (or a lone
-    /// FIN): [`make_segment`](Self::make_segment) and
-    /// [`stamp`](Self::stamp) for a segment that always has ACK, built in
-    /// one place (a data segment in a bulk transfer is this, every time).
+    /// FIN, or nothing: a pure ACK): [`make_segment`](Self::make_segment)
+    /// and [`stamp`](Self::stamp) for a segment that always has ACK, built
+    /// in one place (a data segment in a bulk transfer is this, every time).
     #[inline(always)]
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
         let window = self.window_field();

@@ -219,8 +219,7 @@ fn parse(
     if mode == ChecksumMode::Verify && !verify_checksum(packet, addrs) {
         return Err(WireError::BadChecksum);
     }
-    let options = Options::decode(options)?;
-    Ok(Segment {
+    let segment = |options, payload| Segment {
         src_port: u16::from_be_bytes([sp0, sp1]),
         dst_port: u16::from_be_bytes([dp0, dp1]),
         seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
@@ -230,6 +229,13 @@ fn parse(
         window: u16::from_be_bytes([w0, w1]),
         urgent: u16::from_be_bytes([u0, u1]),
         options,
-        payload: payload(hdr_len),
-    })
+        payload,
+    };
+    // The common layouts build the segment straight from the octets; only
+    // the general parser's options go through a `Result`.
+    if let Some(o) = Options::decode_fast(options) {
+        return Ok(segment(o, payload(hdr_len)));
+    }
+    let o = Options::decode_general(options)?;
+    Ok(segment(o, payload(hdr_len)))
 }

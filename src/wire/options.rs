@@ -422,17 +422,12 @@ impl Options {
         Ok(w.written() - start)
     }
 
-    /// Parses the option octets of a header (everything between the fixed
-    /// 20 octets and the data offset).
-    ///
-    /// RFC 9293 §3.2: options may start at any octet (MUST-64) and may
-    /// appear on any segment (MUST-5); EOL ends the list and whatever
-    /// follows it is ignored; NOP is skipped; every other kind has a length
-    /// octet (MUST-68) and unknown kinds are skipped by it (MUST-6); an
-    /// illegal length is an error, never a panic (MUST-7). A known option
-    /// that appears twice keeps its last value.
-    #[inline]
-    pub(crate) fn decode(buf: &[u8]) -> Result<Options, WireError> {
+    /// The layouts of nearly every segment, or `None` for
+    /// [`decode_general`](Self::decode_general) to parse (and judge) the
+    /// options: what this returns is what the general parser returns for
+    /// the same octets (the tests below compare them).
+    #[inline(always)]
+    pub(crate) fn decode_fast(buf: &[u8]) -> Option<Options> {
         // Fast path: the layout of nearly every segment after the handshake
         // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
         if let [
@@ -450,7 +445,7 @@ impl Options {
             h,
         ] = *buf
         {
-            return Ok(Options {
+            return Some(Options {
                 timestamps: Some(Timestamps {
                     val: u32::from_be_bytes([a, b, c, d]),
                     ecr: u32::from_be_bytes([e, f, g, h]),
@@ -486,9 +481,9 @@ impl Options {
             let sack_permitted = match [p0, p1] {
                 [kind::SACK_PERMITTED, 2] => true,
                 [kind::NOP, kind::NOP] => false,
-                _ => return Options::decode_general(buf),
+                _ => return None,
             };
-            return Ok(Options {
+            return Some(Options {
                 mss: Some(u16::from_be_bytes([m0, m1])),
                 window_scale: Some(ws),
                 sack_permitted,
@@ -500,13 +495,22 @@ impl Options {
             });
         }
         if buf.is_empty() {
-            return Ok(Options::default());
+            return Some(Options::default());
         }
-        Options::decode_general(buf)
+        None
     }
 
-    /// The general option parser behind [`Options::decode`]'s fast paths.
-    fn decode_general(mut buf: &[u8]) -> Result<Options, WireError> {
+    /// Parses the option octets of a header (everything between the fixed
+    /// 20 octets and the data offset): the general parser behind
+    /// [`decode_fast`](Self::decode_fast).
+    ///
+    /// RFC 9293 §3.2: options may start at any octet (MUST-64) and may
+    /// appear on any segment (MUST-5); EOL ends the list and whatever
+    /// follows it is ignored; NOP is skipped; every other kind has a length
+    /// octet (MUST-68) and unknown kinds are skipped by it (MUST-6); an
+    /// illegal length is an error, never a panic (MUST-7). A known option
+    /// that appears twice keeps its last value.
+    pub(crate) fn decode_general(mut buf: &[u8]) -> Result<Options, WireError> {
         let mut opts = Options::default();
         while let Some((&k, rest)) = buf.split_first() {
             match k {
@@ -573,5 +577,68 @@ impl Options {
             buf = next;
         }
         Ok(opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    /// The two fast layouts (timestamps alone; the SYN's MSS, SACK-permitted
+    /// or NOP NOP, timestamps, NOP window scale) with random values.
+    fn layouts(ts: [u8; 8], mss: [u8; 2], pad: [u8; 2], ws: u8) -> [Vec<u8>; 3] {
+        let mut t = alloc::vec![kind::NOP, kind::NOP, kind::TIMESTAMPS, 10];
+        t.extend_from_slice(&ts);
+        let mut syn = alloc::vec![
+            kind::MSS,
+            4,
+            mss[0],
+            mss[1],
+            pad[0],
+            pad[1],
+            kind::TIMESTAMPS,
+            10
+        ];
+        syn.extend_from_slice(&ts);
+        syn.extend_from_slice(&[kind::NOP, kind::WINDOW_SCALE, 3, ws]);
+        [t, syn, Vec::new()]
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_layouts_decode_as_the_general_parser_does(
+            ts: [u8; 8],
+            mss: [u8; 2],
+            pad in prop::sample::select(alloc::vec![[kind::SACK_PERMITTED, 2], [kind::NOP, kind::NOP], [kind::SACK_PERMITTED, 3], [kind::EOL, kind::EOL], [9, 2]]),
+            ws: u8,
+            flip in 0usize..20,
+            to: u8,
+        ) {
+            for buf in layouts(ts, mss, pad, ws) {
+                // As laid out, and with one octet changed.
+                let mut changed = buf.clone();
+                if let Some(b) = changed.get_mut(flip) {
+                    *b = to;
+                }
+                for b in [buf, changed] {
+                    if let Some(fast) = Options::decode_fast(&b) {
+                        prop_assert_eq!(Ok(fast), Options::decode_general(&b), "{:?}", b);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_fast_layout_is_taken() {
+        let [t, syn, empty] = layouts([1; 8], [5, 0xb4], [kind::SACK_PERMITTED, 2], 7);
+        assert!(Options::decode_fast(&t).is_some_and(|o| o.timestamps.is_some()));
+        assert!(
+            Options::decode_fast(&syn)
+                .is_some_and(|o| o.sack_permitted && o.window_scale == Some(7))
+        );
+        assert_eq!(Options::decode_fast(&empty), Some(Options::default()));
     }
 }
