@@ -347,3 +347,69 @@ fn in_order_data_and_acks_arrive_through_the_fast_path_intact() {
     }
     assert_eq!(got, data);
 }
+
+/// A controller whose window is 16 segments, but one segment when data
+/// restarts an idle flight (until the next ACK).
+#[derive(Debug, Default)]
+struct ShrinksOnRestart {
+    cwnd: u32,
+    mss: u32,
+}
+
+impl tcp_proto::cc::CongestionControl for ShrinksOnRestart {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        u32::MAX
+    }
+    fn reset(&mut self, _initial_window: u32, mss: u32) {
+        self.mss = mss;
+        self.cwnd = 16 * mss;
+    }
+    fn on_ack(&mut self, _now: Instant, _ack: &tcp_proto::cc::AckSample) {
+        self.cwnd = 16 * self.mss;
+    }
+    fn on_fast_retransmit(&mut self, _now: Instant, _flight: u32, _mss: u32) {}
+    fn on_dup_ack_in_recovery(&mut self, _mss: u32) {}
+    fn on_partial_ack(&mut self, _acked: u32, _mss: u32) {}
+    fn on_recovery_end(&mut self, _flight: u32, _mss: u32) {}
+    fn on_rto(&mut self, _now: Instant, _flight: u32, _mss: u32) {}
+    fn on_ecn(&mut self, _now: Instant, _flight: u32, _mss: u32) {}
+    fn on_restart_after_idle(&mut self, _now: Instant) {
+        self.cwnd = self.mss;
+    }
+}
+
+/// The sender's fast path reuses the congestion window it read for the
+/// GSO-burst look-ahead, except when the segment restarted an idle flight
+/// (the controller may change its window then): a controller that does
+/// must see the same segments and state with the fast path on and off.
+#[test]
+fn a_window_changed_by_an_idle_restart_reaches_the_gso_look_ahead() {
+    let cfg = config(0, 500, 20000, true);
+    let run = |prediction: bool| {
+        let mut w = World::new(cfg, prediction);
+        w.conns[0].set_congestion_control(Box::new(ShrinksOnRestart::default()));
+        let mut log = w.observe();
+        for _ in 0..8 {
+            log += &w.step(Op::Deliver(true, 0));
+            log += &w.step(Op::Deliver(false, 0));
+        }
+        for _ in 0..3 {
+            log += &w.step(Op::Send(false, 3000, false));
+            for _ in 0..20 {
+                log += &w.step(Op::Deliver(true, 0));
+                log += &w.step(Op::Deliver(false, 0));
+            }
+            log += &w.step(Op::Advance(2000));
+        }
+        log
+    };
+    let (fast, slow) = (run(true), run(false));
+    assert!(
+        fast.contains("gso_burst_count"),
+        "the state shows the burst"
+    );
+    assert_eq!(fast, slow);
+}

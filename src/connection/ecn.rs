@@ -187,19 +187,27 @@ impl Connection {
     /// on pure ACKs or SYNs).
     #[inline]
     pub(super) fn ecn_on_transmit(&mut self, s: &mut Segment, new_data: bool) {
+        s.flags = self.ecn_flags_on_transmit(s.flags, new_data);
+    }
+
+    /// [`ecn_on_transmit`](Self::ecn_on_transmit) for a segment with
+    /// `flags`: returns them marked.
+    #[inline(always)]
+    pub(super) fn ecn_flags_on_transmit(&mut self, mut flags: Flags, new_data: bool) -> Flags {
         self.ecn.outgoing = Ecn::NotEct;
-        if !self.ecn.ok() || s.flags.syn() || s.flags.rst() {
-            return;
+        if !self.ecn.ok() || flags.syn() || flags.rst() {
+            return flags;
         }
-        if self.ecn.has(ECHO_ECE) && s.flags.ack() {
-            s.flags = s.flags.with(Flags::ECE);
+        if self.ecn.has(ECHO_ECE) && flags.ack() {
+            flags = flags.with(Flags::ECE);
         }
         if new_data {
             self.ecn.outgoing = Ecn::Ect0;
             if self.ecn.has(SEND_CWR) {
                 self.ecn.set(SEND_CWR, false);
-                s.flags = s.flags.with(Flags::CWR);
+                flags = flags.with(Flags::CWR);
             }
         }
+        flags
     }
 }

@@ -108,17 +108,27 @@ impl Connection {
     #[inline]
     fn new_data_fast(&mut self, now: Instant) -> Option<Segment> {
         let nd = self.new_data_len(false, false);
-        let mut s = self.send_new_data(now, nd, false)?;
-        self.ecn_on_transmit(&mut s, true);
+        let cwnd = nd.cwnd;
+        let (seq, flags, data) = self.take_new_data(now, nd, false)?;
+        let mut flags = self.ecn_flags_on_transmit(flags, true);
         self.count_segment_out();
-        if s.flags.psh() {
+        if flags.psh() {
             self.sndbuf.mark_last_pushed();
         }
-        if self.cfg.push_each_gso_burst && self.closes_gso_burst(s.seq, s.flags.psh()) {
-            s.flags = s.flags.with(Flags::PSH);
+        if self.cfg.push_each_gso_burst {
+            // Sending changes the congestion window only when it restarts
+            // an idle flight (`start_progress_clock`): otherwise the
+            // look-ahead uses the one read above.
+            let cwnd = (seq != self.snd_una).then_some(cwnd);
+            if self.closes_gso_burst_at(seq, flags.psh(), false, cwnd) {
+                flags = flags.with(Flags::PSH);
+            }
         }
-        self.on_ack_sent(&s);
-        Some(s)
+        // The segment is built last, straight into the caller's: its
+        // window first, then the ACK bookkeeping that moves RCV.ADV.
+        let window = self.window_field();
+        self.on_ack_sent_fields(self.rcv_nxt, window, false);
+        Some(self.data_segment_with(now, seq, flags, data, window))
     }
 
     /// Whether no reply (a RST) is queued: a null test while the cold
@@ -513,6 +523,19 @@ impl Connection {
     /// The rest of [`new_data`](Self::new_data) once `nd` says how much may go.
     #[inline(always)]
     fn send_new_data(&mut self, now: Instant, nd: NewData, fin_due: bool) -> Option<Segment> {
+        let (seq, flags, data) = self.take_new_data(now, nd, fin_due)?;
+        Some(self.data_segment(now, seq, flags, data))
+    }
+
+    /// [`send_new_data`](Self::send_new_data) but the segment: the
+    /// octets moved into flight, where they start and the flags.
+    #[inline(always)]
+    fn take_new_data(
+        &mut self,
+        now: Instant,
+        nd: NewData,
+        fin_due: bool,
+    ) -> Option<(SeqNum, Flags, Bytes)> {
         let NewData {
             want,
             len,
@@ -561,11 +584,10 @@ impl Connection {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
-        let seg = self.data_segment(now, seq, flags, data);
         if self.rack_on() {
             self.arm_loss_probe(now);
         }
-        Some(seg)
+        Some((seq, flags, data))
     }
 
     /// A corked tail with nothing in flight is not held forever: Linux's
@@ -586,6 +608,13 @@ impl Connection {
     /// How much new data may go now; see [`NewData`].
     #[inline(always)]
     fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
+        self.new_data_len_at(probe, fin_due, self.cc.get().cwnd())
+    }
+
+    /// [`new_data_len`](Self::new_data_len) with the congestion window
+    /// `cwnd` (the controller's, read by the caller).
+    #[inline(always)]
+    fn new_data_len_at(&self, probe: bool, fin_due: bool, cwnd: u32) -> NewData {
         let unsent = self.sndbuf.unsent_len();
         // MUST-34: a shrunk window makes the usable window zero, not negative.
         let wnd_end = self.snd_una.add(self.snd_wnd);
@@ -596,7 +625,6 @@ impl Connection {
         };
         let flight = self.flight_size();
         let mss = self.snd_mss;
-        let cwnd = self.cc.get().cwnd();
         let cwnd_room = if probe {
             mss
         } else if self.flags.in_recovery() && self.flags.sack_enabled() {
@@ -670,19 +698,34 @@ impl Connection {
     /// new-data segment just sent, which started at `seq`, gets PSH.
     #[inline(always)]
     fn closes_gso_burst(&mut self, seq: SeqNum, last: bool) -> bool {
+        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
+        self.closes_gso_burst_at(seq, last, fin_due, None)
+    }
+
+    /// [`closes_gso_burst`](Self::closes_gso_burst) with `fin_due` (a FIN
+    /// waits to be sent) and, when the caller knows it, the congestion
+    /// window (else it is read).
+    #[inline(always)]
+    fn closes_gso_burst_at(
+        &mut self,
+        seq: SeqNum,
+        last: bool,
+        fin_due: bool,
+        cwnd: Option<u32>,
+    ) -> bool {
         let (next, count) = (self.gso_burst_next, self.gso_burst_count);
         let count = if next == seq {
             count.saturating_add(1)
         } else {
             1
         };
-        let fin_due = self.fin_seq().is_some() && !self.fin_sent();
+        let cwnd = cwnd.unwrap_or_else(|| self.cc.get().cwnd());
         // The cheap tests first: `gso_max_segs` is at least 2.
         let closes =
             last || matches!(
-                self.new_data_len(false, fin_due),
+                self.new_data_len_at(false, fin_due, cwnd),
                 NewData { len: 0, .. } | NewData { held: true, .. }
-            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs());
+            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs(cwnd));
         self.gso_burst_next = self.snd_nxt;
         self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2
@@ -692,24 +735,29 @@ impl Connection {
     /// (twice cwnd per RTT in slow start, 1.2 times after), plus a share of
     /// 64 KiB on paths under a few ms, never under 2 segments nor over
     /// 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
-    fn gso_max_segs(&self) -> u32 {
+    fn gso_max_segs(&self, cwnd: u32) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = u64::from(self.snd_mss.max(1));
         let Some(srtt_us) = self.rtt.srtt_micros() else {
             return (GSO_MAX / mss).max(2) as u32;
         };
-        let srtt_us = u64::from(srtt_us).max(1);
-        let cc = self.cc.get();
-        let cwnd = cc.cwnd();
-        let ratio = if cwnd < cc.ssthresh() / 2 { 200 } else { 120 };
-        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
-        let mut bytes = rate >> 10;
-        if let Some(min_rtt_us) = self.rtt.min_rtt_micros() {
-            let r = min_rtt_us >> 9;
-            if r < 32 {
-                bytes += GSO_MAX >> r;
-            }
+        // The share of 64 KiB for a short path: all of it under 512 µs.
+        let share = match self.rtt.min_rtt_micros() {
+            Some(min_rtt_us) if min_rtt_us >> 9 < 32 => GSO_MAX >> (min_rtt_us >> 9),
+            _ => 0,
+        };
+        if share == GSO_MAX {
+            // The share alone reaches the cap: no need for the rate.
+            return (GSO_MAX / mss).max(2) as u32;
         }
+        let srtt_us = u64::from(srtt_us).max(1);
+        let ratio = if cwnd < self.cc.get().ssthresh() / 2 {
+            200
+        } else {
+            120
+        };
+        let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
+        let bytes = (rate >> 10) + share;
         (bytes.min(GSO_MAX) / mss).max(2) as u32
     }
 
@@ -730,8 +778,21 @@ impl Connection {
     /// in one place (a data segment in a bulk transfer is this, every time).
     #[inline(always)]
     fn data_segment(&mut self, now: Instant, seq: SeqNum, flags: Flags, payload: Bytes) -> Segment {
-        debug_assert!(flags.ack() && !flags.rst());
         let window = self.window_field();
+        self.data_segment_with(now, seq, flags, payload, window)
+    }
+
+    /// [`data_segment`](Self::data_segment) with the window field.
+    #[inline(always)]
+    fn data_segment_with(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        flags: Flags,
+        payload: Bytes,
+        window: u16,
+    ) -> Segment {
+        debug_assert!(flags.ack() && !flags.rst());
         let mut options = Options::default();
         if self.flags.sack_enabled() && self.has_sack_report() {
             options.sack_blocks = self.data_sack_blocks(payload.len());
@@ -821,17 +882,23 @@ impl Connection {
     pub(super) fn window_field(&self) -> u16 {
         let free = self.rcvbuf.window() as u32;
         let cur = self.rcv_wnd();
-        let step = ((self.recv_buffer() / 2).min(usize::from(self.cfg.mss))) as u32;
         // While out-of-order data waits for a hole, the right edge stays put:
         // the duplicate ACKs then carry the same window, as RFC 5681 §2
         // requires of a duplicate (stacks that check it, BSD's and
-        // smoltcp's, would otherwise miss the fast retransmit).
-        let wnd = if self.rcvbuf.has_holes() {
-            cur
-        } else if free >= cur.saturating_add(step) || free == cur {
+        // smoltcp's, would otherwise miss the fast retransmit). An edge
+        // that stays where it is (a sender that receives nothing) is
+        // `free`, whichever rule applies.
+        let wnd = if free == cur {
             free
-        } else {
+        } else if self.rcvbuf.has_holes() {
             cur
+        } else {
+            let step = ((self.recv_buffer() / 2).min(usize::from(self.cfg.mss))) as u32;
+            if free >= cur.saturating_add(step) {
+                free
+            } else {
+                cur
+            }
         };
         // Round up so that scaling never moves the edge left (SHLD-14); it
         // also keeps the field steady while the buffer is nearly empty (a
@@ -845,12 +912,19 @@ impl Connection {
 
     /// Bookkeeping for every segment that carries our ACK.
     fn on_ack_sent(&mut self, s: &Segment) {
+        self.on_ack_sent_fields(s.ack, s.window, s.flags.syn());
+    }
+
+    /// [`on_ack_sent`](Self::on_ack_sent) for a segment with these
+    /// acknowledgment and window fields, and SYN or not.
+    #[inline(always)]
+    fn on_ack_sent_fields(&mut self, ack: SeqNum, window: u16, syn: bool) {
         self.flags.set_ack_now(false);
         self.unacked_rcv = 0;
         self.timers.stop(Timer::DelayedAck);
-        self.last_ack_sent = s.ack;
-        if !s.flags.syn() {
-            let edge = self.rcv_nxt.add(u32::from(s.window) << self.rcv_wscale);
+        self.last_ack_sent = ack;
+        if !syn {
+            let edge = self.rcv_nxt.add(u32::from(window) << self.rcv_wscale);
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
