@@ -268,6 +268,19 @@ impl Controller {
         }
     }
 
+    /// The congestion window: [`get`](Self::get)`().cwnd()`, with the
+    /// built-in controllers' windows read directly (no call through the
+    /// trait object; the send path asks for it every segment).
+    #[inline(always)]
+    pub(crate) fn cwnd(&self) -> u32 {
+        match self {
+            Controller::NewReno(c) => c.cwnd(),
+            Controller::Cubic(c) => c.cwnd(),
+            Controller::Unlimited(c) => c.cwnd(),
+            Controller::Custom(c) => c.cwnd(),
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self) -> &dyn CongestionControl {
         match self {

@@ -584,7 +584,7 @@ impl Connection {
     /// How much new data may go now; see [`NewData`].
     #[inline(always)]
     fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
-        self.new_data_len_at(probe, fin_due, self.cc.get().cwnd())
+        self.new_data_len_at(probe, fin_due, self.cc.cwnd())
     }
 
     /// [`new_data_len`](Self::new_data_len) with the congestion window
@@ -695,7 +695,7 @@ impl Connection {
         } else {
             1
         };
-        let cwnd = cwnd.unwrap_or_else(|| self.cc.get().cwnd());
+        let cwnd = cwnd.unwrap_or_else(|| self.cc.cwnd());
         // The cheap tests first: `gso_max_segs` is at least 2.
         let closes =
             last || matches!(
