@@ -6,9 +6,8 @@
 //! `W(t) = W_max ± SMSS·|t − K|³ / 2.5·10¹⁸` for `t`, `K` in µs.
 
 use super::hystart::{HyStart, HyStartMode, HyStartPhase, L_NON_PACED};
-use super::{AckSample, CongestionControl, recovery};
+use super::{AckInfo, AckSample, CongestionControl, recovery};
 use crate::time::Instant;
-use core::time::Duration;
 
 /// β_cubic = 0.7 (RFC 9438 §4.6), as a fraction.
 const BETA_NUM: u64 = 7;
@@ -331,7 +330,7 @@ impl Cubic {
         self.epoch_age = NO_EPOCH;
     }
 
-    fn slow_start(&mut self, ack: &AckSample, mss: u32) {
+    fn slow_start(&mut self, ack: &AckInfo, mss: u32) {
         let segments = self.cwnd / mss;
         let inc = if let Memory::HyStart(h) = &mut self.memory
             && h.phase() != HyStartPhase::Done
@@ -362,7 +361,7 @@ impl Cubic {
             .min(self.ssthresh.max(self.cwnd));
     }
 
-    fn congestion_avoidance(&mut self, now: Instant, ack: &AckSample, mss: u32) {
+    fn congestion_avoidance(&mut self, now: Instant, ack: &AckInfo, mss: u32) {
         if ack.app_limited {
             self.pause_until(now);
             return;
@@ -372,7 +371,7 @@ impl Cubic {
         }
         // t, capped at MAX_AGE_US (which changes nothing, see there).
         let t_us = u64::from(self.touch(now));
-        let rtt_us = micros(ack.srtt.or(ack.rtt).unwrap_or(Duration::ZERO));
+        let rtt_us = ack.srtt.or(ack.rtt).unwrap_or(0);
         let cwnd = u64::from(self.cwnd.max(1));
         // No congestion event yet, so the path's capacity is unknown:
         // Linux's CUBIC grows at least 5 % per round trip then
@@ -417,6 +416,21 @@ impl Cubic {
     }
 }
 
+impl Cubic {
+    /// [`CongestionControl::on_ack`] with the times in µs (the
+    /// connection's form; the trait method converts a public sample).
+    #[inline]
+    pub(crate) fn on_ack_info(&mut self, now: Instant, ack: &AckInfo) {
+        let mss = ack.mss.max(1);
+        if self.cwnd < self.ssthresh {
+            self.slow_start(ack, mss);
+            self.touch(now);
+        } else {
+            self.congestion_avoidance(now, ack, mss);
+        }
+    }
+}
+
 impl CongestionControl for Cubic {
     fn cwnd(&self) -> u32 {
         self.cwnd
@@ -439,13 +453,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_ack(&mut self, now: Instant, ack: &AckSample) {
-        let mss = ack.mss.max(1);
-        if self.cwnd < self.ssthresh {
-            self.slow_start(ack, mss);
-            self.touch(now);
-        } else {
-            self.congestion_avoidance(now, ack, mss);
-        }
+        self.on_ack_info(now, &AckInfo::from(ack));
     }
 
     fn on_fast_retransmit(&mut self, _now: Instant, _flight: u32, mss: u32) {
@@ -526,10 +534,6 @@ impl CongestionControl for Cubic {
     }
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
 fn sat_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -553,6 +557,7 @@ fn icbrt(mut x: u128) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::time::Duration;
 
     const MSS: u32 = 1000;
 

@@ -85,9 +85,9 @@ fn threshold(base: u32) -> u64 {
     (u64::from(base) / MIN_RTT_DIVISOR).clamp(MIN_RTT_THRESH, MAX_RTT_THRESH)
 }
 
-/// An RTT sample in µs, at most [`MAX_RTT_US`].
-fn rtt_us(rtt: Duration) -> u32 {
-    u32::try_from(crate::time::duration_micros(rtt)).map_or(MAX_RTT_US, |r| r.min(MAX_RTT_US))
+/// An RTT sample (in µs) at most [`MAX_RTT_US`].
+fn rtt_us(rtt: u64) -> u32 {
+    u32::try_from(rtt).map_or(MAX_RTT_US, |r| r.min(MAX_RTT_US))
 }
 
 impl Default for HyStart {
@@ -136,15 +136,15 @@ impl HyStart {
     /// Returns the phase after the ACK; [`HyStartPhase::Done`] means "set ssthresh
     /// to cwnd and enter congestion avoidance now".
     pub fn on_ack(&mut self, new_round: bool, rtt: Option<Duration>) -> HyStartPhase {
-        self.on_ack_in_window(new_round, rtt, u32::MAX)
+        self.on_ack_in_window(new_round, rtt.map(crate::time::duration_micros), u32::MAX)
     }
 
-    /// [`on_ack`](Self::on_ack) with the congestion window in segments
-    /// (Linux's detection waits for [`LINUX_LOW_WINDOW`]).
+    /// [`on_ack`](Self::on_ack) with the sample in µs and the congestion
+    /// window in segments (Linux's detection waits for [`LINUX_LOW_WINDOW`]).
     pub(crate) fn on_ack_in_window(
         &mut self,
         new_round: bool,
-        rtt: Option<Duration>,
+        rtt: Option<u64>,
         cwnd_segments: u32,
     ) -> HyStartPhase {
         if self.phase == HyStartPhase::Done {
@@ -199,12 +199,7 @@ impl HyStart {
 
     /// [`HyStartMode::Linux`]: `last_round_min` holds the base RTT (the
     /// smallest sample ever), `current_round_min` the round's minimum.
-    fn on_ack_linux(
-        &mut self,
-        new_round: bool,
-        rtt: Option<Duration>,
-        decide: bool,
-    ) -> HyStartPhase {
+    fn on_ack_linux(&mut self, new_round: bool, rtt: Option<u64>, decide: bool) -> HyStartPhase {
         if new_round {
             self.current_round_min = NO_RTT;
             self.samples = 0;
@@ -252,6 +247,11 @@ mod tests {
 
     fn ms(v: u64) -> Option<Duration> {
         Some(Duration::from_millis(v))
+    }
+
+    /// [`ms`] in µs, as `on_ack_in_window` takes it.
+    fn us(v: u64) -> Option<u64> {
+        Some(v * 1000)
     }
 
     /// One round of `n` ACKs, each with an RTT sample of `rtt_ms`.
@@ -350,21 +350,21 @@ mod tests {
     fn linux_detection_waits_for_eight_samples_and_sixteen_segments() {
         let mut h = HyStart::with_mode(HyStartMode::Linux);
         assert_eq!(
-            h.on_ack_in_window(true, ms(20), 20),
+            h.on_ack_in_window(true, us(20), 20),
             HyStartPhase::SlowStart
         );
         // Seven samples of a huge rise in a new round: not enough.
-        let mut p = h.on_ack_in_window(true, ms(200), 20);
+        let mut p = h.on_ack_in_window(true, us(200), 20);
         for _ in 1..7 {
-            p = h.on_ack_in_window(false, ms(200), 20);
+            p = h.on_ack_in_window(false, us(200), 20);
         }
         assert_eq!(p, HyStartPhase::SlowStart);
         // Below 16 segments the rise is seen but not acted on ...
         assert_eq!(
-            h.on_ack_in_window(false, ms(200), 15),
+            h.on_ack_in_window(false, us(200), 15),
             HyStartPhase::SlowStart
         );
         // ... from 16 on it ends slow start.
-        assert_eq!(h.on_ack_in_window(false, ms(200), 16), HyStartPhase::Done);
+        assert_eq!(h.on_ack_in_window(false, us(200), 16), HyStartPhase::Done);
     }
 }

@@ -72,6 +72,56 @@ impl AckSample {
     }
 }
 
+/// An [`AckSample`] as the connection keeps it: times in whole µs, no
+/// `Duration` on the way. The crate's CUBIC works from it (its
+/// [`CongestionControl::on_ack`] converts the public sample to it); other
+/// controllers get the [`AckSample`] made from it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AckInfo {
+    pub acked: u32,
+    pub flight: u32,
+    pub mss: u32,
+    /// [`AckSample::rtt`], [`AckSample::srtt`], [`AckSample::min_rtt`], µs.
+    pub rtt: Option<u64>,
+    pub srtt: Option<u64>,
+    pub min_rtt: Option<u64>,
+    pub new_round: bool,
+    pub app_limited: bool,
+}
+
+impl AckInfo {
+    /// The public form (exact: a µs count fits a `Duration`).
+    pub(crate) fn sample(&self) -> AckSample {
+        AckSample {
+            acked: self.acked,
+            flight: self.flight,
+            mss: self.mss,
+            rtt: self.rtt.map(Duration::from_micros),
+            srtt: self.srtt.map(Duration::from_micros),
+            min_rtt: self.min_rtt.map(Duration::from_micros),
+            new_round: self.new_round,
+            app_limited: self.app_limited,
+        }
+    }
+}
+
+impl From<&AckSample> for AckInfo {
+    /// Times in µs, saturating (as `Duration::as_micros` would to `u64`).
+    fn from(a: &AckSample) -> AckInfo {
+        let us = crate::time::duration_micros;
+        AckInfo {
+            acked: a.acked,
+            flight: a.flight,
+            mss: a.mss,
+            rtt: a.rtt.map(us),
+            srtt: a.srtt.map(us),
+            min_rtt: a.min_rtt.map(us),
+            new_round: a.new_round,
+            app_limited: a.app_limited,
+        }
+    }
+}
+
 /// A congestion controller: the connection reports ACKs, losses and ECN
 /// echoes; the controller answers with a congestion window in octets.
 ///
@@ -268,16 +318,36 @@ impl Controller {
         }
     }
 
-    /// The congestion window: [`get`](Self::get)`().cwnd()`, with the
-    /// built-in controllers' windows read directly (no call through the
-    /// trait object; the send path asks for it every segment).
-    #[inline(always)]
+    /// [`CongestionControl::cwnd`], without the call through `dyn` for
+    /// the crate's controllers.
+    #[inline]
     pub(crate) fn cwnd(&self) -> u32 {
         match self {
             Controller::NewReno(c) => c.cwnd(),
             Controller::Cubic(c) => c.cwnd(),
             Controller::Unlimited(c) => c.cwnd(),
             Controller::Custom(c) => c.cwnd(),
+        }
+    }
+
+    /// [`CongestionControl::ssthresh`], as [`cwnd`](Self::cwnd).
+    #[inline]
+    pub(crate) fn ssthresh(&self) -> u32 {
+        match self {
+            Controller::NewReno(c) => c.ssthresh(),
+            Controller::Cubic(c) => c.ssthresh(),
+            Controller::Unlimited(c) => c.ssthresh(),
+            Controller::Custom(c) => c.ssthresh(),
+        }
+    }
+
+    /// [`CongestionControl::on_ack`]: the crate's CUBIC takes the µs form
+    /// as it is, any other controller the [`AckSample`] made from it.
+    #[inline]
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: &AckInfo) {
+        match self {
+            Controller::Cubic(c) => c.on_ack_info(now, ack),
+            c => c.get_mut().on_ack(now, &ack.sample()),
         }
     }
 

@@ -1022,18 +1022,22 @@ impl Connection {
             }
         } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
             // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
-            let cc = self.cc.get_mut();
             // RFC 6937 DeliveredData (Linux's `acked_sacked`): octets SACKed
             // by an earlier ACK were delivered then, and grow the window at
             // most once (RFC 5681 §3.1: growth is for newly delivered data).
             let delivered = acked.saturating_sub(sacked_freed);
-            let mut sample = crate::cc::AckSample::new(delivered, flight, mss);
-            sample.rtt = rtt_sample;
-            sample.srtt = self.rtt.srtt();
-            sample.min_rtt = self.rtt.min_rtt();
-            sample.new_round = new_round;
-            sample.app_limited = self.usage.app_limited(cc.cwnd(), cc.ssthresh());
-            cc.on_ack(now, &sample);
+            let cc = &self.cc;
+            let sample = crate::cc::AckInfo {
+                acked: delivered,
+                flight,
+                mss,
+                rtt: rtt_sample,
+                srtt: self.rtt.srtt_micros().map(u64::from),
+                min_rtt: self.rtt.min_rtt_micros().map(u64::from),
+                new_round,
+                app_limited: self.usage.app_limited(cc.cwnd(), cc.ssthresh()),
+            };
+            self.cc.on_ack(now, &sample);
         }
         if let Some(c) = self.rtx_next()
             && c.le(self.snd_una)
@@ -1079,7 +1083,7 @@ impl Connection {
         now: Instant,
         seg: &Segment,
         freed: &crate::buffer::Acked,
-    ) -> Option<core::time::Duration> {
+    ) -> Option<u64> {
         // In whole µs (`now - t`, saturating) until the controller's sample.
         let since = |t: Instant| now.total_micros().saturating_sub(t.total_micros());
         let mut sample = None;
@@ -1108,7 +1112,7 @@ impl Connection {
         // RFC 6298 (5.7) via `sample_us`: a valid sample clears the backoff.
         self.rtt.sample_us(r, &self.cfg);
         self.rack.on_rtt_sample_us(now, r);
-        Some(core::time::Duration::from_micros(r))
+        Some(r)
     }
 
     /// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.

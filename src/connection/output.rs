@@ -445,7 +445,7 @@ impl Connection {
             self.set_rtx_next(None);
             return None;
         }
-        let cwnd = self.cc.get().cwnd();
+        let cwnd = self.cc.cwnd();
         // The first segment after an RTO always goes out (RFC 6298 (5.4)).
         if cursor != self.snd_una && self.flight_size() >= cwnd {
             return None;
@@ -727,7 +727,7 @@ impl Connection {
             return (GSO_MAX / mss).max(2) as u32;
         }
         let srtt_us = u64::from(srtt_us).max(1);
-        let ratio = if cwnd < self.cc.get().ssthresh() / 2 {
+        let ratio = if cwnd < self.cc.ssthresh() / 2 {
             200
         } else {
             120

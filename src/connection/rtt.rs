@@ -131,6 +131,7 @@ impl RttEstimator {
         (self.min_rtt != NONE).then_some(self.min_rtt)
     }
 
+    #[cfg(test)]
     pub(crate) fn min_rtt(&self) -> Option<Duration> {
         (self.min_rtt != NONE).then(|| Duration::from_micros(u64::from(self.min_rtt)))
     }
