@@ -16,7 +16,7 @@ impl Connection {
     pub(crate) fn may_transmit(&self) -> bool {
         if matches!(self.state, State::Closed | State::Listen) {
             // Only queued replies (a RST) leave a closed connection.
-            return !self.cold.replies.is_empty();
+            return !self.no_replies();
         }
         !self.nothing_to_send()
     }
@@ -25,7 +25,7 @@ impl Connection {
     /// retransmitted it: the ACK completing the handshake times it (Karn,
     /// RFC 6298 §3).
     pub(crate) fn syn_ack_sent_at(&mut self, at: Instant) {
-        if self.cold.retries == 0 && self.state == State::SynReceived {
+        if self.no_retries() && self.state == State::SynReceived {
             self.set_syn_rtt_probe(Some(at));
         }
     }

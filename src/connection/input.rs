@@ -44,7 +44,7 @@ impl Connection {
         // With the window open and no probe pending there is nothing to
         // arm or disarm; skip the call.
         let persist_idle = self.snd_wnd > 0
-            && self.cold.persist_backoff == 0
+            && self.cold.allocated().is_none_or(|c| c.persist_backoff == 0)
             && !self.timers.is_set(Timer::Persist);
         if self.state != State::Closed && !persist_idle {
             self.arm_persist_if_needed(now);

@@ -34,7 +34,8 @@ impl<T: Empty> Lazy<T> {
         self.0.as_deref_mut()
     }
 
-    /// The state, if it was ever allocated (for memory accounting).
+    /// The state, if it was ever allocated (for memory accounting, and for
+    /// tests that the empty value answers without a load).
     #[inline]
     pub(crate) fn allocated(&self) -> Option<&T> {
         self.0.as_deref()

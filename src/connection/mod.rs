@@ -1161,7 +1161,12 @@ impl Connection {
     /// retransmitted in this recovery (an octet both lost-and-resent counts once).
     #[inline]
     fn pipe(&self) -> u32 {
-        if !self.flags.in_recovery() && self.cold.scoreboard.is_empty() {
+        if !self.flags.in_recovery()
+            && self
+                .cold
+                .allocated()
+                .is_none_or(|c| c.scoreboard.is_empty())
+        {
             // Nothing SACKed, nothing deemed lost: every octet sent is in flight.
             return self.snd_nxt.dist(self.snd_una);
         }

@@ -98,7 +98,7 @@ impl Connection {
         self.flags.sends_new_data_only()
             && self.state == State::Established
             && self.sndbuf.unsent_len() > 0
-            && self.cold.replies.is_empty()
+            && self.no_replies()
     }
 
     /// [`new_data`](Self::new_data) and what [`transmit`](Self::transmit)
@@ -131,6 +131,30 @@ impl Connection {
         Some(self.data_segment_with(now, seq, flags, data, window))
     }
 
+    /// Whether no reply (a RST) is queued: a null test while the cold
+    /// state was never allocated, as in nearly every connection.
+    #[inline(always)]
+    pub(super) fn no_replies(&self) -> bool {
+        self.cold.allocated().is_none_or(|c| c.replies.is_empty())
+    }
+
+    /// Whether the retransmission timer has not expired since the last
+    /// progress (`Cold::retries` is zero; a null test while the cold state
+    /// was never allocated).
+    #[inline(always)]
+    pub(super) fn no_retries(&self) -> bool {
+        self.cold.allocated().is_none_or(|c| c.retries == 0)
+    }
+
+    /// Whether out-of-order data waits to be reported in SACK blocks (none
+    /// while the cold state was never allocated).
+    #[inline(always)]
+    fn has_sack_report(&self) -> bool {
+        self.cold
+            .allocated()
+            .is_some_and(|c| !c.sack_report.is_empty())
+    }
+
     /// A cheap test that every source of output below is empty, so that
     /// the common "anything more?" call costs a few comparisons.
     #[inline]
@@ -138,7 +162,7 @@ impl Connection {
         // `output_due`: SYN, ACK, loss probe, zero-window or keep-alive
         // probe due, or a fast or go-back-N retransmission pending.
         !self.flags.output_due()
-            && self.cold.replies.is_empty()
+            && self.no_replies()
             && !(self.flags.in_recovery() && self.flags.sack_enabled())
             && self.sndbuf.unsent_len() == 0
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
@@ -335,7 +359,7 @@ impl Connection {
         let flags = if with_ack {
             self.ecn_synack_flags(Flags::SYN.with(Flags::ACK))
         } else {
-            self.ecn_syn_flags(Flags::SYN, self.cold.retries == 0)
+            self.ecn_syn_flags(Flags::SYN, self.no_retries())
         };
         let mut s = Segment {
             src_port: self.local_port,
@@ -378,7 +402,7 @@ impl Connection {
                 self.rcv_adv = edge;
             }
         }
-        if self.cold.retries == 0 && self.rtt_probe().is_none() {
+        if self.no_retries() && self.rtt_probe().is_none() {
             self.set_syn_rtt_probe(Some(now));
         }
         if !self.timers.is_set(Timer::Retransmit) {
@@ -770,7 +794,7 @@ impl Connection {
     ) -> Segment {
         debug_assert!(flags.ack() && !flags.rst());
         let mut options = Options::default();
-        if self.flags.sack_enabled() && !self.cold.sack_report.is_empty() {
+        if self.flags.sack_enabled() && self.has_sack_report() {
             options.sack_blocks = self.data_sack_blocks(payload.len());
         }
         if self.flags.ts_enabled() {
@@ -828,11 +852,7 @@ impl Connection {
     pub(super) fn make_segment(&mut self, seq: SeqNum, flags: Flags) -> Segment {
         let window = if flags.ack() { self.window_field() } else { 0 };
         let mut options = Options::default();
-        if self.flags.sack_enabled()
-            && flags.ack()
-            && !flags.rst()
-            && !self.cold.sack_report.is_empty()
-        {
+        if self.flags.sack_enabled() && flags.ack() && !flags.rst() && self.has_sack_report() {
             options.sack_blocks = self.report_sack_blocks();
         }
         Segment {
