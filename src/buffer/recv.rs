@@ -463,22 +463,28 @@ impl RecvBuffer {
 
     /// [`read`](Self::read) with something readable.
     fn read_some(&mut self, buf: &mut [u8]) -> usize {
+        // `ready_len` counts `ready` and the tail block: once that much is
+        // copied there is nothing left to look at.
+        let want = buf.len().min(self.ready_len as usize);
         let mut n = 0;
-        while n < buf.len() {
+        while n < want {
             if let Some((front, _)) = self.ready.front_mut() {
-                let k = front.len().min(buf.len() - n);
-                buf[n..n + k].copy_from_slice(&front[..k]);
-                front.advance(k);
-                n += k;
-                if front.is_empty() {
-                    self.pop_ready();
+                let k = front.len().min(want - n);
+                if k == front.len() {
+                    // The whole piece: out of the queue, then copied.
+                    let b = self.pop_ready();
+                    buf[n..n + k].copy_from_slice(&b);
+                } else {
+                    buf[n..n + k].copy_from_slice(&front[..k]);
+                    front.advance(k);
                 }
+                n += k;
                 continue;
             }
             let Some(sp) = self.spill.as_mut() else {
                 break;
             };
-            let k = sp.tail.len().min(buf.len() - n);
+            let k = sp.tail.len().min(want - n);
             if k == 0 {
                 break;
             }

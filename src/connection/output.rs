@@ -469,7 +469,7 @@ impl Connection {
             self.set_rtx_next(None);
             return None;
         }
-        let cwnd = self.cc.get().cwnd();
+        let cwnd = self.cc.cwnd();
         // The first segment after an RTO always goes out (RFC 6298 (5.4)).
         if cursor != self.snd_una && self.flight_size() >= cwnd {
             return None;
@@ -608,7 +608,7 @@ impl Connection {
     /// How much new data may go now; see [`NewData`].
     #[inline(always)]
     fn new_data_len(&self, probe: bool, fin_due: bool) -> NewData {
-        self.new_data_len_at(probe, fin_due, self.cc.get().cwnd())
+        self.new_data_len_at(probe, fin_due, self.cc.cwnd())
     }
 
     /// [`new_data_len`](Self::new_data_len) with the congestion window
@@ -719,7 +719,7 @@ impl Connection {
         } else {
             1
         };
-        let cwnd = cwnd.unwrap_or_else(|| self.cc.get().cwnd());
+        let cwnd = cwnd.unwrap_or_else(|| self.cc.cwnd());
         // The cheap tests first: `gso_max_segs` is at least 2.
         let closes =
             last || matches!(
@@ -751,7 +751,7 @@ impl Connection {
             return (GSO_MAX / mss).max(2) as u32;
         }
         let srtt_us = u64::from(srtt_us).max(1);
-        let ratio = if cwnd < self.cc.get().ssthresh() / 2 {
+        let ratio = if cwnd < self.cc.ssthresh() / 2 {
             200
         } else {
             120
