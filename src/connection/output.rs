@@ -507,12 +507,18 @@ impl Connection {
                     self.timers
                         .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
                 }
-                let seg = self.data_segment(now, seq, Flags::ACK.with(Flags::FIN), Bytes::new());
                 if self.rack_on() {
                     // A FIN alone is a tail too (Linux probes it).
                     self.arm_loss_probe(now);
                 }
-                return Some(seg);
+                // Built last, straight into the return (the probe timer
+                // is nothing the segment reads).
+                return Some(self.data_segment(
+                    now,
+                    seq,
+                    Flags::ACK.with(Flags::FIN),
+                    Bytes::new(),
+                ));
             }
             return None;
         }
