@@ -534,6 +534,24 @@ proptest! {
     }
 
     #[test]
+    fn encode_into_writes_the_common_header_lengths_as_encode_does(seg in arb_segment(), ts in any::<Option<(u32, u32)>>(), start in 0usize..3) {
+        // No options (20 octets) or timestamps alone (32) take encode_into's
+        // constant-size header copy; `start` octets already in the buffer.
+        let mut seg = seg;
+        seg.options = Options {
+            timestamps: ts.map(|(val, ecr)| Timestamps { val, ecr }),
+            ..Options::default()
+        };
+        let n = seg.encoded_len().expect("fits");
+        prop_assert_eq!(n - seg.payload.len(), if ts.is_some() { 32 } else { 20 });
+        let mut out = vec![0u8; n];
+        seg.encode(&mut out, &V4, ChecksumMode::Verify).expect("encodes");
+        let mut buf = BytesMut::from(&[9u8; 2][..start.min(2)]);
+        prop_assert_eq!(seg.encode_into(&mut buf, &V4, ChecksumMode::Verify), Ok(n));
+        prop_assert_eq!(&buf[start.min(2)..], &out[..]);
+    }
+
+    #[test]
     fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         let b = Bytes::from(data);
         for mode in [ChecksumMode::Verify, ChecksumMode::Skip] {

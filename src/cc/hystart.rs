@@ -141,6 +141,7 @@ impl HyStart {
 
     /// [`on_ack`](Self::on_ack) with the sample in µs and the congestion
     /// window in segments (Linux's detection waits for [`LINUX_LOW_WINDOW`]).
+    #[inline]
     pub(crate) fn on_ack_in_window(
         &mut self,
         new_round: bool,

@@ -341,13 +341,22 @@ impl Controller {
         }
     }
 
-    /// [`CongestionControl::on_ack`]: the crate's CUBIC takes the µs form
-    /// as it is, any other controller the [`AckSample`] made from it.
+    /// [`CongestionControl::on_ack`] with the ACK that `ack` makes from the
+    /// controller's cwnd and ssthresh (one dispatch for the three): the
+    /// crate's CUBIC takes the µs form as it is, any other controller the
+    /// [`AckSample`] made from it.
     #[inline]
-    pub(crate) fn on_ack(&mut self, now: Instant, ack: &AckInfo) {
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: impl FnOnce(u32, u32) -> AckInfo) {
         match self {
-            Controller::Cubic(c) => c.on_ack_info(now, ack),
-            c => c.get_mut().on_ack(now, &ack.sample()),
+            Controller::Cubic(c) => {
+                let a = ack(c.cwnd(), c.ssthresh());
+                c.on_ack_info(now, &a);
+            }
+            c => {
+                let c = c.get_mut();
+                let a = ack(c.cwnd(), c.ssthresh());
+                c.on_ack(now, &a.sample());
+            }
         }
     }
 

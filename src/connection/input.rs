@@ -1026,18 +1026,18 @@ impl Connection {
             // by an earlier ACK were delivered then, and grow the window at
             // most once (RFC 5681 §3.1: growth is for newly delivered data).
             let delivered = acked.saturating_sub(sacked_freed);
-            let cc = &self.cc;
-            let sample = crate::cc::AckInfo {
+            let (srtt, min_rtt) = (self.rtt.srtt_micros(), self.rtt.min_rtt_micros());
+            let usage = &self.usage;
+            self.cc.on_ack(now, |cwnd, ssthresh| crate::cc::AckInfo {
                 acked: delivered,
                 flight,
                 mss,
                 rtt: rtt_sample,
-                srtt: self.rtt.srtt_micros().map(u64::from),
-                min_rtt: self.rtt.min_rtt_micros().map(u64::from),
+                srtt: srtt.map(u64::from),
+                min_rtt: min_rtt.map(u64::from),
                 new_round,
-                app_limited: self.usage.app_limited(cc.cwnd(), cc.ssthresh()),
-            };
-            self.cc.on_ack(now, &sample);
+                app_limited: usage.app_limited(cwnd, ssthresh),
+            });
         }
         if let Some(c) = self.rtx_next()
             && c.le(self.snd_una)

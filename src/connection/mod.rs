@@ -539,7 +539,7 @@ impl Connection {
 
     /// Counters and estimates.
     pub fn stats(&self) -> Stats {
-        let cc = self.cc.get();
+        let cc = &self.cc;
         let r = &self.cold.rare;
         Stats {
             srtt: self.rtt.srtt(),

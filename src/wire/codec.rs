@@ -103,14 +103,32 @@ impl Segment {
         let hdr_len = self.header_len()?;
         let total = hdr_len + self.payload.len();
         let start = out.len();
-        let mut head = [0u8; super::MAX_HEADER_LEN];
-        let head = head.get_mut(..hdr_len).unwrap_or_default();
-        self.write_header(head)?;
         out.reserve(total);
-        out.extend_from_slice(head);
+        // The header lengths of nearly every segment (timestamps; none) go
+        // in as copies of a constant size, a few moves each, not a call to
+        // copy a variable length.
+        match hdr_len {
+            32 => self.put_header::<32>(out)?,
+            20 => self.put_header::<20>(out)?,
+            _ => {
+                let mut buf = [0u8; super::MAX_HEADER_LEN];
+                let head = buf.get_mut(..hdr_len).unwrap_or_default();
+                self.write_header(head)?;
+                out.extend_from_slice(head);
+            }
+        }
         out.extend_from_slice(&self.payload);
         finish_checksum(out.get_mut(start..).unwrap_or_default(), addrs, mode);
         Ok(total)
+    }
+
+    /// Appends the header of `N` octets (20 plus the options).
+    #[inline(always)]
+    fn put_header<const N: usize>(&self, out: &mut BytesMut) -> Result<(), WireError> {
+        let mut head = [0u8; N];
+        self.write_header(&mut head)?;
+        out.extend_from_slice(&head);
+        Ok(())
     }
 
     /// Writes the fixed header and options into `head` (exactly the header
