@@ -670,6 +670,7 @@ impl Connection {
 
     /// Queues a copy of `data` (RFC 9293 §3.10.2; queued, not an error, before
     /// ESTABLISHED). Returns how many octets were taken; `WouldBlock` when none fit.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.check_send()?;
         let n = self.sndbuf.push_slice(data, self.cfg.send_buffer);
@@ -694,6 +695,7 @@ impl Connection {
     }
 
     /// Queues `data` without copying it. Returns how many octets were taken.
+    #[inline]
     pub fn send_bytes(&mut self, data: Bytes) -> Result<usize, Error> {
         self.check_send()?;
         let len = data.len();
@@ -728,6 +730,7 @@ impl Connection {
 
     /// Copies received data into `buf`. `Ok(0)` means end of stream (the peer
     /// finished and everything was read); `WouldBlock` means nothing yet.
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
         self.check_recv()?;
         let n = self.rcvbuf.read(buf);
@@ -736,6 +739,7 @@ impl Connection {
 
     /// Takes up to `max` received octets without copying. An empty result
     /// means end of stream; `WouldBlock` means nothing yet.
+    #[inline]
     pub fn recv_bytes(&mut self, max: usize) -> Result<Bytes, Error> {
         self.check_recv()?;
         if self.rcvbuf.readable() == 0 {
@@ -758,6 +762,7 @@ impl Connection {
         Ok(())
     }
 
+    #[inline]
     fn after_recv(&mut self, n: usize, empty_request: bool) -> Result<usize, Error> {
         if self.rcvbuf.readable() == 0 {
             self.flags.set_readable_signalled(false);
