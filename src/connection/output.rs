@@ -337,6 +337,7 @@ impl Connection {
         self.take_pure_ack(now)
     }
 
+    #[inline(always)]
     fn take_pure_ack(&mut self, now: Instant) -> Option<Segment> {
         if !self.flags.ack_now() || !self.state_sends_acks() {
             return None;
