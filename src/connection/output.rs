@@ -459,8 +459,16 @@ impl Connection {
     }
 
     /// After an RTO: resend from the cursor as the congestion window allows.
+    /// Nearly always there is no cursor: that test is inlined into the caller.
+    #[inline(always)]
     fn go_back_n(&mut self, now: Instant) -> Option<Segment> {
-        let mut cursor = self.rtx_next()?;
+        let cursor = self.rtx_next()?;
+        self.go_back_n_from(now, cursor)
+    }
+
+    /// [`go_back_n`](Self::go_back_n) with the cursor it found.
+    #[inline(never)]
+    fn go_back_n_from(&mut self, now: Instant, mut cursor: SeqNum) -> Option<Segment> {
         if !self.cold.scoreboard.is_empty() {
             // What the peer SACKed since the timeout needs no resend.
             cursor = self.cold.scoreboard.next_hole(cursor).0;
