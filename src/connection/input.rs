@@ -1271,10 +1271,20 @@ impl Connection {
 
     /// After a segment that acknowledged our SYN: SYN-SENT / SYN-RECEIVED →
     /// ESTABLISHED, unless the FIN already moved us on.
+    ///
+    /// Called after every ACK taken in the slow path: the test is inlined
+    /// into the caller.
+    #[inline(always)]
     fn finish_handshake(&mut self, now: Instant) {
-        if !(matches!(self.state, State::SynSent | State::SynReceived) && self.flags.syn_acked()) {
-            return;
+        if matches!(self.state, State::SynSent | State::SynReceived) && self.flags.syn_acked() {
+            self.enter_established(now);
         }
+    }
+
+    /// [`finish_handshake`](Self::finish_handshake) once our SYN is
+    /// acknowledged in SYN-SENT or SYN-RECEIVED.
+    #[inline(never)]
+    fn enter_established(&mut self, now: Instant) {
         if let Some(c) = self.cold.present() {
             c.retries = 0;
         }

@@ -200,13 +200,21 @@ impl Connection {
     /// RFC 8985 §7.4: the ACK covering the probe ends its episode. A
     /// probe that resent old data and drew no D-SACK repaired a real loss:
     /// congestion control reacts as to one loss.
+    ///
+    /// Nearly every ACK finds no episode open: that test is inlined into
+    /// the caller.
+    #[inline(always)]
     pub(super) fn tlp_on_ack(&mut self, now: Instant, ack: SeqNum) {
-        let Some(high) = self.tlp_high_seq() else {
-            return;
-        };
-        if !ack.ge(high) {
-            return;
+        if let Some(high) = self.tlp_high_seq()
+            && ack.ge(high)
+        {
+            self.tlp_episode_end(now);
         }
+    }
+
+    /// [`tlp_on_ack`](Self::tlp_on_ack) once the ACK covers the probe.
+    #[inline(never)]
+    fn tlp_episode_end(&mut self, now: Instant) {
         self.set_tlp_high_seq(None);
         if self.flags.tlp_was_rtx() && !self.flags.tlp_dsack() && !self.flags.in_recovery() {
             let mss = self.snd_mss;
