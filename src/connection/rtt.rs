@@ -34,6 +34,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl RttEstimator {
+    #[inline]
     pub(crate) fn new(cfg: &Config) -> RttEstimator {
         RttEstimator {
             srtt: NONE,
