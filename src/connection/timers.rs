@@ -103,13 +103,19 @@ impl TimerTable {
 
     /// Disarms and returns the timer that has expired at `now`, earliest first.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Timer> {
-        let now = now.total_micros();
-        let t = Timer::ALL
-            .into_iter()
-            .filter(|t| self.deadlines[*t as usize] <= now)
-            .min_by_key(|t| self.deadlines[*t as usize])?;
-        self.deadlines[t as usize] = UNSET;
-        Some(t)
+        // The earliest deadline, the first in `Timer::ALL` (index) order
+        // on a tie; it has expired if any has.
+        let mut i = 0;
+        for (j, &d) in self.deadlines.iter().enumerate().skip(1) {
+            if d < self.deadlines[i] {
+                i = j;
+            }
+        }
+        if self.deadlines[i] > now.total_micros() {
+            return None;
+        }
+        self.deadlines[i] = UNSET;
+        Some(Timer::ALL[i])
     }
 }
 
