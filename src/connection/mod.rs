@@ -783,6 +783,7 @@ impl Connection {
 
     /// Half-close (RFC 9293 §3.10.4 for the sending direction): a FIN goes
     /// out after the queued data; receiving goes on.
+    #[inline]
     pub fn shutdown_write(&mut self) -> Result<(), Error> {
         match self.state {
             State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
