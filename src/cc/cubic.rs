@@ -330,6 +330,7 @@ impl Cubic {
         self.epoch_age = NO_EPOCH;
     }
 
+    #[inline]
     fn slow_start(&mut self, ack: &AckInfo, mss: u32) {
         let segments = self.cwnd / mss;
         let inc = if let Memory::HyStart(h) = &mut self.memory
