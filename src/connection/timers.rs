@@ -111,7 +111,9 @@ impl TimerTable {
                 i = j;
             }
         }
-        if self.deadlines[i] > now.total_micros() {
+        // UNSET (never a stored deadline) is no timer, even at the end of time.
+        let d = self.deadlines[i];
+        if d > now.total_micros() || d == UNSET {
             return None;
         }
         self.deadlines[i] = UNSET;
@@ -151,5 +153,17 @@ mod tests {
         );
         t.set(Timer::Rack, Instant::from_micros(u64::MAX));
         assert_eq!(t.next(), Some(Instant::from_micros(u64::MAX - 1)));
+    }
+
+    #[test]
+    fn no_timer_fires_unarmed_even_at_the_end_of_time() {
+        let mut t = TimerTable::default();
+        assert_eq!(t.take_expired(Instant::from_micros(u64::MAX)), None);
+        t.set(Timer::Persist, Instant::from_micros(u64::MAX));
+        assert_eq!(
+            t.take_expired(Instant::from_micros(u64::MAX)),
+            Some(Timer::Persist)
+        );
+        assert_eq!(t.take_expired(Instant::from_micros(u64::MAX)), None);
     }
 }
