@@ -203,6 +203,20 @@ fn parse(
     let Some((fixed, _)) = packet.split_first_chunk::<HEADER_LEN>() else {
         return Err(WireError::Truncated { len });
     };
+    let offset = fixed[12] >> 4; // the low 4 bits are reserved: ignored
+    if offset < 5 {
+        return Err(WireError::DataOffsetTooSmall { offset });
+    }
+    let hdr_len = usize::from(offset) * 4;
+    let Some(options) = packet.get(HEADER_LEN..hdr_len) else {
+        return Err(WireError::DataOffsetPastEnd { offset, len });
+    };
+    // RFC 9293 §3.1, MUST-3: discard segments whose checksum fails.
+    if mode == ChecksumMode::Verify && !verify_checksum(packet, addrs) {
+        return Err(WireError::BadChecksum);
+    }
+    // The fields are read once the checksum verifies: none is held in a
+    // register (or spilled) across the sum.
     let [
         sp0,
         sp1,
@@ -216,7 +230,7 @@ fn parse(
         a1,
         a2,
         a3,
-        off,
+        _,
         flags,
         w0,
         w1,
@@ -225,18 +239,6 @@ fn parse(
         u0,
         u1,
     ] = *fixed;
-    let offset = off >> 4; // the low 4 bits are reserved: ignored
-    if offset < 5 {
-        return Err(WireError::DataOffsetTooSmall { offset });
-    }
-    let hdr_len = usize::from(offset) * 4;
-    let Some(options) = packet.get(HEADER_LEN..hdr_len) else {
-        return Err(WireError::DataOffsetPastEnd { offset, len });
-    };
-    // RFC 9293 §3.1, MUST-3: discard segments whose checksum fails.
-    if mode == ChecksumMode::Verify && !verify_checksum(packet, addrs) {
-        return Err(WireError::BadChecksum);
-    }
     let segment = |options, payload| Segment {
         src_port: u16::from_be_bytes([sp0, sp1]),
         dst_port: u16::from_be_bytes([dp0, dp1]),
