@@ -117,7 +117,10 @@ impl Segment {
                 out.extend_from_slice(head);
             }
         }
-        out.extend_from_slice(&self.payload);
+        // Pure ACKs carry nothing: no call to copy nothing.
+        if !self.payload.is_empty() {
+            out.extend_from_slice(&self.payload);
+        }
         finish_checksum(out.get_mut(start..).unwrap_or_default(), addrs, mode);
         Ok(total)
     }
