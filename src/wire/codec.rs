@@ -23,6 +23,7 @@ impl Segment {
     /// storage, nothing is copied. With [`ChecksumMode::Verify`] a segment
     /// whose checksum does not verify is rejected (MUST-3). The reserved
     /// bits are ignored.
+    #[inline]
     pub fn decode(
         packet: &Bytes,
         addrs: &IpPair,
