@@ -33,6 +33,7 @@ use crate::seq::SeqNum;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
+use core::mem::ManuallyDrop;
 
 /// Pieces shorter than this are copied rather than kept as slices of the
 /// packet that carried them.
@@ -70,9 +71,10 @@ static NO_OOO: VecDeque<(SeqNum, Bytes)> = VecDeque::new();
 pub(crate) struct RecvBuffer {
     /// In-order data before the tail block.
     /// Each with whether it is a small slice kept as it is (see `small_slices`).
-    ready: VecDeque<(Bytes, bool)>,
+    /// Dropped by hand (see `Drop`), as is `spill`.
+    ready: ManuallyDrop<VecDeque<(Bytes, bool)>>,
     /// The tail block and the out-of-order queue, once either was needed.
-    spill: Option<Box<Spill>>,
+    spill: ManuallyDrop<Option<Box<Spill>>>,
     /// Octets readable: `ready` plus the tail block.
     ready_len: u32,
     /// At most 2^30 (`Config::validate`, `set_recv_buffer`).
@@ -113,8 +115,8 @@ impl RecvBuffer {
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
         let capacity = capacity.min(MAX_CAPACITY);
         RecvBuffer {
-            ready: VecDeque::new(),
-            spill: None,
+            ready: ManuallyDrop::new(VecDeque::new()),
+            spill: ManuallyDrop::new(None),
             ready_len: 0,
             capacity: capacity as u32,
             max_pieces: (capacity / 512).max(32) as u32,
@@ -146,7 +148,7 @@ impl RecvBuffer {
     /// The out-of-order queue (empty while nothing was ever held).
     #[inline]
     fn ooo(&self) -> &VecDeque<(SeqNum, Bytes)> {
-        match &self.spill {
+        match &*self.spill {
             Some(s) => &s.ooo,
             None => &NO_OOO,
         }
@@ -204,7 +206,7 @@ impl RecvBuffer {
     /// Memory charged for what is held: each piece its octets plus
     /// [`PIECE_OVERHEAD`], the tail block its whole allocation.
     pub(crate) fn charged(&self) -> usize {
-        let (tail_alloc, ooo_pieces) = match &self.spill {
+        let (tail_alloc, ooo_pieces) = match &*self.spill {
             Some(s) if s.tail.capacity() > 0 || !s.tail.is_empty() => {
                 (BLOCK.max(s.tail.len()), s.ooo.len())
             }
@@ -553,13 +555,13 @@ impl RecvBuffer {
             return;
         }
         if self.ready.is_empty() && (1..=KEEP_QUEUE).contains(&self.ready.capacity()) {
-            self.ready = VecDeque::new();
+            *self.ready = VecDeque::new();
         }
         if let Some(sp) = self.spill.as_mut() {
             if sp.ooo.is_empty() && sp.ooo.capacity() <= KEEP_QUEUE {
                 // Nothing out of order and no grown queue: the whole
                 // spilled part goes (the tail block is drained).
-                self.spill = None;
+                *self.spill = None;
             } else if sp.tail.capacity() > 0 {
                 sp.tail = BytesMut::new();
             }
@@ -610,6 +612,21 @@ impl RecvBuffer {
             sp.ooo_len = 0;
         }
         self.ready_len = 0;
+    }
+}
+
+/// Dropped by hand so that a buffer that never held storage (most
+/// connections end so) costs two inline tests, not the queue's and the
+/// box's drop calls.
+impl Drop for RecvBuffer {
+    #[inline]
+    fn drop(&mut self) {
+        if self.ready.capacity() != 0 {
+            drop(core::mem::take(&mut *self.ready));
+        }
+        if self.spill.is_some() {
+            drop(self.spill.take());
+        }
     }
 }
 

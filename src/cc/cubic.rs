@@ -56,7 +56,7 @@ const CONVEX: u8 = 0x40;
 // state (HyStart++ ends at the first reduction, which is what arms an undo).
 #[derive(Clone, Copy, Debug)]
 pub struct Cubic {
-    cwnd: u32,
+    pub(super) cwnd: u32,
     ssthresh: u32,
     /// cwnd_prior: the window before the last reduction (RFC 9438 §4.6).
     /// W_max (§4.7) is this, or 0.85 times it after fast convergence

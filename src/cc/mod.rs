@@ -307,14 +307,29 @@ impl Controller {
         c
     }
 
-    /// A fresh start (the SYN exchange fixed the MSS): a built-in
-    /// algorithm is replaced by [`Controller::configured`], the caller's
-    /// own is reset.
+    /// A fresh start once the SYN exchange fixed the MSS, for a controller
+    /// nothing has been reported to since [`Controller::configured`] built
+    /// it (nothing is before the SYN exchange): the caller's own is reset;
+    /// of a built-in one only the initial window depends on the MSS, so
+    /// only that changes (the same as building it again with `mss`, for
+    /// less).
     #[inline]
     pub(crate) fn restart_configured(&mut self, cfg: &crate::config::Config, mss: u32) {
+        let iw = cfg.initial_window.saturating_mul(mss);
         match self {
+            Controller::Cubic(c) => c.cwnd = iw,
+            Controller::NewReno(c) => c.cwnd = iw,
+            Controller::Unlimited(_) => {}
             Controller::Custom(c) => c.reset(cfg.initial_window, mss),
-            _ => *self = Controller::configured(cfg, mss),
+        }
+        #[cfg(debug_assertions)]
+        if !matches!(self, Controller::Custom(_)) {
+            // What a rebuild gives (the controller was a fresh one).
+            assert_eq!(
+                alloc::format!("{self:?}"),
+                alloc::format!("{:?}", Controller::configured(cfg, mss)),
+                "restart_configured on a controller that was not fresh"
+            );
         }
     }
 

@@ -6,7 +6,7 @@ use crate::time::Instant;
 /// NewReno congestion control.
 #[derive(Clone, Copy, Debug)]
 pub struct NewReno {
-    cwnd: u32,
+    pub(super) cwnd: u32,
     ssthresh: u32,
     /// Octets acknowledged in congestion avoidance since cwnd last grew.
     bytes_acked: u32,

@@ -115,6 +115,8 @@ impl Connection {
         self.snd_mss = u32::from(peer_mss.min(self.cfg.mss))
             .saturating_sub(opt)
             .max(16);
+        // Before the SYN exchange nothing reaches the controller (no ACK,
+        // no loss, no data sent): it is as the connection was made with it.
         self.cc.restart_configured(&self.cfg, self.snd_mss);
         self.ecn_on_syn(seg);
         // RFC 7323 §2.2: scaling applies only when both SYNs carry the option;
