@@ -427,7 +427,10 @@ impl Cubic {
             self.slow_start(ack, mss);
             self.touch(now);
         } else {
-            self.congestion_avoidance(now, ack, mss);
+            // A copy made here, so that the caller's sample needs no
+            // memory on the slow-start path.
+            let a = *ack;
+            self.congestion_avoidance(now, &a, mss);
         }
     }
 }

@@ -847,7 +847,13 @@ impl Connection {
             }
             if self.rack_on() {
                 self.tlp_on_ack(now, seg.ack);
-                self.arm_loss_probe(now);
+                if self.snd_una == self.snd_nxt {
+                    // Nothing outstanding: no probe to arm (what
+                    // `arm_loss_probe` finds then).
+                    self.timers.stop(Timer::LossProbe);
+                } else {
+                    self.arm_loss_probe(now);
+                }
             }
         }
         self.update_send_window(seg, wnd, true);
