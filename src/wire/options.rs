@@ -218,7 +218,41 @@ fn timestamps_layout(pad: [u8; 2], ts: Timestamps) -> [u8; 12] {
     [pad[0], pad[1], kind::TIMESTAMPS, 10, a, b, c, d, e, f, g, h]
 }
 
+/// The option layouts of nearly every segment, told apart once per encode
+/// so that its length and its octets come from one look at the options.
+#[derive(Clone, Copy)]
+pub(crate) enum Layout {
+    /// No options (a 20-octet header).
+    Bare,
+    /// Timestamps alone: NOP NOP TS (a 32-octet header).
+    Timestamps(Timestamps),
+    /// Anything else: [`Options::encoded_len`] and [`Options::write`].
+    General,
+}
+
 impl Options {
+    /// Which [`Layout`] these options take.
+    #[inline(always)]
+    pub(crate) fn layout(&self) -> Layout {
+        if self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_blocks.is_empty()
+        {
+            return match self.timestamps {
+                Some(ts) => Layout::Timestamps(ts),
+                None => Layout::Bare,
+            };
+        }
+        Layout::General
+    }
+
+    /// The 12 option octets of [`Layout::Timestamps`].
+    #[inline(always)]
+    pub(crate) fn timestamps_only(ts: Timestamps) -> [u8; 12] {
+        timestamps_layout([kind::NOP, kind::NOP], ts)
+    }
+
     /// Octets the options take on the wire: Linux's padded layout (a
     /// multiple of 4 by construction), or, when that exceeds 40 octets but
     /// the options themselves fit, the packed layout (no NOPs, EOL-padded to
