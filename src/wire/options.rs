@@ -464,20 +464,10 @@ impl Options {
     pub(crate) fn decode_fast(buf: &[u8]) -> Option<Options> {
         // Fast path: the layout of nearly every segment after the handshake
         // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
-        if let [
-            kind::NOP,
-            kind::NOP,
-            kind::TIMESTAMPS,
-            10,
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-            g,
-            h,
-        ] = *buf
+        // The four leading octets compared as one word.
+        if let Ok(&[h0, h1, h2, h3, a, b, c, d, e, f, g, h]) = <&[u8; 12]>::try_from(buf)
+            && u32::from_ne_bytes([h0, h1, h2, h3])
+                == u32::from_ne_bytes([kind::NOP, kind::NOP, kind::TIMESTAMPS, 10])
         {
             return Some(Options {
                 timestamps: Some(Timestamps {
