@@ -296,8 +296,16 @@ fn build(
         payload,
     };
     // The common layouts build the segment straight from the octets; only
-    // the general parser's options go through a `Result`.
-    if let Some(o) = Options::decode_fast(options) {
+    // the general parser's options go through a `Result`. Timestamps alone
+    // (nearly every segment) build theirs apart from the SYN's.
+    if let Some(ts) = Options::decode_timestamps_alone(options) {
+        let o = Options {
+            timestamps: Some(ts),
+            ..Options::default()
+        };
+        return Ok(segment(o, payload()));
+    }
+    if let Some(o) = Options::decode_fast_other(options) {
         return Ok(segment(o, payload()));
     }
     let o = Options::decode_general(options)?;

@@ -462,21 +462,37 @@ impl Options {
     /// the same octets (the tests below compare them).
     #[inline(always)]
     pub(crate) fn decode_fast(buf: &[u8]) -> Option<Options> {
-        // Fast path: the layout of nearly every segment after the handshake
-        // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
+        if let Some(ts) = Self::decode_timestamps_alone(buf) {
+            return Some(Options {
+                timestamps: Some(ts),
+                ..Options::default()
+            });
+        }
+        Self::decode_fast_other(buf)
+    }
+
+    /// The layout of nearly every segment after the handshake when
+    /// timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A): its
+    /// timestamps, or `None` for any other octets.
+    #[inline(always)]
+    pub(crate) fn decode_timestamps_alone(buf: &[u8]) -> Option<Timestamps> {
         // The four leading octets compared as one word.
         if let Ok(&[h0, h1, h2, h3, a, b, c, d, e, f, g, h]) = <&[u8; 12]>::try_from(buf)
             && u32::from_ne_bytes([h0, h1, h2, h3])
                 == u32::from_ne_bytes([kind::NOP, kind::NOP, kind::TIMESTAMPS, 10])
         {
-            return Some(Options {
-                timestamps: Some(Timestamps {
-                    val: u32::from_be_bytes([a, b, c, d]),
-                    ecr: u32::from_be_bytes([e, f, g, h]),
-                }),
-                ..Options::default()
+            return Some(Timestamps {
+                val: u32::from_be_bytes([a, b, c, d]),
+                ecr: u32::from_be_bytes([e, f, g, h]),
             });
         }
+        None
+    }
+
+    /// [`decode_fast`](Self::decode_fast)'s layouts other than timestamps
+    /// alone: the SYN's, and none.
+    #[inline(always)]
+    pub(crate) fn decode_fast_other(buf: &[u8]) -> Option<Options> {
         // Fast path: the SYN and SYN-ACK layout of Linux and of this crate
         // (MSS; SACK-permitted or NOP NOP; timestamps; NOP, window scale).
         if let [
