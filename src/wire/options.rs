@@ -459,8 +459,10 @@ impl Options {
     /// The layouts of nearly every segment, or `None` for
     /// [`decode_general`](Self::decode_general) to parse (and judge) the
     /// options: what this returns is what the general parser returns for
-    /// the same octets (the tests below compare them).
-    #[inline(always)]
+    /// the same octets (the tests below compare them). The decoder takes
+    /// its two halves, [`decode_timestamps_alone`](Self::decode_timestamps_alone)
+    /// and [`decode_fast_other`](Self::decode_fast_other), one at a time.
+    #[cfg(test)]
     pub(crate) fn decode_fast(buf: &[u8]) -> Option<Options> {
         if let Some(ts) = Self::decode_timestamps_alone(buf) {
             return Some(Options {
@@ -489,8 +491,7 @@ impl Options {
         None
     }
 
-    /// [`decode_fast`](Self::decode_fast)'s layouts other than timestamps
-    /// alone: the SYN's, and none.
+    /// The fast layouts other than timestamps alone: the SYN's, and none.
     #[inline(always)]
     pub(crate) fn decode_fast_other(buf: &[u8]) -> Option<Options> {
         // Fast path: the SYN and SYN-ACK layout of Linux and of this crate
@@ -541,8 +542,9 @@ impl Options {
     }
 
     /// Parses the option octets of a header (everything between the fixed
-    /// 20 octets and the data offset): the general parser behind
-    /// [`decode_fast`](Self::decode_fast).
+    /// 20 octets and the data offset): the general parser behind the fast
+    /// layouts ([`decode_timestamps_alone`](Self::decode_timestamps_alone),
+    /// [`decode_fast_other`](Self::decode_fast_other)).
     ///
     /// RFC 9293 §3.2: options may start at any octet (MUST-64) and may
     /// appear on any segment (MUST-5); EOL ends the list and whatever
