@@ -1310,7 +1310,7 @@ impl Connection {
             // The application closed before the handshake finished.
             self.set_state(State::FinWait1);
         }
-        if self.sndbuf.free(self.cfg.send_buffer) > 0 && self.flags.want_writable() {
+        if self.flags.want_writable() && self.sndbuf.free(self.cfg.send_buffer) > 0 {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }
