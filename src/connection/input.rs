@@ -349,7 +349,7 @@ impl Connection {
         // Steps 6–8: URG (noted only), text, FIN; nothing to do for a
         // segment without either when no FIN waits for a gap to fill.
         if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
-            self.text_and_fin(now, seg);
+            self.text_and_fin_outlined(now, seg);
         }
         self.finish_handshake(now);
         if self.state == State::FinWait1 && self.fin_acked() {
@@ -1132,6 +1132,14 @@ impl Connection {
         {
             self.ts_recent = t.val;
         }
+    }
+
+    /// [`text_and_fin`](Self::text_and_fin) called, not inlined: for
+    /// [`after_ack`](Self::after_ack), which most segments leave without
+    /// text or FIN (its frame stays small).
+    #[inline(never)]
+    fn text_and_fin_outlined(&mut self, now: Instant, seg: &mut Segment) {
+        self.text_and_fin(now, seg);
     }
 
     /// Steps 7 and 8: take in-window data (out of order kept, SHLD-31) and act
