@@ -528,6 +528,8 @@ proptest! {
         let bytes = Bytes::copy_from_slice(&out[..n]);
         let back = Segment::decode(&bytes, &addrs, ChecksumMode::Verify).expect("decodes");
         prop_assert_eq!(&back, &seg);
+        // From a borrowed slice (the payload made after the fields, not before).
+        prop_assert_eq!(Segment::decode_slice(&out[..n], &addrs, ChecksumMode::Verify), Ok(seg.clone()));
         let mut buf = BytesMut::new();
         prop_assert_eq!(seg.encode_into(&mut buf, &addrs, ChecksumMode::Verify), Ok(n));
         prop_assert_eq!(&buf[..], &out[..n]);
@@ -578,6 +580,8 @@ proptest! {
         let cut = full.slice(..cut.index(full.len() + 1));
         for b in [&full, &cut] {
             for mode in [ChecksumMode::Verify, ChecksumMode::Skip] {
+                // Slicing a `Bytes` and copying a slice decode alike.
+                prop_assert_eq!(Segment::decode(b, &V4, mode), Segment::decode_slice(b, &V4, mode));
                 if let Ok(s) = Segment::decode(b, &V4, mode) {
                     // Whatever decodes re-encodes, and decodes back to itself.
                     let mut again = vec![0u8; s.encoded_len().expect("what decodes fits")];

@@ -13,7 +13,10 @@
 //! enough; when it is shorter than the segment and more is queued behind
 //! it, the segment is gathered (copied) from several chunks, so that Nagle
 //! (SHLD-7) and sender SWS avoidance (MUST-38) see full-sized segments
-//! however the octets were queued. Staged copies become a chunk when a
+//! however the octets were queued. A `Bytes` taken only in part (the
+//! buffer was full) stays whole in its chunk, the rest unqueued: when the
+//! writer offers that rest again, the chunk grows over it rather than a
+//! new chunk starting mid-segment. Staged copies become a chunk when a
 //! segment first needs them, in whole segments where they allow it, so
 //! that a copying sender's segments are slices too.
 //!
@@ -87,6 +90,12 @@ struct Store {
     staging: BytesMut,
     /// Where segments spanning several chunks are copied together.
     gather: BytesMut,
+    /// Octets at the end of the last chunk that are not queued: the rest
+    /// of a `Bytes` that `push_bytes` took only in part. A writer offers
+    /// that rest again once room opens; the chunk then grows over it
+    /// instead of a new chunk starting mid-segment, so the segments there
+    /// stay slices rather than copies. Zero while anything is staged.
+    excess: usize,
 }
 
 /// Queued and in-flight data; see the module documentation.
@@ -158,7 +167,10 @@ impl SendBuffer {
         let mut rest = &data[..n];
         while !rest.is_empty() {
             let size = self.block_size(rest.len(), capacity);
-            let st = self.store();
+            let st = self.store.get_or_insert_with(Box::default);
+            if st.excess > 0 {
+                st.seal(&mut self.next_chunk, &mut self.next_off);
+            }
             let mut spare = st.staging.capacity() - st.staging.len();
             if spare == 0 {
                 // Freeze what is staged, then start a block: `reserve` on the
@@ -178,14 +190,30 @@ impl SendBuffer {
 
     /// Queues as much of `data` as fits in `capacity` without copying;
     /// returns the count.
-    pub(crate) fn push_bytes(&mut self, mut data: Bytes, capacity: usize) -> usize {
+    pub(crate) fn push_bytes(&mut self, data: Bytes, capacity: usize) -> usize {
         let n = data.len().min(self.free(capacity));
         if n == 0 {
             return 0;
         }
-        data.truncate(n);
-        let st = self.store();
+        let st = self.store.get_or_insert_with(Box::default);
+        if st.excess > 0 {
+            // The same octets the last chunk holds past what it queued
+            // (the same addresses, held alive by that chunk: the same
+            // memory): the chunk grows over them.
+            if let Some(last) = st.chunks.back()
+                && data.as_ptr() as usize == last.as_ptr() as usize + (last.len() - st.excess)
+                && n <= st.excess
+            {
+                st.excess -= n;
+                self.unsent_len += n as u32;
+                return n;
+            }
+            st.seal(&mut self.next_chunk, &mut self.next_off);
+        }
         st.flush(usize::MAX);
+        // The rest stays in the chunk, unqueued (the queued part holds the
+        // caller's buffer alive anyway, and both go when it is acknowledged).
+        st.excess = data.len() - n;
         st.chunks.push_back(data);
         self.unsent_len += n as u32;
         n
@@ -447,6 +475,9 @@ impl SendBuffer {
             if st.sent.capacity() <= KEEP_QUEUE && st.chunks.capacity() <= KEEP_QUEUE {
                 self.store = None;
             } else {
+                // Nothing is queued: a chunk left is excess alone.
+                st.chunks.clear();
+                st.excess = 0;
                 st.staging = BytesMut::new();
                 st.gather = BytesMut::new();
             }
@@ -462,6 +493,25 @@ impl SendBuffer {
 }
 
 impl Store {
+    /// Cuts the last chunk's excess off (something else follows it now),
+    /// moving the cursor past the chunk when it stood at the cut.
+    #[cold]
+    fn seal(&mut self, next_chunk: &mut u32, next_off: &mut u32) {
+        let last = self.chunks.len().saturating_sub(1);
+        if let Some(c) = self.chunks.back_mut() {
+            let len = c.len() - self.excess;
+            if len == 0 {
+                self.chunks.pop_back();
+            } else {
+                c.truncate(len);
+                if *next_chunk as usize == last && *next_off as usize == len {
+                    (*next_chunk, *next_off) = (last as u32 + 1, 0);
+                }
+            }
+        }
+        self.excess = 0;
+    }
+
     /// Moves up to `max` staged copies into the chunk list. The block's
     /// spare capacity stays in `staging`.
     fn flush(&mut self, max: usize) {
@@ -696,5 +746,100 @@ mod tests {
             assert_eq!(b.unsent_len(), queued - nxt);
             assert_eq!(b.sent_len(), nxt - una);
         }
+    }
+
+    #[test]
+    fn the_rest_of_a_partly_taken_bytes_extends_its_chunk_and_keeps_every_octet_in_place() {
+        // A writer that offers the rest of a `Bytes` the buffer took only
+        // in part (as a bulk sender does when room opens): the last chunk
+        // grows over it. Copies, other `Bytes`, segments, resends and ACKs
+        // interleave; a reference copy of the stream checks every octet.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % m as u64) as usize
+        };
+        let (mut b, cap) = (SendBuffer::new(), 12_000);
+        let s0 = SeqNum(u32::MAX - 3_000);
+        let mut stream: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+        let (mut nxt, mut una) = (0usize, 0usize);
+        let (mut parent, mut rest, mut more) = (Bytes::new(), Bytes::new(), 0);
+        let mut fill = 0u8;
+        let mut extended = 0;
+        for _ in 0..30_000 {
+            match next(7) {
+                0 | 1 if !rest.is_empty() => {
+                    // The rest again, a prefix of it, or the rest and
+                    // more of the buffer it came from (past the chunk).
+                    let r = match next(4) {
+                        0 => rest.slice(..1 + next(rest.len())),
+                        1 => {
+                            let at = parent.len() - rest.len() - more;
+                            parent.slice(at..)
+                        }
+                        _ => rest.clone(),
+                    };
+                    let before = b.store.as_deref().map_or(0, |st| st.chunks.len());
+                    let n = b.push_bytes(r.clone(), cap);
+                    if n > 0
+                        && b.store
+                            .as_deref()
+                            .is_some_and(|st| st.chunks.len() == before)
+                    {
+                        extended += 1;
+                    }
+                    stream.extend_from_slice(&r[..n]);
+                    rest.advance(n.min(rest.len()));
+                }
+                0 => {
+                    let len = 101 + next(9_000);
+                    fill = fill.wrapping_add(1);
+                    let data: alloc::vec::Vec<u8> =
+                        (0..len).map(|i| fill.wrapping_mul(7) ^ (i as u8)).collect();
+                    // Sometimes a slice of a larger buffer.
+                    more = next(2) * next(100);
+                    parent = Bytes::from(data);
+                    let data = parent.slice(..len - more);
+                    let n = b.push_bytes(data.clone(), cap);
+                    stream.extend_from_slice(&data[..n]);
+                    rest = data.slice(n..);
+                }
+                1 => {
+                    let len = 1 + next(2_000);
+                    let data: alloc::vec::Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
+                    let n = b.push_slice(&data, cap);
+                    stream.extend_from_slice(&data[..n]);
+                }
+                2 | 3 => {
+                    let max = 1 + next(1500);
+                    let p = b.take_unsent(s0.add(nxt as u32), max, Instant::ZERO);
+                    assert_eq!(p.len(), max.min(stream.len() - nxt));
+                    assert_eq!(&p[..], &stream[nxt..nxt + p.len()], "new data at {nxt}");
+                    nxt += p.len();
+                }
+                4 if nxt > una => {
+                    let at = una + next(nxt - una);
+                    let p = b.sent_slice(s0.add(at as u32), 1 + next(1500));
+                    assert!(!p.is_empty() && at + p.len() <= nxt);
+                    assert_eq!(&p[..], &stream[at..at + p.len()], "resent data at {at}");
+                }
+                5 | 6 if nxt > una => {
+                    let to = if next(3) == 0 {
+                        nxt
+                    } else {
+                        una + 1 + next(nxt - una)
+                    };
+                    assert_eq!(b.ack(s0.add(to as u32)).octets as usize, to - una);
+                    una = to;
+                }
+                _ => {}
+            }
+            assert_eq!(b.len(), stream.len() - una);
+            assert_eq!(b.unsent_len(), stream.len() - nxt);
+            assert_eq!(b.sent_len(), nxt - una);
+        }
+        assert!(extended > 1000, "chunks extended {extended} times");
     }
 }

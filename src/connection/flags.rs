@@ -87,6 +87,22 @@ impl Flags {
     }
 }
 
+/// The flags [`Flags::sends_control_only`] wants set (header prediction
+/// on) and clear (SYN, loss probe, zero-window and keep-alive probes, fast
+/// and go-back-N retransmissions, recovery): what is left to send is a
+/// pure ACK or a FIN alone.
+const CONTROL_SET: u32 = 1 << 8;
+const CONTROL_CLEAR: u32 = 1 << 0 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 19;
+
+impl Flags {
+    /// Whether no flag makes anything but a pure ACK or a FIN alone the
+    /// next segment, whatever data says (one mask test for the nine flags).
+    #[inline(always)]
+    pub(super) fn sends_control_only(self) -> bool {
+        self.0 & (CONTROL_SET | CONTROL_CLEAR) == CONTROL_SET
+    }
+}
+
 flags! {
     /// Made by `Connection::listen`: a reset in SYN-RECEIVED returns to LISTEN.
     one_shot_listener, set_one_shot_listener = 7;
@@ -439,6 +455,38 @@ mod tests {
             set(&mut g, false);
             assert!(!g.sends_new_data_only());
         }
+    }
+
+    #[test]
+    fn control_only_is_exactly_its_eight_flags() {
+        let mut f = Flags::default();
+        f.set_header_prediction(true);
+        // Flags that do not matter.
+        f.set_syn_acked(true);
+        f.set_ack_now(true);
+        f.set_has_fin_seq(true);
+        f.set_ts_enabled(true);
+        f.set_sack_enabled(true);
+        f.set_want_writable(true);
+        assert!(f.sends_control_only());
+        type Set = fn(&mut Flags, bool);
+        let must_be_clear: [Set; 7] = [
+            Flags::set_syn_pending,
+            Flags::set_tlp_pending,
+            Flags::set_zero_window_probe,
+            Flags::set_keepalive_probe,
+            Flags::set_has_fast_rtx,
+            Flags::set_has_rtx_next,
+            Flags::set_in_recovery,
+        ];
+        for set in must_be_clear {
+            let mut g = f;
+            set(&mut g, true);
+            assert!(!g.sends_control_only());
+        }
+        let mut g = f;
+        g.set_header_prediction(false);
+        assert!(!g.sends_control_only());
     }
 
     #[test]

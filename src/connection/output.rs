@@ -48,6 +48,16 @@ impl Connection {
                 // What `next_segment` sends when no new data may go.
                 None => self.probe_or_ack(now),
             }
+        } else if self.sends_control_only() {
+            // The handshake's last ACK and the close's segments.
+            if self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f)) {
+                if self.flags.ack_now() && self.state_sends_acks() {
+                    return Some(self.pure_ack_fast(now));
+                }
+            } else if self.flags.syn_acked() && self.state_sends_new_data() {
+                return Some(self.fin_fast(now));
+            }
+            self.next_segment(now)
         } else {
             self.next_segment(now)
         };
@@ -129,6 +139,43 @@ impl Connection {
         let window = self.window_field();
         self.on_ack_sent_fields(self.rcv_nxt, window, false);
         Some(self.data_segment_with(now, seq, flags, data, window))
+    }
+
+    /// Whether [`next_segment`](Self::next_segment) comes down to a pure
+    /// ACK or a FIN alone: no reply, SYN, retransmission, loss probe,
+    /// zero-window or keep-alive probe, recovery or data is due (the
+    /// handshake's last ACK, every segment of the close). Off with header
+    /// prediction, so that tests/header_prediction.rs compares it with the
+    /// general path.
+    #[inline]
+    fn sends_control_only(&self) -> bool {
+        self.flags.sends_control_only() && self.sndbuf.unsent_len() == 0 && self.no_replies()
+    }
+
+    /// [`take_pure_ack`](Self::take_pure_ack) and what
+    /// [`transmit`](Self::transmit) does with its segment (no data: no PRR
+    /// count, PSH or GSO mark; outside recovery), the segment built last,
+    /// straight into the caller's.
+    #[inline(always)]
+    fn pure_ack_fast(&mut self, now: Instant) -> Segment {
+        let flags = self.ecn_flags_on_transmit(Flags::ACK, false);
+        self.count_segment_out();
+        let window = self.window_field();
+        self.on_ack_sent_fields(self.rcv_nxt, window, false);
+        self.data_segment_with(now, self.snd_nxt, flags, Bytes::new(), window)
+    }
+
+    /// [`new_data`](Self::new_data)'s FIN alone and what
+    /// [`transmit`](Self::transmit) does with it, as
+    /// [`pure_ack_fast`](Self::pure_ack_fast).
+    #[inline(always)]
+    fn fin_fast(&mut self, now: Instant) -> Segment {
+        let seq = self.take_fin_alone(now);
+        let flags = self.ecn_flags_on_transmit(Flags::ACK.with(Flags::FIN), false);
+        self.count_segment_out();
+        let window = self.window_field();
+        self.on_ack_sent_fields(self.rcv_nxt, window, false);
+        self.data_segment_with(now, seq, flags, Bytes::new(), window)
     }
 
     /// Whether no reply (a RST) is queued: a null test while the cold
@@ -494,32 +541,14 @@ impl Connection {
     /// Nagle (Minshall's variant, RFC 9293 A.3) and sender SWS avoidance
     /// (MUST-38); a FIN rides on the last segment.
     fn new_data(&mut self, now: Instant, probe: bool) -> Option<Segment> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) || self.rtx_next().is_some()
-        {
+        if !self.state_sends_new_data() || self.rtx_next().is_some() {
             return None;
         }
         let unsent = self.sndbuf.unsent_len();
         let fin_due = self.fin_seq().is_some() && !self.fin_sent();
         if unsent == 0 {
             if fin_due {
-                let seq = self.snd_nxt;
-                self.start_progress_clock(now);
-                self.snd_nxt = self.snd_nxt.add(1);
-                if !self.timers.is_set(Timer::Retransmit) {
-                    self.timers
-                        .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
-                }
-                if self.rack_on() {
-                    // A FIN alone is a tail too (Linux probes it).
-                    self.arm_loss_probe(now);
-                }
+                let seq = self.take_fin_alone(now);
                 // Built last, straight into the return (the probe timer
                 // is nothing the segment reads).
                 return Some(self.data_segment(
@@ -533,6 +562,37 @@ impl Connection {
         }
         let nd = self.new_data_len(probe, fin_due);
         self.send_new_data(now, nd, fin_due)
+    }
+
+    /// The states in which new data (and a FIN) may go.
+    #[inline(always)]
+    fn state_sends_new_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
+    /// A FIN alone goes now: it takes its sequence number (returned),
+    /// arms the retransmission timer and, with RACK, the loss probe.
+    #[inline(always)]
+    fn take_fin_alone(&mut self, now: Instant) -> SeqNum {
+        let seq = self.snd_nxt;
+        self.start_progress_clock(now);
+        self.snd_nxt = self.snd_nxt.add(1);
+        if !self.timers.is_set(Timer::Retransmit) {
+            self.timers
+                .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
+        }
+        if self.rack_on() {
+            // A FIN alone is a tail too (Linux probes it).
+            self.arm_loss_probe(now);
+        }
+        seq
     }
 
     /// The rest of [`new_data`](Self::new_data) once `nd` says how much may go.

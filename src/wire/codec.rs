@@ -23,12 +23,13 @@ impl Segment {
     /// storage, nothing is copied. With [`ChecksumMode::Verify`] a segment
     /// whose checksum does not verify is rejected (MUST-3). The reserved
     /// bits are ignored.
+    #[inline]
     pub fn decode(
         packet: &Bytes,
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<Segment, WireError> {
-        parse(packet, addrs, mode, |hdr_len| packet.slice(hdr_len..))
+        parse::<true>(packet, addrs, mode, |hdr_len| packet.slice(hdr_len..))
     }
 
     /// Like [`Segment::decode`], from a borrowed slice: the payload is copied
@@ -39,7 +40,7 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<Segment, WireError> {
-        parse(packet, addrs, mode, |hdr_len| match packet.get(hdr_len..) {
+        parse::<false>(packet, addrs, mode, |hdr_len| match packet.get(hdr_len..) {
             // Most segments of a handshake or close carry nothing: no copy.
             Some(data) if !data.is_empty() => Bytes::copy_from_slice(data),
             _ => Bytes::new(),
@@ -117,7 +118,10 @@ impl Segment {
                 out.extend_from_slice(head);
             }
         }
-        out.extend_from_slice(&self.payload);
+        // Pure ACKs carry nothing: no call to copy nothing.
+        if !self.payload.is_empty() {
+            out.extend_from_slice(&self.payload);
+        }
         finish_checksum(out.get_mut(start..).unwrap_or_default(), addrs, mode);
         Ok(total)
     }
@@ -190,10 +194,12 @@ fn finish_checksum(seg: &mut [u8], addrs: &IpPair, mode: ChecksumMode) {
 }
 
 /// Parses and checks the header; the segment's payload is `payload(header
-/// length)`. The segment is built once, in place (no move of a finished
-/// `Segment` through a `Result`).
+/// length)`, made before the header's fields are read with `PAYLOAD_FIRST`
+/// (slicing a `Bytes` calls through its vtable: no field is then held in a
+/// register across the call), as the segment is built without (a copied
+/// slice's payload, nearly always none).
 #[inline(always)]
-fn parse(
+fn parse<const PAYLOAD_FIRST: bool>(
     packet: &[u8],
     addrs: &IpPair,
     mode: ChecksumMode,
@@ -215,8 +221,23 @@ fn parse(
     if mode == ChecksumMode::Verify && !verify_checksum(packet, addrs) {
         return Err(WireError::BadChecksum);
     }
-    // The fields are read once the checksum verifies: none is held in a
-    // register (or spilled) across the sum.
+    if PAYLOAD_FIRST {
+        let p = payload(hdr_len);
+        return build(fixed, options, || p);
+    }
+    build(fixed, options, || payload(hdr_len))
+}
+
+/// The segment of a verified header `fixed` with its option octets and
+/// payload, built once, in place (no move of a finished `Segment` through
+/// a `Result`). The fields are read once the checksum verifies: none is
+/// held in a register (or spilled) across the sum.
+#[inline(always)]
+fn build(
+    fixed: &[u8; HEADER_LEN],
+    options: &[u8],
+    payload: impl FnOnce() -> Bytes,
+) -> Result<Segment, WireError> {
     let [
         sp0,
         sp1,
@@ -254,8 +275,8 @@ fn parse(
     // The common layouts build the segment straight from the octets; only
     // the general parser's options go through a `Result`.
     if let Some(o) = Options::decode_fast(options) {
-        return Ok(segment(o, payload(hdr_len)));
+        return Ok(segment(o, payload()));
     }
     let o = Options::decode_general(options)?;
-    Ok(segment(o, payload(hdr_len)))
+    Ok(segment(o, payload()))
 }
