@@ -103,6 +103,20 @@ impl Flags {
     }
 }
 
+/// The flags [`Flags::sends_syn_only`] wants set (header prediction on,
+/// SYN due) and clear (our SYN acknowledged, recovery).
+const SYN_SET: u32 = 1 << 8 | 1 << 0;
+const SYN_CLEAR: u32 = 1 << 9 | 1 << 19;
+
+impl Flags {
+    /// Whether our SYN (or SYN-ACK) is the next segment but for a reply
+    /// (one mask test for the four flags).
+    #[inline(always)]
+    pub(super) fn sends_syn_only(self) -> bool {
+        self.0 & (SYN_SET | SYN_CLEAR) == SYN_SET
+    }
+}
+
 flags! {
     /// Made by `Connection::listen`: a reset in SYN-RECEIVED returns to LISTEN.
     one_shot_listener, set_one_shot_listener = 7;
@@ -487,6 +501,30 @@ mod tests {
         let mut g = f;
         g.set_header_prediction(false);
         assert!(!g.sends_control_only());
+    }
+
+    #[test]
+    fn syn_only_is_exactly_its_four_flags() {
+        let mut f = Flags::default();
+        f.set_header_prediction(true);
+        f.set_syn_pending(true);
+        // Flags that do not matter.
+        f.set_ack_now(true);
+        f.set_ts_enabled(true);
+        f.set_has_rtt_probe(true);
+        assert!(f.sends_syn_only());
+        let mut g = f;
+        g.set_syn_acked(true);
+        assert!(!g.sends_syn_only());
+        let mut g = f;
+        g.set_in_recovery(true);
+        assert!(!g.sends_syn_only());
+        let mut g = f;
+        g.set_header_prediction(false);
+        assert!(!g.sends_syn_only());
+        let mut g = f;
+        g.set_syn_pending(false);
+        assert!(!g.sends_syn_only());
     }
 
     #[test]

@@ -58,6 +58,9 @@ impl Connection {
                 return Some(self.fin_fast(now));
             }
             self.next_segment(now)
+        } else if self.sends_syn_only() {
+            self.flags.set_syn_pending(false);
+            return Some(self.syn_segment(now, true));
         } else {
             self.next_segment(now)
         };
@@ -150,6 +153,17 @@ impl Connection {
     #[inline]
     fn sends_control_only(&self) -> bool {
         self.flags.sends_control_only() && self.sndbuf.unsent_len() == 0 && self.no_replies()
+    }
+
+    /// Whether [`next_segment`](Self::next_segment) comes down to our SYN
+    /// or SYN-ACK (`syn_segment`): it is due, no reply is queued, and the
+    /// state sends one. Off with header prediction, as
+    /// [`sends_control_only`](Self::sends_control_only).
+    #[inline]
+    fn sends_syn_only(&self) -> bool {
+        self.flags.sends_syn_only()
+            && !matches!(self.state, State::Closed | State::Listen)
+            && self.no_replies()
     }
 
     /// [`take_pure_ack`](Self::take_pure_ack) and what
@@ -254,7 +268,7 @@ impl Connection {
         }
         if self.flags.syn_pending() && !self.flags.syn_acked() {
             self.flags.set_syn_pending(false);
-            return Some(self.syn_segment(now));
+            return Some(self.syn_segment(now, false));
         }
         if !self.flags.syn_acked() || self.only_ack_due() {
             return self.take_pure_ack(now);
@@ -400,8 +414,13 @@ impl Connection {
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED, also after a simultaneous
-    /// open, with the same ISS), with our options (MUST-14, SHLD-5).
-    fn syn_segment(&mut self, now: Instant) -> Segment {
+    /// open, with the same ISS), with our options (MUST-14, SHLD-5). With
+    /// `finish`, also what [`transmit`](Self::transmit) does with it (no
+    /// data: no ECN mark, PRR count, PSH or GSO mark; the ACK bookkeeping of
+    /// a SYN-ACK), done before the segment is built, straight into the
+    /// caller's.
+    #[inline(always)]
+    fn syn_segment(&mut self, now: Instant, finish: bool) -> Segment {
         let with_ack = self.state != State::SynSent;
         // RFC 3168 §6.1.1: ECN-setup SYN (ECE, CWR) or SYN-ACK (ECE).
         let flags = if with_ack {
@@ -409,35 +428,31 @@ impl Connection {
         } else {
             self.ecn_syn_flags(Flags::SYN, self.no_retries())
         };
-        let mut s = Segment {
-            src_port: self.local_port,
-            dst_port: self.remote_port,
-            seq: self.iss,
-            ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
-            flags,
-            // RFC 7323 §2.2: the window of a SYN is never scaled.
-            window: self.rcvbuf.window().min(65535) as u16,
-            ..Segment::default()
-        };
+        let ack = if with_ack { self.rcv_nxt } else { SeqNum(0) };
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        let window = self.rcvbuf.window().min(65535) as u16;
         let active = self.state == State::SynSent;
-        s.options.mss = Some(self.cfg.mss);
+        let mut options = Options {
+            mss: Some(self.cfg.mss),
+            ..Options::default()
+        };
         // Offer options on a SYN; on a SYN-ACK only echo what the peer offered.
         if self.cfg.window_scale && (active || self.rcv_wscale > 0 || self.snd_wscale > 0) {
-            s.options.window_scale = Some(self.cfg.rcv_wscale());
+            options.window_scale = Some(self.cfg.rcv_wscale());
         }
         // RFC 2018 §2: offered on a SYN, echoed on a SYN-ACK.
-        s.options.sack_permitted = if active {
+        options.sack_permitted = if active {
             self.cfg.sack
         } else {
             self.flags.sack_enabled()
         };
         if active && self.cfg.timestamps {
-            s.options.timestamps = Some(Timestamps {
+            options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
                 ecr: 0,
             });
         } else if self.flags.ts_enabled() {
-            s.options.timestamps = Some(Timestamps {
+            options.timestamps = Some(Timestamps {
                 val: self.ts_now(now),
                 ecr: self.ts_recent,
             });
@@ -445,7 +460,7 @@ impl Connection {
         if with_ack {
             // SHLD-14: a retransmitted SYN-ACK (unscaled window) never pulls
             // back an edge a scaled ACK already offered.
-            let edge = self.rcv_nxt.add(u32::from(s.window));
+            let edge = self.rcv_nxt.add(u32::from(window));
             if edge.gt(self.rcv_adv) {
                 self.rcv_adv = edge;
             }
@@ -457,7 +472,27 @@ impl Connection {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
-        s
+        let flags = if finish {
+            let flags = self.ecn_flags_on_transmit(flags, false);
+            self.count_segment_out();
+            if with_ack {
+                self.on_ack_sent_fields(ack, window, true);
+            }
+            flags
+        } else {
+            flags
+        };
+        Segment {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq: self.iss,
+            ack,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: Bytes::new(),
+        }
     }
 
     /// One segment starting at `seq` from what was already sent: data, or
