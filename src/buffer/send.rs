@@ -159,12 +159,21 @@ impl SendBuffer {
     /// Copies as much of `data` as fits in `capacity`; returns the count.
     /// Each octet is copied once: a full block is frozen into the queue and
     /// a fresh one started, never grown by moving what it holds.
+    /// The test for a full buffer is inlined into the caller: a writer
+    /// that fills the buffer calls once more and is refused.
+    #[inline]
     pub(crate) fn push_slice(&mut self, data: &[u8], capacity: usize) -> usize {
         let n = data.len().min(self.free(capacity));
         if n == 0 {
             return 0;
         }
-        let mut rest = &data[..n];
+        self.push_slice_n(&data[..n], capacity)
+    }
+
+    /// [`push_slice`](Self::push_slice) of all of `data` (it fits).
+    fn push_slice_n(&mut self, data: &[u8], capacity: usize) -> usize {
+        let n = data.len();
+        let mut rest = data;
         while !rest.is_empty() {
             let size = self.block_size(rest.len(), capacity);
             let st = self.store.get_or_insert_with(Box::default);
@@ -189,12 +198,20 @@ impl SendBuffer {
     }
 
     /// Queues as much of `data` as fits in `capacity` without copying;
-    /// returns the count.
+    /// returns the count. The test for a full buffer is inlined into the
+    /// caller, as in [`push_slice`](Self::push_slice).
+    #[inline]
     pub(crate) fn push_bytes(&mut self, data: Bytes, capacity: usize) -> usize {
         let n = data.len().min(self.free(capacity));
         if n == 0 {
             return 0;
         }
+        self.push_bytes_n(data, n)
+    }
+
+    /// [`push_bytes`](Self::push_bytes) of the first `n` octets of `data`
+    /// (`0 < n <= data.len()`).
+    fn push_bytes_n(&mut self, data: Bytes, n: usize) -> usize {
         let st = self.store.get_or_insert_with(Box::default);
         if st.excess > 0 {
             // The same octets the last chunk holds past what it queued

@@ -349,7 +349,7 @@ impl Connection {
         // Steps 6–8: URG (noted only), text, FIN; nothing to do for a
         // segment without either when no FIN waits for a gap to fill.
         if !seg.payload.is_empty() || seg.flags.fin() || self.rcv_fin().is_some() {
-            self.text_and_fin(now, seg);
+            self.text_and_fin_outlined(now, seg);
         }
         self.finish_handshake(now);
         if self.state == State::FinWait1 && self.fin_acked() {
@@ -1134,6 +1134,14 @@ impl Connection {
         }
     }
 
+    /// [`text_and_fin`](Self::text_and_fin) called, not inlined: for
+    /// [`after_ack`](Self::after_ack), which most segments leave without
+    /// text or FIN (its frame stays small).
+    #[inline(never)]
+    fn text_and_fin_outlined(&mut self, now: Instant, seg: &mut Segment) {
+        self.text_and_fin(now, seg);
+    }
+
     /// Steps 7 and 8: take in-window data (out of order kept, SHLD-31) and act
     /// on a FIN only once everything before it has arrived (B5).
     #[inline(always)]
@@ -1310,7 +1318,7 @@ impl Connection {
             // The application closed before the handshake finished.
             self.set_state(State::FinWait1);
         }
-        if self.sndbuf.free(self.cfg.send_buffer) > 0 && self.flags.want_writable() {
+        if self.flags.want_writable() && self.sndbuf.free(self.cfg.send_buffer) > 0 {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }
