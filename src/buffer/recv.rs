@@ -461,6 +461,18 @@ impl RecvBuffer {
             // A reader's last call after draining: nothing to set up.
             return 0;
         }
+        // A reader that keeps up: one piece holds everything readable and
+        // `buf` takes it whole (what `read_some` would do then, without it).
+        if let Some((front, _)) = self.ready.front()
+            && front.len() == self.ready_len as usize
+            && let Some(dst) = buf.get_mut(..front.len())
+        {
+            dst.copy_from_slice(front);
+            let n = front.len();
+            drop(self.pop_ready());
+            self.ready_len = 0;
+            return n;
+        }
         self.read_some(buf)
     }
 
@@ -781,6 +793,38 @@ mod tests {
             let n = r.read(&mut out);
             prop_assert_eq!(&out[..n], &data[..]);
             prop_assert_eq!(r.ooo_len(), 0);
+        }
+
+        #[test]
+        fn read_fast_path_matches_the_general_loop(
+            ops in proptest::collection::vec((any::<bool>(), 1usize..3000), 1..80),
+        ) {
+            // `read` takes a lone piece whole without the loop of
+            // `read_some`; both must leave the same bytes and state.
+            let mut fast = RecvBuffer::new(1 << 16);
+            let mut slow = RecvBuffer::new(1 << 16);
+            let mut nxt = SeqNum(u32::MAX - 5000);
+            let mut fill = 0u8;
+            for (insert, len) in ops {
+                if insert {
+                    fill = fill.wrapping_add(1);
+                    let data = Bytes::from(alloc::vec![fill; len]);
+                    let a = fast.insert(nxt, nxt, data.clone());
+                    let b = slow.insert(nxt, nxt, data);
+                    prop_assert_eq!(&a, &b);
+                    nxt = nxt.add(a.advanced);
+                } else {
+                    let (mut x, mut y) = (alloc::vec![0u8; len], alloc::vec![0u8; len]);
+                    let n = fast.read(&mut x);
+                    let m = if slow.readable() == 0 { 0 } else { slow.read_some(&mut y) };
+                    prop_assert_eq!(n, m);
+                    prop_assert_eq!(&x[..n], &y[..m]);
+                }
+                prop_assert_eq!(fast.readable(), slow.readable());
+                prop_assert_eq!(fast.charged(), slow.charged());
+                prop_assert_eq!(fast.ready.len(), slow.ready.len());
+                prop_assert_eq!(fast.small_slices, slow.small_slices);
+            }
         }
     }
 }
