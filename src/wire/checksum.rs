@@ -49,19 +49,19 @@ fn fold_rotate(sum: u64) -> u16 {
 /// 33 bits (see [`sum_small_wide`]).
 #[inline(always)]
 fn sum_small(data: &[u8]) -> u64 {
-    let sum = sum_small_wide(data);
+    let sum = sum_small_wide(0, data);
     // 2^32 ≡ 1 (mod 0xffff): adding the halves keeps the one's-complement sum.
     (sum & 0xffff_ffff) + (sum >> 32)
 }
 
-/// Native-order one's-complement sum (any 64-bit value) of a short input
-/// (< [`SMALL`] octets): 64-bit words added with end-around carry. The
-/// carry chain keeps LLVM from vectorizing, which on a 20–60 octet header
-/// costs more than it saves.
+/// Native-order one's-complement sum (any 64-bit value) of `init` and a
+/// short input (< [`SMALL`] octets): 64-bit words added with end-around
+/// carry. The carry chain keeps LLVM from vectorizing, which on a 20–60
+/// octet header costs more than it saves.
 #[inline(always)]
-fn sum_small_wide(data: &[u8]) -> u64 {
+fn sum_small_wide(init: u64, data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<8>();
-    let mut sum = 0u64;
+    let mut sum = init;
     for w in words {
         sum = add(sum, u64::from_ne_bytes(*w));
     }
@@ -91,12 +91,12 @@ fn sum_small_wide(data: &[u8]) -> u64 {
 /// [`sum_small_wide`] of exactly `N` octets (a multiple of 4): the same
 /// words in the same order, the loop unrolled by the constant length.
 #[inline(always)]
-fn sum_exact<const N: usize>(data: &[u8]) -> u64 {
+fn sum_exact<const N: usize>(init: u64, data: &[u8]) -> u64 {
     let Ok(data) = <&[u8; N]>::try_from(data) else {
-        return sum_small_wide(data);
+        return sum_small_wide(init, data);
     };
     let (words, rest) = data.as_chunks::<8>();
-    let mut sum = 0u64;
+    let mut sum = init;
     for w in words {
         sum = add(sum, u64::from_ne_bytes(*w));
     }
@@ -282,16 +282,17 @@ fn pseudo_native(addrs: &IpPair, tcp_len: usize) -> u64 {
 pub(crate) fn tcp_checksum(addrs: &IpPair, data: &[u8]) -> u16 {
     let pseudo = pseudo_native(addrs, data.len());
     if data.len() < SMALL {
-        // Headers and short segments: no fold until the end.
-        // The header lengths nearly every segment of a connection has
-        // (bare, timestamps, SYN options) summed without a loop.
+        // Headers and short segments: no fold until the end, the
+        // pseudo-header the first term of the carry chain. The header
+        // lengths nearly every segment of a connection has (bare,
+        // timestamps, SYN options) summed without a loop.
         let sum = match data.len() {
-            20 => sum_exact::<20>(data),
-            32 => sum_exact::<32>(data),
-            40 => sum_exact::<40>(data),
-            _ => sum_small_wide(data),
+            20 => sum_exact::<20>(pseudo, data),
+            32 => sum_exact::<32>(pseudo, data),
+            40 => sum_exact::<40>(pseudo, data),
+            _ => sum_small_wide(pseudo, data),
         };
-        return !u16::from_be(fold_rotate(add(sum, pseudo)));
+        return !u16::from_be(fold_rotate(sum));
     }
     let sum = sum_large(data);
     // The sum is below 2^61 and the pseudo-header's below 2^36: no overflow.

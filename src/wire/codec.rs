@@ -1,7 +1,7 @@
 //! Decode and encode of whole segments (RFC 9293 §3.1).
 
 use super::checksum::tcp_checksum;
-use super::options::MAX_OPTIONS_LEN;
+use super::options::{Layout, MAX_OPTIONS_LEN};
 use super::{ChecksumMode, Flags, HEADER_LEN, IpPair, Options, Segment, WireError};
 use crate::seq::SeqNum;
 use bytes::{Bytes, BytesMut};
@@ -75,7 +75,8 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<usize, WireError> {
-        let hdr_len = self.header_len()?;
+        let layout = self.options.layout();
+        let hdr_len = self.header_len_of(layout)?;
         let total = hdr_len + self.payload.len();
         let have = out.len();
         let out = out
@@ -84,7 +85,7 @@ impl Segment {
         let (head, body) = out
             .split_at_mut_checked(hdr_len)
             .ok_or(WireError::BufferTooSmall { need: total, have })?;
-        self.write_header(head)?;
+        self.write_header(head, layout)?;
         // body.len() = total - hdr_len = payload length: the copy cannot panic.
         if !body.is_empty() {
             body.copy_from_slice(&self.payload);
@@ -101,20 +102,21 @@ impl Segment {
         addrs: &IpPair,
         mode: ChecksumMode,
     ) -> Result<usize, WireError> {
-        let hdr_len = self.header_len()?;
+        let layout = self.options.layout();
+        let hdr_len = self.header_len_of(layout)?;
         let total = hdr_len + self.payload.len();
         let start = out.len();
         out.reserve(total);
         // The header lengths of nearly every segment (timestamps; none) go
         // in as copies of a constant size, a few moves each, not a call to
         // copy a variable length.
-        match hdr_len {
-            32 => self.put_header::<32>(out)?,
-            20 => self.put_header::<20>(out)?,
-            _ => {
+        match layout {
+            Layout::Timestamps(_) => self.put_header::<32>(out, layout)?,
+            Layout::Bare => self.put_header::<20>(out, layout)?,
+            Layout::General => {
                 let mut buf = [0u8; super::MAX_HEADER_LEN];
                 let head = buf.get_mut(..hdr_len).unwrap_or_default();
-                self.write_header(head)?;
+                self.write_header(head, layout)?;
                 out.extend_from_slice(head);
             }
         }
@@ -128,9 +130,13 @@ impl Segment {
 
     /// Appends the header of `N` octets (20 plus the options).
     #[inline(always)]
-    fn put_header<const N: usize>(&self, out: &mut BytesMut) -> Result<(), WireError> {
+    fn put_header<const N: usize>(
+        &self,
+        out: &mut BytesMut,
+        layout: Layout,
+    ) -> Result<(), WireError> {
         let mut head = [0u8; N];
-        self.write_header(&mut head)?;
+        self.write_header(&mut head, layout)?;
         out.extend_from_slice(&head);
         Ok(())
     }
@@ -138,7 +144,7 @@ impl Segment {
     /// Writes the fixed header and options into `head` (exactly the header
     /// length: 20 octets plus the options; checksum field zero).
     #[inline]
-    fn write_header(&self, head: &mut [u8]) -> Result<(), WireError> {
+    fn write_header(&self, head: &mut [u8], layout: Layout) -> Result<(), WireError> {
         let hdr_len = head.len();
         let Some((fixed, options)) = head.split_first_chunk_mut::<HEADER_LEN>() else {
             return Err(WireError::BufferTooSmall {
@@ -177,7 +183,24 @@ impl Segment {
             u0,
             u1,
         ];
-        self.options.write(options)
+        match layout {
+            Layout::Bare if options.is_empty() => Ok(()),
+            Layout::Timestamps(ts) if options.len() == 12 => {
+                options.copy_from_slice(&Options::timestamps_only(ts));
+                Ok(())
+            }
+            _ => self.options.write(options),
+        }
+    }
+
+    /// [`Segment::header_len`] of options in `layout`.
+    #[inline(always)]
+    fn header_len_of(&self, layout: Layout) -> Result<usize, WireError> {
+        match layout {
+            Layout::Bare => Ok(HEADER_LEN),
+            Layout::Timestamps(_) => Ok(HEADER_LEN + 12),
+            Layout::General => self.header_len(),
+        }
     }
 }
 
@@ -273,8 +296,16 @@ fn build(
         payload,
     };
     // The common layouts build the segment straight from the octets; only
-    // the general parser's options go through a `Result`.
-    if let Some(o) = Options::decode_fast(options) {
+    // the general parser's options go through a `Result`. Timestamps alone
+    // (nearly every segment) build theirs apart from the SYN's.
+    if let Some(ts) = Options::decode_timestamps_alone(options) {
+        let o = Options {
+            timestamps: Some(ts),
+            ..Options::default()
+        };
+        return Ok(segment(o, payload()));
+    }
+    if let Some(o) = Options::decode_fast_other(options) {
         return Ok(segment(o, payload()));
     }
     let o = Options::decode_general(options)?;

@@ -218,7 +218,41 @@ fn timestamps_layout(pad: [u8; 2], ts: Timestamps) -> [u8; 12] {
     [pad[0], pad[1], kind::TIMESTAMPS, 10, a, b, c, d, e, f, g, h]
 }
 
+/// The option layouts of nearly every segment, told apart once per encode
+/// so that its length and its octets come from one look at the options.
+#[derive(Clone, Copy)]
+pub(crate) enum Layout {
+    /// No options (a 20-octet header).
+    Bare,
+    /// Timestamps alone: NOP NOP TS (a 32-octet header).
+    Timestamps(Timestamps),
+    /// Anything else: [`Options::encoded_len`] and [`Options::write`].
+    General,
+}
+
 impl Options {
+    /// Which [`Layout`] these options take.
+    #[inline(always)]
+    pub(crate) fn layout(&self) -> Layout {
+        if self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_blocks.is_empty()
+        {
+            return match self.timestamps {
+                Some(ts) => Layout::Timestamps(ts),
+                None => Layout::Bare,
+            };
+        }
+        Layout::General
+    }
+
+    /// The 12 option octets of [`Layout::Timestamps`].
+    #[inline(always)]
+    pub(crate) fn timestamps_only(ts: Timestamps) -> [u8; 12] {
+        timestamps_layout([kind::NOP, kind::NOP], ts)
+    }
+
     /// Octets the options take on the wire: Linux's padded layout (a
     /// multiple of 4 by construction), or, when that exceeds 40 octets but
     /// the options themselves fit, the packed layout (no NOPs, EOL-padded to
@@ -425,34 +459,41 @@ impl Options {
     /// The layouts of nearly every segment, or `None` for
     /// [`decode_general`](Self::decode_general) to parse (and judge) the
     /// options: what this returns is what the general parser returns for
-    /// the same octets (the tests below compare them).
-    #[inline(always)]
+    /// the same octets (the tests below compare them). The decoder takes
+    /// its two halves, [`decode_timestamps_alone`](Self::decode_timestamps_alone)
+    /// and [`decode_fast_other`](Self::decode_fast_other), one at a time.
+    #[cfg(test)]
     pub(crate) fn decode_fast(buf: &[u8]) -> Option<Options> {
-        // Fast path: the layout of nearly every segment after the handshake
-        // when timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A).
-        if let [
-            kind::NOP,
-            kind::NOP,
-            kind::TIMESTAMPS,
-            10,
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-            g,
-            h,
-        ] = *buf
-        {
+        if let Some(ts) = Self::decode_timestamps_alone(buf) {
             return Some(Options {
-                timestamps: Some(Timestamps {
-                    val: u32::from_be_bytes([a, b, c, d]),
-                    ecr: u32::from_be_bytes([e, f, g, h]),
-                }),
+                timestamps: Some(ts),
                 ..Options::default()
             });
         }
+        Self::decode_fast_other(buf)
+    }
+
+    /// The layout of nearly every segment after the handshake when
+    /// timestamps are on (NOP, NOP, TS; RFC 7323 Appendix A): its
+    /// timestamps, or `None` for any other octets.
+    #[inline(always)]
+    pub(crate) fn decode_timestamps_alone(buf: &[u8]) -> Option<Timestamps> {
+        // The four leading octets compared as one word.
+        if let Ok(&[h0, h1, h2, h3, a, b, c, d, e, f, g, h]) = <&[u8; 12]>::try_from(buf)
+            && u32::from_ne_bytes([h0, h1, h2, h3])
+                == u32::from_ne_bytes([kind::NOP, kind::NOP, kind::TIMESTAMPS, 10])
+        {
+            return Some(Timestamps {
+                val: u32::from_be_bytes([a, b, c, d]),
+                ecr: u32::from_be_bytes([e, f, g, h]),
+            });
+        }
+        None
+    }
+
+    /// The fast layouts other than timestamps alone: the SYN's, and none.
+    #[inline(always)]
+    pub(crate) fn decode_fast_other(buf: &[u8]) -> Option<Options> {
         // Fast path: the SYN and SYN-ACK layout of Linux and of this crate
         // (MSS; SACK-permitted or NOP NOP; timestamps; NOP, window scale).
         if let [
@@ -501,8 +542,9 @@ impl Options {
     }
 
     /// Parses the option octets of a header (everything between the fixed
-    /// 20 octets and the data offset): the general parser behind
-    /// [`decode_fast`](Self::decode_fast).
+    /// 20 octets and the data offset): the general parser behind the fast
+    /// layouts ([`decode_timestamps_alone`](Self::decode_timestamps_alone),
+    /// [`decode_fast_other`](Self::decode_fast_other)).
     ///
     /// RFC 9293 §3.2: options may start at any octet (MUST-64) and may
     /// appear on any segment (MUST-5); EOL ends the list and whatever
