@@ -1283,6 +1283,7 @@ impl Connection {
 
     /// After the application reads: announce a window that opened enough
     /// (receiver SWS avoidance, MUST-39), at once rather than on a timer.
+    #[inline]
     fn maybe_window_update(&mut self) {
         if !self.state.is_synchronized() || self.flags.peer_finished() {
             return;
@@ -1293,6 +1294,12 @@ impl Connection {
             // first, so that a reader that keeps up computes nothing more).
             return;
         }
+        self.window_update_if_opened(advertised);
+    }
+
+    /// [`maybe_window_update`](Self::maybe_window_update) once less than
+    /// half the buffer is offered (`advertised`).
+    fn window_update_if_opened(&mut self, advertised: usize) {
         // What an ACK would offer now: the window field as it would be sent
         // (so a window that cannot grow past 65,535 without scaling draws
         // no ACK re-advertising the same value).
