@@ -112,6 +112,7 @@ pub(crate) struct Inserted {
 }
 
 impl RecvBuffer {
+    #[inline]
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
         let capacity = capacity.min(MAX_CAPACITY);
         RecvBuffer {

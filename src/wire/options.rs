@@ -19,7 +19,9 @@ pub struct SackBlock {
 #[derive(Clone, Copy, Default)]
 pub struct SackBlocks {
     blocks: [SackBlock; 4],
-    len: u8,
+    // A whole word, not an octet: no padding after it, so that a
+    // segment's options are written (and copied) without stray octets.
+    len: u32,
 }
 
 impl SackBlocks {
@@ -39,7 +41,7 @@ impl SackBlocks {
 
     /// Appends a block; returns `false` (and keeps the list) when four are held.
     pub fn push(&mut self, block: SackBlock) -> bool {
-        let i = usize::from(self.len);
+        let i = self.len as usize;
         if i >= Self::MAX {
             return false;
         }
@@ -50,7 +52,7 @@ impl SackBlocks {
 
     /// The blocks held, in order.
     pub fn as_slice(&self) -> &[SackBlock] {
-        &self.blocks[..usize::from(self.len).min(Self::MAX)]
+        &self.blocks[..(self.len as usize).min(Self::MAX)]
     }
 
     /// How many blocks are held.
