@@ -1099,10 +1099,10 @@ impl Connection {
             && let Some(t) = freed.last_xmit
         {
             sample = Some(since(t));
-        } else if self.flags.ts_enabled()
+        } else if let Some((newest, _)) = freed.max_xmit
+            && self.flags.ts_enabled()
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
-            && let Some((newest, _)) = freed.max_xmit
             && (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) >= 0
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);
