@@ -29,7 +29,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
         // The common "anything more?" call is a few comparisons, inlined
         // into the caller; building a segment is out of line.
-        if self.nothing_to_send() {
+        if self.nothing_to_send_outside_recovery() {
             if self.snd_wnd == 0 && self.state != State::Closed {
                 self.arm_persist_if_needed(now);
             }
@@ -225,6 +225,20 @@ impl Connection {
         !self.flags.output_due()
             && self.no_replies()
             && !(self.flags.in_recovery() && self.flags.sack_enabled())
+            && self.sndbuf.unsent_len() == 0
+            && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
+    }
+
+    /// [`nothing_to_send`](Self::nothing_to_send), but false in any
+    /// recovery: `poll_transmit`'s test, with the recovery flag in the one
+    /// mask test. In recovery without SACK the chain then finds nothing
+    /// that test would not (no step of `next_segment` has anything, and
+    /// `transmit`'s empty end arms the persist timer as `poll_transmit`
+    /// does): only the cost differs.
+    #[inline(always)]
+    fn nothing_to_send_outside_recovery(&self) -> bool {
+        !self.flags.output_due_or_recovery()
+            && self.no_replies()
             && self.sndbuf.unsent_len() == 0
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
     }
