@@ -42,13 +42,7 @@ impl Connection {
     #[inline(never)]
     fn transmit(&mut self, now: Instant) -> Option<Segment> {
         let nxt_before = self.snd_nxt;
-        let mut seg = if self.sends_new_data_only() {
-            match self.new_data_fast(now) {
-                Some(s) => return Some(s),
-                // What `next_segment` sends when no new data may go.
-                None => self.probe_or_ack(now),
-            }
-        } else if self.sends_control_only() {
+        let mut seg = if self.sends_control_only() {
             // The handshake's last ACK and the close's segments.
             if self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f)) {
                 if self.flags.ack_now() && self.state_sends_acks() {
@@ -58,6 +52,12 @@ impl Connection {
                 return Some(self.fin_fast(now));
             }
             self.next_segment(now)
+        } else if self.sends_new_data_only() {
+            match self.new_data_fast(now) {
+                Some(s) => return Some(s),
+                // What `next_segment` sends when no new data may go.
+                None => self.probe_or_ack(now),
+            }
         } else if self.sends_syn_only() {
             self.flags.set_syn_pending(false);
             return Some(self.syn_segment(now, true));
