@@ -917,16 +917,17 @@ impl Connection {
         window: u16,
     ) -> Segment {
         debug_assert!(flags.ack() && !flags.rst());
-        let mut options = Options::default();
-        if self.flags.sack_enabled() && self.has_sack_report() {
-            options.sack_blocks = self.data_sack_blocks(payload.len());
-        }
-        if self.flags.ts_enabled() {
-            options.timestamps = Some(Timestamps {
-                val: self.ts_now(now),
-                ecr: self.ts_recent,
-            });
-        }
+        // Each option its own value, the whole built once in the segment
+        // (not a default set and then copied in).
+        let sack_blocks = if self.flags.sack_enabled() && self.has_sack_report() {
+            self.data_sack_blocks(payload.len())
+        } else {
+            SackBlocks::new()
+        };
+        let timestamps = self.flags.ts_enabled().then(|| Timestamps {
+            val: self.ts_now(now),
+            ecr: self.ts_recent,
+        });
         Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
@@ -935,7 +936,13 @@ impl Connection {
             flags,
             window,
             urgent: 0,
-            options,
+            options: Options {
+                mss: None,
+                window_scale: None,
+                sack_permitted: false,
+                sack_blocks,
+                timestamps,
+            },
             payload,
         }
     }
