@@ -206,25 +206,28 @@ impl SendBuffer {
         if n == 0 {
             return 0;
         }
+        if let Some(st) = self.store.as_deref_mut()
+            && st.excess >= n
+            && let Some(last) = st.chunks.back()
+            && data.as_ptr() as usize == last.as_ptr() as usize + (last.len() - st.excess)
+        {
+            // The same octets the last chunk holds past what it queued
+            // (the same addresses, held alive by that chunk: the same
+            // memory): the chunk grows over them.
+            st.excess -= n;
+            self.unsent_len += n as u32;
+            return n;
+        }
         self.push_bytes_n(data, n)
     }
 
     /// [`push_bytes`](Self::push_bytes) of the first `n` octets of `data`
-    /// (`0 < n <= data.len()`).
+    /// (`0 < n <= data.len()`) when they do not extend the last chunk.
     fn push_bytes_n(&mut self, data: Bytes, n: usize) -> usize {
         let st = self.store.get_or_insert_with(Box::default);
         if st.excess > 0 {
-            // The same octets the last chunk holds past what it queued
-            // (the same addresses, held alive by that chunk: the same
-            // memory): the chunk grows over them.
-            if let Some(last) = st.chunks.back()
-                && data.as_ptr() as usize == last.as_ptr() as usize + (last.len() - st.excess)
-                && n <= st.excess
-            {
-                st.excess -= n;
-                self.unsent_len += n as u32;
-                return n;
-            }
+            // Not the rest of the last chunk's `Bytes` (`push_bytes` grows
+            // the chunk over that).
             st.seal(&mut self.next_chunk, &mut self.next_off);
         }
         st.flush(usize::MAX);

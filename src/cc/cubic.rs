@@ -422,15 +422,23 @@ impl Cubic {
     /// connection's form; the trait method converts a public sample).
     #[inline]
     pub(crate) fn on_ack_info(&mut self, now: Instant, ack: &AckInfo) {
-        let mss = ack.mss.max(1);
-        if self.cwnd < self.ssthresh {
-            self.slow_start(ack, mss);
+        self.on_ack_with(now, |_, _| *ack);
+    }
+
+    /// [`on_ack_info`](Self::on_ack_info) with the sample made by `ack`
+    /// from cwnd and ssthresh, once per branch: slow start reads no
+    /// smoothed or minimum RTT, so building those is left out there; and
+    /// congestion avoidance gets the sample in memory of its own.
+    #[inline(always)]
+    pub(crate) fn on_ack_with(&mut self, now: Instant, ack: impl FnOnce(u32, u32) -> AckInfo) {
+        let (cwnd, ssthresh) = (self.cwnd, self.ssthresh);
+        if cwnd < ssthresh {
+            let a = ack(cwnd, ssthresh);
+            self.slow_start(&a, a.mss.max(1));
             self.touch(now);
         } else {
-            // A copy made here, so that the caller's sample needs no
-            // memory on the slow-start path.
-            let a = *ack;
-            self.congestion_avoidance(now, &a, mss);
+            let a = ack(cwnd, ssthresh);
+            self.congestion_avoidance(now, &a, a.mss.max(1));
         }
     }
 }

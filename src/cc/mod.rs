@@ -363,10 +363,7 @@ impl Controller {
     #[inline]
     pub(crate) fn on_ack(&mut self, now: Instant, ack: impl FnOnce(u32, u32) -> AckInfo) {
         match self {
-            Controller::Cubic(c) => {
-                let a = ack(c.cwnd(), c.ssthresh());
-                c.on_ack_info(now, &a);
-            }
+            Controller::Cubic(c) => c.on_ack_with(now, ack),
             c => {
                 let c = c.get_mut();
                 let a = ack(c.cwnd(), c.ssthresh());

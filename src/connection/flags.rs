@@ -69,6 +69,13 @@ impl Flags {
     pub(super) fn output_due(self) -> bool {
         self.0 & OUTPUT_DUE != 0
     }
+
+    /// [`output_due`](Self::output_due), or in recovery (`in_recovery`,
+    /// bit 19): one test for the eight.
+    #[inline(always)]
+    pub(super) fn output_due_or_recovery(self) -> bool {
+        self.0 & (OUTPUT_DUE | 1 << 19) != 0
+    }
 }
 
 /// The flags [`Flags::sends_new_data_only`] wants set (header prediction
@@ -418,7 +425,12 @@ mod tests {
             let mut g = f;
             set(&mut g, true);
             assert!(g.output_due());
+            assert!(g.output_due_or_recovery());
         }
+        let mut g = f;
+        g.set_in_recovery(false);
+        assert!(!g.output_due_or_recovery());
+        assert!(f.output_due_or_recovery(), "in recovery");
     }
 
     #[test]

@@ -1034,15 +1034,16 @@ impl Connection {
             // by an earlier ACK were delivered then, and grow the window at
             // most once (RFC 5681 §3.1: growth is for newly delivered data).
             let delivered = acked.saturating_sub(sacked_freed);
-            let (srtt, min_rtt) = (self.rtt.srtt_micros(), self.rtt.min_rtt_micros());
-            let usage = &self.usage;
+            // Read in the closure: what the controller does not use is
+            // not read at all.
+            let (usage, rtt) = (&self.usage, &self.rtt);
             self.cc.on_ack(now, |cwnd, ssthresh| crate::cc::AckInfo {
                 acked: delivered,
                 flight,
                 mss,
                 rtt: rtt_sample,
-                srtt: srtt.map(u64::from),
-                min_rtt: min_rtt.map(u64::from),
+                srtt: rtt.srtt_micros().map(u64::from),
+                min_rtt: rtt.min_rtt_micros().map(u64::from),
                 new_round,
                 app_limited: usage.app_limited(cwnd, ssthresh),
             });
@@ -1099,10 +1100,10 @@ impl Connection {
             && let Some(t) = freed.last_xmit
         {
             sample = Some(since(t));
-        } else if self.flags.ts_enabled()
+        } else if let Some((newest, _)) = freed.max_xmit
+            && self.flags.ts_enabled()
             && let Some(ts) = seg.options.timestamps
             && ts.ecr != 0
-            && let Some((newest, _)) = freed.max_xmit
             && (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) >= 0
         {
             let ms = self.ts_now(now).wrapping_sub(ts.ecr);

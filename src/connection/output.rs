@@ -29,7 +29,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Segment> {
         // The common "anything more?" call is a few comparisons, inlined
         // into the caller; building a segment is out of line.
-        if self.nothing_to_send() {
+        if self.nothing_to_send_outside_recovery() {
             if self.snd_wnd == 0 && self.state != State::Closed {
                 self.arm_persist_if_needed(now);
             }
@@ -42,13 +42,7 @@ impl Connection {
     #[inline(never)]
     fn transmit(&mut self, now: Instant) -> Option<Segment> {
         let nxt_before = self.snd_nxt;
-        let mut seg = if self.sends_new_data_only() {
-            match self.new_data_fast(now) {
-                Some(s) => return Some(s),
-                // What `next_segment` sends when no new data may go.
-                None => self.probe_or_ack(now),
-            }
-        } else if self.sends_control_only() {
+        let mut seg = if self.sends_control_only() {
             // The handshake's last ACK and the close's segments.
             if self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f)) {
                 if self.flags.ack_now() && self.state_sends_acks() {
@@ -58,6 +52,12 @@ impl Connection {
                 return Some(self.fin_fast(now));
             }
             self.next_segment(now)
+        } else if self.sends_new_data_only() {
+            match self.new_data_fast(now) {
+                Some(s) => return Some(s),
+                // What `next_segment` sends when no new data may go.
+                None => self.probe_or_ack(now),
+            }
         } else if self.sends_syn_only() {
             self.flags.set_syn_pending(false);
             return Some(self.syn_segment(now, true));
@@ -225,6 +225,20 @@ impl Connection {
         !self.flags.output_due()
             && self.no_replies()
             && !(self.flags.in_recovery() && self.flags.sack_enabled())
+            && self.sndbuf.unsent_len() == 0
+            && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
+    }
+
+    /// [`nothing_to_send`](Self::nothing_to_send), but false in any
+    /// recovery: `poll_transmit`'s test, with the recovery flag in the one
+    /// mask test. In recovery without SACK the chain then finds nothing
+    /// that test would not (no step of `next_segment` has anything, and
+    /// `transmit`'s empty end arms the persist timer as `poll_transmit`
+    /// does): only the cost differs.
+    #[inline(always)]
+    fn nothing_to_send_outside_recovery(&self) -> bool {
+        !self.flags.output_due_or_recovery()
+            && self.no_replies()
             && self.sndbuf.unsent_len() == 0
             && self.fin_seq().is_none_or(|f| self.snd_nxt.gt(f))
     }
@@ -903,16 +917,17 @@ impl Connection {
         window: u16,
     ) -> Segment {
         debug_assert!(flags.ack() && !flags.rst());
-        let mut options = Options::default();
-        if self.flags.sack_enabled() && self.has_sack_report() {
-            options.sack_blocks = self.data_sack_blocks(payload.len());
-        }
-        if self.flags.ts_enabled() {
-            options.timestamps = Some(Timestamps {
-                val: self.ts_now(now),
-                ecr: self.ts_recent,
-            });
-        }
+        // Each option its own value, the whole built once in the segment
+        // (not a default set and then copied in).
+        let sack_blocks = if self.flags.sack_enabled() && self.has_sack_report() {
+            self.data_sack_blocks(payload.len())
+        } else {
+            SackBlocks::new()
+        };
+        let timestamps = self.flags.ts_enabled().then(|| Timestamps {
+            val: self.ts_now(now),
+            ecr: self.ts_recent,
+        });
         Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
@@ -921,7 +936,13 @@ impl Connection {
             flags,
             window,
             urgent: 0,
-            options,
+            options: Options {
+                mss: None,
+                window_scale: None,
+                sack_permitted: false,
+                sack_blocks,
+                timestamps,
+            },
             payload,
         }
     }

@@ -136,6 +136,7 @@ impl Rack {
     /// A segment ending at `end`, last sent at `xmit` (`rtx`: it had been
     /// retransmitted), was delivered (acknowledged or SACKed) at `now`
     /// (RFC 8985 §6.2 step 2).
+    #[inline]
     pub(crate) fn on_delivered(&mut self, now: Instant, xmit: Instant, rtx: bool, end: SeqNum) {
         // In whole microseconds (`now - xmit`, saturating), as every time here.
         let rtt = now.total_micros().saturating_sub(xmit.total_micros());
