@@ -875,6 +875,7 @@ impl Connection {
     /// many passes as timer kinds. Every configured duration is at least one
     /// clock tick (`Config::validate`), so a timer re-armed here lies after
     /// `now` and no deadline at or before `now` is left behind.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Instant) {
         for _ in 0..Timer::ALL.len() {
             let Some(t) = self.timers.take_expired(now) else {
