@@ -601,6 +601,7 @@ impl Connection {
 
     /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout)
     /// must be called; `None` when no timer is armed.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }

@@ -96,6 +96,7 @@ impl TimerTable {
     }
 
     /// The earliest deadline armed.
+    #[inline]
     pub(crate) fn next(&self) -> Option<Instant> {
         let d = self.deadlines.iter().copied().min().unwrap_or(UNSET);
         (d != UNSET).then(|| Instant::from_micros(d))
