@@ -149,8 +149,8 @@ impl SendBuffer {
 
     /// A block size for `want` more octets: small for a short message on an
     /// idle connection, up to [`STAGING_BLOCK`] for a bulk sender.
-    fn block_size(&self, want: usize, capacity: usize) -> usize {
-        (self.unsent_len as usize + want)
+    fn block_size(unsent: u32, want: usize, capacity: usize) -> usize {
+        (unsent as usize + want)
             .next_power_of_two()
             .clamp(MIN_BLOCK, STAGING_BLOCK)
             .min(capacity.max(want))
@@ -173,9 +173,26 @@ impl SendBuffer {
     /// [`push_slice`](Self::push_slice) of all of `data` (it fits).
     fn push_slice_n(&mut self, data: &[u8], capacity: usize) -> usize {
         let n = data.len();
+        // A bulk writer: the staging block has room for all of it (what
+        // `push_staged` does then, without its loop).
+        if let Some(st) = self.store.as_deref_mut()
+            && st.excess == 0
+            && st.staging.capacity() - st.staging.len() >= n
+        {
+            st.staging.extend_from_slice(&data[..n]);
+            self.unsent_len += n as u32;
+            return n;
+        }
+        self.push_staged(data, capacity)
+    }
+
+    /// [`push_slice_n`](Self::push_slice_n) in general: block by block.
+    #[inline]
+    fn push_staged(&mut self, data: &[u8], capacity: usize) -> usize {
+        let n = data.len();
         let mut rest = data;
         while !rest.is_empty() {
-            let size = self.block_size(rest.len(), capacity);
+            let unsent = self.unsent_len;
             let st = self.store.get_or_insert_with(Box::default);
             if st.excess > 0 {
                 st.seal(&mut self.next_chunk, &mut self.next_off);
@@ -186,7 +203,8 @@ impl SendBuffer {
                 // now empty buffer reuses its allocation when every segment
                 // cut from it has been acknowledged, and copies nothing.
                 st.flush(usize::MAX);
-                st.staging.reserve(size);
+                st.staging
+                    .reserve(Self::block_size(unsent, rest.len(), capacity));
                 spare = st.staging.capacity() - st.staging.len();
             }
             let (now, later) = rest.split_at(spare.min(rest.len()));
@@ -861,5 +879,49 @@ mod tests {
             assert_eq!(b.sent_len(), nxt - una);
         }
         assert!(extended > 1000, "chunks extended {extended} times");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_slice_fast_path_matches_the_general_loop(
+            ops in proptest::collection::vec((0u8..4, 1usize..70_000), 1..60),
+        ) {
+            // `push_slice_n` copies into a staging block with room without
+            // the loop of `push_staged`; both must queue and cut alike.
+            let (mut fast, mut slow, cap) = (SendBuffer::new(), SendBuffer::new(), 300_000);
+            let data: alloc::vec::Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+            let (una0, t) = (SeqNum(u32::MAX - 9000), Instant::from_millis(1));
+            let (mut una, mut nxt) = (una0, una0);
+            for (op, len) in ops {
+                match op {
+                    0 | 1 => {
+                        let n = len.min(fast.free(cap));
+                        if n > 0 {
+                            proptest::prop_assert_eq!(fast.push_slice(&data[..len], cap), n);
+                            proptest::prop_assert_eq!(slow.push_staged(&data[..n], cap), n);
+                        }
+                    }
+                    2 => {
+                        let a = take(&mut fast, nxt, len % 3000 + 1, t);
+                        let b = take(&mut slow, nxt, len % 3000 + 1, t);
+                        proptest::prop_assert_eq!(&a, &b);
+                        nxt = nxt.add(a.len() as u32);
+                    }
+                    _ => {
+                        una = una.add((len as u32).min(nxt.dist(una)));
+                        proptest::prop_assert_eq!(fast.ack(una), slow.ack(una));
+                    }
+                }
+                let (f, s) = (fast.store.as_deref(), slow.store.as_deref());
+                proptest::prop_assert_eq!(
+                    (fast.len(), fast.unsent_len, fast.next_chunk, fast.next_off),
+                    (slow.len(), slow.unsent_len, slow.next_chunk, slow.next_off)
+                );
+                proptest::prop_assert_eq!(
+                    f.map(|f| (f.chunks.len(), f.staging.len(), f.staging.capacity())),
+                    s.map(|s| (s.chunks.len(), s.staging.len(), s.staging.capacity()))
+                );
+            }
+        }
     }
 }
