@@ -634,12 +634,22 @@ impl RecvBuffer {
 impl Drop for RecvBuffer {
     #[inline]
     fn drop(&mut self) {
+        if self.ready.capacity() != 0 || self.spill.is_some() {
+            self.free_storage();
+        }
+    }
+}
+
+impl RecvBuffer {
+    /// [`Drop`] of a buffer that held storage: out of line, so that the
+    /// drop of one that never did is the two tests, inlined into its owner's.
+    #[cold]
+    #[inline(never)]
+    fn free_storage(&mut self) {
         if self.ready.capacity() != 0 {
             drop(core::mem::take(&mut *self.ready));
         }
-        if self.spill.is_some() {
-            drop(self.spill.take());
-        }
+        drop(self.spill.take());
     }
 }
 

@@ -124,6 +124,13 @@ impl SendBuffer {
         }
     }
 
+    /// Whether it holds storage (the connection's drop of a buffer that
+    /// never did is this test alone).
+    #[inline]
+    pub(crate) fn holds_storage(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// Octets held: unacknowledged plus unsent.
     pub(crate) fn len(&self) -> usize {
         (self.sent_len + self.unsent_len) as usize

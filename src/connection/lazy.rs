@@ -5,6 +5,7 @@
 //! per segment afterwards).
 
 use alloc::boxed::Box;
+use core::mem::ManuallyDrop;
 use core::ops::Deref;
 
 /// A type with a shared, read-only empty value to stand in while nothing
@@ -18,7 +19,7 @@ pub(crate) trait Empty: Default + 'static {
 /// value while unallocated); writes use [`make`](Lazy::make) or
 /// [`present`](Lazy::present), so that every allocating call site is explicit.
 #[derive(Debug, Default)]
-pub(crate) struct Lazy<T>(Option<Box<T>>);
+pub(crate) struct Lazy<T>(ManuallyDrop<Option<Box<T>>>);
 
 impl<T: Empty> Lazy<T> {
     /// The state to write, allocated now if it was not.
@@ -42,12 +43,31 @@ impl<T: Empty> Lazy<T> {
     }
 }
 
+/// Dropped by hand (the box is `ManuallyDrop`) so that the drop of a value
+/// never allocated (most connections) is one inline test in its owner's
+/// drop, not a call.
+impl<T> Drop for Lazy<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            free(&mut self.0);
+        }
+    }
+}
+
+/// [`Lazy`]'s drop once allocated, out of line.
+#[cold]
+#[inline(never)]
+fn free<T>(b: &mut Option<Box<T>>) {
+    drop(b.take());
+}
+
 impl<T: Empty> Deref for Lazy<T> {
     type Target = T;
 
     #[inline]
     fn deref(&self) -> &T {
-        match &self.0 {
+        match &*self.0 {
             Some(b) => b,
             None => T::empty(),
         }

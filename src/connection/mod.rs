@@ -36,6 +36,7 @@ use crate::time::Instant;
 use crate::wire::Segment;
 use alloc::sync::Arc;
 use bytes::Bytes;
+use core::mem::ManuallyDrop;
 use core::time::Duration;
 use lazy::Lazy;
 use rtt::RttEstimator;
@@ -89,6 +90,24 @@ impl Connection {
     #[inline(always)]
     fn set_origin(&mut self, o: Origin) {
         self.flags.set_active_origin(o == Origin::Active);
+    }
+}
+
+impl Drop for Connection {
+    #[inline]
+    fn drop(&mut self) {
+        if self.sndbuf.holds_storage() {
+            self.free_send_buffer();
+        }
+    }
+}
+
+impl Connection {
+    /// [`Drop`] of a send buffer that held storage, out of line.
+    #[cold]
+    #[inline(never)]
+    fn free_send_buffer(&mut self) {
+        drop(core::mem::replace(&mut *self.sndbuf, SendBuffer::new()));
     }
 }
 
@@ -234,7 +253,9 @@ pub struct Connection {
     last_ack_sent: SeqNum,
 
     // Buffers and the close handshake.
-    sndbuf: SendBuffer,
+    /// Dropped by hand (see `Drop`): a buffer that never held storage costs
+    /// one inline test.
+    sndbuf: ManuallyDrop<SendBuffer>,
     rcvbuf: RecvBuffer,
     /// Queued data up to here goes out whatever cork or `send_more` say
     /// (Linux `TCP_NAGLE_PUSH`: set by `set_nodelay(true)`).
@@ -355,7 +376,7 @@ impl Connection {
             rcv_mss: cfg.mss.min(536),
             ts_recent: 0,
             last_ack_sent: SeqNum(0),
-            sndbuf: SendBuffer::new(),
+            sndbuf: ManuallyDrop::new(SendBuffer::new()),
             rcvbuf: RecvBuffer::new(cfg.recv_buffer),
             push_end: iss,
             rtt,
