@@ -1,6 +1,7 @@
 //! Connection configuration with two presets: Linux's habits and the RFCs'.
 
 use alloc::sync::Arc;
+use core::fmt;
 use core::time::Duration;
 
 /// The resolution of [`Instant`](crate::Instant): one microsecond. Every
@@ -350,25 +351,51 @@ impl Config {
 /// ([`Connection::connect_valid`](crate::Connection::connect_valid),
 /// [`Connection::listen_valid`](crate::Connection::listen_valid)) without
 /// checking it again or going through a `Result` per connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidConfig(Arc<Config>);
+#[derive(Clone)]
+pub struct ValidConfig {
+    cfg: Arc<Config>,
+    /// What every connection made from it starts with, derived once.
+    init: crate::connection::Init,
+}
 
 impl ValidConfig {
     /// Checks `cfg` once ([`Config::validate`]).
     pub fn new(cfg: impl Into<Arc<Config>>) -> Result<ValidConfig, ConfigError> {
         let cfg = cfg.into();
         cfg.validate()?;
-        Ok(ValidConfig(cfg))
+        let init = crate::connection::Init::of(&cfg);
+        Ok(ValidConfig { cfg, init })
     }
 
     /// The shared configuration.
     pub fn arc(&self) -> &Arc<Config> {
-        &self.0
+        &self.cfg
     }
 
     /// The shared configuration, taken out.
     pub fn into_arc(self) -> Arc<Config> {
-        self.0
+        self.cfg
+    }
+
+    /// The configuration and what a connection derives from it.
+    #[inline(always)]
+    pub(crate) fn into_parts(self) -> (Arc<Config>, crate::connection::Init) {
+        (self.cfg, self.init)
+    }
+}
+
+/// Equal when the configurations are (the rest is derived from them).
+impl PartialEq for ValidConfig {
+    fn eq(&self, other: &ValidConfig) -> bool {
+        self.cfg == other.cfg
+    }
+}
+
+impl Eq for ValidConfig {}
+
+impl fmt::Debug for ValidConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ValidConfig").field(&self.cfg).finish()
     }
 }
 
@@ -376,13 +403,13 @@ impl core::ops::Deref for ValidConfig {
     type Target = Config;
 
     fn deref(&self) -> &Config {
-        &self.0
+        &self.cfg
     }
 }
 
 impl From<ValidConfig> for Arc<Config> {
     fn from(v: ValidConfig) -> Arc<Config> {
-        v.0
+        v.cfg
     }
 }
 

@@ -4,5 +4,5 @@
 mod recv;
 mod send;
 
-pub(crate) use recv::RecvBuffer;
+pub(crate) use recv::{RecvBuffer, RecvLimits};
 pub(crate) use send::{Acked, SendBuffer};

@@ -100,6 +100,24 @@ struct Spill {
     ooo_len: u32,
 }
 
+/// The capacity and piece limit of a new [`RecvBuffer`] of a given size.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecvLimits {
+    capacity: u32,
+    max_pieces: u32,
+}
+
+impl RecvLimits {
+    /// The limits of a buffer of `capacity` octets.
+    pub(crate) fn of(capacity: usize) -> RecvLimits {
+        let capacity = capacity.min(MAX_CAPACITY);
+        RecvLimits {
+            capacity: capacity as u32,
+            max_pieces: (capacity / 512).max(32) as u32,
+        }
+    }
+}
+
 /// What an insertion did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Inserted {
@@ -112,15 +130,21 @@ pub(crate) struct Inserted {
 }
 
 impl RecvBuffer {
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> RecvBuffer {
-        let capacity = capacity.min(MAX_CAPACITY);
+        RecvBuffer::with_limits(RecvLimits::of(capacity))
+    }
+
+    /// [`new`](Self::new) with its limits computed beforehand (a
+    /// `ValidConfig` holds them for its receive buffer size).
+    #[inline(always)]
+    pub(crate) fn with_limits(limits: RecvLimits) -> RecvBuffer {
         RecvBuffer {
             ready: ManuallyDrop::new(VecDeque::new()),
             spill: ManuallyDrop::new(None),
             ready_len: 0,
-            capacity: capacity as u32,
-            max_pieces: (capacity / 512).max(32) as u32,
+            capacity: limits.capacity,
+            max_pieces: limits.max_pieces,
             small_slices: 0,
             shift: 0,
         }

@@ -234,6 +234,44 @@ pub(crate) mod recovery {
     }
 }
 
+/// A built-in controller as a connection starts with it
+/// ([`Controller::configured`]), kept by value: a `ValidConfig` holds the
+/// one for its configuration, computed once, and each connection made from
+/// it starts with a copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Initial {
+    NewReno(NewReno),
+    Cubic(Cubic),
+    Unlimited,
+}
+
+impl Initial {
+    /// The controller for `cfg` and `mss`: [`Controller::new`] with the
+    /// slow-start limit and the HyStart mode set.
+    pub(crate) fn configured(cfg: &crate::config::Config, mss: u32) -> Initial {
+        match cfg.congestion {
+            CongestionAlgorithm::Cubic => {
+                // What `set_slow_start_limit` and `set_hystart_mode` do to a
+                // fresh Cubic, whose HyStart++ has not ended.
+                let mut c = Cubic::new(cfg.initial_window, mss);
+                if let Some(l) = cfg.slow_start_limit {
+                    c.ss_limit_set(l);
+                }
+                c.hystart_mode_set(cfg.hystart);
+                Initial::Cubic(c)
+            }
+            CongestionAlgorithm::NewReno => {
+                let c = NewReno::new(cfg.initial_window, mss);
+                Initial::NewReno(match cfg.slow_start_limit {
+                    Some(l) => c.with_slow_start_limit(l),
+                    None => c,
+                })
+            }
+            CongestionAlgorithm::None => Initial::Unlimited,
+        }
+    }
+}
+
 /// The controller of one connection: the ones the crate ships, dispatched
 /// without a heap allocation, or a user's, boxed once when installed.
 pub(crate) enum Controller {
@@ -259,6 +297,9 @@ impl fmt::Debug for Controller {
 }
 
 impl Controller {
+    /// The plain controller, before [`Controller::configured`]'s settings
+    /// (what [`Initial::configured`] is tested against).
+    #[cfg(test)]
     pub(crate) fn new(alg: CongestionAlgorithm, initial_window: u32, mss: u32) -> Controller {
         match alg {
             CongestionAlgorithm::NewReno => Controller::NewReno(NewReno::new(initial_window, mss)),
@@ -270,6 +311,7 @@ impl Controller {
     /// Applies a slow-start growth limit (segments per ACK; 0: none) to
     /// the crate's controllers; `None` keeps each one's RFC value. A
     /// user's controller decides for itself.
+    #[cfg(test)]
     pub(crate) fn set_slow_start_limit(&mut self, limit: Option<u32>) {
         let Some(l) = limit else { return };
         match self {
@@ -280,6 +322,7 @@ impl Controller {
     }
 
     /// Chooses HyStart's detection for the crate's CUBIC.
+    #[cfg(test)]
     pub(crate) fn set_hystart_mode(&mut self, mode: HyStartMode) {
         if let Controller::Cubic(c) = self {
             c.hystart_mode_set(mode);
@@ -287,24 +330,21 @@ impl Controller {
     }
 
     /// A controller for `cfg` and `mss`: [`Controller::new`] with the
-    /// slow-start limit and the HyStart mode set, built in one piece (the
-    /// connection makes one per SYN exchanged).
-    #[inline]
+    /// slow-start limit and the HyStart mode set, built in one piece
+    /// (connections copy theirs from [`Initial`]; this checks it).
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn configured(cfg: &crate::config::Config, mss: u32) -> Controller {
-        if cfg.congestion == CongestionAlgorithm::Cubic {
-            // What `set_slow_start_limit` and `set_hystart_mode` do to a
-            // fresh Cubic, whose HyStart++ has not ended.
-            let mut c = Cubic::new(cfg.initial_window, mss);
-            if let Some(l) = cfg.slow_start_limit {
-                c.ss_limit_set(l);
-            }
-            c.hystart_mode_set(cfg.hystart);
-            return Controller::Cubic(c);
+        Controller::from_initial(Initial::configured(cfg, mss))
+    }
+
+    /// The controller `init` describes (a copy of it).
+    #[inline(always)]
+    pub(crate) fn from_initial(init: Initial) -> Controller {
+        match init {
+            Initial::NewReno(c) => Controller::NewReno(c),
+            Initial::Cubic(c) => Controller::Cubic(c),
+            Initial::Unlimited => Controller::Unlimited(Unlimited),
         }
-        let mut c = Controller::new(cfg.congestion, cfg.initial_window, mss);
-        c.set_slow_start_limit(cfg.slow_start_limit);
-        c.set_hystart_mode(cfg.hystart);
-        c
     }
 
     /// A fresh start once the SYN exchange fixed the MSS, for a controller
@@ -406,5 +446,45 @@ mod size_tests {
         assert!(size_of::<HyStart>() <= 16, "{}", size_of::<HyStart>());
         assert!(size_of::<NewReno>() <= 24, "{}", size_of::<NewReno>());
         assert!(size_of::<CwndUsage>() <= 12, "{}", size_of::<CwndUsage>());
+    }
+}
+
+#[cfg(test)]
+mod initial_tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// [`Initial::configured`] builds what the plain controller with the
+    /// configuration's settings applied one by one is.
+    #[test]
+    fn initial_is_the_configured_controller() {
+        for base in [Config::linux(), Config::rfc9293()] {
+            for congestion in [
+                CongestionAlgorithm::NewReno,
+                CongestionAlgorithm::Cubic,
+                CongestionAlgorithm::None,
+            ] {
+                for slow_start_limit in [None, Some(0), Some(1), Some(8)] {
+                    for hystart in [HyStartMode::Rfc9406, HyStartMode::Linux] {
+                        for (initial_window, mss) in [(1, 536), (10, 1460), (4, 65495)] {
+                            let cfg = Config {
+                                congestion,
+                                slow_start_limit,
+                                hystart,
+                                initial_window,
+                                ..base
+                            };
+                            let mut plain = Controller::new(congestion, initial_window, mss);
+                            plain.set_slow_start_limit(slow_start_limit);
+                            plain.set_hystart_mode(hystart);
+                            assert_eq!(
+                                alloc::format!("{plain:?}"),
+                                alloc::format!("{:?}", Controller::configured(&cfg, mss)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -111,6 +111,38 @@ impl Connection {
     }
 }
 
+/// What a new connection takes from its configuration alone, derived once:
+/// a [`ValidConfig`] holds it, so that each connection made from one
+/// copies these instead of computing them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Init {
+    rtt: RttEstimator,
+    cc: crate::cc::Initial,
+    rcvbuf: crate::buffer::RecvLimits,
+    /// `recv_buffer`, validated ≤ 2^30.
+    recv_buffer: u32,
+    /// The send MSS before the peer's SYN: the default peer MSS, at most ours.
+    snd_mss: u32,
+    /// The "full-sized segment" of delayed ACK before any data: 536 at most.
+    rcv_mss: u16,
+}
+
+impl Init {
+    /// What a connection with `cfg` starts with.
+    pub(crate) fn of(cfg: &Config) -> Init {
+        let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
+        Init {
+            rtt: RttEstimator::new(cfg),
+            cc: crate::cc::Initial::configured(cfg, snd_mss),
+            rcvbuf: crate::buffer::RecvLimits::of(cfg.recv_buffer),
+            // Validated ≤ 2^30 (and kept so by `resize_recv_buffer`).
+            recv_buffer: cfg.recv_buffer.min(1 << 30) as u32,
+            snd_mss,
+            rcv_mss: cfg.mss.min(536),
+        }
+    }
+}
+
 /// How a new connection starts (see `Connection::opened`).
 #[derive(Clone, Copy, Default)]
 struct Opening {
@@ -313,8 +345,10 @@ impl Connection {
         state: State,
         now: Instant,
     ) -> Connection {
+        let init = Init::of(&cfg);
         Connection::opened(
             cfg,
+            init,
             local_port,
             remote_port,
             iss,
@@ -332,6 +366,7 @@ impl Connection {
     #[inline(always)]
     fn opened(
         cfg: Arc<Config>,
+        init: Init,
         local_port: u16,
         remote_port: u16,
         iss: SeqNum,
@@ -339,13 +374,12 @@ impl Connection {
         now: Instant,
         opening: Opening,
     ) -> Connection {
-        let snd_mss = u32::from(cfg.default_peer_mss.min(cfg.mss));
-        let rtt = RttEstimator::new(cfg.as_ref());
+        let snd_mss = init.snd_mss;
+        let rtt = init.rtt;
         debug_assert!(!opening.from_closed || State::Closed.can_move_to(state));
         Connection {
             ts_offset: cfg.ts_offset,
-            // Validated ≤ 2^30 (and kept so by `resize_recv_buffer`).
-            recv_buffer: cfg.recv_buffer.min(1 << 30) as u32,
+            recv_buffer: init.recv_buffer,
             state,
             flags: {
                 let mut f = flags::Flags::default();
@@ -373,18 +407,18 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_wscale: 0,
-            rcv_mss: cfg.mss.min(536),
+            rcv_mss: init.rcv_mss,
             ts_recent: 0,
             last_ack_sent: SeqNum(0),
             sndbuf: ManuallyDrop::new(SendBuffer::new()),
-            rcvbuf: RecvBuffer::new(cfg.recv_buffer),
+            rcvbuf: RecvBuffer::with_limits(init.rcvbuf),
             push_end: iss,
             rtt,
             recover: iss,
             high_rxt: iss,
             rack: Rack::default(),
             rack_lost_end: iss,
-            cc: Controller::configured(&cfg, snd_mss),
+            cc: Controller::from_initial(init.cc),
             usage: CwndUsage::new(iss),
             ecn: ecn::EcnState::new(),
             last_progress: now,
@@ -454,8 +488,10 @@ impl Connection {
         iss: SeqNum,
         now: Instant,
     ) -> Connection {
+        let (cfg, init) = cfg.into_parts();
         Connection::opened(
-            cfg.into_arc(),
+            cfg,
+            init,
             local_port,
             remote_port,
             iss,
@@ -488,8 +524,10 @@ impl Connection {
     /// (see [`connect_valid`](Self::connect_valid)).
     #[inline]
     pub fn listen_valid(cfg: ValidConfig, local_port: u16, iss: SeqNum) -> Connection {
+        let (cfg, init) = cfg.into_parts();
         Connection::opened(
-            cfg.into_arc(),
+            cfg,
+            init,
             local_port,
             0,
             iss,
