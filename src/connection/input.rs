@@ -124,7 +124,7 @@ impl Connection {
         match o.window_scale.filter(|_| self.cfg.window_scale) {
             Some(ws) => {
                 self.snd_wscale = ws.min(14);
-                self.rcv_wscale = self.cfg.rcv_wscale();
+                self.rcv_wscale = self.wscale_offer;
             }
             None => {
                 self.snd_wscale = 0;

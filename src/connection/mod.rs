@@ -125,6 +125,8 @@ pub(crate) struct Init {
     snd_mss: u32,
     /// The "full-sized segment" of delayed ACK before any data: 536 at most.
     rcv_mss: u16,
+    /// The window-scale shift offered (`Config::rcv_wscale`).
+    wscale_offer: u8,
 }
 
 impl Init {
@@ -139,6 +141,7 @@ impl Init {
             recv_buffer: cfg.recv_buffer.min(1 << 30) as u32,
             snd_mss,
             rcv_mss: cfg.mss.min(536),
+            wscale_offer: cfg.rcv_wscale(),
         }
     }
 }
@@ -276,6 +279,9 @@ pub struct Connection {
     /// Right edge last advertised: RCV.NXT + RCV.WND; never moves left (SHLD-14).
     rcv_adv: SeqNum,
     rcv_wscale: u8,
+    /// The shift our SYN or SYN-ACK offers: `cfg.rcv_wscale()`, kept with
+    /// the configuration it comes from (`set_recv_buffer` updates it).
+    wscale_offer: u8,
     /// Largest payload seen from the peer: the "full-sized segment" of
     /// delayed ACK (at most `Config::mss`, a u16).
     rcv_mss: u16,
@@ -407,6 +413,7 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_wscale: 0,
+            wscale_offer: init.wscale_offer,
             rcv_mss: init.rcv_mss,
             ts_recent: 0,
             last_ack_sent: SeqNum(0),

@@ -452,7 +452,7 @@ impl Connection {
         };
         // Offer options on a SYN; on a SYN-ACK only echo what the peer offered.
         if self.cfg.window_scale && (active || self.rcv_wscale > 0 || self.snd_wscale > 0) {
-            options.window_scale = Some(self.cfg.rcv_wscale());
+            options.window_scale = Some(self.wscale_offer);
         }
         // RFC 2018 §2: offered on a SYN, echoed on a SYN-ACK.
         options.sack_permitted = if active {

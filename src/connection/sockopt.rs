@@ -81,6 +81,8 @@ impl Connection {
     pub fn set_recv_buffer(&mut self, octets: usize) {
         let octets = self.resize_recv_buffer(octets);
         self.config_mut().recv_buffer = octets;
+        // Before our SYN or SYN-ACK, the shift offered follows the size.
+        self.wscale_offer = self.cfg.rcv_wscale();
     }
 
     /// [`set_recv_buffer`](Self::set_recv_buffer) without recording it in
@@ -135,5 +137,58 @@ impl Connection {
     /// [`recv_available`](Self::recv_available) is `SIOCINQ`.
     pub fn unacked_len(&self) -> usize {
         self.sndbuf.sent_len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, Instant, SeqNum};
+
+    /// The window-scale shift a SYN or SYN-ACK offers, and the one a
+    /// connection takes from the SYN exchange, are the configuration's as it
+    /// stands then, after any `set_recv_buffer` (the connection keeps the
+    /// offer beside its configuration).
+    #[test]
+    fn offered_window_scale_follows_the_receive_buffer() {
+        let now = Instant::from_secs(1);
+        let sizes = [None, Some(4096), Some(70_000), Some(1 << 20), Some(1 << 24)];
+        for base in [Config::linux(), Config::rfc9293()] {
+            for recv_buffer_max in [0, 6 << 20] {
+                for initial in [65_535, 1 << 20] {
+                    for (before, between) in sizes.iter().flat_map(|b| sizes.map(|w| (*b, w))) {
+                        let cfg = Config {
+                            recv_buffer: initial,
+                            recv_buffer_max,
+                            ..base
+                        };
+                        let mut c = Connection::connect(cfg, 4000, 80, SeqNum(1), now).unwrap();
+                        let mut s = Connection::listen(cfg, 80, SeqNum(9)).unwrap();
+                        if let Some(b) = before {
+                            c.set_recv_buffer(b);
+                            s.set_recv_buffer(b);
+                        }
+                        let syn = c.poll_transmit(now).expect("SYN");
+                        assert_eq!(syn.options.window_scale, Some(c.cfg.rcv_wscale()));
+                        s.handle_segment(now, syn);
+                        assert_eq!(s.rcv_wscale, s.cfg.rcv_wscale());
+                        if let Some(b) = between {
+                            s.set_recv_buffer(b);
+                        }
+                        let syn_ack = s.poll_transmit(now).expect("SYN-ACK");
+                        // (Echoed only when the exchange uses scaling.)
+                        let echoed = s.rcv_wscale > 0 || s.snd_wscale > 0;
+                        let want = echoed.then(|| s.cfg.rcv_wscale());
+                        assert_eq!(syn_ack.options.window_scale, want);
+                        if let Some(b) = between {
+                            c.set_recv_buffer(b);
+                        }
+                        let scaled = syn_ack.options.window_scale.is_some();
+                        c.handle_segment(now, syn_ack);
+                        let want = if scaled { c.cfg.rcv_wscale() } else { 0 };
+                        assert_eq!(c.rcv_wscale, want);
+                    }
+                }
+            }
+        }
     }
 }
