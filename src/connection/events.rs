@@ -9,7 +9,10 @@ use crate::state::State;
 
 /// Events held before the oldest are dropped (and counted).
 pub(crate) const CAPACITY: usize = 32;
-const _: () = assert!(CAPACITY < 128, "head + len must fit a u8");
+const _: () = assert!(
+    CAPACITY < 128 && 256 % CAPACITY == 0,
+    "head + len wraps with the slots"
+);
 
 /// Codes `0..121` are `StateChanged { from, to }` as `from * 11 + to`
 /// (in [`State::ALL`] order); then the five plain events, then `Closed`
@@ -48,46 +51,53 @@ fn encode(e: Event) -> u8 {
     }
 }
 
-/// Code → event, built at compile time: decoding is one load (the codes
-/// no event has hold `None`).
-static DECODE: [Option<Event>; 256] = decode_table();
+/// Code → the states of a `StateChanged`, built at compile time. An event
+/// is rebuilt from its code rather than read whole from a table of events:
+/// the states are loaded as states (whose range the compiler knows) and
+/// every other event is a constant, so that `poll_event().is_some()` (an
+/// application draining events it does not look at) reads nothing.
+static FROM: [State; CONNECTED as usize] = state_table(true);
+static TO: [State; CONNECTED as usize] = state_table(false);
 
-const fn decode_table() -> [Option<Event>; 256] {
-    let mut t = [None; 256];
+const fn state_table(from: bool) -> [State; CONNECTED as usize] {
+    let mut t = [State::Closed; CONNECTED as usize];
     let n = State::ALL.len();
-    let mut from = 0;
-    while from < n {
-        let mut to = 0;
-        while to < n {
-            t[from * n + to] = Some(Event::StateChanged {
-                from: State::ALL[from],
-                to: State::ALL[to],
-            });
-            to += 1;
-        }
-        from += 1;
-    }
-    t[CONNECTED as usize] = Some(Event::Connected);
-    t[READABLE as usize] = Some(Event::Readable);
-    t[WRITABLE as usize] = Some(Event::Writable);
-    t[PEER_FINISHED as usize] = Some(Event::PeerFinished);
-    let mut r = 0;
-    while r < REASONS.len() {
-        t[CLOSED as usize + r] = Some(Event::Closed(REASONS[r]));
-        r += 1;
+    let mut i = 0;
+    while i < n * n {
+        t[i] = State::ALL[if from { i / n } else { i % n }];
+        i += 1;
     }
     t
 }
 
-#[inline]
-fn decode(c: u8) -> Option<Event> {
-    DECODE[usize::from(c)]
+/// The event of `c`, a code [`encode`] made (the codes no event has are
+/// never stored: only `encode` writes the queue).
+#[inline(always)]
+fn decode(c: u8) -> Event {
+    let i = usize::from(c);
+    if i < FROM.len() {
+        return Event::StateChanged {
+            from: FROM[i],
+            to: TO[i],
+        };
+    }
+    match c {
+        CONNECTED => Event::Connected,
+        READABLE => Event::Readable,
+        WRITABLE => Event::Writable,
+        PEER_FINISHED => Event::PeerFinished,
+        _ => Event::Closed(REASONS[usize::from(c.wrapping_sub(CLOSED)) % REASONS.len()]),
+    }
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct EventQueue {
     /// Event codes (see [`encode`]).
     buf: [u8; CAPACITY],
+    /// The oldest event's slot, counted without wrapping at the capacity
+    /// (the slot is `head % CAPACITY`; 256 is a multiple of it): taking
+    /// `n` events moves it by `n`, which a loop that drains the queue
+    /// comes down to.
     head: u8,
     len: u8,
 }
@@ -110,24 +120,25 @@ impl EventQueue {
     pub(crate) fn push_back(&mut self, e: Event) -> bool {
         let full = usize::from(self.len) == CAPACITY;
         if full {
-            self.head = (self.head + 1) % CAPACITY as u8;
+            self.head = self.head.wrapping_add(1);
             self.len -= 1;
         }
-        let i = usize::from(self.head + self.len) % CAPACITY;
+        let i = usize::from(self.head.wrapping_add(self.len)) % CAPACITY;
         self.buf[i] = encode(e);
         self.len += 1;
         full
     }
 
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         if self.len == 0 {
             return None;
         }
         // `% CAPACITY` keeps the index in bounds without a check.
         let e = decode(self.buf[usize::from(self.head) % CAPACITY]);
-        self.head = (self.head + 1) % CAPACITY as u8;
+        self.head = self.head.wrapping_add(1);
         self.len -= 1;
-        e
+        Some(e)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -162,7 +173,7 @@ mod tests {
         for e in all {
             let c = encode(e);
             assert!(codes.insert(c), "{e:?} shares code {c}");
-            assert_eq!(decode(c), Some(e));
+            assert_eq!(decode(c), e);
         }
         assert_eq!(codes.len(), 130);
         for (i, s) in State::ALL.into_iter().enumerate() {
@@ -186,7 +197,8 @@ mod tests {
             Event::PeerFinished,
             Event::Closed(CloseReason::Reset),
         ];
-        for round in 0..20 {
+        // Past 256 events: the head counter wraps with the slots.
+        for round in 0..120 {
             for e in seq {
                 assert!(!q.push_back(e));
             }
@@ -194,6 +206,35 @@ mod tests {
                 assert_eq!(q.pop_front(), Some(e), "round {round}");
             }
             assert!(q.is_empty());
+        }
+    }
+
+    /// Against a plain bounded deque, over thousands of pushes and pops
+    /// (the head counter wraps many times, full and part full).
+    #[test]
+    fn the_queue_is_a_bounded_deque() {
+        let mut q = EventQueue::default();
+        let mut model = alloc::collections::VecDeque::new();
+        let n = State::ALL.len();
+        let mut x: u32 = 12345;
+        for i in 0..20_000usize {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            // Bursts of pushes, then of pops, of varying lengths.
+            if (x >> 16) % 5 < 3 || (i / 97) % 3 == 0 {
+                let e = Event::StateChanged {
+                    from: State::ALL[i % n],
+                    to: State::ALL[(i / n) % n],
+                };
+                let dropped = model.len() == CAPACITY;
+                if dropped {
+                    model.pop_front();
+                }
+                model.push_back(e);
+                assert_eq!(q.push_back(e), dropped, "push {i}");
+            } else {
+                assert_eq!(q.pop_front(), model.pop_front(), "pop {i}");
+            }
+            assert_eq!(q.is_empty(), model.is_empty());
         }
     }
 
