@@ -370,6 +370,7 @@ impl Connection {
     /// `listen_valid` return it without a copy of the whole connection
     /// (building it and then changing it made the compiler move it).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // the configuration and what it derives, apart
     fn opened(
         cfg: Arc<Config>,
         init: Init,
