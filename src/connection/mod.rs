@@ -384,7 +384,9 @@ impl Connection {
         let snd_mss = init.snd_mss;
         let rtt = init.rtt;
         debug_assert!(!opening.from_closed || State::Closed.can_move_to(state));
-        Connection {
+        // Built in each arm with its controller in place (a controller
+        // chosen first and then moved in went through a copy).
+        let build = |cc: Controller| Connection {
             ts_offset: cfg.ts_offset,
             recv_buffer: init.recv_buffer,
             state,
@@ -426,7 +428,7 @@ impl Connection {
             high_rxt: iss,
             rack: Rack::default(),
             rack_lost_end: iss,
-            cc: Controller::from_initial(init.cc),
+            cc,
             usage: CwndUsage::new(iss),
             ecn: ecn::EcnState::new(),
             last_progress: now,
@@ -458,6 +460,10 @@ impl Connection {
             cold: Lazy::default(),
             born: now,
             cfg,
+        };
+        match init.cc {
+            crate::cc::Initial::Cubic(c) => build(Controller::Cubic(c)),
+            other => build(Controller::from_initial(other)),
         }
     }
 
