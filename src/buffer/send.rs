@@ -267,7 +267,47 @@ impl SendBuffer {
     /// Moves up to `max` unsent octets (starting at sequence `seq`) into
     /// flight and returns them: `min(max, unsent)` octets, sliced from one
     /// chunk when it holds them, copied together from several otherwise.
+    ///
+    /// The common case, inlined into the caller: the chunk under the cursor
+    /// holds the whole segment (every segment of a zero-copy writer, and of
+    /// a copying one once its staged octets are frozen in whole segments).
+    /// Anything else (staged octets to freeze first, a segment to gather)
+    /// is [`take_unsent_general`](Self::take_unsent_general), out of line;
+    /// a proptest checks that both take and record alike.
+    #[inline]
     pub(crate) fn take_unsent(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
+        let n = max.min(self.unsent_len as usize);
+        let (chunk, off) = (self.next_chunk as usize, self.next_off as usize);
+        if n > 0
+            && let Some(st) = self.store.as_deref_mut()
+            && let Some(c) = st.chunks.get(chunk)
+            && c.len() - off >= n
+        {
+            let d = c.slice(off..off + n);
+            let (chunk, off) = if off + n == c.len() {
+                (chunk + 1, 0)
+            } else {
+                (chunk, off + n)
+            };
+            st.sent.push_back(Sent {
+                seq,
+                len: n as u32,
+                xmit: now,
+                rtx: false,
+                psh: false,
+            });
+            self.next_chunk = chunk as u32;
+            self.next_off = off as u32;
+            self.unsent_len -= n as u32;
+            self.sent_len += n as u32;
+            return d;
+        }
+        self.take_unsent_general(seq, max, now)
+    }
+
+    /// [`take_unsent`](Self::take_unsent) for any case.
+    #[inline(never)]
+    fn take_unsent_general(&mut self, seq: SeqNum, max: usize, now: Instant) -> Bytes {
         let n = max.min(self.unsent_len as usize);
         if n == 0 {
             return Bytes::new();
@@ -927,6 +967,63 @@ mod tests {
                 proptest::prop_assert_eq!(
                     f.map(|f| (f.chunks.len(), f.staging.len(), f.staging.capacity())),
                     s.map(|s| (s.chunks.len(), s.staging.len(), s.staging.capacity()))
+                );
+            }
+        }
+
+        #[test]
+        fn take_unsent_fast_path_matches_the_general_path(
+            ops in proptest::collection::vec((0u8..6, 1usize..70_000), 1..80),
+        ) {
+            // `take_unsent` slices a segment the chunk under the cursor holds
+            // inline; `take_unsent_general` handles every case. Both must
+            // return, record and move the cursor alike.
+            let (mut fast, mut slow, cap) = (SendBuffer::new(), SendBuffer::new(), 300_000);
+            let data: alloc::vec::Vec<u8> = (0..140_000u32).map(|i| (i % 251) as u8).collect();
+            let parent = Bytes::from(data.clone());
+            let (una0, mut ms) = (SeqNum(u32::MAX - 9000), 1u64);
+            let (mut una, mut nxt, mut off) = (una0, una0, 0usize);
+            for (op, len) in ops {
+                ms += 1;
+                let t = Instant::from_millis(ms);
+                match op {
+                    0 => {
+                        let n = len.min(fast.free(cap));
+                        proptest::prop_assert_eq!(fast.push_slice(&data[..len], cap), n);
+                        proptest::prop_assert_eq!(slow.push_slice(&data[..len], cap), n);
+                    }
+                    1 => {
+                        // The rest of one large buffer, offered again and again
+                        // (a zero-copy writer): chunks grow over it.
+                        let end = (off + len).min(parent.len());
+                        let n = fast.push_bytes(parent.slice(off..end), cap);
+                        proptest::prop_assert_eq!(slow.push_bytes(parent.slice(off..end), cap), n);
+                        off = if end == parent.len() { 0 } else { off + n };
+                    }
+                    2 | 3 => {
+                        let max = len % 3000 + 1;
+                        let a = fast.take_unsent(nxt, max, t);
+                        let b = slow.take_unsent_general(nxt, max, t);
+                        proptest::prop_assert_eq!(&a, &b);
+                        nxt = nxt.add(a.len() as u32);
+                    }
+                    4 => {
+                        fast.mark_last_pushed();
+                        slow.mark_last_pushed();
+                    }
+                    _ => {
+                        una = una.add((len as u32).min(nxt.dist(una)));
+                        proptest::prop_assert_eq!(fast.ack(una), slow.ack(una));
+                    }
+                }
+                let (f, s) = (fast.store.as_deref(), slow.store.as_deref());
+                proptest::prop_assert_eq!(
+                    (fast.len(), fast.unsent_len, fast.sent_len, fast.next_chunk, fast.next_off),
+                    (slow.len(), slow.unsent_len, slow.sent_len, slow.next_chunk, slow.next_off)
+                );
+                proptest::prop_assert_eq!(
+                    f.map(|f| (alloc::format!("{:?}", f.sent), f.chunks.clone(), f.staging.len(), f.excess)),
+                    s.map(|s| (alloc::format!("{:?}", s.sent), s.chunks.clone(), s.staging.len(), s.excess))
                 );
             }
         }
