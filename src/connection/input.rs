@@ -1238,7 +1238,9 @@ impl Connection {
         } else if !self.timers.is_set(Timer::DelayedAck)
             && let Some(d) = self.cfg.delayed_ack
         {
-            self.timers.set(Timer::DelayedAck, now + d);
+            // `now + d` without the saturation tests: validated below 500 ms.
+            let us = d.as_secs() * 1_000_000 + u64::from(d.subsec_micros());
+            self.timers.set_after(Timer::DelayedAck, now, us);
         }
     }
 
