@@ -919,15 +919,33 @@ impl Connection {
         debug_assert!(flags.ack() && !flags.rst());
         // Each option its own value, the whole built once in the segment
         // (not a default set and then copied in).
-        let sack_blocks = if self.flags.sack_enabled() && self.has_sack_report() {
-            self.data_sack_blocks(payload.len())
-        } else {
-            SackBlocks::new()
-        };
         let timestamps = self.flags.ts_enabled().then(|| Timestamps {
             val: self.ts_now(now),
             ecr: self.ts_recent,
         });
+        let sack_blocks = if self.flags.sack_enabled() && self.has_sack_report() {
+            self.data_sack_blocks(payload.len())
+        } else {
+            // No blocks: written as zeros straight into the segment, not
+            // built apart and copied in as a block list would be.
+            return Segment {
+                src_port: self.local_port,
+                dst_port: self.remote_port,
+                seq,
+                ack: self.rcv_nxt,
+                flags,
+                window,
+                urgent: 0,
+                options: Options {
+                    mss: None,
+                    window_scale: None,
+                    sack_permitted: false,
+                    sack_blocks: SackBlocks::new(),
+                    timestamps,
+                },
+                payload,
+            };
+        };
         Segment {
             src_port: self.local_port,
             dst_port: self.remote_port,
