@@ -81,8 +81,23 @@ impl Connection {
     pub fn set_recv_buffer(&mut self, octets: usize) {
         let octets = self.resize_recv_buffer(octets);
         self.config_mut().recv_buffer = octets;
-        // Before our SYN or SYN-ACK, the shift offered follows the size.
-        self.wscale_offer = self.cfg.rcv_wscale();
+        // Until our SYN or the peer's arrives, the shift we will offer
+        // follows the size; from then on it is fixed (RFC 7323 §2.2: the
+        // shift a SYN or SYN-ACK offers is the one this side scales by).
+        if self.wscale_offer_open() {
+            self.wscale_offer = self.cfg.rcv_wscale();
+        }
+    }
+
+    /// Whether no SYN has offered our window-scale shift yet and no
+    /// peer's SYN has fixed it: LISTEN, or SYN-SENT before the first SYN
+    /// goes out.
+    fn wscale_offer_open(&self) -> bool {
+        match self.state {
+            State::Listen => true,
+            State::SynSent => self.flags.syn_pending() && self.no_retries(),
+            _ => false,
+        }
     }
 
     /// [`set_recv_buffer`](Self::set_recv_buffer) without recording it in
@@ -144,10 +159,11 @@ impl Connection {
 mod tests {
     use crate::{Config, Connection, Instant, SeqNum};
 
-    /// The window-scale shift a SYN or SYN-ACK offers, and the one a
-    /// connection takes from the SYN exchange, are the configuration's as it
-    /// stands then, after any `set_recv_buffer` (the connection keeps the
-    /// offer beside its configuration).
+    /// The window-scale shift a SYN or SYN-ACK offers is the configuration's
+    /// as it stands when the shift is first offered or fixed (after any
+    /// earlier `set_recv_buffer`), and each side scales by exactly the shift
+    /// it offered, whatever `set_recv_buffer` does between the SYN and the
+    /// SYN-ACK (RFC 7323 §2.2).
     #[test]
     fn offered_window_scale_follows_the_receive_buffer() {
         let now = Instant::from_secs(1);
@@ -168,7 +184,8 @@ mod tests {
                             s.set_recv_buffer(b);
                         }
                         let syn = c.poll_transmit(now).expect("SYN");
-                        assert_eq!(syn.options.window_scale, Some(c.cfg.rcv_wscale()));
+                        let offered = syn.options.window_scale;
+                        assert_eq!(offered, Some(c.cfg.rcv_wscale()));
                         s.handle_segment(now, syn);
                         assert_eq!(s.rcv_wscale, s.cfg.rcv_wscale());
                         if let Some(b) = between {
@@ -177,14 +194,13 @@ mod tests {
                         let syn_ack = s.poll_transmit(now).expect("SYN-ACK");
                         // (Echoed only when the exchange uses scaling.)
                         let echoed = s.rcv_wscale > 0 || s.snd_wscale > 0;
-                        let want = echoed.then(|| s.cfg.rcv_wscale());
-                        assert_eq!(syn_ack.options.window_scale, want);
+                        assert_eq!(syn_ack.options.window_scale, echoed.then_some(s.rcv_wscale));
                         if let Some(b) = between {
                             c.set_recv_buffer(b);
                         }
                         let scaled = syn_ack.options.window_scale.is_some();
                         c.handle_segment(now, syn_ack);
-                        let want = if scaled { c.cfg.rcv_wscale() } else { 0 };
+                        let want = if scaled { offered.unwrap_or(0) } else { 0 };
                         assert_eq!(c.rcv_wscale, want);
                     }
                 }
