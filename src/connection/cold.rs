@@ -71,6 +71,14 @@ pub(crate) struct Cold {
     /// ECN's recovery point (RFC 3168 §6.1.2), once a reduction or a loss
     /// response set it (`None`: still the ISS).
     pub(crate) ecn_recover: Option<SeqNum>,
+    /// RFC 6582 `recover` (the recovery point of fast retransmit, NewReno
+    /// and SACK recovery, and of an RTO), once a loss response or an undo
+    /// set it (`None`: still the ISS; see `Connection::recover`).
+    pub(super) recover: Option<SeqNum>,
+    /// Original transmissions below this point are lost by RACK's clock,
+    /// once RACK or an RTO set it (`None`: still the ISS; see
+    /// `Connection::rack_lost_end`).
+    pub(super) rack_lost_end: Option<SeqNum>,
 }
 
 impl Cold {
@@ -94,6 +102,8 @@ impl Cold {
         marks: RareMarks::NONE,
         rack_reordering: Reordering::NONE,
         ecn_recover: None,
+        recover: None,
+        rack_lost_end: None,
     };
 }
 
@@ -110,6 +120,34 @@ impl super::Connection {
         self.cold
             .allocated()
             .map_or(0, |c| core::mem::size_of::<Cold>() + c.heap_bytes())
+    }
+}
+
+impl super::Connection {
+    /// RFC 6582 `recover`: the ISS until a loss response or an undo set it.
+    #[inline(always)]
+    pub(super) fn recover(&self) -> SeqNum {
+        self.cold.recover.unwrap_or(self.iss)
+    }
+
+    /// Sets [`recover`](Self::recover) (every caller is a loss response or
+    /// its undo, which write the cold state anyway).
+    #[inline(always)]
+    pub(super) fn set_recover(&mut self, s: SeqNum) {
+        self.cold.make().recover = Some(s);
+    }
+
+    /// Original transmissions below this point are lost by RACK's clock:
+    /// the ISS until RACK or an RTO moved it.
+    #[inline(always)]
+    pub(super) fn rack_lost_end(&self) -> SeqNum {
+        self.cold.rack_lost_end.unwrap_or(self.iss)
+    }
+
+    /// Sets [`rack_lost_end`](Self::rack_lost_end).
+    #[inline(always)]
+    pub(super) fn set_rack_lost_end(&mut self, s: SeqNum) {
+        self.cold.make().rack_lost_end = Some(s);
     }
 }
 

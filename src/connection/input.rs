@@ -801,7 +801,7 @@ impl Connection {
                 self.cc.get_mut().on_dup_ack_in_recovery(mss);
             } else if self.cold.dupacks == 3
                 && self.rtx_next().is_none()
-                && seg.ack.sub(1).ge(self.recover)
+                && seg.ack.sub(1).ge(self.recover())
             {
                 // RFC 6582 §3.2 step 2: fast retransmit, enter recovery.
                 let flight = self.loss_flight(self.flight_size());
@@ -809,7 +809,7 @@ impl Connection {
                 self.cold.make().undo.start(self.snd_una, false);
                 self.ecn_on_loss();
                 self.flags.set_in_recovery(true);
-                self.recover = self.snd_nxt;
+                self.set_recover(self.snd_nxt);
                 self.set_fast_rtx(Some(self.snd_una));
                 self.cold.make().rare.fast_retransmits += 1;
             }
@@ -901,9 +901,9 @@ impl Connection {
         if !self.flags.in_recovery()
             && self.rtx_next().is_none()
             && self.snd_una != self.snd_nxt
-            && self.snd_una.ge(self.recover)
             && (self.cold.dupacks >= crate::recovery::DUP_THRESH
                 || self.lost_end().gt(self.snd_una))
+            && self.snd_una.ge(self.recover())
         {
             // RFC 6675 §5 step 4: RecoveryPoint = HighData; ssthresh from the controller.
             let flight = self.snd_nxt.dist(self.snd_una);
@@ -912,7 +912,7 @@ impl Connection {
             self.cold.make().undo.start(self.snd_una, false);
             self.ecn_on_loss();
             self.flags.set_in_recovery(true);
-            self.recover = self.snd_nxt;
+            self.set_recover(self.snd_nxt);
             self.high_rxt = self.snd_una;
             // RFC 6937: RecoverFS is everything outstanding.
             self.cold.make().prr.start(flight);
@@ -943,7 +943,7 @@ impl Connection {
             }
         }
         // This window may enter recovery again for a real loss.
-        self.recover = self.snd_una;
+        self.set_recover(self.snd_una);
     }
 
     /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
@@ -977,7 +977,7 @@ impl Connection {
             sb.clear();
             self.high_rxt = self.snd_una;
             if self.rtx_next().is_some()
-                || (!self.flags.in_recovery() && self.snd_una.lt(self.recover))
+                || (!self.flags.in_recovery() && self.snd_una.lt(self.recover()))
             {
                 self.set_rtx_next(Some(self.snd_una));
             }
@@ -1011,7 +1011,7 @@ impl Connection {
         let flight = self.snd_nxt.dist(self.snd_una);
         let new_round = self.usage.on_ack(seg.ack, self.snd_nxt);
         if self.flags.in_recovery() {
-            if seg.ack.ge(self.recover) {
+            if seg.ack.ge(self.recover()) {
                 self.flags.set_in_recovery(false); // RFC 6582 §3.2 step 4: full ACK.
                 if self.flags.sack_enabled() {
                     self.cc.get_mut().on_sack_recovery_end(flight, mss);

@@ -128,7 +128,7 @@ impl Connection {
                 _ => {}
             }
         }
-        let mut cur = self.rack_lost_end.max(self.high_rxt).max(self.snd_una);
+        let mut cur = self.rack_lost_end().max(self.high_rxt).max(self.snd_una);
         for _ in 0..RACK_SCAN {
             let (hole, _) = self.cold.scoreboard.next_hole(cur);
             if !hole.lt(self.snd_nxt) {
@@ -139,7 +139,7 @@ impl Connection {
             };
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) => {
-                    self.rack_lost_end = end;
+                    self.set_rack_lost_end(end);
                     cur = end;
                 }
                 Some(d) => {

@@ -301,13 +301,10 @@ pub struct Connection {
 
     // Retransmission and congestion control.
     rtt: RttEstimator,
-    recover: SeqNum,
     /// RFC 6675 HighRxt + 1: retransmissions of this recovery reach here.
     high_rxt: SeqNum,
     /// RACK's variables (RFC 8985).
     rack: Rack,
-    /// Original transmissions below this point are lost by RACK's clock.
-    rack_lost_end: SeqNum,
     cc: Controller,
     /// Rounds and congestion-window use, reported to `cc` with each ACK.
     usage: CwndUsage,
@@ -424,10 +421,8 @@ impl Connection {
             rcvbuf: RecvBuffer::with_limits(init.rcvbuf),
             push_end: iss,
             rtt,
-            recover: iss,
             high_rxt: iss,
             rack: Rack::default(),
-            rack_lost_end: iss,
             cc,
             usage: CwndUsage::new(iss),
             ecn: ecn::EcnState::new(),
@@ -1081,7 +1076,7 @@ impl Connection {
         if let Some(c) = self.cold.present() {
             c.dupacks = 0;
         }
-        self.recover = self.snd_nxt;
+        self.set_recover(self.snd_nxt);
         self.set_fast_rtx(None);
         self.set_rtx_next(Some(self.snd_una));
         // RFC 6675 §5.1 (Errata 1610) lets the sender keep what the peer
@@ -1098,7 +1093,7 @@ impl Connection {
             sb.clear();
         }
         self.rack.on_rto();
-        self.rack_lost_end = self.snd_una;
+        self.set_rack_lost_end(self.snd_una);
         self.set_tlp_high_seq(None);
         self.flags.set_tlp_pending(false);
         self.timers.stop(Timer::Rack);
@@ -1274,7 +1269,7 @@ impl Connection {
         if !self.rack_on() {
             return dup;
         }
-        let rack = self.rack_lost_end.max(self.snd_una).min(self.snd_nxt);
+        let rack = self.rack_lost_end().max(self.snd_una).min(self.snd_nxt);
         if self.cold.rack_reordering.reordering_seen() {
             rack
         } else {

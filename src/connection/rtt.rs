@@ -9,6 +9,17 @@ const NONE: u32 = u32::MAX;
 /// Samples are capped at ten minutes (in µs), so SRTT and RTTVAR fit 32 bits.
 const MAX_SAMPLE: u64 = 600_000_000;
 
+/// A bound of [`RttEstimator`] that does not fit 32 bits of µs (above 71
+/// minutes): it is read from the configuration (exact, and never on a
+/// sane configuration's path).
+const FAR: u32 = u32::MAX;
+
+/// `d` in µs for a bound of [`RttEstimator`], [`FAR`] when it does not fit
+/// below it.
+fn bound(d: Duration) -> u32 {
+    u32::try_from(micros(d)).unwrap_or(FAR)
+}
+
 /// SRTT, RTTVAR and the RTO with its backoff (RFC 6298 §2, §5), kept in
 /// whole microseconds so that the per-ACK update is integer arithmetic.
 #[derive(Clone, Copy, Debug)]
@@ -18,14 +29,19 @@ pub(crate) struct RttEstimator {
     rttvar: u32,
     /// Smallest sample so far (for congestion control), [`NONE`] until measured.
     min_rtt: u32,
+    /// `Config::rttvar_floor` and `Config::min_rto` in µs, converted once
+    /// (a `ValidConfig` holds them with the rest of `Init`), or [`FAR`]:
+    /// then read from the configuration on each sample.
+    rttvar_floor: u32,
+    min_rto: u32,
     /// Number of doublings in force (RFC 6298 (5.5)); reset by a new
     /// sample. It saturates at 255: only `min(16)` of it is ever used, and
     /// `tcp_info` reports it in a u8.
     backoff: u8,
     /// The RTO before backoff; never above `Config::max_rto`, so that
     /// without backoff it is the RTO in force and arming the retransmission
-    /// timer reads nothing else. (`max_rto`, `min_rto` and `rttvar_floor`
-    /// are read from the configuration the estimator was made from.)
+    /// timer reads nothing else. (`max_rto` is read from the configuration
+    /// the estimator was made from.)
     base_rto: u64,
 }
 
@@ -40,9 +56,19 @@ impl RttEstimator {
             srtt: NONE,
             rttvar: 0,
             min_rtt: NONE,
+            rttvar_floor: bound(cfg.rttvar_floor),
+            min_rto: bound(cfg.min_rto),
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
         }
+    }
+
+    /// Reads the bounds again from `cfg` (tests that change a
+    /// configuration under an estimator).
+    #[cfg(test)]
+    fn rebound(&mut self, cfg: &Config) {
+        self.rttvar_floor = bound(cfg.rttvar_floor);
+        self.min_rto = bound(cfg.min_rto);
     }
 
     /// Feeds one RTT measurement (RFC 6298 (2.2)/(2.3)); clears the backoff.
@@ -54,6 +80,7 @@ impl RttEstimator {
 
     /// [`sample`](Self::sample) with the measurement in µs (the per-ACK
     /// form: no `Duration` on the way).
+    #[inline]
     pub(crate) fn sample_us(&mut self, r: u64, cfg: &Config) {
         // Samples are capped at ten minutes, so nothing below can overflow
         // (the sums are taken in 64 bits; SRTT and RTTVAR stay ≤ the cap).
@@ -72,12 +99,22 @@ impl RttEstimator {
         self.rttvar = rttvar as u32;
         self.min_rtt = self.min_rtt.min(r as u32);
         // RFC 6298 (2.3)/(2.4): RTO = SRTT + max(G, K·RTTVAR), at least the minimum.
-        let rto = srtt + (rttvar * 4).max(micros(cfg.rttvar_floor));
+        let floor = if self.rttvar_floor != FAR {
+            u64::from(self.rttvar_floor)
+        } else {
+            micros(cfg.rttvar_floor)
+        };
+        let rto = srtt + (rttvar * 4).max(floor);
         // Raised to `min_rto`, then capped at `max_rto` (2.5): the cap wins
         // should `min_rto > max_rto` (validation forbids it). Below the
         // whole seconds of `max_rto` no cap applies, so the exact conversion
         // of `max_rto` is needed only near it.
-        let rto = rto.max(micros(cfg.min_rto));
+        let min_rto = if self.min_rto != FAR {
+            u64::from(self.min_rto)
+        } else {
+            micros(cfg.min_rto)
+        };
+        let rto = rto.max(min_rto);
         let below = cfg.max_rto.as_secs().saturating_mul(1_000_000);
         self.base_rto = if rto < below {
             rto
@@ -204,6 +241,7 @@ mod tests {
         r.back_off();
         assert_eq!(r.rto(&cfg), Duration::from_secs(60));
         cfg.rttvar_floor = Duration::from_millis(1);
+        r.rebound(&cfg);
         r.sample(Duration::from_millis(10), &cfg);
         r.back_off();
         assert_eq!(
@@ -225,12 +263,52 @@ mod tests {
         // An RTO between the whole seconds of max_rto and max_rto itself.
         cfg.min_rto = Duration::from_millis(200);
         cfg.rttvar_floor = Duration::from_millis(5_200);
+        r.rebound(&cfg);
         r.sample(Duration::from_millis(200), &cfg);
         // SRTT 7/8·10 + 1/8·200 = 33.75 ms; RTTVAR 3/4·5 + 1/4·190 = 51.25 ms.
         assert_eq!(r.rto(&cfg), Duration::from_micros(33_750 + 5_200_000));
         cfg.rttvar_floor = Duration::from_millis(5_490);
+        r.rebound(&cfg);
         r.sample(Duration::from_millis(33), &cfg);
         assert_eq!(r.rto(&cfg), Duration::from_millis(5_500));
+    }
+
+    /// The estimate as RFC 6298 computes it from the configuration's
+    /// `Duration`s (what the estimator did before it kept the bounds in µs).
+    fn reference(srtt: u64, rttvar: u64, cfg: &Config) -> u64 {
+        (srtt + (rttvar * 4).max(micros(cfg.rttvar_floor)))
+            .max(micros(cfg.min_rto))
+            .min(micros(cfg.max_rto))
+    }
+
+    #[test]
+    fn bounds_beyond_32_bits_of_microseconds_are_read_from_the_configuration() {
+        let far = u64::from(u32::MAX);
+        // Around the 32-bit limit of the kept bounds (71 min 34.967295 s).
+        for floor in [far - 1, far, far + 1, 3 * far] {
+            for min in [1, far - 1, far, far + 1, 2 * far] {
+                let mut cfg = Config::linux();
+                cfg.rttvar_floor = Duration::from_micros(floor);
+                cfg.min_rto = Duration::from_micros(min);
+                cfg.max_rto = Duration::from_micros(4 * far + 7);
+                cfg.initial_rto = Duration::from_secs(1);
+                let mut r = RttEstimator::new(&cfg);
+                r.sample(Duration::from_millis(10), &cfg);
+                assert_eq!(r.base_rto, reference(10_000, 5_000, &cfg), "{floor} {min}");
+                r.sample(Duration::from_millis(30), &cfg);
+                let (s, v) = (u64::from(r.srtt), u64::from(r.rttvar));
+                assert_eq!(r.rto_micros(&cfg), reference(s, v, &cfg), "{floor} {min}");
+            }
+        }
+        // A floor below the limit and a minimum above it, the cap between.
+        let mut cfg = Config::linux();
+        cfg.rttvar_floor = Duration::from_millis(1);
+        cfg.min_rto = Duration::from_micros(far + 5);
+        cfg.max_rto = Duration::from_micros(far + 3);
+        let mut r = RttEstimator::new(&cfg);
+        r.sample(Duration::from_millis(10), &cfg);
+        assert_eq!(r.rto_micros(&cfg), far + 3);
+        assert_eq!((r.rttvar_floor, r.min_rto), (1_000, FAR));
     }
 
     #[test]
