@@ -434,6 +434,23 @@ impl Controller {
         }
     }
 
+    /// [`CongestionControl::on_restart_after_idle`] (every send into an
+    /// empty flight), without the call through `dyn` for the crate's CUBIC.
+    #[inline]
+    pub(crate) fn on_restart_after_idle(&mut self, now: Instant) {
+        if let Controller::Cubic(c) = self {
+            c.on_restart_after_idle(now);
+        } else {
+            self.on_restart_after_idle_other(now);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn on_restart_after_idle_other(&mut self, now: Instant) {
+        self.get_mut().on_restart_after_idle(now);
+    }
+
     #[inline]
     pub(crate) fn get_mut(&mut self) -> &mut dyn CongestionControl {
         match self {

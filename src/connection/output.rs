@@ -892,7 +892,7 @@ impl Connection {
     fn start_progress_clock(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             self.last_progress = now;
-            self.cc.get_mut().on_restart_after_idle(now);
+            self.cc.on_restart_after_idle(now);
         }
     }
 
