@@ -1235,11 +1235,10 @@ impl Connection {
             self.flags.set_ack_now(true);
         } else if self.unacked_rcv > u32::from(self.rcv_mss) {
             self.flags.set_ack_now(true);
-        } else if !self.timers.is_set(Timer::DelayedAck)
-            && let Some(d) = self.cfg.delayed_ack
-        {
-            // `now + d` without the saturation tests: validated below 500 ms.
-            let us = d.as_secs() * 1_000_000 + u64::from(d.subsec_micros());
+        } else if !self.timers.is_set(Timer::DelayedAck) {
+            // `delayed_ack` is set (tested above), in µs: validated below
+            // 500 ms, so `now + d` needs no saturation tests.
+            let us = self.rtt.delayed_ack_micros();
             self.timers.set_after(Timer::DelayedAck, now, us);
         }
     }

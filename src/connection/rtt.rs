@@ -34,6 +34,10 @@ pub(crate) struct RttEstimator {
     /// then read from the configuration on each sample.
     rttvar_floor: u32,
     min_rto: u32,
+    /// `Config::delayed_ack` in µs, 0 for none: validated below 500 ms, so
+    /// 24 bits hold it (in what would be padding here). Not the RTT's,
+    /// but the other timer a segment arms from the configuration.
+    delayed_ack: [u8; 3],
     /// Number of doublings in force (RFC 6298 (5.5)); reset by a new
     /// sample. It saturates at 255: only `min(16)` of it is ever used, and
     /// `tcp_info` reports it in a u8.
@@ -58,6 +62,12 @@ impl RttEstimator {
             min_rtt: NONE,
             rttvar_floor: bound(cfg.rttvar_floor),
             min_rto: bound(cfg.min_rto),
+            delayed_ack: {
+                let us = cfg.delayed_ack.map_or(0, micros);
+                debug_assert!(us < 1 << 24, "delayed_ack is validated below 500 ms");
+                let [a, b, c, _] = (us as u32).to_le_bytes();
+                [a, b, c]
+            },
             base_rto: micros(cfg.initial_rto.min(cfg.max_rto)),
             backoff: 0,
         }
@@ -141,6 +151,14 @@ impl RttEstimator {
         self.base_rto
             .saturating_mul(1 << shift)
             .min(micros(cfg.max_rto))
+    }
+
+    /// `Config::delayed_ack` in µs (the configuration the estimator was
+    /// made from; validated, so below 500 ms), 0 for none.
+    #[inline(always)]
+    pub(crate) fn delayed_ack_micros(&self) -> u64 {
+        let [a, b, c] = self.delayed_ack;
+        u64::from(u32::from_le_bytes([a, b, c, 0]))
     }
 
     /// Doubles the RTO after an expiry (RFC 6298 (5.5)).
@@ -309,6 +327,22 @@ mod tests {
         r.sample(Duration::from_millis(10), &cfg);
         assert_eq!(r.rto_micros(&cfg), far + 3);
         assert_eq!((r.rttvar_floor, r.min_rto), (1_000, FAR));
+    }
+
+    #[test]
+    fn the_delayed_ack_time_is_kept_exactly_in_microseconds() {
+        let mut cfg = Config::linux();
+        for d in [
+            Some(Duration::from_micros(1)),
+            Some(Duration::from_millis(40)),
+            Some(Duration::from_nanos(123_456_789)),
+            Some(Duration::from_micros(499_999)),
+            None,
+        ] {
+            cfg.delayed_ack = d;
+            let r = RttEstimator::new(&cfg);
+            assert_eq!(r.delayed_ack_micros(), d.map_or(0, micros), "{d:?}");
+        }
     }
 
     #[test]
