@@ -99,6 +99,8 @@ pub struct Runner {
     now: Instant,
     tol_us: Usecs,
     tol_pct: f64,
+    /// `--mss`: the GSO size packetdrill gives injected packets.
+    gso_mss: Option<u32>,
     ts_tick: Usecs,
     socks: HashMap<i64, Socket>,
     cur_local: u16,
@@ -156,6 +158,7 @@ pub fn run(
         now: Instant::ZERO,
         tol_us: 4000,
         tol_pct: 12.5,
+        gso_mss: None,
         ts_tick: 0,
         socks: HashMap::new(),
         cur_local: SCRIPT_PORT,
@@ -199,6 +202,7 @@ impl Runner {
                 "tolerance_usecs" => self.tol_us = n()? as Usecs,
                 "tolerance_percent" => self.tol_pct = n()?,
                 "tcp_ts_tick_usecs" => self.ts_tick = n()? as Usecs,
+                "mss" => self.gso_mss = Some(n()? as u32),
                 k if k.starts_with("wire_") || k == "define" => {
                     return skip(format!("command-line option --{k} is not modeled"));
                 }
@@ -335,6 +339,15 @@ impl Runner {
     }
 
     fn inject(&mut self, p: &Packet) -> R<()> {
+        if self.gso_mss.is_some_and(|m| p.len > m) {
+            // The kernel takes such a packet as one GRO segment and reads
+            // the sender's segment size from its gso_size; a sans-IO
+            // connection is handed the segment alone.
+            return skip(format!(
+                "an inbound GSO packet ({} octets over --mss): its gso_size is not modeled",
+                p.len
+            ));
+        }
         // A SYN defines the peer's ISN when it opens a connection (to a
         // listener, a new incarnation from TIME-WAIT, a SYN-ACK or a
         // simultaneous open); a SYN on a synchronized connection is just a
@@ -351,13 +364,20 @@ impl Runner {
         } else {
             SeqNum(self.remote_isn.wrapping_add(p.start))
         };
-        let ack = p.ack.map_or(SeqNum(0), |a| {
-            if syn {
-                self.local_isn.add(a.wrapping_sub(self.script_local_isn))
-            } else {
-                self.local_isn.add(a)
+        // packetdrill maps the ACK field into live sequence space whenever
+        // the ACK flag is set, an omitted `ack` being script ACK 0 (our ISN);
+        // without the flag the field is left as written (0 if omitted).
+        let ack = match p.ack {
+            None if p.flags & flag::A == 0 => SeqNum(0),
+            a => {
+                let a = a.unwrap_or(0);
+                if syn {
+                    self.local_isn.add(a.wrapping_sub(self.script_local_isn))
+                } else {
+                    self.local_isn.add(a)
+                }
             }
-        });
+        };
         let mut o = Options::default();
         for opt in p.options.iter().flatten() {
             match opt {
@@ -436,7 +456,10 @@ impl Runner {
                 secs(ts)
             ));
         }
-        self.log(|| format!("sent {}", first.flags));
+        if self.verbose {
+            let shown = self.show(&first);
+            self.log(|| format!("sent {shown}"));
+        }
         // Segment aggregation (README §1.6): a long line is matched by
         // consecutive segments whose payloads add up to it.
         let mut segs = vec![first];
@@ -458,6 +481,10 @@ impl Runner {
                         secs(lo),
                         secs(us(t2))
                     ));
+                }
+                if self.verbose {
+                    let shown = self.show(&s);
+                    self.log(|| format!("sent {shown} (continued)"));
                 }
                 let prev = segs.last().expect("one segment at least");
                 let next_seq = prev.seq.add(prev.payload.len() as u32);
@@ -977,7 +1004,19 @@ impl Runner {
                 } else {
                     c.send(&data)
                 };
+                let fd = sc.args.first().and_then(Arg::int).unwrap_or(-1);
+                let blocking = self.socks.get(&fd).is_some_and(|s| !s.nonblock);
                 match sent {
+                    Ok(k) if blocking && k < n => {
+                        // Linux's write(2) then sleeps until all of it is
+                        // queued; when it wakes depends on its skb memory
+                        // accounting (truesize against SO_SNDBUF).
+                        return skip(format!(
+                            "a blocking {} of {n} octets that only partly fits the send buffer: \
+                             when Linux wakes the writer depends on its skb memory accounting",
+                            sc.name
+                        ));
+                    }
                     Ok(k) => Ret::Done(k as i64, None),
                     Err(Error::WouldBlock) => Ret::Block,
                     Err(Error::Closed(r)) => self.closed_error(sc, r, true)?,
