@@ -487,14 +487,17 @@ impl CongestionControl for Cubic {
         self.in_recovery = false;
     }
 
-    fn on_sack_recovery_end(&mut self, flight: u32, mss: u32) {
+    fn on_sack_recovery_end(&mut self, _flight: u32, _mss: u32) {
         // RFC 9438 §4.6 (the reduced window is ssthresh), RFC 5681 §3.2
-        // step 6, as Linux (`tcp_end_cwnd_reduction`): PRR has brought the
-        // flight to ssthresh, and RFC 6582's min(ssthresh, FlightSize +
-        // SMSS) would only round ssthresh down to whole segments, the slow
-        // start back to it (which stops at ssthresh here, as Linux's)
-        // starting the next epoch (cwnd_epoch, W_est) late.
-        self.cwnd = recovery::end_moderated(self.ssthresh, flight, mss);
+        // step 6, as Linux (`tcp_end_cwnd_reduction`): cwnd = ssthresh.
+        // PRR has brought the flight to about ssthresh; RFC 6582's
+        // min(ssthresh, FlightSize + SMSS) would only round ssthresh down
+        // to whole segments and start the next epoch (cwnd_epoch, W_est)
+        // late. When the flight is well below ssthresh (the sender ran out
+        // of data), Linux sends up to ssthresh at once and so does this:
+        // the former `tcp_max_burst` moderation is gone from Linux
+        // (packetdrill's prr-ss-30pkt-lost1_4 sends 7 segments at once).
+        self.cwnd = self.ssthresh;
         self.in_recovery = false;
     }
 
@@ -600,7 +603,7 @@ mod tests {
     }
 
     #[test]
-    fn sack_recovery_ends_at_ssthresh_with_the_burst_bounded() {
+    fn sack_recovery_ends_at_ssthresh_whatever_is_in_flight() {
         // 11 segments: ssthresh 7.7 segments, not a whole number of them.
         let mut c = Cubic::without_hystart(11, MSS);
         c.on_fast_retransmit(Instant::ZERO, 11 * MSS, MSS);
@@ -613,11 +616,12 @@ mod tests {
         assert_eq!(d.cwnd(), ssthresh);
         c.on_recovery_end(6 * MSS, MSS);
         assert_eq!(c.cwnd(), 7 * MSS);
-        // Little in flight: at most three segments beyond it.
+        // Little in flight (the sender ran out of data): still ssthresh,
+        // as Linux's tcp_end_cwnd_reduction.
         let mut e = Cubic::without_hystart(11, MSS);
         e.on_fast_retransmit(Instant::ZERO, 11 * MSS, MSS);
         e.on_sack_recovery_end(MSS, MSS);
-        assert_eq!(e.cwnd(), 4 * MSS);
+        assert_eq!(e.cwnd(), ssthresh);
     }
 
     #[test]

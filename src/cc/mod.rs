@@ -218,20 +218,6 @@ pub(crate) mod recovery {
     pub(crate) fn end(ssthresh: u32, flight: u32, mss: u32) -> u32 {
         ssthresh.min(flight.max(mss).saturating_add(mss))
     }
-
-    /// Most segments a recovery's end may send at once beyond the flight
-    /// (Linux's former `tcp_max_burst`).
-    const MAX_BURST: u32 = 3;
-
-    /// RFC 6582 §3.2 step 4, option (2): cwnd = ssthresh, with the burst
-    /// it permits when much less is in flight limited to [`MAX_BURST`]
-    /// segments, as that option asks ("take measures to avoid a possible
-    /// burst"). After PRR (RFC 6937) the flight is within a segment or two
-    /// of ssthresh, and this is ssthresh itself; option (1)'s single SMSS
-    /// would round ssthresh down to whole segments.
-    pub(crate) fn end_moderated(ssthresh: u32, flight: u32, mss: u32) -> u32 {
-        ssthresh.min(flight.max(mss).saturating_add(MAX_BURST * mss))
-    }
 }
 
 /// A built-in controller as a connection starts with it
