@@ -748,6 +748,7 @@ impl Connection {
         }
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
+        let mut sack_update = None;
         if self.flags.sack_enabled() && !blocks.is_empty() && seg.ack.ge(self.snd_una) {
             let up =
                 self.cold
@@ -760,10 +761,13 @@ impl Connection {
                 self.cold.make().rack_reordering.on_dsack(una, nxt);
                 self.flags.set_tlp_dsack(true);
             }
+            sack_update = Some(up);
         }
         if self.rack_on() && (acked > 0 || newly_sacked > 0) {
-            let blocks = if newly_sacked > 0 { blocks } else { &[] };
-            self.rack_on_ack(now, &freed, seg.ack, blocks);
+            let new = sack_update
+                .as_ref()
+                .map_or(&[][..], |u| u.new_ranges.as_slice());
+            self.rack_on_ack(now, &freed, seg.ack, new);
             self.rack_detect(now);
         }
         let is_dup = acked == 0

@@ -17,41 +17,45 @@ const RACK_SCAN: usize = 32;
 
 impl Connection {
     /// RFC 8985 §6.2 step 2: the newest transmission among what this ACK
-    /// delivered, cumulatively (`freed`) or by SACK (`blocks`).
+    /// delivered, cumulatively (`freed`) or by SACK (the ranges it newly
+    /// SACKed, `new`).
     pub(super) fn rack_on_ack(
         &mut self,
         now: Instant,
         freed: &Acked,
         ack: SeqNum,
-        blocks: &[SackBlock],
+        new: &[(SeqNum, SeqNum)],
     ) {
         if let Some((xmit, rtx)) = freed.max_xmit {
             self.rack.on_delivered(now, xmit, rtx, ack);
         }
-        for b in blocks {
-            if !(b.left.ge(self.snd_una) && b.right.le(self.snd_nxt) && b.left.lt(b.right)) {
-                continue;
+        for &(left, right) in new {
+            if left.ge(self.snd_una) && right.le(self.snd_nxt) && left.lt(right) {
+                self.rack_delivered_in(now, left, right);
             }
-            // A segment is delivered once all of it is: a SACK of part of
-            // one delivers nothing (RFC 8985 works on segments; Linux rounds
-            // SACKs to whole segments). The block's last whole segment is
-            // the one holding its end, or else the one before.
-            let mut at = b.right.sub(1);
-            for _ in 0..2 {
-                let (Some((xmit, rtx, end)), Some(start)) =
-                    (self.sndbuf.entry_info(at), self.sndbuf.entry_start(at))
-                else {
-                    break;
-                };
-                if self.cold.scoreboard.unsacked_between(start, end) == 0 {
-                    self.rack.on_delivered(now, xmit, rtx, end);
-                    break;
-                }
-                if !start.gt(b.left) {
-                    break;
-                }
-                at = start.sub(1);
+        }
+    }
+
+    /// RACK takes as delivered every segment that octets newly SACKed in
+    /// `[left, right)` complete (RFC 8985 §6.2 step 2: the most recently
+    /// sent of them counts; a segment is delivered once all of it is, as
+    /// Linux rounds SACKs to whole segments). Walked from the top, at most
+    /// [`RACK_SCAN`] segments.
+    fn rack_delivered_in(&mut self, now: Instant, left: SeqNum, right: SeqNum) {
+        let mut at = right.sub(1);
+        for _ in 0..RACK_SCAN {
+            let (Some((xmit, rtx, end)), Some(start)) =
+                (self.sndbuf.entry_info(at), self.sndbuf.entry_start(at))
+            else {
+                break;
+            };
+            if self.cold.scoreboard.unsacked_between(start, end) == 0 {
+                self.rack.on_delivered(now, xmit, rtx, end);
             }
+            if !start.gt(left) {
+                break;
+            }
+            at = start.sub(1);
         }
     }
 

@@ -28,6 +28,34 @@ pub(crate) struct SackUpdate {
     pub newly_sacked: u32,
     /// The D-SACK block, when the first block reported a duplicate (RFC 2883 §4).
     pub dsack: Option<SackBlock>,
+    /// The ranges newly marked SACKed (the first [`NEW_RANGES`] of them,
+    /// block by block): RACK (RFC 8985 §6.2 step 2) takes every segment
+    /// they complete as delivered, retransmissions among them.
+    pub new_ranges: NewRanges,
+}
+
+/// Most newly SACKed ranges one ACK reports ([`SackUpdate::new_ranges`]).
+pub(crate) const NEW_RANGES: usize = 4;
+
+/// Up to [`NEW_RANGES`] `[left, right)` ranges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NewRanges {
+    len: u8,
+    ranges: [(SeqNum, SeqNum); NEW_RANGES],
+}
+
+impl NewRanges {
+    fn push(&mut self, left: SeqNum, right: SeqNum) {
+        if let Some(slot) = self.ranges.get_mut(usize::from(self.len)) {
+            *slot = (left, right);
+            self.len += 1;
+        }
+    }
+
+    /// The ranges, in the order they were found.
+    pub(crate) fn as_slice(&self) -> &[(SeqNum, SeqNum)] {
+        &self.ranges[..usize::from(self.len)]
+    }
 }
 
 /// The D-SACK block of an ACK's blocks, if any: RFC 2883 §4, the first
@@ -119,27 +147,37 @@ impl Scoreboard {
                 continue; // Nonsense far below SND.UNA.
             }
             let left = b.left.max(floor);
-            up.newly_sacked += self.insert(left, b.right);
+            up.newly_sacked += self.insert(left, b.right, &mut up.new_ranges);
         }
         up
     }
 
-    /// Marks `[left, right)` SACKed; returns the octets that were not yet.
-    fn insert(&mut self, left: SeqNum, right: SeqNum) -> u32 {
+    /// Marks `[left, right)` SACKed; returns the octets that were not yet,
+    /// and adds the ranges they form to `new`.
+    fn insert(&mut self, left: SeqNum, right: SeqNum, new: &mut NewRanges) -> u32 {
         // First range whose end reaches `left` (adjacent ranges merge).
         let i = self.ranges.partition_point(|r| r.1.lt(left));
         let mut lo = left;
         let mut hi = right;
         let mut j = i;
         let mut covered = 0u32;
+        // The gaps of `[left, right)` between the ranges it meets are new.
+        let mut cursor = left;
         while let Some(&(l, r)) = self.ranges.get(j) {
             if l.gt(right) {
                 break;
             }
+            if l.gt(cursor) {
+                new.push(cursor, l);
+            }
+            cursor = cursor.max(r);
             lo = lo.min(l);
             hi = hi.max(r);
             covered += r.dist(l);
             j += 1;
+        }
+        if right.gt(cursor) {
+            new.push(cursor, right);
         }
         let added = hi.dist(lo) - covered;
         if j > i {
@@ -148,7 +186,9 @@ impl Scoreboard {
         } else {
             if self.ranges.len() >= MAX_RANGES {
                 if i == self.ranges.len() {
-                    return 0; // Farther than everything held: forget it.
+                    // Farther than everything held: forget it (RACK, which
+                    // checks the scoreboard, finds its range not SACKed).
+                    return 0;
                 }
                 if let Some((l, r)) = self.ranges.pop_back() {
                     self.sacked -= r.dist(l);
@@ -253,6 +293,46 @@ mod tests {
             left: SeqNum(l),
             right: SeqNum(r),
         }
+    }
+
+    #[test]
+    fn an_update_reports_exactly_the_ranges_it_newly_sacked_across_the_wrap() {
+        let una = SeqNum(u32::MAX - 1500);
+        let nxt = una.add(20_000);
+        let at = |o: u32| una.add(o).0;
+        let r = |l: u32, h: u32| (una.add(l), una.add(h));
+        let mut s = Scoreboard::default();
+        s.on_blocks(
+            &[b(at(3000), at(4000)), b(at(6000), at(7000))],
+            una,
+            una,
+            nxt,
+        );
+        // One block over both ranges and beyond: the gaps below, between
+        // and above them are new, and only they.
+        let up = s.on_blocks(&[b(at(2000), at(9000))], una, una, nxt);
+        assert_eq!(
+            up.new_ranges.as_slice(),
+            &[r(2000, 3000), r(4000, 6000), r(7000, 9000)]
+        );
+        assert_eq!(up.newly_sacked, 1000 + 2000 + 2000);
+        // A block that grows downwards: only its new bottom.
+        let up = s.on_blocks(&[b(at(1000), at(9000))], una, una, nxt);
+        assert_eq!(up.new_ranges.as_slice(), &[r(1000, 2000)]);
+        // Nothing new: nothing reported.
+        let up = s.on_blocks(&[b(at(1500), at(8000))], una, una, nxt);
+        assert_eq!((up.newly_sacked, up.new_ranges.as_slice()), (0, &[][..]));
+        // Several blocks: their new parts, block by block.
+        let up = s.on_blocks(
+            &[b(at(12_000), at(13_000)), b(at(10_000), at(11_000))],
+            una,
+            una,
+            nxt,
+        );
+        assert_eq!(
+            up.new_ranges.as_slice(),
+            &[r(12_000, 13_000), r(10_000, 11_000)]
+        );
     }
 
     #[test]
