@@ -89,6 +89,14 @@ pub struct Config {
     pub rack: bool,
     /// Initial congestion window, in segments (RFC 6928: 10).
     pub initial_window: u32,
+    /// Restart from a smaller window after an idle period (RFC 5681 §4.1,
+    /// Linux's `tcp_slow_start_after_idle`, on by default there): data
+    /// sent with nothing in flight, more than an RTO after the last data
+    /// sent (new or retransmitted), starts from the window halved once
+    /// per RTO of idleness, not below min(initial window, cwnd); ssthresh
+    /// keeps ¾ of the window (Linux's `tcp_cwnd_restart`). Off: the
+    /// window survives idle.
+    pub slow_start_after_idle: bool,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,
     /// Slow-start growth per ACK, in segments (the L of RFC 3465 and
@@ -161,11 +169,16 @@ pub struct Config {
     pub reset_data_after_close_as_no_tcb: bool,
     /// PSH on the last segment of every multi-segment burst of new data, the
     /// bursts cut as Linux cuts its TSO/GSO packets (`tcp_tso_autosize`:
-    /// about 1 ms at the pacing rate, at least 2 segments). Linux forces
-    /// PSH on each such packet as a hint to the receiver's GRO. `false`
-    /// sets PSH only on the segment that empties the send queue (MUST-61),
-    /// which both do.
+    /// about 1 ms at the pacing rate, at least [`min_gso_segs`](Self::min_gso_segs)
+    /// segments; at most half the congestion window, `tcp_cwnd_test`).
+    /// Linux forces PSH on each such packet as a hint to the receiver's
+    /// GRO. `false` sets PSH only on the segment that empties the send
+    /// queue (MUST-61), which both do.
     pub push_each_gso_burst: bool,
+    /// The fewest segments in such a burst (Linux's `tcp_min_tso_segs`,
+    /// 2): only where [`push_each_gso_burst`](Self::push_each_gso_burst)
+    /// puts PSH depends on it.
+    pub min_gso_segs: u8,
     /// In ESTABLISHED, a segment acknowledging data never sent (SEG.ACK >
     /// SND.NXT) is dropped without the ACK RFC 9293 §3.10.7.4 sends (Linux:
     /// `tcp_ack` refuses it and `tcp_rcv_established` discards it). Its
@@ -204,6 +217,7 @@ impl Config {
             ecn: EcnMode::Accept,
             rack: true,
             initial_window: 10,
+            slow_start_after_idle: true,
             congestion: CongestionAlgorithm::Cubic,
             // RFC 9406 / RFC 5681 limit the growth per ACK (8 and 1 SMSS);
             // Linux's tcp_slow_start lets an ACK add every segment it
@@ -231,6 +245,7 @@ impl Config {
             rfc1337: false,
             reset_data_after_close_as_no_tcb: true,
             push_each_gso_burst: true,
+            min_gso_segs: 2,
             drop_ack_of_unsent_silently: true,
         }
     }

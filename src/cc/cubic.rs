@@ -547,6 +547,13 @@ impl CongestionControl for Cubic {
     fn on_restart_after_idle(&mut self, now: Instant) {
         self.pause_until(now);
     }
+
+    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
+        // As Linux's tcp_cwnd_restart: the window and threshold only; the
+        // epoch is paused by `on_restart_after_idle`, which follows.
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+    }
 }
 
 fn sat_u32(v: u64) -> u32 {

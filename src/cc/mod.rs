@@ -174,6 +174,16 @@ pub trait CongestionControl {
     fn on_restart_after_idle(&mut self, now: Instant) {
         let _ = now;
     }
+    /// With [`Config::slow_start_after_idle`](crate::Config::slow_start_after_idle),
+    /// data is sent again after more than an RTO of idleness (RFC 5681
+    /// §4.1): the window becomes `cwnd` (the connection computed the
+    /// restart window, at most the current one) and the threshold
+    /// `ssthresh`. Called before
+    /// [`on_restart_after_idle`](Self::on_restart_after_idle). The default
+    /// keeps the window.
+    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
+        let _ = (cwnd, ssthresh);
+    }
 }
 
 /// A controller that never limits: the peer's window alone rules. For
@@ -196,6 +206,29 @@ impl CongestionControl for Unlimited {
     fn on_recovery_end(&mut self, _: u32, _: u32) {}
     fn on_rto(&mut self, _: Instant, _: u32, _: u32) {}
     fn on_ecn(&mut self, _: Instant, _: u32, _: u32) {}
+}
+
+/// The window after an idle period (RFC 5681 §4.1, as Linux's
+/// `tcp_cwnd_restart`): `cwnd` halved n times for an idle time of n RTOs
+/// and a bit, but not below the restart window RW = min(`initial`, `cwnd`); the
+/// threshold becomes at least ¾ of the old window (`tcp_current_ssthresh`).
+/// Returns `(cwnd, ssthresh)`; times in µs, `idle` above `rto`.
+pub(crate) fn restart_after_idle(
+    cwnd: u32,
+    ssthresh: u32,
+    initial: u32,
+    idle: u64,
+    rto: u64,
+) -> (u32, u32) {
+    let rw = initial.min(cwnd);
+    let rto = rto.max(1);
+    // At most 32 halvings reach RW, however long the idle time.
+    let (mut w, mut left) = (cwnd, idle.saturating_sub(rto));
+    while left > 0 && w > rw {
+        w >>= 1;
+        left = left.saturating_sub(rto);
+    }
+    (w.max(rw), ssthresh.max((cwnd >> 1) + (cwnd >> 2)))
 }
 
 /// The window arithmetic of fast recovery shared by the loss-based
@@ -501,5 +534,56 @@ mod initial_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::restart_after_idle;
+
+    const MSS: u32 = 1000;
+
+    #[test]
+    fn idle_halves_the_window_per_rto_down_to_the_restart_window() {
+        let rto = 250_000;
+        // Just over one RTO: one halving.
+        assert_eq!(
+            restart_after_idle(40 * MSS, u32::MAX, 10 * MSS, rto + 1, rto).0,
+            20 * MSS
+        );
+        // 1.8 RTOs: one halving; 2.2: two; far longer: down to RW only.
+        assert_eq!(
+            restart_after_idle(40 * MSS, u32::MAX, 10 * MSS, 450_000, rto).0,
+            20 * MSS
+        );
+        assert_eq!(
+            restart_after_idle(40 * MSS, u32::MAX, 10 * MSS, 550_000, rto).0,
+            10 * MSS
+        );
+        assert_eq!(
+            restart_after_idle(40 * MSS, u32::MAX, 10 * MSS, u64::MAX, rto).0,
+            10 * MSS
+        );
+        // Halving stops at the first value at or below RW, then RW rules.
+        assert_eq!(
+            restart_after_idle(30 * MSS, u32::MAX, 10 * MSS, 1_000_000, rto).0,
+            10 * MSS
+        );
+        // A window already under IW is the restart window itself.
+        assert_eq!(
+            restart_after_idle(4 * MSS, u32::MAX, 10 * MSS, 10_000_000, rto).0,
+            4 * MSS
+        );
+    }
+
+    #[test]
+    fn the_threshold_keeps_three_quarters_of_the_old_window() {
+        let (cwnd, ssthresh) = restart_after_idle(40 * MSS, 12 * MSS, 10 * MSS, 600_000, 250_000);
+        assert_eq!((cwnd, ssthresh), (10 * MSS, 30 * MSS));
+        // A higher threshold stays.
+        assert_eq!(
+            restart_after_idle(40 * MSS, 35 * MSS, 10 * MSS, 600_000, 250_000).1,
+            35 * MSS
+        );
     }
 }

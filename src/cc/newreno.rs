@@ -91,6 +91,12 @@ impl CongestionControl for NewReno {
         self.cwnd = recovery::end(self.ssthresh, flight, mss);
     }
 
+    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+        self.bytes_acked = 0;
+    }
+
     fn on_rto(&mut self, _now: Instant, flight: u32, mss: u32) {
         // RFC 5681 (4) and §3.1: cwnd = loss window = 1 SMSS.
         if self.cwnd > mss {

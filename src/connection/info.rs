@@ -51,7 +51,8 @@ pub struct TcpInfo {
     pub lost: u32,
     /// Retransmitted segments still in flight (after an RTO or fast retransmit).
     pub retrans: u32,
-    /// Milliseconds since data was last sent.
+    /// Milliseconds since data was last sent, new or retransmitted (Linux's
+    /// `lsndtime`).
     pub last_data_sent: u32,
     /// Milliseconds since data was last received.
     pub last_data_recv: u32,

@@ -1317,6 +1317,10 @@ impl Connection {
         // data arrives (Linux stamps lrcvtime at the SYN-ACK, or when the
         // passive side's connection is created).
         self.last_data_recv = now;
+        // And last_data_sent from there too (Linux stamps lsndtime when the
+        // handshake ends): no restart after idle for the first data, however
+        // long the handshake took.
+        self.last_data_sent = now;
         if let Some(k) = self.cfg.keepalive {
             self.timers.set(Timer::Keepalive, now + k.idle);
         }

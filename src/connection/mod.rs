@@ -320,7 +320,8 @@ pub struct Connection {
     // Probes.
     keepalive_sent: u32,
     last_rcv: Instant,
-    /// When data was last sent / received (tcp_info).
+    /// When data was last sent (new or retransmitted: tcp_info, restart
+    /// after idle) / received (tcp_info).
     last_data_sent: Instant,
     last_data_recv: Instant,
 

@@ -517,6 +517,9 @@ impl Connection {
         }
         let data = self.sndbuf.sent_slice(seq, max.min(self.snd_mss) as usize);
         if !data.is_empty() {
+            // Data sent, as Linux's lsndtime counts it: a sender busy
+            // retransmitting is not idle (RFC 5681 §4.1).
+            self.last_data_sent = now;
             self.sndbuf.mark_retransmitted(seq, now);
             let tsval = self.flags.ts_enabled().then(|| self.ts_now(now));
             if let Some(c) = self.cold.present() {
@@ -849,21 +852,33 @@ impl Connection {
             last || matches!(
                 self.new_data_len_at(false, fin_due, cwnd),
                 NewData { len: 0, .. } | NewData { held: true, .. }
-            ) || (count >= 2 && u32::from(count) >= self.gso_max_segs(cwnd));
+            ) || (count >= 2 && self.gso_burst_full(u32::from(count), cwnd));
         self.gso_burst_next = self.snd_nxt;
         self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2
     }
 
+    /// Whether `count` segments (at least 2) fill a GSO packet: it holds
+    /// [`gso_max_segs`](Self::gso_max_segs), but at most half the
+    /// congestion window, so that at least two are in flight (Linux's
+    /// `tcp_cwnd_test`). `count ≥ ⌊cwnd / 2·SMSS⌋` is tested as
+    /// `(count + 1)·2·SMSS > cwnd`: no division, and first, as the cheaper.
+    #[inline]
+    fn gso_burst_full(&self, count: u32, cwnd: u32) -> bool {
+        let mss = u64::from(self.snd_mss.max(1));
+        (u64::from(count) + 1) * 2 * mss > u64::from(cwnd) || count >= self.gso_max_segs(cwnd)
+    }
+
     /// Linux's `tcp_tso_autosize`: about 1 ms of data at the pacing rate
     /// (twice cwnd per RTT in slow start, 1.2 times after), plus a share of
-    /// 64 KiB on paths under a few ms, never under 2 segments nor over
-    /// 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
+    /// 64 KiB on paths under a few ms, never under `min_gso_segs` (at
+    /// least 2) segments nor over 64 KiB. Before an RTT sample there is no pacing rate: 64 KiB.
     fn gso_max_segs(&self, cwnd: u32) -> u32 {
         const GSO_MAX: u64 = 65536;
         let mss = u64::from(self.snd_mss.max(1));
+        let min = u64::from(self.cfg.min_gso_segs.max(2));
         let Some(srtt_us) = self.rtt.srtt_micros() else {
-            return (GSO_MAX / mss).max(2) as u32;
+            return (GSO_MAX / mss).max(min) as u32;
         };
         // The share of 64 KiB for a short path: all of it under 512 µs.
         let share = match self.rtt.min_rtt_micros() {
@@ -872,7 +887,7 @@ impl Connection {
         };
         if share == GSO_MAX {
             // The share alone reaches the cap: no need for the rate.
-            return (GSO_MAX / mss).max(2) as u32;
+            return (GSO_MAX / mss).max(min) as u32;
         }
         let srtt_us = u64::from(srtt_us).max(1);
         let ratio = if cwnd < self.cc.ssthresh() / 2 {
@@ -882,7 +897,7 @@ impl Connection {
         };
         let rate = u64::from(cwnd) * ratio / 100 * 1_000_000 / srtt_us;
         let bytes = (rate >> 10) + share;
-        (bytes.min(GSO_MAX) / mss).max(2) as u32
+        (bytes.min(GSO_MAX) / mss).max(min) as u32
     }
 
     /// The user timeout counts from when data went out into an empty
@@ -892,8 +907,32 @@ impl Connection {
     fn start_progress_clock(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             self.last_progress = now;
+            // The RTO is never below its base: a sender that keeps up (every
+            // ACK of a bulk transfer empties the flight) is out after one
+            // subtraction and one comparison.
+            let idle = now
+                .total_micros()
+                .saturating_sub(self.last_data_sent.total_micros());
+            if idle > self.rtt.base_rto_micros() && self.cfg.slow_start_after_idle {
+                self.restart_window_after_idle(idle);
+            }
             self.cc.on_restart_after_idle(now);
         }
+    }
+
+    /// [`restart_after_idle`](crate::cc::restart_after_idle) when more than
+    /// an RTO passed without data sent (new or retransmitted).
+    #[inline(never)]
+    fn restart_window_after_idle(&mut self, idle: u64) {
+        let rto = self.rtt.rto_micros(&self.cfg);
+        if idle <= rto {
+            return;
+        }
+        let cc = self.cc.get();
+        let iw = self.cfg.initial_window.saturating_mul(self.snd_mss);
+        let (cwnd, ssthresh) =
+            crate::cc::restart_after_idle(cc.cwnd(), cc.ssthresh(), iw, idle, rto);
+        self.cc.get_mut().on_idle_restart(cwnd, ssthresh);
     }
 
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` carrying `payload` (or a lone

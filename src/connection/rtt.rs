@@ -140,6 +140,12 @@ impl RttEstimator {
         Duration::from_micros(self.rto_micros(cfg))
     }
 
+    /// The RTO before backoff, µs: the least [`rto_micros`](Self::rto_micros) can be.
+    #[inline]
+    pub(crate) fn base_rto_micros(&self) -> u64 {
+        self.base_rto
+    }
+
     /// [`rto`](Self::rto) in microseconds.
     #[inline]
     pub(crate) fn rto_micros(&self, cfg: &Config) -> u64 {

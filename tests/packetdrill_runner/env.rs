@@ -119,12 +119,9 @@ impl World {
                 }
             }
             // Linux restarts from a smaller window after an idle RTO
-            // (RFC 5681 §4.1); defaults.sh turns that off, as we do.
-            "tcp_slow_start_after_idle" if n()? != 0 => {
-                return Err(
-                    "sysctl tcp_slow_start_after_idle=1 (restart after idle) is not modeled".into(),
-                );
-            }
+            // (RFC 5681 §4.1); defaults.sh turns that off.
+            "tcp_slow_start_after_idle" => c.slow_start_after_idle = n()? != 0,
+            "tcp_min_tso_segs" => c.min_gso_segs = n()?.clamp(2, 255) as u8,
             // Settings whose Linux value is what we do anyway, or that only
             // tune machinery we do not have (TSO, pacing, metrics cache).
             "tcp_sack"
@@ -133,7 +130,6 @@ impl World {
             | "tcp_reordering"
             | "tcp_frto"
             | "tcp_congestion_control"
-            | "tcp_slow_start_after_idle"
             | "tcp_early_retrans"
             | "tcp_recovery"
             | "tcp_tso_win_divisor"
@@ -144,7 +140,6 @@ impl World {
             | "tcp_fastopen"
             | "tcp_fastopen_key"
             | "tcp_syncookies"
-            | "tcp_min_tso_segs"
             | "tcp_autocorking"
             | "tcp_invalid_ratelimit"
             | "tcp_challenge_ack_limit"
