@@ -548,9 +548,10 @@ impl CongestionControl for Cubic {
         self.pause_until(now);
     }
 
-    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
-        // As Linux's tcp_cwnd_restart: the window and threshold only; the
-        // epoch is paused by `on_restart_after_idle`, which follows.
+    fn set_window(&mut self, cwnd: u32, ssthresh: u32) {
+        // The window and threshold only (Linux's tcp_cwnd_restart and
+        // tcp_cwnd_reduction): after idle, `on_restart_after_idle` pauses
+        // the epoch; an ECN reduction's `on_ecn` already began a new one.
         self.cwnd = cwnd;
         self.ssthresh = ssthresh;
     }

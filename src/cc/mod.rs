@@ -174,14 +174,16 @@ pub trait CongestionControl {
     fn on_restart_after_idle(&mut self, now: Instant) {
         let _ = now;
     }
-    /// With [`Config::slow_start_after_idle`](crate::Config::slow_start_after_idle),
-    /// data is sent again after more than an RTO of idleness (RFC 5681
-    /// §4.1): the window becomes `cwnd` (the connection computed the
-    /// restart window, at most the current one) and the threshold
-    /// `ssthresh`. Called before
-    /// [`on_restart_after_idle`](Self::on_restart_after_idle). The default
-    /// keeps the window.
-    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
+    /// The connection sets the window itself: the restart window after
+    /// idle (RFC 5681 §4.1, with
+    /// [`Config::slow_start_after_idle`](crate::Config::slow_start_after_idle);
+    /// called before [`on_restart_after_idle`](Self::on_restart_after_idle)),
+    /// and, ACK by ACK, the proportional reduction (PRR) that follows an
+    /// ECN echo (after [`on_ecn`](Self::on_ecn) set the threshold) until
+    /// the window of data it covered is acknowledged, as Linux's CWR
+    /// state. The default keeps the controller's own window: no restart,
+    /// and `on_ecn`'s reduction at once.
+    fn set_window(&mut self, cwnd: u32, ssthresh: u32) {
         let _ = (cwnd, ssthresh);
     }
 }

@@ -91,7 +91,7 @@ impl CongestionControl for NewReno {
         self.cwnd = recovery::end(self.ssthresh, flight, mss);
     }
 
-    fn on_idle_restart(&mut self, cwnd: u32, ssthresh: u32) {
+    fn set_window(&mut self, cwnd: u32, ssthresh: u32) {
         self.cwnd = cwnd;
         self.ssthresh = ssthresh;
         self.bytes_acked = 0;

@@ -16,7 +16,7 @@ use crate::wire::{Ecn, Flags, Segment};
 /// written only by a reduction, is in the cold state: [`Connection::ecn_recover`]).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct EcnState {
-    /// [`OK`], [`REQUESTED`], [`ECHO_ECE`], [`SEND_CWR`].
+    /// [`OK`], [`REQUESTED`], [`ECHO_ECE`], [`SEND_CWR`], [`IN_CWR`].
     flags: u8,
     /// The ECN field of the IP packet that arrives now.
     incoming: Ecn,
@@ -33,6 +33,9 @@ const REQUESTED: u8 = 2;
 const ECHO_ECE: u8 = 4;
 /// Sender: the next new data segment carries CWR (§6.1.2).
 const SEND_CWR: u8 = 8;
+/// Sender: reducing after an ECN echo (Linux's CWR state), until SND.UNA
+/// passes where the reduction began ([`Connection::ecn_recover`]).
+const IN_CWR: u8 = 16;
 
 impl EcnState {
     pub(super) fn new() -> EcnState {
@@ -47,6 +50,12 @@ impl EcnState {
     #[inline]
     pub(super) fn ok(&self) -> bool {
         self.has(OK)
+    }
+
+    /// The sender is reducing after an ECN echo (Linux's CWR state).
+    #[inline]
+    pub(super) fn in_cwr(&self) -> bool {
+        self.has(IN_CWR)
     }
 
     #[inline]
@@ -161,18 +170,60 @@ impl Connection {
         {
             let flight = self.flight_size();
             let mss = self.snd_mss;
+            // Linux's tcp_init_cwnd_reduction: PRR from the window before
+            // (prior_cwnd), the controller's threshold as the target.
+            let prior_cwnd = self.cc.get().cwnd();
             self.cc.get_mut().on_ecn(now, flight, mss);
-            self.cold.make().ecn_recover = Some(self.snd_nxt);
+            let c = self.cold.make();
+            c.ecn_recover = Some(self.snd_nxt);
+            c.prr.start(prior_cwnd);
+            c.rare.ecn_reductions += 1;
             self.ecn.set(SEND_CWR, true);
-            self.cold.make().rare.ecn_reductions += 1;
+            self.ecn.set(IN_CWR, true);
         }
         true
     }
 
+    /// One ACK in the ECN reduction (Linux's CWR state), after the ACK was
+    /// processed (`delivered`: octets it acknowledged or SACKed anew). Until
+    /// SND.UNA passes where the reduction began, the window is what PRR
+    /// allows (RFC 6937; Linux's tcp_cwnd_reduction): the pipe plus this
+    /// ACK's share, proportional above ssthresh, at most what was delivered
+    /// below it (no retransmission to make an ACK a SafeACK here). Then it
+    /// is ssthresh (tcp_end_cwnd_reduction). Loss recovery, which has its
+    /// own PRR, takes over from it ([`ecn_on_loss`](Self::ecn_on_loss)).
+    pub(super) fn ecn_cwr_on_ack(&mut self, delivered: u32) {
+        if !self.ecn.in_cwr() {
+            return;
+        }
+        let ssthresh = self.cc.get().ssthresh();
+        if self.snd_una.gt(self.ecn_recover()) {
+            self.ecn.set(IN_CWR, false);
+            self.cc.get_mut().set_window(ssthresh, ssthresh);
+            return;
+        }
+        if delivered == 0 {
+            return;
+        }
+        let pipe = self.pipe();
+        let out = self.snd_nxt.dist(self.ecn_recover());
+        let mss = self.snd_mss;
+        let sndcnt = self
+            .cold
+            .make()
+            .prr
+            .reduction_step(delivered, pipe, ssthresh, mss, out);
+        self.cc
+            .get_mut()
+            .set_window(pipe.saturating_add(sndcnt), ssthresh);
+    }
+
     /// A loss response also counts as this window's reduction (§6.1.2:
-    /// at most one per window, whichever signal came first).
+    /// at most one per window, whichever signal came first); loss recovery
+    /// ends an ECN reduction in progress.
     pub(super) fn ecn_on_loss(&mut self) {
         self.cold.make().ecn_recover = Some(self.snd_nxt);
+        self.ecn.set(IN_CWR, false);
     }
 
     /// Sender: no further reduction until an ACK passes this point (one

@@ -17,8 +17,8 @@ pub struct TcpInfo {
     /// 9 LAST_ACK, 10 LISTEN, 11 CLOSING.
     pub state: u8,
     /// Congestion-avoidance state: 0 Open, 1 Disorder (duplicate ACKs seen),
-    /// 3 Recovery (fast recovery), 4 Loss (after an RTO, until the data
-    /// outstanding at the RTO is acknowledged).
+    /// 2 CWR (reducing after an ECN echo), 3 Recovery (fast recovery), 4 Loss
+    /// (after an RTO, until the data outstanding at the RTO is acknowledged).
     pub ca_state: u8,
     /// Consecutive retransmission timeouts of the current segment (Linux
     /// `icsk_retransmits`); cleared when new data is acknowledged.
@@ -178,6 +178,8 @@ impl Connection {
             4
         } else if self.flags.in_recovery() {
             3
+        } else if self.ecn.in_cwr() {
+            2
         } else if self.cold.dupacks > 0 {
             1
         } else {

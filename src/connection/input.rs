@@ -818,6 +818,12 @@ impl Connection {
                 self.cold.make().rare.fast_retransmits += 1;
             }
         }
+        if self.ecn.in_cwr() {
+            // RFC 6937 DeliveredData (SACKed octets count with SACK).
+            let delivered =
+                (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
+            self.ecn_cwr_on_ack(delivered);
+        }
         self.update_send_window(seg, wnd, acked > 0);
         // Any ACK answers a zero-window probe: the peer is alive (MUST-37).
         if let Some(c) = self.cold.present() {
@@ -1032,8 +1038,9 @@ impl Connection {
                 self.cc.get_mut().on_partial_ack(acked, mss); // step 5: partial ACK.
                 self.set_fast_rtx(Some(self.snd_una));
             }
-        } else if !(self.ecn.ok() && seg.flags.contains(Flags::ECE)) {
-            // RFC 3168 §6.1.2: an ACK with ECE does not grow the window.
+        } else if !(self.ecn.ok() && (seg.flags.contains(Flags::ECE) || self.ecn.in_cwr())) {
+            // RFC 3168 §6.1.2: an ACK with ECE does not grow the window, nor
+            // does any during the reduction that follows it (Linux's CWR).
             // RFC 6937 DeliveredData (Linux's `acked_sacked`): octets SACKed
             // by an earlier ACK were delivered then, and grow the window at
             // most once (RFC 5681 §3.1: growth is for newly delivered data).

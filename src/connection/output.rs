@@ -932,7 +932,7 @@ impl Connection {
         let iw = self.cfg.initial_window.saturating_mul(self.snd_mss);
         let (cwnd, ssthresh) =
             crate::cc::restart_after_idle(cc.cwnd(), cc.ssthresh(), iw, idle, rto);
-        self.cc.get_mut().on_idle_restart(cwnd, ssthresh);
+        self.cc.get_mut().set_window(cwnd, ssthresh);
     }
 
     /// `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` carrying `payload` (or a lone

@@ -71,6 +71,32 @@ impl Prr {
         self.quota = sndcnt;
     }
 
+    /// One ACK of an ECN reduction (Linux's CWR state, `tcp_cwnd_reduction`
+    /// without a retransmission): `delivered` octets newly acknowledged,
+    /// `pipe` after it, `out` octets sent since the reduction began. Returns
+    /// sndcnt, what may be sent beyond the pipe: CEIL(prr_delivered ·
+    /// ssthresh / prior_cwnd) − out above ssthresh (`start` took
+    /// prior_cwnd), else min(ssthresh − pipe, delivered) (the conservative
+    /// bound of the ACK alone); at least one segment while nothing was sent.
+    pub(crate) fn reduction_step(
+        &mut self,
+        delivered: u32,
+        pipe: u32,
+        ssthresh: u32,
+        mss: u32,
+        out: u32,
+    ) -> u32 {
+        self.delivered = self.delivered.saturating_add(delivered);
+        let sndcnt = if pipe > ssthresh {
+            let prior = u64::from(self.recover_fs);
+            let due = (u64::from(self.delivered) * u64::from(ssthresh)).div_ceil(prior);
+            (due.min(u64::from(u32::MAX)) as u32).saturating_sub(out)
+        } else {
+            (ssthresh - pipe).min(delivered)
+        };
+        if out == 0 { sndcnt.max(mss) } else { sndcnt }
+    }
+
     /// Whether this episode may still send its rescue retransmission;
     /// marks it spent.
     pub(crate) fn take_rescue(&mut self) -> bool {
@@ -107,6 +133,28 @@ impl Prr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ecn_reduction_sends_in_proportion_then_what_each_ack_delivers() {
+        let mss = 1000;
+        let mut p = Prr::default();
+        // cwnd 10 segments before the echo, ssthresh 7.
+        p.start(10_000);
+        // 9 in flight, above ssthresh: 7/10 of what was delivered, less
+        // what was sent; the first ACK may always send one segment.
+        assert_eq!(p.reduction_step(1000, 9000, 7000, mss, 0), 1000);
+        assert_eq!(p.reduction_step(1000, 8000, 7000, mss, 1000), 400);
+        assert_eq!(p.reduction_step(1000, 7500, 7000, mss, 1000), 1100);
+        // At or below ssthresh: no more than the ACK delivered, and no more
+        // than what brings the pipe to ssthresh.
+        assert_eq!(p.reduction_step(1000, 3000, 7000, mss, 3000), 1000);
+        assert_eq!(p.reduction_step(3000, 5000, 7000, mss, 4000), 2000);
+        // The first ACK of a reduction with the pipe below ssthresh: one
+        // segment (Linux's cwnd = 3 + 1 for 3 in flight, ssthresh 7).
+        let mut q = Prr::default();
+        q.start(10_000);
+        assert_eq!(q.reduction_step(1000, 3000, 7000, mss, 0), 1000);
+    }
 
     #[test]
     fn halves_the_rate_then_slow_starts_back_up_to_ssthresh() {
