@@ -847,26 +847,29 @@ impl Connection {
             1
         };
         let cwnd = cwnd.unwrap_or_else(|| self.cc.cwnd());
-        // The cheap tests first: `gso_max_segs` is at least 2.
+        // The cheap tests first.
         let closes =
             last || matches!(
                 self.new_data_len_at(false, fin_due, cwnd),
                 NewData { len: 0, .. } | NewData { held: true, .. }
-            ) || (count >= 2 && self.gso_burst_full(u32::from(count), cwnd));
+            ) || self.gso_burst_full(u32::from(count), cwnd);
         self.gso_burst_next = self.snd_nxt;
         self.gso_burst_count = if closes { 0 } else { count };
         closes && count >= 2
     }
 
-    /// Whether `count` segments (at least 2) fill a GSO packet: it holds
-    /// [`gso_max_segs`](Self::gso_max_segs), but at most half the
-    /// congestion window, so that at least two are in flight (Linux's
-    /// `tcp_cwnd_test`). `count ≥ ⌊cwnd / 2·SMSS⌋` is tested as
-    /// `(count + 1)·2·SMSS > cwnd`: no division, and first, as the cheaper.
+    /// Whether `count` segments fill a GSO packet: it holds
+    /// [`gso_max_segs`](Self::gso_max_segs) (at least 2), but at most half
+    /// the congestion window, so that at least two are in flight (Linux's
+    /// `tcp_cwnd_test`). Below 4 segments of window that is one segment:
+    /// every packet is a single segment, and none gets the forced PSH.
+    /// `count ≥ max(⌊cwnd / 2·SMSS⌋, 1)` is tested as `(count + 1)·2·SMSS
+    /// > cwnd`: no division, and first, as the cheaper.
     #[inline]
     fn gso_burst_full(&self, count: u32, cwnd: u32) -> bool {
         let mss = u64::from(self.snd_mss.max(1));
-        (u64::from(count) + 1) * 2 * mss > u64::from(cwnd) || count >= self.gso_max_segs(cwnd)
+        (u64::from(count) + 1) * 2 * mss > u64::from(cwnd)
+            || (count >= 2 && count >= self.gso_max_segs(cwnd))
     }
 
     /// Linux's `tcp_tso_autosize`: about 1 ms of data at the pacing rate
