@@ -213,9 +213,11 @@ impl Connection {
             .make()
             .prr
             .reduction_step(delivered, pipe, ssthresh, mss, out);
-        self.cc
-            .get_mut()
-            .set_window(pipe.saturating_add(sndcnt), ssthresh);
+        // At least one segment: in octets a small delivery could leave less
+        // than a segment of window with nothing in flight (Linux counts
+        // packets, and sndcnt is then at least one).
+        let cwnd = pipe.saturating_add(sndcnt).max(mss);
+        self.cc.get_mut().set_window(cwnd, ssthresh);
     }
 
     /// A loss response also counts as this window's reduction (§6.1.2:
