@@ -94,8 +94,8 @@ pub struct Config {
     /// sent with nothing in flight, more than an RTO after the last data
     /// sent (new or retransmitted), starts from the window halved once
     /// per RTO of idleness, not below min(initial window, cwnd); ssthresh
-    /// keeps ¾ of the window (Linux's `tcp_cwnd_restart`). Off: the
-    /// window survives idle.
+    /// keeps at least ¾ of the window (Linux's `tcp_cwnd_restart`). Off:
+    /// the window survives idle.
     pub slow_start_after_idle: bool,
     /// Congestion controller.
     pub congestion: CongestionAlgorithm,

@@ -184,7 +184,7 @@ impl Connection {
         true
     }
 
-    /// One ACK in the ECN reduction (Linux's CWR state), after the ACK was
+    /// One ACK during the ECN reduction (Linux's CWR state), after the ACK was
     /// processed (`delivered`: octets it acknowledged or SACKed anew). Until
     /// SND.UNA passes where the reduction began, the window is what PRR
     /// allows (RFC 6937; Linux's tcp_cwnd_reduction): the pipe plus this
@@ -193,9 +193,6 @@ impl Connection {
     /// is ssthresh (tcp_end_cwnd_reduction). Loss recovery, which has its
     /// own PRR, takes over from it ([`ecn_on_loss`](Self::ecn_on_loss)).
     pub(super) fn ecn_cwr_on_ack(&mut self, delivered: u32) {
-        if !self.ecn.in_cwr() {
-            return;
-        }
         let ssthresh = self.cc.get().ssthresh();
         if self.snd_una.gt(self.ecn_recover()) {
             self.ecn.set(IN_CWR, false);

@@ -782,10 +782,10 @@ impl Connection {
             self.cold.make().rare.dup_acks += 1;
             self.cold.make().dupacks += 1;
         }
+        // RFC 6937 DeliveredData: the change in SND.UNA plus the change in
+        // SACKed octets (none without SACK).
+        let delivered = (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
         if self.flags.sack_enabled() {
-            // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed octets.
-            let delivered =
-                (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             // Outside recovery with nothing outstanding it can do nothing.
             if self.flags.in_recovery() || self.snd_una != self.snd_nxt {
                 // RFC 9937 §4 SafeACK: SND.UNA advanced and no further loss shown.
@@ -819,9 +819,6 @@ impl Connection {
             }
         }
         if self.ecn.in_cwr() {
-            // RFC 6937 DeliveredData (SACKed octets count with SACK).
-            let delivered =
-                (acked + self.cold.scoreboard.sacked_bytes()).saturating_sub(sacked_before);
             self.ecn_cwr_on_ack(delivered);
         }
         self.update_send_window(seg, wnd, acked > 0);
