@@ -119,9 +119,16 @@ impl Connection {
         );
         let mut wait: Option<Duration> = None;
         // A retransmission that is itself lost (RFC 8985 §2.2 ⑤): resend it.
-        if self.flags.in_recovery()
-            && self.high_rxt.gt(self.snd_una)
-            && let Some((xmit, true, end)) = self.sndbuf.entry_info(self.snd_una)
+        // In recovery, one of this episode's; after an RTO, one its go-back-N
+        // sent: below the RTO's recovery point no recovery may start (RFC
+        // 6582 §4), and nothing else would resend it before the next,
+        // backed-off, RTO (Linux's RACK resends it in CA_Loss).
+        let retransmitted_below = if self.flags.in_recovery() {
+            self.high_rxt.gt(self.snd_una)
+        } else {
+            self.snd_una.lt(self.recover())
+        };
+        if retransmitted_below && let Some((xmit, true, end)) = self.sndbuf.entry_info(self.snd_una)
         {
             match self.rack.time_to_loss(now, xmit, end, reo) {
                 Some(Duration::ZERO) if self.fast_rtx().is_none() => {
