@@ -123,11 +123,35 @@ impl super::Connection {
     }
 }
 
+impl Cold {
+    /// Forgets the sequence marks SND.UNA (now `una`) has passed: RFC 6582
+    /// `recover`, RACK's lost end, ECN's recovery point. They decide nothing
+    /// once passed, and a mark kept while 2^31 octets go by would then
+    /// compare the wrong way. Called on every ACK that moves SND.UNA (by
+    /// less than a window each time) while the cold state exists.
+    #[inline]
+    pub(super) fn forget_passed(&mut self, una: SeqNum) {
+        if self.recover.is_some_and(|r| una.gt(r)) {
+            self.recover = None;
+        }
+        if self.rack_lost_end.is_some_and(|e| !e.gt(una)) {
+            self.rack_lost_end = None;
+        }
+        if self.ecn_recover.is_some_and(|e| una.gt(e)) {
+            self.ecn_recover = None;
+        }
+    }
+}
+
 impl super::Connection {
-    /// RFC 6582 `recover`: the ISS until a loss response or an undo set it.
+    /// RFC 6582 `recover`: set by a loss response or an undo, forgotten
+    /// once SND.UNA passes it ([`Cold::forget_passed`]),
+    /// and SND.UNA − 1 meanwhile: below SND.UNA, as a passed point is, and
+    /// never 2^31 octets behind it, where a fixed point (the ISS) would
+    /// compare the wrong way after 2 GiB sent.
     #[inline(always)]
     pub(super) fn recover(&self) -> SeqNum {
-        self.cold.recover.unwrap_or(self.iss)
+        self.cold.recover.unwrap_or(self.snd_una.sub(1))
     }
 
     /// Sets [`recover`](Self::recover) (every caller is a loss response or
@@ -138,10 +162,11 @@ impl super::Connection {
     }
 
     /// Original transmissions below this point are lost by RACK's clock:
-    /// the ISS until RACK or an RTO moved it.
+    /// SND.UNA (nothing lost) until RACK or an RTO moves it, and again once
+    /// SND.UNA reaches it ([`Cold::forget_passed`]).
     #[inline(always)]
     pub(super) fn rack_lost_end(&self) -> SeqNum {
-        self.cold.rack_lost_end.unwrap_or(self.iss)
+        self.cold.rack_lost_end.unwrap_or(self.snd_una)
     }
 
     /// Sets [`rack_lost_end`](Self::rack_lost_end).
@@ -225,5 +250,50 @@ mod tests {
         assert!(b.take(Instant::from_millis(11_000), 1, born));
         assert!(!b.take(Instant::from_millis(11_999), 1, born));
         assert!(b.take(Instant::from_millis(12_000), 1, born));
+    }
+
+    /// 2^31 octets after the ISS a fixed unset value would compare the
+    /// wrong way: no recovery could start, and RACK's lost end would lie
+    /// beyond SND.NXT. Unset marks follow SND.UNA; set ones are forgotten
+    /// once passed.
+    #[test]
+    fn recovery_marks_stay_valid_two_gigabytes_after_the_iss() {
+        use crate::{Config, Connection, SeqNum};
+        let now = Instant::from_secs(1);
+        let mut c = Connection::connect(Config::linux(), 4000, 80, SeqNum(7), now).unwrap();
+        c.snd_una = SeqNum(7).add(0x8000_0000).add(1000);
+        c.snd_nxt = c.snd_una.add(8000);
+        assert!(c.snd_una.ge(c.recover()) && !c.snd_una.lt(c.recover()));
+        assert!(
+            c.snd_una.sub(1).ge(c.recover()),
+            "a duplicate ACK may start recovery"
+        );
+        assert_eq!(c.rack_lost_end(), c.snd_una);
+        assert!(c.snd_una.gt(c.ecn_recover()), "an ECN echo may reduce");
+        // Set marks hold until SND.UNA passes them, then are forgotten.
+        let (r, e) = (c.snd_una.add(3000), c.snd_una.add(2000));
+        c.set_recover(r);
+        c.set_rack_lost_end(e);
+        c.cold.make().ecn_recover = Some(r);
+        c.snd_una = c.snd_una.add(2000);
+        c.cold.make().forget_passed(c.snd_una);
+        assert_eq!(
+            (c.recover(), c.rack_lost_end(), c.ecn_recover()),
+            (r, c.snd_una, r)
+        );
+        c.snd_una = c.snd_una.add(1000);
+        c.cold.make().forget_passed(c.snd_una);
+        assert_eq!(
+            c.recover(),
+            r,
+            "held at SND.UNA = recover (RFC 6582: not past it)"
+        );
+        c.snd_una = c.snd_una.add(1);
+        c.cold.make().forget_passed(c.snd_una);
+        let cold = c.cold.present().unwrap();
+        assert!(
+            cold.recover.is_none() && cold.rack_lost_end.is_none() && cold.ecn_recover.is_none()
+        );
+        assert_eq!(c.recover(), c.snd_una.sub(1));
     }
 }

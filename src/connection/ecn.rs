@@ -226,10 +226,11 @@ impl Connection {
     }
 
     /// Sender: no further reduction until an ACK passes this point (one
-    /// reduction per window of data, §6.1.2); the ISS until the first
-    /// reduction or loss response.
-    fn ecn_recover(&self) -> SeqNum {
-        self.cold.ecn_recover.unwrap_or(self.iss)
+    /// reduction per window of data, §6.1.2); SND.UNA − 1 (passed) until a
+    /// reduction or loss response sets it, and again once SND.UNA passes it
+    /// (see `Cold::forget_passed`).
+    pub(super) fn ecn_recover(&self) -> SeqNum {
+        self.cold.ecn_recover.unwrap_or(self.snd_una.sub(1))
     }
 
     /// Marks an outgoing segment: ECE on ACKs while echoing, CWR and ECT(0)

@@ -991,6 +991,8 @@ impl Connection {
         }
         if let Some(c) = self.cold.present() {
             c.retries = 0;
+            // Before 2^31 more octets make them compare the wrong way.
+            c.forget_passed(self.snd_una);
         }
         self.last_progress = now;
         if let Some(c) = self.cold.present() {
