@@ -182,6 +182,17 @@ impl World {
                         self.sysctl(k, v)?;
                     }
                 }
+            } else if prog == "echo"
+                && w.get(2) == Some(&">")
+                && w.get(3) == Some(&"/sys/module/tcp_cubic/parameters/hystart_detect")
+            {
+                // Linux's CUBIC detection bits: 1 ACK train, 2 delay; 3,
+                // both, is its default. Our Linux HyStart is the delay
+                // detection alone (`HyStartMode::Linux`).
+                match w.get(1).and_then(|v| v.parse::<u32>().ok()) {
+                    Some(2 | 3) => self.cfg.hystart = tcp_proto::cc::HyStartMode::Linux,
+                    _ => return Err(format!("shell command `{}` is not modeled", line.trim())),
+                }
             } else if prog.starts_with("/tmp/sysctl_restore")
                 || prog == "nstat"
                 || (prog == "ip" && w.get(1) == Some(&"tcp_metrics"))

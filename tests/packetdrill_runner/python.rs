@@ -1,6 +1,7 @@
 //! The `%{ }%` blocks the scripts use to check `tcp_info` (README §1.7):
 //! `assert <expr>[, <message>]` lines over integers, `tcpi_*` fields and
-//! `TCP_*` state names, with arithmetic, comparisons, `and`, `or`, `not`.
+//! `TCP_*` state names, with arithmetic, comparisons, `and`, `or`, `not`;
+//! and `NAME = <expr>` assignments, which later blocks see too.
 //! Anything else is reported as not understood (the script is skipped).
 
 use std::collections::HashMap;
@@ -15,11 +16,26 @@ pub enum PyResult {
     Unsupported(String),
 }
 
-/// Runs `src` against the variables in `vars`.
-pub fn run(src: &str, vars: &HashMap<String, i64>) -> PyResult {
+/// Runs `src` against the variables in `vars`; what it assigns goes into
+/// `vars` and `names` (kept for the script's later blocks).
+pub fn run(
+    src: &str,
+    vars: &mut HashMap<String, i64>,
+    names: &mut HashMap<String, i64>,
+) -> PyResult {
     for line in src.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if line.starts_with('#') || line.starts_with("print") || line.starts_with("import ") {
             continue;
+        }
+        if let Some((name, expr)) = assignment(line) {
+            match eval(expr, vars) {
+                Ok((v, _)) => {
+                    vars.insert(name.to_string(), v);
+                    names.insert(name.to_string(), v);
+                    continue;
+                }
+                Err(e) => return PyResult::Unsupported(e),
+            }
         }
         let Some(body) = line.strip_prefix("assert ") else {
             return PyResult::Unsupported(format!("python `{line}`"));
@@ -39,27 +55,39 @@ pub fn run(src: &str, vars: &HashMap<String, i64>) -> PyResult {
             }
         }
         let expr = &body[..cut];
-        let toks = match lex(expr) {
-            Ok(t) => t,
-            Err(e) => return PyResult::Unsupported(e),
-        };
-        let mut p = P {
-            t: toks,
-            i: 0,
-            vars,
-            seen: Vec::new(),
-        };
-        match p.or() {
-            Ok(v) if p.i == p.t.len() => {
-                if v == 0 {
-                    return PyResult::Failed(format!("assert {expr} ({})", p.seen.join(", ")));
-                }
+        match eval(expr, vars) {
+            Ok((0, seen)) => {
+                return PyResult::Failed(format!("assert {expr} ({})", seen.join(", ")));
             }
-            Ok(_) => return PyResult::Unsupported(format!("python `{line}`")),
+            Ok(_) => {}
             Err(e) => return PyResult::Unsupported(e),
         }
     }
     PyResult::Ok
+}
+
+/// `NAME = expr` (one identifier, a single `=`), split in two.
+fn assignment(line: &str) -> Option<(&str, &str)> {
+    let (name, expr) = line.split_once('=')?;
+    let name = name.trim();
+    let ident = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    (ident && !expr.starts_with('=')).then_some((name, expr))
+}
+
+/// Value of `expr`, with the names it read and their values.
+fn eval(expr: &str, vars: &HashMap<String, i64>) -> Result<(i64, Vec<String>), String> {
+    let mut p = P {
+        t: lex(expr)?,
+        i: 0,
+        vars,
+        seen: Vec::new(),
+    };
+    let v = p.or()?;
+    if p.i != p.t.len() {
+        return Err(format!("python `{expr}`"));
+    }
+    Ok((v, p.seen))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -234,5 +262,29 @@ impl P<'_> {
             },
             Tok::Op(o) => Err(format!("python: unexpected `{o}`")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_assigned_in_one_block_is_seen_by_later_ones() {
+        let mut names = HashMap::new();
+        let mut vars: HashMap<String, i64> = [("tcpi_snd_cwnd".to_string(), 36)].into();
+        let ok = run("LIMIT = 0x20 + 4", &mut vars, &mut names);
+        assert!(matches!(ok, PyResult::Ok));
+        assert_eq!(names.get("LIMIT"), Some(&36));
+        let mut later: HashMap<String, i64> = names.clone();
+        later.insert("tcpi_snd_cwnd".into(), 35);
+        let failed = run(
+            "assert tcpi_snd_cwnd == LIMIT, tcpi_snd_cwnd",
+            &mut later,
+            &mut names,
+        );
+        assert!(matches!(failed, PyResult::Failed(_)));
+        // `==` is a comparison, not an assignment.
+        assert_eq!(assignment("x == 1"), None);
     }
 }

@@ -120,6 +120,8 @@ pub struct Runner {
     /// listen() calls so far.
     listens: u16,
     verbose: bool,
+    /// Names the script's `%{ }%` blocks assigned (`NAME = 0x7fffffff`).
+    py_names: HashMap<String, i64>,
     /// Trace of what happened (verbose mode).
     pub trace: Vec<String>,
 }
@@ -174,6 +176,7 @@ pub fn run(
         next_port: 48_000,
         listens: 0,
         verbose,
+        py_names: HashMap::new(),
         trace: Vec::new(),
     };
     let out = match r.go(script) {
@@ -1322,6 +1325,7 @@ impl Runner {
             .fields()
             .iter()
             .map(|(k, v)| (format!("tcpi_{k}"), *v))
+            .chain(self.py_names.iter().map(|(k, v)| (k.clone(), *v)))
             .collect();
         for (k, v) in [
             ("TCP_ESTABLISHED", 1),
@@ -1343,7 +1347,7 @@ impl Runner {
         ] {
             vars.insert(k.into(), v);
         }
-        match python::run(src, &vars) {
+        match python::run(src, &mut vars, &mut self.py_names) {
             PyResult::Ok => Ok(()),
             PyResult::Failed(m) => fail(m),
             PyResult::Unsupported(m) => skip(m),
