@@ -200,22 +200,37 @@ impl HyStart {
 
     /// [`HyStartMode::Linux`]: `last_round_min` holds the base RTT (the
     /// smallest sample ever), `current_round_min` the round's minimum.
-    fn on_ack_linux(&mut self, new_round: bool, rtt: Option<u64>, decide: bool) -> HyStartPhase {
-        if new_round {
-            self.current_round_min = NO_RTT;
-            self.samples = 0;
-        }
-        let Some(rtt) = rtt else { return self.phase };
-        let rtt = rtt_us(rtt);
+    ///
+    /// As `hystart_update`: nothing is counted below the low window
+    /// (`active` false), so the first round counted starts there; the
+    /// round's first [`N_RTT_SAMPLE`] samples are only collected, and each
+    /// later one (itself included in the minimum) is checked against a
+    /// rise of strictly more than the threshold.
+    fn on_ack_linux(&mut self, new_round: bool, rtt: Option<u64>, active: bool) -> HyStartPhase {
+        let Some(rtt) = rtt.map(rtt_us) else {
+            if new_round || !active {
+                self.current_round_min = NO_RTT;
+                self.samples = 0;
+            }
+            return self.phase;
+        };
+        // The base (Linux's `delay_min`) follows every sample.
         let base = self.last_round_min.min(rtt);
         self.last_round_min = base;
+        if new_round || !active {
+            self.current_round_min = NO_RTT;
+            self.samples = 0;
+            if !active {
+                return self.phase;
+            }
+        }
         let cur = self.current_round_min.min(rtt);
         self.current_round_min = cur;
-        self.samples = self.samples.saturating_add(1);
-        if self.samples < N_RTT_SAMPLE || !decide {
+        if self.samples < N_RTT_SAMPLE {
+            self.samples += 1;
             return self.phase;
         }
-        if u64::from(cur) >= u64::from(base) + threshold(base) {
+        if u64::from(cur) > u64::from(base) + threshold(base) {
             self.phase = HyStartPhase::Done;
         }
         self.phase
@@ -348,24 +363,48 @@ mod tests {
     }
 
     #[test]
-    fn linux_detection_waits_for_eight_samples_and_sixteen_segments() {
+    fn linux_detection_checks_from_the_ninth_sample_of_a_round_at_sixteen_segments() {
         let mut h = HyStart::with_mode(HyStartMode::Linux);
+        // Base RTT 20 ms (counted below 16 segments for the base only).
         assert_eq!(
-            h.on_ack_in_window(true, us(20), 20),
+            h.on_ack_in_window(true, us(20), 10),
             HyStartPhase::SlowStart
         );
-        // Seven samples of a huge rise in a new round: not enough.
-        let mut p = h.on_ack_in_window(true, us(200), 20);
-        for _ in 1..7 {
-            p = h.on_ack_in_window(false, us(200), 20);
+        // Below 16 segments a rise is neither counted nor acted on.
+        for _ in 0..12 {
+            assert_eq!(
+                h.on_ack_in_window(false, us(200), 15),
+                HyStartPhase::SlowStart
+            );
         }
-        assert_eq!(p, HyStartPhase::SlowStart);
-        // Below 16 segments the rise is seen but not acted on ...
+        // From 16 on: eight samples of the round are only collected ...
+        for _ in 0..8 {
+            assert_eq!(
+                h.on_ack_in_window(false, us(200), 16),
+                HyStartPhase::SlowStart
+            );
+        }
+        // ... the ninth is checked, and ends slow start.
+        assert_eq!(h.on_ack_in_window(false, us(200), 16), HyStartPhase::Done);
+    }
+
+    #[test]
+    fn linux_detection_needs_a_rise_strictly_above_the_threshold() {
+        // Base 40 ms: threshold max(40/8, 4) = 5 ms.
+        let mut h = HyStart::with_mode(HyStartMode::Linux);
+        h.on_ack_in_window(true, us(40), 16);
+        let mut p = h.on_ack_in_window(true, us(45), 16);
+        for _ in 0..12 {
+            p = h.on_ack_in_window(false, us(45), 16);
+        }
+        assert_eq!(p, HyStartPhase::SlowStart, "45 ms is not above 40 + 5");
         assert_eq!(
-            h.on_ack_in_window(false, us(200), 15),
+            h.on_ack_in_window(true, us(46), 16),
             HyStartPhase::SlowStart
         );
-        // ... from 16 on it ends slow start.
-        assert_eq!(h.on_ack_in_window(false, us(200), 16), HyStartPhase::Done);
+        for _ in 0..7 {
+            h.on_ack_in_window(false, us(46), 16);
+        }
+        assert_eq!(h.on_ack_in_window(false, us(46), 16), HyStartPhase::Done);
     }
 }
