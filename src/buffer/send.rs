@@ -56,6 +56,8 @@ struct Sent {
     rtx: bool,
     /// Whether it went out with PSH (a retransmission of its end keeps it).
     psh: bool,
+    /// Whether the FIN went out with it (else a FIN after it went alone).
+    fin: bool,
 }
 
 impl Sent {
@@ -295,6 +297,7 @@ impl SendBuffer {
                 xmit: now,
                 rtx: false,
                 psh: false,
+                fin: false,
             });
             self.next_chunk = chunk as u32;
             self.next_off = off as u32;
@@ -342,6 +345,7 @@ impl SendBuffer {
             xmit: now,
             rtx: false,
             psh: false,
+            fin: false,
         });
         self.next_chunk = chunk as u32;
         self.next_off = off as u32;
@@ -406,10 +410,11 @@ impl SendBuffer {
     }
 
     /// Records that the entry last taken by [`take_unsent`](Self::take_unsent)
-    /// went out with PSH.
-    pub(crate) fn mark_last_pushed(&mut self) {
+    /// went out with PSH, and whether with the FIN too.
+    pub(crate) fn mark_last_pushed(&mut self, fin: bool) {
         if let Some(e) = self.store.as_deref_mut().and_then(|s| s.sent.back_mut()) {
             e.psh = true;
+            e.fin = fin;
         }
     }
 
@@ -468,9 +473,10 @@ impl SendBuffer {
         self.entry(seq).map(|e| e.seq)
     }
 
-    /// Where the last in-flight entry starts (a tail loss probe resends it).
-    pub(crate) fn last_entry_start(&self) -> Option<SeqNum> {
-        self.sent()?.back().map(|e| e.seq)
+    /// Where the last in-flight entry starts (a tail loss probe resends
+    /// it), and whether the FIN went out with it.
+    pub(crate) fn last_entry(&self) -> Option<(SeqNum, bool)> {
+        self.sent()?.back().map(|e| (e.seq, e.fin))
     }
 
     /// Up to `max` in-flight octets starting at `seq`, for a
@@ -1008,8 +1014,8 @@ mod tests {
                         nxt = nxt.add(a.len() as u32);
                     }
                     4 => {
-                        fast.mark_last_pushed();
-                        slow.mark_last_pushed();
+                        fast.mark_last_pushed(false);
+                        slow.mark_last_pushed(false);
                     }
                     _ => {
                         una = una.add((len as u32).min(nxt.dist(una)));

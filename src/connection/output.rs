@@ -76,8 +76,9 @@ impl Connection {
                 }
                 // Where a write's data ends (MUST-61) is kept for retransmissions;
                 // the GSO-burst marks below are not (Linux splits them off).
+                // A FIN with new data ends a write, so it goes with PSH.
                 if new_data && s.flags.psh() {
-                    self.sndbuf.mark_last_pushed();
+                    self.sndbuf.mark_last_pushed(s.flags.fin());
                 }
                 // After the PRR count, so that the look-ahead sees the budget left.
                 if new_data
@@ -126,7 +127,7 @@ impl Connection {
         let mut flags = self.ecn_flags_on_transmit(flags, true);
         self.count_segment_out();
         if flags.psh() {
-            self.sndbuf.mark_last_pushed();
+            self.sndbuf.mark_last_pushed(false);
         }
         if self.cfg.push_each_gso_burst {
             // Sending changes the congestion window only when it restarts
@@ -320,8 +321,15 @@ impl Connection {
         let (s, rtx) = match self.new_data(now, true) {
             Some(s) => (s, false),
             None => {
+                // The highest-sequence segment sent: the last data
+                // segment, with the FIN if it carried it, or a FIN that
+                // went alone after it (as Linux probes its last skb).
                 let fin = self.fin_seq().filter(|_| self.fin_sent());
-                let seq = self.sndbuf.last_entry_start().or(fin)?;
+                let seq = match self.sndbuf.last_entry() {
+                    Some((_, false)) if fin.is_some() => fin?,
+                    Some((seq, _)) => seq,
+                    None => fin?,
+                };
                 (self.retransmission(now, seq, self.snd_mss)?, true)
             }
         };
