@@ -32,6 +32,30 @@ fn add(sum: u64, w: u64) -> u64 {
     s + u64::from(carry)
 }
 
+/// One's-complement sum (any 64-bit value) of `init` and `words`: one
+/// add-with-carry chain on x86-64 (one instruction and one cycle of
+/// latency per word, against two of each for [`add`]'s end-around carry).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn add_words(init: u64, words: &[[u8; 8]]) -> u64 {
+    use core::arch::x86_64::_addcarry_u64;
+    let mut sum = init;
+    let mut carry = 0u8;
+    for w in words {
+        carry = _addcarry_u64(carry, sum, u64::from_ne_bytes(*w), &mut sum);
+    }
+    add(sum, u64::from(carry))
+}
+
+/// One's-complement sum (any 64-bit value) of `init` and `words`.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn add_words(init: u64, words: &[[u8; 8]]) -> u64 {
+    words
+        .iter()
+        .fold(init, |sum, w| add(sum, u64::from_ne_bytes(*w)))
+}
+
 /// Folds a 64-bit one's-complement sum (end-around carry, any value) to 16
 /// bits, with two rotations: adding a word to itself rotated by half its
 /// width leaves in its high half the sum of its halves with end-around
@@ -61,10 +85,7 @@ fn sum_small(data: &[u8]) -> u64 {
 #[inline(always)]
 fn sum_small_wide(init: u64, data: &[u8]) -> u64 {
     let (words, rest) = data.as_chunks::<8>();
-    let mut sum = init;
-    for w in words {
-        sum = add(sum, u64::from_ne_bytes(*w));
-    }
+    let mut sum = add_words(init, words);
     // A TCP header is a whole number of 32-bit words: take a last half word
     // in one load (it starts at a multiple of 8, so 16-bit parity holds).
     let rest = match rest.split_first_chunk::<4>() {
@@ -96,10 +117,7 @@ fn sum_exact<const N: usize>(init: u64, data: &[u8]) -> u64 {
         return sum_small_wide(init, data);
     };
     let (words, rest) = data.as_chunks::<8>();
-    let mut sum = init;
-    for w in words {
-        sum = add(sum, u64::from_ne_bytes(*w));
-    }
+    let mut sum = add_words(init, words);
     if let Some((w, _)) = rest.split_first_chunk::<4>() {
         sum = add(sum, u64::from(u32::from_ne_bytes(*w)));
     }
@@ -150,17 +168,11 @@ fn sum_tail(rest: &[u8]) -> u64 {
     let mut sum = 0u64;
     let mut rest = rest;
     if let Some((c, r)) = rest.split_first_chunk::<32>() {
-        let (ws, _) = c.as_chunks::<8>();
-        for x in ws {
-            sum = add(sum, w(*x));
-        }
+        sum = add_words(sum, c.as_chunks::<8>().0);
         rest = r;
     }
     if let Some((c, r)) = rest.split_first_chunk::<16>() {
-        let (ws, _) = c.as_chunks::<8>();
-        for x in ws {
-            sum = add(sum, w(*x));
-        }
+        sum = add_words(sum, c.as_chunks::<8>().0);
         rest = r;
     }
     if let Some((c, r)) = rest.split_first_chunk::<8>() {
