@@ -51,6 +51,14 @@ fn add_words(init: u64, words: &[[u8; 8]]) -> u64 {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn add_words(init: u64, words: &[[u8; 8]]) -> u64 {
+    add_words_portable(init, words)
+}
+
+/// [`add_words`] without the x86-64 intrinsic: every other target's, and
+/// the reference the x86-64 chain is tested against.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+#[inline(always)]
+fn add_words_portable(init: u64, words: &[[u8; 8]]) -> u64 {
     words
         .iter()
         .fold(init, |sum, w| add(sum, u64::from_ne_bytes(*w)))
@@ -448,6 +456,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_carry_chain_matches_the_portable_word_sum(words in proptest::collection::vec(any::<[u8; 8]>(), 0..12), init: u64, ones in 0usize..12) {
+            // All-ones words make every addition carry, the chain's hard case.
+            let mut words = words;
+            words.extend(core::iter::repeat_n([0xff; 8], ones));
+            // Equal as one's-complement values: 0 and 0xffff are both zero.
+            let (a, b) = (fold(add_words(init, &words)), fold(add_words_portable(init, &words)));
+            prop_assert_eq!(a % 0xffff, b % 0xffff);
+        }
+
         #[test]
         fn matches_reference(data in proptest::collection::vec(any::<u8>(), 0..3000), seed: u16, skip in 0usize..4) {
             // `skip` shifts the start so unaligned slices are covered too.
