@@ -596,6 +596,7 @@ impl Host {
                 Event::Connected => self.io.say(&format!("{who} connected")),
                 Event::PeerFinished => self.io.say(&format!("{who} peer finished (FIN)")),
                 Event::Readable | Event::Writable => {}
+                Event::Icmp(cause) => self.io.say(&format!("{who} ICMP: {cause:?}")),
                 Event::Closed(r) => {
                     // The last event of a handle (TIME-WAIT, if any, is the
                     // endpoint's now).

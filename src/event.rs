@@ -1,5 +1,6 @@
 //! What a connection tells its application, and the errors of its calls.
 
+use crate::icmp::IcmpCause;
 use crate::state::State;
 
 /// Why a connection reached CLOSED.
@@ -16,6 +17,10 @@ pub enum CloseReason {
     /// The application aborted (or data arrived after it closed, which
     /// draws a RST).
     Aborted,
+    /// An ICMP error other than Port or Protocol Unreachable (those are
+    /// [`CloseReason::Refused`]) ended the handshake: the peer cannot be
+    /// reached (RFC 5461; see [`Connection::handle_icmp`](crate::Connection::handle_icmp)).
+    Unreachable,
 }
 
 /// Something the application should know. Pull them with
@@ -39,6 +44,10 @@ pub enum Event {
     PeerFinished,
     /// The connection reached CLOSED.
     Closed(CloseReason),
+    /// An ICMP error about our segments arrived and the connection goes
+    /// on (RFC 9293 §3.9.2.2 SHLD-25: soft errors are made visible; hard
+    /// ones after the handshake too, RFC 5927 §5.2).
+    Icmp(IcmpCause),
 }
 
 /// Errors of application calls. Peer input never produces one: bad

@@ -199,6 +199,7 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 pub mod event;
+pub mod icmp;
 pub mod ip;
 mod listen;
 pub mod pcap;
@@ -218,6 +219,7 @@ pub use config::{
 };
 pub use connection::{Connection, Stats, TcpInfo, reset_reply};
 pub use event::{CloseReason, Error, Event};
+pub use icmp::{IcmpCause, IcmpError};
 pub use seq::SeqNum;
 pub use state::State;
 pub use time::Instant;

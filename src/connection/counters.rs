@@ -147,6 +147,8 @@ pub(crate) struct Rare {
     pub(crate) spurious_undos: Count,
     /// Events dropped because the application did not poll them.
     pub(crate) events_dropped: Count,
+    pub(crate) icmp_errors: Count,
+    pub(crate) icmp_ignored: Count,
 }
 
 impl Rare {
@@ -169,6 +171,8 @@ impl Rare {
         ecn_reductions: Count(0),
         spurious_undos: Count(0),
         events_dropped: Count(0),
+        icmp_errors: Count(0),
+        icmp_ignored: Count(0),
     };
 }
 

@@ -1,10 +1,11 @@
 //! A bounded, inline queue of events: no allocation, and a peer cannot make
 //! it grow (a listener bounced between LISTEN and SYN-RECEIVED for ever
 //! still holds at most [`CAPACITY`] events). Each event is stored as a
-//! one-octet code (there are 130 distinct events), so the queue costs 32
+//! one-octet code (there are 138 distinct events), so the queue costs 32
 //! octets of slots instead of the 64 that `[Event; 32]` takes.
 
 use crate::event::{CloseReason, Event};
+use crate::icmp::IcmpCause;
 use crate::state::State;
 
 /// Events held before the oldest are dropped (and counted).
@@ -15,8 +16,8 @@ const _: () = assert!(
 );
 
 /// Codes `0..121` are `StateChanged { from, to }` as `from * 11 + to`
-/// (in [`State::ALL`] order); then the five plain events, then `Closed`
-/// with its reason in [`REASONS`] order.
+/// (in [`State::ALL`] order); then the four plain events, then `Closed`
+/// with its reason in [`REASONS`] order, then `Icmp` in [`CAUSES`] order.
 const STATES: u8 = State::ALL.len() as u8;
 const CONNECTED: u8 = STATES * STATES;
 const READABLE: u8 = CONNECTED + 1;
@@ -24,14 +25,26 @@ const WRITABLE: u8 = CONNECTED + 2;
 const PEER_FINISHED: u8 = CONNECTED + 3;
 const CLOSED: u8 = CONNECTED + 4;
 /// Every close reason, in the order of their codes (also the flags word's).
-pub(super) const REASONS: [CloseReason; 5] = [
+pub(super) const REASONS: [CloseReason; 6] = [
     CloseReason::Normal,
     CloseReason::Reset,
     CloseReason::Refused,
     CloseReason::TimedOut,
     CloseReason::Aborted,
+    CloseReason::Unreachable,
 ];
-const _: () = assert!(CLOSED as usize + REASONS.len() <= 256, "codes fit a u8");
+/// `Icmp` with its cause in [`CAUSES`] order, after the `Closed` codes.
+const ICMP: u8 = CLOSED + REASONS.len() as u8;
+const CAUSES: [IcmpCause; 7] = [
+    IcmpCause::NetUnreachable,
+    IcmpCause::HostUnreachable,
+    IcmpCause::Prohibited,
+    IcmpCause::ProtocolUnreachable,
+    IcmpCause::PortUnreachable,
+    IcmpCause::TimeExceeded,
+    IcmpCause::ParameterProblem,
+];
+const _: () = assert!(ICMP as usize + CAUSES.len() <= 256, "codes fit a u8");
 
 #[inline]
 fn state_index(s: State) -> u8 {
@@ -48,6 +61,7 @@ fn encode(e: Event) -> u8 {
         Event::Writable => WRITABLE,
         Event::PeerFinished => PEER_FINISHED,
         Event::Closed(r) => CLOSED + r as u8,
+        Event::Icmp(c) => ICMP + c as u8,
     }
 }
 
@@ -86,6 +100,7 @@ fn decode(c: u8) -> Event {
         READABLE => Event::Readable,
         WRITABLE => Event::Writable,
         PEER_FINISHED => Event::PeerFinished,
+        _ if c >= ICMP => Event::Icmp(CAUSES[usize::from(c - ICMP) % CAUSES.len()]),
         _ => Event::Closed(REASONS[usize::from(c.wrapping_sub(CLOSED)) % REASONS.len()]),
     }
 }
@@ -164,6 +179,7 @@ mod tests {
             Event::PeerFinished,
         ];
         all.extend(REASONS.iter().map(|&r| Event::Closed(r)));
+        all.extend(CAUSES.iter().map(|&c| Event::Icmp(c)));
         for from in State::ALL {
             for to in State::ALL {
                 all.push(Event::StateChanged { from, to });
@@ -175,7 +191,7 @@ mod tests {
             assert!(codes.insert(c), "{e:?} shares code {c}");
             assert_eq!(decode(c), e);
         }
-        assert_eq!(codes.len(), 130);
+        assert_eq!(codes.len(), 138);
         for (i, s) in State::ALL.into_iter().enumerate() {
             assert_eq!(usize::from(state_index(s)), i);
         }

@@ -198,7 +198,7 @@ const CLOSE_MASK: u32 = 0b111 << CLOSE_SHIFT;
 // Every close reason, in the order of their codes: the event queue's table.
 use super::events::REASONS;
 
-/// Code → reason (one load; codes 6 and 7 are never stored).
+/// Code → reason (one load; code 7 is never stored).
 const DECODE_REASON: [Option<CloseReason>; 8] = [
     None,
     Some(REASONS[0]),
@@ -206,7 +206,7 @@ const DECODE_REASON: [Option<CloseReason>; 8] = [
     Some(REASONS[2]),
     Some(REASONS[3]),
     Some(REASONS[4]),
-    None,
+    Some(REASONS[5]),
     None,
 ];
 

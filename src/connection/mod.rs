@@ -12,6 +12,7 @@ mod ecn;
 mod events;
 mod flags;
 mod host;
+mod icmp;
 mod info;
 mod input;
 mod lazy;
@@ -231,6 +232,12 @@ pub struct Stats {
     /// Events dropped because the application did not poll them (the
     /// queue holds 32).
     pub events_dropped: u64,
+    /// ICMP errors acted on: reported, fatal to the handshake, or a
+    /// smaller path MTU ([`Connection::handle_icmp`]).
+    pub icmp_errors: u64,
+    /// ICMP errors ignored: Source Quench, a sequence number we have not
+    /// sent or that is acknowledged already, or no use in this state.
+    pub icmp_ignored: u64,
 }
 
 /// One TCP connection (a TCB) as a pure state machine.
@@ -641,6 +648,8 @@ impl Connection {
             ecn_reductions: r.ecn_reductions.get(),
             spurious_undos: r.spurious_undos.get(),
             events_dropped: r.events_dropped.get(),
+            icmp_errors: r.icmp_errors.get(),
+            icmp_ignored: r.icmp_ignored.get(),
         }
     }
 

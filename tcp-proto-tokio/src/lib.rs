@@ -734,6 +734,7 @@ fn reason_err(r: CloseReason) -> io::Error {
         CloseReason::TimedOut => io::ErrorKind::TimedOut.into(),
         CloseReason::Aborted => io::ErrorKind::ConnectionAborted.into(),
         CloseReason::Normal => io::ErrorKind::NotConnected.into(),
+        CloseReason::Unreachable => io::ErrorKind::HostUnreachable.into(),
     }
 }
 
