@@ -13,7 +13,7 @@ use common::{Edges, Input, buffers, live, timers};
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 use tcp_proto::wire::{Options, Timestamps};
-use tcp_proto::{Config, Connection, Flags, Instant, Segment, SeqNum, State};
+use tcp_proto::{Config, Connection, Flags, IcmpError, Instant, Segment, SeqNum, State};
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -337,8 +337,23 @@ impl Driver {
                     3 => {
                         let _ = self.c.open_active(PEER, self.now);
                     }
-                    _ => {
+                    4 | 5 => {
                         let _ = self.c.close(self.now);
+                    }
+                    _ => {
+                        // An ICMP error of any type and code, quoting a
+                        // sequence number near what was sent, or any.
+                        let (t, code, mtu) = (inp.u8(), inp.u8(), inp.u16());
+                        let err = if inp.u8() & 1 == 0 {
+                            IcmpError::from_icmpv4(t, code, mtu)
+                        } else {
+                            IcmpError::from_icmpv6(t, code, u32::from(mtu))
+                        };
+                        let seq = match inp.u8() % 3 {
+                            0 => SeqNum(inp.u32()),
+                            _ => self.snd_max.sub(u32::from(inp.u16())),
+                        };
+                        self.c.handle_icmp(self.now, err.unwrap_or(IcmpError::SourceQuench), seq);
                     }
                 }
                 self.drain();

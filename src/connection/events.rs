@@ -131,6 +131,7 @@ impl EventQueue {
     /// Appends `e`; when full, the oldest event makes room. Says whether
     /// one was dropped (the connection counts them, in its cold state:
     /// a queue the application polls never drops one).
+    #[inline]
     #[must_use = "a dropped event is counted (`Connection::push_event`)"]
     pub(crate) fn push_back(&mut self, e: Event) -> bool {
         let full = usize::from(self.len) == CAPACITY;
