@@ -309,3 +309,37 @@ fn a_lossless_transfer_through_a_smaller_path_mtu_completes_intact() {
         "recovered without a timeout"
     );
 }
+
+#[test]
+fn host_unreachable_about_a_backed_off_retransmission_undoes_one_doubling() {
+    // RFC 6069: the path is down, not congested.
+    let (mut h, una, _) = with_flight(1000);
+    let rto = h.c.stats().rto;
+    // Two timeouts: the RTO is now 4x, due 4·RTO after the second resend.
+    let (t1, out1) = h.fire().unwrap();
+    assert_eq!(out1[0].seq, una);
+    let (t2, out2) = h.fire().unwrap();
+    assert_eq!(out2[0].seq, una);
+    assert_eq!(t2 - t1, 2 * rto);
+    assert_eq!(h.c.poll_timeout(), Some(t2 + 4 * rto));
+    // Not about SND.UNA: nothing changes.
+    h.c.handle_icmp(h.now, unreach(IcmpCause::HostUnreachable), una.add(1));
+    assert_eq!(h.c.poll_timeout(), Some(t2 + 4 * rto));
+    // About it: the timer comes back to 2·RTO after the last resend.
+    h.now += rto;
+    h.c.handle_icmp(h.now, unreach(IcmpCause::HostUnreachable), una);
+    assert_eq!(h.c.poll_timeout(), Some(t2 + 2 * rto));
+    assert_eq!(h.c.state(), State::Established);
+    // Once more, an RTO after that: 1·RTO from t2 has passed, so the
+    // retransmission goes now (and backs off again).
+    h.now += rto + ms(1);
+    h.c.handle_icmp(h.now, unreach(IcmpCause::NetUnreachable), una);
+    let out = h.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].seq, una, "resent at once");
+    assert_eq!(h.c.poll_timeout(), Some(h.now + 2 * rto));
+    // A Port Unreachable never reverts.
+    let before = h.c.poll_timeout();
+    h.c.handle_icmp(h.now, unreach(IcmpCause::PortUnreachable), una);
+    assert_eq!(h.c.poll_timeout(), before);
+}

@@ -24,6 +24,8 @@ impl Connection {
     ///   client move on to its next address). A passive open in
     ///   SYN-RECEIVED returns to LISTEN on a hard error and reports a soft
     ///   one.
+    /// - A Net or Host Unreachable about SND.UNA's retransmission while the
+    ///   RTO is backed off undoes one backoff step (RFC 6069).
     /// - Afterwards an error never closes the connection: it is reported as
     ///   [`Event::Icmp`] (SHLD-25), soft errors because they are transient
     ///   (MUST-56), hard ones too, because a forged one would otherwise
@@ -46,7 +48,7 @@ impl Connection {
         }
         match err {
             IcmpError::SourceQuench => self.cold.make().rare.icmp_ignored += 1,
-            IcmpError::Unreachable(cause) => self.icmp_unreachable(now, cause),
+            IcmpError::Unreachable(cause) => self.icmp_unreachable(now, cause, seq),
             IcmpError::PacketTooBig { .. } => match err.max_segment() {
                 Some(max) if self.state.is_synchronized() => self.path_mtu_reduced(now, max),
                 _ => self.cold.make().rare.icmp_ignored += 1,
@@ -54,13 +56,20 @@ impl Connection {
         }
     }
 
-    fn icmp_unreachable(&mut self, now: Instant, cause: IcmpCause) {
+    fn icmp_unreachable(&mut self, now: Instant, cause: IcmpCause, seq: SeqNum) {
         self.cold.make().rare.icmp_errors += 1;
         let handshake = match self.state {
             State::SynSent => true,
             State::SynReceived => self.origin() == Origin::Active,
             _ => false,
         };
+        if matches!(
+            cause,
+            IcmpCause::NetUnreachable | IcmpCause::HostUnreachable
+        ) && self.state.is_synchronized()
+        {
+            self.revert_rto_backoff(now, seq);
+        }
         if handshake {
             let reason = if cause.is_hard() {
                 CloseReason::Refused
@@ -72,6 +81,28 @@ impl Connection {
             self.back_to_listen(now);
         } else {
             self.push_event(Event::Icmp(cause));
+        }
+    }
+
+    /// RFC 6069 (as Linux's `tcp_ld_RTO_revert`): a Net or Host
+    /// Unreachable about the retransmission of SND.UNA while the RTO is
+    /// backed off says the path is down, not congested, so one doubling is
+    /// undone and the timer re-armed from that segment's last send: when
+    /// connectivity returns, the next retransmission is not one backoff
+    /// late. If the shorter RTO has run out already, the timeout runs now.
+    fn revert_rto_backoff(&mut self, now: Instant, seq: SeqNum) {
+        if seq != self.snd_una || self.cold.retries == 0 || self.rtt.backoff() == 0 {
+            return;
+        }
+        let Some((sent, _, _)) = self.sndbuf.entry_info(self.snd_una) else {
+            return;
+        };
+        self.rtt.undo_back_off();
+        let due = sent + core::time::Duration::from_micros(self.rtt.rto_micros(&self.cfg));
+        if due > now {
+            self.timers.set(Timer::Retransmit, due);
+        } else {
+            self.on_retransmit_timeout(now);
         }
     }
 

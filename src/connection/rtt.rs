@@ -172,6 +172,12 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// Undoes one doubling (RFC 6069: the network said it is unreachable,
+    /// not congested).
+    pub(crate) fn undo_back_off(&mut self) {
+        self.backoff = self.backoff.saturating_sub(1);
+    }
+
     /// Doublings in force (Linux `icsk_backoff`).
     pub(crate) fn backoff(&self) -> u8 {
         self.backoff
