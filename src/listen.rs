@@ -3,6 +3,8 @@
 //! [`Connection::listen`](crate::Connection::listen) and the
 //! [`Endpoint`](crate::endpoint::Endpoint)'s listeners both ask [`on_segment`].
 
+use crate::icmp::{IcmpCause, IcmpError};
+use crate::seq::SeqNum;
 use crate::wire::Segment;
 
 /// What a listener does with a segment.
@@ -31,4 +33,26 @@ pub(crate) fn on_segment(seg: &Segment) -> ListenAction {
     } else {
         ListenAction::Drop
     }
+}
+
+/// Whether an ICMP error about our SYN-ACK ends a half-open entry (SYN
+/// queue) whose ISS is `iss`: only one that quotes the SYN-ACK itself
+/// (`seq == iss`, RFC 5927 §4.1), and only for errors that say the client
+/// cannot be reached — Net or Host Unreachable, Time Exceeded, Parameter
+/// Problem (Linux's `tcp_req_err`) — or a hard error (which would return
+/// a [`Connection`](crate::Connection) in SYN-RECEIVED to LISTEN).
+/// Anything else leaves the entry to its SYN-ACK retransmissions.
+pub(crate) fn icmp_ends_half_open(err: IcmpError, seq: SeqNum, iss: SeqNum) -> bool {
+    use IcmpCause::*;
+    let unreachable = match err {
+        IcmpError::Unreachable(c) => {
+            c.is_hard()
+                || matches!(
+                    c,
+                    NetUnreachable | HostUnreachable | TimeExceeded | ParameterProblem
+                )
+        }
+        IcmpError::SourceQuench | IcmpError::PacketTooBig { .. } => false,
+    };
+    seq == iss && unreachable
 }

@@ -37,7 +37,9 @@
 //!
 //! - Input: [`Endpoint::handle_segment`] (a decoded segment with its source
 //!   and destination address), [`Endpoint::handle_packet`] (raw TCP octets,
-//!   checksum verified), [`Endpoint::handle_timeout`].
+//!   checksum verified), [`Endpoint::handle_icmp`] (an ICMP or ICMPv6
+//!   error about a segment we sent, e.g. from
+//!   [`ip::parse_icmp`](crate::ip::parse_icmp)), [`Endpoint::handle_timeout`].
 //! - Output: [`Endpoint::poll_transmit`] (a [`Transmit`]: addresses and
 //!   segment) or [`Endpoint::poll_transmit_into`] (encoded with its checksum
 //!   into the caller's buffer, no allocation), [`Endpoint::poll_timeout`],
@@ -113,6 +115,7 @@ pub use config::{EndpointConfig, SynCookies};
 use crate::config::{Config, ConfigError};
 use crate::connection::Connection;
 use crate::event::{CloseReason, Error, Event};
+use crate::icmp::IcmpError;
 use crate::listen::{self, ListenAction};
 use crate::seq::SeqNum;
 use crate::state::State;
@@ -290,6 +293,16 @@ pub struct EndpointStats {
     pub payload_dropped_budget: u64,
     /// Final events dropped because the application did not poll.
     pub events_dropped: u64,
+    /// ICMP errors handed to a connection ([`Connection::handle_icmp`]
+    /// then applies its own checks; its [`Stats`](crate::Stats) count
+    /// what it ignored).
+    pub icmp_to_connections: u64,
+    /// Half-open entries dropped by an ICMP error about their SYN-ACK.
+    pub icmp_half_open_dropped: u64,
+    /// ICMP errors the endpoint ignored: no connection for the 4-tuple (a
+    /// SYN cookie's included), a TIME-WAIT entry, a half-open entry the
+    /// error does not end, addresses of two families.
+    pub icmp_ignored: u64,
 }
 
 /// How many of each thing an endpoint holds now.
@@ -831,6 +844,68 @@ impl Endpoint {
             Some(Slot::HalfOpen(j)) => self.segment_to_half_open(now, j, seg),
             Some(Slot::TimeWait(j)) => self.segment_to_time_wait(now, j, hash, tuple, seg),
             None => self.segment_to_listener(now, tuple, hash, seg, None),
+        }
+        self.maybe_purge_timers();
+    }
+
+    /// An ICMP or ICMPv6 error about a segment this endpoint sent from
+    /// `local` to `remote` (the addresses and ports the message quotes:
+    /// ours first), with the quoted sequence number `seq` (RFC 9293
+    /// §3.9.2.2, MUST-54). [`ip::parse_icmp`](crate::ip::parse_icmp) finds
+    /// all of them in a raw packet.
+    ///
+    /// - A connection gets it through [`Connection::handle_icmp`], which
+    ///   holds every rule about connections (sequence check, handshake
+    ///   abort, events, path MTU); a handshake it ends closes as after a
+    ///   RST ([`Event::Closed`] with [`CloseReason::Unreachable`] or
+    ///   `Refused`, and the handle goes stale).
+    /// - A half-open entry (SYN queue) is dropped when the error quotes its
+    ///   SYN-ACK and says the client cannot be reached (Linux's
+    ///   `tcp_req_err`; see `listen::icmp_ends_half_open`); otherwise kept.
+    /// - SYN cookies keep no state, TIME-WAIT has nothing left to send, and
+    ///   an unknown 4-tuple is no one's: ignored.
+    ///
+    /// Counted in [`EndpointStats`] (`icmp_*`).
+    pub fn handle_icmp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seq: SeqNum,
+        err: IcmpError,
+    ) {
+        self.settle_dirty();
+        let Some(tuple) = FourTuple::new(local, remote) else {
+            self.stats.icmp_ignored += 1;
+            return;
+        };
+        let hash = self.hash(&tuple);
+        match self.lookup(hash, &tuple) {
+            Some(Slot::Conn(i)) => {
+                let i = i as usize;
+                self.stats.icmp_to_connections += 1;
+                if let Some(c) = self.conns.get_mut(i).and_then(|s| s.conn.as_deref_mut()) {
+                    c.handle_icmp(now, err, seq);
+                }
+                // As after a segment: events queued, timers re-armed, a
+                // connection the error closed freed.
+                self.settle(i, false);
+            }
+            Some(Slot::HalfOpen(j)) => {
+                let ends = self
+                    .half
+                    .get(j as usize)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|e| listen::icmp_ends_half_open(err, seq, e.iss));
+                if ends {
+                    self.stats.icmp_half_open_dropped += 1;
+                    self.remove_half_open(j);
+                } else {
+                    self.stats.icmp_ignored += 1;
+                }
+            }
+            Some(Slot::TimeWait(_)) | None => self.stats.icmp_ignored += 1,
         }
         self.maybe_purge_timers();
     }
