@@ -408,7 +408,7 @@ struct Io {
     quiet: bool,
     clean: bool,
     outbound: Impair<Vec<u8>>,
-    inbound: Impair<(IpAddr, IpAddr, Bytes)>,
+    inbound: Impair<Inbound>,
     pcap: Option<std::io::BufWriter<std::fs::File>>,
     /// Where segments are encoded (IP header in front): reused.
     tx: Vec<u8>,
@@ -417,8 +417,10 @@ struct Io {
     /// Inbound packets land here; each is split off as `Bytes` (the storage
     /// is reused once the endpoint let go of earlier packets).
     rx: BytesMut,
-    /// Inbound packets that were not TCP, or not for us.
+    /// Inbound packets that were neither TCP nor an ICMP error about TCP.
     ignored: u64,
+    /// ICMP and ICMPv6 errors about our segments handed to the endpoint.
+    icmp: u64,
     /// The device's MTU: the largest packet a read returns.
     mtu: usize,
 }
@@ -515,13 +517,30 @@ impl Io {
             self.rx.reserve(ARENA);
             let now = self.now();
             self.record(now, &pkt)?;
-            match ip::parse(&pkt) {
-                Some(t) => self.inbound.push(now, (t.src, t.dst, pkt.slice(t.tcp))),
-                None => self.ignored += 1,
+            if let Some(t) = ip::parse(&pkt) {
+                self.inbound
+                    .push(now, Inbound::Tcp(t.src, t.dst, pkt.slice(t.tcp)));
+            } else if let Some(m) = ip::parse_icmp(&pkt) {
+                // A router (or the peer) about a segment we sent: Packet
+                // Too Big lowers the MSS, an unreachable destination ends
+                // a connect early (RFC 9293 §3.9.2.2).
+                self.icmp += 1;
+                self.inbound.push(now, Inbound::Icmp(m));
+            } else {
+                self.ignored += 1;
             }
         }
         Ok(())
     }
+}
+
+/// A packet read from the device, on its way to the endpoint.
+#[derive(Clone)]
+enum Inbound {
+    /// A TCP segment (header and payload) from `src` to `dst`.
+    Tcp(IpAddr, IpAddr, Bytes),
+    /// An ICMP or ICMPv6 error about a segment we sent.
+    Icmp(ip::IcmpInIp),
 }
 
 /// Largest packet read from the device.
@@ -836,9 +855,23 @@ impl Host {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
-        while let Some((src, dst, tcp)) = self.io.inbound.pop_ready(now) {
-            // A bad checksum or header is counted by the endpoint.
-            let _ = self.ep.handle_packet(now, src, dst, &tcp);
+        while let Some(p) = self.io.inbound.pop_ready(now) {
+            match p {
+                // A bad checksum or header is counted by the endpoint.
+                Inbound::Tcp(src, dst, tcp) => {
+                    let _ = self.ep.handle_packet(now, src, dst, &tcp);
+                }
+                Inbound::Icmp(m) => {
+                    self.io.say(&format!(
+                        "ICMP about {} -> {}: {:?}",
+                        m.local(),
+                        m.remote(),
+                        m.error
+                    ));
+                    self.ep
+                        .handle_icmp(now, m.local(), m.remote(), m.seq, m.error);
+                }
+            }
         }
         self.max_half_open = self.max_half_open.max(self.ep.counts().half_open);
         // Applications can make events that call for the application again
@@ -1019,6 +1052,7 @@ fn main() -> ExitCode {
         rec: Vec::with_capacity(2048),
         rx: BytesMut::with_capacity(ARENA),
         ignored: 0,
+        icmp: 0,
         mtu: std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.dev))
             .ok()
             .and_then(|m| m.trim().parse().ok())
@@ -1113,11 +1147,15 @@ fn main() -> ExitCode {
     }
     let st = host.ep.stats();
     host.io.announce(&format!(
-        "finished {} connection(s), {} failed; {} connection(s) still open; {} packet(s) ignored",
+        "finished {} connection(s), {} failed; {} connection(s) still open; {} packet(s) ignored; {} ICMP error(s) ({} to connections, {} half-open dropped, {} ignored)",
         host.done,
         host.failed,
         host.apps.len(),
-        host.io.ignored + st.malformed
+        host.io.ignored + st.malformed,
+        host.io.icmp,
+        st.icmp_to_connections,
+        st.icmp_half_open_dropped,
+        st.icmp_ignored,
     ));
     host.io.announce(&format!(
         "endpoint: {} SYNs, {} half-open at most, {} SYN cookies sent, {} accepted, {} rejected, {} half-open expired, {} handshakes, {} TIME-WAIT entered, {} reopened, {} RSTs sent",

@@ -471,11 +471,14 @@ async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
 }
 
 /// Hands one IP packet (the first octets of `rx`) to the endpoint, sharing
-/// its storage; anything but TCP over IPv4/IPv6 is ignored.
+/// its storage: a TCP segment, or an ICMP/ICMPv6 error about one we sent
+/// (a smaller path MTU, an unreachable peer); anything else is ignored.
 fn input(ep: &mut Endpoint, now: Instant, rx: &mut BytesMut) {
     let pkt = rx.split().freeze();
     if let Some(t) = ip::parse(&pkt) {
         let _ = ep.handle_packet(now, t.src, t.dst, &pkt.slice(t.tcp)); // bad checksum: counted
+    } else if let Some(m) = ip::parse_icmp(&pkt) {
+        ep.handle_icmp(now, m.local(), m.remote(), m.seq, m.error);
     }
     rx.reserve(64 * 1024);
 }
