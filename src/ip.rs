@@ -198,29 +198,48 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// An IPv4 header at the start of `pkt`: its length (IHL), the total
-/// length field, the protocol, and the addresses. Checks only that the
-/// header is there: the version and an IHL of at least 5 that fits.
-fn ipv4_header(pkt: &[u8]) -> Option<(usize, u16, u8, [u8; 4], [u8; 4])> {
-    let first = *pkt.first()?;
-    let ihl = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || ihl < IPV4_HEADER_LEN || ihl > pkt.len() {
-        return None;
-    }
-    let src: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
-    let dst: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
-    Some((ihl, be16(pkt, 2)?, *pkt.get(9)?, src, dst))
+/// The fields of an IP header [`parse_icmp`] reads, either family.
+struct Header<A> {
+    /// Header length: IHL · 4 (IPv4), 40 (IPv6).
+    len: usize,
+    /// The packet's length as the header says: total length (IPv4),
+    /// payload length + 40 (IPv6).
+    total: u32,
+    /// Protocol (IPv4) or next header (IPv6).
+    proto: u8,
+    src: A,
+    dst: A,
 }
 
-/// An IPv6 header at the start of `pkt`: payload length, next header,
-/// addresses.
-fn ipv6_header(pkt: &[u8]) -> Option<(u16, u8, [u8; 16], [u8; 16])> {
+/// An IPv4 header at the start of `pkt`. Checks only that the header is
+/// there: the version and an IHL of at least 5 that fits.
+fn ipv4_header(pkt: &[u8]) -> Option<Header<[u8; 4]>> {
+    let first = *pkt.first()?;
+    let len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || len < IPV4_HEADER_LEN || len > pkt.len() {
+        return None;
+    }
+    Some(Header {
+        len,
+        total: u32::from(be16(pkt, 2)?),
+        proto: *pkt.get(9)?,
+        src: pkt.get(12..16)?.try_into().ok()?,
+        dst: pkt.get(16..20)?.try_into().ok()?,
+    })
+}
+
+/// An IPv6 header at the start of `pkt` (no extension headers followed).
+fn ipv6_header(pkt: &[u8]) -> Option<Header<[u8; 16]>> {
     if pkt.first()? >> 4 != 6 {
         return None;
     }
-    let src: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
-    let dst: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
-    Some((be16(pkt, 4)?, *pkt.get(6)?, src, dst))
+    Some(Header {
+        len: IPV6_HEADER_LEN,
+        total: u32::from(be16(pkt, 4)?) + IPV6_HEADER_LEN as u32,
+        proto: *pkt.get(6)?,
+        src: pkt.get(8..24)?.try_into().ok()?,
+        dst: pkt.get(24..40)?.try_into().ok()?,
+    })
 }
 
 /// Ports and sequence number: the first 8 octets of a quoted TCP header.
@@ -232,10 +251,10 @@ fn quoted_tcp(tcp: &[u8]) -> Option<(u16, u16, SeqNum)> {
 }
 
 fn parse_icmpv4(pkt: &[u8]) -> Option<IcmpInIp> {
-    let (ihl, total, proto, _, _) = ipv4_header(pkt)?;
-    let total = usize::from(total);
+    let outer = ipv4_header(pkt)?;
+    let (ihl, total) = (outer.len, outer.total as usize);
     let frag = be16(pkt, 6)?;
-    if proto != PROTO_ICMP
+    if outer.proto != PROTO_ICMP
         || total < ihl + ICMP_HEADER_LEN
         || total > pkt.len()
         // A fragment of an ICMP message: not whole (RFC 791).
@@ -251,26 +270,26 @@ fn parse_icmpv4(pkt: &[u8]) -> Option<IcmpInIp> {
     let (icmp_type, code) = (*icmp.first()?, *icmp.get(1)?);
     // The quoted packet: its IPv4 header (options and all) and 8 octets of TCP.
     let quote = icmp.get(ICMP_HEADER_LEN..)?;
-    let (qihl, qtotal, qproto, src, dst) = ipv4_header(quote)?;
+    let q = ipv4_header(quote)?;
     // Only a first fragment (or a whole packet) starts with the TCP header.
-    if qproto != PROTO_TCP || be16(quote, 6)? & 0x1fff != 0 {
+    if q.proto != PROTO_TCP || be16(quote, 6)? & 0x1fff != 0 {
         return None;
     }
-    let (src_port, dst_port, seq) = quoted_tcp(quote.get(qihl..)?)?;
+    let (src_port, dst_port, seq) = quoted_tcp(quote.get(q.len..)?)?;
     let next_hop_mtu = be16(icmp, 6)?;
     let error = match IcmpError::from_icmpv4(icmp_type, code, next_hop_mtu) {
         Some(e) => e,
         // Fragmentation Needed from a router older than RFC 1191.
         None if (icmp_type, code) == (3, 4) => IcmpError::PacketTooBig {
-            mtu: u32::from(plateau_below(qtotal)?),
+            mtu: u32::from(plateau_below(q.total as u16)?),
             ipv6: false,
         },
         None => return None,
     };
-    too_big_sane(error, u32::from(qtotal))?;
+    too_big_sane(error, q.total)?;
     Some(IcmpInIp {
-        src: src.into(),
-        dst: dst.into(),
+        src: q.src.into(),
+        dst: q.dst.into(),
         src_port,
         dst_port,
         seq,
@@ -279,17 +298,17 @@ fn parse_icmpv4(pkt: &[u8]) -> Option<IcmpInIp> {
 }
 
 fn parse_icmpv6(pkt: &[u8]) -> Option<IcmpInIp> {
-    let (len, next, outer_src, outer_dst) = ipv6_header(pkt)?;
-    let len = usize::from(len);
-    if next != PROTO_ICMPV6 || len < ICMP_HEADER_LEN {
+    let outer = ipv6_header(pkt)?;
+    let len = outer.total as usize - IPV6_HEADER_LEN;
+    if outer.proto != PROTO_ICMPV6 || len < ICMP_HEADER_LEN {
         return None;
     }
     let icmp = pkt.get(IPV6_HEADER_LEN..IPV6_HEADER_LEN + len)?;
     // RFC 4443 §2.3: the checksum covers the pseudo-header of RFC 8200 §8.1
     // (addresses, 32-bit length, next header 58).
     let mut pseudo = [0u8; 40];
-    pseudo[..16].copy_from_slice(&outer_src);
-    pseudo[16..32].copy_from_slice(&outer_dst);
+    pseudo[..16].copy_from_slice(&outer.src);
+    pseudo[16..32].copy_from_slice(&outer.dst);
     pseudo[32..36].copy_from_slice(&(len as u32).to_be_bytes());
     pseudo[39] = PROTO_ICMPV6;
     if checksum(!checksum(0, &pseudo), icmp) != 0 {
@@ -297,16 +316,16 @@ fn parse_icmpv6(pkt: &[u8]) -> Option<IcmpInIp> {
     }
     let (icmp_type, code) = (*icmp.first()?, *icmp.get(1)?);
     let quote = icmp.get(ICMP_HEADER_LEN..)?;
-    let (qlen, qnext, src, dst) = ipv6_header(quote)?;
-    if qnext != PROTO_TCP {
+    let q = ipv6_header(quote)?;
+    if q.proto != PROTO_TCP {
         return None;
     }
-    let (src_port, dst_port, seq) = quoted_tcp(quote.get(IPV6_HEADER_LEN..)?)?;
+    let (src_port, dst_port, seq) = quoted_tcp(quote.get(q.len..)?)?;
     let error = IcmpError::from_icmpv6(icmp_type, code, be32(icmp, 4)?)?;
-    too_big_sane(error, u32::from(qlen) + IPV6_HEADER_LEN as u32)?;
+    too_big_sane(error, q.total)?;
     Some(IcmpInIp {
-        src: src.into(),
-        dst: dst.into(),
+        src: q.src.into(),
+        dst: q.dst.into(),
         src_port,
         dst_port,
         seq,

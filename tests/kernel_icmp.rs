@@ -402,7 +402,7 @@ fn unreachable_through_linux(family: Family) {
     };
     let clock = Clock(StdInstant::now());
     let mut a = Side::new(dev_a, 1);
-    let mut b = Side::new(dev_b, 2);
+    let b = Side::new(dev_b, 2);
     let c =
         a.ep.connect(
             clock.now(),
