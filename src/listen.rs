@@ -39,9 +39,10 @@ pub(crate) fn on_segment(seg: &Segment) -> ListenAction {
 /// queue) whose ISS is `iss`: only one that quotes the SYN-ACK itself
 /// (`seq == iss`, RFC 5927 §4.1), and only for errors that say the client
 /// cannot be reached — Net or Host Unreachable, Time Exceeded, Parameter
-/// Problem (Linux's `tcp_req_err`) — or a hard error (which would return
-/// a [`Connection`](crate::Connection) in SYN-RECEIVED to LISTEN).
-/// Anything else leaves the entry to its SYN-ACK retransmissions.
+/// Problem (Linux's `tcp_req_err`) — or a hard error. Anything else leaves
+/// the entry to its SYN-ACK retransmissions. A passive
+/// [`Connection`](crate::Connection) in SYN-RECEIVED returns to LISTEN by
+/// the same rule.
 pub(crate) fn icmp_ends_half_open(err: IcmpError, seq: SeqNum, iss: SeqNum) -> bool {
     use IcmpCause::*;
     let unreachable = match err {

@@ -90,22 +90,36 @@ fn an_error_during_an_active_open_ends_it() {
 }
 
 #[test]
-fn a_passive_open_outlives_a_soft_error_and_returns_to_listen_on_a_hard_one() {
-    let mut h = H::listen(plain(), ISS);
-    let out = h.feed(syn_from(LOCAL, REMOTE, PEER_ISS, Some(1460)));
-    assert_eq!(out[0].flags, SYN | ACK);
-    let synack = out[0].seq;
-    h.c.handle_icmp(h.now, unreach(IcmpCause::HostUnreachable), synack);
-    h.drain();
-    assert_eq!(h.c.state(), State::SynReceived);
-    assert_eq!(
-        h.events.last(),
-        Some(&Event::Icmp(IcmpCause::HostUnreachable))
-    );
-    h.c.handle_icmp(h.now, unreach(IcmpCause::PortUnreachable), synack);
-    h.drain();
-    assert_eq!(h.c.state(), State::Listen);
-    assert_eq!(h.closed_event(), None);
+fn a_passive_open_returns_to_listen_when_its_syn_ack_cannot_reach_the_client() {
+    // The rule of the Endpoint's SYN queue (Linux's tcp_req_err): an error
+    // quoting the SYN-ACK that says the client is unreachable ends the
+    // half-open connection; others are only reported.
+    for (cause, back) in [
+        (IcmpCause::HostUnreachable, true),
+        (IcmpCause::NetUnreachable, true),
+        (IcmpCause::TimeExceeded, true),
+        (IcmpCause::PortUnreachable, true),
+        (IcmpCause::Prohibited, false),
+    ] {
+        let mut h = H::listen(plain(), ISS);
+        let out = h.feed(syn_from(LOCAL, REMOTE, PEER_ISS, Some(1460)));
+        assert_eq!(out[0].flags, SYN | ACK);
+        let synack = out[0].seq;
+        // Quoting anything else (here SND.NXT) never ends it.
+        h.c.handle_icmp(h.now, unreach(cause), synack.add(1));
+        h.drain();
+        assert_eq!(h.c.state(), State::SynReceived);
+        h.c.handle_icmp(h.now, unreach(cause), synack);
+        h.drain();
+        let want = if back {
+            State::Listen
+        } else {
+            State::SynReceived
+        };
+        assert_eq!(h.c.state(), want, "{cause:?}");
+        assert_eq!(h.closed_event(), None);
+        assert_eq!(h.count_events(Event::Icmp(cause)), if back { 1 } else { 2 });
+    }
 }
 
 #[test]

@@ -22,8 +22,10 @@ impl Connection {
     ///   [`CloseReason::Refused`], the rest as [`CloseReason::Unreachable`]
     ///   (RFC 5461 §4: the widespread practice, which lets a dual-stack
     ///   client move on to its next address). A passive open in
-    ///   SYN-RECEIVED returns to LISTEN on a hard error and reports a soft
-    ///   one.
+    ///   SYN-RECEIVED returns to LISTEN when the error quotes its SYN-ACK
+    ///   and says the client cannot be reached (the rule of the
+    ///   `Endpoint`'s SYN queue, `listen::icmp_ends_half_open`), and
+    ///   reports anything else.
     /// - A Net or Host Unreachable about SND.UNA's retransmission while the
     ///   RTO is backed off undoes one backoff step (RFC 6069).
     /// - Afterwards an error never closes the connection: it is reported as
@@ -77,7 +79,10 @@ impl Connection {
                 CloseReason::Unreachable
             };
             self.enter_closed(reason);
-        } else if self.state == State::SynReceived && cause.is_hard() {
+        } else if self.state == State::SynReceived
+            && crate::listen::icmp_ends_half_open(IcmpError::Unreachable(cause), seq, self.iss)
+        {
+            // The Endpoint's SYN-queue entries follow the same rule.
             self.back_to_listen(now);
         } else {
             self.push_event(Event::Icmp(cause));

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
 use tcp_proto::wire::Ecn;
 use tcp_proto::{
-    CloseReason, Config, Connection, Event, Instant, Segment, SeqNum, State, reset_reply,
+    CloseReason, Config, Connection, Event, IcmpError, Instant, Segment, SeqNum, State, reset_reply,
 };
 
 /// An emitted segment: when, what, and the ECN codepoint of its IP header.
@@ -53,6 +53,9 @@ pub trait Stack {
     fn gone_reason(&self, i: usize) -> Option<CloseReason>;
     /// The oldest emitted segment and its time.
     fn pop_out(&mut self) -> Option<Out>;
+    /// An ICMP error from the peer's side about the segment with `seq`
+    /// the connection on ports `local`/`remote` sent.
+    fn icmp(&mut self, now: Instant, local: u16, remote: u16, seq: SeqNum, err: IcmpError);
 }
 
 /// The address scripts use for the stack.
@@ -231,6 +234,17 @@ impl Stack for EndpointHost {
 
     fn pop_out(&mut self) -> Option<Out> {
         self.out.pop_front()
+    }
+
+    fn icmp(&mut self, now: Instant, local: u16, remote: u16, seq: SeqNum, err: IcmpError) {
+        let (l, r) = (
+            SocketAddr::new(LOCAL_IP, local),
+            SocketAddr::new(REMOTE_IP, remote),
+        );
+        for x in &mut self.eps {
+            x.ep.handle_icmp(now, l, r, seq, err);
+        }
+        self.drain(now);
     }
 }
 
@@ -492,5 +506,13 @@ impl Stack for Host {
     }
     fn pop_out(&mut self) -> Option<Out> {
         self.out.pop_front()
+    }
+    fn icmp(&mut self, now: Instant, local: u16, remote: u16, seq: SeqNum, err: IcmpError) {
+        if let Some(k) = self.conns.iter_mut().find(|k| {
+            k.c.state() != State::Closed && k.c.local_port() == local && k.c.remote_port() == remote
+        }) {
+            k.c.handle_icmp(now, err, seq);
+        }
+        self.drain(now);
     }
 }

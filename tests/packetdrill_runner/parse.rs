@@ -241,6 +241,18 @@ pub enum Action {
     Shell(String),
     /// A `%{ }%` Python block.
     Python(String),
+    /// An injected ICMP error: `< icmp <type> [<code>] [mtu N] [[a:b(n)]]`.
+    Icmp(IcmpLine),
+}
+
+/// An injected ICMP message about a segment the stack sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpLine {
+    /// What it says (ICMPv4 unless the type is `packet_too_big`).
+    pub error: tcp_proto::IcmpError,
+    /// Start of the quoted segment's sequence range in script space
+    /// (`None`: the last segment the stack sent).
+    pub seq: Option<u32>,
 }
 
 /// One timed event.
@@ -456,7 +468,13 @@ fn split_time(s: &str) -> Result<(Time, &str), String> {
 fn parse_event(line: usize, s: &str) -> Result<Event, ParseError> {
     let (time, rest) = split_time(s).map_err(|e| (line, e))?;
     let rest = rest.trim();
-    let action = if rest.starts_with('<') || rest.starts_with('>') {
+    let action = if let Some(icmp) = rest
+        .strip_prefix('<')
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix("icmp "))
+    {
+        Action::Icmp(parse_icmp(icmp).map_err(|e| (line, e))?)
+    } else if rest.starts_with('<') || rest.starts_with('>') {
         Action::Packet(parse_packet(rest).map_err(|e| (line, e))?)
     } else if rest.starts_with('`') {
         Action::Shell(strip_backticks(rest))
@@ -471,6 +489,73 @@ fn parse_event(line: usize, s: &str) -> Result<Event, ParseError> {
         action,
         text: s.split_whitespace().collect::<Vec<_>>().join(" "),
     })
+}
+
+/// The words after `< icmp`, named as packetdrill names them.
+fn parse_icmp(s: &str) -> Result<IcmpLine, String> {
+    use tcp_proto::IcmpError;
+    let mut toks = s.split_whitespace().peekable();
+    let ty = toks.next().ok_or("icmp without a type")?;
+    let mut code = None;
+    let mut mtu = 0u32;
+    let mut seq = None;
+    while let Some(t) = toks.next() {
+        if t == "mtu" {
+            mtu = num(toks.next().ok_or("mtu without a value")?)?;
+        } else if let Some(r) = t.strip_prefix('[') {
+            let r = r
+                .strip_suffix(']')
+                .ok_or_else(|| format!("bad quoted range `{t}`"))?;
+            let (a, _) = r
+                .split_once(':')
+                .ok_or_else(|| format!("bad quoted range `{t}`"))?;
+            seq = Some(num::<i64>(a)? as u32);
+        } else if code.is_none() {
+            code = Some(t);
+        } else {
+            return Err(format!("unsupported: icmp word `{t}`"));
+        }
+    }
+    let code_of = |names: &[&str]| -> Result<u8, String> {
+        match code {
+            None => Ok(0),
+            Some(c) => names
+                .iter()
+                .position(|n| *n == c)
+                .map(|i| i as u8)
+                .ok_or_else(|| format!("unsupported: icmp code `{c}`")),
+        }
+    };
+    let error = match ty {
+        "unreachable" => {
+            let c = code_of(&[
+                "net_unreachable",
+                "host_unreachable",
+                "protocol_unreachable",
+                "port_unreachable",
+                "frag_needed",
+                "source_route_failed",
+                "net_unknown",
+                "host_unknown",
+                "source_host_isolated",
+                "net_prohibited",
+                "host_prohibited",
+                "net_unreachable_for_tos",
+                "host_unreachable_for_tos",
+                "packet_filtered",
+                "precedence_violation",
+                "precedence_cutoff",
+            ])?;
+            IcmpError::from_icmpv4(3, c, mtu.min(0xffff) as u16)
+        }
+        "source_quench" => IcmpError::from_icmpv4(4, 0, 0),
+        "time_exceeded" => IcmpError::from_icmpv4(11, code_of(&["ttl_exceeded", "reassembly"])?, 0),
+        "parameter_problem" => IcmpError::from_icmpv4(12, 0, 0),
+        "packet_too_big" => IcmpError::from_icmpv6(2, 0, mtu),
+        _ => return Err(format!("unsupported: icmp type `{ty}`")),
+    };
+    let error = error.ok_or_else(|| format!("unsupported: icmp `{s}`"))?;
+    Ok(IcmpLine { error, seq })
 }
 
 fn num<T: TryFrom<i64>>(s: &str) -> Result<T, String> {
@@ -697,6 +782,38 @@ fn parse_syscall(s: &str) -> Result<Syscall, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icmp_lines_parse_as_packetdrill_names_them() {
+        use tcp_proto::{IcmpCause, IcmpError};
+        let ev = |src: &str| parse_event(1, src).unwrap().action;
+        assert_eq!(
+            ev("+0 < icmp unreachable frag_needed mtu 1200 [1:1449(1448)]"),
+            Action::Icmp(IcmpLine {
+                error: IcmpError::PacketTooBig {
+                    mtu: 1200,
+                    ipv6: false
+                },
+                seq: Some(1),
+            })
+        );
+        assert_eq!(
+            ev("+.1 < icmp unreachable port_unreachable"),
+            Action::Icmp(IcmpLine {
+                error: IcmpError::Unreachable(IcmpCause::PortUnreachable),
+                seq: None,
+            })
+        );
+        assert_eq!(
+            ev("0 < icmp time_exceeded [5000:6000(1000)]"),
+            Action::Icmp(IcmpLine {
+                error: IcmpError::Unreachable(IcmpCause::TimeExceeded),
+                seq: Some(5000),
+            })
+        );
+        assert!(parse_event(1, "0 < icmp unreachable no_such_code").is_err());
+        assert!(parse_event(1, "0 < icmp echo_request").is_err());
+    }
 
     #[test]
     fn times_parse_in_all_five_forms() {

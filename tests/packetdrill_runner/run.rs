@@ -122,6 +122,9 @@ pub struct Runner {
     verbose: bool,
     /// Names the script's `%{ }%` blocks assigned (`NAME = 0x7fffffff`).
     py_names: HashMap<String, i64>,
+    /// Sequence number of the last segment the stack sent (what an `icmp`
+    /// line without a quoted range quotes).
+    last_sent_seq: Option<SeqNum>,
     /// Trace of what happened (verbose mode).
     pub trace: Vec<String>,
 }
@@ -177,6 +180,7 @@ pub fn run(
         listens: 0,
         verbose,
         py_names: HashMap::new(),
+        last_sent_seq: None,
         trace: Vec::new(),
     };
     let out = match r.go(script) {
@@ -266,6 +270,18 @@ impl Runner {
                     self.advance_to(start);
                     self.python(src).map(|()| start)
                 }
+                Action::Icmp(i) => {
+                    self.advance_to(start);
+                    self.log(|| format!("inject icmp {:?}", i.error));
+                    let seq = match (i.seq, self.last_sent_seq) {
+                        (Some(a), _) => self.local_isn.add(a),
+                        (None, Some(s)) => s,
+                        (None, None) => return skip("an icmp line before any packet was sent"),
+                    };
+                    self.host
+                        .icmp(self.now, self.cur_local, self.cur_remote, seq, i.error);
+                    Ok(start)
+                }
             };
             match res {
                 Ok(b) => base = b,
@@ -311,6 +327,7 @@ impl Runner {
     fn next_out(&mut self, deadline: Usecs) -> Option<Out> {
         loop {
             if let Some(x) = self.host.pop_out() {
+                self.last_sent_seq = Some(x.1.seq);
                 return Some(x);
             }
             match self.host.next_deadline() {
@@ -1135,6 +1152,7 @@ impl Runner {
         let (_, s) = self.sock(sc)?;
         let e = match reason {
             Some(CloseReason::Refused) => "ECONNREFUSED",
+            Some(CloseReason::Unreachable) => "EHOSTUNREACH",
             Some(CloseReason::TimedOut) => "ETIMEDOUT",
             Some(CloseReason::Reset) => "ECONNRESET",
             _ => default,
@@ -1150,6 +1168,7 @@ impl Runner {
         let e = match r {
             CloseReason::Reset if first => "ECONNRESET",
             CloseReason::Refused if first => "ECONNREFUSED",
+            CloseReason::Unreachable if first => "EHOSTUNREACH",
             CloseReason::TimedOut if first => "ETIMEDOUT",
             _ if write => "EPIPE",
             _ => return Ok(Ret::Done(0, None)),
@@ -1259,6 +1278,7 @@ impl Runner {
                 let (_, s) = self.sock(sc)?;
                 let e = match r {
                     Some(CloseReason::Refused) if !s.err_reported => 111,
+                    Some(CloseReason::Unreachable) if !s.err_reported => 113,
                     Some(CloseReason::TimedOut) if !s.err_reported => 110,
                     Some(CloseReason::Reset) if !s.err_reported => 104,
                     _ => 0,
@@ -1365,6 +1385,7 @@ fn join(o: &[Opt]) -> String {
 fn errno_num(s: &str) -> Option<i64> {
     Some(match s {
         "ECONNREFUSED" => 111,
+        "EHOSTUNREACH" => 113,
         "ETIMEDOUT" => 110,
         "ECONNRESET" => 104,
         "EPIPE" => 32,
