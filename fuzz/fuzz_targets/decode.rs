@@ -126,6 +126,11 @@ fuzz_target!(|data: &[u8]| {
     } else {
         ChecksumMode::Skip
     };
+    // Any packet: the ICMP parser finds an error about a TCP segment or
+    // nothing, never panics, and what it finds quotes a TCP header it read.
+    if let Some(m) = tcp_proto::ip::parse_icmp(pkt) {
+        assert_eq!(m.src.is_ipv4(), m.dst.is_ipv4(), "one family");
+    }
     let bytes = Bytes::copy_from_slice(pkt);
     let got = Segment::decode(&bytes, &addrs, mode);
     let sliced = Segment::decode_slice(pkt, &addrs, mode);

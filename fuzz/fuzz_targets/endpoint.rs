@@ -21,7 +21,7 @@ use std::time::Duration;
 use tcp_proto::endpoint::{
     ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle, SynCookies, Transmit,
 };
-use tcp_proto::{Flags, Instant, Segment, SeqNum, State};
+use tcp_proto::{Flags, IcmpError, Instant, Segment, SeqNum, State};
 
 #[global_allocator]
 static ALLOC: common::Counting = common::Counting;
@@ -315,7 +315,27 @@ fuzz_target!(|data: &[u8]| {
                     w.server_listener = l;
                 }
             }
-            _ => {}
+            // An ICMP error about a client connection's 4-tuple (or one
+            // nobody has), to either side, quoting any sequence number.
+            _ => {
+                let err = IcmpError::from_icmpv4(inp.u8(), inp.u8(), inp.u16())
+                    .unwrap_or(IcmpError::SourceQuench);
+                let seq = SeqNum(inp.u32());
+                let pick = inp.u8();
+                let tuple = match w.client_handles.get(usize::from(pick) % 8) {
+                    Some(&h) => w.client.addresses(h).ok(),
+                    None => None,
+                };
+                let (cl, sv) = tuple.unwrap_or((
+                    SocketAddr::new(client_v4(), inp.u16()),
+                    SocketAddr::new(server_v4(), PORT),
+                ));
+                if pick & 0x80 == 0 {
+                    w.client.handle_icmp(w.now, cl, sv, seq, err);
+                } else {
+                    w.server.handle_icmp(w.now, sv, cl, seq, err);
+                }
+            }
         }
         w.collect();
         check(&mut w, base_heap);
