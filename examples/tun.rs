@@ -616,6 +616,9 @@ impl Host {
                 Event::PeerFinished => self.io.say(&format!("{who} peer finished (FIN)")),
                 Event::Readable | Event::Writable => {}
                 Event::Icmp(cause) => self.io.say(&format!("{who} ICMP: {cause:?}")),
+                Event::DeliveryProblem => {
+                    self.io.say(&format!("{who} retransmitting (R1 reached)"))
+                }
                 Event::Closed(r) => {
                     // The last event of a handle (TIME-WAIT, if any, is the
                     // endpoint's now).

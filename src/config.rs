@@ -140,6 +140,11 @@ pub struct Config {
     /// SYNs at 0, 1, 2, 3, 4, 5, 7, 11, ... s). RFC 6298 (5.5) doubles on
     /// every expiry: 0.
     pub syn_linear_timeouts: u32,
+    /// Retransmissions of the same data (or SYN) after which the
+    /// connection reports [`Event::DeliveryProblem`](crate::Event::DeliveryProblem)
+    /// (R1, MUST-20, MUST-22, SHLD-9; at least 3, SHLD-10; Linux's
+    /// `tcp_retries1` = 3). 0: never.
+    pub retries1: u32,
     /// Data retransmissions before giving up (R2, MUST-20/21).
     pub max_retries: u32,
     /// Give up when data stays unacknowledged this long (TCP_USER_TIMEOUT); `None` for R2 only.
@@ -235,6 +240,7 @@ impl Config {
             syn_retries: 6,
             synack_retries: 5,
             syn_linear_timeouts: 4,
+            retries1: 3,
             max_retries: 15,
             user_timeout: None,
             time_wait: Duration::from_secs(60),

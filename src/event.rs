@@ -44,6 +44,12 @@ pub enum Event {
     PeerFinished,
     /// The connection reached CLOSED.
     Closed(CloseReason),
+    /// Data (or our SYN) has now been retransmitted `Config::retries1`
+    /// times without being acknowledged (R1, RFC 9293 §3.8.3: MUST-20's
+    /// "negative advice" to IP, SHLD-9's report to the application). The
+    /// connection keeps trying until R2; a driver may look for another
+    /// route meanwhile. Once per episode: progress starts the count again.
+    DeliveryProblem,
     /// An ICMP error about our segments arrived and the connection goes
     /// on (RFC 9293 §3.9.2.2 SHLD-25: soft errors are made visible; hard
     /// ones after the handshake too, RFC 5927 §5.2).

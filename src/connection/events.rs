@@ -1,7 +1,7 @@
 //! A bounded, inline queue of events: no allocation, and a peer cannot make
 //! it grow (a listener bounced between LISTEN and SYN-RECEIVED for ever
 //! still holds at most [`CAPACITY`] events). Each event is stored as a
-//! one-octet code (there are 138 distinct events), so the queue costs 32
+//! one-octet code (there are 139 distinct events), so the queue costs 32
 //! octets of slots instead of the 64 that `[Event; 32]` takes.
 
 use crate::event::{CloseReason, Event};
@@ -17,7 +17,8 @@ const _: () = assert!(
 
 /// Codes `0..121` are `StateChanged { from, to }` as `from * 11 + to`
 /// (in [`State::ALL`] order); then the four plain events, then `Closed`
-/// with its reason in [`REASONS`] order, then `Icmp` in [`CAUSES`] order.
+/// with its reason in [`REASONS`] order, then `Icmp` in [`CAUSES`] order,
+/// then `DeliveryProblem`.
 const STATES: u8 = State::ALL.len() as u8;
 const CONNECTED: u8 = STATES * STATES;
 const READABLE: u8 = CONNECTED + 1;
@@ -44,7 +45,9 @@ const CAUSES: [IcmpCause; 7] = [
     IcmpCause::TimeExceeded,
     IcmpCause::ParameterProblem,
 ];
-const _: () = assert!(ICMP as usize + CAUSES.len() <= 256, "codes fit a u8");
+/// `DeliveryProblem`, the last code.
+const DELIVERY_PROBLEM: u8 = ICMP + CAUSES.len() as u8;
+const _: () = assert!(DELIVERY_PROBLEM < 255, "codes fit a u8");
 
 #[inline]
 fn state_index(s: State) -> u8 {
@@ -62,6 +65,7 @@ fn encode(e: Event) -> u8 {
         Event::PeerFinished => PEER_FINISHED,
         Event::Closed(r) => CLOSED + r as u8,
         Event::Icmp(c) => ICMP + c as u8,
+        Event::DeliveryProblem => DELIVERY_PROBLEM,
     }
 }
 
@@ -100,6 +104,7 @@ fn decode(c: u8) -> Event {
         READABLE => Event::Readable,
         WRITABLE => Event::Writable,
         PEER_FINISHED => Event::PeerFinished,
+        DELIVERY_PROBLEM => Event::DeliveryProblem,
         _ if c >= ICMP => Event::Icmp(CAUSES[usize::from(c - ICMP) % CAUSES.len()]),
         _ => Event::Closed(REASONS[usize::from(c.wrapping_sub(CLOSED)) % REASONS.len()]),
     }
@@ -181,6 +186,7 @@ mod tests {
         ];
         all.extend(REASONS.iter().map(|&r| Event::Closed(r)));
         all.extend(CAUSES.iter().map(|&c| Event::Icmp(c)));
+        all.push(Event::DeliveryProblem);
         for from in State::ALL {
             for to in State::ALL {
                 all.push(Event::StateChanged { from, to });
@@ -192,7 +198,7 @@ mod tests {
             assert!(codes.insert(c), "{e:?} shares code {c}");
             assert_eq!(decode(c), e);
         }
-        assert_eq!(codes.len(), 138);
+        assert_eq!(codes.len(), 139);
         for (i, s) in State::ALL.into_iter().enumerate() {
             assert_eq!(usize::from(state_index(s)), i);
         }

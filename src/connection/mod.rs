@@ -1023,6 +1023,14 @@ impl Connection {
         }
     }
 
+    /// R1 (RFC 9293 §3.8.3, MUST-20/22, SHLD-9): the retransmission just
+    /// counted is the `retries1`-th of this data (or SYN) — report it once.
+    fn check_r1(&mut self) {
+        if self.cfg.retries1 != 0 && self.cold.retries == self.cfg.retries1 {
+            self.push_event(Event::DeliveryProblem);
+        }
+    }
+
     fn on_retransmit_timeout(&mut self, now: Instant) {
         self.cold.make().rare.rto_expirations += 1;
         self.set_syn_rtt_probe(None); // Karn: no sample from a retransmitted segment.
@@ -1052,6 +1060,7 @@ impl Connection {
                 return;
             }
             self.cold.make().retries += 1;
+            self.check_r1();
             if self.cold.retries > linear {
                 self.rtt.back_off();
             }
@@ -1074,6 +1083,7 @@ impl Connection {
             return;
         }
         self.cold.make().retries += 1;
+        self.check_r1();
         self.rtt.back_off();
         let flight = self.flight_size();
         let mss = self.snd_mss;

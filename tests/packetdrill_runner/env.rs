@@ -86,6 +86,7 @@ impl World {
             "tcp_window_scaling" => c.window_scale = n()? != 0,
             "tcp_syn_retries" => c.syn_retries = n()? as u32,
             "tcp_synack_retries" => c.synack_retries = n()? as u32,
+            "tcp_retries1" => c.retries1 = n()? as u32,
             "tcp_retries2" => c.max_retries = n()? as u32,
             "tcp_rfc1337" => c.rfc1337 = n()? != 0,
             "tcp_ecn" => {
