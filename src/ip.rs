@@ -343,6 +343,16 @@ fn too_big_sane(error: IcmpError, quoted_len: u32) -> Option<()> {
     }
 }
 
+/// Whether `a` can be one end of a TCP connection: not multicast, not
+/// the IPv4 limited broadcast, not unspecified (RFC 9293 §3.9.1.1 MUST-46,
+/// §3.9.2.3 MUST-57 and MUST-63: TCP is unicast only). Subnet-directed
+/// broadcast addresses depend on the interface's prefix, which only the
+/// caller knows.
+pub fn is_unicast(a: IpAddr) -> bool {
+    let v4_broadcast = matches!(a, IpAddr::V4(v) if v.is_broadcast());
+    !a.is_multicast() && !a.is_unspecified() && !v4_broadcast
+}
+
 /// The addresses of a segment from `src` to `dst` as its checksum
 /// pseudo-header covers them (e.g. a [`parse`]d packet's); `None` when the
 /// two are of different families.

@@ -116,6 +116,7 @@ use crate::config::{Config, ConfigError};
 use crate::connection::Connection;
 use crate::event::{CloseReason, Error, Event};
 use crate::icmp::IcmpError;
+use crate::ip;
 use crate::listen::{self, ListenAction};
 use crate::seq::SeqNum;
 use crate::state::State;
@@ -179,6 +180,10 @@ pub enum EndpointError {
     /// Local and remote addresses are of different families.
     #[error("local and remote address families differ")]
     AddressFamilyMismatch,
+    /// An address TCP cannot use: multicast, broadcast, or (as the remote
+    /// end) unspecified (MUST-46).
+    #[error("not a unicast address")]
+    NotUnicast,
     /// A bad configuration.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
@@ -255,6 +260,9 @@ pub struct EndpointStats {
     pub malformed: u64,
     /// Segments whose source and destination families differ.
     pub wrong_family: u64,
+    /// Segments to or from a multicast, broadcast or unspecified address,
+    /// dropped silently (MUST-57, MUST-63).
+    pub not_unicast: u64,
     /// RSTs sent for segments with no connection (§3.10.7.1).
     pub resets_sent: u64,
     /// Replies (RSTs, TIME-WAIT ACKs) suppressed by `reply_rate_limit`.
@@ -516,6 +524,10 @@ impl Endpoint {
         port: u16,
         backlog: usize,
     ) -> Result<ListenerHandle, EndpointError> {
+        if addr.is_some_and(|a| a.is_multicast() || matches!(a, IpAddr::V4(v) if v.is_broadcast()))
+        {
+            return Err(EndpointError::NotUnicast);
+        }
         if self
             .listeners
             .iter()
@@ -629,6 +641,11 @@ impl Endpoint {
         self.settle_dirty();
         if local.is_ipv4() != remote.is_ipv4() {
             return Err(EndpointError::AddressFamilyMismatch);
+        }
+        // MUST-46: no OPEN to broadcast or multicast; from an unspecified
+        // local address neither (the caller picks the source, MUST-44).
+        if !ip::is_unicast(remote.ip()) || !ip::is_unicast(local.ip()) {
+            return Err(EndpointError::NotUnicast);
         }
         if self.conn_count >= self.cfg.max_connections {
             return Err(EndpointError::TooManyConnections);
@@ -832,6 +849,12 @@ impl Endpoint {
     pub fn handle_segment(&mut self, now: Instant, src: IpAddr, dst: IpAddr, seg: Segment) {
         self.stats.segments_in += 1;
         self.settle_dirty();
+        // MUST-57, MUST-63: a segment to or from a multicast, broadcast or
+        // unspecified address is dropped without a word (no RST either).
+        if !ip::is_unicast(src) || !ip::is_unicast(dst) {
+            self.stats.not_unicast += 1;
+            return;
+        }
         let local = SocketAddr::new(dst, seg.dst_port);
         let remote = SocketAddr::new(src, seg.src_port);
         let Some(tuple) = FourTuple::new(local, remote) else {
