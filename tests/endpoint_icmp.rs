@@ -6,7 +6,7 @@
 //! connection, a half-open entry, TIME-WAIT, a cookie or no one, and what
 //! the endpoint does with a connection the error closed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, SynCookies, Transmit};
 use tcp_proto::ip::{self, IcmpInIp};
@@ -15,34 +15,8 @@ use tcp_proto::{
     ChecksumMode, CloseReason, Event, Flags, IcmpCause, IcmpError, Instant, Segment, SeqNum, State,
 };
 
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn pump(now: Instant, a: &mut Endpoint, b: &mut Endpoint) -> Vec<(bool, Segment)> {
-    let mut moved = Vec::new();
-    for _ in 0..100_000 {
-        let mut any = false;
-        while let Some(t) = a.poll_transmit(now) {
-            moved.push((true, t.segment.clone()));
-            b.handle_segment(now, t.src, t.dst, t.segment);
-            any = true;
-        }
-        while let Some(t) = b.poll_transmit(now) {
-            moved.push((false, t.segment.clone()));
-            a.handle_segment(now, t.src, t.dst, t.segment);
-            any = true;
-        }
-        if !any {
-            return moved;
-        }
-    }
-    panic!("pump did not settle");
-}
-
-fn events(e: &mut Endpoint) -> Vec<(ConnectionHandle, Event)> {
-    std::iter::from_fn(|| e.poll_event()).collect()
-}
+mod endpoints;
+use endpoints::{events, pump, sa};
 
 /// The IP packet a `Transmit` goes out as.
 fn ip_packet(t: &Transmit) -> Vec<u8> {
