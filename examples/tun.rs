@@ -69,7 +69,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use tcp_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, ListenerHandle};
 use tcp_proto::plot::Tsg;
-use tcp_proto::{CloseReason, Event, Instant, State, ip, pcap};
+use tcp_proto::{CloseReason, Ecn, Event, Instant, State, ip, pcap};
 
 const KERNEL_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const OURS_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -482,7 +482,8 @@ impl Io {
             };
             let pair = e.ip_pair();
             let at = IP_ROOM - ip::header_len(&pair);
-            ip::write_header(&mut tx[at..], &pair, e.len);
+            // ECN, DSCP and TTL as the connection chose them.
+            ip::write_header_with(&mut tx[at..], &pair, e.len, ep.transmit_ip());
             let pkt = &tx[at..IP_ROOM + e.len];
             if self.clean {
                 if let Err(err) = self.write(now, pkt) {
@@ -519,7 +520,7 @@ impl Io {
             self.record(now, &pkt)?;
             if let Some(t) = ip::parse(&pkt) {
                 self.inbound
-                    .push(now, Inbound::Tcp(t.src, t.dst, pkt.slice(t.tcp)));
+                    .push(now, Inbound::Tcp(t.src, t.dst, t.ecn, pkt.slice(t.tcp)));
             } else if let Some(m) = ip::parse_icmp(&pkt) {
                 // A router (or the peer) about a segment we sent: Packet
                 // Too Big lowers the MSS, an unreachable destination ends
@@ -537,8 +538,9 @@ impl Io {
 /// A packet read from the device, on its way to the endpoint.
 #[derive(Clone)]
 enum Inbound {
-    /// A TCP segment (header and payload) from `src` to `dst`.
-    Tcp(IpAddr, IpAddr, Bytes),
+    /// A TCP segment (header and payload) from `src` to `dst`, with the
+    /// ECN field of its IP header.
+    Tcp(IpAddr, IpAddr, Ecn, Bytes),
     /// An ICMP or ICMPv6 error about a segment we sent.
     Icmp(ip::IcmpInIp),
 }
@@ -861,8 +863,8 @@ impl Host {
         while let Some(p) = self.io.inbound.pop_ready(now) {
             match p {
                 // A bad checksum or header is counted by the endpoint.
-                Inbound::Tcp(src, dst, tcp) => {
-                    let _ = self.ep.handle_packet(now, src, dst, &tcp);
+                Inbound::Tcp(src, dst, ecn, tcp) => {
+                    let _ = self.ep.handle_packet_ecn(now, src, dst, &tcp, ecn);
                 }
                 Inbound::Icmp(m) => {
                     self.io.say(&format!(

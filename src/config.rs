@@ -83,6 +83,14 @@ pub struct Config {
     /// caller carries the IP bits: [`Connection::handle_segment_ecn`](crate::Connection::handle_segment_ecn)
     /// in, [`Connection::transmit_ecn`](crate::Connection::transmit_ecn) out.
     pub ecn: EcnMode,
+    /// The DSCP for the IP headers of this connection's segments (RFC 2474;
+    /// 0..=63, MUST-48): carried to the caller with each segment
+    /// ([`Connection::transmit_ip`](crate::Connection::transmit_ip)), as
+    /// Linux's `IP_TOS` / `IPV6_TCLASS` less the ECN bits.
+    pub dscp: u8,
+    /// The IPv4 TTL / IPv6 hop limit for this connection's segments
+    /// (MUST-49; 64 as Linux's `ip_default_ttl`). At least 1.
+    pub hop_limit: u8,
     /// RACK-TLP loss detection (RFC 8985): losses by time rather than by
     /// three duplicates, lost retransmissions found, tail loss probes.
     /// Needs `sack` (and a peer that permits it).
@@ -220,6 +228,8 @@ impl Config {
             ts_offset: 0,
             sack: true,
             ecn: EcnMode::Accept,
+            dscp: 0,
+            hop_limit: 64,
             rack: true,
             initial_window: 10,
             slow_start_after_idle: true,
@@ -313,6 +323,9 @@ impl Config {
         }
         if self.initial_window == 0 {
             return Err(ConfigError::ZeroInitialWindow);
+        }
+        if self.dscp > 63 || self.hop_limit == 0 {
+            return Err(ConfigError::BadIpField);
         }
         if let Some(d) = self.delayed_ack {
             // MUST-40: an ACK is never delayed by 0.5 s or more.
@@ -474,6 +487,9 @@ pub enum ConfigError {
     /// empty ephemeral port range, or a pressure threshold outside 1–100 %.
     #[error("an endpoint limit is out of range")]
     BadLimit,
+    /// A DSCP above 63 or a hop limit of zero.
+    #[error("dscp must be at most 63 and hop_limit at least 1")]
+    BadIpField,
     /// [`Connection::accept`](crate::Connection::accept) was given a segment
     /// that is not an acceptable SYN.
     #[error("the segment given to accept is not a SYN without ACK or RST")]

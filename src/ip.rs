@@ -39,7 +39,7 @@ use core::ops::Range;
 
 use crate::icmp::IcmpError;
 use crate::seq::SeqNum;
-use crate::wire::{IpPair, checksum};
+use crate::wire::{Ecn, IpPair, checksum};
 
 /// The longest header [`write_header`] writes (IPv6: 40 octets).
 pub const MAX_HEADER_LEN: usize = 40;
@@ -60,6 +60,40 @@ const QUOTED_TCP_LEN: usize = 8;
 /// The TTL (IPv4) and hop limit (IPv6) of the headers [`write_header`] writes.
 pub const TTL: u8 = 64;
 
+/// The IP header fields TCP chooses for a segment it sends, besides the
+/// addresses: the ECN codepoint ([`Connection::transmit_ecn`]), the DSCP
+/// and the TTL / hop limit (`Config::dscp`, `Config::hop_limit`; MUST-48,
+/// MUST-49).
+///
+/// [`Connection::transmit_ecn`]: crate::Connection::transmit_ecn
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct IpFields {
+    /// ECN codepoint (the low two bits of IPv4's TOS / IPv6's traffic class).
+    pub ecn: Ecn,
+    /// Differentiated Services codepoint, 0..=63 (the high six bits).
+    pub dscp: u8,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub hop_limit: u8,
+}
+
+impl Default for IpFields {
+    /// Not-ECT, DSCP 0 (best effort), [`TTL`].
+    fn default() -> IpFields {
+        IpFields {
+            ecn: Ecn::NotEct,
+            dscp: 0,
+            hop_limit: TTL,
+        }
+    }
+}
+
+impl IpFields {
+    /// The TOS / traffic-class octet: DSCP then ECN (RFC 2474, RFC 3168).
+    pub fn tos(self) -> u8 {
+        ((self.dscp & 0x3f) << 2) | self.ecn.bits()
+    }
+}
+
 /// The TCP segment of an IP packet, as found by [`parse`].
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TcpInIp {
@@ -67,6 +101,9 @@ pub struct TcpInIp {
     pub src: IpAddr,
     /// The packet's destination address.
     pub dst: IpAddr,
+    /// The ECN field of the packet (for
+    /// [`Connection::handle_segment_ecn`](crate::Connection::handle_segment_ecn)).
+    pub ecn: Ecn,
     /// Where the TCP octets (header and payload) are in the packet; any
     /// link padding after the IP length is left out.
     pub tcp: Range<usize>,
@@ -96,6 +133,7 @@ pub fn parse(pkt: &[u8]) -> Option<TcpInIp> {
             Some(TcpInIp {
                 src: src.into(),
                 dst: dst.into(),
+                ecn: Ecn::from_bits(pkt[1]),
                 tcp: ihl..total,
             })
         }
@@ -106,9 +144,12 @@ pub fn parse(pkt: &[u8]) -> Option<TcpInIp> {
             }
             let src: [u8; 16] = pkt[8..24].try_into().ok()?;
             let dst: [u8; 16] = pkt[24..40].try_into().ok()?;
+            // Traffic class: the low nibble of octet 0 and the high of octet 1.
+            let tclass = (pkt[0] << 4) | (pkt[1] >> 4);
             Some(TcpInIp {
                 src: src.into(),
                 dst: dst.into(),
+                ecn: Ecn::from_bits(tclass),
                 tcp: IPV6_HEADER_LEN..IPV6_HEADER_LEN + len,
             })
         }
@@ -382,7 +423,8 @@ pub fn header_len(addrs: &IpPair) -> usize {
 /// Writes, at the start of `out`, the header of a packet carrying
 /// `tcp_len` TCP octets from `addrs`' source to its destination: IPv4
 /// (20 octets, DF, TTL 64, header checksum computed) or IPv6 (40 octets,
-/// hop limit 64, no extension headers). Returns the header's length.
+/// hop limit 64, no extension headers), Not-ECT, DSCP 0. Returns the
+/// header's length. [`write_header_with`] sets those fields.
 ///
 /// A length too large for the header's field saturates (such a packet is
 /// malformed; a capture may still record it).
@@ -392,15 +434,34 @@ pub fn header_len(addrs: &IpPair) -> usize {
 /// When `out` is shorter than [`header_len`] — a caller's bug, never
 /// the peer's input.
 pub fn write_header(out: &mut [u8], addrs: &IpPair, tcp_len: usize) -> usize {
+    write_header_with(out, addrs, tcp_len, IpFields::default())
+}
+
+/// [`write_header`] with the ECN codepoint, DSCP and TTL / hop limit of
+/// `fields` (what [`Connection::transmit_ip`](crate::Connection::transmit_ip)
+/// or the `Endpoint`'s transmit gives for the segment).
+///
+/// # Panics
+///
+/// When `out` is shorter than [`header_len`].
+pub fn write_header_with(
+    out: &mut [u8],
+    addrs: &IpPair,
+    tcp_len: usize,
+    fields: IpFields,
+) -> usize {
+    let tos = fields.tos();
+    let ttl = fields.hop_limit;
     match addrs {
         IpPair::V4 { src, dst } => {
             let total = u16::try_from(IPV4_HEADER_LEN + tcp_len).unwrap_or(u16::MAX);
             let h = &mut out[..IPV4_HEADER_LEN];
             h.fill(0);
             h[0] = 0x45; // version 4, IHL 5
+            h[1] = tos;
             h[2..4].copy_from_slice(&total.to_be_bytes());
             h[6] = 0x40; // DF
-            h[8] = TTL;
+            h[8] = ttl;
             h[9] = PROTO_TCP;
             h[12..16].copy_from_slice(src);
             h[16..20].copy_from_slice(dst);
@@ -411,11 +472,11 @@ pub fn write_header(out: &mut [u8], addrs: &IpPair, tcp_len: usize) -> usize {
         IpPair::V6 { src, dst } => {
             let payload = u16::try_from(tcp_len).unwrap_or(u16::MAX);
             let h = &mut out[..IPV6_HEADER_LEN];
-            // Version 6, traffic class 0, flow label 0.
-            h[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+            // Version 6, the traffic class, flow label 0.
+            h[..4].copy_from_slice(&[0x60 | (tos >> 4), tos << 4, 0, 0]);
             h[4..6].copy_from_slice(&payload.to_be_bytes());
             h[6] = PROTO_TCP;
-            h[7] = TTL;
+            h[7] = ttl;
             h[8..24].copy_from_slice(src);
             h[24..40].copy_from_slice(dst);
             IPV6_HEADER_LEN
@@ -436,6 +497,44 @@ mod tests {
         src: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         dst: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
     };
+
+    #[test]
+    fn ecn_dscp_and_hop_limit_are_written_and_the_ecn_field_read_back() {
+        for (addrs, v6) in [(V4, false), (V6, true)] {
+            for ecn in [Ecn::NotEct, Ecn::Ect0, Ecn::Ect1, Ecn::Ce] {
+                let f = IpFields {
+                    ecn,
+                    dscp: 46, // EF
+                    hop_limit: 7,
+                };
+                let mut p = vec![0u8; header_len(&addrs) + 20];
+                write_header_with(&mut p, &addrs, 20, f);
+                let (tos, ttl) = if v6 {
+                    ((p[0] << 4) | (p[1] >> 4), p[7])
+                } else {
+                    (p[1], p[8])
+                };
+                assert_eq!(tos, (46 << 2) | ecn.bits(), "{addrs:?} {ecn:?}");
+                assert_eq!(ttl, 7);
+                if v6 {
+                    assert_eq!(p[0] >> 4, 6, "version kept");
+                    assert_eq!(p[1] & 0x0f, 0, "flow label 0");
+                } else {
+                    assert_eq!(checksum(0, &p[..20]), 0, "header checksum covers the TOS");
+                }
+                // A TCP header of zeros: parse finds it and reads the field.
+                let t = parse(&p).expect("parses");
+                assert_eq!(t.ecn, ecn);
+            }
+        }
+        // The default: Not-ECT, DSCP 0, TTL 64, as write_header.
+        let mut a = vec![0u8; 40];
+        let mut b = vec![0u8; 40];
+        write_header(&mut a, &V4, 20);
+        write_header_with(&mut b, &V4, 20, IpFields::default());
+        assert_eq!(a, b);
+        assert_eq!((a[1], a[8]), (0, TTL));
+    }
 
     fn packet(addrs: &IpPair, tcp_len: usize) -> alloc::vec::Vec<u8> {
         let mut p = vec![0xa5; header_len(addrs) + tcp_len];

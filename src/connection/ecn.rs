@@ -93,6 +93,18 @@ impl Connection {
         self.ecn.outgoing
     }
 
+    /// Every IP header field for the segment last returned by
+    /// [`poll_transmit`](Self::poll_transmit): [`transmit_ecn`](Self::transmit_ecn),
+    /// `Config::dscp` (MUST-48) and `Config::hop_limit` (MUST-49); for
+    /// [`ip::write_header_with`](crate::ip::write_header_with).
+    pub fn transmit_ip(&self) -> crate::ip::IpFields {
+        crate::ip::IpFields {
+            ecn: self.ecn.outgoing,
+            dscp: self.cfg.dscp,
+            hop_limit: self.cfg.hop_limit,
+        }
+    }
+
     /// [`poll_transmit`](Self::poll_transmit) with the ECN codepoint for
     /// the segment's IP header.
     pub fn poll_transmit_ecn(&mut self, now: Instant) -> Option<(Segment, Ecn)> {

@@ -59,6 +59,20 @@ impl Connection {
         }
     }
 
+    /// `IP_TOS` / `IPV6_TCLASS` less ECN: the DSCP of this connection's
+    /// segments from now on (MUST-48, SHLD-21: also mid-connection), masked
+    /// to its six bits. It reaches IP through
+    /// [`transmit_ip`](Self::transmit_ip) unchanged (SHLD-22).
+    pub fn set_dscp(&mut self, dscp: u8) {
+        self.config_mut().dscp = dscp & 0x3f;
+    }
+
+    /// `IP_TTL` / `IPV6_UNICAST_HOPS`: the TTL / hop limit of this
+    /// connection's segments from now on (MUST-49); 0 is taken as 1.
+    pub fn set_hop_limit(&mut self, hop_limit: u8) {
+        self.config_mut().hop_limit = hop_limit.max(1);
+    }
+
     /// `SO_SNDBUF`: the send buffer's size in octets (queued plus
     /// unacknowledged). Shrinking never drops queued data; it only stops
     /// new data until the queue drains below the new size.

@@ -39,7 +39,7 @@
 //!   and destination address), [`Endpoint::handle_packet`] (raw TCP octets,
 //!   checksum verified), [`Endpoint::handle_icmp`] (an ICMP or ICMPv6
 //!   error about a segment we sent, e.g. from
-//!   [`ip::parse_icmp`](crate::ip::parse_icmp)), [`Endpoint::handle_timeout`].
+//!   [`ip::parse_icmp`]), [`Endpoint::handle_timeout`].
 //! - Output: [`Endpoint::poll_transmit`] (a [`Transmit`]: addresses and
 //!   segment) or [`Endpoint::poll_transmit_into`] (encoded with its checksum
 //!   into the caller's buffer, no allocation), [`Endpoint::poll_timeout`],
@@ -116,7 +116,7 @@ use crate::config::{Config, ConfigError};
 use crate::connection::Connection;
 use crate::event::{CloseReason, Error, Event};
 use crate::icmp::IcmpError;
-use crate::ip;
+use crate::ip::{self, IpFields};
 use crate::listen::{self, ListenAction};
 use crate::seq::SeqNum;
 use crate::state::State;
@@ -223,7 +223,7 @@ pub struct Encoded {
 
 impl Encoded {
     /// The addresses as the checksum pseudo-header and
-    /// [`ip::write_header`](crate::ip::write_header) want them.
+    /// [`ip::write_header`] want them.
     pub fn ip_pair(&self) -> IpPair {
         ip_pair(self.src, self.dst)
     }
@@ -399,8 +399,8 @@ pub struct Endpoint {
     port_counter: u32,
     /// The IP ECN field of the segment being handled (RFC 3168).
     incoming_ecn: Ecn,
-    /// The IP ECN field for the segment last given out.
-    outgoing_ecn: Ecn,
+    /// The IP header fields for the segment last given out.
+    outgoing_ip: IpFields,
     stats: EndpointStats,
 }
 
@@ -447,7 +447,7 @@ impl Endpoint {
             buffered: 0,
             port_counter: 0,
             incoming_ecn: Ecn::NotEct,
-            outgoing_ecn: Ecn::NotEct,
+            outgoing_ip: IpFields::default(),
             stats: EndpointStats::default(),
         })
     }
@@ -805,9 +805,22 @@ impl Endpoint {
         dst: IpAddr,
         packet: &Bytes,
     ) -> Result<(), WireError> {
+        self.handle_packet_ecn(now, src, dst, packet, Ecn::NotEct)
+    }
+
+    /// [`handle_packet`](Self::handle_packet) for a packet whose IP header
+    /// carried the ECN codepoint `ecn` ([`ip::parse`] reads it).
+    pub fn handle_packet_ecn(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        packet: &Bytes,
+        ecn: Ecn,
+    ) -> Result<(), WireError> {
         match Segment::decode(packet, &ip_pair(src, dst), ChecksumMode::Verify) {
             Ok(seg) => {
-                self.handle_segment(now, src, dst, seg);
+                self.handle_segment_ecn(now, src, dst, seg, ecn);
                 Ok(())
             }
             Err(e) => {
@@ -839,7 +852,18 @@ impl Endpoint {
     /// [`Connection::transmit_ecn`]): ECT(0) on new data of connections
     /// that negotiated ECN, Not-ECT on everything else.
     pub fn transmit_ecn(&self) -> Ecn {
-        self.outgoing_ecn
+        self.outgoing_ip.ecn
+    }
+
+    /// All the IP header fields for the segment last returned by
+    /// [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_transmit_into`](Self::poll_transmit_into), for
+    /// [`ip::write_header_with`]: its connection's
+    /// [`Connection::transmit_ip`]; for the endpoint's own replies (RSTs,
+    /// SYN-ACKs, TIME-WAIT ACKs) the connection configuration's DSCP and
+    /// hop limit, Not-ECT.
+    pub fn transmit_ip(&self) -> IpFields {
+        self.outgoing_ip
     }
 
     /// Handles one segment that arrived from `src` to `dst` (one of our
@@ -874,7 +898,7 @@ impl Endpoint {
     /// An ICMP or ICMPv6 error about a segment this endpoint sent from
     /// `local` to `remote` (the addresses and ports the message quotes:
     /// ours first), with the quoted sequence number `seq` (RFC 9293
-    /// §3.9.2.2, MUST-54). [`ip::parse_icmp`](crate::ip::parse_icmp) finds
+    /// §3.9.2.2, MUST-54). [`ip::parse_icmp`] finds
     /// all of them in a raw packet.
     ///
     /// - A connection gets it through [`Connection::handle_icmp`], which
@@ -1329,7 +1353,11 @@ impl Endpoint {
     /// TIME-WAIT ACKs) or from any connection with something due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.settle_dirty();
-        self.outgoing_ecn = Ecn::NotEct;
+        self.outgoing_ip = IpFields {
+            ecn: Ecn::NotEct,
+            dscp: self.cfg.connection.dscp,
+            hop_limit: self.cfg.connection.hop_limit,
+        };
         if let Some(t) = self.replies.pop_front() {
             self.stats.segments_out += 1;
             return Some(t);
@@ -1342,7 +1370,7 @@ impl Endpoint {
             {
                 // Sending arms timers (RTO): register at once.
                 register_timer(&mut self.timers, &mut s.timer, c, iu);
-                self.outgoing_ecn = c.transmit_ecn();
+                self.outgoing_ip = c.transmit_ip();
                 self.stats.segments_out += 1;
                 let (src, dst) = (s.tuple.local().ip(), s.tuple.remote().ip());
                 return Some(Transmit { src, dst, segment });

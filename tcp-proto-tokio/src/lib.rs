@@ -171,7 +171,7 @@ impl State {
             let Ok(e) = r else { continue }; // counted by the endpoint; TCP resends
             let pair = e.ip_pair();
             let at = IP_ROOM - ip::header_len(&pair);
-            ip::write_header(&mut tx[at..], &pair, e.len);
+            ip::write_header_with(&mut tx[at..], &pair, e.len, self.ep.transmit_ip());
             // A full device queue loses the packet, like a full link: TCP resends.
             let _ = dev.try_send(&tx[at..IP_ROOM + e.len]);
         }
@@ -476,7 +476,8 @@ async fn drive(shared: Arc<Shared>, dev: AsyncDevice, mtu: usize) {
 fn input(ep: &mut Endpoint, now: Instant, rx: &mut BytesMut) {
     let pkt = rx.split().freeze();
     if let Some(t) = ip::parse(&pkt) {
-        let _ = ep.handle_packet(now, t.src, t.dst, &pkt.slice(t.tcp)); // bad checksum: counted
+        // A bad checksum is counted by the endpoint.
+        let _ = ep.handle_packet_ecn(now, t.src, t.dst, &pkt.slice(t.tcp), t.ecn);
     } else if let Some(m) = ip::parse_icmp(&pkt) {
         ep.handle_icmp(now, m.local(), m.remote(), m.seq, m.error);
     }
