@@ -48,6 +48,15 @@ fn client_v6() -> IpAddr {
 /// A spoofed source: 198.51.100.0/24 or 2001:db8:1::/48, by the fuzzer.
 fn spoofed(inp: &mut Input) -> (IpAddr, IpAddr) {
     let b = inp.u8();
+    if b == 0xff {
+        // Now and then an address TCP never answers (MUST-57, MUST-63).
+        return match inp.u8() % 4 {
+            0 => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), server_v4()),
+            1 => (IpAddr::V4(Ipv4Addr::new(224, 0, 0, 1)), server_v4()),
+            2 => (IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)), server_v6()),
+            _ => (IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), IpAddr::V4(Ipv4Addr::BROADCAST)),
+        };
+    }
     if b & 1 == 0 {
         (IpAddr::V4(Ipv4Addr::new(198, 51, 100, b)), server_v4())
     } else {
