@@ -10,17 +10,10 @@ use tcp_proto::wire::Timestamps;
 use tcp_proto::{Event, Flags, Instant, Segment, SeqNum, State};
 
 mod endpoints;
-use endpoints::{events, pump, sa};
+use endpoints::{events, pair, pump, sa};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn pair(cfg: EndpointConfig) -> (Endpoint, Endpoint) {
-    (
-        Endpoint::new(cfg, [1; 16]).unwrap(),
-        Endpoint::new(cfg, [2; 16]).unwrap(),
-    )
 }
 
 #[test]
@@ -462,21 +455,11 @@ fn cookies_take_over_when_the_syn_queue_is_full() {
 }
 
 /// A connection from `a` (client, active closer) to `b`, closed both ways:
-/// `a` holds a compact TIME-WAIT entry. Returns the client's port and the
-/// last segment `b` sent (its FIN's ACK... the FIN itself is returned).
+/// `a` holds a compact TIME-WAIT entry. Returns the endpoints, the FIN `b`
+/// sent and the time.
 fn into_time_wait(cfg: EndpointConfig) -> (Endpoint, Endpoint, Segment, Instant) {
-    let (mut a, mut b) = pair(cfg);
     let now = Instant::from_secs(50);
-    let l = b.listen(None, 80, 8).unwrap();
-    let c = a
-        .connect(now, sa("192.0.2.1:4000"), sa("192.0.2.2:80"))
-        .unwrap();
-    pump(now, &mut a, &mut b);
-    let s = b.accept(l).unwrap();
-    a.close(now, c).unwrap();
-    pump(now, &mut a, &mut b);
-    b.close(now, s).unwrap();
-    let moved = pump(now, &mut a, &mut b);
+    let (a, b, moved) = endpoints::into_time_wait(cfg, now);
     let fin = moved
         .iter()
         .rev()
@@ -484,7 +467,6 @@ fn into_time_wait(cfg: EndpointConfig) -> (Endpoint, Endpoint, Segment, Instant)
         .unwrap()
         .1
         .clone();
-    assert_eq!(a.counts().time_wait, 1);
     assert_eq!(a.counts().connections, 0);
     (a, b, fin, now)
 }

@@ -255,20 +255,8 @@ fn a_syn_cookie_leaves_nothing_for_an_error_to_end() {
 
 #[test]
 fn time_wait_ignores_icmp() {
-    let mut a = Endpoint::new(EndpointConfig::default(), [1; 16]).unwrap();
-    let mut b = Endpoint::new(EndpointConfig::default(), [2; 16]).unwrap();
     let now = Instant::from_secs(1);
-    let l = b.listen(None, 80, 8).unwrap();
-    let c = a
-        .connect(now, sa("192.0.2.1:4000"), sa("192.0.2.2:80"))
-        .unwrap();
-    pump(now, &mut a, &mut b);
-    let s = b.accept(l).unwrap();
-    a.close(now, c).unwrap();
-    pump(now, &mut a, &mut b);
-    b.close(now, s).unwrap();
-    let moved = pump(now, &mut a, &mut b);
-    assert_eq!(a.counts().time_wait, 1);
+    let (mut a, _b, moved) = endpoints::into_time_wait(EndpointConfig::default(), now);
     let last_ack = moved.iter().rev().find(|(ab, _)| *ab).unwrap().1.clone();
     let t = Transmit {
         src: "192.0.2.1".parse().unwrap(),
