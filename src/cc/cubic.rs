@@ -5,7 +5,9 @@
 //! With C = 0.4 segments/s³, the curve in octets is
 //! `W(t) = W_max ± SMSS·|t − K|³ / 2.5·10¹⁸` for `t`, `K` in µs.
 
-use super::hystart::{HyStart, HyStartMode, HyStartPhase, L_NON_PACED};
+use super::hystart::{
+    HyStart, HyStartMode, HyStartPhase, L_NON_PACED, LINUX_LOW_WINDOW, LinuxDelay, linux_delay_rise,
+};
 use super::{AckInfo, AckSample, CongestionControl, recovery};
 use crate::time::Instant;
 
@@ -43,6 +45,8 @@ const EST_REM_HI: u8 = 0x1f;
 const FAST_CONVERGED: u8 = 0x20;
 /// In `Cubic::bits`: the curve starts at its plateau (K = 0).
 const CONVEX: u8 = 0x40;
+/// In `Cubic::bits`: fast recovery in progress (cwnd inflated).
+const IN_RECOVERY: u8 = 0x80;
 
 /// CUBIC congestion control (RFC 9438), with HyStart++ (RFC 9406) in the
 /// initial slow start and the fast recovery of RFC 6582.
@@ -71,7 +75,7 @@ pub struct Cubic {
     /// 17·cwnd < 2³⁷, kept as these low 32 bits and the 5 bits of
     /// [`EST_REM_HI`] in `bits`.
     est_rem_lo: u32,
-    /// [`EST_REM_HI`], [`FAST_CONVERGED`], [`CONVEX`].
+    /// [`EST_REM_HI`], [`FAST_CONVERGED`], [`CONVEX`], [`IN_RECOVERY`].
     bits: u8,
     /// The remainder of the division in cwnd's growth: below cwnd, so u32.
     inc_rem: u32,
@@ -82,19 +86,21 @@ pub struct Cubic {
     /// when there is none. (`now` never goes backwards, so the epoch is
     /// never after `last_active`.)
     epoch_age: u32,
-    /// Fast recovery in progress (cwnd inflated).
-    in_recovery: bool,
     /// How HyStart detects a rise (kept after HyStart++ ended: Linux's
     /// avoidance floor depends on it).
     mode: HyStartMode,
     /// Most SMSS one ACK adds in slow start (RFC 9406's L); 0: no limit.
-    ss_limit: u32,
+    /// 16 bits (a larger limit counts as 65,535 segments per ACK): the
+    /// octets saved make room for HyStart re-armed next to the undo state.
+    ss_limit: u16,
     memory: Memory,
 }
 
 /// What the controller remembers besides its window: HyStart++ during the
 /// initial slow start, then after a loss reduction the state from before
-/// it, for an undo (RFC 9438 §4.9). The first reduction ends HyStart++.
+/// it, for an undo (RFC 9438 §4.9). The first reduction ends HyStart++;
+/// with Linux's detection a timeout re-arms it next to the undo state
+/// (`UndoRearmed`), as Linux's CUBIC does.
 #[derive(Clone, Copy, Debug)]
 enum Memory {
     /// The initial slow start, HyStart++ at work.
@@ -106,6 +112,28 @@ enum Memory {
         ssthresh: u32,
         cwnd_prior: u32,
         fast_converged: bool,
+    },
+    /// `Undo` and, with [`HyStartMode::Linux`], the delay detection
+    /// re-armed by a retransmission timeout for the slow start that
+    /// follows it ([`LinuxDelay`], flattened: 20 octets with the tag,
+    /// where a nested struct would take 24).
+    ///
+    /// Linux's CUBIC on entering TCP_CA_Loss (`cubictcp_state` →
+    /// `bictcp_reset`, `bictcp_hystart_reset`) clears `found`, the base
+    /// RTT `delay_min` and the round; `cubictcp_acked` then runs
+    /// `hystart_update` in every slow start (`tcp_in_slow_start`) until
+    /// it fires again. The undo state (Linux's `prior_cwnd` and
+    /// `prior_ssthresh`, kept in `tcp_sock`) lives on beside it.
+    UndoRearmed {
+        ssthresh: u32,
+        cwnd_prior: u32,
+        fast_converged: bool,
+        /// [`LinuxDelay::base`].
+        base: u32,
+        /// [`LinuxDelay::round_min`].
+        round_min: u32,
+        /// [`LinuxDelay::samples`].
+        samples: u8,
     },
     /// Neither.
     Nothing,
@@ -126,9 +154,8 @@ impl Cubic {
             inc_rem: 0,
             last_active: Instant::ZERO,
             epoch_age: NO_EPOCH,
-            in_recovery: false,
             mode: HyStartMode::Rfc9406,
-            ss_limit: L_NON_PACED,
+            ss_limit: L_NON_PACED as u16,
             memory: Memory::HyStart(HyStart::new()),
         }
     }
@@ -136,13 +163,18 @@ impl Cubic {
     /// Sets the slow-start growth limit per ACK in segments (RFC 9406's L,
     /// 8 without pacing); 0 lets an ACK add every segment it covers, as
     /// Linux's `tcp_slow_start`.
+    /// Limits above 65,535 segments per ACK count as 65,535.
     pub fn with_slow_start_limit(mut self, segments: u32) -> Cubic {
-        self.ss_limit = segments;
+        self.ss_limit_set(segments);
         self
     }
 
     pub(crate) fn ss_limit_set(&mut self, segments: u32) {
-        self.ss_limit = segments;
+        self.ss_limit = u16::try_from(segments).unwrap_or(u16::MAX);
+    }
+
+    fn in_recovery(&self) -> bool {
+        self.bits & IN_RECOVERY != 0
     }
 
     /// Chooses how HyStart decides the RTT rose (RFC 9406 by default,
@@ -154,7 +186,12 @@ impl Cubic {
     }
 
     pub(crate) fn hystart_mode_set(&mut self, mode: HyStartMode) {
-        if self.hystart_phase() != HyStartPhase::Done && self.mode != mode {
+        // Only in the initial slow start (no reduction yet, HyStart on):
+        // a re-armed detection keeps the undo state beside it.
+        if self.ssthresh == u32::MAX
+            && matches!(self.memory, Memory::HyStart(h) if h.phase() != HyStartPhase::Done)
+            && self.mode != mode
+        {
             self.mode = mode;
             self.memory = Memory::HyStart(HyStart::with_mode(mode));
         }
@@ -171,15 +208,68 @@ impl Cubic {
     fn hystart_phase(&self) -> HyStartPhase {
         match &self.memory {
             Memory::HyStart(h) => h.phase(),
+            Memory::UndoRearmed { .. } => HyStartPhase::SlowStart,
             Memory::Undo { .. } | Memory::Nothing => HyStartPhase::Done,
         }
     }
 
     /// HyStart++ is over (an undo state stays).
     fn hystart_finish(&mut self) {
-        if let Memory::HyStart(_) = self.memory {
-            self.memory = Memory::Nothing;
+        self.memory = match self.memory {
+            Memory::HyStart(_) | Memory::Nothing => Memory::Nothing,
+            Memory::Undo {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+            }
+            | Memory::UndoRearmed {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+                ..
+            } => Memory::Undo {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+            },
+        };
+    }
+
+    /// A retransmission timeout re-arms Linux's delay detection with a
+    /// fresh base and round ([`Memory::UndoRearmed`]); the undo state, if
+    /// any, stays. RFC 9406's HyStart++ is for the initial slow start only
+    /// (§4.3): a later slow start is a standard one there.
+    fn hystart_rearm_after_rto(&mut self) {
+        if self.mode != HyStartMode::Linux {
+            self.hystart_finish();
+            return;
         }
+        self.memory = match self.memory {
+            Memory::Undo {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+            }
+            | Memory::UndoRearmed {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+                ..
+            } => {
+                let d = LinuxDelay::FRESH;
+                Memory::UndoRearmed {
+                    ssthresh,
+                    cwnd_prior,
+                    fast_converged,
+                    base: d.base,
+                    round_min: d.round_min,
+                    samples: d.samples,
+                }
+            }
+            Memory::HyStart(_) | Memory::Nothing => {
+                Memory::HyStart(HyStart::linux_resumed(LinuxDelay::FRESH))
+            }
+        };
     }
 
     fn est_rem(&self) -> u64 {
@@ -333,6 +423,28 @@ impl Cubic {
     #[inline]
     fn slow_start(&mut self, ack: &AckInfo, mss: u32) {
         let segments = self.cwnd / mss;
+        if let Memory::UndoRearmed {
+            ssthresh,
+            cwnd_prior,
+            fast_converged,
+            base,
+            round_min,
+            samples,
+        } = self.memory
+        {
+            return self.slow_start_rearmed(
+                ack,
+                segments,
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+                LinuxDelay {
+                    base,
+                    round_min,
+                    samples,
+                },
+            );
+        }
         let inc = if let Memory::HyStart(h) = &mut self.memory
             && h.phase() != HyStartPhase::Done
         {
@@ -345,15 +457,62 @@ impl Cubic {
             if ack.app_limited {
                 return;
             }
-            h.increase_limited(ack.acked, ack.mss, self.ss_limit)
+            h.increase_limited(ack.acked, ack.mss, u32::from(self.ss_limit))
         } else {
             if ack.app_limited {
                 return;
             }
-            match self.ss_limit {
+            match u32::from(self.ss_limit) {
                 0 => ack.acked,
                 l => ack.acked.min(l.saturating_mul(ack.mss)),
             }
+        };
+        // RFC 5681 §3.1: slow start ends at ssthresh.
+        self.cwnd = self
+            .cwnd
+            .saturating_add(inc)
+            .min(self.ssthresh.max(self.cwnd));
+    }
+
+    /// [`slow_start`](Self::slow_start) with the delay detection re-armed
+    /// by a timeout beside an undo state (`cubictcp_acked` →
+    /// `hystart_update` while `!found && tcp_in_slow_start`).
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn slow_start_rearmed(
+        &mut self,
+        ack: &AckInfo,
+        segments: u32,
+        ssthresh: u32,
+        cwnd_prior: u32,
+        fast_converged: bool,
+        d: LinuxDelay,
+    ) {
+        let (d, rose) = linux_delay_rise(d, ack.new_round, ack.rtt, segments >= LINUX_LOW_WINDOW);
+        if rose {
+            // Linux: found = 1, ssthresh = cwnd; the undo state stays.
+            self.memory = Memory::Undo {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+            };
+            self.ssthresh = self.cwnd;
+            return;
+        }
+        self.memory = Memory::UndoRearmed {
+            ssthresh,
+            cwnd_prior,
+            fast_converged,
+            base: d.base,
+            round_min: d.round_min,
+            samples: d.samples,
+        };
+        if ack.app_limited {
+            return;
+        }
+        let inc = match u32::from(self.ss_limit) {
+            0 => ack.acked,
+            l => ack.acked.min(l.saturating_mul(ack.mss)),
         };
         // RFC 5681 §3.1: slow start ends at ssthresh.
         self.cwnd = self
@@ -458,7 +617,7 @@ impl CongestionControl for Cubic {
         let ss_limit = self.ss_limit;
         *self = Cubic::new(initial_window, mss)
             .with_hystart_mode(mode)
-            .with_slow_start_limit(ss_limit);
+            .with_slow_start_limit(u32::from(ss_limit));
         if !hystart {
             self.hystart_finish();
         }
@@ -471,7 +630,7 @@ impl CongestionControl for Cubic {
     fn on_fast_retransmit(&mut self, _now: Instant, _flight: u32, mss: u32) {
         self.reduce(mss);
         self.cwnd = recovery::enter(self.ssthresh, mss);
-        self.in_recovery = true;
+        self.set_bit(IN_RECOVERY, true);
     }
 
     fn on_dup_ack_in_recovery(&mut self, mss: u32) {
@@ -484,7 +643,7 @@ impl CongestionControl for Cubic {
 
     fn on_recovery_end(&mut self, flight: u32, mss: u32) {
         self.cwnd = recovery::end(self.ssthresh, flight, mss);
-        self.in_recovery = false;
+        self.set_bit(IN_RECOVERY, false);
     }
 
     fn on_sack_recovery_end(&mut self, _flight: u32, _mss: u32) {
@@ -498,18 +657,20 @@ impl CongestionControl for Cubic {
         // the former `tcp_max_burst` moderation is gone from Linux
         // (packetdrill's prr-ss-30pkt-lost1_4 sends 7 segments at once).
         self.cwnd = self.ssthresh;
-        self.in_recovery = false;
+        self.set_bit(IN_RECOVERY, false);
     }
 
     fn on_rto(&mut self, _now: Instant, _flight: u32, mss: u32) {
         // RFC 9438 §4.8: ssthresh with β_cubic, cwnd = 1 SMSS. A timeout
         // during recovery, or a repeated one with no progress since, has
         // already had its reduction.
-        if !self.in_recovery && self.cwnd > mss {
+        if !self.in_recovery() && self.cwnd > mss {
             self.reduce(mss);
         }
-        self.hystart_finish();
-        self.in_recovery = false;
+        // Every timeout, a repeated one too (Linux calls `set_state`
+        // (TCP_CA_Loss) at each `tcp_enter_loss`).
+        self.hystart_rearm_after_rto();
+        self.set_bit(IN_RECOVERY, false);
         self.epoch_age = NO_EPOCH;
         self.cwnd = mss;
     }
@@ -524,16 +685,35 @@ impl CongestionControl for Cubic {
     }
 
     fn on_spurious_congestion(&mut self, _now: Instant) {
-        let Memory::Undo {
-            ssthresh,
-            cwnd_prior,
-            fast_converged,
-        } = self.memory
-        else {
-            return;
+        let (ssthresh, cwnd_prior, fast_converged, after) = match self.memory {
+            Memory::Undo {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+            } => (ssthresh, cwnd_prior, fast_converged, Memory::Nothing),
+            // Linux's undo leaves CUBIC's `found` as the timeout left it:
+            // the re-armed detection goes on in the slow start (if any)
+            // the restored window and threshold give.
+            Memory::UndoRearmed {
+                ssthresh,
+                cwnd_prior,
+                fast_converged,
+                base,
+                round_min,
+                samples,
+            } => {
+                let d = LinuxDelay {
+                    base,
+                    round_min,
+                    samples,
+                };
+                let h = HyStart::linux_resumed(d);
+                (ssthresh, cwnd_prior, fast_converged, Memory::HyStart(h))
+            }
+            Memory::HyStart(_) | Memory::Nothing => return,
         };
         let cwnd = self.cwnd_prior;
-        self.memory = Memory::Nothing;
+        self.memory = after;
         // RFC 9438 §4.9: back to the window, threshold and curve from
         // before the reduction; the epoch restarts from the restored cwnd.
         self.cwnd = self.cwnd.max(cwnd);
@@ -541,7 +721,7 @@ impl CongestionControl for Cubic {
         self.cwnd_prior = cwnd_prior;
         self.set_bit(FAST_CONVERGED, fast_converged);
         self.epoch_age = NO_EPOCH;
-        self.in_recovery = false;
+        self.set_bit(IN_RECOVERY, false);
     }
 
     fn on_restart_after_idle(&mut self, now: Instant) {
@@ -819,6 +999,112 @@ mod tests {
         c.on_ack(at_ms(1), &ack(MSS, 10));
         assert_eq!(c.cwnd(), 2 * MSS);
         assert_eq!(c.hystart_phase(), HyStartPhase::Done);
+    }
+
+    /// One ACK of one segment with an RTT sample of `rtt_ms`.
+    fn sampled(c: &mut Cubic, now_ms: u64, rtt_ms: u64) {
+        let mut a = ack(MSS, rtt_ms);
+        a.rtt = Some(Duration::from_millis(rtt_ms));
+        c.on_ack(at_ms(now_ms), &a);
+    }
+
+    /// A Linux-mode CUBIC at `segs` segments in its initial slow start that
+    /// has just had a retransmission timeout (ssthresh 0.7·`segs`, cwnd 1).
+    fn linux_after_rto_at(segs: u32) -> Cubic {
+        let mut c = Cubic::new(segs, MSS).with_hystart_mode(HyStartMode::Linux);
+        sampled(&mut c, 0, 20);
+        c.cwnd = segs * MSS;
+        c.on_rto(at_ms(300), segs * MSS, MSS);
+        assert_eq!((c.cwnd(), c.ssthresh()), (MSS, segs * MSS * 7 / 10));
+        c
+    }
+
+    #[test]
+    fn hystart_runs_again_in_the_slow_start_after_an_rto() {
+        // Linux (tcp_cubic.c): TCP_CA_Loss → bictcp_reset clears `found`,
+        // hystart_reset the round; hystart_update runs while cwnd < ssthresh.
+        let mut c = linux_after_rto_at(100);
+        // Base 20 ms; the RTT rises to 40 ms at 12 segments, but nothing is
+        // counted below the low window of 16.
+        while c.cwnd() < 12 * MSS {
+            sampled(&mut c, 400, 20);
+        }
+        while c.cwnd() < 16 * MSS {
+            sampled(&mut c, 500, 40);
+            assert_eq!(c.ssthresh(), 70 * MSS, "below 16 segments");
+        }
+        // From 16: eight samples collected (cwnd 16 → 24), the ninth is
+        // checked: 40 > 20 + max(20/8, 4) ms.
+        for _ in 0..8 {
+            sampled(&mut c, 600, 40);
+        }
+        assert_eq!((c.cwnd(), c.ssthresh()), (24 * MSS, 70 * MSS));
+        sampled(&mut c, 600, 40);
+        assert_eq!(
+            (c.cwnd(), c.ssthresh()),
+            (24 * MSS, 24 * MSS),
+            "slow start ended at 24 segments, not at ssthresh 70"
+        );
+        assert_eq!(c.hystart_phase(), HyStartPhase::Done, "fired once");
+        // The undo state from the timeout is still there.
+        c.on_spurious_congestion(at_ms(700));
+        assert_eq!((c.cwnd(), c.ssthresh()), (100 * MSS, u32::MAX));
+    }
+
+    #[test]
+    fn rearmed_hystart_measures_a_fresh_base_rtt_after_an_rto() {
+        // Linux's bictcp_reset zeroes delay_min: the base before the timeout
+        // (20 ms) is forgotten, so a path now at a steady 40 ms is no rise.
+        let mut c = linux_after_rto_at(100);
+        while c.cwnd() < 70 * MSS {
+            sampled(&mut c, 400, 40);
+        }
+        assert_eq!((c.cwnd(), c.ssthresh()), (70 * MSS, 70 * MSS));
+        // A repeated timeout re-arms the detection again, undo state kept.
+        c.on_rto(at_ms(1000), 70 * MSS, MSS);
+        assert_eq!(c.hystart_phase(), HyStartPhase::SlowStart);
+        assert_eq!(c.ssthresh(), 49 * MSS);
+        c.on_rto(at_ms(2000), MSS, MSS);
+        assert_eq!(c.ssthresh(), 49 * MSS, "no progress: no second reduction");
+        c.on_spurious_congestion(at_ms(3000));
+        assert_eq!((c.cwnd(), c.ssthresh()), (70 * MSS, 70 * MSS));
+    }
+
+    #[test]
+    fn a_spurious_rto_in_the_initial_slow_start_leaves_hystart_armed() {
+        // Undoing the timeout restores ssthresh = ∞: slow start goes on,
+        // and so does the detection, with what it gathered since.
+        let mut c = linux_after_rto_at(20);
+        sampled(&mut c, 400, 20);
+        c.on_spurious_congestion(at_ms(500));
+        assert_eq!((c.cwnd(), c.ssthresh()), (20 * MSS, u32::MAX));
+        assert_eq!(c.hystart_phase(), HyStartPhase::SlowStart);
+        for _ in 0..8 {
+            sampled(&mut c, 600, 30);
+        }
+        assert_eq!(c.ssthresh(), u32::MAX);
+        sampled(&mut c, 600, 30);
+        assert_eq!(c.ssthresh(), 28 * MSS, "30 > 20 + 4 ms on the ninth sample");
+    }
+
+    #[test]
+    fn rfc9406_hystart_stays_off_after_an_rto() {
+        // RFC 9406 §4.3: HyStart++ for the initial slow start only.
+        let mut c = Cubic::new(100, MSS);
+        c.on_rto(at_ms(0), 100 * MSS, MSS);
+        for _ in 0..40 {
+            let rtt = if c.cwnd() < 16 * MSS { 20 } else { 80 };
+            sampled(&mut c, 100, rtt);
+        }
+        assert_eq!((c.cwnd(), c.ssthresh()), (41 * MSS, 70 * MSS));
+        assert_eq!(c.hystart_phase(), HyStartPhase::Done);
+    }
+
+    #[test]
+    fn undo_state_and_rearmed_hystart_share_twenty_octets() {
+        use core::mem::size_of;
+        assert_eq!(size_of::<Memory>(), 20);
+        assert_eq!(size_of::<Cubic>(), 64);
     }
 
     #[test]

@@ -199,41 +199,32 @@ impl HyStart {
     }
 
     /// [`HyStartMode::Linux`]: `last_round_min` holds the base RTT (the
-    /// smallest sample ever), `current_round_min` the round's minimum.
-    ///
-    /// As `hystart_update`: nothing is counted below the low window
-    /// (`active` false), so the first round counted starts there; the
-    /// round's first [`N_RTT_SAMPLE`] samples are only collected, and each
-    /// later one (itself included in the minimum) is checked against a
-    /// rise of strictly more than the threshold.
+    /// smallest sample ever), `current_round_min` the round's minimum
+    /// ([`linux_delay_rise`]).
     fn on_ack_linux(&mut self, new_round: bool, rtt: Option<u64>, active: bool) -> HyStartPhase {
-        let Some(rtt) = rtt.map(rtt_us) else {
-            if new_round || !active {
-                self.current_round_min = NO_RTT;
-                self.samples = 0;
-            }
-            return self.phase;
+        let d = LinuxDelay {
+            base: self.last_round_min,
+            round_min: self.current_round_min,
+            samples: self.samples,
         };
-        // The base (Linux's `delay_min`) follows every sample.
-        let base = self.last_round_min.min(rtt);
-        self.last_round_min = base;
-        if new_round || !active {
-            self.current_round_min = NO_RTT;
-            self.samples = 0;
-            if !active {
-                return self.phase;
-            }
-        }
-        let cur = self.current_round_min.min(rtt);
-        self.current_round_min = cur;
-        if self.samples < N_RTT_SAMPLE {
-            self.samples += 1;
-            return self.phase;
-        }
-        if u64::from(cur) > u64::from(base) + threshold(base) {
+        let (d, rose) = linux_delay_rise(d, new_round, rtt, active);
+        self.last_round_min = d.base;
+        self.current_round_min = d.round_min;
+        self.samples = d.samples;
+        if rose {
             self.phase = HyStartPhase::Done;
         }
         self.phase
+    }
+
+    /// Linux's delay detection resumed from `d` (what a re-armed detection
+    /// gathered when a spurious timeout is undone in its slow start).
+    pub(crate) fn linux_resumed(d: LinuxDelay) -> HyStart {
+        let mut h = HyStart::with_mode(HyStartMode::Linux);
+        h.last_round_min = d.base;
+        h.current_round_min = d.round_min;
+        h.samples = d.samples;
+        h
     }
 
     /// The slow-start increase for an ACK of `acked` octets (RFC 9406
@@ -255,6 +246,68 @@ impl HyStart {
             n
         }
     }
+}
+
+/// The state of Linux's delay detection ([`HyStartMode::Linux`]) on its
+/// own: what `hystart_reset` and `bictcp_reset` clear in Linux's CUBIC.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct LinuxDelay {
+    /// The smallest RTT sample since the detection was (re-)armed, µs
+    /// (Linux's `delay_min`), or [`NO_RTT`].
+    pub(crate) base: u32,
+    /// The current round's minimum, µs (`curr_rtt`), or [`NO_RTT`].
+    pub(crate) round_min: u32,
+    /// Samples counted in the round, up to [`N_RTT_SAMPLE`] (`sample_cnt`).
+    pub(crate) samples: u8,
+}
+
+impl LinuxDelay {
+    /// Freshly armed: no base, no round (`bictcp_reset` + `hystart_reset`).
+    pub(crate) const FRESH: LinuxDelay = LinuxDelay {
+        base: NO_RTT,
+        round_min: NO_RTT,
+        samples: 0,
+    };
+}
+
+/// One ACK in slow start for Linux's delay detection (`hystart_update`,
+/// HYSTART_DELAY). Returns the new state and whether the RTT rose (slow
+/// start ends: ssthresh = cwnd).
+///
+/// The base follows every sample. Nothing is counted below the low window
+/// (`active` false), so the first round counted starts there; the round's
+/// first [`N_RTT_SAMPLE`] samples are only collected, and each later one
+/// (itself included in the minimum) is checked against a rise of strictly
+/// more than the threshold.
+#[inline]
+pub(crate) fn linux_delay_rise(
+    mut d: LinuxDelay,
+    new_round: bool,
+    rtt: Option<u64>,
+    active: bool,
+) -> (LinuxDelay, bool) {
+    let Some(rtt) = rtt.map(rtt_us) else {
+        if new_round || !active {
+            d.round_min = NO_RTT;
+            d.samples = 0;
+        }
+        return (d, false);
+    };
+    d.base = d.base.min(rtt);
+    if new_round || !active {
+        d.round_min = NO_RTT;
+        d.samples = 0;
+        if !active {
+            return (d, false);
+        }
+    }
+    d.round_min = d.round_min.min(rtt);
+    if d.samples < N_RTT_SAMPLE {
+        d.samples += 1;
+        return (d, false);
+    }
+    let rose = u64::from(d.round_min) > u64::from(d.base) + threshold(d.base);
+    (d, rose)
 }
 
 #[cfg(test)]
