@@ -111,13 +111,16 @@ pub struct Config {
     /// RFC 9406): `None` keeps each controller's RFC value (NewReno 1,
     /// CUBIC/HyStart++ 8); `Some(0)` lets an ACK add every segment it
     /// covers, as Linux's `tcp_slow_start` (one ACK for a 10-segment
-    /// initial window doubles cwnd).
+    /// initial window doubles cwnd). CUBIC counts a limit above 65,535 as
+    /// 65,535.
     pub slow_start_limit: Option<u32>,
     /// How CUBIC's HyStart decides that slow start should end: RFC 9406
     /// (the RFC preset's) or Linux's delay detection against the base RTT
     /// (the Linux preset's; ends slow start before a drop-tail queue of
     /// one BDP overflows, where RFC 9406's round-to-round test fires too
-    /// late without pacing).
+    /// late without pacing). Linux's detection also runs in the slow
+    /// start after a retransmission timeout, as in Linux's CUBIC; RFC
+    /// 9406's only in the initial one (§4.3).
     pub hystart: crate::cc::HyStartMode,
     /// Nagle's algorithm (SHLD-7; MUST-17: can be turned off).
     pub nagle: bool,

@@ -38,9 +38,11 @@ pub enum HyStartMode {
     #[default]
     Rfc9406,
     /// Linux's delay detection: the round's minimum RTT (after 8 samples)
-    /// against the smallest RTT ever seen, the same threshold
+    /// against the smallest RTT seen, the same threshold
     /// (base/8 within [4, 16] ms); a rise ends slow start at once
-    /// (ssthresh = cwnd), from a window of 16 segments on.
+    /// (ssthresh = cwnd), from a window of 16 segments on. As Linux's
+    /// CUBIC, a retransmission timeout re-arms it for the slow start that
+    /// follows, with a fresh base RTT and round.
     Linux,
 }
 
@@ -126,7 +128,8 @@ impl HyStart {
     }
 
     /// Stops HyStart++ (loss, ECN, or slow start over): later slow starts
-    /// are standard ones (RFC 9406 §4.3 uses it for the initial one only).
+    /// are standard ones (RFC 9406 §4.3 uses it for the initial one only;
+    /// CUBIC re-arms [`HyStartMode::Linux`] at a timeout, as Linux).
     pub fn finish(&mut self) {
         self.phase = HyStartPhase::Done;
     }
