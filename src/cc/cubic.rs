@@ -423,48 +423,44 @@ impl Cubic {
     #[inline]
     fn slow_start(&mut self, ack: &AckInfo, mss: u32) {
         let segments = self.cwnd / mss;
-        if let Memory::UndoRearmed {
-            ssthresh,
-            cwnd_prior,
-            fast_converged,
-            base,
-            round_min,
-            samples,
-        } = self.memory
-        {
-            return self.slow_start_rearmed(
-                ack,
-                segments,
-                ssthresh,
-                cwnd_prior,
-                fast_converged,
-                LinuxDelay {
-                    base,
-                    round_min,
-                    samples,
-                },
-            );
-        }
-        let inc = if let Memory::HyStart(h) = &mut self.memory
-            && h.phase() != HyStartPhase::Done
-        {
-            if h.on_ack_in_window(ack.new_round, ack.rtt, segments) == HyStartPhase::Done {
-                // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
-                // delay detection fired): ssthresh = cwnd.
-                self.ssthresh = self.cwnd;
-                return;
+        let inc = match &mut self.memory {
+            Memory::HyStart(h) if h.phase() != HyStartPhase::Done => {
+                if h.on_ack_in_window(ack.new_round, ack.rtt, segments) == HyStartPhase::Done {
+                    // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
+                    // delay detection fired): ssthresh = cwnd.
+                    self.ssthresh = self.cwnd;
+                    return;
+                }
+                if ack.app_limited {
+                    return;
+                }
+                h.increase_limited(ack.acked, ack.mss, u32::from(self.ss_limit))
             }
-            if ack.app_limited {
-                return;
+            Memory::UndoRearmed {
+                base,
+                round_min,
+                samples,
+                ..
+            } => {
+                // Re-armed by a timeout (`cubictcp_acked` → `hystart_update`
+                // while `!found && tcp_in_slow_start`).
+                let active = segments >= LINUX_LOW_WINDOW;
+                if linux_delay_rise(base, round_min, samples, ack.new_round, ack.rtt, active) {
+                    // Linux: found = 1, ssthresh = cwnd; the undo state stays.
+                    self.hystart_finish();
+                    self.ssthresh = self.cwnd;
+                    return;
+                }
+                if ack.app_limited {
+                    return;
+                }
+                self.standard_increase(ack)
             }
-            h.increase_limited(ack.acked, ack.mss, u32::from(self.ss_limit))
-        } else {
-            if ack.app_limited {
-                return;
-            }
-            match u32::from(self.ss_limit) {
-                0 => ack.acked,
-                l => ack.acked.min(l.saturating_mul(ack.mss)),
+            _ => {
+                if ack.app_limited {
+                    return;
+                }
+                self.standard_increase(ack)
             }
         };
         // RFC 5681 §3.1: slow start ends at ssthresh.
@@ -474,51 +470,14 @@ impl Cubic {
             .min(self.ssthresh.max(self.cwnd));
     }
 
-    /// [`slow_start`](Self::slow_start) with the delay detection re-armed
-    /// by a timeout beside an undo state (`cubictcp_acked` →
-    /// `hystart_update` while `!found && tcp_in_slow_start`).
-    #[cold]
-    #[allow(clippy::too_many_arguments)]
-    fn slow_start_rearmed(
-        &mut self,
-        ack: &AckInfo,
-        segments: u32,
-        ssthresh: u32,
-        cwnd_prior: u32,
-        fast_converged: bool,
-        d: LinuxDelay,
-    ) {
-        let (d, rose) = linux_delay_rise(d, ack.new_round, ack.rtt, segments >= LINUX_LOW_WINDOW);
-        if rose {
-            // Linux: found = 1, ssthresh = cwnd; the undo state stays.
-            self.memory = Memory::Undo {
-                ssthresh,
-                cwnd_prior,
-                fast_converged,
-            };
-            self.ssthresh = self.cwnd;
-            return;
-        }
-        self.memory = Memory::UndoRearmed {
-            ssthresh,
-            cwnd_prior,
-            fast_converged,
-            base: d.base,
-            round_min: d.round_min,
-            samples: d.samples,
-        };
-        if ack.app_limited {
-            return;
-        }
-        let inc = match u32::from(self.ss_limit) {
+    /// Standard slow start's increase: min(acked, L·SMSS), or all of
+    /// `acked` without a limit.
+    #[inline]
+    fn standard_increase(&self, ack: &AckInfo) -> u32 {
+        match u32::from(self.ss_limit) {
             0 => ack.acked,
             l => ack.acked.min(l.saturating_mul(ack.mss)),
-        };
-        // RFC 5681 §3.1: slow start ends at ssthresh.
-        self.cwnd = self
-            .cwnd
-            .saturating_add(inc)
-            .min(self.ssthresh.max(self.cwnd));
+        }
     }
 
     fn congestion_avoidance(&mut self, now: Instant, ack: &AckInfo, mss: u32) {

@@ -204,17 +204,16 @@ impl HyStart {
     /// [`HyStartMode::Linux`]: `last_round_min` holds the base RTT (the
     /// smallest sample ever), `current_round_min` the round's minimum
     /// ([`linux_delay_rise`]).
+    #[inline]
     fn on_ack_linux(&mut self, new_round: bool, rtt: Option<u64>, active: bool) -> HyStartPhase {
-        let d = LinuxDelay {
-            base: self.last_round_min,
-            round_min: self.current_round_min,
-            samples: self.samples,
-        };
-        let (d, rose) = linux_delay_rise(d, new_round, rtt, active);
-        self.last_round_min = d.base;
-        self.current_round_min = d.round_min;
-        self.samples = d.samples;
-        if rose {
+        if linux_delay_rise(
+            &mut self.last_round_min,
+            &mut self.current_round_min,
+            &mut self.samples,
+            new_round,
+            rtt,
+            active,
+        ) {
             self.phase = HyStartPhase::Done;
         }
         self.phase
@@ -274,7 +273,8 @@ impl LinuxDelay {
 }
 
 /// One ACK in slow start for Linux's delay detection (`hystart_update`,
-/// HYSTART_DELAY). Returns the new state and whether the RTT rose (slow
+/// HYSTART_DELAY) on the fields of a [`LinuxDelay`] (borrowed one by one:
+/// its owners keep them flattened). Returns whether the RTT rose (slow
 /// start ends: ssthresh = cwnd).
 ///
 /// The base follows every sample. Nothing is counted below the low window
@@ -284,33 +284,34 @@ impl LinuxDelay {
 /// more than the threshold.
 #[inline]
 pub(crate) fn linux_delay_rise(
-    mut d: LinuxDelay,
+    base: &mut u32,
+    round_min: &mut u32,
+    samples: &mut u8,
     new_round: bool,
     rtt: Option<u64>,
     active: bool,
-) -> (LinuxDelay, bool) {
+) -> bool {
     let Some(rtt) = rtt.map(rtt_us) else {
         if new_round || !active {
-            d.round_min = NO_RTT;
-            d.samples = 0;
+            *round_min = NO_RTT;
+            *samples = 0;
         }
-        return (d, false);
+        return false;
     };
-    d.base = d.base.min(rtt);
+    *base = (*base).min(rtt);
     if new_round || !active {
-        d.round_min = NO_RTT;
-        d.samples = 0;
+        *round_min = NO_RTT;
+        *samples = 0;
         if !active {
-            return (d, false);
+            return false;
         }
     }
-    d.round_min = d.round_min.min(rtt);
-    if d.samples < N_RTT_SAMPLE {
-        d.samples += 1;
-        return (d, false);
+    *round_min = (*round_min).min(rtt);
+    if *samples < N_RTT_SAMPLE {
+        *samples += 1;
+        return false;
     }
-    let rose = u64::from(d.round_min) > u64::from(d.base) + threshold(d.base);
-    (d, rose)
+    u64::from(*round_min) > u64::from(*base) + threshold(*base)
 }
 
 #[cfg(test)]
