@@ -29,6 +29,12 @@ const MAX_DELTA_US: u64 = 10_000_000_000;
 /// The epoch's age meaning "no congestion-avoidance epoch".
 const NO_EPOCH: u32 = u32::MAX;
 
+/// The epoch's age meaning "no epoch since a retransmission timeout":
+/// until the next congestion-avoidance stage begins, W_max is unknown
+/// (0), and that stage's curve has K = 0 and W_max = cwnd at its start
+/// (RFC 9438 §4.8; Linux's `bictcp_reset` zeroes `last_max_cwnd`).
+const NO_EPOCH_SINCE_RTO: u32 = u32::MAX - 1;
+
 /// Ages are kept up to this many µs (71.6 minutes). Counting any larger t
 /// as this one changes nothing the curve decides: with K ≤ 2.21·10⁹ µs
 /// (see [`Cubic::start_epoch`]) and W_max − cwnd_epoch ≥ K³/(2.5·10¹⁸)
@@ -36,8 +42,8 @@ const NO_EPOCH: u32 = u32::MAX;
 /// 2³² − 2 µs: W_cubic(t) ≥ (K³ + (T − K)³)/2.5·10¹⁸ ≥ T³/10¹⁹ ≈
 /// 7.9·10⁹ octets, above 1.5·cwnd (≤ 6.5·10⁹) and above W_est (< 2³²).
 /// So for t ≥ T the target is 1.5·cwnd and the Reno-friendly test fails,
-/// exactly as at t = T.
-const MAX_AGE_US: u32 = NO_EPOCH - 1;
+/// exactly as at t = T (T = 2³² − 3 µs here: the same bound holds).
+const MAX_AGE_US: u32 = NO_EPOCH_SINCE_RTO - 1;
 
 /// In `Cubic::bits`: bits 32..37 of the W_est remainder.
 const EST_REM_HI: u8 = 0x1f;
@@ -83,7 +89,7 @@ pub struct Cubic {
     last_active: Instant,
     /// How long before `last_active` the current congestion-avoidance
     /// epoch started (t = 0), µs, capped at [`MAX_AGE_US`]; [`NO_EPOCH`]
-    /// when there is none. (`now` never goes backwards, so the epoch is
+    /// or [`NO_EPOCH_SINCE_RTO`] when there is none. (`now` never goes backwards, so the epoch is
     /// never after `last_active`.)
     epoch_age: u32,
     /// How HyStart detects a rise (kept after HyStart++ ended: Linux's
@@ -300,6 +306,29 @@ impl Cubic {
         }
     }
 
+    /// W_max as the curve in force sees it: [`Cubic::w_max`], except
+    /// after a retransmission timeout (RFC 9438 §4.8), where it is unknown
+    /// (0) until congestion avoidance begins and then the window at that
+    /// beginning (the convex curve's plateau; a plateau below
+    /// [`Cubic::w_max`] is only ever set by the epoch after a timeout).
+    /// Linux's `last_max_cwnd` the same way: 0 from the timeout's
+    /// `bictcp_reset`, and with K = 0 the origin is cwnd at the start.
+    fn w_max_now(&self) -> u32 {
+        let w_max = self.w_max();
+        if self.epoch_age == NO_EPOCH_SINCE_RTO {
+            0
+        } else if self.has_epoch() && self.bits & CONVEX != 0 && self.curve < w_max {
+            self.curve
+        } else {
+            w_max
+        }
+    }
+
+    /// Whether a congestion-avoidance epoch is running.
+    fn has_epoch(&self) -> bool {
+        self.epoch_age <= MAX_AGE_US
+    }
+
     /// The plateau of the current curve, max(W_max, cwnd_epoch), and its K in µs.
     fn curve(&self) -> (u64, u64) {
         if self.bits & CONVEX != 0 {
@@ -334,14 +363,15 @@ impl Cubic {
     }
 
     /// A new congestion-avoidance epoch starts at `now` (RFC 9438 §4.2:
-    /// K = ∛((W_max − cwnd_epoch)/C); §4.3: W_est = cwnd_epoch).
+    /// K = ∛((W_max − cwnd_epoch)/C); §4.3: W_est = cwnd_epoch). The
+    /// first one after a timeout has K = 0 and W_max = cwnd_epoch (§4.8).
     ///
     /// K fits u32: (W_max − cwnd)/SMSS·(1/C) ≤ (2³² − 1)·2.5·10¹⁸ <
     /// 1.08·10²⁸ µs³, whose cube root is below 2.21·10⁹ < 2³² µs.
     fn start_epoch(&mut self, now: Instant, mss: u32) {
+        let w_max = self.w_max_now();
         self.epoch_age = 0;
         self.last_active = now;
-        let w_max = self.w_max();
         if w_max > self.cwnd {
             // The plateau is W_max, which stays as it is for the epoch
             // (only a reduction or an undo changes it, and they end it).
@@ -349,7 +379,8 @@ impl Cubic {
             self.curve = icbrt(segs_us3) as u32;
             self.set_bit(CONVEX, false);
         } else {
-            // Above the last maximum (or none yet): the convex region from now.
+            // Above the last maximum (or none yet, or none since a
+            // timeout): the convex region from now.
             self.curve = self.cwnd;
             self.set_bit(CONVEX, true);
         }
@@ -362,7 +393,7 @@ impl Cubic {
     /// `now`, the epoch (if any) stays where it was, so its age grows by
     /// the time since `last_active` (capped). Returns the new age.
     fn touch(&mut self, now: Instant) -> u32 {
-        if self.epoch_age != NO_EPOCH {
+        if self.has_epoch() {
             let age = if now >= self.last_active {
                 let since = now.total_micros() - self.last_active.total_micros();
                 u64::from(self.epoch_age)
@@ -385,7 +416,7 @@ impl Cubic {
     fn pause_until(&mut self, now: Instant) {
         if now >= self.last_active {
             self.last_active = now;
-        } else if self.epoch_age != NO_EPOCH {
+        } else if self.has_epoch() {
             // `now` went backwards: the epoch moves back to `now` if it was later.
             let back = self.last_active.total_micros() - now.total_micros();
             self.epoch_age = u64::from(self.epoch_age)
@@ -410,8 +441,9 @@ impl Cubic {
         };
         let cwnd = u64::from(self.cwnd);
         // W_max = 0.85·cwnd if the window shrank since the last
-        // reduction, else cwnd; cwnd_prior = cwnd.
-        let shrank = self.cwnd < self.w_max();
+        // reduction, else cwnd; cwnd_prior = cwnd. Since a timeout, W_max
+        // is the window at the start of congestion avoidance, if any (§4.8).
+        let shrank = self.cwnd < self.w_max_now();
         self.set_bit(FAST_CONVERGED, shrank);
         self.cwnd_prior = self.cwnd;
         // β·cwnd rather than β·FlightSize: growth is held while the window
@@ -485,7 +517,7 @@ impl Cubic {
             self.pause_until(now);
             return;
         }
-        if self.epoch_age == NO_EPOCH {
+        if !self.has_epoch() {
             self.start_epoch(now, mss);
         }
         // t, capped at MAX_AGE_US (which changes nothing, see there).
@@ -498,7 +530,11 @@ impl Cubic {
         // detection below the capacity does not crawl along the flat
         // start of the convex curve (or at the Reno-friendly 1 SMSS per
         // round) for seconds.
-        let capacity_unknown = self.mode == HyStartMode::Linux && self.w_max() == 0;
+        // After a timeout too, until the next reduction: `bictcp_reset`
+        // zeroed `last_max_cwnd` (the epoch since the timeout is the one
+        // convex curve below W_max, see `w_max_now`).
+        let capacity_unknown = self.mode == HyStartMode::Linux
+            && (self.w_max() == 0 || self.bits & CONVEX != 0 && self.curve < self.w_max());
         // §4.2: target = W_cubic(t + RTT), within [cwnd, 1.5·cwnd].
         let curve = self.curve();
         let mut target =
@@ -630,7 +666,10 @@ impl CongestionControl for Cubic {
         // (TCP_CA_Loss) at each `tcp_enter_loss`).
         self.hystart_rearm_after_rto();
         self.set_bit(IN_RECOVERY, false);
-        self.epoch_age = NO_EPOCH;
+        // §4.8: the first congestion avoidance after it starts on a
+        // curve of its own (K = 0, W_max = cwnd then); W_max stays
+        // cwnd_prior's for fast convergence and for an undo.
+        self.epoch_age = NO_EPOCH_SINCE_RTO;
         self.cwnd = mss;
     }
 
@@ -958,6 +997,94 @@ mod tests {
         c.on_ack(at_ms(1), &ack(MSS, 10));
         assert_eq!(c.cwnd(), 2 * MSS);
         assert_eq!(c.hystart_phase(), HyStartPhase::Done);
+    }
+
+    /// A CUBIC (without HyStart, `mode`'s avoidance) at 100 segments in
+    /// congestion avoidance with W_max = 100 segments, after a timeout and
+    /// slow start back to ssthresh (70 segments): the first ACK of
+    /// congestion avoidance has just arrived.
+    fn avoiding_after_rto(mode: HyStartMode) -> Cubic {
+        let mut c = Cubic::new(100, MSS).with_hystart_mode(mode);
+        c.hystart_finish();
+        c.on_fast_retransmit(Instant::ZERO, 100 * MSS, MSS);
+        c.on_recovery_end(100 * MSS, MSS);
+        c.cwnd = 100 * MSS;
+        c.on_rto(at_ms(1_000), 100 * MSS, MSS);
+        assert_eq!((c.cwnd(), c.ssthresh(), c.w_max()), (MSS, 70_000, 100_000));
+        // Back up to ssthresh in slow start (no epoch yet: W_max unknown).
+        while c.cwnd() < c.ssthresh() {
+            c.on_ack(at_ms(1_100), &ack(MSS, 100));
+            assert_eq!(c.w_max_now(), 0, "W_max unknown until avoidance");
+        }
+        c.on_ack(at_ms(1_200), &ack(MSS, 100));
+        c
+    }
+
+    #[test]
+    fn the_first_avoidance_after_a_timeout_starts_convex_at_its_own_window() {
+        let mut c = avoiding_after_rto(HyStartMode::Rfc9406);
+        // RFC 9438 §4.8: K = 0 and W_max = cwnd at the start of this
+        // stage, not the 100 segments before the timeout (which would
+        // give K ≈ 4.2 s and a concave climb back to them).
+        // Avoidance began at ssthresh (cwnd_epoch), one ACK ago.
+        let start = c.ssthresh();
+        assert!(
+            c.cwnd() > start && c.cwnd() < start + MSS / 10,
+            "{}",
+            c.cwnd()
+        );
+        assert_eq!(c.curve(), (u64::from(start), 0));
+        assert_eq!(c.w_max_now(), start);
+        // W_max before the timeout is still there for an undo.
+        assert_eq!(c.w_max(), 100_000);
+        // One second on: convex from `start` (0.4·1³ = 0.4 segment
+        // above it); the concave curve toward 100 segments would already
+        // be ~21 segments above it.
+        assert!(c.w_cubic(1_000_000, MSS) < u64::from(start) + MSS as u64);
+        for ms in 0..10 {
+            one_round(&mut c, at_ms(1_300 + 100 * ms), 100);
+        }
+        // Ten round trips of W_est's Reno-friendly growth (α = 0.53: W_est
+        // starts at cwnd too): about 5 segments, nowhere near 100.
+        assert!(c.cwnd() < start + 8 * MSS, "{}", c.cwnd());
+        assert!(c.cwnd() > start + 3 * MSS, "{}", c.cwnd());
+    }
+
+    #[test]
+    fn the_first_loss_after_a_timeout_sets_w_max_without_fast_convergence() {
+        let mut c = avoiding_after_rto(HyStartMode::Rfc9406);
+        one_round(&mut c, at_ms(1_300), 100);
+        let cwnd = c.cwnd();
+        c.on_fast_retransmit(at_ms(1_400), cwnd, MSS);
+        // W_max was the window at the start of avoidance, below cwnd: no
+        // fast convergence (§4.7), W_max = cwnd (not 0.85·cwnd, as a
+        // comparison with the 100 segments before the timeout would give).
+        assert_eq!(c.w_max(), cwnd);
+        assert_eq!(c.ssthresh(), cwnd * 7 / 10);
+    }
+
+    #[test]
+    fn linux_avoidance_after_a_timeout_grows_as_with_capacity_unknown() {
+        // Linux's `bictcp_reset` zeroes last_max_cwnd at the timeout, so
+        // its floor of 5 % per round trip applies until the next loss.
+        let mut linux = avoiding_after_rto(HyStartMode::Linux);
+        let mut rfc = avoiding_after_rto(HyStartMode::Rfc9406);
+        let start = linux.ssthresh();
+        for ms in 0..10 {
+            one_round(&mut linux, at_ms(1_300 + 100 * ms), 100);
+            one_round(&mut rfc, at_ms(1_300 + 100 * ms), 100);
+        }
+        // 1.05^10 ≈ 1.63; allow for the per-ACK rounding.
+        assert!(
+            u64::from(linux.cwnd()) * 100 >= u64::from(start) * 155,
+            "{} from {start}",
+            linux.cwnd()
+        );
+        assert!(rfc.cwnd() < linux.cwnd());
+        // The same controller after an undo of the timeout: back on the
+        // old curve, W_max = 100 segments again.
+        linux.on_spurious_congestion(at_ms(2_400));
+        assert_eq!(linux.w_max_now(), 100_000);
     }
 
     /// One ACK of one segment with an RTT sample of `rtt_ms`.

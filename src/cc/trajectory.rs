@@ -191,7 +191,7 @@ fn cubic_trajectory_with_linux_hystart_is_pinned() {
             (474537, 661859),
             (945513, 661859),
             (1960922, 661859),
-            (1381620, 1372645),
+            (1546415, 1372645),
             (2502399, 1372645),
             (1065755, 877086),
             (1066211, 877086),
@@ -200,7 +200,7 @@ fn cubic_trajectory_with_linux_hystart_is_pinned() {
         ],
         "checkpoints"
     );
-    assert_eq!((len, hash), (190961, 0x0f1d_565f_6b3e_4796));
+    assert_eq!((len, hash), (190969, 0xea6a_f52b_aead_20e4));
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn cubic_trajectory_with_rfc9406_hystart_is_pinned() {
             (380745, 530549),
             (757928, 724724),
             (779616, 724724),
-            (553462, 545731),
+            (548794, 545731),
             (786843, 724724),
             (356281, 276641),
             (360152, 276641),
@@ -223,7 +223,7 @@ fn cubic_trajectory_with_rfc9406_hystart_is_pinned() {
         ],
         "checkpoints"
     );
-    assert_eq!((len, hash), (82505, 0x86e1_1c8a_d68d_a4b4));
+    assert_eq!((len, hash), (82504, 0x5e71_061a_fdf7_5ec9));
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn cubic_trajectory_without_slow_start_limit_is_pinned() {
             (474537, 661859),
             (945513, 661859),
             (1960922, 661859),
-            (1388287, 1372645),
+            (1696293, 1372645),
             (2502399, 1372645),
             (1065755, 877086),
             (1066211, 877086),
@@ -248,7 +248,7 @@ fn cubic_trajectory_without_slow_start_limit_is_pinned() {
         ],
         "checkpoints"
     );
-    assert_eq!((len, hash), (191117, 0xd35e_0321_1795_b14d));
+    assert_eq!((len, hash), (191152, 0xa553_5dc4_f884_6183));
 }
 
 #[test]
