@@ -103,3 +103,142 @@ fn valid_sample_after_a_timeout_clears_the_backoff() {
     h.feed(ack_with_ecr(&h, rcv, snd.add(2000), 0));
     assert_eq!(h.c.stats().srtt.map(|d| d.as_millis()), Some(100));
 }
+
+/// Active open where the peer's SYN-ACK, 100 ms after the SYN, permits
+/// SACK (no timestamps: every sample here is sequence-based).
+fn established_sack() -> (H, SeqNum, SeqNum) {
+    established_sack_with(Config::linux())
+}
+
+fn established_sack_with(cfg: Config) -> (H, SeqNum, SeqNum) {
+    let (mut h, syn) = H::connect(cfg, 1000);
+    let mut sa = h.seg(SeqNum(50_000), Some(syn.seq.add(1)), SYN, b"");
+    sa.options.mss = Some(1460);
+    sa.options.sack_permitted = true;
+    h.advance(ms(100));
+    h.feed(sa);
+    assert_eq!(h.c.state(), State::Established);
+    assert_eq!(h.c.stats().srtt, Some(ms(100)));
+    (h, SeqNum(1001), SeqNum(50_001))
+}
+
+fn sack_ack(h: &H, rcv: SeqNum, ack: SeqNum, left: SeqNum, right: SeqNum) -> Segment {
+    sack_ack_blocks(h, rcv, ack, &[(left, right)])
+}
+
+fn sack_ack_blocks(h: &H, rcv: SeqNum, ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment {
+    let mut s = h.seg(rcv, Some(ack), ACK, b"");
+    for &(left, right) in blocks {
+        s.options
+            .sack_blocks
+            .push(tcp_proto::wire::SackBlock { left, right });
+    }
+    s
+}
+
+/// Linux times an ACK by the segments it newly SACKs when the cumulative
+/// ACK gives no sample (`sack_rtt_us` in `tcp_ack_update_rtt`), and the
+/// sample clears the backoff (RFC 6298 (5.7)). The lossy sweep's seed
+/// 146120 (20 % loss, 100 ms) went 65 s without progress because such an
+/// ACK, arriving after a timeout, left the RTO doubled: the head's
+/// retransmissions then waited 2, 4, ... 66 s instead of 1, 2, ... 33 s.
+#[test]
+fn an_ack_that_sacks_never_retransmitted_data_is_an_rtt_sample_and_clears_the_backoff() {
+    let (mut h, snd, rcv) = established_sack();
+    h.c.send(&[7u8; 4 * 1460]).unwrap();
+    let sent = h.drain();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let t0 = h.now;
+    // The first segment is lost; the ACKs of the others are slow: the
+    // tail loss probe resends the last, then the timer resends the head.
+    let mut rtx = Vec::new();
+    while h.c.stats().rto_expirations == 0 {
+        rtx = h.fire().unwrap().1;
+    }
+    assert_eq!(rtx.len(), 1, "{rtx:?}");
+    assert_eq!(rtx[0].seq, snd);
+    assert_eq!(h.c.tcp_info(h.now).backoff, 1);
+    let backed_off = h.c.stats().rto;
+    // The ACK the third segment's arrival sent, SACKing the second and
+    // third (never resent), arrives 50 ms later and times them.
+    h.advance(ms(50));
+    let rtt = h.now - t0;
+    h.feed(sack_ack(&h, rcv, snd, snd.add(1460), snd.add(3 * 1460)));
+    let st = h.c.stats();
+    assert_eq!(h.c.tcp_info(h.now).backoff, 0, "{st:?}");
+    // RFC 6298 (2.3): SRTT = 7/8 · 100 ms + 1/8 · R; the RTO is computed
+    // afresh from it, without the doubling.
+    assert_eq!(st.srtt, Some((ms(100) * 7 + rtt) / 8), "{st:?}");
+    let srtt = st.srtt.unwrap();
+    assert_eq!(st.rto, srtt + (st.rttvar * 4).max(ms(200)), "{st:?}");
+    assert_ne!(st.rto, backed_off);
+}
+
+/// A second timeout forgets the scoreboard (RFC 2018 §8); segments the
+/// peer SACKed before it, reported again, are new to the scoreboard but
+/// not to the receiver, and are not timed again (the wait since would
+/// count as one round trip).
+#[test]
+fn data_sacked_again_after_the_scoreboard_is_forgotten_is_not_timed_again() {
+    let (mut h, snd, rcv) = established_sack();
+    h.c.send(&[7u8; 4 * 1460]).unwrap();
+    h.drain();
+    h.advance(ms(100));
+    // SACKed at once: a 100 ms sample.
+    h.feed(sack_ack(&h, rcv, snd, snd.add(1460), snd.add(4 * 1460)));
+    assert_eq!(h.c.stats().srtt, Some(ms(100)));
+    while h.c.stats().rto_expirations < 2 {
+        h.fire().unwrap();
+    }
+    assert_eq!(h.c.tcp_info(h.now).backoff, 2);
+    let before = h.c.stats();
+    h.advance(ms(10));
+    h.feed(sack_ack(&h, rcv, snd, snd.add(1460), snd.add(4 * 1460)));
+    let st = h.c.stats();
+    assert_eq!(st.srtt, before.srtt, "no sample: {st:?}");
+    assert_eq!(h.c.tcp_info(h.now).backoff, 2);
+}
+
+/// A SACK that SRTT does not take (here the first block is a D-SACK, so
+/// what is newly SACKed was reported before, by ACKs that were lost, and
+/// its timing may include their loss) still measures the round trip from
+/// below: the backoff comes down to what covers it. Linux clears the
+/// backoff on it (its `sack_rtt_us` is a sample).
+#[test]
+fn a_sack_srtt_does_not_take_still_limits_the_backoff_to_what_it_measured() {
+    let mut cfg = Config::linux();
+    cfg.rack = false; // No tail loss probe in the way.
+    let (mut h, snd, rcv) = established_sack_with(cfg);
+    h.c.send(&[7u8; 2 * 1460]).unwrap();
+    assert_eq!(h.drain().len(), 2);
+    h.advance(ms(100));
+    h.feed(h.seg(rcv, Some(snd.add(1460)), ACK, b""));
+    assert_eq!(h.c.stats().srtt, Some(ms(100)));
+    let base = h.c.stats().rto;
+    assert_eq!(base, ms(300), "100 ms + 200 ms floor");
+    // 150 ms on, two more segments; the second of the first two is lost.
+    h.advance(ms(150));
+    h.c.send(&[8u8; 2 * 1460]).unwrap();
+    assert_eq!(h.drain().len(), 2);
+    let sent = h.now;
+    while h.c.stats().rto_expirations == 0 {
+        h.fire().unwrap();
+    }
+    assert_eq!(h.c.tcp_info(h.now).backoff, 1);
+    h.advance(ms(50));
+    // D-SACK of the first segment (duplicated on the way), then the two
+    // new ones, reported before by lost ACKs: 200 ms since they left.
+    let b = snd.add(1460);
+    let ack = sack_ack_blocks(
+        &h,
+        rcv,
+        b,
+        &[(snd, b), (snd.add(2 * 1460), snd.add(4 * 1460))],
+    );
+    assert!(h.now - sent <= base);
+    h.feed(ack);
+    let st = h.c.stats();
+    assert_eq!(st.srtt, Some(ms(100)), "not a sample: {st:?}");
+    assert_eq!(h.c.tcp_info(h.now).backoff, 0, "{st:?}");
+    assert_eq!(st.rto, base);
+}

@@ -79,6 +79,10 @@ pub(crate) struct Cold {
     /// once RACK or an RTO set it (`None`: still the ISS; see
     /// `Connection::rack_lost_end`).
     pub(super) rack_lost_end: Option<SeqNum>,
+    /// When the scoreboard was last forgotten (a second timeout,
+    /// reneging), if ever: segments sent before then are not timed by a
+    /// SACK (see `Connection::take_sack_rtt_sample`).
+    pub(super) sack_forgotten_at: Option<Instant>,
 }
 
 impl Cold {
@@ -104,7 +108,14 @@ impl Cold {
         ecn_recover: None,
         recover: None,
         rack_lost_end: None,
+        sack_forgotten_at: None,
     };
+
+    /// Forgets what the peer SACKed (RFC 2018 §8), noting when.
+    pub(super) fn forget_sacks(&mut self, now: Instant) {
+        self.scoreboard.clear();
+        self.sack_forgotten_at = Some(now);
+    }
 }
 
 impl Cold {

@@ -13,7 +13,7 @@ use core::time::Duration;
 /// Most segments RACK examines per ACK: the lost boundary only needs to
 /// stay ahead of what recovery may resend, so the work per ACK is bounded
 /// whatever the window (a hostile peer cannot make it walk the queue).
-const RACK_SCAN: usize = 32;
+pub(super) const RACK_SCAN: usize = 32;
 
 impl Connection {
     /// RFC 8985 §6.2 step 2: the newest transmission among what this ACK

@@ -1108,9 +1108,9 @@ impl Connection {
         // RFC 2018 §8 and forgets it too (the peer may have reneged without
         // our seeing it), so a reneging receiver costs at most one more RTO.
         if self.cold.retries > 1
-            && let Some(sb) = self.cold.present().map(|c| &mut c.scoreboard)
+            && let Some(c) = self.cold.present()
         {
-            sb.clear();
+            c.forget_sacks(now);
         }
         self.rack.on_rto();
         self.set_rack_lost_end(self.snd_una);

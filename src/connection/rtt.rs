@@ -172,6 +172,18 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1);
     }
 
+    /// Lowers the doublings to the fewest whose RTO still covers a round
+    /// trip measured as at most `r` µs, without taking it as a sample (see
+    /// `take_sack_rtt_sample`): RFC 6298 (5.5) doubles the RTO because it
+    /// seemed too short; a measurement shows how long it needs to be.
+    pub(crate) fn limit_backoff_to(&mut self, r: u64) {
+        let mut k = 0u8;
+        while k < self.backoff && self.base_rto.saturating_mul(1 << k.min(16)) < r {
+            k += 1;
+        }
+        self.backoff = k;
+    }
+
     /// Undoes one doubling (RFC 6069: the network said it is unreachable,
     /// not congested).
     pub(crate) fn undo_back_off(&mut self) {
@@ -255,6 +267,24 @@ mod tests {
         assert_eq!(r.rto(&cfg), Duration::from_secs(120));
         r.sample(Duration::from_millis(10), &cfg);
         assert_eq!(r.rto(&cfg), Duration::from_millis(210));
+    }
+
+    #[test]
+    fn a_measured_round_trip_limits_the_backoff_to_the_doublings_that_cover_it() {
+        let cfg = Config::linux();
+        let mut r = RttEstimator::new(&cfg);
+        r.sample(Duration::from_millis(100), &cfg); // RTO 300 ms.
+        for _ in 0..4 {
+            r.back_off();
+        }
+        assert_eq!(r.rto(&cfg), Duration::from_millis(4_800));
+        r.limit_backoff_to(500_000); // Needs one doubling (600 ms).
+        assert_eq!((r.backoff(), r.rto(&cfg)), (1, Duration::from_millis(600)));
+        r.limit_backoff_to(5_000_000); // Never raised.
+        assert_eq!(r.backoff(), 1);
+        r.limit_backoff_to(300_000); // The base covers it.
+        assert_eq!((r.backoff(), r.rto(&cfg)), (0, Duration::from_millis(300)));
+        assert_eq!(r.srtt(), Some(Duration::from_millis(100)), "not a sample");
     }
 
     #[test]
