@@ -242,3 +242,91 @@ fn a_sack_srtt_does_not_take_still_limits_the_backoff_to_what_it_measured() {
     assert_eq!(h.c.tcp_info(h.now).backoff, 0, "{st:?}");
     assert_eq!(st.rto, base);
 }
+
+/// Passive open with timestamps: the SYN-ACK answering the peer's SYN,
+/// after which `seg` must be a SYN-ACK with a TSval.
+fn syn_received_ts() -> (H, Segment) {
+    let mut h = H::listen(Config::linux(), 5000);
+    h.advance(ms(50)); // A TSval other than 0 (an echo of 0 is no echo).
+    let out = h.feed(with_ts(syn_from(LOCAL, REMOTE, 100, Some(1460)), 7, 0));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, SYN | ACK);
+    assert!(out[0].options.timestamps.is_some());
+    (h, out[0].clone())
+}
+
+/// The handshake's ACK, from the peer, echoing `ecr` (None: no timestamps).
+fn ack_of_syn_ack(h: &H, ecr: Option<u32>) -> Segment {
+    let s = h.seg(SeqNum(101), Some(SeqNum(5001)), ACK, b"");
+    match ecr {
+        Some(e) => with_ts(s, 8, e),
+        None => s,
+    }
+}
+
+/// Karn keeps a resent SYN-ACK from being timed by sequence, but the
+/// timestamp echo tells which transmission the ACK answers (RFC 6298 §3),
+/// and Linux times the handshake by it (`tcp_synack_rtt_meas` falls back
+/// to the echo). In the lossy sweep's seed 101120 (20 % loss, 100 ms) the
+/// server's SYN-ACK was resent and never timed, so its first sample came
+/// only at the close: 1.44 s, from an echo the client's retransmitted FIN
+/// carried (valid, Linux takes it too), which made SRTT 1.44 s instead of
+/// moving a 200 ms SRTT by an eighth.
+#[test]
+fn the_ack_of_a_resent_syn_ack_is_timed_by_an_echo_of_the_resend() {
+    let (mut h, _first) = syn_received_ts();
+    let mut again = Vec::new();
+    while h.c.stats().rto_expirations == 0 {
+        again = h.fire().unwrap().1;
+    }
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].flags, SYN | ACK);
+    h.advance(ms(100));
+    let ecr = tsval(&again[0]);
+    h.feed(ack_of_syn_ack(&h, Some(ecr)));
+    assert_eq!(h.c.state(), State::Established);
+    assert_eq!(h.c.stats().srtt, Some(ms(100)));
+    assert_eq!(h.c.tcp_info(h.now).backoff, 0, "a valid sample clears it");
+}
+
+/// The echo of the first SYN-ACK after it was resent is stale: the peer's
+/// ACK of the first may have been lost and this one answer the resend as
+/// a duplicate (RFC 7323 §4.3: no TSval is taken from it); nothing is timed.
+#[test]
+fn a_stale_echo_does_not_time_a_resent_syn_ack() {
+    let (mut h, first) = syn_received_ts();
+    while h.c.stats().rto_expirations == 0 {
+        h.fire().unwrap();
+    }
+    h.advance(ms(100));
+    assert_ne!(tsval(&first), 0);
+    h.feed(ack_of_syn_ack(&h, Some(tsval(&first))));
+    assert_eq!(h.c.state(), State::Established);
+    assert_eq!(h.c.stats().srtt, None);
+}
+
+/// A SYN-ACK sent again to answer a duplicate SYN is a retransmission too
+/// (Linux counts it in the request's `num_retrans`): without timestamps
+/// the ACK that follows is not timed from the first SYN-ACK, which may
+/// have been lost (Karn, RFC 6298 §3); it would count the peer's SYN
+/// timeout as round trip. With timestamps, the echo of the resend times it.
+#[test]
+fn a_syn_ack_resent_for_a_duplicate_syn_is_not_timed_from_the_first() {
+    for ts in [false, true] {
+        let mut h = H::listen(Config::linux(), 5000);
+        let syn = syn_from(LOCAL, REMOTE, 100, Some(1460));
+        let syn = if ts { with_ts(syn, 7, 0) } else { syn };
+        h.feed(syn.clone());
+        // The SYN-ACK is lost; the peer's SYN comes again before our timer.
+        h.advance(ms(600));
+        let again = h.feed(syn);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].flags, SYN | ACK);
+        h.advance(ms(100));
+        let ecr = ts.then(|| tsval(&again[0]));
+        h.feed(ack_of_syn_ack(&h, ecr));
+        assert_eq!(h.c.state(), State::Established);
+        let want = ts.then(|| ms(100));
+        assert_eq!(h.c.stats().srtt, want, "timestamps {ts}");
+    }
+}

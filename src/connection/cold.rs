@@ -83,6 +83,10 @@ pub(crate) struct Cold {
     /// reneging), if ever: segments sent before then are not timed by a
     /// SACK (see `Connection::take_sack_rtt_sample`).
     pub(super) sack_forgotten_at: Option<Instant>,
+    /// The latest transmission of our SYN or SYN-ACK, once it was sent
+    /// more than once, until it is acknowledged: the ACK is timed only by a
+    /// timestamp echo at least this new (see `Connection::take_rtt_sample`).
+    pub(super) syn_resent_at: Option<Instant>,
 }
 
 impl Cold {
@@ -109,6 +113,7 @@ impl Cold {
         recover: None,
         rack_lost_end: None,
         sack_forgotten_at: None,
+        syn_resent_at: None,
     };
 
     /// Forgets what the peer SACKed (RFC 2018 §8), noting when.

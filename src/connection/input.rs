@@ -970,6 +970,7 @@ impl Connection {
     #[inline(always)]
     fn ack_new_data_timed(&mut self, now: Instant, seg: &Segment) -> (crate::buffer::Acked, bool) {
         let acked = seg.ack.dist(self.snd_una);
+        let syn_newly_acked = self.snd_una == self.iss;
         let freed = self.sndbuf.ack(seg.ack);
         self.snd_una = seg.ack;
         if self.snd_nxt.lt(self.snd_una) {
@@ -1015,7 +1016,7 @@ impl Connection {
             }
             c.dupacks = 0;
         }
-        let rtt_sample = self.take_rtt_sample(now, seg, &freed);
+        let rtt_sample = self.take_rtt_sample(now, seg, &freed, syn_newly_acked);
         let ecr = seg
             .options
             .timestamps
@@ -1108,12 +1109,18 @@ impl Connection {
     /// anything this ACK covers. An older echo is stale: a receiver does
     /// not take TSval from a duplicate (RFC 7323 §4.3), so the ACK of a
     /// needless retransmission echoes a TSval from long before and would
-    /// inflate the RTO. The SYN is timed by its probe.
+    /// inflate the RTO. The SYN is timed by its probe when it was sent
+    /// once; when it was sent again (a timeout, or the answer to a
+    /// duplicate SYN), by the echo under the same rule, as Linux times the
+    /// handshake (`tcp_synack_rtt_meas` falls back to the echo). RFC 6298
+    /// §3: timestamps remove the ambiguity Karn's algorithm avoids.
+    /// `syn_newly_acked`: this ACK is the first to cover our SYN.
     fn take_rtt_sample(
         &mut self,
         now: Instant,
         seg: &Segment,
         freed: &crate::buffer::Acked,
+        syn_newly_acked: bool,
     ) -> Option<u64> {
         // In whole µs (`now - t`, saturating) until the controller's sample.
         let since = |t: Instant| now.total_micros().saturating_sub(t.total_micros());
@@ -1122,26 +1129,38 @@ impl Connection {
             && let Some(t) = freed.last_xmit
         {
             sample = Some(since(t));
-        } else if let Some((newest, _)) = freed.max_xmit
-            && self.flags.ts_enabled()
-            && let Some(ts) = seg.options.timestamps
-            && ts.ecr != 0
-            && (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) >= 0
-        {
-            let ms = self.ts_now(now).wrapping_sub(ts.ecr);
-            if (ms as i32) >= 0 {
-                sample = Some(u64::from(ms.min(600_000)) * 1000);
-            }
+        } else if let Some((newest, _)) = freed.max_xmit {
+            sample = self.fresh_echo_sample(now, seg, newest);
         }
         if let Some((end, sent)) = self.rtt_probe()
             && seg.ack.ge(end)
         {
             sample = sample.or(Some(since(sent)));
             self.set_syn_rtt_probe(None);
+        } else if syn_newly_acked && let Some(at) = self.cold.syn_resent_at {
+            if sample.is_none() {
+                sample = self.fresh_echo_sample(now, seg, at);
+            }
+            if let Some(c) = self.cold.present() {
+                c.syn_resent_at = None;
+            }
         }
         let r = sample?;
         self.feed_rtt_sample(now, r);
         Some(r)
+    }
+
+    /// The sample the timestamp echo of `seg` gives, µs, if timestamps are
+    /// on and the echo is at least as new as `newest`, the latest
+    /// transmission of what the ACK covers (else it is stale; see
+    /// [`take_rtt_sample`](Self::take_rtt_sample)).
+    fn fresh_echo_sample(&self, now: Instant, seg: &Segment, newest: Instant) -> Option<u64> {
+        let ts = seg.options.timestamps.filter(|_| self.flags.ts_enabled())?;
+        if ts.ecr == 0 || (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) < 0 {
+            return None;
+        }
+        let ms = self.ts_now(now).wrapping_sub(ts.ecr);
+        ((ms as i32) >= 0).then(|| u64::from(ms.min(600_000)) * 1000)
     }
 
     /// One valid RTT sample, µs: to the estimator and to RACK. RFC 6298

@@ -487,8 +487,14 @@ impl Connection {
                 self.rcv_adv = edge;
             }
         }
-        if self.no_retries() && self.rtt_probe().is_none() {
+        if self.no_retries() && self.rtt_probe().is_none() && self.cold.syn_resent_at.is_none() {
             self.set_syn_rtt_probe(Some(now));
+        } else {
+            // Sent before (a timeout, or the answer to a duplicate SYN):
+            // Karn (RFC 6298 §3) forbids timing the ACK from either
+            // transmission; only a timestamp echo this new may time it.
+            self.set_syn_rtt_probe(None);
+            self.cold.make().syn_resent_at = Some(now);
         }
         if !self.timers.is_set(Timer::Retransmit) {
             self.timers
