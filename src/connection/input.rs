@@ -165,7 +165,7 @@ impl Connection {
         if f.ack() {
             // S4/S5: our SYN is acknowledged.
             self.snd_wl2 = seg.ack;
-            self.ack_new_data(now, seg);
+            self.ack_new_data(now, seg, &mut false);
             self.flags.set_syn_acked(true);
             self.flags.set_syn_pending(false);
             self.flags.set_ack_now(true);
@@ -552,7 +552,7 @@ impl Connection {
         {
             return false;
         }
-        self.ack_new_data(now, seg);
+        self.ack_new_data(now, seg, &mut false);
         if !self.fin_acked() {
             return false;
         }
@@ -745,7 +745,7 @@ impl Connection {
         let mut freed = crate::buffer::Acked::default();
         let mut timed = false;
         if seg.ack.gt(self.snd_una) {
-            (freed, timed) = self.ack_new_data_timed(now, seg);
+            freed = self.ack_new_data(now, seg, &mut timed);
         }
         let acked = self.snd_una.dist(una_before);
         let mut newly_sacked = 0;
@@ -845,7 +845,7 @@ impl Connection {
     /// (`set_header_prediction(false)` turns this path off).
     fn process_common_ack(&mut self, now: Instant, seg: &Segment, wnd: u32) {
         let una_before = self.snd_una;
-        let freed = self.ack_new_data(now, seg);
+        let freed = self.ack_new_data(now, seg, &mut false);
         if self.rack_on() {
             self.rack_on_ack(now, &freed, seg.ack, &[]);
             self.rack_detect(now);
@@ -961,14 +961,13 @@ impl Connection {
     /// SND.UNA moves forward: free the buffer, take an RTT sample, tell
     /// congestion control, restart or stop the RTO (RFC 6298 §5). Says what
     /// was freed.
-    fn ack_new_data(&mut self, now: Instant, seg: &Segment) -> crate::buffer::Acked {
-        self.ack_new_data_timed(now, seg).0
-    }
-
-    /// [`ack_new_data`](Self::ack_new_data), also saying whether the ACK
-    /// gave an RTT sample.
-    #[inline(always)]
-    fn ack_new_data_timed(&mut self, now: Instant, seg: &Segment) -> (crate::buffer::Acked, bool) {
+    /// `timed`: set when the ACK gave an RTT sample.
+    fn ack_new_data(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        timed: &mut bool,
+    ) -> crate::buffer::Acked {
         let acked = seg.ack.dist(self.snd_una);
         let syn_newly_acked = self.snd_una == self.iss;
         let freed = self.sndbuf.ack(seg.ack);
@@ -1098,7 +1097,8 @@ impl Connection {
             self.flags.set_want_writable(false);
             self.push_event(Event::Writable);
         }
-        (freed, rtt_sample.is_some())
+        *timed = rtt_sample.is_some();
+        freed
     }
 
     /// RTT sampling as Linux does it (RFC 6298 §3, RFC 7323 §4): from the
@@ -1154,6 +1154,7 @@ impl Connection {
     /// on and the echo is at least as new as `newest`, the latest
     /// transmission of what the ACK covers (else it is stale; see
     /// [`take_rtt_sample`](Self::take_rtt_sample)).
+    #[inline]
     fn fresh_echo_sample(&self, now: Instant, seg: &Segment, newest: Instant) -> Option<u64> {
         let ts = seg.options.timestamps.filter(|_| self.flags.ts_enabled())?;
         if ts.ecr == 0 || (ts.ecr.wrapping_sub(self.ts_now(newest)) as i32) < 0 {
