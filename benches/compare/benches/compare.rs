@@ -128,18 +128,24 @@ fn check() {
     );
     println!("|---|---|---|---|---|---|");
     for mss in MSS_GRID {
+        // (subject, delayed ACK, tcp-proto's controller if not the default,
+        // timestamps if not the stack's default)
         let mut cells = Vec::new();
         for cc in [None, Some(CongestionAlgorithm::NewReno)] {
             for s in [Subject::TcpProtoCopy, Subject::TcpProtoZeroCopy] {
-                cells.push((s, true, cc));
-                cells.push((s, false, cc));
+                cells.push((s, true, cc, None));
+                cells.push((s, false, cc, None));
             }
         }
-        for cc in [SmolCc::Cubic, SmolCc::Reno, SmolCc::None] {
-            cells.push((Subject::Smoltcp(cc), true, None));
-            cells.push((Subject::Smoltcp(cc), false, None));
+        for s in [Subject::TcpProtoCopy, Subject::TcpProtoZeroCopy] {
+            cells.push((s, true, None, Some(false)));
         }
-        for (s, delack, cc) in cells {
+        for cc in [SmolCc::Cubic, SmolCc::Reno, SmolCc::None] {
+            cells.push((Subject::Smoltcp(cc), true, None, None));
+            cells.push((Subject::Smoltcp(cc), false, None, None));
+        }
+        cells.push((Subject::Smoltcp(SmolCc::Cubic), true, None, Some(true)));
+        for (s, delack, cc, ts) in cells {
             let mut w = Bulk::new(s, mss, delack, true);
             let mut name = s.name();
             if let Some(cc) = cc {
@@ -148,6 +154,10 @@ fn check() {
                     &format!("{:?}", Config::linux().congestion),
                     &format!("{cc:?}"),
                 );
+            }
+            if let Some(ts) = ts {
+                w = w.with_timestamps(ts);
+                name.push_str(if ts { " ts" } else { " no-ts" });
             }
             w.setup();
             w.once();
@@ -275,26 +285,35 @@ fn report(dir: &Path) {
         let Some(&i) = ir.get(&id) else { continue };
         let w = wall.get(&id).copied();
         let ws = w.map_or("(not run)".into(), human_ns);
-        let mut cmp = (String::new(), String::new(), String::new());
-        if let Some(base) = &row.baseline {
-            let short = base.split_once('/').map_or(base.as_str(), |x| x.1);
-            cmp.0 = short.to_string();
-            if let (Some(w), Some(bw)) = (w, wall.get(base)) {
-                cmp.1 = format!("{:.2}× / {:.2}×", bw / w, w / bw);
+        // One line per baseline (a row without one still gets its line).
+        let none = [String::new()];
+        let bases = if row.baselines.is_empty() {
+            &none[..]
+        } else {
+            &row.baselines[..]
+        };
+        for base in bases {
+            let mut cmp = (String::new(), String::new(), String::new());
+            if !base.is_empty() {
+                let short = base.split_once('/').map_or(base.as_str(), |x| x.1);
+                cmp.0 = short.to_string();
+                if let (Some(w), Some(bw)) = (w, wall.get(base)) {
+                    cmp.1 = format!("{:.2}× / {:.2}×", bw / w, w / bw);
+                }
+                if let Some(bi) = ir.get(base) {
+                    cmp.2 = format!("{:.2}× / {:.2}×", bi / i, i / bi);
+                }
             }
-            if let Some(bi) = ir.get(base) {
-                cmp.2 = format!("{:.2}× / {:.2}×", bi / i, i / bi);
-            }
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                id,
+                ws,
+                human_ir(i),
+                cmp.0,
+                cmp.1,
+                cmp.2
+            );
         }
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            id,
-            ws,
-            human_ir(i),
-            cmp.0,
-            cmp.1,
-            cmp.2
-        );
     }
     // Zero-copy bulk against what the machine can do at all.
     let limits = [

@@ -164,9 +164,15 @@ fn at(ns: u64) -> Instant {
     Instant::from_micros(ns / 1000)
 }
 
-fn tcp_proto_config(mss: u16, delayed_ack: bool, cc: Option<CongestionAlgorithm>) -> Config {
+fn tcp_proto_config(
+    mss: u16,
+    delayed_ack: bool,
+    timestamps: bool,
+    cc: Option<CongestionAlgorithm>,
+) -> Config {
     let mut c = Config::linux();
     c.mss = mss;
+    c.timestamps = timestamps;
     if let Some(cc) = cc {
         c.congestion = cc;
     }
@@ -302,7 +308,16 @@ fn smol_at(ns: u64) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros((ns / 1000) as i64)
 }
 
-fn smoltcp_setup(cc: SmolCc, mss: u16, delayed_ack: bool) -> SmolPair {
+/// smoltcp's TSval clock for the rows with timestamps: a counter (one
+/// atomic add per segment), cheaper than any real clock. smoltcp takes RTT
+/// samples from its own timer, not from TSecr.
+fn smoltcp_tsval() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TICKS: AtomicU32 = AtomicU32::new(1);
+    TICKS.fetch_add(1, Ordering::Relaxed)
+}
+
+fn smoltcp_setup(cc: SmolCc, mss: u16, delayed_ack: bool, timestamps: bool) -> SmolPair {
     let pool: Pool = Rc::new(RefCell::new(Vec::new()));
     // smoltcp derives its MSS from the device MTU: IPv4 and TCP headers, 40.
     let mtu = usize::from(mss) + 40;
@@ -311,6 +326,10 @@ fn smoltcp_setup(cc: SmolCc, mss: u16, delayed_ack: bool) -> SmolPair {
     if !delayed_ack {
         a.socket().set_ack_delay(None);
         b.socket().set_ack_delay(None);
+    }
+    if timestamps {
+        a.socket().set_tsval_generator(Some(smoltcp_tsval));
+        b.socket().set_tsval_generator(Some(smoltcp_tsval));
     }
     let now_ns: u64 = 1_000_000_000;
     b.socket().listen(80).expect("listen");
@@ -324,6 +343,7 @@ fn smoltcp_setup(cc: SmolCc, mss: u16, delayed_ack: bool) -> SmolPair {
     }
     assert_eq!(a.socket().state(), tcp::State::Established);
     assert_eq!(b.socket().state(), tcp::State::Established);
+    assert_eq!(a.socket().timestamp_enabled(), timestamps);
     SmolPair { a, b, now_ns }
 }
 
@@ -414,6 +434,9 @@ pub struct Bulk {
     subject: Subject,
     mss: u16,
     delayed_ack: bool,
+    /// The timestamps option (RFC 7323) on both sides of the connection:
+    /// tcp-proto's `Config::linux()` offers it, smoltcp's default does not.
+    timestamps: bool,
     pat: Vec<u8>,
     pat_bytes: Bytes,
     rbuf: Vec<u8>,
@@ -433,6 +456,7 @@ impl Bulk {
             subject,
             mss,
             delayed_ack,
+            timestamps: !matches!(subject, Subject::Smoltcp(_)),
             pat_bytes: Bytes::copy_from_slice(&pat),
             checker: check.then(|| Checker {
                 at: 0,
@@ -452,6 +476,13 @@ impl Bulk {
         self
     }
 
+    /// The same cell with the timestamps option on or off (the default: on
+    /// for tcp-proto, off for smoltcp, as each stack comes).
+    pub fn with_timestamps(mut self, on: bool) -> Bulk {
+        self.timestamps = on;
+        self
+    }
+
     /// Octets the checker has verified.
     pub fn checked(&self) -> usize {
         self.checker.as_ref().map_or(0, |c| c.at)
@@ -467,12 +498,20 @@ impl Workload for Bulk {
         // Drop the previous pair first: the memory is reused.
         self.pair = Pair::None;
         self.pair = match self.subject {
-            Subject::TcpProtoCopy | Subject::TcpProtoZeroCopy => Pair::TcpProto(Box::new(
-                tcp_proto_setup(tcp_proto_config(self.mss, self.delayed_ack, self.cc)),
-            )),
-            Subject::Smoltcp(cc) => {
-                Pair::Smoltcp(Box::new(smoltcp_setup(cc, self.mss, self.delayed_ack)))
+            Subject::TcpProtoCopy | Subject::TcpProtoZeroCopy => {
+                Pair::TcpProto(Box::new(tcp_proto_setup(tcp_proto_config(
+                    self.mss,
+                    self.delayed_ack,
+                    self.timestamps,
+                    self.cc,
+                ))))
             }
+            Subject::Smoltcp(cc) => Pair::Smoltcp(Box::new(smoltcp_setup(
+                cc,
+                self.mss,
+                self.delayed_ack,
+                self.timestamps,
+            ))),
         };
     }
 
@@ -494,34 +533,64 @@ impl Workload for Bulk {
     }
 }
 
-/// The bulk rows: every subject at every MSS, delayed ACK on (both stacks'
-/// default), and smoltcp CUBIC also without delayed ACK. Each tcp-proto
-/// row and each other smoltcp row is compared with smoltcp CUBIC (delayed
-/// ACK on, its cheaper configuration) at the same MSS.
+/// The bulk rows at every MSS, delayed ACK on (both stacks' default)
+/// unless said: tcp-proto as it comes (`Config::linux()`, the timestamps
+/// option on) and without timestamps; smoltcp as it comes (no timestamps),
+/// with timestamps, without delayed ACK, and with its other controllers.
+///
+/// Every row is compared with smoltcp CUBIC as it comes (its cheapest
+/// configuration, so tcp-proto with timestamps is compared with a smoltcp
+/// that sends 12 octets less per segment); tcp-proto with timestamps is
+/// also compared with smoltcp CUBIC with timestamps (the same options on
+/// the wire both sides, the same segment count).
 pub fn rows() -> Vec<Row> {
     let mut v = Vec::new();
     for mss in MSS_GRID {
         let base = format!("bulk-64MiB/mss {mss} smoltcp CUBIC");
-        for (subject, delayed_ack) in [
-            (Subject::TcpProtoCopy, true),
-            (Subject::TcpProtoZeroCopy, true),
-            (Subject::Smoltcp(SmolCc::Cubic), true),
-            (Subject::Smoltcp(SmolCc::Cubic), false),
-            (Subject::Smoltcp(SmolCc::Reno), true),
-            (Subject::Smoltcp(SmolCc::None), true),
+        let base_ts = format!("bulk-64MiB/mss {mss} smoltcp CUBIC ts");
+        for (subject, delayed_ack, timestamps) in [
+            (Subject::TcpProtoCopy, true, true),
+            (Subject::TcpProtoZeroCopy, true, true),
+            (Subject::TcpProtoCopy, true, false),
+            (Subject::TcpProtoZeroCopy, true, false),
+            (Subject::Smoltcp(SmolCc::Cubic), true, false),
+            (Subject::Smoltcp(SmolCc::Cubic), true, true),
+            (Subject::Smoltcp(SmolCc::Cubic), false, false),
+            (Subject::Smoltcp(SmolCc::Reno), true, false),
+            (Subject::Smoltcp(SmolCc::None), true, false),
         ] {
+            let smoltcp = matches!(subject, Subject::Smoltcp(_));
+            let ts = match (smoltcp, timestamps) {
+                (false, false) => " no-ts",
+                (true, true) => " ts",
+                _ => "",
+            };
             let name = format!(
-                "mss {mss} {}{}",
+                "mss {mss} {}{ts}{}",
                 subject.name(),
                 if delayed_ack { "" } else { " no-delack" }
             );
-            let is_base = subject == Subject::Smoltcp(SmolCc::Cubic) && delayed_ack;
+            let baselines = if smoltcp
+                && delayed_ack
+                && !timestamps
+                && subject == Subject::Smoltcp(SmolCc::Cubic)
+            {
+                Vec::new()
+            } else if !smoltcp && timestamps {
+                vec![base.clone(), base_ts.clone()]
+            } else {
+                vec![base.clone()]
+            };
             v.push(Row {
                 group: "bulk-64MiB",
                 name,
-                baseline: (!is_base).then(|| base.clone()),
+                baselines,
                 callgrind_units: 1,
-                make: Box::new(move || Box::new(Bulk::new(subject, mss, delayed_ack, false))),
+                make: Box::new(move || {
+                    Box::new(
+                        Bulk::new(subject, mss, delayed_ack, false).with_timestamps(timestamps),
+                    )
+                }),
             });
         }
     }

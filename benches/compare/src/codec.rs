@@ -145,7 +145,7 @@ pub fn rows() -> Vec<Row> {
     let row = |name: &str, base: Option<&str>, op: Op| Row {
         group: "codec",
         name: name.into(),
-        baseline: base.map(|b| format!("codec/{b}")),
+        baselines: base.map(|b| format!("codec/{b}")).into_iter().collect(),
         callgrind_units: 10_000,
         make: Box::new(move || Box::new(Codec::new(op))),
     };

@@ -42,8 +42,9 @@ pub struct Row {
     pub group: &'static str,
     /// Name within the group; `group/name` is the row's id.
     pub name: String,
-    /// Id of the row this one is compared against (same group), if any.
-    pub baseline: Option<String>,
+    /// Ids of the rows this one is compared against (same group), each on
+    /// its own line of the report; the first is the row's headline ratio.
+    pub baselines: Vec<String>,
     /// Units of work counted under callgrind (after one warm-up unit).
     pub callgrind_units: u64,
     /// Builds the workload.

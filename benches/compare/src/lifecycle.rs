@@ -212,14 +212,14 @@ pub fn rows() -> Vec<Row> {
         Row {
             group: "lifecycle",
             name: "tcp-proto".into(),
-            baseline: Some("lifecycle/smoltcp".into()),
+            baselines: vec!["lifecycle/smoltcp".into()],
             callgrind_units: 2000,
             make: Box::new(|| Box::new(TcpProto::new())),
         },
         Row {
             group: "lifecycle",
             name: "smoltcp".into(),
-            baseline: None,
+            baselines: Vec::new(),
             callgrind_units: 2000,
             make: Box::new(|| Box::new(Smoltcp::new())),
         },

@@ -76,7 +76,7 @@ pub fn rows() -> Vec<Row> {
     let row = |name: &str, limit: Limit| Row {
         group: "limits-64MiB",
         name: name.into(),
-        baseline: None,
+        baselines: Vec::new(),
         callgrind_units: 1,
         make: Box::new(move || Box::new(Limits::new(limit))),
     };
