@@ -1118,7 +1118,14 @@ impl Connection {
         self.flags.set_tlp_pending(false);
         self.timers.stop(Timer::Rack);
         self.timers.stop(Timer::LossProbe);
-        // The user timeout fires at its deadline, not at the next backed-off RTO.
+        self.restart_rto(now);
+    }
+
+    /// The retransmission timer from `now` (RFC 6298 (5.1)/(5.6)): one
+    /// RTO, backed off as it is, but no later than the user timeout's
+    /// deadline (MUST-20), which then fires at its time, not at the next
+    /// backed-off RTO.
+    pub(super) fn restart_rto(&mut self, now: Instant) {
         let mut next = now + self.rtt.rto(&self.cfg);
         if let Some(t) = self.cfg.user_timeout {
             next = next.min(self.last_progress + t);

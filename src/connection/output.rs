@@ -564,7 +564,15 @@ impl Connection {
         }
         // Karn (MUST-18): nothing timed across a retransmission.
         self.set_syn_rtt_probe(None);
-        if !self.timers.is_set(Timer::Retransmit) {
+        // RFC 6298 (5.1) starts a stopped timer. Resending SND.UNA's
+        // segment also restarts a running one, as Linux's
+        // `tcp_xmit_retransmit_queue` rearms it when it resends the head:
+        // the timer then guards the resend, and does not fire one RTO
+        // after the original transmission, just behind a fast or RACK
+        // retransmission that has had no time to be acknowledged.
+        if seq == self.snd_una {
+            self.restart_rto(now);
+        } else if !self.timers.is_set(Timer::Retransmit) {
             self.timers
                 .set_after(Timer::Retransmit, now, self.rtt.rto_micros(&self.cfg));
         }
