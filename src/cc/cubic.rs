@@ -219,10 +219,10 @@ impl Cubic {
         }
     }
 
-    /// HyStart++ is over (an undo state stays).
-    fn hystart_finish(&mut self) {
-        self.memory = match self.memory {
-            Memory::HyStart(_) | Memory::Nothing => Memory::Nothing,
+    /// The undo state (ssthresh, cwnd_prior, fast convergence), in
+    /// whichever memory holds it.
+    fn undo_state(&self) -> Option<(u32, u32, bool)> {
+        match self.memory {
             Memory::Undo {
                 ssthresh,
                 cwnd_prior,
@@ -233,11 +233,20 @@ impl Cubic {
                 cwnd_prior,
                 fast_converged,
                 ..
-            } => Memory::Undo {
+            } => Some((ssthresh, cwnd_prior, fast_converged)),
+            Memory::HyStart(_) | Memory::Nothing => None,
+        }
+    }
+
+    /// HyStart++ is over (an undo state stays).
+    fn hystart_finish(&mut self) {
+        self.memory = match self.undo_state() {
+            Some((ssthresh, cwnd_prior, fast_converged)) => Memory::Undo {
                 ssthresh,
                 cwnd_prior,
                 fast_converged,
             },
+            None => Memory::Nothing,
         };
     }
 
@@ -250,31 +259,17 @@ impl Cubic {
             self.hystart_finish();
             return;
         }
-        self.memory = match self.memory {
-            Memory::Undo {
+        let d = LinuxDelay::FRESH;
+        self.memory = match self.undo_state() {
+            Some((ssthresh, cwnd_prior, fast_converged)) => Memory::UndoRearmed {
                 ssthresh,
                 cwnd_prior,
                 fast_converged,
-            }
-            | Memory::UndoRearmed {
-                ssthresh,
-                cwnd_prior,
-                fast_converged,
-                ..
-            } => {
-                let d = LinuxDelay::FRESH;
-                Memory::UndoRearmed {
-                    ssthresh,
-                    cwnd_prior,
-                    fast_converged,
-                    base: d.base,
-                    round_min: d.round_min,
-                    samples: d.samples,
-                }
-            }
-            Memory::HyStart(_) | Memory::Nothing => {
-                Memory::HyStart(HyStart::linux_resumed(LinuxDelay::FRESH))
-            }
+                base: d.base,
+                round_min: d.round_min,
+                samples: d.samples,
+            },
+            None => Memory::HyStart(HyStart::linux_resumed(d)),
         };
     }
 
