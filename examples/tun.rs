@@ -662,27 +662,55 @@ impl Host {
         let ep = &mut self.ep;
         let chunk = &mut self.chunk;
         let stopping = self.stopping.is_some();
-        // Read what is available (echo: while little is waiting to go back).
-        while a.pending.len() < ECHO_PENDING_MAX {
-            match ep.recv(h, chunk) {
-                Ok(0) => {
-                    a.saw_eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    a.rx_hash.update(&chunk[..n]);
-                    a.received += n as u64;
-                    match self.opts.role {
-                        Role::Server {
-                            mode: Mode::Echo, ..
-                        } => a.pending.extend_from_slice(&chunk[..n]),
-                        Role::Server {
-                            mode: Mode::Http, ..
-                        } if a.response.is_none() => a.request.extend_from_slice(&chunk[..n]),
-                        _ => {}
+        let echo = matches!(
+            self.opts.role,
+            Role::Server {
+                mode: Mode::Echo,
+                ..
+            }
+        );
+        // Read what is available (echo: while little is waiting to go back),
+        // and echo it, until neither moves: the receive side raises no
+        // new event for data it already holds, so an echo that stopped
+        // reading at its limit must read again once its backlog has gone
+        // out, or a peer waiting on our window and we on its data wait for
+        // each other (the peer's probes only learn our window is closed).
+        loop {
+            let mut moved = false;
+            while a.pending.len() < ECHO_PENDING_MAX {
+                match ep.recv(h, chunk) {
+                    Ok(0) => {
+                        a.saw_eof = true;
+                        break;
                     }
+                    Ok(n) => {
+                        a.rx_hash.update(&chunk[..n]);
+                        a.received += n as u64;
+                        match self.opts.role {
+                            Role::Server {
+                                mode: Mode::Echo, ..
+                            } => a.pending.extend_from_slice(&chunk[..n]),
+                            Role::Server {
+                                mode: Mode::Http, ..
+                            } if a.response.is_none() => a.request.extend_from_slice(&chunk[..n]),
+                            _ => {}
+                        }
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+                moved = true;
+            }
+            if echo
+                && !a.pending.is_empty()
+                && let Ok(k) = ep.send(h, &a.pending)
+                && k > 0
+            {
+                a.pending.drain(..k);
+                a.sent += k as u64;
+                moved = true;
+            }
+            if !moved || !echo || a.saw_eof {
+                break;
             }
         }
         let established = ep
@@ -717,13 +745,6 @@ impl Host {
             Role::Server {
                 mode, body_bytes, ..
             } => {
-                if *mode == Mode::Echo
-                    && !a.pending.is_empty()
-                    && let Ok(k) = ep.send(h, &a.pending)
-                {
-                    a.pending.drain(..k);
-                    a.sent += k as u64;
-                }
                 if *mode == Mode::Http
                     && a.response.is_none()
                     && a.request.windows(4).any(|w| w == b"\r\n\r\n")

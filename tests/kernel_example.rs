@@ -1,7 +1,8 @@
 //! examples/tun.rs, run as a program in a fresh namespace against Linux:
 //! an HTTP GET from a kernel socket to `server --mode http`, `client`
 //! against a kernel echo server (clean over IPv4, lossy over IPv6), and a
-//! refused connection that must make it exit non-zero. The device must be
+//! refused connection that must make it exit non-zero; the echo server
+//! against a kernel client that sends far more than it reads at first. The device must be
 //! gone when the program exits. (tests/kernel_host.rs has the server's
 //! scenarios: many clients, both families, signals, SYN flood, TIME-WAIT.)
 
@@ -220,5 +221,89 @@ fn example_exits_nonzero_when_the_kernel_refuses() {
         lines.iter().any(|l| l.contains("closed: Refused")),
         "{lines:?}"
     );
+    assert_device_gone(&net);
+}
+
+/// The echo server stops reading while its backlog of echoes is full, and
+/// the receive side raises no new event for data it already holds: once
+/// the backlog has gone out it must read again by itself. A kernel client
+/// with a 2 KiB receive buffer sends 8 MiB (far more than the backlog,
+/// the connection's buffers and its own socket buffers hold) and reads
+/// nothing for the first second, so the server's window closes with
+/// unread data behind it; every octet must still come back, in order.
+/// (The example used to stop there: the client's zero-window probes
+/// learned our window was closed, and both sides waited.)
+#[test]
+fn example_echo_server_keeps_echoing_to_a_client_that_reads_late() {
+    let test = "example_echo_server_keeps_echoing_to_a_client_that_reads_late";
+    let Some(net) = KernelNet::bare_or_skip(test) else {
+        return;
+    };
+    let mut child = start(
+        &net,
+        &[
+            "server",
+            "--dev",
+            "tcpp0",
+            "--port",
+            "7",
+            "--mode",
+            "echo",
+            "--connections",
+            "1",
+            "--time-wait-ms",
+            "200",
+            "--timeout-s",
+            "60",
+        ],
+    );
+    let rest = wait_for_line(&mut child, "listening on");
+    const N: usize = 8 << 20;
+    let echoed = net.run_in(move || {
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, SockaddrIn, connect, setsockopt, socket, sockopt,
+        };
+        use std::os::fd::AsRawFd;
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        // Before connect, so that the window it offers is small from the SYN.
+        setsockopt(&fd, sockopt::RcvBuf, &2048).expect("SO_RCVBUF");
+        connect(fd.as_raw_fd(), &SockaddrIn::new(192, 0, 2, 2, 7)).expect("connect");
+        let s = TcpStream::from(fd);
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(40))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut data = vec![0u8; N];
+            fill(EXAMPLE_SEED, 0, &mut data);
+            w.write_all(&data).expect("the client's write completes");
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let mut r = &s;
+        let mut got = Vec::with_capacity(N);
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+                Err(e) => panic!("echo stalled after {} of {N} octets: {e}", got.len()),
+            }
+        }
+        writer.join().unwrap();
+        got
+    });
+    let st = wait(&mut child, Duration::from_secs(60));
+    let lines = rest.join().unwrap();
+    assert!(st.success(), "example exit status {st}: {lines:?}");
+    assert_eq!(echoed.len(), N, "every octet echoed");
+    let mut want = vec![0u8; N];
+    fill(EXAMPLE_SEED, 0, &mut want);
+    assert!(echoed == want, "the echo differs from what was sent");
     assert_device_gone(&net);
 }
