@@ -1030,8 +1030,26 @@ fn main() -> ExitCode {
         eprintln!("tun: getrandom: {e}");
         return ExitCode::FAILURE;
     }
+    let (tun, net) = match setup(&opts.dev) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tun: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The device's MTU (one the user made may not be 1500): the largest
+    // packet a read returns, and what the MSS we advertise must fit
+    // (RFC 9293 §3.7.1: MTU less the IP and TCP headers, 40 octets over
+    // IPv4 and 60 over IPv6).
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.dev))
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(1500usize)
+        .clamp(1280, MAX_PACKET);
     let mut cfg = EndpointConfig::linux();
     cfg.connection.time_wait = opts.time_wait;
+    cfg.connection.mss = u16::try_from(mtu - 40).unwrap_or(u16::MAX);
+    cfg.ipv6_mss = Some(u16::try_from(mtu - 60).unwrap_or(u16::MAX));
     if let Some(n) = opts.syn_backlog {
         cfg.max_syn_backlog = n;
     }
@@ -1040,13 +1058,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("tun: endpoint: {e}");
             return ExitCode::from(2);
-        }
-    };
-    let (tun, net) = match setup(&opts.dev) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("tun: {e}");
-            return ExitCode::FAILURE;
         }
     };
     let pcap = match &opts.pcap {
@@ -1079,11 +1090,7 @@ fn main() -> ExitCode {
         rx: BytesMut::with_capacity(ARENA),
         ignored: 0,
         icmp: 0,
-        mtu: std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.dev))
-            .ok()
-            .and_then(|m| m.trim().parse().ok())
-            .unwrap_or(1500usize)
-            .clamp(1280, MAX_PACKET),
+        mtu,
     };
     let mut host = Host {
         opts,

@@ -550,3 +550,60 @@ fn server_reuses_a_device_and_address_the_user_made_and_removes_only_its_own() {
         "the address the server added is gone: {addrs}"
     );
 }
+
+/// A device the user made with a smaller MTU (a tunnel's 1280, say): the
+/// MSS the server advertises fits it (RFC 9293 §3.7.1: the MTU less the IP
+/// and TCP headers), 1240 over IPv4 and 1220 over IPv6, not the 1460 of a
+/// 1500-octet link, and no packet it sends is larger than the MTU.
+#[test]
+fn server_advertises_an_mss_that_fits_the_mtu_of_a_device_the_user_made() {
+    let test = "server_advertises_an_mss_that_fits_the_mtu_of_a_device_the_user_made";
+    let Some(net) = KernelNet::bare_or_skip(test) else {
+        return;
+    };
+    if !common::tshark::available(test) {
+        return;
+    }
+    net.ip(&["tuntap", "add", "dev", "tcpp0", "mode", "tun"])
+        .expect("persistent TUN");
+    net.ip(&["link", "set", "dev", "tcpp0", "mtu", "1280"])
+        .expect("the user's MTU");
+    let pcap = common::tshark::pcap_path(test);
+    let server = Server::start(
+        &net,
+        7,
+        &["--mode", "echo", "--pcap", pcap.to_str().unwrap()],
+        true,
+    );
+    net.run_in(move || {
+        for (k, ip) in [V4, V6].into_iter().enumerate() {
+            let mut s = TcpStream::connect_timeout(&sock(ip, 7), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("connect {ip}: {e}"));
+            echo_roundtrip(&mut s, &payload(k as u64, 50_000))
+                .unwrap_or_else(|e| panic!("{ip}: {e}"));
+        }
+    });
+    let (st, lines) = server.stop();
+    assert_clean_exit(st, &lines);
+    let synacks = common::tshark::fields(
+        &pcap,
+        "tcp.srcport == 7 && tcp.flags.syn == 1 && tcp.flags.ack == 1",
+        &["ip.src", "ipv6.src", "tcp.options.mss_val"],
+    );
+    let mss = |family: usize| -> Vec<String> {
+        synacks
+            .iter()
+            .filter(|f| !f[family].is_empty())
+            .map(|f| f[2].clone())
+            .collect()
+    };
+    assert_eq!(mss(0), ["1240"], "IPv4 SYN-ACKs: {synacks:?}");
+    assert_eq!(mss(1), ["1220"], "IPv6 SYN-ACKs: {synacks:?}");
+    let ours = common::tshark::fields(&pcap, "tcp.srcport == 7", &["frame.len"]);
+    assert!(ours.len() > 40, "the echoes are in the capture");
+    let largest = ours
+        .iter()
+        .map(|f| f[0].parse::<usize>().expect("frame.len"))
+        .max();
+    assert!(largest <= Some(1280), "largest packet sent: {largest:?}");
+}
