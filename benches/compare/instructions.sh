@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole comparison, one command: criterion wall time and callgrind
 # instruction counts for every row of benches/compare, from the same build,
-# in one table with the ratios both ways; then every bulk cell once with its
-# data checked (virtual-time throughput, timer stalls).
+# in one table with the ratios both ways; wall-time ratios measured in
+# pairs (each row and its baseline alternately); then every bulk cell once
+# with its data checked (virtual-time throughput, timer stalls).
 #
 #   bash benches/compare/instructions.sh            # every row (~10 min on 2 cores)
 #   bash benches/compare/instructions.sh lifecycle  # rows whose id contains "lifecycle"
@@ -42,6 +43,14 @@ echo "## rows: criterion median beside callgrind instructions (same build)"
 echo
 GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295 \
     COMPARE_FILTER="$filter" COMPARE_REPORT="$out/criterion" "$exe"
+echo
+
+echo "## wall time in pairs: each row and its baseline timed alternately, ratio per sample"
+echo
+# Criterion's medians above are taken row after row; on a shared machine the
+# speed can change between two rows. These ratios are taken within each
+# sample (glibc's defaults, as criterion).
+COMPARE_PAIRED="$filter" "$exe"
 echo
 
 if [ -z "$filter" ] || [[ "bulk" == *"$filter"* ]]; then

@@ -12,7 +12,10 @@
 //!   bulk row's data segments, as `cachesim.sh` needs);
 //! - `COMPARE_REPORT=<criterion dir> <bench binary>` — runs every row under
 //!   callgrind and prints one table with criterion's medians beside the
-//!   instruction counts.
+//!   instruction counts;
+//! - `COMPARE_PAIRED=<filter> <bench binary>` — wall-time ratios measured in
+//!   pairs: each row and its baseline timed alternately, sample by sample
+//!   (see [`paired`]).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -41,6 +44,9 @@ fn main() {
     }
     if let Some(dir) = std::env::var_os("COMPARE_REPORT") {
         return report(Path::new(&dir));
+    }
+    if let Ok(filter) = std::env::var("COMPARE_PAIRED") {
+        return paired(&filter);
     }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
@@ -349,5 +355,116 @@ fn report(dir: &Path) {
             "| {id} | wall / instructions | {} / {} | {} / {} | {} / {} |",
             wl[0], il[0], wl[1], il[1], wl[2], il[2]
         );
+    }
+}
+
+/// Wall time of one sample of `w`: one unit after an untimed setup for a
+/// row with a setup (a bulk transfer), else `batch` units back to back.
+fn time_sample(w: &mut dyn Workload, batch: u32) -> f64 {
+    if w.has_setup() {
+        w.setup();
+        let t = std::time::Instant::now();
+        black_box(measured_call(w));
+        t.elapsed().as_secs_f64()
+    } else {
+        let t = std::time::Instant::now();
+        for _ in 0..batch {
+            black_box(measured_call(w));
+        }
+        t.elapsed().as_secs_f64()
+    }
+}
+
+/// The `q`-quantile of sorted `v` (linear interpolation).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let x = q * (v.len() - 1) as f64;
+    let (i, f) = (x.floor() as usize, x.fract());
+    if i + 1 < v.len() {
+        v[i] * (1.0 - f) + v[i + 1] * f
+    } else {
+        v[i]
+    }
+}
+
+/// Wall-time ratios measured in pairs, for every row with a baseline whose
+/// id contains `filter`.
+///
+/// Criterion times one row after another, so on a shared machine a change
+/// of speed between two rows (another tenant, frequency) lands in their
+/// ratio: on this project's VM the same row's median moved 2.4× between two
+/// runs minutes apart. Here each sample times the row and its baseline back
+/// to back, in alternating order (row first in even samples, baseline first
+/// in odd ones, so a steady drift cancels), and the ratio is taken within
+/// the sample; the table gives the median ratio over the samples and their
+/// interquartile range. Rows without a setup are timed in batches of about
+/// a millisecond (the same number of units on both sides), the bulk rows
+/// one transfer per sample with the setup untimed, as criterion does.
+fn paired(filter: &str) {
+    let all = rows();
+    println!(
+        "| row | vs | samples | wall per unit: row / baseline (medians) | baseline/row: median of paired ratios | interquartile range |"
+    );
+    println!("|---|---|---|---|---|---|");
+    // Each baseline also against a second instance of itself: the ratio
+    // the method reads when there is no difference to find.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for row in all.iter().filter(|r| r.id().contains(filter)) {
+        for base in &row.baselines {
+            let own = (base.clone(), base.clone());
+            if !pairs.contains(&own) {
+                pairs.push(own);
+            }
+            pairs.push((row.id(), base.clone()));
+        }
+    }
+    for (id, base) in &pairs {
+        {
+            let (row, b) = (find(id), find(base));
+            let (mut rw, mut bw) = ((row.make)(), (b.make)());
+            // Warm-up, and the batch size: units per ~1 ms of the slower side.
+            let per = time_sample(&mut *rw, 1).max(time_sample(&mut *bw, 1));
+            let batch = if rw.has_setup() {
+                1
+            } else {
+                let per = (0..3)
+                    .map(|_| time_sample(&mut *rw, 64).max(time_sample(&mut *bw, 64)) / 64.0)
+                    .fold(per, f64::min);
+                ((1e-3 / per).ceil() as u32).clamp(1, 1 << 20)
+            };
+            let samples = if rw.has_setup() { 31 } else { 201 };
+            let (mut ratios, mut tr, mut tb) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..samples {
+                let (r, bt) = if i % 2 == 0 {
+                    let r = time_sample(&mut *rw, batch);
+                    (r, time_sample(&mut *bw, batch))
+                } else {
+                    let bt = time_sample(&mut *bw, batch);
+                    (time_sample(&mut *rw, batch), bt)
+                };
+                ratios.push(bt / r);
+                tr.push(r / f64::from(batch));
+                tb.push(bt / f64::from(batch));
+            }
+            for v in [&mut ratios, &mut tr, &mut tb] {
+                v.sort_by(f64::total_cmp);
+            }
+            let short = base.split_once('/').map_or(base.as_str(), |x| x.1);
+            println!(
+                "| {} | {} | {} × {} | {} / {} | {:.2}× | {:.2}–{:.2}× |",
+                if id == base {
+                    format!("{id} (itself: the method's zero)")
+                } else {
+                    id.clone()
+                },
+                short,
+                samples,
+                batch,
+                human_ns(quantile(&tr, 0.5) * 1e9),
+                human_ns(quantile(&tb, 0.5) * 1e9),
+                quantile(&ratios, 0.5),
+                quantile(&ratios, 0.25),
+                quantile(&ratios, 0.75),
+            );
+        }
     }
 }
