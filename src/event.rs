@@ -36,9 +36,15 @@ pub enum Event {
     },
     /// The handshake completed.
     Connected,
-    /// Received data can be read.
+    /// Received data can be read. Edge-triggered: raised when data
+    /// arrives and no `Readable` is outstanding since the application last
+    /// read; data already held raises nothing more. An application that
+    /// stops reading before `WouldBlock` (its own backlog is full, say)
+    /// must come back to read by itself, or wait forever on a peer that
+    /// waits on our window.
     Readable,
-    /// Room has opened in the send buffer.
+    /// Room has opened in the send buffer. Edge-triggered, and only after
+    /// a write found no room (or less than it asked for).
     Writable,
     /// The peer sent FIN and every byte before it has arrived (EOF).
     PeerFinished,
