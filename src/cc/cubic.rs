@@ -449,10 +449,15 @@ impl Cubic {
 
     #[inline]
     fn slow_start(&mut self, ack: &AckInfo, mss: u32) {
-        let segments = self.cwnd / mss;
+        // cwnd / mss ≥ LINUX_LOW_WINDOW without a division: floor(c/m) ≥ n
+        // exactly when c ≥ n·m (in 64 bits, where n·m cannot overflow).
+        let low_window_reached =
+            u64::from(self.cwnd) >= u64::from(LINUX_LOW_WINDOW) * u64::from(mss);
         let inc = match &mut self.memory {
             Memory::HyStart(h) if h.phase() != HyStartPhase::Done => {
-                if h.on_ack_in_window(ack.new_round, ack.rtt, segments) == HyStartPhase::Done {
+                if h.on_ack_in_window(ack.new_round, ack.rtt, low_window_reached)
+                    == HyStartPhase::Done
+                {
                     // RFC 9406 §4.2: CSS_ROUNDS rounds of CSS done (or Linux's
                     // delay detection fired): ssthresh = cwnd.
                     self.ssthresh = self.cwnd;
@@ -471,7 +476,7 @@ impl Cubic {
             } => {
                 // Re-armed by a timeout (`cubictcp_acked` → `hystart_update`
                 // while `!found && tcp_in_slow_start`).
-                let active = segments >= LINUX_LOW_WINDOW;
+                let active = low_window_reached;
                 if linux_delay_rise(base, round_min, samples, ack.new_round, ack.rtt, active) {
                     // Linux: found = 1, ssthresh = cwnd; the undo state stays.
                     self.hystart_finish();

@@ -139,23 +139,24 @@ impl HyStart {
     /// Returns the phase after the ACK; [`HyStartPhase::Done`] means "set ssthresh
     /// to cwnd and enter congestion avoidance now".
     pub fn on_ack(&mut self, new_round: bool, rtt: Option<Duration>) -> HyStartPhase {
-        self.on_ack_in_window(new_round, rtt.map(crate::time::duration_micros), u32::MAX)
+        self.on_ack_in_window(new_round, rtt.map(crate::time::duration_micros), true)
     }
 
-    /// [`on_ack`](Self::on_ack) with the sample in µs and the congestion
-    /// window in segments (Linux's detection waits for [`LINUX_LOW_WINDOW`]).
+    /// [`on_ack`](Self::on_ack) with the sample in µs and whether the
+    /// congestion window has reached [`LINUX_LOW_WINDOW`] segments (Linux's
+    /// detection waits for it).
     #[inline]
     pub(crate) fn on_ack_in_window(
         &mut self,
         new_round: bool,
         rtt: Option<u64>,
-        cwnd_segments: u32,
+        low_window_reached: bool,
     ) -> HyStartPhase {
         if self.phase == HyStartPhase::Done {
             return HyStartPhase::Done;
         }
         if self.mode == HyStartMode::Linux {
-            return self.on_ack_linux(new_round, rtt, cwnd_segments >= LINUX_LOW_WINDOW);
+            return self.on_ack_linux(new_round, rtt, low_window_reached);
         }
         if new_round {
             self.last_round_min = self.current_round_min;
@@ -424,44 +425,44 @@ mod tests {
         let mut h = HyStart::with_mode(HyStartMode::Linux);
         // Base RTT 20 ms (counted below 16 segments for the base only).
         assert_eq!(
-            h.on_ack_in_window(true, us(20), 10),
+            h.on_ack_in_window(true, us(20), false),
             HyStartPhase::SlowStart
         );
         // Below 16 segments a rise is neither counted nor acted on.
         for _ in 0..12 {
             assert_eq!(
-                h.on_ack_in_window(false, us(200), 15),
+                h.on_ack_in_window(false, us(200), false),
                 HyStartPhase::SlowStart
             );
         }
         // From 16 on: eight samples of the round are only collected ...
         for _ in 0..8 {
             assert_eq!(
-                h.on_ack_in_window(false, us(200), 16),
+                h.on_ack_in_window(false, us(200), true),
                 HyStartPhase::SlowStart
             );
         }
         // ... the ninth is checked, and ends slow start.
-        assert_eq!(h.on_ack_in_window(false, us(200), 16), HyStartPhase::Done);
+        assert_eq!(h.on_ack_in_window(false, us(200), true), HyStartPhase::Done);
     }
 
     #[test]
     fn linux_detection_needs_a_rise_strictly_above_the_threshold() {
         // Base 40 ms: threshold max(40/8, 4) = 5 ms.
         let mut h = HyStart::with_mode(HyStartMode::Linux);
-        h.on_ack_in_window(true, us(40), 16);
-        let mut p = h.on_ack_in_window(true, us(45), 16);
+        h.on_ack_in_window(true, us(40), true);
+        let mut p = h.on_ack_in_window(true, us(45), true);
         for _ in 0..12 {
-            p = h.on_ack_in_window(false, us(45), 16);
+            p = h.on_ack_in_window(false, us(45), true);
         }
         assert_eq!(p, HyStartPhase::SlowStart, "45 ms is not above 40 + 5");
         assert_eq!(
-            h.on_ack_in_window(true, us(46), 16),
+            h.on_ack_in_window(true, us(46), true),
             HyStartPhase::SlowStart
         );
         for _ in 0..7 {
-            h.on_ack_in_window(false, us(46), 16);
+            h.on_ack_in_window(false, us(46), true);
         }
-        assert_eq!(h.on_ack_in_window(false, us(46), 16), HyStartPhase::Done);
+        assert_eq!(h.on_ack_in_window(false, us(46), true), HyStartPhase::Done);
     }
 }
