@@ -434,6 +434,22 @@ fn paired(filter: &str) {
             let samples = if rw.has_setup() { 31 } else { 201 };
             let (mut ratios, mut tr, mut tb) = (Vec::new(), Vec::new(), Vec::new());
             for i in 0..samples {
+                if rw.has_setup() {
+                    // Fresh instances for every sample, made in alternating
+                    // order after both old ones are gone: where each one's
+                    // buffers land (page, huge page, cache-set alignment)
+                    // changes from sample to sample instead of favouring one
+                    // side for the whole run (kept, a bulk row against
+                    // itself read up to 1.12×).
+                    drop((rw, bw));
+                    (rw, bw) = if i % 2 == 0 {
+                        let r = (row.make)();
+                        (r, (b.make)())
+                    } else {
+                        let bb = (b.make)();
+                        ((row.make)(), bb)
+                    };
+                }
                 let (r, bt) = if i % 2 == 0 {
                     let r = time_sample(&mut *rw, batch);
                     (r, time_sample(&mut *bw, batch))
