@@ -1038,9 +1038,7 @@ fn main() -> ExitCode {
         }
     };
     // The device's MTU (one the user made may not be 1500): the largest
-    // packet a read returns, and what the MSS we advertise must fit
-    // (RFC 9293 §3.7.1: MTU less the IP and TCP headers, 40 octets over
-    // IPv4 and 60 over IPv6).
+    // packet a read returns, and what the MSS we advertise must fit.
     let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", opts.dev))
         .ok()
         .and_then(|m| m.trim().parse().ok())
@@ -1048,8 +1046,7 @@ fn main() -> ExitCode {
         .clamp(1280, MAX_PACKET);
     let mut cfg = EndpointConfig::linux();
     cfg.connection.time_wait = opts.time_wait;
-    cfg.connection.mss = u16::try_from(mtu - 40).unwrap_or(u16::MAX);
-    cfg.ipv6_mss = Some(u16::try_from(mtu - 60).unwrap_or(u16::MAX));
+    cfg.fit_mss_to_mtu(mtu);
     if let Some(n) = opts.syn_backlog {
         cfg.max_syn_backlog = n;
     }

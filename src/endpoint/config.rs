@@ -87,6 +87,29 @@ impl EndpointConfig {
         }
     }
 
+    /// The MSS advertised over IPv4 and over IPv6: `connection.mss`, and
+    /// `ipv6_mss` or else 20 octets less (the larger IPv6 header), never
+    /// under 64.
+    pub fn advertised_mss(&self) -> (u16, u16) {
+        let v4 = self.connection.mss;
+        (v4, self.ipv6_mss.unwrap_or(v4.saturating_sub(20)).max(64))
+    }
+
+    /// Lowers the MSS advertised, where it is larger, to what a link of
+    /// `mtu` octets carries (RFC 9293 §3.7.1: the MTU less the IP and TCP
+    /// headers, 40 octets over IPv4 and 60 over IPv6; never under 64). A
+    /// TUN device made for a tunnel is often under 1500 octets, and a peer
+    /// beyond it that believed a 1460 would send packets the tunnel cannot
+    /// carry. A smaller MSS already set is kept.
+    pub fn fit_mss_to_mtu(&mut self, mtu: usize) {
+        let fit = |overhead: usize| {
+            u16::try_from(mtu.saturating_sub(overhead).max(64)).unwrap_or(u16::MAX)
+        };
+        let (v4, v6) = self.advertised_mss();
+        self.connection.mss = v4.min(fit(40));
+        self.ipv6_mss = Some(v6.min(fit(60)));
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.connection.validate()?;
@@ -109,5 +132,31 @@ impl EndpointConfig {
             return Err(ConfigError::BadLimit);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_the_mss_to_an_mtu_only_lowers_it() {
+        let cfg = EndpointConfig::linux();
+        assert_eq!(cfg.advertised_mss(), (1460, 1440));
+        let mut big = cfg;
+        big.fit_mss_to_mtu(9000);
+        assert_eq!(big.advertised_mss(), (1460, 1440), "1460 fits 9000");
+        let mut small = cfg;
+        small.fit_mss_to_mtu(1280);
+        assert_eq!(small.advertised_mss(), (1240, 1220));
+        let mut own = cfg;
+        own.connection.mss = 1000;
+        own.ipv6_mss = Some(900);
+        own.fit_mss_to_mtu(1280);
+        assert_eq!(own.advertised_mss(), (1000, 900), "smaller ones are kept");
+        let mut tiny = cfg;
+        tiny.fit_mss_to_mtu(68);
+        assert_eq!(tiny.advertised_mss(), (64, 64));
+        assert!(tiny.validate().is_ok());
     }
 }

@@ -408,7 +408,7 @@ pub struct Endpoint {
 /// (IPv6 advertises MSS − 20 unless `ipv6_mss` says otherwise).
 fn family_configs(cfg: &EndpointConfig) -> (Arc<Config>, Arc<Config>) {
     let mut v6 = cfg.connection;
-    v6.mss = cfg.ipv6_mss.unwrap_or(v6.mss.saturating_sub(20)).max(64);
+    v6.mss = cfg.advertised_mss().1;
     v6.default_peer_mss = v6.default_peer_mss.max(1220).min(v6.mss);
     (Arc::new(cfg.connection), Arc::new(v6))
 }

@@ -263,32 +263,13 @@ impl State {
     }
 }
 
-/// `cfg` with the MSS it advertises lowered, where it is larger, to what
-/// a device of `mtu` octets carries (RFC 9293 §3.7.1: the MTU less the IP
-/// and TCP headers, 40 octets over IPv4 and 60 over IPv6; never under 64,
-/// the least a configuration takes). A TUN the user made for a tunnel
-/// often has an MTU under 1500; a peer beyond it that believed our 1460
-/// would send packets the tunnel cannot carry. A smaller MSS already in
-/// `cfg` is kept.
-pub fn fit_mss_to_mtu(mut cfg: EndpointConfig, mtu: usize) -> EndpointConfig {
-    let fit =
-        |overhead: usize| u16::try_from(mtu.saturating_sub(overhead).max(64)).unwrap_or(u16::MAX);
-    let v6 = cfg
-        .ipv6_mss
-        .unwrap_or(cfg.connection.mss.saturating_sub(20))
-        .min(fit(60));
-    cfg.connection.mss = cfg.connection.mss.min(fit(40));
-    cfg.ipv6_mss = Some(v6.max(64));
-    cfg
-}
-
 impl Stack {
     /// Runs a TCP host on `dev` with `addrs` as its own addresses (the
     /// far end of the TUN: packets to them arrive on `dev`). `secret` keys
     /// ISNs and the demux hash: 16 octets from the OS's random source.
     /// Spawns the driver task, so it must be called inside a tokio runtime.
     /// The MSS `cfg` advertises is lowered, if need be, to fit the
-    /// device's MTU (see [`fit_mss_to_mtu`]).
+    /// device's MTU ([`EndpointConfig::fit_mss_to_mtu`]).
     pub fn new(
         dev: AsyncDevice,
         addrs: &[IpAddr],
@@ -296,7 +277,8 @@ impl Stack {
         secret: [u8; 16],
     ) -> io::Result<Stack> {
         let mtu = usize::from(dev.mtu().unwrap_or(1500));
-        let cfg = fit_mss_to_mtu(cfg, mtu);
+        let mut cfg = cfg;
+        cfg.fit_mss_to_mtu(mtu);
         let ep = Endpoint::new(cfg, secret).map_err(|e| io::Error::other(e.to_string()))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {

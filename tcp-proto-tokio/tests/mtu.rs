@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{namespace, ours, stack};
 use tcp_proto::endpoint::EndpointConfig;
-use tcp_proto_tokio::{TcpListener, fit_mss_to_mtu};
+use tcp_proto_tokio::TcpListener;
 
 /// The kernel's routes to us claim 1500 octets, so its own MTU does not
 /// cap what it uses: its MSS for the connection (`TCP_MAXSEG`, less 12
@@ -74,21 +74,4 @@ fn the_advertised_mss_fits_the_mtu_of_the_device() {
     assert!((1100..=1220).contains(&mss[1]), "IPv6 MSS {}", mss[1]);
     drop(stack);
     drop(rt);
-}
-
-#[test]
-fn fitting_the_mss_only_lowers_it() {
-    let cfg = EndpointConfig::default();
-    let big = fit_mss_to_mtu(cfg, 9000);
-    assert_eq!(big.connection.mss, cfg.connection.mss, "1460 fits 9000");
-    assert_eq!(big.ipv6_mss, Some(cfg.connection.mss - 20));
-    let small = fit_mss_to_mtu(cfg, 1280);
-    assert_eq!((small.connection.mss, small.ipv6_mss), (1240, Some(1220)));
-    let mut own = cfg;
-    own.connection.mss = 1000;
-    own.ipv6_mss = Some(900);
-    let kept = fit_mss_to_mtu(own, 1280);
-    assert_eq!((kept.connection.mss, kept.ipv6_mss), (1000, Some(900)));
-    let tiny = fit_mss_to_mtu(cfg, 68);
-    assert_eq!((tiny.connection.mss, tiny.ipv6_mss), (64, Some(64)));
 }
